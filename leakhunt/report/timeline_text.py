@@ -1,0 +1,105 @@
+"""The terminal summary of a recorded run (``leakhunt run``), rendered from a :class:`RunRecord`."""
+
+from __future__ import annotations
+
+import os
+from typing import IO, Sequence
+
+from leakhunt.timeline import RunRecord
+from leakhunt.units import format_size
+
+__all__ = ["render_summary", "figure_rows", "violation_lines"]
+
+# budget keyword -> how the run's figure is named in the summary
+_FIGURE_NAMES = {
+    "rss": "final growth (settled)",
+    "peak": "peak above start",
+    "traced": "traced growth",
+    "arrow": "Arrow pool growth",
+    "children": "children's peak",
+}
+
+
+def figure_rows(record: RunRecord) -> list[tuple[str, str]]:
+    """(label, value) rows shared by the terminal summary and the HTML report."""
+    r = record
+    peak = format_size(r.peak_rss)
+    if r.peak_time is not None:
+        peak += f" at {r.peak_time:.2f} s"
+    if r.peak_source != "hwm":
+        peak += " (sampled)"
+    rows = [
+        ("peak RSS", peak),
+        ("peak above start", f"{format_size(r.peak_above_start, signed=True)} (start {format_size(r.start_rss)})"),
+        ("final growth", _final(r)),
+        ("Arrow pool peak", format_size(r.arrow_peak) if r.arrow_peak is not None else "n/a (pyarrow not imported)"),
+    ]
+    if r.arrow_peak is not None:
+        rows[-1] = ("Arrow pool peak", f"{format_size(r.arrow_peak)} (at the end {format_size(r.arrow_final)})")
+    rows.append(("children peak", format_size(r.children_peak) if r.children_peak is not None
+                 else "not sampled (use --children)"))
+    if r.traced_peak is not None or r.trace is not None:
+        rows.append(("traced peak", format_size(r.traced_peak)))
+    if r.trace is not None:
+        domains = ", ".join(f"{name} {format_size(size)}" for name, size in r.trace.domains.items() if size)
+        rows.append(("traced at the peak", f"{format_size(r.trace.traced)} at {r.trace.time:.2f} s"
+                     + (f" ({domains})" if domains else "")))
+    rows.append(("duration", f"{r.seconds:.2f} s, {len(r.samples)} samples every "
+                 f"{r.samples.interval * 1000:g} ms"))
+    rows.append(("exit status", str(r.exit_status) + (f" ({r.error})" if r.error else "")))
+    if r.budget is not None:
+        rows.append(("budget", f"{r.budget}: " + ("BROKEN" if r.violations else "ok")))
+    return rows
+
+
+def _final(r: RunRecord) -> str:
+    text = f"{format_size(r.final_growth, signed=True)} (settled; RSS at the end {format_size(r.final_rss)})"
+    if r.allocator_retention:
+        text += f", {format_size(r.allocator_retention)} more was freed but kept by allocators"
+    return text
+
+
+def violation_lines(record: RunRecord) -> list[str]:
+    return [
+        f"{_FIGURE_NAMES.get(v.figure, v.figure)} {format_size(v.value)} > budget {v.figure}="
+        f"{format_size(v.limit)}"
+        for v in record.violations
+    ]
+
+
+def render_summary(
+    record: RunRecord,
+    file: IO[str],
+    *,
+    top: int = 5,
+    written: Sequence[str] = (),
+    only_budget: bool = False,
+) -> None:
+    """Write the end-of-run summary (a few lines) to ``file``."""
+    if not only_budget:
+        file.write(f"leakhunt run: {record.target}\n")
+        width = max(len(label) for label, _ in figure_rows(record))
+        for label, value in figure_rows(record):
+            file.write(f"  {label:<{width}}  {value}\n")
+        if record.trace is not None and top:
+            file.write(f"  alive at the peak (traced, top {min(top, len(record.trace.sites))}):\n")
+            for site in record.trace.sites[:top]:
+                where = f"{_rel(site.filename)}:{site.lineno}"
+                code = f"  {site.code}" if site.code else ""
+                via = f"  (via {site.via})" if site.via else ""
+                file.write(f"    {format_size(site.size):>10}  {where}{code}{via}\n")
+    if record.violations:
+        file.write(f"leakhunt run: {record.target} broke its memory budget ({record.budget}):\n")
+        for line in violation_lines(record):
+            file.write(f"  {line}\n")
+    for path in written:
+        file.write(f"  wrote {path}\n")
+    file.flush()
+
+
+def _rel(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith("..") else path

@@ -1,0 +1,442 @@
+"""``leakhunt run``: run a script or module as ``python`` would and profile its memory over time.
+
+The target runs in this process (``__name__ == "__main__"``, its own ``sys.argv``, its exit
+status kept) while :class:`leakhunt.timeline.Sampler` records the timeline and
+:class:`leakhunt.measure.Measurer` takes the exact peak (the kernel's high-water mark) and the
+settled growth. The figures are written even when the target raises or is interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib.util
+import io
+import os
+import runpy
+import sys
+import traceback
+import types
+from dataclasses import replace
+from typing import IO, Any, Callable
+
+from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Violation, environment, parse_interval
+
+__all__ = ["configure_parser", "run", "Target", "record_run"]
+
+PROG = "leakhunt run"
+_PLOT_HINT = 'the HTML report needs matplotlib: pip install "leakhunt[plot]"'
+# Budget keywords that make sense for one run of a script (leak/repeat/warmup need repeats).
+_RUN_BUDGET_KEYWORDS = ("rss", "peak", "traced", "arrow", "children")
+
+
+class UsageError(Exception):
+    """A bad command line: printed as ``leakhunt run: error: ...``, exit status 2."""
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.usage = (
+        "leakhunt run [options] script.py [args ...]\n"
+        "       leakhunt run [options] -m module [args ...]"
+    )
+    parser.epilog = (
+        "The target runs in this process as `python script.py args` would. Everything after the "
+        "script (or after -m module) is the target's own arguments. Exit status: the target's; "
+        "1 when it passed but broke --budget; 2 for a bad command line."
+    )
+    parser.add_argument("-m", dest="module", nargs=argparse.REMAINDER, metavar="module",
+                        help="run a library module as a script, like python -m")
+    parser.add_argument("--interval", type=_interval_type, default=DEFAULT_INTERVAL, metavar="TIME",
+                        help="sampling interval for the timeline: '10ms' (default), '0.5s', '0.02'")
+    parser.add_argument("--children", action="store_true",
+                        help="also sample child processes' memory (PSS, sampled every 50 ms at most)")
+    parser.add_argument("--trace", action="store_true",
+                        help="trace allocations with tracemalloc: the sites alive at the peak and "
+                             "the traced peak by domain (slows the target down)")
+    parser.add_argument("-o", "--output", metavar="REPORT.html",
+                        help="write a self-contained HTML report with the timeline plot")
+    parser.add_argument("--json", metavar="PATH", help="write the figures and samples as JSON")
+    parser.add_argument("--budget", type=_budget_type, metavar="SPEC",
+                        help="fail (exit 1) when the run breaks it: e.g. 'peak=1GB,rss=100MB' "
+                             "(rss: settled final growth; peak: above the start; arrow; traced; children)")
+    parser.add_argument("--top", type=_top_type, default=10, metavar="N",
+                        help="allocation sites to show with --trace (default 10)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no live status line and no summary (errors and budget failures still print)")
+    parser.add_argument("target", nargs="?", metavar="script.py", help="the script to run")
+    parser.add_argument("args", nargs=argparse.REMAINDER, metavar="args", help="the target's arguments")
+
+
+# --------------------------------------------------------------------------------------
+# argument types: each error names the value and the accepted form
+
+
+def _interval_type(text: str) -> float:
+    try:
+        return parse_interval(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _top_type(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid --top {text!r}: expected a whole number >= 0")
+    return value
+
+
+def _budget_type(text: str) -> Any:
+    from leakhunt.budget import Budget
+
+    try:
+        budget = Budget.from_spec(text, where="--budget")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    extra = [k for k in ("leak",) if getattr(budget, k, None) is not None]
+    if extra:
+        raise argparse.ArgumentTypeError(
+            f"invalid --budget {text!r}: {extra[0]}= needs repeated calls, and `leakhunt run` runs the "
+            f"target once (use: {', '.join(_RUN_BUDGET_KEYWORDS)})"
+        )
+    if budget.is_empty:
+        raise argparse.ArgumentTypeError(f"invalid --budget {text!r}: it sets no limit "
+                                         f"(use: {', '.join(_RUN_BUDGET_KEYWORDS)})")
+    return budget
+
+
+# --------------------------------------------------------------------------------------
+# the target
+
+
+class Target:
+    """What to run: a script path or a module name, and the ``sys.argv`` it gets."""
+
+    def __init__(self, *, script: str | None = None, module: str | None = None, args: list[str] | None = None):
+        if (script is None) == (module is None):
+            raise UsageError("give a script to run, or -m and a module name")
+        self.script = script
+        self.module = module
+        self.args = list(args or [])
+
+    @property
+    def label(self) -> str:
+        return f"-m {self.module}" if self.module else str(self.script)
+
+    def check(self) -> None:
+        """Raise :class:`UsageError` when the target cannot be found, before anything runs."""
+        if self.script is not None:
+            if not os.path.exists(self.script):
+                raise UsageError(f"cannot open script {self.script!r}: no such file")
+            if os.path.isdir(self.script) and not os.path.exists(os.path.join(self.script, "__main__.py")):
+                raise UsageError(f"cannot run {self.script!r}: a directory needs a __main__.py")
+        else:
+            assert self.module is not None
+            if not self.module or self.module.startswith(".") or not all(
+                part.isidentifier() for part in self.module.split(".")
+            ):
+                raise UsageError(f"invalid module name {self.module!r}")
+            # Only the top-level name: finding a submodule would import its package now.
+            top = self.module.split(".")[0]
+            if top not in sys.modules and importlib.util.find_spec(top) is None:
+                raise UsageError(f"no module named {top!r} (for -m {self.module})")
+
+    def execute(self) -> dict[str, Any] | None:
+        """Run the target as ``__main__``; return its globals (kept alive by the caller)."""
+        if self.module is not None:
+            sys.argv = [self.module, *self.args]  # run_module puts the file path in argv[0]
+            return runpy.run_module(self.module, run_name="__main__", alter_sys=True)
+        assert self.script is not None
+        sys.argv = [self.script, *self.args]
+        path = os.path.abspath(self.script)
+        if os.path.isdir(path) or not path.endswith((".py", ".pyw")) and _is_zip(path):
+            return runpy.run_path(path, run_name="__main__")
+        # Like `python script.py`: __file__ absolute, argv[0] as typed, a fresh __main__ module.
+        with io.open_code(path) as f:
+            source = f.read()
+        code = compile(source, path, "exec", dont_inherit=True)
+        module = types.ModuleType("__main__")
+        module.__dict__.update(__file__=path, __cached__=None, __builtins__=__builtins__)
+        saved_main = sys.modules.get("__main__")
+        sys.modules["__main__"] = module
+        try:
+            exec(code, module.__dict__)
+        finally:
+            if saved_main is not None:
+                sys.modules["__main__"] = saved_main
+        return module.__dict__
+
+    def sys_path0(self) -> str:
+        if self.module is not None:
+            return os.getcwd()
+        assert self.script is not None
+        path = os.path.abspath(self.script)
+        return path if os.path.isdir(path) or _is_zip(path) else os.path.dirname(path)
+
+
+def _is_zip(path: str) -> bool:
+    import zipfile
+
+    return os.path.isfile(path) and zipfile.is_zipfile(path)
+
+
+def _exit_status(exc: SystemExit, stderr: IO[str]) -> int:
+    """The status `python` would exit with for ``SystemExit(code)``."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF if code >= 0 else code % 256
+    print(code, file=stderr)  # sys.exit("message"): Python prints it and exits 1
+    return 1
+
+
+_OUR_FILES = {os.path.normcase(os.path.abspath(f)) for f in (__file__, runpy.__file__)}
+
+
+def _strip_our_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """Drop the leading frames of leakhunt and runpy: Python shows none for `python script.py`."""
+    while tb is not None and os.path.normcase(os.path.abspath(tb.tb_frame.f_code.co_filename)) in _OUR_FILES:
+        tb = tb.tb_next
+    return tb
+
+
+def _format_exception(exc: BaseException) -> str:
+    tb = _strip_our_frames(exc.__traceback__)
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+# --------------------------------------------------------------------------------------
+# recording a run
+
+
+def record_run(
+    target: Target,
+    *,
+    interval: float = DEFAULT_INTERVAL,
+    children: bool = False,
+    trace: bool = False,
+    top: int = 10,
+    budget: Any = None,
+    status: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> RunRecord:
+    """Run ``target`` under the sampler and return its :class:`RunRecord`.
+
+    An exception in the target is printed to ``stderr`` as Python prints it (through
+    ``sys.excepthook``) and recorded; the figures up to that point are kept.
+    """
+    from leakhunt.measure import Measurer
+    from leakhunt.probes import PeakWindow
+
+    stderr = stderr if stderr is not None else sys.stderr
+    saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
+    started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    measurer = Measurer(settle=True, trace=True if trace else False, children=False)
+    sampler = Sampler(interval, children=children, trace=trace, top_sites=top, status=status)
+    status_code = 0
+    error: BaseException | None = None
+    kept: Any = None  # the target's globals (or the failing traceback): alive until we have read
+    if sys.path:
+        sys.path[0] = target.sys_path0()
+    else:
+        sys.path.append(target.sys_path0())
+    measurer.start()
+    window = PeakWindow().open()  # nested in the measurer's: tells which way the peak was taken
+    sampler.start()
+    try:
+        kept = target.execute()
+    except SystemExit as exc:
+        status_code = _exit_status(exc, stderr)
+        kept = exc
+    except BaseException as exc:  # noqa: BLE001 - the target's failure is reported, not ours
+        error = exc
+        kept = exc
+        status_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+    finally:
+        timeline = sampler.stop()
+        window.close()
+        measurement = measurer.stop()
+        sys.argv = saved_argv
+        if saved_path0 is not None:
+            sys.path[0] = saved_path0
+    traceback_text = None
+    if error is not None:
+        traceback_text = _format_exception(error)
+        tb = _strip_our_frames(error.__traceback__)
+        if stderr is sys.stderr:  # through the hook, as Python does (it may be customised)
+            sys.excepthook(type(error), error, tb)
+        else:
+            stderr.write(traceback_text)
+    del kept
+
+    # Arrow: pyarrow is usually imported by the target, so the "before" reading has no figure;
+    # before the import the pool held nothing.
+    before = measurement.before
+    if before.arrow is None and measurement.after.arrow is not None:
+        measurement = replace(measurement, before=replace(before, arrow=0))
+    arrow_peak = _arrow_peak(measurement.arrow_peak, sampler.arrow_max, measurement.before.arrow)
+    children_peak = timeline.max_of("children") if children else None
+    measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)
+
+    violations: tuple[Violation, ...] = ()
+    budget_text = None
+    if budget is not None:
+        from leakhunt.budget import check
+
+        budget_text = budget.describe()
+        violations = tuple(Violation(figure=v.figure, value=int(v.value), limit=int(v.limit))
+                           for v in check(measurement, budget))
+
+    peak_at = timeline.max_rss()
+    start_rss = measurement.before.rss
+    peak_rss = max((v for v in (measurement.peak_rss, window.peak) if v is not None), default=None)
+    if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
+        peak_rss = peak_at[1]  # the sampler saw higher than the window (sampled fallback)
+    return RunRecord(
+        target=target.label,
+        argv=[target.module or str(target.script), *target.args],
+        started_at=started_at,
+        seconds=measurement.seconds,
+        exit_status=status_code,
+        error=traceback.format_exception_only(type(error), error)[-1].strip() if error is not None else None,
+        error_traceback=traceback_text,
+        start_rss=start_rss,
+        peak_rss=peak_rss,
+        peak_above_start=None if peak_rss is None or start_rss is None else max(0, peak_rss - start_rss),
+        peak_time=peak_at[0] if peak_at is not None else None,
+        peak_source="hwm" if window.mode == "hwm" else "sampled",
+        final_rss=measurement.after.rss,
+        final_growth=measurement.rss_growth,
+        allocator_retention=measurement.allocator_retention,
+        arrow_peak=arrow_peak,
+        arrow_final=measurement.after.arrow,
+        children_peak=children_peak,
+        traced_peak=measurement.traced_peak,
+        trace=sampler.finish_trace(),
+        samples=timeline,
+        budget=budget_text,
+        violations=violations,
+        environment=environment(),
+    )
+
+
+def _arrow_peak(from_pool: int | None, sampled: int | None, before: int | None) -> int | None:
+    base = before or 0
+    candidates = [v for v in (from_pool, None if sampled is None else sampled - base) if v is not None]
+    return max(candidates) if candidates else None
+
+
+# --------------------------------------------------------------------------------------
+# the command
+
+
+def run(args: argparse.Namespace) -> int:
+    stderr = sys.stderr
+    try:
+        target = _target_from_args(args)
+        target.check()
+        _check_outputs(args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=stderr)
+        return 2
+    budget = args.budget
+    children = args.children or (budget is not None and budget.children is not None)
+    trace = args.trace or (budget is not None and budget.traced is not None)
+    status = stderr if (not args.quiet and _isatty(stderr)) else None
+
+    record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
+                        budget=budget, status=status, stderr=stderr)
+
+    from leakhunt.report.timeline_text import render_summary
+
+    written: list[str] = []
+    failed = False
+    if args.json:
+        failed |= not _write(args.json, lambda f: _dump_json(record, f), written, stderr)
+    if args.output:
+        from leakhunt.report.timeline_html import render_html
+
+        failed |= not _write(args.output, lambda f: render_html(record, f, top=args.top), written, stderr)
+    if not args.quiet:
+        render_summary(record, stderr, top=min(args.top, 5), written=written)
+    elif record.violations:
+        render_summary(record, stderr, top=0, written=written, only_budget=True)
+    if record.exit_status != 0:
+        return record.exit_status
+    if record.violations or failed:
+        return 1
+    return 0
+
+
+def _target_from_args(args: argparse.Namespace) -> Target:
+    if args.module is not None:
+        if not args.module:
+            raise UsageError("-m needs a module name")
+        if args.target is not None:  # pragma: no cover - argparse gives -m everything after it
+            raise UsageError(f"give either a script ({args.target!r}) or -m {args.module[0]}, not both")
+        return Target(module=args.module[0], args=args.module[1:])
+    if args.target is None:
+        raise UsageError("no script given (usage: leakhunt run [options] script.py [args ...])")
+    return Target(script=args.target, args=args.args)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    for option, path in (("--json", args.json), ("-o", args.output)):
+        if path is None:
+            continue
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise UsageError(f"cannot write {option} {path!r}: directory {parent!r} does not exist")
+        if os.path.isdir(path):
+            raise UsageError(f"cannot write {option} {path!r}: it is a directory")
+    if args.output is not None and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError(_PLOT_HINT)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _dump_json(record: RunRecord, f: IO[str]) -> None:
+    import json
+
+    json.dump(record.to_dict(), f, indent=1)
+    f.write("\n")
+
+
+def write_atomic(path: str, render: Callable[[IO[str]], None]) -> None:
+    """Render into a temporary file beside ``path``, then rename it over ``path``.
+
+    A reader never sees half a file, and a failed render leaves the old file in place.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            render(f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _write(path: str, render: Callable[[IO[str]], None], written: list[str], stderr: IO[str]) -> bool:
+    try:
+        write_atomic(path, render)
+    except ImportError as exc:
+        print(f"{PROG}: error: cannot write {path!r}: {exc}", file=stderr)
+        return False
+    except OSError as exc:
+        print(f"{PROG}: error: cannot write {path!r}: {exc.strerror or exc}", file=stderr)
+        return False
+    written.append(path)
+    return True

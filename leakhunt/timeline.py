@@ -1,0 +1,599 @@
+"""A run's memory over time: the sampler thread and the recorded run it produces.
+
+:class:`Sampler` reads RSS, the Arrow pool and (optionally) the children's memory every
+``interval`` seconds in a background thread. With ``trace=True`` it also takes a tracemalloc
+snapshot whenever RSS reaches a new high, rate-limited so that snapshots cost at most about
+5% of the run, and keeps only what that snapshot says about the worst moment: the allocation
+sites alive then and the traced memory by domain.
+
+The sampler draws the timeline; the exact peak comes from the kernel's high-water mark
+(:class:`leakhunt.probes.PeakWindow`), which sees spikes shorter than any interval.
+:class:`RunRecord` is the whole recorded run: figures, timeline, trace, outcome. It is what
+``leakhunt run --json`` writes and ``leakhunt report`` reads.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+import sysconfig
+import threading
+import time
+import tracemalloc
+from array import array
+from dataclasses import asdict, dataclass, field, fields
+from typing import IO, Any, Callable, Iterable
+
+from leakhunt import probes
+from leakhunt.units import format_size
+
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "SCHEMA",
+    "Sampler",
+    "Site",
+    "Timeline",
+    "TraceAtPeak",
+    "RunRecord",
+    "parse_interval",
+]
+
+#: Default sampling interval in seconds.
+DEFAULT_INTERVAL = 0.01
+#: Identifies the JSON document ``leakhunt run --json`` writes.
+SCHEMA = "leakhunt.run/1"
+
+_MIN_INTERVAL = 0.001
+_MAX_INTERVAL = 60.0
+_MISSING = -1  # stored in the sample arrays for "figure unavailable"
+
+
+def parse_interval(value: str | float) -> float:
+    """Seconds from ``"10ms"``, ``"0.5s"``, ``"0.02"`` (seconds) or a number.
+
+    Raises ``ValueError`` quoting the input when it is not a duration from 1 ms to 60 s.
+    """
+    accepted = "a duration from 1ms to 60s, such as '10ms', '0.5s' or '0.02' (seconds)"
+    if isinstance(value, bool):
+        raise ValueError(f"invalid interval {value!r}: expected {accepted}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        factor = 1.0
+        if text.endswith("ms"):
+            text, factor = text[:-2], 0.001
+        elif text.endswith("s"):
+            text = text[:-1]
+        try:
+            seconds = float(text.strip()) * factor
+        except ValueError:
+            raise ValueError(f"invalid interval {value!r}: expected {accepted}") from None
+    if not (_MIN_INTERVAL <= seconds <= _MAX_INTERVAL) or seconds != seconds:
+        raise ValueError(f"invalid interval {value!r}: expected {accepted}")
+    return seconds
+
+
+# --------------------------------------------------------------------------------------
+# Findings
+
+
+@dataclass(frozen=True)
+class Site:
+    """One allocation site alive at the traced peak.
+
+    ``filename:lineno`` is the innermost frame in the user's own code (not the standard
+    library or site-packages), so ``df.merge(...)`` is charged to the line that called it.
+    ``via`` is the innermost frame of the biggest allocation there, when it is elsewhere.
+    """
+
+    filename: str
+    lineno: int
+    size: int
+    count: int
+    code: str = ""
+    via: str | None = None
+
+    @property
+    def location(self) -> str:
+        return f"{self.filename}:{self.lineno}"
+
+
+@dataclass(frozen=True)
+class TraceAtPeak:
+    """What tracemalloc saw at the highest RSS the sampler caught a snapshot of."""
+
+    time: float  # seconds since the run started
+    rss: int  # RSS when the snapshot was taken
+    traced: int  # traced bytes in that snapshot
+    domains: dict[str, int]  # traced bytes by domain (python, numpy, pandas, other)
+    sites: tuple[Site, ...]  # biggest first
+    snapshots: int  # how many snapshots the run took
+    snapshot_seconds: float  # time they cost, all together
+    tracemalloc_overhead: int  # memory tracemalloc itself used at that moment
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["sites"] = [asdict(site) for site in self.sites]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TraceAtPeak:
+        kwargs = _known(cls, data)
+        kwargs["sites"] = tuple(Site(**_known(Site, s)) for s in data.get("sites", ()))
+        kwargs["domains"] = dict(data.get("domains") or {})
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The samples: parallel columns, ``None`` where a figure was unavailable."""
+
+    interval: float  # the interval the sampler ended with (it doubles when it compacts)
+    t: list[float]  # seconds since the run started
+    rss: list[int | None]
+    arrow: list[int | None]
+    children: list[int | None]
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def max_rss(self) -> tuple[float, int] | None:
+        """(time, rss) of the highest sample, or None without samples."""
+        best: tuple[float, int] | None = None
+        for t, value in zip(self.t, self.rss):
+            if value is not None and (best is None or value > best[1]):
+                best = (t, value)
+        return best
+
+    def max_of(self, column: str) -> int | None:
+        values = [v for v in getattr(self, column) if v is not None]
+        return max(values) if values else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"interval": self.interval, "t": [round(t, 6) for t in self.t], "rss": self.rss,
+                "arrow": self.arrow, "children": self.children}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Timeline:
+        t = [float(x) for x in data.get("t", [])]
+        n = len(t)
+
+        def column(name: str) -> list[int | None]:
+            values = list(data.get(name) or [None] * n)
+            if len(values) != n:
+                raise ValueError(f"samples.{name} has {len(values)} values but samples.t has {n}")
+            return [None if v is None else int(v) for v in values]
+
+        return cls(interval=float(data.get("interval", DEFAULT_INTERVAL)), t=t, rss=column("rss"),
+                   arrow=column("arrow"), children=column("children"))
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A budget figure the run broke (mirrors :class:`leakhunt.budget.Violation`)."""
+
+    figure: str
+    value: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything ``leakhunt run`` recorded about one run. Figures are bytes or ``None``."""
+
+    target: str  # "script.py" or "-m package.module"
+    argv: list[str]  # sys.argv the target saw
+    started_at: str  # ISO 8601 UTC
+    seconds: float
+    exit_status: int
+    error: str | None  # the exception's last line ("ValueError: boom") when the target raised
+    error_traceback: str | None  # the traceback as Python printed it
+    start_rss: int | None
+    peak_rss: int | None  # absolute high-water RSS during the run
+    peak_above_start: int | None
+    peak_time: float | None  # seconds since start of the highest sample
+    peak_source: str  # "hwm" (kernel high-water mark) or "sampled"
+    final_rss: int | None  # RSS after the run, settled
+    final_growth: int | None  # final_rss - start_rss
+    allocator_retention: int | None  # RSS settling gave back at the end: freed, not a leak
+    arrow_peak: int | None  # Arrow pool's highest allocation during the run
+    arrow_final: int | None
+    children_peak: int | None  # highest sampled sum of the children's PSS (--children)
+    traced_peak: int | None  # tracemalloc's peak during the run (--trace)
+    trace: TraceAtPeak | None
+    samples: Timeline
+    budget: str | None = None  # the budget as given, described
+    violations: tuple[Violation, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def budget_broken(self) -> bool:
+        return bool(self.violations)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"schema": SCHEMA}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "samples":
+                value = value.to_dict()
+            elif f.name == "trace":
+                value = value.to_dict() if value is not None else None
+            elif f.name == "violations":
+                value = [asdict(v) for v in value]
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """Rebuild a record from :meth:`to_dict` output. ``ValueError`` on anything else."""
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"not a `leakhunt run --json` file (schema {found!r}, expected {SCHEMA!r})")
+        kwargs = _known(cls, data)
+        missing = [f.name for f in fields(cls) if f.name not in data
+                   and f.name not in ("budget", "violations", "environment")]
+        if missing:
+            raise ValueError(f"`leakhunt run --json` file lacks {', '.join(missing)}")
+        kwargs["samples"] = Timeline.from_dict(data["samples"] or {})
+        kwargs["trace"] = TraceAtPeak.from_dict(data["trace"]) if data.get("trace") else None
+        kwargs["violations"] = tuple(Violation(**_known(Violation, v)) for v in data.get("violations") or ())
+        kwargs["argv"] = list(data.get("argv") or [])
+        kwargs["environment"] = dict(data.get("environment") or {})
+        return cls(**kwargs)
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+# --------------------------------------------------------------------------------------
+# Attribution of traced memory to the user's code
+
+
+def _library_dirs() -> tuple[str, ...]:
+    dirs = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            dirs.add(os.path.realpath(sysconfig.get_paths()[key]))
+        except KeyError:
+            pass
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
+        dirs.add(os.path.realpath(os.path.join(prefix, "lib")))
+    return tuple(sorted(d + os.sep for d in dirs))
+
+
+_HERE = os.path.dirname(os.path.realpath(__file__)) + os.sep
+
+
+class _SiteIndex:
+    """Decides, once per file name, whether a frame is the user's code, a library or ours."""
+
+    def __init__(self) -> None:
+        self._libs = _library_dirs()
+        self._kind: dict[str, str] = {}
+
+    def kind(self, filename: str) -> str:
+        kind = self._kind.get(filename)
+        if kind is None:
+            if filename.startswith("<"):
+                kind = "lib"  # <frozen importlib._bootstrap>, <string>: no user line to show
+            else:
+                real = os.path.realpath(filename)
+                if real.startswith(_HERE):
+                    kind = "ours"
+                elif real.startswith(self._libs) or os.sep + "site-packages" + os.sep in real:
+                    kind = "lib"
+                else:
+                    kind = "user"
+            self._kind[filename] = kind
+        return kind
+
+    def summarise(self, snapshot: tracemalloc.Snapshot, top: int) -> tuple[int, list[Site]]:
+        """(traced bytes, the ``top`` biggest sites) of a snapshot, ours left out."""
+        # Raw traces are (domain, size, frames, nframe) with frames newest first. The snapshot
+        # shares one frames tuple between traces with the same traceback: cache by identity.
+        raw = getattr(snapshot.traces, "_traces", None)
+        if raw is None:  # pragma: no cover - a tracemalloc without the private list
+            raw = [(t.domain, t.size, tuple((f.filename, f.lineno) for f in reversed(t.traceback)), 0)
+                   for t in snapshot.traces]
+        resolved: dict[int, tuple[tuple[str, int], str | None] | None] = {}
+        sizes: dict[tuple[str, int], list[int]] = {}
+        vias: dict[tuple[str, int], dict[str, int]] = {}
+        total = 0
+        for trace in raw:
+            size, frames = trace[1], trace[2]
+            key = id(frames)
+            if key in resolved:
+                hit = resolved[key]
+            else:
+                hit = self._resolve(frames)
+                resolved[key] = hit
+            if hit is None:
+                continue
+            total += size
+            site, via = hit
+            entry = sizes.get(site)
+            if entry is None:
+                sizes[site] = [size, 1]
+            else:
+                entry[0] += size
+                entry[1] += 1
+            if via is not None:
+                per_via = vias.setdefault(site, {})
+                per_via[via] = per_via.get(via, 0) + size
+        best = sorted(sizes.items(), key=lambda item: item[1][0], reverse=True)[:top]
+        sites = []
+        for (filename, lineno), (size, count) in best:
+            per_via = vias.get((filename, lineno))
+            via = max(per_via.items(), key=lambda kv: kv[1])[0] if per_via else None
+            code = linecache.getline(filename, lineno).strip() if not filename.startswith("<") else ""
+            sites.append(Site(filename=filename, lineno=lineno, size=size, count=count, code=code, via=via))
+        return total, sites
+
+    def _resolve(self, frames: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], str | None] | None:
+        if not frames:
+            return ("<unknown>", 0), None
+        if self.kind(frames[0][0]) == "ours":
+            return None  # the sampler's own bookkeeping
+        for filename, lineno in frames:
+            if self.kind(filename) == "user":
+                innermost = frames[0]
+                via = None if innermost[0] == filename else _short(innermost[0]) + f":{innermost[1]}"
+                return (filename, lineno), via
+        return (frames[0][0], frames[0][1]), None
+
+
+def _short(filename: str) -> str:
+    """A library path from its package on: ``.../site-packages/pandas/core/frame.py`` -> ``pandas/core/frame.py``."""
+    marker = os.sep + "site-packages" + os.sep
+    if marker in filename:
+        return filename.split(marker, 1)[1]
+    for lib in _library_dirs():
+        if filename.startswith(lib):
+            return filename[len(lib):]
+    return filename
+
+
+# --------------------------------------------------------------------------------------
+# The sampler
+
+
+class Sampler:
+    """Samples memory in a background thread from :meth:`start` to :meth:`stop`.
+
+    ``status``: a text stream for a live one-line status (refreshed twice a second), or None.
+    ``max_samples``: when reached, the samples are halved (each pair keeps its higher RSS) and
+    the interval doubles, so a long run's timeline stays small.
+    Use as a context manager or call :meth:`stop` in a ``finally``: the thread is always joined.
+    """
+
+    def __init__(
+        self,
+        interval: float = DEFAULT_INTERVAL,
+        *,
+        children: bool = False,
+        trace: bool = False,
+        top_sites: int = 20,
+        status: IO[str] | None = None,
+        max_samples: int = 200_000,
+        snapshot_budget: float = 0.05,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.interval = parse_interval(interval)
+        self.children = children
+        self.trace = trace
+        self.top_sites = top_sites
+        self.status = status
+        self.max_samples = max(16, max_samples)
+        self.snapshot_budget = snapshot_budget
+        self._clock = clock
+        self._t = array("d")
+        self._rss = array("q")
+        self._arrow = array("q")
+        self._children = array("q")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = 0.0
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None  # a failure inside the thread, kept for the caller
+        # --trace state
+        self._index: _SiteIndex | None = None
+        self._trace: TraceAtPeak | None = None
+        self._snap_rss = 0
+        self._next_snapshot = 0.0
+        self._snapshots = 0
+        self._snapshot_seconds = 0.0
+        # children are costly to read (psutil walks /proc): at most every 50 ms
+        self._children_every = max(1, round(0.05 / self.interval))
+        self._last_children: int | None = None
+        self._max_rss = 0
+        self._max_arrow: int | None = None
+        self._status_shown = False
+
+    # lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Sampler:
+        if self._thread is not None:
+            raise RuntimeError("Sampler.start() called twice")
+        self._t0 = self._clock()
+        start_rss = probes.rss() or 0
+        self._snap_rss = start_rss
+        if self.trace:
+            self._index = _SiteIndex()
+        self._sample(self._t0)  # the first sample is taken before the target runs
+        self._thread = threading.Thread(target=self._run, name="leakhunt-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> Timeline:
+        """Stop and join the thread, take a last sample, return the timeline."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._sample(self._clock())
+        self._clear_status()
+        return self.timeline()
+
+    def __enter__(self) -> Sampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def t0(self) -> float:
+        return self._t0
+
+    # results ---------------------------------------------------------------------------
+
+    def timeline(self) -> Timeline:
+        with self._lock:
+            def col(values: array) -> list[int | None]:
+                return [None if v == _MISSING else int(v) for v in values]
+
+            return Timeline(interval=self.interval, t=[t - self._t0 for t in self._t],
+                            rss=col(self._rss), arrow=col(self._arrow), children=col(self._children))
+
+    @property
+    def trace_at_peak(self) -> TraceAtPeak | None:
+        return self._trace
+
+    @property
+    def arrow_max(self) -> int | None:
+        return self._max_arrow
+
+    # the thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            next_status = self._clock() + 0.5
+            while not self._stop.wait(self.interval):
+                now = self._clock()
+                rss = self._sample(now)
+                if self.trace and rss is not None:
+                    self._maybe_snapshot(now, rss)
+                if self.status is not None and now >= next_status:
+                    next_status = now + 0.5
+                    self._show_status(now, rss)
+        except BaseException as exc:  # pragma: no cover - never let the thread die silently
+            self.error = exc
+
+    def _sample(self, now: float) -> int | None:
+        rss = probes.rss()
+        arrow = probes.arrow()
+        children = None
+        if self.children:
+            n = len(self._t)
+            if n % self._children_every == 0 or self._stop.is_set():
+                self._last_children = probes.children_memory()
+            children = self._last_children
+        with self._lock:
+            self._t.append(now)
+            self._rss.append(_MISSING if rss is None else rss)
+            self._arrow.append(_MISSING if arrow is None else arrow)
+            self._children.append(_MISSING if children is None else children)
+            if len(self._t) >= self.max_samples:
+                self._compact()
+        if rss is not None and rss > self._max_rss:
+            self._max_rss = rss
+        if arrow is not None and (self._max_arrow is None or arrow > self._max_arrow):
+            self._max_arrow = arrow
+        return rss
+
+    def _compact(self) -> None:
+        """Halve the samples, each pair keeping its higher-RSS sample; double the interval."""
+        keep = [i if self._rss[i] >= self._rss[i + 1] else i + 1 for i in range(0, len(self._t) - 1, 2)]
+        if len(self._t) % 2:
+            keep.append(len(self._t) - 1)
+        for name in ("_t", "_rss", "_arrow", "_children"):
+            old = getattr(self, name)
+            setattr(self, name, array(old.typecode, (old[i] for i in keep)))
+        self.interval = min(self.interval * 2, _MAX_INTERVAL)
+        self._children_every = max(1, round(0.05 / self.interval))
+
+    def _maybe_snapshot(self, now: float, rss: int) -> None:
+        # A snapshot is worth taking when RSS passed the last snapshot's by 1 MiB and 2%.
+        # It is allowed again only after ``cost / snapshot_budget`` seconds, so snapshots
+        # cost at most that share of the run however big the heap is.
+        if rss < self._snap_rss + max(1 << 20, self._snap_rss // 50) or now < self._next_snapshot:
+            return
+        if not tracemalloc.is_tracing():
+            return  # the target stopped tracing: nothing more to learn
+        assert self._index is not None
+        began = self._clock()
+        try:
+            snapshot = tracemalloc.take_snapshot()
+            overhead = tracemalloc.get_tracemalloc_memory()
+        except RuntimeError:  # tracing stopped between the check and the snapshot
+            return
+        domains = probes.traced_by_domain(snapshot) or {}
+        traced, sites = self._index.summarise(snapshot, self.top_sites)
+        del snapshot
+        cost = self._clock() - began
+        self._snapshots += 1
+        self._snapshot_seconds += cost
+        self._snap_rss = rss
+        self._next_snapshot = self._clock() + max(0.05, cost / self.snapshot_budget)
+        self._trace = TraceAtPeak(time=now - self._t0, rss=rss, traced=traced, domains=domains,
+                                  sites=tuple(sites), snapshots=self._snapshots,
+                                  snapshot_seconds=self._snapshot_seconds, tracemalloc_overhead=overhead)
+
+    def finish_trace(self) -> TraceAtPeak | None:
+        """The trace at the peak, with the final snapshot count and cost (after :meth:`stop`)."""
+        if self._trace is None:
+            return None
+        from dataclasses import replace
+
+        return replace(self._trace, snapshots=self._snapshots, snapshot_seconds=self._snapshot_seconds)
+
+    # status line ---------------------------------------------------------------------------
+
+    def _show_status(self, now: float, rss: int | None) -> None:
+        assert self.status is not None
+        parts = [f"leakhunt: {now - self._t0:6.1f} s", f"rss {format_size(rss)}",
+                 f"max {format_size(self._max_rss)}"]
+        if self._max_arrow is not None:
+            parts.append(f"arrow max {format_size(self._max_arrow)}")
+        if self._last_children is not None:
+            parts.append(f"children {format_size(self._last_children)}")
+        try:
+            self.status.write("\r\x1b[K" + "  ".join(parts))
+            self.status.flush()
+            self._status_shown = True
+        except (OSError, ValueError):  # closed or broken stream: stop showing status
+            self.status = None
+
+    def _clear_status(self) -> None:
+        if self._status_shown and self.status is not None:
+            try:
+                self.status.write("\r\x1b[K")
+                self.status.flush()
+            except (OSError, ValueError):
+                pass
+            self._status_shown = False
+
+
+def environment() -> dict[str, str]:
+    """Versions that explain a run's figures: Python, platform, and the data libraries loaded."""
+    import platform
+
+    env = {"python": platform.python_version(), "platform": platform.platform()}
+    try:
+        from leakhunt import __version__
+
+        env["leakhunt"] = str(__version__)
+    except Exception:  # pragma: no cover - the package is being assembled
+        pass
+    for name in ("numpy", "pandas", "pyarrow", "polars"):
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None)
+        if version:
+            env[name] = str(version)
+    return env
+
+
+def iter_nonempty(values: Iterable[int | None]) -> list[int]:
+    return [v for v in values if v is not None]
