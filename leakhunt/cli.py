@@ -1,0 +1,50 @@
+"""The ``leakhunt`` command: a dispatcher only.
+
+Each subcommand lives with the code it fronts and exposes two functions,
+``configure_parser(parser)`` and ``run(args) -> int``; this module only wires them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# subcommand -> (module, one-line help). Modules are imported lazily so that
+# `leakhunt --help` does not pay for pandas or matplotlib.
+_SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "casebook": ("casebook.cli", "run the casebook: real leak stories, leaky vs fixed, measured live"),
+    "run": ("leakhunt.run_command", "run a script or module and profile its memory over time"),
+    "report": ("leakhunt.report_command", "re-render a saved `leakhunt run --json` file as HTML"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from leakhunt import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="leakhunt",
+        description="Memory-leak diagnostics for Python data work.",
+    )
+    parser.add_argument("--version", action="version", version=f"leakhunt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in _SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure_parser(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""Measure a block: readings before and after, the peak in between, and what settling gave back."""
+
+from __future__ import annotations
+
+import sys
+import time
+import tracemalloc
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator
+
+from leakhunt import probes
+from leakhunt.probes import PeakWindow, Reading
+from leakhunt.settle import settle as _settle
+
+__all__ = ["Measurement", "Measurer", "MeasureHandle", "measure"]
+
+
+def _diff(after: int | None, before: int | None) -> int | None:
+    if after is None or before is None:
+        return None
+    return after - before
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a block did to memory. Every figure is bytes, or ``None`` where unavailable.
+
+    ``rss_growth`` is settled-after minus settled-before when ``settled`` is true, and a cheap
+    unsettled difference otherwise. ``allocator_retention`` is the RSS that settling at the end
+    gave back: memory freed but kept by an allocator, which is not a leak.
+    """
+
+    before: Reading
+    after: Reading
+    peak_rss: int | None
+    peak: int | None
+    traced_peak: int | None
+    arrow_peak: int | None
+    children_peak: int | None
+    allocator_retention: int | None
+    seconds: float
+    settled: bool
+    traced: bool
+    object_growth: tuple[tuple[str, int], ...] | None = None  # (type, +count), largest first
+
+    @property
+    def rss_growth(self) -> int | None:
+        return _diff(self.after.rss, self.before.rss)
+
+    @property
+    def rss_anon_growth(self) -> int | None:
+        return _diff(self.after.rss_anon, self.before.rss_anon)
+
+    @property
+    def traced_growth(self) -> int | None:
+        return _diff(self.after.traced, self.before.traced)
+
+    @property
+    def arrow_growth(self) -> int | None:
+        if self.before.arrow is None and self.after.arrow is not None:
+            return self.after.arrow  # pyarrow was imported inside the block: its pool began at 0
+        return _diff(self.after.arrow, self.before.arrow)
+
+    @property
+    def children_growth(self) -> int | None:
+        return _diff(self.after.children, self.before.children)
+
+    @property
+    def traced_growth_by_domain(self) -> dict[str, int] | None:
+        before, after = self.before.traced_domains, self.after.traced_domains
+        if before is None or after is None:
+            return None
+        return {name: after.get(name, 0) - before.get(name, 0) for name in after}
+
+    def figure(self, name: str) -> int | None:
+        """A figure by its budget keyword: rss, peak, traced, arrow, children."""
+        return {
+            "rss": self.rss_growth,
+            "peak": self.peak,
+            "traced": self.traced_growth,
+            "arrow": self.arrow_growth,
+            "children": self.children_peak,
+        }[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures as a JSON-ready dict (bytes as ints, None as null)."""
+        return {
+            "rss_growth": self.rss_growth,
+            "rss_anon_growth": self.rss_anon_growth,
+            "peak": self.peak,
+            "peak_rss": self.peak_rss,
+            "traced_growth": self.traced_growth,
+            "traced_growth_by_domain": self.traced_growth_by_domain,
+            "traced_peak": self.traced_peak,
+            "arrow_growth": self.arrow_growth,
+            "arrow_peak": self.arrow_peak,
+            "children_peak": self.children_peak,
+            "allocator_retention": self.allocator_retention,
+            "seconds": self.seconds,
+            "settled": self.settled,
+            "traced": self.traced,
+            "object_growth": dict(self.object_growth) if self.object_growth is not None else None,
+            "before": asdict(self.before),
+            "after": asdict(self.after),
+        }
+
+
+class Measurer:
+    """Two-step measurement for callers that cannot wrap a ``with`` block (pytest hooks).
+
+    ``settle=False`` is the cheap path: no garbage collection, just readings and the peak.
+    ``trace``: ``None`` uses tracemalloc only if it is already running, ``True`` starts it
+    for the block (and stops it after), ``False`` ignores it. A trace the user started is never
+    stopped or reset. ``children`` adds the child processes' memory (costly: reads smaps).
+    ``domains`` splits the traced figure by domain (takes snapshots; default: when tracing
+    was started here).
+    """
+
+    def __init__(
+        self,
+        *,
+        settle: bool = True,
+        trace: bool | None = None,
+        children: bool = False,
+        domains: bool | None = None,
+        trace_frames: int = 10,
+        objects: bool = False,
+    ) -> None:
+        self.settle = settle
+        self.trace = trace
+        self.children = children
+        self.domains = domains
+        self.trace_frames = trace_frames
+        self.objects = objects
+        self._counts_before: Any = None
+        self._started_trace = False
+        self._window: PeakWindow | None = None
+        self._before: Reading | None = None
+        self._t0 = 0.0
+        self._traced_peak_before: int | None = None
+        self._children_sampler: _ChildrenSampler | None = None
+        self._arrow_max_before: int | None = None
+        self.measurement: Measurement | None = None
+
+    @property
+    def tracing(self) -> bool:
+        return self.trace is not False and tracemalloc.is_tracing()
+
+    def start(self) -> Measurer:
+        if self.trace and not tracemalloc.is_tracing():
+            tracemalloc.start(self.trace_frames)
+            self._started_trace = True
+        if self.settle:
+            _settle()
+        if self.objects:
+            self._counts_before = probes.object_counts()
+        domains = self.domains if self.domains is not None else self._started_trace
+        self._domains = bool(domains and self.tracing)
+        self._before = self._reading()
+        if self._started_trace:
+            tracemalloc.reset_peak()  # our own trace: resetting its peak is ours to do
+        if self.tracing:
+            self._traced_peak_before = tracemalloc.get_traced_memory()[1]
+        self._arrow_max_before = _arrow_pool_max()
+        if self.children:
+            self._children_sampler = _ChildrenSampler()
+            self._children_sampler.start()
+        self._window = PeakWindow().open()
+        self._t0 = time.perf_counter()
+        return self
+
+    def _reading(self) -> Reading:
+        reading = probes.read(domains=self._domains, children=self.children)
+        if self.trace is False and reading.traced is not None:
+            reading = Reading(reading.time, reading.rss, reading.rss_anon, None, reading.arrow,
+                              None, reading.children)
+        return reading
+
+    def stop(self) -> Measurement:
+        if self._before is None or self._window is None:
+            raise RuntimeError("Measurer.stop() called before start()")
+        seconds = time.perf_counter() - self._t0
+        peak_rss = self._window.close()
+        children_peak = None
+        if self._children_sampler is not None:
+            children_peak = self._children_sampler.stop()
+        traced_peak = None
+        if self.tracing:
+            current, peak_now = tracemalloc.get_traced_memory()
+            before_traced = self._before.traced or 0
+            if self._started_trace or self._traced_peak_before is None or peak_now > self._traced_peak_before:
+                traced_peak = peak_now - before_traced
+            else:  # the user's trace had a higher peak before we began: we only know our ends
+                traced_peak = max(current, before_traced) - before_traced
+        arrow_peak = None
+        arrow_max_now = _arrow_pool_max()
+        if self._before.arrow is not None and arrow_max_now is not None:
+            # The pool's maximum cannot be reset: it tells the block's peak only when it rose.
+            if self._arrow_max_before is not None and arrow_max_now > self._arrow_max_before:
+                arrow_peak = arrow_max_now - self._before.arrow
+            else:
+                arrow_peak = max(self._before.arrow, probes.arrow() or 0) - self._before.arrow
+        unsettled_rss = probes.rss()
+        if self.settle:
+            _settle()
+        after = self._reading()
+        if self._started_trace:
+            tracemalloc.stop()
+        object_growth = None
+        if self._counts_before is not None:
+            delta = probes.object_counts()
+            delta.subtract(self._counts_before)
+            delta["collections.Counter"] -= 1  # the "before" counts themselves
+            object_growth = tuple((name, n) for name, n in delta.most_common(30)
+                                  if n > 0 and not name.startswith("leakhunt."))[:20]
+            self._counts_before = None
+        retention = None
+        if self.settle and unsettled_rss is not None and after.rss is not None:
+            retention = max(0, unsettled_rss - after.rss)
+        peak = None
+        if peak_rss is not None and self._before.rss is not None:
+            peak = max(0, peak_rss - self._before.rss)
+        if children_peak is not None and after.children is not None:
+            children_peak = max(children_peak, after.children)
+        self.measurement = Measurement(
+            before=self._before,
+            after=after,
+            peak_rss=peak_rss,
+            peak=peak,
+            traced_peak=traced_peak,
+            arrow_peak=arrow_peak,
+            children_peak=children_peak,
+            allocator_retention=retention,
+            seconds=seconds,
+            settled=self.settle,
+            traced=self._before.traced is not None,
+            object_growth=object_growth,
+        )
+        return self.measurement
+
+
+def _arrow_pool_max() -> int | None:
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return None
+    try:
+        return int(pa.default_memory_pool().max_memory())
+    except Exception:
+        return None
+
+
+class _ChildrenSampler:
+    """Sample the children's PSS in a thread: children come and go within a block."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import threading
+
+        self.interval = interval
+        self.peak: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="leakhunt-children", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self._sample()
+            if self._stop.wait(self.interval):
+                break
+
+    def _sample(self) -> None:
+        value = probes.children_memory()
+        if value is not None and (self.peak is None or value > self.peak):
+            self.peak = value
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> int | None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        return self.peak
+
+
+class MeasureHandle:
+    """What ``with measure() as m`` gives: the figures of :class:`Measurement` after the block."""
+
+    def __init__(self) -> None:
+        self.measurement: Measurement | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        measurement = self.__dict__.get("measurement")
+        if measurement is None:
+            raise RuntimeError(f"the measurement is not ready: read m.{name} after the with block ends")
+        return getattr(measurement, name)
+
+    def __repr__(self) -> str:
+        if self.measurement is None:
+            return "<MeasureHandle (block still running)>"
+        from leakhunt.units import format_size
+
+        m = self.measurement
+        return (f"<Measurement rss_growth={format_size(m.rss_growth)} peak={format_size(m.peak)} "
+                f"traced_growth={format_size(m.traced_growth)} arrow_growth={format_size(m.arrow_growth)}>")
+
+
+@contextmanager
+def measure(
+    *, settle: bool = True, trace: bool | None = None, children: bool = False, domains: bool | None = None
+) -> Iterator[MeasureHandle]:
+    """Measure the memory of a block::
+
+        with measure() as m:
+            work()
+        m.rss_growth, m.peak, m.traced_growth, m.arrow_growth   # bytes or None
+
+    The figures are taken even when the block raises.
+    """
+    measurer = Measurer(settle=settle, trace=trace, children=children, domains=domains)
+    handle = MeasureHandle()
+    measurer.start()
+    try:
+        yield handle
+    finally:
+        handle.measurement = measurer.stop()

@@ -1,0 +1,583 @@
+"""Why is this memory still alive? Reference paths from roots down to an object.
+
+The garbage collector knows most edges (lists, dicts, instances, pandas internals), but not the
+ones that keep data work's big buffers alive: a numpy view holds its ``.base`` through a C
+pointer that ``gc.get_referents`` never reports, and numpy arrays are not gc-tracked at all, so
+``gc.get_referrers(base)`` returns nothing (FINDINGS.md). We walk backwards with
+``gc.get_referrers`` one level at a time, and add the hidden ``view -> .base`` edges ourselves
+from one forward pass over the heap. Arrow slices keep their parent's buffers in C++; we report
+them with the size of every buffer they hold (``get_total_buffer_size``).
+
+Roots: module globals (by name), frame locals of live threads (by name), and anything a module
+global reaches (class attributes, closure cells, ``lru_cache`` wrappers) with labelled edges.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+import types
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from leakhunt.units import format_size
+
+__all__ = ["RetentionPath", "RetentionPaths", "why_alive", "biggest_buffers", "describe", "buffer_size"]
+
+_THIS_FILE = __file__
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+_PANDAS_INTERNALS = ("pandas.core.internals", "pandas._libs.internals")
+# Attributes through which pandas and pyarrow objects hold their data, checked by identity
+# when an object has no __dict__ entry for the edge.
+_KNOWN_ATTRS = ("_mgr", "values", "_values", "_data", "_ndarray", "_pa_array", "blocks", "obj",
+                "_obj_with_exclusions", "_selected_obj", "base", "array", "_cache")
+
+
+# ---------------------------------------------------------------------------------------
+# sizes and descriptions
+
+
+def _numpy() -> Any:
+    return sys.modules.get("numpy")
+
+
+def _is_ndarray(obj: Any) -> bool:
+    np = _numpy()
+    return np is not None and isinstance(obj, np.ndarray)
+
+
+def _arrow_kind(obj: Any) -> str | None:
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return None
+    for name in ("Table", "RecordBatch", "ChunkedArray", "Array", "Buffer"):
+        cls = getattr(pa, name, None)
+        if cls is not None and isinstance(obj, cls):
+            return name
+    return None
+
+
+def buffer_size(obj: Any) -> int | None:
+    """Bytes of data an object keeps alive by itself (numpy buffer, Arrow buffers, bytes)."""
+    if _is_ndarray(obj):
+        return int(obj.nbytes)
+    kind = _arrow_kind(obj)
+    if kind == "Buffer":
+        return int(obj.size)
+    if kind is not None:
+        try:
+            return int(obj.get_total_buffer_size())
+        except Exception:
+            return int(getattr(obj, "nbytes", 0))
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return sys.getsizeof(obj)
+    return None
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
+
+
+def describe(obj: Any) -> str:
+    """A short human description: ``DataFrame (1 row)``, ``ndarray 95.4 MiB (view)``."""
+    tp = type(obj)
+    name = tp.__name__
+    module = tp.__module__ or ""
+    try:
+        if module.startswith("pandas"):
+            if name == "DataFrame":
+                return f"DataFrame ({_rows(len(obj))} x {obj.shape[1]} cols)"
+            if name == "Series":
+                return f"Series ({_rows(len(obj))})"
+            if name.endswith("Index"):
+                return f"{name} ({len(obj):,} entries)"
+            if "GroupBy" in name:
+                return name
+        if _is_ndarray(obj):
+            if obj.base is not None:
+                return f"ndarray view {obj.shape} of a larger buffer"
+            return f"ndarray {format_size(obj.nbytes)}"
+        kind = _arrow_kind(obj)
+        if kind is not None:
+            size = buffer_size(obj)
+            if kind == "Buffer":
+                return f"pyarrow Buffer {format_size(size)}"
+            return f"pyarrow {kind} ({_rows(len(obj))}) holding buffers of {format_size(size)}"
+        if isinstance(obj, (bytes, bytearray)):
+            return f"{name} {format_size(len(obj))}"
+        if isinstance(obj, types.FunctionType):
+            return f"function {obj.__qualname__}"
+        if isinstance(obj, type):
+            return f"class {obj.__qualname__}"
+        if isinstance(obj, types.ModuleType):
+            return f"module {obj.__name__}"
+        if name == "_lru_cache_wrapper":
+            return f"lru_cache {getattr(obj, '__qualname__', '?')}"
+    except Exception:  # describing must never fail an explanation
+        pass
+    return name
+
+
+# ---------------------------------------------------------------------------------------
+# edges
+
+
+def _edge(parent: Any, child: Any) -> str:
+    """How ``parent`` refers to ``child``: ``[0]``, ``['key']``, ``.attr``, ``.base`` or ``''``."""
+    try:
+        if isinstance(parent, (list, tuple)):
+            for i, item in enumerate(parent):
+                if item is child:
+                    return f"[{i}]"
+        elif isinstance(parent, dict):
+            for key, value in parent.items():
+                if value is child:
+                    return f"[{key!r}]"
+                if key is child:
+                    return " key"
+        elif isinstance(parent, (set, frozenset)):
+            return " member"
+        elif isinstance(parent, types.CellType):
+            return ".cell_contents"
+        elif isinstance(parent, types.FunctionType):
+            if parent.__closure__:
+                for name, cell in zip(parent.__code__.co_freevars, parent.__closure__):
+                    if cell is child:
+                        return f" closure variable {name!r}"
+            if parent.__defaults__ is child:
+                return ".__defaults__"
+        elif _is_ndarray(parent) and parent.base is child:
+            return ".base"
+        instance_dict = getattr(parent, "__dict__", None)
+        if isinstance(instance_dict, dict):
+            if instance_dict is child:
+                return ".__dict__"
+            for key, value in instance_dict.items():
+                if value is child:
+                    return f".{key}"
+        for slot in getattr(type(parent), "__slots__", ()) or ():
+            if isinstance(slot, str) and getattr(parent, slot, None) is child:
+                return f".{slot}"
+        for attr in _KNOWN_ATTRS:
+            try:
+                if getattr(parent, attr, None) is child:
+                    return f".{attr}"
+            except Exception:
+                continue
+    except Exception:
+        pass
+    return ""
+
+
+def _is_attr_dict(owner: Any, d: Any) -> bool:
+    """Is ``d`` the dict behind ``owner.__dict__`` (an instance's, or a class's mappingproxy)?"""
+    if not isinstance(d, dict):
+        return False
+    ns = getattr(owner, "__dict__", None)
+    if ns is d:
+        return True
+    return isinstance(owner, type) and isinstance(ns, types.MappingProxyType) and len(ns) == len(d) \
+        and all(ns.get(k) is v for k, v in list(d.items())[:8])
+
+
+def _is_internal(obj: Any) -> bool:
+    """pandas' block machinery: shown as one 'block values' step, not five."""
+    module = type(obj).__module__ or ""
+    return module.startswith(_PANDAS_INTERNALS)
+
+
+@dataclass(frozen=True)
+class RetentionPath:
+    """One chain of references from a root down to the object."""
+
+    root: str  # "HOLD (global in test_batch)"
+    root_kind: str  # "global", "local", "other"
+    chain: tuple[Any, ...] = field(repr=False, compare=False)  # root object ... target
+
+    def steps(self) -> list[str]:
+        """The path as display steps: containers show their index, attributes their name."""
+        parts = [self.root]
+        chain = self.chain
+        in_internals = False
+        for i in range(1, len(chain)):
+            parent, child = chain[i - 1], chain[i]
+            last = i == len(chain) - 1
+            if not last and (_is_internal(child) or (in_internals and isinstance(child, _CONTAINERS))):
+                in_internals = True
+                continue
+            if in_internals and _is_ndarray(child):
+                in_internals = False
+                parts.append("block values (view)" if child.base is not None
+                             else f"block values {describe(child)}")
+                continue
+            in_internals = False
+            if not last and _is_attr_dict(parent, child):
+                continue  # an instance's or class's __dict__: the next step shows as .attr
+            if not last and isinstance(parent, types.FunctionType) and parent.__closure__ is child:
+                continue  # the closure tuple: the next step names the variable
+            edge = _edge(parent, child)
+            owner = chain[i - 2] if i >= 2 else None
+            if isinstance(parent, dict) and _is_attr_dict(owner, parent) and edge.startswith("['"):
+                edge = "." + edge[2:-2]
+            elif isinstance(child, types.CellType) and isinstance(owner, types.FunctionType):
+                names = dict(zip(owner.__code__.co_freevars, owner.__closure__ or ()))
+                edge = next((f" closure variable {n!r} ->" for n, c in names.items() if c is child), edge)
+                parts.append(edge.strip(" ->"))
+                continue
+            elif isinstance(parent, types.CellType):
+                edge = ""
+            shown = last or not isinstance(child, _CONTAINERS)
+            if edge.startswith("[") and isinstance(parent, _CONTAINERS):
+                parts.append(f"{type(parent).__name__}{edge}")
+                if shown:
+                    parts.append(describe(child))
+            elif shown:
+                parts.append(f"{edge.strip()} {describe(child)}".strip())
+            elif edge.strip():
+                parts.append(edge.strip())
+        return parts
+
+    def __str__(self) -> str:
+        return " -> ".join(self.steps())
+
+
+@dataclass(frozen=True)
+class RetentionPaths:
+    """The result of :func:`why_alive`: paths (shortest first) and what the search saw."""
+
+    target: str
+    size: int | None
+    paths: tuple[RetentionPath, ...]
+    complete: bool  # False when the depth or time bound stopped the search
+    note: str = ""
+
+    def __str__(self) -> str:
+        if not self.paths:
+            why = self.note or "no path from a module global or a frame local was found"
+            return f"{self.target}: {why}"
+        return "\n".join(str(p) for p in self.paths)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+# ---------------------------------------------------------------------------------------
+# roots
+
+
+def _own_frame(frame: types.FrameType) -> bool:
+    return frame.f_code.co_filename == _THIS_FILE
+
+
+def _module_dicts() -> dict[int, str]:
+    out: dict[int, str] = {}
+    for name, module in list(sys.modules.items()):
+        d = getattr(module, "__dict__", None)
+        if isinstance(d, dict):
+            out[id(d)] = name
+    return out
+
+
+def _live_frames(skip_depth: int) -> list[types.FrameType]:
+    """Frames of every thread, minus ours (and the ``skip_depth`` callers above us)."""
+    frames = []
+    me = sys._getframe()
+    skip: set[int] = set()
+    f: types.FrameType | None = me
+    for _ in range(skip_depth + 1):
+        if f is None:
+            break
+        skip.add(id(f))
+        f = f.f_back
+    for top in sys._current_frames().values():
+        f = top
+        while f is not None:
+            if id(f) not in skip and not _own_frame(f):
+                frames.append(f)
+            f = f.f_back
+    return frames
+
+
+def _frame_label(frame: types.FrameType, name: str) -> str:
+    code = frame.f_code
+    return f"{name} (local in {code.co_name} at {code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno})"
+
+
+# ---------------------------------------------------------------------------------------
+# hidden edges
+
+
+_ATOMIC = (int, float, complex, str, bool, type(None))
+
+
+def _hidden_edges() -> dict[int, list[Any]]:
+    """Edges that ``gc.get_referrers`` cannot see, as ``{id(child): [parents]}``.
+
+    Two kinds: a numpy view's ``.base`` (arrays have no gc traversal), and anything held by a
+    container the gc does not track (CPython untracks a dict or tuple whose items all have
+    untracked types, so a dict of arrays is invisible to ``get_referrers``). Every such parent
+    is itself a referent of a tracked object or a frame local, so one forward pass over the
+    heap finds them all.
+    """
+    np = _numpy()
+    ndarray = np.ndarray if np is not None else ()
+    edges: dict[int, list[Any]] = {}
+    seen: set[int] = set()
+    stack: list[Any] = []
+
+    def visit(ref: Any) -> None:
+        stack.append(ref)
+        while stack:
+            obj = stack.pop()
+            if id(obj) in seen:
+                continue
+            if ndarray and isinstance(obj, ndarray):
+                seen.add(id(obj))
+                base = obj.base
+                if base is not None and not isinstance(base, _ATOMIC):
+                    edges.setdefault(id(base), []).append(obj)
+                    stack.append(base)
+            elif isinstance(obj, _CONTAINERS) and not gc.is_tracked(obj):
+                seen.add(id(obj))
+                for child in gc.get_referents(obj):
+                    if not isinstance(child, _ATOMIC):
+                        edges.setdefault(id(child), []).append(obj)
+                        stack.append(child)
+
+    for holder in gc.get_objects():
+        for ref in gc.get_referents(holder):
+            if not isinstance(ref, _ATOMIC) and not gc.is_tracked(ref):
+                visit(ref)
+    for frame in _live_frames(skip_depth=1):
+        try:
+            values = list(frame.f_locals.values())
+        except Exception:
+            continue
+        for value in values:
+            if not isinstance(value, _ATOMIC) and not gc.is_tracked(value):
+                visit(value)
+    return edges
+
+
+# ---------------------------------------------------------------------------------------
+# the search
+
+
+def why_alive(
+    obj: Any,
+    *,
+    max_paths: int = 3,
+    max_depth: int = 25,
+    timeout: float = 5.0,
+    max_frontier: int = 200,
+    _skip_callers: int = 0,
+) -> RetentionPaths:
+    """Labelled reference paths from roots (module globals, frame locals) down to ``obj``.
+
+    ``str(why_alive(obj))`` gives one line per path, e.g.::
+
+        HOLD (global in batch) -> list[0] -> DataFrame (1 row x 10 cols)
+            -> block values (view) -> .base ndarray 95.4 MiB
+
+    The search goes backwards from ``obj`` one level at a time, following numpy ``.base``
+    edges that the gc cannot see, and stops after ``max_paths`` paths, ``max_depth`` levels or
+    ``timeout`` seconds (``complete`` is then false). Its own frames are left out, and so is the
+    caller's frame holding ``obj`` as the argument it passed.
+    """
+    if max_paths < 1 or max_depth < 1 or timeout <= 0:
+        raise ValueError(
+            f"why_alive needs max_paths >= 1, max_depth >= 1 and timeout > 0; "
+            f"got max_paths={max_paths!r}, max_depth={max_depth!r}, timeout={timeout!r}"
+        )
+    deadline = time.perf_counter() + timeout
+    module_dicts = _module_dicts()
+    frames = _live_frames(skip_depth=1 + _skip_callers)
+    caller = sys._getframe(1 + _skip_callers)
+    frame_ids = {id(f): f for f in frames}
+    # f_locals dicts: reading f_locals makes CPython keep a dict per frame; it is a root.
+    locals_dicts: dict[int, types.FrameType] = {}
+    local_roots: dict[int, str] = {}
+    for f in frames:
+        if f.f_code.co_name == "<module>" and f.f_globals is f.f_locals:
+            continue  # a module frame's locals are its globals, found as such
+        try:
+            loc = f.f_locals
+        except Exception:
+            continue
+        locals_dicts[id(loc)] = f
+        for name, value in loc.items():
+            if value is obj and f is caller:
+                continue  # the argument the caller passed us is not why it is alive
+            local_roots.setdefault(id(value), _frame_label(f, name))
+        del loc
+
+    # next_hop[id(x)] = the object x refers to on the way to obj; keeps everything alive.
+    next_hop: dict[int, Any] = {id(obj): None}
+    keep: dict[int, Any] = {id(obj): obj}
+    paths: list[RetentionPath] = []
+    frontier: list[Any] = [obj]
+    ignore = {id(next_hop), id(keep), id(paths), id(frontier), id(module_dicts), id(frame_ids),
+              id(locals_dicts), id(local_roots), id(frames), id(sys._getframe())}
+    complete = True
+
+    def chain_from(start: Any) -> tuple[Any, ...]:
+        out = [start]
+        nxt = next_hop.get(id(start))
+        while nxt is not None:
+            out.append(nxt)
+            nxt = next_hop.get(id(nxt))
+        return tuple(out)
+
+    def add_root_path(label: str, kind: str, start: Any) -> None:
+        paths.append(RetentionPath(root=label, root_kind=kind, chain=chain_from(start)))
+
+    if id(obj) in local_roots:
+        add_root_path(local_roots[id(obj)], "local", obj)
+    hidden = _hidden_edges()
+    ignore.add(id(hidden))
+    ignore.update(id(parents) for parents in hidden.values())  # our lists are not referrers
+
+    def enough() -> bool:
+        # Temporaries in frames are found first (they are near); keep looking for a global.
+        return len(paths) >= max_paths and any(p.root_kind == "global" for p in paths)
+
+    depth = 0
+    while frontier and not enough():
+        if depth >= max_depth or time.perf_counter() > deadline:
+            complete = False
+            break
+        depth += 1
+        frontier_ids = {id(x) for x in frontier}
+        ignore.add(id(frontier_ids))
+        # An exact tuple is passed through to get_referrers uncopied, so this very tuple is the
+        # one that shows up among the referrers, and we can leave it out by identity.
+        args = tuple(frontier)
+        referrers = gc.get_referrers(*args)
+        ignore.add(id(referrers))
+        ignore.add(id(args))
+        candidates: list[tuple[Any, Any]] = []  # (referrer, the frontier object it holds)
+        for ref in referrers:
+            rid = id(ref)
+            if rid in ignore or rid in next_hop:
+                continue
+            if isinstance(ref, types.FrameType):
+                if _own_frame(ref) or rid not in frame_ids or ref.f_code.co_name == "<module>":
+                    continue  # a module frame's locals are its globals: found as globals
+            held = next((r for r in gc.get_referents(ref) if id(r) in frontier_ids), None)
+            if held is None:
+                continue
+            candidates.append((ref, held))
+        for held in frontier:
+            for parent in hidden.get(id(held), ()):
+                if id(parent) not in next_hop and id(parent) not in ignore:
+                    candidates.append((parent, held))
+        ignore.discard(id(args))
+        del referrers, args
+        new_frontier: list[Any] = []
+        for ref, held in candidates:
+            rid = id(ref)
+            if rid in next_hop:
+                continue
+            if rid in module_dicts:
+                name = _edge(ref, held)[2:-2] if _edge(ref, held).startswith("['") else "?"
+                label = f"{name} (global in {module_dicts[rid]})"
+                add_root_path(label, "global", held)
+            elif rid in locals_dicts or rid in frame_ids:
+                frame = locals_dicts.get(rid) or frame_ids[rid]
+                label = local_roots.get(id(held))
+                if label is not None:  # None: the caller's own argument, not a reason
+                    add_root_path(label, "local", held)
+            else:
+                next_hop[rid] = held
+                keep[rid] = ref
+                if id(ref) in local_roots:
+                    add_root_path(local_roots[rid], "local", ref)
+                new_frontier.append(ref)
+            if enough():
+                break
+        candidates.clear()
+        # Wide levels (a popular object) are cut: paths through them are rarely the story.
+        if len(new_frontier) > max_frontier:
+            complete = False
+            new_frontier = new_frontier[:max_frontier]
+        frontier[:] = new_frontier
+    paths.sort(key=lambda p: (p.root_kind != "global", len(p.chain)))
+    unique: dict[str, RetentionPath] = {}
+    for path in paths:
+        unique.setdefault(str(path), path)
+    paths[:] = list(unique.values())[:max_paths]
+    note = "" if complete else "search stopped by its depth, width or time bound"
+    size = buffer_size(obj)
+    result = RetentionPaths(target=describe(obj), size=size, paths=tuple(paths), complete=complete, note=note)
+    next_hop.clear()
+    keep.clear()
+    hidden.clear()
+    return result
+
+
+def biggest_buffers(min_size: int = 1 << 20, limit: int = 5) -> list[tuple[Any, int]]:
+    """The biggest data buffers alive (numpy bases, Arrow objects, bytes), largest first.
+
+    numpy arrays and Arrow objects are invisible to ``gc.get_objects()``; they are found as
+    referents of tracked objects and of frame locals, and views are resolved to the buffer
+    that owns the memory.
+    """
+    found: dict[int, tuple[Any, int]] = {}
+    np = _numpy()
+
+    def consider(ref: Any) -> None:
+        if np is not None and isinstance(ref, np.ndarray):
+            owner = ref
+            while isinstance(owner.base, np.ndarray):
+                owner = owner.base
+            size = int(owner.nbytes)
+            if size >= min_size and id(owner) not in found:
+                found[id(owner)] = (owner, size)
+            return
+        if isinstance(ref, (bytes, bytearray)):
+            size = sys.getsizeof(ref)
+            if size >= min_size:
+                found[id(ref)] = (ref, size)
+            return
+        kind = _arrow_kind(ref)
+        if kind is not None:
+            size = buffer_size(ref) or 0
+            if size >= min_size:
+                found.setdefault(id(ref), (ref, size))
+
+    untracked_seen: set[int] = set()
+
+    def consider_deep(ref: Any) -> None:
+        consider(ref)
+        if isinstance(ref, _CONTAINERS) and not gc.is_tracked(ref) and id(ref) not in untracked_seen:
+            untracked_seen.add(id(ref))
+            for child in gc.get_referents(ref):
+                if not isinstance(child, _ATOMIC):
+                    consider_deep(child)
+
+    for holder in gc.get_objects():
+        if holder is found:
+            continue
+        for ref in gc.get_referents(holder):
+            if not isinstance(ref, _ATOMIC):
+                consider_deep(ref)
+    for frame in _live_frames(skip_depth=1):
+        try:
+            for value in list(frame.f_locals.values()):
+                consider_deep(value)
+        except Exception:
+            continue
+    ranked = sorted(found.values(), key=lambda pair: pair[1], reverse=True)
+    # An Arrow table and its columns share buffers: keep the largest holder of a size only once.
+    out: list[tuple[Any, int]] = []
+    for obj, size in ranked:
+        if _arrow_kind(obj) is not None and any(_arrow_kind(o) and s == size for o, s in out):
+            continue
+        out.append((obj, size))
+        if len(out) >= limit:
+            break
+    return out

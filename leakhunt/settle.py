@@ -1,0 +1,80 @@
+"""Bring the process to a quiet state before a reading that decides something.
+
+Settling is what makes two RSS readings comparable: garbage that only a collection frees is
+collected, and memory that allocators keep after a free (glibc arenas, Arrow's pool) is handed
+back to the OS. It costs milliseconds on a big heap, so callers use it only where a figure
+decides an outcome.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+__all__ = ["SettleResult", "settle", "malloc_trim", "release_arrow_pool"]
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    collected: int  # objects the collector found unreachable, over all passes
+    passes: int
+    trimmed: bool  # glibc malloc_trim ran
+    arrow_released: bool  # pyarrow's default pool was asked to release unused memory
+
+
+_trim: Callable[[int], Any] | None | bool = False  # False: not looked up yet
+
+
+def malloc_trim() -> bool:
+    """Call glibc's ``malloc_trim(0)``: return freed heap pages to the OS. False if absent."""
+    global _trim
+    if _trim is False:
+        _trim = None
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                fn = libc.malloc_trim
+                fn.argtypes = [ctypes.c_size_t]
+                fn.restype = ctypes.c_int
+                _trim = fn
+            except (OSError, AttributeError):  # musl and others have no malloc_trim
+                _trim = None
+    if _trim is None:
+        return False
+    _trim(0)  # type: ignore[operator]
+    return True
+
+
+def release_arrow_pool() -> bool:
+    """Ask pyarrow's default pool to give unused memory back, if pyarrow is imported."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return False
+    try:
+        pa.default_memory_pool().release_unused()
+        return True
+    except Exception:
+        return False
+
+
+def settle(max_passes: int = 4) -> SettleResult:
+    """Collect garbage until a pass frees nothing (at most ``max_passes``), then trim.
+
+    Never imports pyarrow; never changes gc thresholds or whether gc is enabled.
+    """
+    if max_passes < 1:
+        raise ValueError(f"max_passes must be >= 1, got {max_passes!r}")
+    collected = 0
+    passes = 0
+    for passes in range(1, max_passes + 1):
+        freed = gc.collect()
+        collected += freed
+        if freed == 0:
+            break
+    arrow_released = release_arrow_pool()
+    trimmed = malloc_trim()
+    return SettleResult(collected=collected, passes=passes, trimmed=trimmed, arrow_released=arrow_released)

@@ -1,0 +1,75 @@
+"""Sizes: parse what users write, print what they read.
+
+One place for the unit rules of DESIGN.md: decimal units are powers of 1000, binary units
+powers of 1024, input is case-insensitive with an optional space, output is always binary.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["parse_size", "format_size", "ACCEPTED_UNITS"]
+
+_UNITS: dict[str, int] = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+ACCEPTED_UNITS = "B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)"
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]+)?\s*$")
+
+
+def parse_size(value: int | str) -> int:
+    """Return ``value`` in bytes.
+
+    ``value`` is an int (bytes) or a string such as ``"50 MB"``, ``"64KiB"`` or ``"1.5gb"``.
+    A bare number in a string is bytes. Raises ``ValueError`` quoting the input otherwise.
+    """
+    if isinstance(value, bool):  # bool is an int subclass; True is never a size
+        raise ValueError(f"invalid size {value!r}: expected bytes as an int or a string like '50 MB'")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"invalid size {value!r}: a size cannot be negative")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"invalid size {value!r}: expected bytes as an int or a string like '50 MB' "
+            f"(units: {ACCEPTED_UNITS})"
+        )
+    match = _SIZE_RE.match(value)
+    if match is None:
+        raise ValueError(
+            f"invalid size {value!r}: expected a number and a unit, like '50 MB' or '64KiB' "
+            f"(units: {ACCEPTED_UNITS})"
+        )
+    number, unit = match.groups()
+    factor = _UNITS.get((unit or "b").lower())
+    if factor is None:
+        raise ValueError(f"invalid size {value!r}: unknown unit {unit!r} (units: {ACCEPTED_UNITS})")
+    return int(round(float(number) * factor))
+
+
+def format_size(n: int | float | None, *, signed: bool = False) -> str:
+    """Format bytes with binary units: ``format_size(100_000_000) == '95.4 MiB'``.
+
+    ``None`` prints as ``'n/a'``; ``signed=True`` prefixes positive values with ``+``.
+    """
+    if n is None:
+        return "n/a"
+    sign = "-" if n < 0 else ("+" if signed and n > 0 else "")
+    size = abs(float(n))
+    if size < 1024:
+        return f"{sign}{int(size)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        size /= 1024
+        if size < 1024 or unit == "TiB":
+            return f"{sign}{size:.1f} {unit}"
+    raise AssertionError("unreachable")
