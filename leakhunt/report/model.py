@@ -1,0 +1,239 @@
+"""The test report's data: one record per test, the session's figures, and their aggregate.
+
+Front ends (the pytest plugin) fill these; renderers (text, JSON, HTML) only read them. A record
+also travels as flat ``leakhunt.*`` properties (pytest's ``user_properties``): that is how the
+figures reach JUnit XML and how pytest-xdist workers hand them to the controller.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Iterable, Mapping
+
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "VERDICTS",
+    "SessionFigures",
+    "TestRecord",
+    "TestReport",
+]
+
+SCHEMA = "leakhunt.test-report"
+SCHEMA_VERSION = 1
+
+# verdict -> what it means (docs/plugin.md lists the same table)
+VERDICTS: dict[str, str] = {
+    "ok": "measured, within every budget, not found leaking",
+    "over_budget": "broke its memory budget: the test failed",
+    "leak": "growth confirmed call after call under leak hunting: the test failed",
+    "warmup_or_bounded_cache": "grew in the first window of repeats but not in the confirmation: not a leak",
+    "not_hunted": "failed, skipped or not repeatable, so not hunted (a failed test keeps its frames alive)",
+    "opted_out": "marked no_leak_check: not measured",
+    "not_measured": "the test body did not run (skipped or failed in setup)",
+}
+
+_PREFIX = "leakhunt."
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    """One test's memory. Figures are bytes or ``None`` (not measured, or unavailable)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    nodeid: str
+    outcome: str  # passed | failed | skipped | error
+    verdict: str = "ok"
+    scope: str = "call"
+    seconds: float | None = None
+    rss_growth: int | None = None
+    peak: int | None = None
+    traced_growth: int | None = None
+    arrow_growth: int | None = None
+    children_peak: int | None = None
+    settled: bool = False  # rss_growth was confirmed after settling the process
+    leak_per_call: int | None = None
+    leak_accounting: str | None = None
+    budget: dict[str, int] | None = None
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
+    worker: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TestRecord:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_properties(self) -> list[tuple[str, Any]]:
+        """Flat ``(name, value)`` pairs for ``user_properties``; ``None`` figures are left out.
+
+        Scalars stay scalars (JUnit XML shows them as they are); the budget and the violations
+        are JSON text.
+        """
+        props: list[tuple[str, Any]] = []
+        for name, value in asdict(self).items():
+            if value is None or (name == "violations" and not value):
+                continue
+            if isinstance(value, (dict, list)):
+                value = json.dumps(value, sort_keys=True)
+            props.append((_PREFIX + name, value))
+        return props
+
+    @classmethod
+    def from_properties(cls, props: Iterable[tuple[str, Any]]) -> TestRecord | None:
+        """The record carried by ``props``, or ``None`` when they carry none."""
+        data: dict[str, Any] = {}
+        for name, value in props:
+            if isinstance(name, str) and name.startswith(_PREFIX):
+                data[name[len(_PREFIX):]] = value
+        if "nodeid" not in data:
+            return None
+        for key in ("budget", "violations"):
+            if isinstance(data.get(key), str):
+                data[key] = json.loads(data[key])
+        return cls.from_dict(data)
+
+    def with_outcome(self, outcome: str) -> TestRecord:
+        return replace(self, outcome=outcome)
+
+
+@dataclass(frozen=True)
+class SessionFigures:
+    """The process (or, under xdist, one worker) over the whole session."""
+
+    start_rss: int | None = None
+    end_rss: int | None = None
+    peak_rss: int | None = None
+    worker: str | None = None
+
+    @property
+    def growth(self) -> int | None:
+        if self.start_rss is None or self.end_rss is None:
+            return None
+        return self.end_rss - self.start_rss
+
+    @property
+    def peak(self) -> int | None:
+        """Peak above the session's start."""
+        if self.start_rss is None or self.peak_rss is None:
+            return None
+        return max(0, self.peak_rss - self.start_rss)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["growth"] = self.growth
+        data["peak"] = self.peak
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SessionFigures:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _key(value: int | None) -> int:
+    return value if value is not None else -(2**63)
+
+
+@dataclass(frozen=True)
+class TestReport:
+    """Everything a renderer needs, aggregated once."""
+
+    __test__ = False
+
+    records: tuple[TestRecord, ...]
+    sessions: tuple[SessionFigures, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+    stayed_up_min: int = 1024 * 1024
+    created: str = ""
+    version: str = ""
+
+    @property
+    def peak(self) -> int | None:
+        """The session's peak above its start: the highest over the processes that ran tests."""
+        peaks = [s.peak for s in self.sessions if s.peak is not None]
+        return max(peaks) if peaks else None
+
+    @property
+    def growth(self) -> int | None:
+        """Total RSS growth over the session, summed over the processes that ran tests."""
+        growths = [s.growth for s in self.sessions if s.growth is not None]
+        return sum(growths) if growths else None
+
+    def measured(self) -> list[TestRecord]:
+        return [r for r in self.records if r.verdict not in ("opted_out", "not_measured")]
+
+    def top_by_peak(self, n: int) -> list[TestRecord]:
+        rows = [r for r in self.measured() if r.peak is not None]
+        return sorted(rows, key=lambda r: (-_key(r.peak), r.nodeid))[:n]
+
+    def top_by_growth(self, n: int) -> list[TestRecord]:
+        rows = [r for r in self.measured() if r.rss_growth is not None]
+        return sorted(rows, key=lambda r: (-_key(r.rss_growth), r.nodeid))[:n]
+
+    def stayed_up(self) -> list[TestRecord]:
+        """Tests after which memory stayed up: settled growth of at least ``stayed_up_min``,
+        or a confirmed leak. A test that leaks only once still shows here."""
+        rows = [
+            r for r in self.measured()
+            if r.verdict == "leak"
+            or (r.settled and r.rss_growth is not None and r.rss_growth >= self.stayed_up_min)
+        ]
+        return sorted(rows, key=lambda r: (-_key(r.rss_growth), r.nodeid))
+
+    def failures(self) -> list[TestRecord]:
+        return [r for r in self.records if r.verdict in ("over_budget", "leak")]
+
+    def verdict_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for record in self.records:
+            counts[record.verdict] = counts.get(record.verdict, 0) + 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON document (docs/plugin.md describes every field)."""
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "leakhunt_version": self.version,
+            "created": self.created,
+            "interrupted": self.interrupted,
+            "settings": self.settings,
+            "session": {
+                "peak": self.peak,
+                "growth": self.growth,
+                "tests": len(self.records),
+                "verdicts": self.verdict_counts(),
+                "processes": [s.to_dict() for s in self.sessions],
+                "stayed_up": [
+                    {"nodeid": r.nodeid, "rss_growth": r.rss_growth, "verdict": r.verdict}
+                    for r in self.stayed_up()
+                ],
+            },
+            "tests": [r.to_dict() for r in self.records],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TestReport:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a leakhunt test report: schema is {data.get('schema')!r}, expected {SCHEMA!r}")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(
+                f"unsupported leakhunt test report schema_version {data.get('schema_version')!r} "
+                f"(this version reads {SCHEMA_VERSION})"
+            )
+        session = data.get("session", {})
+        return cls(
+            records=tuple(TestRecord.from_dict(r) for r in data.get("tests", [])),
+            sessions=tuple(SessionFigures.from_dict(s) for s in session.get("processes", [])),
+            settings=dict(data.get("settings", {})),
+            interrupted=bool(data.get("interrupted", False)),
+            created=str(data.get("created", "")),
+            version=str(data.get("leakhunt_version", "")),
+        )

@@ -1,0 +1,1 @@
+"""pytest plugin of leakhunt: memory budgets on tests, ``--leak-report`` and ``--leak-hunt``."""

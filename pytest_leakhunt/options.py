@@ -1,0 +1,213 @@
+"""Command-line options, their ini twins, and the settings they make.
+
+Every option has an ini twin of the same name with ``-`` as ``_`` (``--leak-report`` and
+``leak_report``); the command line wins. ini values are read as strings and parsed here, so that a
+bad value is a ``pytest.UsageError`` quoting it, whichever side it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from typing import TYPE_CHECKING
+
+from leakhunt.units import format_size, parse_size
+
+if TYPE_CHECKING:
+    from leakhunt.budget import Budget
+
+__all__ = ["Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "SCOPES"]
+
+DEFAULT_REPEATS = 10
+DEFAULT_THRESHOLD = "64 KiB"
+DEFAULT_TOP = 10
+SCOPES = ("call", "setup-call-teardown")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+_HUNT_ON = "__default__"  # --leak-hunt without a value
+
+
+def addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("leakhunt", "memory budgets, reports and leak hunting (leakhunt)")
+
+    def add(flag: str, ini_help: str, **kwargs: object) -> None:
+        dest = flag.lstrip("-").replace("-", "_")
+        group.addoption(flag, dest=dest, default=None, **kwargs)  # type: ignore[arg-type]
+        parser.addini(dest, ini_help, type="string", default=None)
+
+    add("--leak-report", "print each test's memory at the end: true/false",
+        action="store_true",
+        help="measure every test cheaply and print the top tests by peak and by growth.")
+    add("--leak-report-top", "how many tests each table of the terminal report shows",
+        metavar="N", help=f"how many tests each table of --leak-report shows (default {DEFAULT_TOP}).")
+    add("--leak-report-file", "write the test report to this .json or .html file",
+        metavar="PATH", help="write every test's memory to PATH: .json (versioned schema) or .html.")
+    add("--memory-budget", "default memory budget of every test, e.g. rss=50MB,peak=1GB",
+        metavar="SPEC", help="default budget for every test, e.g. 'rss=50MB,peak=1GB'.")
+    add("--leak-hunt", "hunt leaks in every test: true/false or the number of measured repeats",
+        nargs="?", const=_HUNT_ON, metavar="N",
+        help=f"repeat every passing test and fail those that grow call after call "
+             f"(N measured repeats, default {DEFAULT_REPEATS}; write --leak-hunt=N).")
+    add("--leak-threshold", "per-call growth that counts as a leak under hunting",
+        metavar="SIZE", help=f"per-call growth that counts as a leak (default {DEFAULT_THRESHOLD}).")
+    add("--leak-trace", "trace allocations (tracemalloc) for the whole session: true/false",
+        action="store_true",
+        help="run the session under tracemalloc: traced figures for every test, no re-run to explain.")
+    add("--leak-children", "add child processes' memory (PSS) to every measurement: true/false",
+        action="store_true", help="measure child processes too (PSS; costs ~0.2 ms per child per reading).")
+    add("--leak-no-rerun", "do not re-run a failing test with tracing to explain it: true/false",
+        action="store_true",
+        help="do not re-run a test that broke its budget once under tracing to explain the failure.")
+    add("--leak-scope", "what a test's measurement covers: call or setup-call-teardown",
+        metavar="SCOPE", help="'call' (default) or 'setup-call-teardown' (adds function-scoped fixtures).")
+
+
+@dataclass(frozen=True)
+class Settings:
+    report: bool = False
+    report_top: int = DEFAULT_TOP
+    report_file: Path | None = None
+    budget: Budget | None = None
+    budget_spec: str | None = None
+    hunt: int | None = None  # measured repeats, or None when not hunting every test
+    threshold: int = 64 * 1024
+    trace: bool = False
+    children: bool = False
+    rerun: bool = True
+    scope: str = "call"
+
+    @property
+    def active(self) -> bool:
+        """Whether anything asks for a measurement of every test."""
+        return bool(self.report or self.report_file or self.budget or self.hunt)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "report": self.report,
+            "report_top": self.report_top,
+            "report_file": str(self.report_file) if self.report_file else None,
+            "memory_budget": self.budget_spec,
+            "leak_hunt": self.hunt,
+            "leak_threshold": self.threshold,
+            "leak_trace": self.trace,
+            "leak_children": self.children,
+            "leak_rerun": self.rerun,
+            "leak_scope": self.scope,
+        }
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        def raw(dest: str) -> tuple[str, object]:
+            value = config.getoption(dest)
+            if value is not None:
+                return "--" + dest.replace("_", "-"), value
+            return f"ini option {dest}", config.getini(dest)
+
+        def flag(dest: str) -> bool:
+            where, value = raw(dest)
+            if value is None or isinstance(value, bool):
+                return bool(value)
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise pytest.UsageError(f"{where}: expected true or false, got {value!r}")
+
+        where, top = raw("leak_report_top")
+        report_top = DEFAULT_TOP if top in (None, "") else _positive_int(where, top)
+
+        where, path = raw("leak_report_file")
+        report_file = None
+        if path not in (None, ""):
+            report_file = Path(str(path))
+            if report_file.suffix.lower() not in (".json", ".html", ".htm"):
+                raise pytest.UsageError(
+                    f"{where}: {str(path)!r} must end in .json or .html (the format follows the suffix)"
+                )
+            if not report_file.is_absolute():
+                report_file = Path(config.invocation_params.dir) / report_file
+
+        where, spec = raw("memory_budget")
+        budget = None
+        if spec not in (None, ""):
+            from leakhunt.budget import Budget  # imported only when asked for: plugin load stays light
+
+            try:
+                budget = Budget.from_spec(str(spec), where=where)
+            except ValueError as exc:
+                raise pytest.UsageError(f"{where}={spec!r}: {exc}") from None
+            if budget.is_empty:
+                budget = None
+
+        where, hunt_value = raw("leak_hunt")
+        hunt = None
+        if hunt_value == _HUNT_ON:
+            hunt = DEFAULT_REPEATS
+        elif hunt_value not in (None, ""):
+            text = str(hunt_value).strip().lower()
+            if text in _TRUE:
+                hunt = DEFAULT_REPEATS
+            elif text not in _FALSE:
+                hunt = _positive_int(where, hunt_value, minimum=4, hint=(
+                    " (write --leak-hunt=N, or put --leak-hunt after the test paths: "
+                    "a bare value after it is read as N)"))
+
+        where, threshold_value = raw("leak_threshold")
+        threshold = parse_size(DEFAULT_THRESHOLD)
+        if threshold_value not in (None, ""):
+            try:
+                threshold = parse_size(str(threshold_value))
+            except ValueError as exc:
+                raise pytest.UsageError(f"{where}: {exc}") from None
+            if threshold <= 0:
+                raise pytest.UsageError(f"{where}: the threshold must be above 0 B, got {threshold_value!r}")
+
+        where, scope_value = raw("leak_scope")
+        scope = "call" if scope_value in (None, "") else str(scope_value).strip()
+        if scope not in SCOPES:
+            raise pytest.UsageError(f"{where}: expected one of {', '.join(SCOPES)}, got {scope_value!r}")
+
+        return cls(
+            report=flag("leak_report"),
+            report_top=report_top,
+            report_file=report_file,
+            budget=budget,
+            budget_spec=budget.describe() if budget else None,
+            hunt=hunt,
+            threshold=threshold,
+            trace=flag("leak_trace"),
+            children=flag("leak_children"),
+            rerun=not flag("leak_no_rerun"),
+            scope=scope,
+        )
+
+    def describe(self) -> str:
+        """One line for the session header."""
+        parts = []
+        if self.report or self.report_file:
+            parts.append("report" + (f" -> {self.report_file}" if self.report_file else ""))
+        if self.budget:
+            parts.append(f"default budget {self.budget.describe()}")
+        if self.hunt:
+            parts.append(f"hunting leaks ({self.hunt} repeats, threshold {format_size(self.threshold)}/call)")
+        if self.trace:
+            parts.append("tracing")
+        if self.children:
+            parts.append("children")
+        if self.scope != "call":
+            parts.append(f"scope {self.scope}")
+        return ", ".join(parts)
+
+
+def _positive_int(where: str, value: object, *, minimum: int = 1, hint: str = "") -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise pytest.UsageError(f"{where}: expected a whole number, got {value!r}{hint}") from None
+    if number < minimum:
+        raise pytest.UsageError(f"{where}: must be >= {minimum}, got {value!r}")
+    return number
