@@ -215,7 +215,10 @@ class memory_budget:
     def __init__(self, *, rss: int | str | None = None, peak: int | str | None = None,
                  traced: int | str | None = None, arrow: int | str | None = None,
                  children: int | str | None = None, leak: int | str | None = None,
-                 repeat: int | None = None, warmup: int | None = None) -> None:
+                 repeat: int | None = None, warmup: int | None = None, **unknown: Any) -> None:
+        if unknown:  # Python's own TypeError would not list what is accepted
+            raise TypeError(f"memory_budget() got an unknown keyword {sorted(unknown)[0]!r}; "
+                            f"accepted keywords: {', '.join(KEYWORDS)}")
         given = {k: v for k, v in dict(rss=rss, peak=peak, traced=traced, arrow=arrow, children=children,
                                        leak=leak, repeat=repeat, warmup=warmup).items() if v is not None}
         self.budget = Budget.from_kwargs("memory_budget", **given)

@@ -67,10 +67,10 @@ _LIBRARY_MARKERS = ("/site-packages/", "/dist-packages/", "/lib/python3", "<froz
 
 def _user_frame(traceback: tracemalloc.Traceback) -> tracemalloc.Frame:
     """The innermost frame in the user's code (not a library's), else the innermost frame."""
-    for frame in traceback:  # most recent first
+    for frame in reversed(traceback):  # a Traceback iterates oldest first: walk it innermost first
         if not any(marker in frame.filename for marker in _LIBRARY_MARKERS) and "/leakhunt/" not in frame.filename:
             return frame
-    return traceback[0]
+    return traceback[-1]
 
 
 def _site(frame: tracemalloc.Frame) -> str:

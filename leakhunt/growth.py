@@ -54,6 +54,7 @@ def track_growth(top: int = 10) -> Iterator[GrowthHandle]:
         after = object_counts()
         after.subtract(before)
         del before
+        after["collections.Counter"] -= 1  # the "before" counts, alive when "after" was taken
         # Our own Counter and its frame are not the user's growth.
         handle.growth = [(name, n) for name, n in after.most_common() if n > 0][:top]
         handle.done = True

@@ -149,6 +149,8 @@ def _edge(parent: Any, child: Any) -> str:
                 return ".__defaults__"
         elif _is_ndarray(parent) and parent.base is child:
             return ".base"
+        elif type(parent).__name__ == "_lru_cache_wrapper":
+            return " lru_cache entry ->"  # the C cache's links are not Python-visible steps
         instance_dict = getattr(parent, "__dict__", None)
         if isinstance(instance_dict, dict):
             if instance_dict is child:
@@ -325,6 +327,7 @@ def _hidden_edges() -> dict[int, list[Any]]:
     """
     np = _numpy()
     ndarray = np.ndarray if np is not None else ()
+    walk = (ndarray, *_CONTAINERS) if ndarray else _CONTAINERS  # what can hide an edge
     edges: dict[int, list[Any]] = {}
     seen: set[int] = set()
     stack: list[Any] = []
@@ -346,11 +349,14 @@ def _hidden_edges() -> dict[int, list[Any]]:
                 for child in gc.get_referents(obj):
                     if not isinstance(child, _ATOMIC):
                         edges.setdefault(id(child), []).append(obj)
-                        stack.append(child)
+                        if isinstance(child, walk):
+                            stack.append(child)
 
+    # Only arrays and untracked containers can hide an edge: filtering here skips the tens of
+    # thousands of code objects and static types, which matters under tracemalloc.
     for holder in gc.get_objects():
         for ref in gc.get_referents(holder):
-            if not isinstance(ref, _ATOMIC) and not gc.is_tracked(ref):
+            if isinstance(ref, walk) and not gc.is_tracked(ref):
                 visit(ref)
     for frame in _live_frames(skip_depth=1):
         try:
@@ -358,7 +364,7 @@ def _hidden_edges() -> dict[int, list[Any]]:
         except Exception:
             continue
         for value in values:
-            if not isinstance(value, _ATOMIC) and not gc.is_tracked(value):
+            if isinstance(value, walk) and not gc.is_tracked(value):
                 visit(value)
     return edges
 
@@ -385,7 +391,7 @@ def why_alive(
 
     The search goes backwards from ``obj`` one level at a time, following numpy ``.base``
     edges that the gc cannot see, and stops after ``max_paths`` paths, ``max_depth`` levels or
-    ``timeout`` seconds (``complete`` is then false). Its own frames are left out, and so is the
+    ``timeout`` seconds of searching after one pass over the heap (``complete`` is then false). Its own frames are left out, and so is the
     caller's frame holding ``obj`` as the argument it passed.
     """
     if max_paths < 1 or max_depth < 1 or timeout <= 0:
@@ -393,7 +399,6 @@ def why_alive(
             f"why_alive needs max_paths >= 1, max_depth >= 1 and timeout > 0; "
             f"got max_paths={max_paths!r}, max_depth={max_depth!r}, timeout={timeout!r}"
         )
-    deadline = time.perf_counter() + timeout
     module_dicts = _module_dicts()
     frames = _live_frames(skip_depth=1 + _skip_callers)
     caller = sys._getframe(1 + _skip_callers)
@@ -438,6 +443,9 @@ def why_alive(
     if id(obj) in local_roots:
         add_root_path(local_roots[id(obj)], "local", obj)
     hidden = _hidden_edges()
+    # The clock starts after the one pass over the heap: under a user's tracemalloc that pass
+    # alone can take seconds on a loaded machine, and a bound it eats finds no path at all.
+    deadline = time.perf_counter() + timeout
     ignore.add(id(hidden))
     ignore.update(id(parents) for parents in hidden.values())  # our lists are not referrers
 
