@@ -34,10 +34,11 @@ def parse_size(value: int | str) -> int:
     A bare number in a string is bytes. Raises ``ValueError`` quoting the input otherwise.
     """
     if isinstance(value, bool):  # bool is an int subclass; True is never a size
-        raise ValueError(f"invalid size {value!r}: expected bytes as an int or a string like '50 MB'")
+        raise ValueError(f"invalid size {value!r}: expected bytes as an int or a string like '50 MB' "
+                         f"(units: {ACCEPTED_UNITS})")
     if isinstance(value, int):
         if value < 0:
-            raise ValueError(f"invalid size {value!r}: a size cannot be negative")
+            raise ValueError(f"invalid size {value!r}: a size cannot be negative (units: {ACCEPTED_UNITS})")
         return value
     if not isinstance(value, str):
         raise ValueError(

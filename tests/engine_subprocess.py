@@ -1,0 +1,41 @@
+"""Run an engine scenario in a fresh interpreter and read back the JSON it prints.
+
+RSS, the gc heap and tracemalloc are per process: a scenario that measures them runs alone in
+its own interpreter, so tests neither disturb each other nor inherit pytest's heap.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+#: Imported by every scenario: ``emit(obj)`` prints the JSON line the test reads back.
+PRELUDE = """\
+import json, sys
+def emit(obj):
+    sys.stdout.write(json.dumps(obj) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+def run_scenario(code: str, *, script: Path | None = None, timeout: float = 300) -> Any:
+    """Run ``code`` (dedented) after :data:`PRELUDE`; return the last JSON line it printed.
+
+    With ``script`` the code is written to that file and run from there, so tracebacks and
+    tracemalloc name a real file with readable lines.
+    """
+    source = PRELUDE + textwrap.dedent(code)
+    if script is not None:
+        script.write_text(source)
+        argv = [sys.executable, str(script)]
+    else:
+        argv = [sys.executable, "-c", source]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"scenario failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("{", "["))]
+    assert lines, f"scenario printed no JSON:\n{proc.stdout}\n{proc.stderr}"
+    return json.loads(lines[-1])

@@ -1,0 +1,351 @@
+"""memory_budget as context manager and decorator, its errors, and the failure explanation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from engine_subprocess import run_scenario
+from leakhunt import Budget, MemoryBudgetExceeded, Violation, memory_budget
+from leakhunt import budget as budget_module
+from leakhunt.units import ACCEPTED_UNITS
+
+MB = 1_000_000
+
+
+def test_a_retained_50_mb_array_breaks_rss_20_mb() -> None:
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import numpy as np
+        from leakhunt import MemoryBudgetExceeded, memory_budget
+        HOLD = []
+        try:
+            with memory_budget(rss="20 MB"):
+                HOLD.append(np.ones(50_000_000 // 8))
+        except MemoryBudgetExceeded as exc:
+            emit({"is_assertion": isinstance(exc, AssertionError), "message": str(exc),
+                  "violations": [[v.figure, v.value, v.limit] for v in exc.violations],
+                  "rss_growth": exc.measurement.rss_growth})
+        else:
+            emit({"raised": False})
+        """
+    )
+    assert result.get("raised", True)
+    assert result["is_assertion"]
+    [(figure, value, limit)] = result["violations"]
+    assert (figure, limit) == ("rss", 20 * MB)
+    assert value >= 45 * MB and value == result["rss_growth"]
+    message = result["message"]
+    assert message.startswith("the block broke its memory budget")
+    assert "(budget 19.1 MiB)" in message
+    assert "HOLD (global in __main__) -> list[0] -> ndarray 47.7 MiB" in message
+    assert "fix hint:" in message
+
+
+def test_a_200_mb_transient_passes_rss_20_mb_and_breaks_peak_50_mb() -> None:
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import numpy as np
+        from leakhunt import MemoryBudgetExceeded, memory_budget
+        def transient():
+            tmp = np.ones(200_000_000 // 8)
+            return float(tmp[0])
+        with memory_budget(rss="20 MB") as ok:
+            transient()
+        try:
+            with memory_budget(rss="20 MB", peak="50 MB"):
+                transient()
+        except MemoryBudgetExceeded as exc:
+            emit({"ok_rss": ok.measurement.rss_growth, "message": str(exc),
+                  "violations": [[v.figure, v.value, v.limit] for v in exc.violations]})
+        else:
+            emit({"raised": False})
+        """
+    )
+    assert result.get("raised", True)
+    assert result["ok_rss"] < 20 * MB
+    [(figure, value, limit)] = result["violations"]  # peak only: rss stayed in budget
+    assert (figure, limit) == ("peak", 50 * MB)
+    assert value >= 190 * MB
+    assert "(budget 47.7 MiB)" in result["message"]
+    assert "process in chunks or stream" in result["message"]
+
+
+HOLD_SLICE = """
+import numpy as np
+import pandas as pd
+from leakhunt import MemoryBudgetExceeded, memory_budget
+{setup}
+HOLD = []
+def daily_means():
+    frame = pd.DataFrame(np.ones((1_250_000, 10)))   # 100 MB in one block
+    HOLD.append(frame.iloc[:1])                       # a 1-row view of the whole block
+try:
+    with memory_budget({budget}):
+        daily_means()
+except MemoryBudgetExceeded as exc:
+    emit({{"message": str(exc), "figures": [v.figure for v in exc.violations]}})
+else:
+    emit({{"raised": False}})
+"""
+
+
+def test_hold_of_a_frame_slice_explanation_names_hold_and_the_95_mib_buffer() -> None:
+    pytest.importorskip("pandas")
+    result = run_scenario(HOLD_SLICE.format(setup="", budget='rss="20 MB"'))
+    assert result.get("raised", True)
+    message = result["message"]
+    assert result["figures"] == ["rss"]
+    assert ("HOLD (global in __main__) -> list[0] -> DataFrame (1 row x 10 cols) -> block values (view)"
+            " -> .base ndarray 95.4 MiB") in message
+    assert "store .copy() or plain values" in message
+    assert "allocation sites: not traced" in message
+
+
+def test_traced_explanation_splits_where_it_lives_and_names_the_allocating_line(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    script = tmp_path / "batch_job.py"
+    result = run_scenario(
+        HOLD_SLICE.format(setup="import tracemalloc; tracemalloc.start(10)", budget='rss="20 MB", traced="20 MB"'),
+        script=script,
+    )
+    message = result["message"]
+    assert sorted(result["figures"]) == ["rss", "traced"]
+    assert "where it lives: numpy buffers 95.4 MiB" in message
+    assert "HOLD (global in __main__) -> list[0]" in message
+    # The innermost line of the user's own code, not the outermost caller.
+    line = script.read_text().splitlines().index(
+        "    frame = pd.DataFrame(np.ones((1_250_000, 10)))   # 100 MB in one block") + 1
+    assert f"allocated at batch_job.py:{line} (frame = pd.DataFrame(np.ones((1_250_000, 10)))" in message
+    assert "biggest allocation sites alive (traced):" in message
+
+
+def test_arrow_budget_names_the_arrow_pool() -> None:
+    pytest.importorskip("pyarrow")
+    result = run_scenario(
+        """
+        import pyarrow as pa
+        from leakhunt import MemoryBudgetExceeded, memory_budget
+        KEEP = []
+        try:
+            with memory_budget(arrow="20 MB"):
+                KEEP.append(pa.allocate_buffer(60_000_000))
+        except MemoryBudgetExceeded as exc:
+            emit({"message": str(exc), "figures": [v.figure for v in exc.violations]})
+        """
+    )
+    assert result["figures"] == ["arrow"]
+    assert "Arrow pool 57.2 MiB" in result["message"]
+    assert "KEEP (global in __main__) -> list[0] -> pyarrow Buffer 57.2 MiB" in result["message"]
+
+
+def test_a_block_that_raises_is_not_blamed_for_its_memory() -> None:
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import numpy as np
+        from leakhunt import memory_budget
+        HOLD = []
+        try:
+            with memory_budget(rss="1 MB") as budget:
+                HOLD.append(np.ones(30_000_000 // 8))
+                raise KeyError("the block's own failure")
+        except Exception as exc:
+            emit({"type": type(exc).__name__, "measured": budget.measurement.rss_growth})
+        """
+    )
+    assert result["type"] == "KeyError"
+    assert result["measured"] >= 25 * MB
+
+
+def test_sync_decorator_keeps_the_function_and_breaks_on_growth() -> None:
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import numpy as np
+        from leakhunt import MemoryBudgetExceeded, memory_budget
+        HOLD = []
+        @memory_budget(rss="20 MB")
+        def fine(n):
+            "Docstring kept."
+            return n * 2
+        @memory_budget(rss="20 MB")
+        def leaky():
+            HOLD.append(np.ones(50_000_000 // 8))
+        out = {"value": fine(21), "name": fine.__name__, "doc": fine.__doc__,
+               "budget": fine.__leakhunt_budget__.rss}
+        try:
+            leaky()
+        except MemoryBudgetExceeded as exc:
+            out["first_line"] = str(exc).splitlines()[0]
+        emit(out)
+        """
+    )
+    assert result["value"] == 42
+    assert (result["name"], result["doc"], result["budget"]) == ("fine", "Docstring kept.", 20 * MB)
+    assert result["first_line"] == "leaky broke its memory budget"
+
+
+def test_async_decorator_measures_the_coroutine() -> None:
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import asyncio, inspect
+        import numpy as np
+        from leakhunt import MemoryBudgetExceeded, memory_budget
+        HOLD = []
+        @memory_budget(rss="20 MB")
+        async def fine():
+            await asyncio.sleep(0)
+            return "done"
+        @memory_budget(rss="20 MB")
+        async def leaky():
+            await asyncio.sleep(0)
+            HOLD.append(np.ones(50_000_000 // 8))
+        out = {"is_coroutine_function": inspect.iscoroutinefunction(leaky), "value": asyncio.run(fine())}
+        try:
+            asyncio.run(leaky())
+        except MemoryBudgetExceeded as exc:
+            out["figures"] = [v.figure for v in exc.violations]
+            out["first_line"] = str(exc).splitlines()[0]
+        emit(out)
+        """
+    )
+    assert result["is_coroutine_function"]
+    assert result["value"] == "done"
+    assert result["figures"] == ["rss"]
+    assert result["first_line"] == "leaky broke its memory budget"
+
+
+def test_leak_decorator_repeats_and_fails_a_per_call_leak() -> None:
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import numpy as np
+        from leakhunt import MemoryBudgetExceeded, memory_budget
+        HOLD = []
+        calls = {"leaky": 0, "clean": 0}
+        @memory_budget(leak="64 KiB", repeat=10)
+        def leaky():
+            calls["leaky"] += 1
+            HOLD.append(np.ones(200 * 1024 // 8))
+        @memory_budget(leak="64 KiB", repeat=10)
+        def clean():
+            calls["clean"] += 1
+            return np.ones(10_000_000 // 8).sum()
+        out = {}
+        try:
+            leaky()
+        except MemoryBudgetExceeded as exc:
+            v = exc.violations[0]
+            out.update(figure=v.figure, value=v.value, limit=v.limit, measurement=exc.measurement,
+                       message=str(exc))
+        clean()
+        out["calls"] = calls
+        emit(out)
+        """
+    )
+    assert result["figure"] == "leak"
+    assert 150 * 1024 <= result["value"] <= 260 * 1024
+    assert result["limit"] == 64 * 1024
+    assert result["measurement"] is None
+    assert "leaky leaks 200.0 KiB per call" in result["message"]
+    assert result["calls"]["leaky"] == 23  # 3 warm-up + 10 + 10 to confirm
+    assert result["calls"]["clean"] == 13  # no suspect: no confirmation window
+
+
+def test_leak_on_the_context_manager_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"memory_budget\(leak=\.\.\.\) repeats a function, so it works only as a decorator"):
+        with memory_budget(leak="64 KiB"):
+            pass
+
+
+def test_leak_on_an_async_function_is_a_type_error_naming_it() -> None:
+    async def step() -> None:
+        pass
+
+    with pytest.raises(TypeError, match="step: memory_budget.leak=.... cannot repeat an async function"):
+        memory_budget(leak="64 KiB")(step)
+
+
+def test_unknown_keyword_is_a_type_error_listing_the_accepted_ones() -> None:
+    with pytest.raises(TypeError) as info:
+        memory_budget(rsss="20 MB")  # type: ignore[call-arg]
+    message = str(info.value)
+    assert "'rsss'" in message
+    assert "rss, peak, traced, arrow, children, leak, repeat, warmup" in message
+
+
+@pytest.mark.parametrize("bad", ["20 XB", "twenty", "-1 MB", 2.5])
+def test_bad_size_is_a_value_error_quoting_it_and_listing_units(bad: object) -> None:
+    with pytest.raises(ValueError) as info:
+        memory_budget(rss=bad)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert f"rss={bad!r}" in message
+    assert ACCEPTED_UNITS in message
+
+
+@pytest.mark.parametrize(("key", "value"), [("repeat", 1), ("repeat", "10"), ("warmup", -1), ("repeat", True)])
+def test_bad_repeat_or_warmup_is_a_value_error(key: str, value: object) -> None:
+    with pytest.raises(ValueError, match=rf"{key}={value!r} is not valid: expected a whole number"):
+        memory_budget(leak="64 KiB", **{key: value})  # type: ignore[arg-type]
+
+
+def test_measured_elsewhere_makes_the_decorator_only_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_measuring(budget: Budget) -> None:
+        raise AssertionError("measured twice")
+
+    monkeypatch.setattr(budget_module, "_measurer_for", no_measuring)
+
+    @memory_budget(rss="1 MB")
+    def step() -> str:
+        return "called"
+
+    async def astep() -> str:
+        return "called"
+
+    wrapped = memory_budget(rss="1 MB")(astep)
+    with budget_module.measured_elsewhere():
+        assert step() == "called"
+        assert asyncio.run(wrapped()) == "called"
+
+
+def test_budget_from_kwargs_and_spec() -> None:
+    budget = Budget.from_kwargs(rss="50 MB", peak=1024, leak="64KiB", repeat=5)
+    assert budget == Budget(rss=50 * MB, peak=1024, leak=65_536, repeat=5)
+    assert Budget.from_spec("rss=50MB, peak=1GB,repeat=4") == Budget(rss=50 * MB, peak=10**9, repeat=4)
+    assert budget.limits() == {"rss": 50 * MB, "peak": 1024}
+    assert budget.describe() == "rss=47.7 MiB, peak=1.0 KiB, leak=64.0 KiB/call (repeat=5, warmup=3)"
+    assert Budget().is_empty and not budget.is_empty
+    assert Budget(rss=1).merged_over(Budget(rss=2, peak=3)) == Budget(rss=1, peak=3)
+    json.dumps(budget.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("", "empty memory budget ''"),
+        ("rss", "'rss' is not KEY=SIZE"),
+        ("rss=1MB,rss=2MB", "'rss' is given twice"),
+        ("size=1MB", "unknown memory budget keyword 'size'; accepted keywords: rss, peak"),
+        ("rss=1XB", "rss='1XB' is not a valid size"),
+    ],
+)
+def test_budget_spec_errors_quote_the_spec(spec: str, fragment: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Budget.from_spec(spec, where="test_x")
+    assert str(info.value).startswith("test_x: ")
+    assert fragment in str(info.value)
+
+
+def test_exception_type_and_violation_text() -> None:
+    assert issubclass(MemoryBudgetExceeded, AssertionError)
+    assert MemoryBudgetExceeded.__module__ == "leakhunt"
+    exc = MemoryBudgetExceeded("text", None, [])
+    assert (str(exc), exc.measurement, exc.violations) == ("text", None, [])
+    assert str(Violation("rss", 50 * MB, 20 * MB)) == "settled RSS growth 47.7 MiB > budget 19.1 MiB"

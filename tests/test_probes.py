@@ -1,0 +1,228 @@
+"""Raw readings: each a number where it can be had and None (never a crash) where it cannot."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+
+import pytest
+
+from engine_subprocess import run_scenario
+from leakhunt import probes
+from leakhunt.probes import Reading
+
+LINUX = sys.platform.startswith("linux")
+
+
+def test_rss_is_a_positive_int() -> None:
+    value = probes.rss()
+    assert isinstance(value, int) and value > 0
+
+
+@pytest.mark.skipif(not LINUX, reason="statm is Linux's")
+def test_rss_anon_is_part_of_rss_and_hwm_is_above_it() -> None:
+    anon, resident, high = probes.rss_anon(), probes.rss(), probes.hwm()
+    assert anon is not None and resident is not None and high is not None
+    assert 0 < anon <= resident
+    assert high >= anon
+
+
+def test_read_takes_every_cheap_figure() -> None:
+    reading = probes.read()
+    assert isinstance(reading, Reading)
+    assert reading.rss is not None and reading.rss > 0
+    assert reading.traced_domains is None and reading.children is None  # costly: only when asked
+
+
+def test_object_counts_count_instances_by_qualified_name() -> None:
+    class Marker:
+        pass
+
+    made = [Marker() for _ in range(123)]
+    counts = probes.object_counts()
+    assert counts[f"{__name__}.{Marker.__qualname__}"] == 123
+    assert counts["list"] > 0  # builtins are named without their module
+    del made
+
+
+def test_probes_without_pyarrow_or_tracing_are_none_and_import_nothing() -> None:
+    # Importing leakhunt and taking every reading must not import pyarrow (or pandas, numpy):
+    # that would cost 100+ ms and change what is measured.
+    result = run_scenario(
+        """
+        import importlib, pkgutil
+        import leakhunt
+        for mod in ("units", "probes", "settle", "measure", "budget", "hunt", "retention", "growth",
+                    "explain"):
+            importlib.import_module("leakhunt." + mod)
+        from leakhunt import probes, settle, measure
+        reading = probes.read(domains=True, children=True)
+        settled = settle()
+        with measure(children=True, domains=True) as m:
+            pass
+        emit({
+            "arrow": probes.arrow(), "traced": probes.traced(), "domains": probes.traced_by_domain(),
+            "reading_arrow": reading.arrow, "reading_traced": reading.traced,
+            "reading_domains": reading.traced_domains, "reading_children": reading.children,
+            "arrow_released": settled.arrow_released,
+            "m_arrow": m.arrow_growth, "m_traced": m.traced_growth,
+            "imported": sorted(n for n in ("pyarrow", "pandas", "numpy") if n in sys.modules),
+        })
+        """
+    )
+    assert result["imported"] == []
+    assert result["arrow"] is None and result["reading_arrow"] is None and result["m_arrow"] is None
+    assert result["traced"] is None and result["reading_traced"] is None and result["m_traced"] is None
+    assert result["domains"] is None and result["reading_domains"] is None
+    assert result["reading_children"] == 0  # no children: nothing to sum
+    assert result["arrow_released"] is False
+
+
+def test_arrow_reads_the_pool_once_pyarrow_is_imported() -> None:
+    pytest.importorskip("pyarrow")
+    result = run_scenario(
+        """
+        from leakhunt import probes
+        before = probes.arrow()
+        import pyarrow as pa
+        empty = probes.arrow()
+        buf = pa.allocate_buffer(30_000_000)
+        emit({"before": before, "empty": empty, "with_buffer": probes.arrow()})
+        """
+    )
+    assert result["before"] is None
+    assert isinstance(result["empty"], int)
+    assert result["with_buffer"] - result["empty"] >= 30_000_000
+
+
+def test_traced_by_domain_puts_numpy_buffers_in_the_numpy_domain() -> None:
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import tracemalloc
+        import numpy as np
+        from leakhunt import probes
+        tracemalloc.start()
+        before = probes.traced_by_domain()
+        arr = np.ones(2_500_000)            # 20 MB in numpy's domain
+        small = [str(i) * 3 for i in range(20_000)]  # Python heap
+        after = probes.traced_by_domain()
+        emit({"before": before, "after": after, "traced": probes.traced()})
+        """
+    )
+    before, after = result["before"], result["after"]
+    assert set(after) == {"python", "numpy", "pandas", "other"}
+    assert after["numpy"] - before["numpy"] >= 20_000_000
+    assert 500_000 < after["python"] - before["python"] < 10_000_000
+    assert result["traced"] >= sum(after.values()) - 1_000_000
+
+
+@pytest.mark.skipif(not LINUX, reason="VmHWM reset is Linux's")
+def test_peak_window_sees_a_freed_block_and_nested_windows_keep_the_outer_peak() -> None:
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import numpy as np
+        from leakhunt.probes import PeakWindow
+        with PeakWindow() as outer:
+            big = np.ones(150_000_000 // 8)   # touched: 150 MB resident
+            del big
+            with PeakWindow() as inner:       # opening resets VmHWM: the outer window keeps 150 MB
+                small = np.ones(10_000_000 // 8)
+                del small
+        emit({"outer": outer.peak - outer.start, "inner": inner.peak - inner.start,
+              "mode": outer.mode})
+        """
+    )
+    assert result["mode"] == "hwm"
+    assert result["outer"] >= 140_000_000
+    assert 5_000_000 <= result["inner"] < 60_000_000
+
+
+def test_peak_window_falls_back_to_a_sampling_thread_and_stops_it() -> None:
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import threading, time
+        import numpy as np
+        from leakhunt import probes
+        probes._reset_hwm = lambda: False     # as where /proc/self/clear_refs is not writable
+        window = probes.PeakWindow().open()
+        held = np.ones(100_000_000 // 8)
+        deadline = time.monotonic() + 60      # hold until the sampler has seen it (not a timing claim)
+        while window._max - window.start < 90_000_000 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        del held
+        running = [t.name for t in threading.enumerate()]
+        window.close()
+        emit({"mode": window.mode, "peak": window.peak - window.start, "running": running,
+              "after": [t.name for t in threading.enumerate()]})
+        """
+    )
+    assert result["mode"] == "sampled"
+    assert result["peak"] >= 90_000_000
+    assert "leakhunt-peak-sampler" in result["running"]
+    assert "leakhunt-peak-sampler" not in result["after"]
+
+
+def test_children_memory_sums_live_children_and_filters_by_pid() -> None:
+    result = run_scenario(
+        """
+        import subprocess
+        from leakhunt import probes
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sys; b = b'x' * 60_000_000; print('ready', flush=True); sys.stdin.read()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        child.stdout.readline()
+        total = probes.children_memory()
+        only_it = probes.children_memory(include_pids=[child.pid])
+        nobody = probes.children_memory(include_pids=[])
+        child.stdin.close(); child.wait()
+        emit({"total": total, "only_it": only_it, "nobody": nobody, "gone": probes.children_memory()})
+        """
+    )
+    assert result["total"] >= 55_000_000
+    assert result["only_it"] >= 55_000_000
+    assert result["nobody"] == 0
+    assert result["gone"] == 0
+
+
+def test_children_memory_leaves_out_the_resource_tracker() -> None:
+    result = run_scenario(
+        """
+        from multiprocessing import resource_tracker
+        from leakhunt import probes
+        resource_tracker.ensure_running()
+        tracker = resource_tracker._resource_tracker._pid
+        import psutil
+        kids = [p.pid for p in psutil.Process().children(recursive=True)]
+        counted = [p.pid for p in probes._child_processes()]
+        emit({"tracker": tracker, "kids": kids, "counted": counted,
+              "memory": probes.children_memory()})
+        """
+    )
+    assert result["tracker"] in result["kids"]
+    assert result["tracker"] not in result["counted"]
+    assert result["memory"] == 0
+
+
+def test_reading_is_frozen() -> None:
+    reading = probes.read()
+    with pytest.raises(AttributeError):
+        reading.rss = 0  # type: ignore[misc]
+
+
+def test_object_counts_do_not_change_gc_state() -> None:
+    enabled, thresholds = gc.isenabled(), gc.get_threshold()
+    probes.object_counts()
+    assert (gc.isenabled(), gc.get_threshold()) == (enabled, thresholds)
+
+
+def test_no_thread_left_behind_by_a_reading() -> None:
+    before = {t.name for t in threading.enumerate()}
+    probes.read(domains=True, children=True)
+    with probes.PeakWindow():
+        pass
+    assert {t.name for t in threading.enumerate()} <= before
