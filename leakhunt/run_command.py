@@ -16,11 +16,13 @@ import os
 import runpy
 import sys
 import traceback
+import tracemalloc
 import types
 from dataclasses import replace
 from typing import IO, Any, Callable
 
-from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Violation, environment, parse_interval
+from leakhunt.budget import Violation
+from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, environment, parse_interval
 
 __all__ = ["configure_parser", "run", "Target", "record_run"]
 
@@ -28,6 +30,9 @@ PROG = "leakhunt run"
 _PLOT_HINT = 'the HTML report needs matplotlib: pip install "leakhunt[plot]"'
 # Budget keywords that make sense for one run of a script (leak/repeat/warmup need repeats).
 _RUN_BUDGET_KEYWORDS = ("rss", "peak", "traced", "arrow", "children")
+#: Frames kept per traced allocation with --trace: enough to reach the user's line from
+#: inside pandas, few enough that tracing costs 2-4x rather than 10x.
+TRACE_FRAMES = 10
 
 
 class UsageError(Exception):
@@ -95,7 +100,8 @@ def _budget_type(text: str) -> Any:
         budget = Budget.from_spec(text, where="--budget")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    extra = [k for k in ("leak",) if getattr(budget, k, None) is not None]
+    keys = {item.partition("=")[0].strip() for item in text.split(",")}
+    extra = [k for k in ("leak", "repeat", "warmup") if k in keys]
     if extra:
         raise argparse.ArgumentTypeError(
             f"invalid --budget {text!r}: {extra[0]}= needs repeated calls, and `leakhunt run` runs the "
@@ -234,7 +240,13 @@ def record_run(
     stderr = stderr if stderr is not None else sys.stderr
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    measurer = Measurer(settle=True, trace=True if trace else False, children=False)
+    # Tracing is ours to run here (not the Measurer's): it must stop before the snapshot at
+    # the peak is summarised, and that before the final, settled reading.
+    started_trace = False
+    if trace and not tracemalloc.is_tracing():
+        tracemalloc.start(TRACE_FRAMES)
+        started_trace = True
+    measurer = Measurer(settle=True, trace=False, children=False)
     sampler = Sampler(interval, children=children, trace=trace, top_sites=top, status=status)
     status_code = 0
     error: BaseException | None = None
@@ -244,7 +256,10 @@ def record_run(
     else:
         sys.path.append(target.sys_path0())
     measurer.start()
-    window = PeakWindow().open()  # nested in the measurer's: tells which way the peak was taken
+    traced_start = tracemalloc.get_traced_memory()[0] if trace and tracemalloc.is_tracing() else None
+    if started_trace:
+        tracemalloc.reset_peak()
+    window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
     sampler.start()
     try:
         kept = target.execute()
@@ -258,16 +273,27 @@ def record_run(
     finally:
         timeline = sampler.stop()
         window.close()
+        traced_final = traced_peak = None
+        if traced_start is not None and tracemalloc.is_tracing():
+            traced_final, traced_max = tracemalloc.get_traced_memory()
+            traced_peak = (traced_max if started_trace else max(traced_final, traced_start)) - traced_start
+        if started_trace:
+            tracemalloc.stop()
+        trace_at_peak = sampler.finish_trace()
         measurement = measurer.stop()
         sys.argv = saved_argv
         if saved_path0 is not None:
             sys.path[0] = saved_path0
+    if traced_start is not None:
+        measurement = replace(measurement, traced_peak=traced_peak, traced=True,
+                              before=replace(measurement.before, traced=traced_start),
+                              after=replace(measurement.after, traced=traced_final))
     traceback_text = None
     if error is not None:
         traceback_text = _format_exception(error)
         tb = _strip_our_frames(error.__traceback__)
         if stderr is sys.stderr:  # through the hook, as Python does (it may be customised)
-            sys.excepthook(type(error), error, tb)
+            sys.excepthook(type(error), error.with_traceback(tb), tb)
         else:
             stderr.write(traceback_text)
     del kept
@@ -283,16 +309,17 @@ def record_run(
 
     violations: tuple[Violation, ...] = ()
     budget_text = None
+    budget_limits: dict[str, int] = {}
     if budget is not None:
         from leakhunt.budget import check
 
         budget_text = budget.describe()
-        violations = tuple(Violation(figure=v.figure, value=int(v.value), limit=int(v.limit))
-                           for v in check(measurement, budget))
+        violations = tuple(check(measurement, budget))
+        budget_limits = budget.limits()
 
     peak_at = timeline.max_rss()
     start_rss = measurement.before.rss
-    peak_rss = max((v for v in (measurement.peak_rss, window.peak) if v is not None), default=None)
+    peak_rss = window.peak if window.peak is not None else measurement.peak_rss
     if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
         peak_rss = peak_at[1]  # the sampler saw higher than the window (sampled fallback)
     return RunRecord(
@@ -315,9 +342,10 @@ def record_run(
         arrow_final=measurement.after.arrow,
         children_peak=children_peak,
         traced_peak=measurement.traced_peak,
-        trace=sampler.finish_trace(),
+        trace=trace_at_peak,
         samples=timeline,
         budget=budget_text,
+        budget_limits=budget_limits,
         violations=violations,
         environment=environment(),
     )

@@ -14,6 +14,7 @@ The sampler draws the timeline; the exact peak comes from the kernel's high-wate
 
 from __future__ import annotations
 
+import functools
 import linecache
 import os
 import sys
@@ -23,9 +24,10 @@ import time
 import tracemalloc
 from array import array
 from dataclasses import asdict, dataclass, field, fields
-from typing import IO, Any, Callable, Iterable
+from typing import IO, Any, Callable
 
 from leakhunt import probes
+from leakhunt.budget import Violation
 from leakhunt.units import format_size
 
 __all__ = [
@@ -171,15 +173,6 @@ class Timeline:
 
 
 @dataclass(frozen=True)
-class Violation:
-    """A budget figure the run broke (mirrors :class:`leakhunt.budget.Violation`)."""
-
-    figure: str
-    value: int
-    limit: int
-
-
-@dataclass(frozen=True)
 class RunRecord:
     """Everything ``leakhunt run`` recorded about one run. Figures are bytes or ``None``."""
 
@@ -204,7 +197,8 @@ class RunRecord:
     traced_peak: int | None  # tracemalloc's peak during the run (--trace)
     trace: TraceAtPeak | None
     samples: Timeline
-    budget: str | None = None  # the budget as given, described
+    budget: str | None = None  # the budget, described ("peak=953.7 MiB")
+    budget_limits: dict[str, int] = field(default_factory=dict)  # by keyword, bytes
     violations: tuple[Violation, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -233,7 +227,7 @@ class RunRecord:
             raise ValueError(f"not a `leakhunt run --json` file (schema {found!r}, expected {SCHEMA!r})")
         kwargs = _known(cls, data)
         missing = [f.name for f in fields(cls) if f.name not in data
-                   and f.name not in ("budget", "violations", "environment")]
+                   and f.name not in ("budget", "budget_limits", "violations", "environment")]
         if missing:
             raise ValueError(f"`leakhunt run --json` file lacks {', '.join(missing)}")
         kwargs["samples"] = Timeline.from_dict(data["samples"] or {})
@@ -241,6 +235,7 @@ class RunRecord:
         kwargs["violations"] = tuple(Violation(**_known(Violation, v)) for v in data.get("violations") or ())
         kwargs["argv"] = list(data.get("argv") or [])
         kwargs["environment"] = dict(data.get("environment") or {})
+        kwargs["budget_limits"] = {str(k): int(v) for k, v in (data.get("budget_limits") or {}).items()}
         return cls(**kwargs)
 
 
@@ -253,6 +248,7 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 # Attribution of traced memory to the user's code
 
 
+@functools.lru_cache(maxsize=1)
 def _library_dirs() -> tuple[str, ...]:
     dirs = set()
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
@@ -269,10 +265,18 @@ _HERE = os.path.dirname(os.path.realpath(__file__)) + os.sep
 
 
 class _SiteIndex:
-    """Decides, once per file name, whether a frame is the user's code, a library or ours."""
+    """Decides, once per file name, whether a frame is the user's code, a library or ours.
+
+    Pure string work: it runs in the sampler thread while the target waits for the GIL, and
+    any system call (realpath, reading a file) would hand the GIL back and stall the snapshot.
+    """
 
     def __init__(self) -> None:
-        self._libs = _library_dirs()
+        libs = set(_library_dirs())
+        libs.update(os.path.abspath(d) + os.sep for d in {os.path.join(p, "lib") for p in
+                                                          (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+        self._libs = tuple(sorted(libs))
+        self._ours = (_HERE, os.path.dirname(os.path.abspath(__file__)) + os.sep)
         self._kind: dict[str, str] = {}
 
     def kind(self, filename: str) -> str:
@@ -280,14 +284,12 @@ class _SiteIndex:
         if kind is None:
             if filename.startswith("<"):
                 kind = "lib"  # <frozen importlib._bootstrap>, <string>: no user line to show
+            elif filename.startswith(self._ours):
+                kind = "ours"
+            elif filename.startswith(self._libs) or (os.sep + "site-packages" + os.sep) in filename:
+                kind = "lib"
             else:
-                real = os.path.realpath(filename)
-                if real.startswith(_HERE):
-                    kind = "ours"
-                elif real.startswith(self._libs) or os.sep + "site-packages" + os.sep in real:
-                    kind = "lib"
-                else:
-                    kind = "user"
+                kind = "user"
             self._kind[filename] = kind
         return kind
 
@@ -321,29 +323,41 @@ class _SiteIndex:
             else:
                 entry[0] += size
                 entry[1] += 1
-            if via is not None:
-                per_via = vias.setdefault(site, {})
-                per_via[via] = per_via.get(via, 0) + size
+            per_via = vias.setdefault(site, {})
+            per_via[via or ""] = per_via.get(via or "", 0) + size
         best = sorted(sizes.items(), key=lambda item: item[1][0], reverse=True)[:top]
         sites = []
         for (filename, lineno), (size, count) in best:
             per_via = vias.get((filename, lineno))
-            via = max(per_via.items(), key=lambda kv: kv[1])[0] if per_via else None
-            code = linecache.getline(filename, lineno).strip() if not filename.startswith("<") else ""
-            sites.append(Site(filename=filename, lineno=lineno, size=size, count=count, code=code, via=via))
+            via = max(per_via.items(), key=lambda kv: kv[1])[0] if per_via else ""  # "" is direct
+            sites.append(Site(filename=filename, lineno=lineno, size=size, count=count, via=via or None))
         return total, sites
 
     def _resolve(self, frames: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], str | None] | None:
+        """The site to charge (the newest frame in user code) and where it really allocated.
+
+        None for leakhunt's own allocations: a leakhunt frame newer than any user frame.
+        """
         if not frames:
             return ("<unknown>", 0), None
-        if self.kind(frames[0][0]) == "ours":
-            return None  # the sampler's own bookkeeping
+        innermost = frames[0]
         for filename, lineno in frames:
-            if self.kind(filename) == "user":
-                innermost = frames[0]
-                via = None if innermost[0] == filename else _short(innermost[0]) + f":{innermost[1]}"
+            kind = self.kind(filename)
+            if kind == "ours":
+                return None
+            if kind == "user":
+                via = None if innermost[0] == filename else f"{_short(innermost[0])}:{innermost[1]}"
                 return (filename, lineno), via
-        return (frames[0][0], frames[0][1]), None
+        if any(f[0].startswith("<frozen importlib") for f in frames):
+            # an import deeper than the traceback limit: module code and its data
+            return ("<imports>", 0), f"{_short(innermost[0])}:{innermost[1]}"
+        return (innermost[0], innermost[1]), None
+
+
+def _code_line(filename: str, lineno: int) -> str:
+    if filename.startswith("<") or lineno <= 0:
+        return ""
+    return linecache.getline(filename, lineno).strip()
 
 
 def _short(filename: str) -> str:
@@ -399,9 +413,8 @@ class Sampler:
         self._t0 = 0.0
         self._lock = threading.Lock()
         self.error: BaseException | None = None  # a failure inside the thread, kept for the caller
-        # --trace state
-        self._index: _SiteIndex | None = None
-        self._trace: TraceAtPeak | None = None
+        # --trace state: the newest snapshot (snapshot, time, rss, tracemalloc's own memory)
+        self._raw: tuple[tracemalloc.Snapshot, float, int, int] | None = None
         self._snap_rss = 0
         self._next_snapshot = 0.0
         self._snapshots = 0
@@ -421,8 +434,6 @@ class Sampler:
         self._t0 = self._clock()
         start_rss = probes.rss() or 0
         self._snap_rss = start_rss
-        if self.trace:
-            self._index = _SiteIndex()
         self._sample(self._t0)  # the first sample is taken before the target runs
         self._thread = threading.Thread(target=self._run, name="leakhunt-sampler", daemon=True)
         self._thread.start()
@@ -456,10 +467,6 @@ class Sampler:
 
             return Timeline(interval=self.interval, t=[t - self._t0 for t in self._t],
                             rss=col(self._rss), arrow=col(self._arrow), children=col(self._children))
-
-    @property
-    def trace_at_peak(self) -> TraceAtPeak | None:
-        return self._trace
 
     @property
     def arrow_max(self) -> int | None:
@@ -517,37 +524,46 @@ class Sampler:
     def _maybe_snapshot(self, now: float, rss: int) -> None:
         # A snapshot is worth taking when RSS passed the last snapshot's by 1 MiB and 2%.
         # It is allowed again only after ``cost / snapshot_budget`` seconds, so snapshots
-        # cost at most that share of the run however big the heap is.
+        # cost at most that share of the run however big the heap is. Only the newest is kept,
+        # raw: summarising it while tracing is on would trace every temporary of the summary
+        # (ten times slower), so :meth:`finish_trace` does it once tracing has stopped.
         if rss < self._snap_rss + max(1 << 20, self._snap_rss // 50) or now < self._next_snapshot:
             return
         if not tracemalloc.is_tracing():
             return  # the target stopped tracing: nothing more to learn
-        assert self._index is not None
-        began = self._clock()
+        # The cost that matters is how long this thread holds the GIL: its CPU time.
+        began = time.thread_time()
+        self._raw = None  # never hold two snapshots at once
         try:
             snapshot = tracemalloc.take_snapshot()
             overhead = tracemalloc.get_tracemalloc_memory()
         except RuntimeError:  # tracing stopped between the check and the snapshot
             return
-        domains = probes.traced_by_domain(snapshot) or {}
-        traced, sites = self._index.summarise(snapshot, self.top_sites)
-        del snapshot
-        cost = self._clock() - began
+        cost = time.thread_time() - began
+        self._raw = (snapshot, now - self._t0, rss, overhead)
         self._snapshots += 1
         self._snapshot_seconds += cost
         self._snap_rss = rss
         self._next_snapshot = self._clock() + max(0.05, cost / self.snapshot_budget)
-        self._trace = TraceAtPeak(time=now - self._t0, rss=rss, traced=traced, domains=domains,
-                                  sites=tuple(sites), snapshots=self._snapshots,
-                                  snapshot_seconds=self._snapshot_seconds, tracemalloc_overhead=overhead)
 
     def finish_trace(self) -> TraceAtPeak | None:
-        """The trace at the peak, with the final snapshot count and cost (after :meth:`stop`)."""
-        if self._trace is None:
+        """Summarise the snapshot taken at the highest RSS, then drop it.
+
+        Call after :meth:`stop`, and best after tracing has stopped (it is much faster then).
+        """
+        raw, self._raw = self._raw, None
+        if raw is None:
             return None
+        snapshot, at, rss, overhead = raw
+        domains = probes.traced_by_domain(snapshot) or {}
+        traced, sites = _SiteIndex().summarise(snapshot, self.top_sites)
+        del snapshot, raw
         from dataclasses import replace
 
-        return replace(self._trace, snapshots=self._snapshots, snapshot_seconds=self._snapshot_seconds)
+        return TraceAtPeak(time=at, rss=rss, traced=traced, domains=domains,
+                           sites=tuple(replace(s, code=_code_line(s.filename, s.lineno)) for s in sites),
+                           snapshots=self._snapshots, snapshot_seconds=self._snapshot_seconds,
+                           tracemalloc_overhead=overhead)
 
     # status line ---------------------------------------------------------------------------
 
@@ -593,7 +609,3 @@ def environment() -> dict[str, str]:
         if version:
             env[name] = str(version)
     return env
-
-
-def iter_nonempty(values: Iterable[int | None]) -> list[int]:
-    return [v for v in values if v is not None]

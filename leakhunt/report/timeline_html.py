@@ -81,7 +81,8 @@ def _figure(record: RunRecord) -> Any:
                    label=f"peak budget (+{format_size(peak_limit)})")
     ax.set_xlabel("seconds")
     ax.set_ylabel("MiB")
-    ax.set_ylim(bottom=0)
+    top = max([y for y in ys] + [record.peak_rss / _MiB if record.peak_rss else 0.0] + [1.0])
+    ax.set_ylim(0, top * 1.15)
     ax.set_xlim(left=0)
     ax.grid(True, linewidth=0.3, alpha=0.6)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
@@ -91,20 +92,7 @@ def _figure(record: RunRecord) -> Any:
 
 
 def _limit(record: RunRecord, figure: str) -> int | None:
-    for v in record.violations:
-        if v.figure == figure:
-            return v.limit
-    if record.budget:
-        for part in record.budget.split(","):
-            name, _, value = part.partition("=")
-            if name.strip() == figure:
-                try:
-                    from leakhunt.units import parse_size
-
-                    return parse_size(value.strip())
-                except ValueError:
-                    return None
-    return None
+    return record.budget_limits.get(figure)
 
 
 def plot_svg(record: RunRecord) -> str:

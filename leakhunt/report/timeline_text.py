@@ -10,16 +10,6 @@ from leakhunt.units import format_size
 
 __all__ = ["render_summary", "figure_rows", "violation_lines"]
 
-# budget keyword -> how the run's figure is named in the summary
-_FIGURE_NAMES = {
-    "rss": "final growth (settled)",
-    "peak": "peak above start",
-    "traced": "traced growth",
-    "arrow": "Arrow pool growth",
-    "children": "children's peak",
-}
-
-
 def figure_rows(record: RunRecord) -> list[tuple[str, str]]:
     """(label, value) rows shared by the terminal summary and the HTML report."""
     r = record
@@ -60,11 +50,7 @@ def _final(r: RunRecord) -> str:
 
 
 def violation_lines(record: RunRecord) -> list[str]:
-    return [
-        f"{_FIGURE_NAMES.get(v.figure, v.figure)} {format_size(v.value)} > budget {v.figure}="
-        f"{format_size(v.limit)}"
-        for v in record.violations
-    ]
+    return [f"{v} ({v.figure}=)" for v in record.violations]
 
 
 def render_summary(
