@@ -201,6 +201,8 @@ class RetentionPath:
         """The path as display steps: containers show their index, attributes their name."""
         parts = [self.root]
         chain = self.chain
+        if len(chain) == 1:  # the root holds the object itself: still say what it is
+            parts.append(describe(chain[0]))
         in_internals = False
         for i in range(1, len(chain)):
             parent, child = chain[i - 1], chain[i]

@@ -22,13 +22,13 @@ def emit(obj):
 """
 
 
-def run_scenario(code: str, *, script: Path | None = None, timeout: float = 300) -> Any:
-    """Run ``code`` (dedented) after :data:`PRELUDE`; return the last JSON line it printed.
+def run_scenario(*code: str, script: Path | None = None, timeout: float = 300) -> Any:
+    """Run the ``code`` parts (each dedented) after :data:`PRELUDE`; return the last JSON line printed.
 
     With ``script`` the code is written to that file and run from there, so tracebacks and
     tracemalloc name a real file with readable lines.
     """
-    source = PRELUDE + textwrap.dedent(code)
+    source = PRELUDE + "".join(textwrap.dedent(part) for part in code)
     if script is not None:
         script.write_text(source)
         argv = [sys.executable, str(script)]
