@@ -97,7 +97,7 @@ def _budget_type(text: str) -> Any:
     from leakhunt.budget import Budget
 
     try:
-        budget = Budget.from_spec(text, where="--budget")
+        budget = Budget.from_spec(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     keys = {item.partition("=")[0].strip() for item in text.split(",")}
@@ -202,9 +202,14 @@ def _exit_status(exc: SystemExit, stderr: IO[str]) -> int:
 _OUR_FILES = {os.path.normcase(os.path.abspath(f)) for f in (__file__, runpy.__file__)}
 
 
+def _ours(filename: str) -> bool:
+    # runpy is a frozen module since 3.11: its frames say "<frozen runpy>"
+    return filename == "<frozen runpy>" or os.path.normcase(os.path.abspath(filename)) in _OUR_FILES
+
+
 def _strip_our_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
     """Drop the leading frames of leakhunt and runpy: Python shows none for `python script.py`."""
-    while tb is not None and os.path.normcase(os.path.abspath(tb.tb_frame.f_code.co_filename)) in _OUR_FILES:
+    while tb is not None and _ours(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
     return tb
 
@@ -255,6 +260,7 @@ def record_run(
         sys.path[0] = target.sys_path0()
     else:
         sys.path.append(target.sys_path0())
+    arrow_imported_before = "pyarrow" in sys.modules
     measurer.start()
     traced_start = tracemalloc.get_traced_memory()[0] if trace and tracemalloc.is_tracing() else None
     if started_trace:
@@ -304,6 +310,11 @@ def record_run(
     if before.arrow is None and measurement.after.arrow is not None:
         measurement = replace(measurement, before=replace(before, arrow=0))
     arrow_peak = _arrow_peak(measurement.arrow_peak, sampler.arrow_max, measurement.before.arrow)
+    if not arrow_imported_before:
+        # The pool was born during the run, so its all-time maximum is the run's exact peak.
+        pool_max = _arrow_pool_max()
+        if pool_max is not None and (arrow_peak is None or pool_max > arrow_peak):
+            arrow_peak = pool_max
     children_peak = timeline.max_of("children") if children else None
     measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)
 
@@ -351,6 +362,17 @@ def record_run(
     )
 
 
+def _arrow_pool_max() -> int | None:
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return None
+    try:
+        value = int(pa.default_memory_pool().max_memory())
+    except Exception:  # a pool without the statistic
+        return None
+    return value if value >= 0 else None
+
+
 def _arrow_peak(from_pool: int | None, sampled: int | None, before: int | None) -> int | None:
     base = before or 0
     candidates = [v for v in (from_pool, None if sampled is None else sampled - base) if v is not None]
@@ -379,6 +401,11 @@ def run(args: argparse.Namespace) -> int:
                         budget=budget, status=status, stderr=stderr)
 
     from leakhunt.report.timeline_text import render_summary
+
+    try:  # the target's buffered output first, so the summary comes after it
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
 
     written: list[str] = []
     failed = False

@@ -23,13 +23,14 @@ _MAX_POINTS = 3000  # points per line in the plot: a min/max envelope keeps ever
 _MiB = 1024 * 1024
 
 
-def _figure_class() -> Any:
-    # matplotlib.figure.Figure renders without pyplot: no backend, no global state, no GUI.
+def _matplotlib() -> Any:
+    """matplotlib, or an ImportError that names the extra to install."""
     try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError('the HTML report needs matplotlib: pip install "leakhunt[plot]"') from None
-    return Figure
+        import matplotlib
+        from matplotlib.figure import Figure  # noqa: F401 - fail here, not halfway through
+    except ImportError as exc:
+        raise ImportError(f'the HTML report needs matplotlib: pip install "leakhunt[plot]" ({exc})') from None
+    return matplotlib
 
 
 def _envelope(t: list[float], values: list[int | None], points: int = _MAX_POINTS) -> tuple[list[float], list[float]]:
@@ -51,7 +52,10 @@ def _envelope(t: list[float], values: list[int | None], points: int = _MAX_POINT
 
 
 def _figure(record: RunRecord) -> Any:
-    Figure = _figure_class()
+    _matplotlib()
+    # matplotlib.figure.Figure renders without pyplot: no backend, no global state, no GUI.
+    from matplotlib.figure import Figure
+
     samples: Timeline = record.samples
     fig = Figure(figsize=(10, 4.2), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
@@ -95,14 +99,17 @@ def _limit(record: RunRecord, figure: str) -> int | None:
     return record.budget_limits.get(figure)
 
 
+# no <metadata> block: its RDF namespaces are URLs, and a report needs no creator stamp
+_NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
+
+
 def plot_svg(record: RunRecord) -> str:
     """The timeline as an ``<svg>`` element (no XML prolog), ready to inline in HTML."""
-    import matplotlib
-
+    matplotlib = _matplotlib()
     fig = _figure(record)
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "leakhunt"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        fig.savefig(buf, format="svg", metadata=_NO_METADATA)
     text = buf.getvalue()
     start = text.find("<svg")
     svg = text[start:]

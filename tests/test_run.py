@@ -1,0 +1,420 @@
+"""`leakhunt run` and `leakhunt report`: figures, exit statuses, errors, the HTML report.
+
+Every run whose memory matters happens in a subprocess (`python -m leakhunt.cli run ...`), so
+the figures are the target's and not pytest's. Sizes are far from every tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from leakhunt.timeline import RunRecord, Sampler, Timeline, parse_interval
+
+MiB = 1024 * 1024
+
+# A transient 200 MiB peak and 50 MiB kept in a global: the figures the tests expect.
+TRANSIENT_AND_KEPT = """
+import numpy as np
+
+KEPT = np.ones(50 * 1024 * 1024 // 8)          # 50 MiB, alive until the end
+
+def transient():
+    block = np.ones(200 * 1024 * 1024 // 8)    # 200 MiB, touched, then freed
+    return float(block.sum())
+
+transient()
+"""
+
+
+def leakhunt(*args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "leakhunt.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def write(path: Path, source: str) -> Path:
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One real run of TRANSIENT_AND_KEPT with --json and -o, shared by several tests."""
+    d = tmp_path_factory.mktemp("run")
+    write(d / "job.py", TRANSIENT_AND_KEPT)
+    proc = leakhunt("run", "--json", "run.json", "-o", "run.html", "job.py", cwd=d)
+    assert proc.returncode == 0, proc.stderr
+    return {"dir": d, "proc": proc, "json": json.loads((d / "run.json").read_text()),
+            "html": (d / "run.html").read_text()}
+
+
+# --------------------------------------------------------------------------------------
+# figures
+
+
+def test_transient_peak_and_kept_allocation_within_tolerance(profiled: dict) -> None:
+    data = profiled["json"]
+    # 250 MiB at the peak (+ numpy's import, ~12 MiB); 50 MiB kept (+ the import).
+    assert 250 * MiB <= data["peak_above_start"] <= 300 * MiB
+    assert 50 * MiB <= data["final_growth"] <= 85 * MiB
+    # the transient part alone: what was freed between the peak and the end
+    assert 185 * MiB <= data["peak_rss"] - data["final_rss"] <= 215 * MiB
+    assert data["peak_rss"] == data["start_rss"] + data["peak_above_start"]
+    assert data["peak_source"] == "hwm"
+    assert data["arrow_peak"] is None  # pyarrow never imported: unavailable, not 0
+    assert data["exit_status"] == 0 and data["error"] is None
+
+
+def test_json_holds_the_samples(profiled: dict) -> None:
+    samples = profiled["json"]["samples"]
+    assert samples["interval"] == pytest.approx(0.01)
+    n = len(samples["t"])
+    assert n >= 2 and len(samples["rss"]) == len(samples["arrow"]) == len(samples["children"]) == n
+    assert samples["t"] == sorted(samples["t"])
+    assert max(v for v in samples["rss"] if v is not None) <= profiled["json"]["peak_rss"]
+
+
+def test_terminal_summary(profiled: dict) -> None:
+    err = profiled["proc"].stderr
+    assert "leakhunt run: job.py" in err
+    for label in ("peak RSS", "peak above start", "final growth", "Arrow pool peak", "exit status"):
+        assert label in err
+    assert "wrote run.json" in err and "wrote run.html" in err
+    assert "\x1b[K" not in err  # no live status line when stderr is not a terminal
+
+
+def test_arrow_pool_peak(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    write(tmp_path / "arrow_job.py", """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        values = pa.array(range(4_000_000), type=pa.int64())   # 30.5 MiB in Arrow's pool
+        doubled = pc.multiply(values, 2)                       # 30.5 MiB more
+        del values, doubled
+    """)
+    proc = leakhunt("run", "-q", "--json", "r.json", "arrow_job.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert 55 * MiB <= data["arrow_peak"] <= 70 * MiB
+    assert data["arrow_final"] == 0
+
+
+def test_trace_shows_the_sites_alive_at_the_peak(tmp_path: Path) -> None:
+    write(tmp_path / "traced.py", """
+        import time
+        kept = bytearray(30 * 1024 * 1024)           # line 3: kept
+
+        def spike():
+            big = bytearray(120 * 1024 * 1024)       # line 6: the peak
+            time.sleep(0.3)                           # long enough for the sampler to see it
+            return len(big)
+
+        spike()
+    """)
+    proc = leakhunt("run", "--trace", "--json", "r.json", "traced.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    trace = json.loads((tmp_path / "r.json").read_text())["trace"]
+    top = trace["sites"][0]
+    assert top["filename"].endswith("traced.py") and top["lineno"] == 6
+    assert 115 * MiB <= top["size"] <= 125 * MiB
+    assert "bytearray(120" in top["code"]
+    kept = [s for s in trace["sites"] if s["lineno"] == 3]
+    assert kept and 29 * MiB <= kept[0]["size"] <= 31 * MiB
+    assert trace["domains"]["python"] >= 145 * MiB
+    assert "alive at the peak" in proc.stderr and "traced.py:6" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------
+# running like python
+
+
+def test_target_sees_main_argv_and_its_exit_status(tmp_path: Path) -> None:
+    write(tmp_path / "args.py", """
+        import json, os, sys
+        print(json.dumps({"name": __name__, "argv": sys.argv, "file": __file__,
+                          "path0": sys.path[0]}))
+        sys.exit(3)
+    """)
+    proc = leakhunt("run", "-q", "args.py", "--flag", "x", cwd=tmp_path)
+    assert proc.returncode == 3
+    seen = json.loads(proc.stdout)
+    assert seen == {"name": "__main__", "argv": ["args.py", "--flag", "x"],
+                    "file": str(tmp_path / "args.py"), "path0": str(tmp_path)}
+
+
+def test_module_target(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    write(pkg / "tool.py", """
+        import sys
+        print(__name__, sys.argv[1:])
+    """)
+    proc = leakhunt("run", "-q", "-m", "pkg.tool", "--json", "j", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "__main__ ['--json', 'j']"  # after -m, every argument is the module's
+
+
+def test_exception_is_shown_like_python_and_figures_still_written(tmp_path: Path) -> None:
+    write(tmp_path / "fails.py", """
+        import numpy as np
+        held = np.ones(40 * 1024 * 1024 // 8)
+
+        def load():
+            raise ValueError("no such column: 'price'")
+
+        load()
+    """)
+    plain = subprocess.run([sys.executable, "fails.py"], cwd=tmp_path, capture_output=True, text=True)
+    proc = leakhunt("run", "--json", "r.json", "-o", "r.html", "fails.py", cwd=tmp_path)
+    assert proc.returncode == plain.returncode == 1
+    assert proc.stderr.startswith(plain.stderr)  # the same traceback, then our summary
+    assert "leakhunt" not in plain.stderr and "runpy" not in proc.stderr.split("leakhunt run:")[0]
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["error"] == "ValueError: no such column: 'price'"
+    assert data["peak_above_start"] >= 40 * MiB
+    assert "ValueError" in (tmp_path / "r.html").read_text()
+
+
+def test_syntax_error_in_target(tmp_path: Path) -> None:
+    write(tmp_path / "broken.py", "def f(:\n")
+    proc = leakhunt("run", "-q", "broken.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "SyntaxError" in proc.stderr and "broken.py" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------
+# budgets
+
+
+@pytest.mark.parametrize(("spec", "status"), [("peak=60MB", 1), ("peak=2GB,rss=1GB", 0)])
+def test_budget_exit_status(tmp_path: Path, spec: str, status: int) -> None:
+    write(tmp_path / "job.py", """
+        big = bytearray(150 * 1024 * 1024)
+        del big
+    """)
+    proc = leakhunt("run", "--budget", spec, "--json", "r.json", "job.py", cwd=tmp_path)
+    assert proc.returncode == status, proc.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    if status:
+        assert "broke its memory budget" in proc.stderr
+        assert "high-water mark above the start" in proc.stderr and "> budget 57.2 MiB" in proc.stderr
+        assert [v["figure"] for v in data["violations"]] == ["peak"]
+    else:
+        assert data["violations"] == [] and "ok" in proc.stderr
+
+
+def test_budget_broken_is_reported_even_with_quiet(tmp_path: Path) -> None:
+    write(tmp_path / "job.py", "kept = bytearray(80 * 1024 * 1024)\n")
+    proc = leakhunt("run", "-q", "--budget", "rss=20MB", "job.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "settled RSS growth" in proc.stderr and "rss=19.1 MiB" in proc.stderr
+
+
+def test_target_failure_status_wins_over_budget(tmp_path: Path) -> None:
+    write(tmp_path / "job.py", "x = bytearray(80 * 1024 * 1024)\nraise SystemExit(4)\n")
+    proc = leakhunt("run", "-q", "--budget", "peak=1MB", "job.py", cwd=tmp_path)
+    assert proc.returncode == 4
+
+
+# --------------------------------------------------------------------------------------
+# bad arguments: exit status 2 and a message that names the value
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["missing.py"], "cannot open script 'missing.py'"),
+    ([], "no script given"),
+    (["-m"], "-m needs a module name"),
+    (["-m", "no_such_module_xyz"], "no module named 'no_such_module_xyz'"),
+    (["--interval", "0", "ok.py"], "invalid interval '0'"),
+    (["--interval", "fast", "ok.py"], "invalid interval 'fast'"),
+    (["--budget", "peak=lots", "ok.py"], "peak='lots' is not a valid size"),
+    (["--budget", "speed=1MB", "ok.py"], "unknown memory budget keyword 'speed'"),
+    (["--budget", "leak=1MB", "ok.py"], "leak= needs repeated calls"),
+    (["-o", "nowhere/r.html", "ok.py"], "cannot write -o 'nowhere/r.html'"),
+    (["--json", "nowhere/r.json", "ok.py"], "cannot write --json 'nowhere/r.json'"),
+])
+def test_bad_arguments(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "ok.py").write_text("")
+    proc = leakhunt("run", *args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert not list(tmp_path.glob("*.json")) and not list(tmp_path.glob("*.html"))
+
+
+def test_missing_matplotlib_names_the_extra(tmp_path: Path) -> None:
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "matplotlib.py").write_text("raise ImportError('matplotlib is broken here')\n")
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")]))
+    proc = leakhunt("run", "-q", "--json", "r.json", "-o", "r.html", "ok.py", cwd=tmp_path, env=env)
+    assert proc.returncode == 1
+    assert 'pip install "leakhunt[plot]"' in proc.stderr
+    assert (tmp_path / "r.json").exists() and not (tmp_path / "r.html").exists()  # JSON still written
+
+
+# --------------------------------------------------------------------------------------
+# the HTML report and `leakhunt report`
+
+
+def test_html_report_is_self_contained_with_the_plot(profiled: dict) -> None:
+    page = profiled["html"]
+    assert page.startswith("<!DOCTYPE html>")
+    assert '<svg id="leakhunt-timeline"' in page and "<path" in page
+    # nothing to fetch: no external src/href, no CSS url() or @import, no script
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)
+    assert not re.search(r"url\((?!#)", page)  # url(#clip) points inside the page
+    assert "@import" not in page and "<script" not in page
+    assert "<metadata>" not in page
+    assert "peak RSS" in page and "final growth" in page
+
+
+def test_report_command_rerenders_a_saved_run(profiled: dict, tmp_path: Path) -> None:
+    proc = leakhunt("report", str(profiled["dir"] / "run.json"), "-o", "again.html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "again.html").read_text()
+    assert '<svg id="leakhunt-timeline"' in page
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no such file"),
+    ("{not json", "is not JSON"),
+    ('{"schema": "leakhunt.test-report"}', "not a `leakhunt run --json` file"),
+])
+def test_report_command_errors(tmp_path: Path, content: str | None, message: str) -> None:
+    if content is not None:
+        (tmp_path / "in.json").write_text(content)
+    proc = leakhunt("report", "in.json", "-o", "out.html", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "'in.json'" in proc.stderr and message in proc.stderr
+    assert not (tmp_path / "out.html").exists()
+
+
+def test_record_round_trips_through_json(profiled: dict) -> None:
+    record = RunRecord.from_dict(profiled["json"])
+    assert record.to_dict() == profiled["json"]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (Debian: apt-get install chromium)")
+def test_html_report_in_headless_chromium(profiled: dict, tmp_path: Path) -> None:
+    image = pytest.importorskip("matplotlib.image")
+    page = profiled["dir"] / "run.html"
+
+    def chromium(*args: str) -> subprocess.CompletedProcess[str]:
+        profile = tmp_path / f"profile{len(list(tmp_path.iterdir()))}"
+        return subprocess.run(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--no-first-run", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+             "--window-size=1200,1000", *args],
+            capture_output=True, text=True, timeout=90)
+
+    def console_errors(stderr: str) -> list[str]:
+        return [line for line in stderr.splitlines() if "CONSOLE" in line or "Failed to load" in line]
+
+    # The check must be able to fail: a page with a broken script shows a console error.
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><html><body><script>undefinedFunction()</script></body></html>")
+    assert console_errors(chromium("--dump-dom", bad.as_uri()).stderr)
+
+    dom = chromium("--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr
+    assert '<svg id="leakhunt-timeline"' in dom.stdout
+    assert console_errors(dom.stderr) == []
+
+    shot = tmp_path / "shot.png"
+    proc = chromium(f"--screenshot={shot}", page.as_uri())
+    assert proc.returncode == 0 and shot.exists(), proc.stderr
+    pixels = image.imread(str(shot))[..., :3]
+    # the RSS line is drawn in #1f77b4: the plot is on screen, not just in the DOM
+    blue = (abs(pixels[..., 0] - 0x1F / 255) < 0.08) & (abs(pixels[..., 1] - 0x77 / 255) < 0.08) & (
+        abs(pixels[..., 2] - 0xB4 / 255) < 0.08)
+    assert blue.sum() > 300
+
+
+# --------------------------------------------------------------------------------------
+# the sampler, in process
+
+
+def test_sampler_thread_always_stops() -> None:
+    with Sampler(0.001, max_samples=16) as sampler:
+        keep = [bytearray(1024) for _ in range(1000)]
+        for _ in range(200):
+            if len(sampler.timeline()) >= 12:
+                break
+            threading.Event().wait(0.005)
+    timeline = sampler.timeline()
+    assert not any(t.name == "leakhunt-sampler" for t in threading.enumerate())
+    assert 2 <= len(timeline) < 16
+    del keep
+
+
+def test_sampler_compacts_long_runs_keeping_the_highs() -> None:
+    sampler = Sampler(0.001, max_samples=16)
+    sampler.start()
+    try:
+        while sampler.interval < 0.004:
+            threading.Event().wait(0.005)
+    finally:
+        timeline = sampler.stop()
+    assert len(timeline) < 16 and timeline.interval >= 0.004
+
+
+def test_timeline_max_and_json() -> None:
+    timeline = Timeline(interval=0.01, t=[0.0, 0.01, 0.02], rss=[5, 9, None], arrow=[None] * 3,
+                        children=[None, 1, 2])
+    assert timeline.max_rss() == (0.01, 9)
+    assert timeline.max_of("children") == 2 and timeline.max_of("arrow") is None
+    assert Timeline.from_dict(timeline.to_dict()) == timeline
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10ms", 0.01), ("0.5s", 0.5), ("0.02", 0.02), (" 2 ms ", 0.002)])
+def test_parse_interval(text: str, seconds: float) -> None:
+    assert parse_interval(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["0", "0.1ms", "61s", "soon", "-1", "nan"])
+def test_parse_interval_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match=repr(text)):
+        parse_interval(text)
+
+
+def test_live_status_on_a_tty(tmp_path: Path) -> None:
+    pty = pytest.importorskip("pty")
+    write(tmp_path / "slow.py", "import time\ntime.sleep(1.3)\n")
+    main, child = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "leakhunt.cli", "run", "slow.py"], cwd=tmp_path,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=child, timeout=60)
+        os.close(child)
+        child = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(main)
+        if child != -1:
+            os.close(child)
+    out = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "\r\x1b[Kleakhunt:" in out and " rss " in out  # the live line ...
+    assert "leakhunt run: slow.py" in out  # ... then the summary
