@@ -149,9 +149,9 @@ class Settings:
             hunt = DEFAULT_REPEATS
         elif hunt_value not in (None, ""):
             text = str(hunt_value).strip().lower()
-            if text in _TRUE:
+            if text in ("true", "yes", "on"):
                 hunt = DEFAULT_REPEATS
-            elif text not in _FALSE:
+            elif text not in ("0", "false", "no", "off"):
                 hunt = _positive_int(where, hunt_value, minimum=4, hint=(
                     " (write --leak-hunt=N, or put --leak-hunt after the test paths: "
                     "a bare value after it is read as N)"))

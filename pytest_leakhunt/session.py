@@ -214,8 +214,8 @@ class LeakHunt:
             state.violations = violations
             if violations:
                 state.explanation = self.explain_budget(item, state)
-        elif self._wants_exact_growth(measurement):
-            state.measurement = _confirm(measurement)
+        if not state.measurement.settled and self._wants_exact_growth(state.measurement):
+            state.measurement = _confirm(state.measurement)
 
     def finish(self, item: pytest.Item, state: _TestState, report: pytest.TestReport) -> None:
         """The verdict; fail the report if needed; attach the record as user properties."""
@@ -407,10 +407,10 @@ class _PerTest:
             budget = resolve_budget(item, self.settings.budget)
         except BudgetError as exc:
             item.stash[_STATE] = _TestState(budget=None)
+            yield  # let every plugin set up, so that every teardown finds what it expects
             pytest.fail(f"leakhunt: {exc}", pytrace=False)
-        if budget is None and not self.settings.active:
-            return (yield)
-        item.stash[_STATE] = _TestState(budget=budget)
+        if budget is not None or self.settings.active:
+            item.stash[_STATE] = _TestState(budget=budget)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)

@@ -1,0 +1,539 @@
+"""The pytest plugin, end to end with pytester.
+
+Memory matters in most of these, so they run pytest in a subprocess (``runpytest_subprocess``):
+an in-process run would share the outer interpreter's heap, gc and tracemalloc. Allocations are
+far from the limits (30 MB kept against a 10 MB budget, 1 GB limits for what must pass), and
+several behaviours share one run because each run costs a second or two.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+# Plugins the user may have installed that would change order or output; off in every run.
+QUIET = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:memray", "-p", "no:hypothesispytest")
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(*QUIET, *args)
+
+
+BUDGETS = """
+import unittest
+
+import numpy as np
+import pytest
+
+from leakhunt import memory_budget
+
+KEEP = []
+MB = 1_000_000
+
+pytestmark = pytest.mark.memory_budget(peak="1 GB")
+
+
+def keep(n_mb):
+    KEEP.append(np.ones(n_mb * MB // 8))
+
+
+@pytest.mark.memory_budget(rss="10 MB")
+def test_marker_over():
+    keep(30)
+
+
+@pytest.mark.memory_budget(rss="500 MB")
+def test_marker_within():
+    keep(30)
+
+
+@pytest.mark.parametrize("n", [
+    pytest.param(1, id="small"),
+    pytest.param(2, id="big", marks=pytest.mark.memory_budget(peak="20 MB")),
+])
+def test_param(n):
+    data = np.ones(n * 30 * MB // 8)
+    del data
+
+
+class TestClassBudget:
+    pytestmark = pytest.mark.memory_budget(rss="10 MB")
+
+    def test_class_over(self):
+        keep(30)
+
+
+class TestUnit(unittest.TestCase):
+    @pytest.mark.memory_budget(rss="10 MB")
+    def test_unittest_over(self):
+        keep(30)
+
+    def test_unittest_ok(self):
+        pass
+
+
+@memory_budget(rss="10 MB")
+def test_decorator_over():
+    keep(30)
+
+
+@memory_budget(rss="500 MB")
+def test_decorator_within():
+    keep(30)
+
+
+@pytest.mark.no_leak_check
+def test_opted_out():
+    keep(30)
+
+
+def test_transient_peak_module_budget():
+    data = np.ones(60 * MB // 8)
+    del data
+"""
+
+COUNT_DECORATOR = """
+import leakhunt.budget
+
+CALLS = []
+_real = leakhunt.budget.run_with_budget
+
+
+def _counting(*args, **kwargs):
+    CALLS.append(1)
+    return _real(*args, **kwargs)
+
+
+leakhunt.budget.run_with_budget = _counting
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"decorator measured {len(CALLS)} time(s)")
+"""
+
+
+def test_budgets_markers_decorator_params_classes_unittest_junit(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_budgets=BUDGETS)
+    pytester.makeconftest(COUNT_DECORATOR)
+    result = run(pytester, "-rf", "--junitxml=junit.xml", "--memory-budget=traced=1GB")
+    result.assert_outcomes(passed=6, failed=5)
+    failed = {line.split()[1] for line in result.outlines if line.startswith("FAILED")}
+    assert failed == {
+        "test_budgets.py::test_marker_over",
+        "test_budgets.py::test_param[big]",
+        "test_budgets.py::TestClassBudget::test_class_over",
+        "test_budgets.py::TestUnit::test_unittest_over",
+        "test_budgets.py::test_decorator_over",
+    }
+    result.stdout.fnmatch_lines([
+        "*test_budgets.py::test_marker_over broke its memory budget",
+        "*rss grew * MiB (budget 9.5 MiB)*peak * (budget 953.7 MiB)*",
+        "*leakhunt re-ran this test once under tracemalloc to explain it (opt out: --leak-no-rerun)*",
+        "*KEEP (global in test_budgets) -> list*ndarray 28.6 MiB*",
+    ])
+    result.stdout.fnmatch_lines(["*test_param[[]big[]] broke its memory budget", "*peak 57.* MiB (budget 19.1 MiB)*"])
+    # the library's decorator saw the plugin measuring and measured nothing itself
+    result.stdout.fnmatch_lines(["decorator measured 0 time(s)"])
+
+    xml = ET.parse(pytester.path / "junit.xml")
+    props = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in xml.iter("testcase")
+    }
+    assert props["test_marker_over"]["leakhunt.verdict"] == "over_budget"
+    assert int(props["test_marker_over"]["leakhunt.rss_growth"]) > 20_000_000
+    assert json.loads(props["test_marker_over"]["leakhunt.budget"]) == {
+        "rss": 10_000_000, "peak": 1_000_000_000, "traced": 1_000_000_000}
+    assert props["test_marker_within"]["leakhunt.verdict"] == "ok"
+    assert props["test_opted_out"]["leakhunt.verdict"] == "opted_out"
+    assert "leakhunt.rss_growth" not in props["test_opted_out"]
+
+
+def test_decorator_enforces_without_the_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_budgets=BUDGETS)
+    pytester.makeconftest(COUNT_DECORATOR)
+    result = run(pytester, "-p", "no:leakhunt", "-k", "decorator")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*MemoryBudgetExceeded*", "decorator measured 2 time(s)"])
+
+
+MISUSE = """
+import pytest
+from leakhunt import memory_budget
+
+@pytest.mark.memory_budget(rss="lots")
+def test_bad_size():
+    pass
+
+@pytest.mark.memory_budget(rsss="10 MB")
+def test_unknown_keyword():
+    pass
+
+@pytest.mark.memory_budget("10 MB")
+def test_positional():
+    pass
+
+@pytest.mark.memory_budget(rss="10 MB")
+@memory_budget(peak="1 GB")
+def test_two_budgets():
+    pass
+
+@pytest.mark.parametrize("x", [pytest.param(1, marks=pytest.mark.memory_budget(peak="1 GB"))])
+@pytest.mark.memory_budget(rss="1 GB")
+def test_two_marks(x):
+    pass
+"""
+
+
+def test_marker_misuse_is_an_error_naming_test_and_value(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_misuse=MISUSE)
+    result = pytester.runpytest(*QUIET)
+    result.assert_outcomes(errors=5)
+    result.stdout.fnmatch_lines_random([
+        "*leakhunt: test_misuse.py::test_bad_size: rss='lots' is not a valid size*",
+        "*leakhunt: test_misuse.py::test_unknown_keyword: unknown memory budget keyword 'rsss'*",
+        "*leakhunt: test_misuse.py::test_positional: memory_budget takes keywords only, got positional '10 MB'*",
+        "*leakhunt: test_misuse.py::test_two_budgets: two memory budgets on one test*",
+        "*leakhunt: test_misuse.py::test_two_marks[[]1[]]: two memory budgets on one test*",
+    ])
+
+
+@pytest.mark.parametrize(("args", "ini", "message"), [
+    (["--memory-budget=rss=lots"], "", "*--memory-budget*'rss=lots'*"),
+    (["--memory-budget=nonsense"], "", "*--memory-budget*'nonsense'*"),
+    (["--leak-threshold=big"], "", "*--leak-threshold: invalid size 'big'*"),
+    (["--leak-report-file=report.txt"], "", "*--leak-report-file: 'report.txt' must end in .json or .html*"),
+    (["--leak-hunt=abc"], "", "*--leak-hunt: expected a whole number, got 'abc'*"),
+    (["--leak-hunt=1"], "", "*--leak-hunt: must be >= 4, got '1'*"),
+    (["--leak-scope=everything"], "", "*--leak-scope: expected one of call, setup-call-teardown, got 'everything'*"),
+    (["--leak-report-top=0"], "", "*--leak-report-top: must be >= 1, got '0'*"),
+    ([], "leak_report = maybe", "*ini option leak_report: expected true or false, got 'maybe'*"),
+    ([], "leak_threshold = 12 parsecs", "*ini option leak_threshold: invalid size '12 parsecs'*"),
+])
+def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester, args: list[str], ini: str, message: str) -> None:
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    if ini:
+        pytester.makeini(f"[pytest]\n{ini}\n")
+    result = pytester.runpytest(*QUIET, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_leak_hunt_swallowing_a_path_says_how_to_write_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="def test_ok():\n    pass\n")
+    result = pytester.runpytest(*QUIET, "--leak-hunt", "test_x.py")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*got 'test_x.py' (write --leak-hunt=N*"])
+
+
+def test_nothing_runs_per_test_without_options_or_markers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a():\n    pass\n")
+    pytester.makeconftest(
+        "def pytest_sessionfinish(session):\n"
+        "    pm = session.config.pluginmanager\n"
+        "    print('per-test hooks:', pm.get_plugin('leakhunt-per-test') is not None)\n"
+        "    print('session object:', pm.get_plugin('leakhunt-session') is not None)\n"
+    )
+    result = pytester.runpytest(*QUIET, "-s")
+    result.stdout.fnmatch_lines(["*per-test hooks: False*", "*session object: True*"])
+    assert not list(pytester.path.glob("leakhunt*"))  # no files when the options are off
+    result = pytester.runpytest(*QUIET, "-s", "--leak-report")
+    result.stdout.fnmatch_lines(["*per-test hooks: True*"])
+
+
+def test_disabled_with_p_no_leakhunt(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a():\n    pass\n")
+    result = pytester.runpytest(*QUIET, "-p", "no:leakhunt", "--leak-report")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unrecognized arguments: --leak-report*"])
+    result = pytester.runpytest(*QUIET, "-p", "no:leakhunt")
+    result.assert_outcomes(passed=1)
+
+
+def test_markers_and_options_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(*QUIET, "--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.memory_budget(rss=None, *", "@pytest.mark.no_leak_check: *"])
+    result = pytester.runpytest(*QUIET, "--help")
+    result.stdout.fnmatch_lines([
+        "memory budgets, reports and leak hunting (leakhunt):",
+        "*--leak-report *", "*--leak-report-file=PATH*", "*--memory-budget=SPEC*", "*--leak-hunt=[[]N[]]*",
+        "*--leak-threshold=SIZE*", "*--leak-trace*", "*--leak-children*", "*--leak-no-rerun*", "*--leak-scope=SCOPE*",
+        "*leak_report (string):*", "*memory_budget (string):*", "*leak_hunt (string):*",
+    ])
+
+
+REPORT = """
+import numpy as np
+
+KEEP = []
+
+
+def test_keeps_30mb():
+    KEEP.append(np.ones(30_000_000 // 8))
+
+
+def test_transient_80mb():
+    data = np.ones(80_000_000 // 8)
+    del data
+
+
+def test_nothing():
+    pass
+
+
+def test_fails():
+    assert False
+"""
+
+
+def test_report_terminal_json_html(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_report=REPORT)
+    pytester.makeini("[pytest]\nleak_report = true\nleak_report_top = 2\n")
+    result = run(pytester, "--leak-report-file=out/report.json")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines([
+        "*= leakhunt: memory per test =*",
+        "session: peak * MiB above start, growth +* MiB over 4 tests",
+        "top 2 by peak",
+        "*peak*rss growth*traced*arrow*verdict*test",
+        "* 7*.* MiB*test_report.py::test_transient_80mb",
+        "* 28.* MiB*+28.* MiB *ok*test_report.py::test_keeps_30mb",
+        "top 2 by RSS growth",
+        "*+28.* MiB*test_report.py::test_keeps_30mb",
+        "*",
+        "memory stayed up after (settled growth >= 1.0 MiB, or a leak):",
+        "*+28.* MiB  test_report.py::test_keeps_30mb  [[]ok[]]",
+        "leakhunt report written to *report.json",
+    ])
+    data = json.loads((pytester.path / "out" / "report.json").read_text())
+    assert data["schema"] == "leakhunt.test-report" and data["schema_version"] == 1
+    assert data["interrupted"] is False
+    assert data["session"]["tests"] == 4 and data["session"]["peak"] > 70_000_000
+    assert [s["nodeid"] for s in data["session"]["stayed_up"]] == ["test_report.py::test_keeps_30mb"]
+    tests = {t["nodeid"].split("::")[1]: t for t in data["tests"]}
+    for key in ("nodeid", "outcome", "rss_growth", "peak", "traced_growth", "arrow_growth",
+                "leak_per_call", "budget", "verdict"):
+        assert key in tests["test_nothing"]
+    assert tests["test_fails"]["outcome"] == "failed"
+    assert tests["test_keeps_30mb"]["rss_growth"] > 25_000_000 and tests["test_keeps_30mb"]["settled"]
+    assert tests["test_transient_80mb"]["peak"] > 70_000_000
+    assert tests["test_transient_80mb"]["traced_growth"] is None  # not tracing: unknown, not zero
+
+    run(pytester, "--leak-report-file=report.html")
+    page = (pytester.path / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "test_keeps_30mb" in page
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)  # self-contained: no network assets
+    assert "<script" not in page
+
+
+def test_user_tracemalloc_kept_and_leak_trace(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_trace="""
+        import tracemalloc
+        import numpy as np
+        import pytest
+
+        KEEP = []
+
+        @pytest.mark.memory_budget(rss="10 MB")
+        def test_over():
+            KEEP.append(np.ones(30_000_000 // 8))
+
+        def test_still_tracing():
+            assert tracemalloc.is_tracing()
+    """)
+    pytester.makeconftest("""
+        import tracemalloc
+
+        def pytest_collection_finish(session):
+            tracemalloc.start(5)
+
+        def pytest_sessionfinish(session):
+            print("user trace still on:", tracemalloc.is_tracing())
+            tracemalloc.stop()
+    """)
+    result = run(pytester, "-s", "--leak-report-file=r.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*allocated at test_trace.py:9*"])
+    result.stdout.fnmatch_lines(["*user trace still on: True*"])
+    result.stdout.no_fnmatch_line("*re-ran this test*")  # traced already: nothing to re-run
+    tests = {t["nodeid"]: t for t in json.loads((pytester.path / "r.json").read_text())["tests"]}
+    assert tests["test_trace.py::test_over"]["traced_growth"] > 25_000_000
+
+    (pytester.path / "conftest.py").unlink()
+    result = run(pytester, "--leak-trace", "--leak-report-file=r.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.no_fnmatch_line("*re-ran this test*")
+    tests = {t["nodeid"]: t for t in json.loads((pytester.path / "r.json").read_text())["tests"]}
+    assert tests["test_trace.py::test_over"]["traced_growth"] > 25_000_000
+
+
+HUNT = """
+import numpy as np
+import pytest
+
+HOLD = []
+CACHE = {}
+
+
+def test_leaks_200k_per_call():
+    HOLD.append(np.ones(200 * 1024 // 8))
+
+
+def test_no_leak():
+    data = np.ones(2_000_000 // 8)
+    del data
+
+
+def test_bounded_cache():
+    if len(CACHE) < 4:
+        CACHE[len(CACHE)] = np.ones(500_000 // 8)
+
+
+def test_fails_so_not_hunted():
+    HOLD.append(np.ones(200 * 1024 // 8))
+    assert False
+"""
+
+
+def test_leak_hunt(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_hunt=HUNT)
+    result = run(pytester, "--leak-hunt=6", "--leak-report", "--leak-report-file=r.json", "-rf")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines([
+        "*test_hunt.py::test_leaks_200k_per_call leaks 200.* KiB per call (threshold 64.0 KiB)*",
+        "*confirmed over a second window of calls*",
+        "*leakhunt ran the test body 2 more times under tracemalloc to explain it*",
+        "*numpy buffers 400.* KiB*",
+    ])
+    tests = {t["nodeid"].split("::")[1]: t for t in json.loads((pytester.path / "r.json").read_text())["tests"]}
+    assert tests["test_leaks_200k_per_call"]["verdict"] == "leak"
+    assert 180_000 < tests["test_leaks_200k_per_call"]["leak_per_call"] < 230_000
+    assert tests["test_no_leak"]["verdict"] == "ok"
+    assert tests["test_bounded_cache"]["verdict"] in ("ok", "warmup_or_bounded_cache")
+    assert tests["test_fails_so_not_hunted"]["verdict"] == "not_hunted"
+    assert tests["test_fails_so_not_hunted"]["leak_per_call"] is None
+
+
+def test_leak_keyword_hunts_one_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_one="""
+        import numpy as np
+        import pytest
+        from leakhunt import memory_budget
+
+        HOLD = []
+        CALLS = []
+
+        @pytest.mark.memory_budget(leak="64 KiB", repeat=5, warmup=1)
+        def test_marked():
+            HOLD.append(np.ones(300 * 1024 // 8))
+
+        @memory_budget(leak="64 KiB", repeat=5, warmup=1)
+        def test_decorated():
+            HOLD.append(np.ones(300 * 1024 // 8))
+
+        def test_not_hunted():
+            CALLS.append(1)
+
+        def test_called_once():
+            assert CALLS == [1]
+    """)
+    result = run(pytester, "-rf")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines_random([
+        "*test_one.py::test_marked leaks 300.* KiB per call*",
+        "*test_one.py::test_decorated leaks 300.* KiB per call*",
+    ])
+
+
+def test_scope_setup_call_teardown_adds_function_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_scope="""
+        import numpy as np
+        import pytest
+
+        KEEP = []
+
+        @pytest.fixture(scope="module")
+        def module_data():
+            KEEP.append(np.ones(30_000_000 // 8))  # module scope: never the test's
+
+        @pytest.fixture
+        def function_data():
+            KEEP.append(np.ones(30_000_000 // 8))
+            yield
+
+        @pytest.mark.memory_budget(rss="10 MB")
+        def test_with_fixture(module_data, function_data):
+            pass
+    """)
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    result = run(pytester, "--leak-scope=setup-call-teardown")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_with_fixture*", "*rss grew 28.* MiB (budget 9.5 MiB)*"])
+
+
+def test_children(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_child="""
+        import subprocess, sys
+        import pytest
+
+        CHILD = "import numpy as np, time; a = np.ones(60_000_000 // 8); time.sleep(0.6)"
+
+        @pytest.mark.memory_budget(children="20 MB")
+        def test_child_over():
+            subprocess.run([sys.executable, "-c", CHILD], check=True)
+    """)
+    result = run(pytester, "--leak-children")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*children peak * MiB (budget 19.1 MiB)*"])
+
+
+def test_xdist_workers_enforce_and_controller_reports_every_test(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_budgets=BUDGETS)
+    pytester.makepyfile(test_report=REPORT)
+    result = run(pytester, "-n", "2", "-p", "xdist", "--leak-report", "--leak-report-file=r.json")
+    result.assert_outcomes(passed=9, failed=6)
+    result.stdout.fnmatch_lines(["*test_budgets.py::test_marker_over broke its memory budget*"])
+    assert result.stdout.str().count("leakhunt: memory per test") == 1
+    result.stdout.fnmatch_lines(["session: * over 15 tests (2 processes)"])
+    data = json.loads((pytester.path / "r.json").read_text())
+    assert len(data["tests"]) == 15
+    assert {t["worker"] for t in data["tests"]} == {"gw0", "gw1"}
+    assert len(data["session"]["processes"]) == 2
+    verdicts = {t["nodeid"]: t["verdict"] for t in data["tests"]}
+    assert verdicts["test_budgets.py::test_marker_over"] == "over_budget"
+
+
+def test_interrupt_still_writes_the_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_int="""
+        def test_first():
+            pass
+
+        def test_interrupted():
+            raise KeyboardInterrupt
+
+        def test_never_run():
+            pass
+    """)
+    result = run(pytester, "--leak-report-file=r.json")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    data = json.loads((pytester.path / "r.json").read_text())
+    assert data["interrupted"] is True
+    assert [t["nodeid"] for t in data["tests"]] == ["test_int.py::test_first"]
+    assert not [p for p in pytester.path.iterdir() if p.name.endswith(".tmp")]  # atomic: no leftovers
+
+
+@pytest.mark.parametrize("plugin", ["pytest_memray", "pytest_cov", "pytest_randomly"])
+def test_other_memory_and_order_plugins_installed(pytester: pytest.Pytester, plugin: str) -> None:
+    pytest.importorskip(plugin)
+    pytester.makepyfile(test_budgets=BUDGETS)
+    args = {"pytest_memray": ["--memray", "-p", "memray"], "pytest_cov": ["--cov=."],
+            "pytest_randomly": ["-p", "randomly"]}[plugin]
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, "--leak-report", "-k", "over or within")
+    result.assert_outcomes(passed=2, failed=4)
