@@ -161,6 +161,11 @@ class MemoryBudgetExceeded(AssertionError):
         self.measurement = measurement
         self.violations = violations
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # args holds only the message: without this, unpickling (a process pool sending the
+        # failure back to its parent) calls __init__ with one argument and fails.
+        return (type(self), (str(self), self.measurement, self.violations))
+
 
 MemoryBudgetExceeded.__module__ = "leakhunt"
 

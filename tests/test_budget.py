@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 from pathlib import Path
 
 import pytest
 
 from engine_subprocess import run_scenario
-from leakhunt import Budget, MemoryBudgetExceeded, Violation, memory_budget
+from leakhunt import Budget, MemoryBudgetExceeded, Violation, measure, memory_budget
 from leakhunt import budget as budget_module
 from leakhunt.units import ACCEPTED_UNITS
 
@@ -349,3 +350,13 @@ def test_exception_type_and_violation_text() -> None:
     exc = MemoryBudgetExceeded("text", None, [])
     assert (str(exc), exc.measurement, exc.violations) == ("text", None, [])
     assert str(Violation("rss", 50 * MB, 20 * MB)) == "settled RSS growth 47.7 MiB > budget 19.1 MiB"
+
+
+def test_the_exception_survives_pickling_as_a_process_pool_sends_it() -> None:
+    with measure(settle=False) as m:
+        pass
+    exc = MemoryBudgetExceeded("explanation", m.measurement, [Violation("rss", 2, 1)])
+    back = pickle.loads(pickle.dumps(exc))
+    assert str(back) == "explanation"
+    assert back.violations == exc.violations
+    assert back.measurement == exc.measurement
