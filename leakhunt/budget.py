@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import tracemalloc
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterator, TypeVar, overload
@@ -190,6 +191,26 @@ def _measurer_for(budget: Budget) -> Measurer:
                     children=budget.children is not None, objects=True, domains=True)
 
 
+_TRACE_FRAMES = 10  # enough to reach the user's own line below pandas' and numpy's frames
+
+
+@contextmanager
+def _traced_for(budget: Budget) -> Iterator[None]:
+    """A ``traced=`` budget traces its block *and* the explanation of a failure.
+
+    The trace must outlive the measurement: the explanation names the lines that allocated the
+    survivors, and a stopped trace has forgotten them. A trace the user started is left alone.
+    """
+    started = budget.traced is not None and not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start(_TRACE_FRAMES)
+    try:
+        yield
+    finally:
+        if started:
+            tracemalloc.stop()
+
+
 def _enforce(measurement: Measurement, budget: Budget, title: str) -> None:
     violations = check(measurement, budget)
     if violations:
@@ -228,6 +249,7 @@ class memory_budget:
                                        leak=leak, repeat=repeat, warmup=warmup).items() if v is not None}
         self.budget = Budget.from_kwargs("memory_budget", **given)
         self._measurer: Measurer | None = None
+        self._trace: Any = None
         self.measurement: Measurement | None = None
 
     # -- context manager -------------------------------------------------------------------
@@ -238,14 +260,19 @@ class memory_budget:
                 "memory_budget(leak=...) repeats a function, so it works only as a decorator; "
                 "as a context manager use rss=, peak=, traced=, arrow= or children="
             )
+        self._trace = _traced_for(self.budget)
+        self._trace.__enter__()
         self._measurer = _measurer_for(self.budget).start()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         assert self._measurer is not None
-        self.measurement = self._measurer.stop()
-        if exc_type is None:  # a block that failed on its own is not blamed for its memory
-            _enforce(self.measurement, self.budget, "the block")
+        try:
+            self.measurement = self._measurer.stop()
+            if exc_type is None:  # a block that failed on its own is not blamed for its memory
+                _enforce(self.measurement, self.budget, "the block")
+        finally:
+            self._trace.__exit__(None, None, None)
 
     # -- decorator -------------------------------------------------------------------------
 
@@ -264,12 +291,13 @@ class memory_budget:
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 if _measured_elsewhere.get():
                     return await fn(*args, **kwargs)
-                measurer = _measurer_for(budget).start()
-                try:
-                    result = await fn(*args, **kwargs)
-                finally:
-                    measurement = measurer.stop()
-                _enforce(measurement, budget, title)
+                with _traced_for(budget):
+                    measurer = _measurer_for(budget).start()
+                    try:
+                        result = await fn(*args, **kwargs)
+                    finally:
+                        measurement = measurer.stop()
+                    _enforce(measurement, budget, title)
                 return result
 
             async_wrapper.__leakhunt_budget__ = budget  # type: ignore[attr-defined]
@@ -289,17 +317,23 @@ def run_with_budget(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
                     budget: Budget, title: str) -> Any:
     """Call ``fn`` under ``budget``: measured once for the figures, hunted for ``leak``."""
     result = None
+    called = False
     if budget.limits():
-        measurer = _measurer_for(budget).start()
-        try:
-            result = fn(*args, **kwargs)
-        finally:
-            measurement = measurer.stop()
-        _enforce(measurement, budget, title)
+        with _traced_for(budget):
+            measurer = _measurer_for(budget).start()
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                measurement = measurer.stop()
+            _enforce(measurement, budget, title)
+        called = True
+    elif budget.leak is not None and budget.warmup > 0:
+        result = fn(*args, **kwargs)  # the first warm-up call: the decorated function returns its result
+        called = True
     if budget.leak is not None:
         from leakhunt.hunt import hunt
 
-        warmup = max(0, budget.warmup - (1 if budget.limits() else 0))  # the measured call warmed up
+        warmup = max(0, budget.warmup - (1 if called else 0))  # the call above warmed up
         verdict = hunt(fn, *args, threshold=budget.leak, repeat=budget.repeat, warmup=warmup, **kwargs)
         if verdict.leaking:
             raise MemoryBudgetExceeded(verdict.explain(title=title), None, [

@@ -123,7 +123,7 @@ def allocation_sites(limit: int = 5) -> list[str]:
         return []
     snapshot = tracemalloc.take_snapshot().filter_traces([
         tracemalloc.Filter(False, tracemalloc.__file__),
-        tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+        tracemalloc.Filter(False, "<frozen *>"),  # import machinery, abc: never the user's line
         tracemalloc.Filter(False, "*/leakhunt/*"),
     ])
     by_site: dict[str, int] = {}

@@ -360,3 +360,43 @@ def test_the_exception_survives_pickling_as_a_process_pool_sends_it() -> None:
     assert str(back) == "explanation"
     assert back.violations == exc.violations
     assert back.measurement == exc.measurement
+
+
+def test_a_traced_budget_keeps_tracing_through_its_explanation(tmp_path: Path) -> None:
+    # tracemalloc is off: the budget turns it on for the block and for the explanation (which
+    # names the allocating line), then off again.
+    pytest.importorskip("numpy")
+    script = tmp_path / "prices.py"
+    result = run_scenario(
+        """
+        import tracemalloc
+        import numpy as np
+        from leakhunt import MemoryBudgetExceeded, memory_budget
+        HOLD = []
+        def load_prices():
+            return np.ones(30_000_000 // 8)
+        try:
+            with memory_budget(traced="10 MB"):
+                HOLD.append(load_prices())
+        except MemoryBudgetExceeded as exc:
+            emit({"message": str(exc), "tracing_after": tracemalloc.is_tracing()})
+        """,
+        script=script,
+    )
+    line = script.read_text().splitlines().index("    return np.ones(30_000_000 // 8)") + 1
+    assert f"allocated at prices.py:{line} (return np.ones(30_000_000 // 8))" in result["message"]
+    assert "biggest allocation sites alive (traced):" in result["message"]
+    assert "<frozen" not in result["message"]
+    assert result["tracing_after"] is False
+
+
+def test_a_leak_only_decorator_returns_the_functions_result() -> None:
+    calls = []
+
+    @memory_budget(leak="10 MB", repeat=2, warmup=1)
+    def step() -> str:
+        calls.append(1)
+        return "result"
+
+    assert step() == "result"
+    assert len(calls) == 3  # the warm-up call (whose result is returned) and 2 measured calls
