@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Callable
 
 __all__ = ["configure_parser", "run"]
 
@@ -13,16 +14,16 @@ PROG = "leakhunt report"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.usage = "leakhunt report run.json -o report.html"
+    parser.usage = "leakhunt report run.json -o report.html  (or -o timeline.png for the plot alone)"
     parser.add_argument("json_file", metavar="run.json", help="a file written by `leakhunt run --json`")
     parser.add_argument("-o", "--output", metavar="REPORT.html", required=True,
-                        help="where to write the HTML report")
+                        help="where to write the HTML report; a name ending in .png gets the plot alone")
     parser.add_argument("--top", type=int, default=10, metavar="N",
                         help="allocation sites to show when the run was traced (default 10)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from leakhunt.run_command import write_atomic
+    from leakhunt.report.files import write_atomic
     from leakhunt.timeline import RunRecord
 
     path = args.json_file
@@ -43,15 +44,29 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.isdir(parent):
         return _error(f"cannot write -o {out!r}: directory {parent!r} does not exist")
     try:
-        from leakhunt.report.timeline_html import render_html
+        from leakhunt.report.timeline_html import plot_png, render_html
 
-        write_atomic(out, lambda f: render_html(record, f, top=args.top))
+        if out.lower().endswith(".png"):
+            _write_png_atomic(out, lambda path: plot_png(record, path))
+        else:
+            write_atomic(out, lambda f: render_html(record, f, top=args.top))
     except ImportError as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"cannot write {out!r}: {exc.strerror or exc}")
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _write_png_atomic(path: str, save: Callable[[str], None]) -> None:
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.tmp.png")
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _error(message: str) -> int:

@@ -239,7 +239,7 @@ def record_run(
     An exception in the target is printed to ``stderr`` as Python prints it (through
     ``sys.excepthook``) and recorded; the figures up to that point are kept.
     """
-    from leakhunt.measure import Measurer
+    from leakhunt.measure import Measurer, _arrow_pool_max
     from leakhunt.probes import PeakWindow
 
     stderr = stderr if stderr is not None else sys.stderr
@@ -313,7 +313,7 @@ def record_run(
     if not arrow_imported_before:
         # The pool was born during the run, so its all-time maximum is the run's exact peak.
         pool_max = _arrow_pool_max()
-        if pool_max is not None and (arrow_peak is None or pool_max > arrow_peak):
+        if pool_max is not None and pool_max >= 0 and (arrow_peak is None or pool_max > arrow_peak):
             arrow_peak = pool_max
     children_peak = timeline.max_of("children") if children else None
     measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)
@@ -359,18 +359,8 @@ def record_run(
         budget_limits=budget_limits,
         violations=violations,
         environment=environment(),
+        sampler_cpu=sampler.cpu_seconds,
     )
-
-
-def _arrow_pool_max() -> int | None:
-    pa = sys.modules.get("pyarrow")
-    if pa is None:
-        return None
-    try:
-        value = int(pa.default_memory_pool().max_memory())
-    except Exception:  # a pool without the statistic
-        return None
-    return value if value >= 0 else None
 
 
 def _arrow_peak(from_pool: int | None, sampled: int | None, before: int | None) -> int | None:
@@ -465,26 +455,9 @@ def _dump_json(record: RunRecord, f: IO[str]) -> None:
     f.write("\n")
 
 
-def write_atomic(path: str, render: Callable[[IO[str]], None]) -> None:
-    """Render into a temporary file beside ``path``, then rename it over ``path``.
-
-    A reader never sees half a file, and a failed render leaves the old file in place.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            render(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _write(path: str, render: Callable[[IO[str]], None], written: list[str], stderr: IO[str]) -> bool:
+    from leakhunt.report.files import write_atomic
+
     try:
         write_atomic(path, render)
     except ImportError as exc:

@@ -201,6 +201,7 @@ class RunRecord:
     budget_limits: dict[str, int] = field(default_factory=dict)  # by keyword, bytes
     violations: tuple[Violation, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
+    sampler_cpu: float = 0.0  # CPU seconds the sampler thread used: what sampling cost
 
     @property
     def budget_broken(self) -> bool:
@@ -227,7 +228,7 @@ class RunRecord:
             raise ValueError(f"not a `leakhunt run --json` file (schema {found!r}, expected {SCHEMA!r})")
         kwargs = _known(cls, data)
         missing = [f.name for f in fields(cls) if f.name not in data
-                   and f.name not in ("budget", "budget_limits", "violations", "environment")]
+                   and f.name not in ("budget", "budget_limits", "violations", "environment", "sampler_cpu")]
         if missing:
             raise ValueError(f"`leakhunt run --json` file lacks {', '.join(missing)}")
         kwargs["samples"] = Timeline.from_dict(data["samples"] or {})
@@ -413,10 +414,11 @@ class Sampler:
         self._t0 = 0.0
         self._lock = threading.Lock()
         self.error: BaseException | None = None  # a failure inside the thread, kept for the caller
+        self.cpu_seconds = 0.0  # CPU time the thread used (snapshots included): the sampling cost
         # --trace state: the newest snapshot (snapshot, time, rss, tracemalloc's own memory)
         self._raw: tuple[tracemalloc.Snapshot, float, int, int] | None = None
         self._snap_rss = 0
-        self._next_snapshot = 0.0
+        self._target_thread = threading.get_ident()
         self._snapshots = 0
         self._snapshot_seconds = 0.0
         # children are costly to read (psutil walks /proc): at most every 50 ms
@@ -432,6 +434,7 @@ class Sampler:
         if self._thread is not None:
             raise RuntimeError("Sampler.start() called twice")
         self._t0 = self._clock()
+        self._target_thread = threading.get_ident()  # the thread that runs what we sample
         start_rss = probes.rss() or 0
         self._snap_rss = start_rss
         self._sample(self._t0)  # the first sample is taken before the target runs
@@ -475,9 +478,10 @@ class Sampler:
     # the thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        began = time.thread_time()
         try:
             next_status = self._clock() + 0.5
-            while not self._stop.wait(self.interval):
+            while not self._pause():
                 now = self._clock()
                 rss = self._sample(now)
                 if self.trace and rss is not None:
@@ -487,6 +491,21 @@ class Sampler:
                     self._show_status(now, rss)
         except BaseException as exc:  # pragma: no cover - never let the thread die silently
             self.error = exc
+        finally:
+            self.cpu_seconds = time.thread_time() - began
+
+    def _pause(self) -> bool:
+        """Sleep one interval; True when asked to stop.
+
+        ``time.sleep`` in slices of at most 50 ms rather than ``Event.wait``: a wait builds and
+        acquires a lock each time, which doubled the sampler's CPU cost per tick.
+        """
+        remaining = self.interval
+        while remaining > 0 and not self._stop.is_set():
+            step = min(remaining, 0.05)
+            time.sleep(step)
+            remaining -= step
+        return self._stop.is_set()
 
     def _sample(self, now: float) -> int | None:
         rss = probes.rss()
@@ -522,15 +541,20 @@ class Sampler:
         self._children_every = max(1, round(0.05 / self.interval))
 
     def _maybe_snapshot(self, now: float, rss: int) -> None:
-        # A snapshot is worth taking when RSS passed the last snapshot's by 1 MiB and 2%.
-        # It is allowed again only after ``cost / snapshot_budget`` seconds, so snapshots
-        # cost at most that share of the run however big the heap is. Only the newest is kept,
-        # raw: summarising it while tracing is on would trace every temporary of the summary
-        # (ten times slower), so :meth:`finish_trace` does it once tracing has stopped.
-        if rss < self._snap_rss + max(1 << 20, self._snap_rss // 50) or now < self._next_snapshot:
+        # A snapshot is worth taking when RSS passed the last snapshot's by 1 MiB and 5%, and
+        # the target is not importing (imports raise RSS in many small steps, and what they
+        # allocate is module code, not the user's data). Snapshots draw on an allowance of
+        # ``snapshot_budget`` of the elapsed time (plus a second to start with), so they cost
+        # at most about that share of the run however big the heap is; a high reached while the
+        # allowance is spent is still taken when it comes back, if RSS is still that high.
+        # Only the newest snapshot is kept, raw: summarising it while tracing is on would trace
+        # every temporary of the summary (ten times slower), so :meth:`finish_trace` does it
+        # once tracing has stopped.
+        if rss < self._snap_rss + max(1 << 20, self._snap_rss // 20):
             return
-        if not tracemalloc.is_tracing():
-            return  # the target stopped tracing: nothing more to learn
+        allowance = 1.0 + self.snapshot_budget * (now - self._t0) - self._snapshot_seconds
+        if allowance <= 0 or not tracemalloc.is_tracing() or self._target_is_importing():
+            return
         # The cost that matters is how long this thread holds the GIL: its CPU time.
         began = time.thread_time()
         self._raw = None  # never hold two snapshots at once
@@ -544,7 +568,16 @@ class Sampler:
         self._snapshots += 1
         self._snapshot_seconds += cost
         self._snap_rss = rss
-        self._next_snapshot = self._clock() + max(0.05, cost / self.snapshot_budget)
+
+    def _target_is_importing(self) -> bool:
+        frame = sys._current_frames().get(self._target_thread)
+        depth = 0
+        while frame is not None and depth < 200:
+            if frame.f_code.co_filename.startswith("<frozen importlib"):
+                return True
+            frame = frame.f_back
+            depth += 1
+        return False
 
     def finish_trace(self) -> TraceAtPeak | None:
         """Summarise the snapshot taken at the highest RSS, then drop it.

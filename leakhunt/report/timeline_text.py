@@ -34,8 +34,9 @@ def figure_rows(record: RunRecord) -> list[tuple[str, str]]:
         domains = ", ".join(f"{name} {format_size(size)}" for name, size in r.trace.domains.items() if size)
         rows.append(("traced at the peak", f"{format_size(r.trace.traced)} at {r.trace.time:.2f} s"
                      + (f" ({domains})" if domains else "")))
+    cost = f", sampling used {r.sampler_cpu / r.seconds:.1%} CPU" if r.seconds > 0 else ""
     rows.append(("duration", f"{r.seconds:.2f} s, {len(r.samples)} samples every "
-                 f"{r.samples.interval * 1000:g} ms"))
+                 f"{r.samples.interval * 1000:g} ms{cost}"))
     rows.append(("exit status", str(r.exit_status) + (f" ({r.error})" if r.error else "")))
     if r.budget is not None:
         rows.append(("budget", f"{r.budget}: " + ("BROKEN" if r.violations else "ok")))
