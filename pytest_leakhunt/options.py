@@ -137,9 +137,9 @@ class Settings:
             from leakhunt.budget import Budget  # imported only when asked for: plugin load stays light
 
             try:
-                budget = Budget.from_spec(str(spec), where=where)
+                budget = Budget.from_spec(str(spec), where=f"{where}={spec!r}")
             except ValueError as exc:
-                raise pytest.UsageError(f"{where}={spec!r}: {exc}") from None
+                raise pytest.UsageError(str(exc)) from None
             if budget.is_empty:
                 budget = None
 

@@ -333,6 +333,9 @@ class LeakHunt:
         text = _explain(measurement, state.violations, title=item.nodeid, budget=state.budget)
         if measurement.traced:
             return text
+        if all(v.figure in ("peak", "children") for v in state.violations):
+            # Nothing of a peak is alive at the end, so tracing a re-run would show nothing.
+            return text
         if not self.settings.rerun:
             return text + "\n(not traced; run with --leak-trace, or without --leak-no-rerun, to see where it was allocated)"
         if self.settings.scope != "call":

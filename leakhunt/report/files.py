@@ -16,6 +16,7 @@ def write_atomic(path: str | os.PathLike[str], render: Callable[[IO[str]], None]
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a report is an ordinary file
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             render(file)
             file.flush()
@@ -25,6 +26,12 @@ def write_atomic(path: str | os.PathLike[str], render: Callable[[IO[str]], None]
         _unlink_quietly(tmp)
         raise
     return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _unlink_quietly(path: str) -> None:
