@@ -12,10 +12,8 @@ that prints cannot corrupt them.
 from __future__ import annotations
 
 import argparse
-import importlib
 import io
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -34,24 +32,6 @@ KEPT: list[Any] = []
 def _setup(case: Case, size: str, workdir: Path) -> None:
     params = case.prepare(size, workdir)
     (workdir / PARAMS_FILE).write_text(json.dumps(params))
-
-
-def _warm_up(case: Case, variant: str, workdir: Path) -> None:
-    """Import what the case uses and run the variant once on tiny data.
-
-    First use costs memory that stays (imports, lazily built tables, the Arrow pool's first
-    segments); none of that is the pattern a case is about.
-    """
-    for module in case.imports:
-        importlib.import_module(module)
-    if "warmup" not in case.sizes:
-        return
-    scratch = workdir / f"warmup-{variant}"
-    scratch.mkdir(exist_ok=True)
-    try:
-        case.variant(variant)(case.prepare("warmup", scratch))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _retention_path() -> str:
@@ -93,7 +73,7 @@ def _run(case: Case, variant: str, workdir: Path, *, why: bool, profile: bool) -
 
     params = json.loads((workdir / PARAMS_FILE).read_text())
     fn = case.variant(variant)
-    _warm_up(case, variant, workdir)
+    case.warm_up(workdir, (variant,))
     if not case.settle_after:
         settle()  # measure(settle=False) below would start from an unsettled heap otherwise
     with measure(settle=case.settle_after, children=case.children) as m:

@@ -76,7 +76,7 @@ CASE = Case(
         "the next day frees the previous frame. `gc.collect()` only finds reference cycles, "
         "which plain frames do not form. When something still refers to the data (the "
         "`held` row: a list of frames), no collection frees it. Find the reference; do not "
-        "add collections. For memory that stays after everything is freed, see the "
+        "add collections, which cost time (compare the wall times). For memory that stays after everything is freed, see the "
         "`allocator_retention` case."
     ),
     alternatives={"held": held},

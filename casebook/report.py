@@ -57,15 +57,8 @@ def render_table(results: Sequence[CaseResult], versions: dict[str, str], file: 
         print(_row([r.case.name, r.metric, format_size(r.limit), *_figures(r.leaky),
                     *_figures(r.fixed), _ratio(r.ratio), "yes" if r.reproduced else "NO"]), file=file)
         for name, alt in r.alternatives.items():
-            leaky_value = r.leaky.figure(r.metric)
-            alt_value = alt.figure(r.metric)
-            ratio = None
-            if leaky_value is not None and alt_value is not None:
-                from casebook._case import NOISE_FLOOR
-
-                ratio = max(leaky_value, NOISE_FLOOR) / max(alt_value, NOISE_FLOOR)
-            print(_row([f"  {r.case.name}: {name}", "", "", "", "", "", *_figures(alt),
-                        _ratio(ratio), ""]), file=file)
+            # No ratio: the column is leaky over fixed, and an alternative is neither.
+            print(_row([f"  {r.case.name}: {name}", "", "", "", "", "", *_figures(alt)]), file=file)
         for name, why in r.skipped.items():
             print(f"  {r.case.name}: {name} skipped: {why}", file=file)
     print(file=file)

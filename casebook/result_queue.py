@@ -13,7 +13,7 @@ SIZES = {
     "warmup": {"tasks": 4, "result_bytes": 1024, "workers": 2, "in_flight": 2,
                "busy_seconds": 0.0, "consume_seconds": 0.0},
     "small": {"tasks": 200, "result_bytes": 1_000_000, "workers": 2, "in_flight": 2,
-              "busy_seconds": 1.5, "consume_seconds": 0.002},
+              "busy_seconds": 3.0, "consume_seconds": 0.002},
     "medium": {"tasks": 400, "result_bytes": 2_000_000, "workers": 2, "in_flight": 2,
                "busy_seconds": 5.0, "consume_seconds": 0.002},
     "large": {"tasks": 800, "result_bytes": 4_000_000, "workers": 2, "in_flight": 2,
