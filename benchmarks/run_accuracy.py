@@ -198,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(_line(row), flush=True)
 
-    ab = in_process_ab(args.repeats * 3)
-    print(f"in-process A/B, pure Python loop: {ab['plain']:.3f} s -> {ab['sampled']:.3f} s ({ab['ratio'] - 1:+.1%})")
+    ab = in_process_ab(args.repeats * 2)
+    for name, r in ab.items():
+        print(f"in-process A/B, {name}: {r['plain']:.3f} s -> {r['sampled']:.3f} s ({r['ratio'] - 1:+.1%})")
     text = render(rows, args.repeats, ab)
     print()
     print(text)
@@ -224,25 +225,41 @@ def _busy_python() -> float:
     return time.perf_counter() - began
 
 
-def in_process_ab(rounds: int) -> dict[str, float]:
-    """Median time of the same loop without and with a running Sampler, alternated."""
+def _build_dicts() -> float:
+    """Allocation-heavy Python: 1.5 M dicts (the python_objects workload), CPU seconds."""
+    began = time.process_time()
+    rows = [{"id": i, "name": f"user{i}", "score": i * 0.5} for i in range(1_500_000)]
+    total = sum(r["score"] for r in rows if r["id"] % 3 == 0)
+    del rows, total
+    return time.process_time() - began
+
+
+def in_process_ab(rounds: int) -> dict[str, dict[str, float]]:
+    """Median time of the same work without and with a running Sampler, alternated, in one
+    process: no start-up, no second interpreter, only the sampling thread differs."""
+    import gc
+
     from leakhunt.timeline import Sampler
 
-    plain: list[float] = []
-    sampled: list[float] = []
-    _busy_python()  # warm up
-    for i in range(rounds):
-        for mode in (("plain", "sampled") if i % 2 == 0 else ("sampled", "plain")):
-            if mode == "plain":
-                plain.append(_busy_python())
-            else:
-                with Sampler():
-                    sampled.append(_busy_python())
-    p, s = statistics.median(plain), statistics.median(sampled)
-    return {"plain": p, "sampled": s, "ratio": s / p, "rounds": rounds}
+    out = {}
+    for name, work in (("pure-Python loop (wall)", _busy_python), ("1.5 M dicts (process CPU)", _build_dicts)):
+        plain: list[float] = []
+        sampled: list[float] = []
+        work()  # warm up
+        for i in range(rounds):
+            for mode in (("plain", "sampled") if i % 2 == 0 else ("sampled", "plain")):
+                gc.collect()
+                if mode == "plain":
+                    plain.append(work())
+                else:
+                    with Sampler():
+                        sampled.append(work())
+        p, s = statistics.median(plain), statistics.median(sampled)
+        out[name] = {"plain": p, "sampled": s, "ratio": s / p, "rounds": rounds}
+    return out
 
 
-def render(rows: list[dict], repeats: int, ab: dict[str, float]) -> str:
+def render(rows: list[dict], repeats: int, ab: dict[str, dict[str, float]]) -> str:
     import numpy
     import pandas
     import pyarrow
@@ -287,12 +304,17 @@ def render(rows: list[dict], repeats: int, ab: dict[str, float]) -> str:
                      f"| {r['wall_plain']:.2f} s | {r['wall_leakhunt']:.2f} s |")
     lines += [
         "",
-        "**In-process A/B**, the worst case for a sampling thread: a pure-Python loop that holds "
-        f"the GIL throughout, timed without and with a running `Sampler`, alternated {ab['rounds']:.0f} "
-        f"times: median {ab['plain']:.3f} s without, {ab['sampled']:.3f} s with "
-        f"({ab['ratio'] - 1:+.1%}).",
+        "**In-process A/B**: the same work timed without and with a running `Sampler` in one "
+        "process, alternated, so only the sampling thread differs. The pure-Python loop holds the "
+        "GIL throughout: the worst case for a sampling thread.",
         "",
+        "| work | without sampler | with sampler (10 ms) | difference |",
+        "|---|---:|---:|---:|",
     ]
+    for name, r in ab.items():
+        lines.append(f"| {name}, median of {r['rounds']:.0f} | {r['plain']:.3f} s | {r['sampled']:.3f} s "
+                     f"| {r['ratio'] - 1:+.1%} |")
+    lines.append("")
     return "\n".join(lines)
 
 

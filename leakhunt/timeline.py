@@ -99,7 +99,7 @@ class Site:
 
     @property
     def location(self) -> str:
-        return f"{self.filename}:{self.lineno}"
+        return f"{self.filename}:{self.lineno}" if self.lineno > 0 else self.filename
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
-def _library_dirs() -> tuple[str, ...]:
+def library_dirs() -> tuple[str, ...]:
     dirs = set()
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         try:
@@ -273,7 +273,7 @@ class _SiteIndex:
     """
 
     def __init__(self) -> None:
-        libs = set(_library_dirs())
+        libs = set(library_dirs())
         libs.update(os.path.abspath(d) + os.sep for d in {os.path.join(p, "lib") for p in
                                                           (sys.prefix, sys.base_prefix, sys.exec_prefix)})
         self._libs = tuple(sorted(libs))
@@ -347,11 +347,11 @@ class _SiteIndex:
             if kind == "ours":
                 return None
             if kind == "user":
-                via = None if innermost[0] == filename else f"{_short(innermost[0])}:{innermost[1]}"
+                via = None if innermost[0] == filename else f"{short_path(innermost[0])}:{innermost[1]}"
                 return (filename, lineno), via
         if any(f[0].startswith("<frozen importlib") for f in frames):
             # an import deeper than the traceback limit: module code and its data
-            return ("<imports>", 0), f"{_short(innermost[0])}:{innermost[1]}"
+            return ("<imports>", 0), f"{short_path(innermost[0])}:{innermost[1]}"
         return (innermost[0], innermost[1]), None
 
 
@@ -361,12 +361,12 @@ def _code_line(filename: str, lineno: int) -> str:
     return linecache.getline(filename, lineno).strip()
 
 
-def _short(filename: str) -> str:
+def short_path(filename: str) -> str:
     """A library path from its package on: ``.../site-packages/pandas/core/frame.py`` -> ``pandas/core/frame.py``."""
     marker = os.sep + "site-packages" + os.sep
     if marker in filename:
         return filename.split(marker, 1)[1]
-    for lib in _library_dirs():
+    for lib in library_dirs():
         if filename.startswith(lib):
             return filename[len(lib):]
     return filename

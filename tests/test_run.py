@@ -418,3 +418,18 @@ def test_live_status_on_a_tty(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "\r\x1b[Kleakhunt:" in out and " rss " in out  # the live line ...
     assert "leakhunt run: slow.py" in out  # ... then the summary
+
+
+def test_docs_example_shows_the_kept_slice(tmp_path: Path) -> None:
+    """docs/run.md's example: the slice kept in RECENT pins the 57 MiB enriched frame."""
+    pytest.importorskip("pandas")
+    example = Path(__file__).resolve().parent.parent / "docs" / "run" / "pipeline.py"
+    growth = {}
+    for variant in ([], ["--fixed"]):
+        out = tmp_path / f"r{len(growth)}.json"
+        proc = leakhunt("run", "-q", "--json", str(out), str(example), *variant, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("top store:")
+        growth[tuple(variant)] = json.loads(out.read_text())["final_growth"]
+    kept = growth[()] - growth[("--fixed",)]
+    assert 45 * MiB <= kept <= 70 * MiB  # 1.5 M rows x 5 float64/int64 columns = 57.2 MiB

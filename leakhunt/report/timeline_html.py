@@ -11,7 +11,7 @@ import html
 import io
 from typing import IO, Any
 
-from leakhunt.report.timeline_text import figure_rows, violation_lines
+from leakhunt.report.timeline_text import figure_rows, site_where, violation_lines
 from leakhunt.timeline import RunRecord, Timeline
 from leakhunt.units import format_size
 
@@ -76,6 +76,9 @@ def _figure(record: RunRecord) -> Any:
                 linestyle="none", label=f"peak {format_size(record.peak_rss)}")
         ax.annotate(f"peak {format_size(record.peak_rss)}", (peak_t, record.peak_rss / _MiB),
                     textcoords="offset points", xytext=(6, 6), color="#d62728", fontsize=9)
+    if record.final_rss is not None and samples.t:
+        ax.plot([samples.t[-1]], [record.final_rss / _MiB], marker="o", markersize=6, color="#2ca02c",
+                linestyle="none", label=f"end, settled {format_size(record.final_rss)}")
     if record.trace is not None:
         ax.axvline(record.trace.time, color="#9467bd", linestyle=":", linewidth=1.0,
                    label=f"trace snapshot ({record.trace.time:.2f} s)")
@@ -134,6 +137,7 @@ pre{background:#f7f7f7;padding:.8em;overflow-x:auto;border-left:3px solid #d6272
 .broken{color:#b00;font-weight:bold}.ok{color:#070;font-weight:bold}
 figure{margin:0}figure svg{width:100%;height:auto;max-width:1000px}
 .muted{color:#666;font-size:.9em}
+table.sites{width:100%;table-layout:auto}table.sites code{overflow-wrap:anywhere}
 """
 
 
@@ -185,10 +189,11 @@ def render_html(record: RunRecord, file: IO[str], *, top: int = 10) -> None:
                 w(f"<tr><td>{e(name)}</td><td class=\"num\">{e(format_size(size))}</td></tr>\n")
             w("</table>\n")
         if trace.sites:
-            w("<table>\n<tr><th>size</th><th>blocks</th><th>where</th><th>code</th><th>via</th></tr>\n")
+            w('<table class="sites">\n<tr><th>size</th><th>blocks</th><th>where</th><th>code</th>'
+              "<th>allocated in</th></tr>\n")
             for site in trace.sites[:top]:
                 w(f"<tr><td class=\"num\">{e(format_size(site.size))}</td><td class=\"num\">{site.count}</td>"
-                  f"<td><code>{e(site.location)}</code></td><td><code>{e(site.code)}</code></td>"
+                  f"<td><code>{e(site_where(site))}</code></td><td><code>{e(site.code)}</code></td>"
                   f"<td><code>{e(site.via or '')}</code></td></tr>\n")
             w("</table>\n")
     else:

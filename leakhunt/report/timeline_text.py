@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from typing import IO, Sequence
 
-from leakhunt.timeline import RunRecord
+from leakhunt.timeline import RunRecord, Site, library_dirs, short_path
 from leakhunt.units import format_size
 
-__all__ = ["render_summary", "figure_rows", "violation_lines"]
+__all__ = ["render_summary", "figure_rows", "violation_lines", "site_where"]
 
 def figure_rows(record: RunRecord) -> list[tuple[str, str]]:
     """(label, value) rows shared by the terminal summary and the HTML report."""
@@ -51,7 +51,7 @@ def _final(r: RunRecord) -> str:
 
 
 def violation_lines(record: RunRecord) -> list[str]:
-    return [f"{v} ({v.figure}=)" for v in record.violations]
+    return [f"{v.figure}: {v}" for v in record.violations]
 
 
 def render_summary(
@@ -71,7 +71,7 @@ def render_summary(
         if record.trace is not None and top:
             file.write(f"  alive at the peak (traced, top {min(top, len(record.trace.sites))}):\n")
             for site in record.trace.sites[:top]:
-                where = f"{_rel(site.filename)}:{site.lineno}"
+                where = site_where(site)
                 code = f"  {site.code}" if site.code else ""
                 via = f"  (via {site.via})" if site.via else ""
                 file.write(f"    {format_size(site.size):>10}  {where}{code}{via}\n")
@@ -82,6 +82,21 @@ def render_summary(
     for path in written:
         file.write(f"  wrote {path}\n")
     file.flush()
+
+
+def site_where(site: Site) -> str:
+    """``file:line`` for people: relative to here when below here, from the package on for a library."""
+    if site.filename.startswith("<"):
+        name = site.filename
+    elif _is_library(site.filename):
+        name = short_path(site.filename)
+    else:
+        name = _rel(site.filename)
+    return f"{name}:{site.lineno}" if site.lineno > 0 else name
+
+
+def _is_library(path: str) -> bool:
+    return path.startswith(library_dirs()) or (os.sep + "site-packages" + os.sep) in path
 
 
 def _rel(path: str) -> str:
