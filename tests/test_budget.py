@@ -84,7 +84,7 @@ from leakhunt import MemoryBudgetExceeded, memory_budget
 {setup}
 HOLD = []
 def daily_means():
-    frame = pd.DataFrame(np.ones((1_250_000, 10)))   # 100 MB in one block
+    frame = pd.DataFrame(np.ones((1_250_000, 10)), copy=False)   # 100 MB in one block
     HOLD.append(frame.iloc[:1])                       # a 1-row view of the whole block
 try:
     with memory_budget({budget}):
@@ -121,8 +121,8 @@ def test_traced_explanation_splits_where_it_lives_and_names_the_allocating_line(
     assert "HOLD (global in __main__) -> list[0]" in message
     # The innermost line of the user's own code, not the outermost caller.
     line = script.read_text().splitlines().index(
-        "    frame = pd.DataFrame(np.ones((1_250_000, 10)))   # 100 MB in one block") + 1
-    assert f"allocated at batch_job.py:{line} (frame = pd.DataFrame(np.ones((1_250_000, 10)))" in message
+        "    frame = pd.DataFrame(np.ones((1_250_000, 10)), copy=False)   # 100 MB in one block") + 1
+    assert f"allocated at batch_job.py:{line} (frame = pd.DataFrame(np.ones((1_250_000, 10)), copy=False)" in message
     assert "biggest allocation sites alive (traced):" in message
 
 
