@@ -136,10 +136,10 @@ def allocation_sites(limit: int = 5) -> list[str]:
 
 def _hint(measurement: Measurement, violations: Sequence[Violation], paths_text: str) -> str:
     figures = {v.figure for v in violations}
+    if "GroupBy" in paths_text:  # first: a GroupBy's path also runs through views of its frame
+        return "a GroupBy object holds its whole frame; keep the aggregated result, not the GroupBy"
     if "block values (view)" in paths_text or ".base ndarray" in paths_text:
         return "a slice or view keeps its whole parent buffer; store .copy() or plain values instead"
-    if "GroupBy" in paths_text:
-        return "a GroupBy object holds its whole frame; keep the aggregated result, not the GroupBy"
     if "lru_cache" in paths_text:
         return "a cache holds big values; bound it (maxsize) or cache something smaller"
     if "pyarrow" in paths_text and "1 row" in paths_text:

@@ -400,3 +400,34 @@ def test_a_leak_only_decorator_returns_the_functions_result() -> None:
 
     assert step() == "result"
     assert len(calls) == 3  # the warm-up call (whose result is returned) and 2 measured calls
+
+
+def test_fix_hints_match_the_retention_pattern() -> None:
+    pytest.importorskip("pandas")
+    result = run_scenario(
+        """
+        import functools
+        import numpy as np
+        import pandas as pd
+        from leakhunt import MemoryBudgetExceeded, memory_budget
+        GROUPS = []
+        @functools.lru_cache(maxsize=2)
+        def load(day):
+            return np.ones(40_000_000 // 8)
+        hints = {}
+        for name, work in [
+            ("groupby", lambda: GROUPS.append(pd.DataFrame(np.ones((500_000, 10)), copy=False).groupby(0))),
+            ("cache", lambda: load("monday")),
+        ]:
+            try:
+                with memory_budget(rss="20 MB"):
+                    work()
+            except MemoryBudgetExceeded as exc:
+                hints[name] = str(exc).splitlines()[-1]
+            GROUPS.clear()
+        emit(hints)
+        """
+    )
+    assert result["groupby"] == ("  fix hint: a GroupBy object holds its whole frame; keep the aggregated result, "
+                                 "not the GroupBy")
+    assert result["cache"] == "  fix hint: a cache holds big values; bound it (maxsize) or cache something smaller"
