@@ -164,8 +164,10 @@ def explain(measurement: Measurement, violations: Sequence[Violation], *, title:
     lines.append("  where it lives: " + where_it_lives(measurement))
     sites = allocation_sites()  # before the retention search, whose own allocations are not news
     paths_text = ""
-    if survivors and any(v.figure != "peak" for v in violations):
-        grown = max((v.value for v in violations if v.figure != "peak"), default=0)
+    # Only memory this process kept has survivors to look for: not a peak, not the children's.
+    kept = [v.value for v in violations if v.figure in ("rss", "traced", "arrow")]
+    if survivors and kept:
+        grown = max(kept)
         found = survivor_lines(min_size=max(1 << 20, grown // 8))
         if found:
             lines.append("  still alive because:")

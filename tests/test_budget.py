@@ -431,3 +431,26 @@ def test_fix_hints_match_the_retention_pattern() -> None:
     assert result["groupby"] == ("  fix hint: a GroupBy object holds its whole frame; keep the aggregated result, "
                                  "not the GroupBy")
     assert result["cache"] == "  fix hint: a cache holds big values; bound it (maxsize) or cache something smaller"
+
+
+def test_children_budget_blames_the_children_not_this_process() -> None:
+    result = run_scenario(
+        """
+        import subprocess
+        from leakhunt import MemoryBudgetExceeded, memory_budget
+        try:
+            with memory_budget(children="20 MB"):
+                child = subprocess.Popen(
+                    [sys.executable, "-c",
+                     "import sys; b = b'x' * 60_000_000; print('ready', flush=True); sys.stdin.read()"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                child.stdout.readline()
+        except MemoryBudgetExceeded as exc:
+            emit({"message": str(exc), "figures": [v.figure for v in exc.violations]})
+        child.stdin.close(); child.wait()
+        """
+    )
+    assert result["figures"] == ["children"]
+    assert "children peak" in result["message"] and "(budget 19.1 MiB)" in result["message"]
+    assert "still alive because" not in result["message"]  # nothing in this process to look for
+    assert "fix hint: child processes hold the memory" in result["message"]
