@@ -66,10 +66,12 @@ def _marker_kwargs(item: pytest.Item, mark: pytest.Mark) -> dict[str, Any]:
 
 def resolve_budget(item: pytest.Item, default: Budget | None) -> Budget | None:
     """The budget of ``item``, or ``None``. Raises :class:`BudgetError` on misuse."""
+    decorated = getattr(getattr(item, "obj", None), "__leakhunt_budget__", None)
+    if default is None and decorated is None and item.get_closest_marker("memory_budget") is None:
+        return None  # the common case, kept cheap: it runs for every test
     from leakhunt.budget import Budget
 
     own = [m for m in getattr(item, "own_markers", []) if m.name == "memory_budget"]
-    decorated = getattr(getattr(item, "obj", None), "__leakhunt_budget__", None)
     sources = [f"@pytest.mark.memory_budget({_show(m.kwargs)})" for m in own]
     if isinstance(decorated, Budget):
         sources.append(f"@memory_budget({decorated.describe()})")

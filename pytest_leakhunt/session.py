@@ -10,7 +10,6 @@ records (``pytest_runtest_logreport``) and writes the one summary and the one re
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import sys
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator
 
 import pytest
 
+from leakhunt.budget import measured_elsewhere
 from pytest_leakhunt.markers import BudgetError, opted_out, resolve_budget
 from pytest_leakhunt.options import Settings
 
@@ -46,6 +46,7 @@ class _TestState:
     """What one test collects on its way through setup, call and teardown."""
 
     budget: Budget | None
+    opted_out: bool = False
     measurer: Measurer | None = None
     measurement: Measurement | None = None
     fixtures_alive: int = 0  # function-scoped fixtures set up (scope setup-call-teardown)
@@ -102,7 +103,7 @@ class LeakHunt:
         if self.settings.trace and not tracemalloc.is_tracing():
             tracemalloc.start(_TRACE_FRAMES)
             self._started_trace = True
-        settle()  # once: the session's growth is settled-end minus settled-start
+        settle(max_passes=2)  # once: the session's growth is settled-end minus settled-start
         self._session_start = probes.rss()
         self._session_window = probes.PeakWindow().open()
 
@@ -115,7 +116,7 @@ class LeakHunt:
 
         peak = self._session_window.close()
         self._session_window = None
-        settle()
+        settle(max_passes=2)
         worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
         figures = SessionFigures(start_rss=self._session_start, end_rss=probes.rss(), peak_rss=peak, worker=worker)
         if self.worker:
@@ -141,6 +142,13 @@ class LeakHunt:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collect the records, whether the report comes from this process or an xdist worker."""
         if self.worker or not (self.settings.report or self.settings.report_file):
+            return
+        # The record rides on the report of the phase that decided it (call, or teardown for the
+        # setup-call-teardown scope); later reports of the same test repeat it (JUnit XML reads
+        # the teardown report), so those are skipped. A setup that did not pass carries its own.
+        if report.when == "teardown" and self.settings.scope == "call":
+            return
+        if report.when == "setup" and report.passed:
             return
         from leakhunt.report.model import TestRecord
 
@@ -261,7 +269,7 @@ class LeakHunt:
         note = state.hunt_note
         if v is not None and v.suspect and not v.leaking:
             note = v.cleared_note or "warm-up or bounded cache: growth stopped in the confirmation window"
-        if opted_out(item):
+        if state.opted_out:
             verdict = "opted_out"
         worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
         return TestRecord(
@@ -404,7 +412,7 @@ class _PerTest:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
         if opted_out(item):
-            item.stash[_STATE] = _TestState(budget=None)
+            item.stash[_STATE] = _TestState(budget=None, opted_out=True)
             return (yield)
         try:
             budget = resolve_budget(item, self.settings.budget)
@@ -422,7 +430,7 @@ class _PerTest:
         # scopes are set up before (pytest orders fixtures by scope) and so stay outside.
         if self.settings.scope != "call" and fixturedef.scope == "function":
             state = request.node.stash.get(_STATE, None)
-            if state is not None and not opted_out(request.node):
+            if state is not None and not state.opted_out:
                 if state.measurer is None:
                     state.measurer = self.owner.measurer().start()
                 state.fixtures_alive += 1
@@ -441,7 +449,7 @@ class _PerTest:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         state = item.stash.get(_STATE, None)
-        if state is None or opted_out(item):
+        if state is None or state.opted_out:
             return (yield)
         if state.measurer is None:
             state.measurer = self.owner.measurer().start()
@@ -483,7 +491,7 @@ class _PerTest:
             state.call_outcome = report.outcome
             if call_scope:  # before hunting: the repetitions are not this call's memory
                 owner.check_budget(item, state, report.outcome)
-            if (report.outcome == "passed" and not state.violations and not opted_out(item)
+            if (report.outcome == "passed" and not state.violations and not state.opted_out
                     and owner._hunting(state)):
                 owner.hunt(item, state)
             if call_scope:
@@ -554,10 +562,5 @@ def _confirm(measurement: Measurement) -> Measurement:
     return dataclasses.replace(measurement, after=after, settled=True, allocator_retention=retention)
 
 
-@contextlib.contextmanager
-def _measured_by_plugin() -> Generator[None, None, None]:
-    """Tell the library's ``@memory_budget`` decorator that this call is measured already."""
-    from leakhunt.budget import measured_elsewhere
-
-    with measured_elsewhere():
-        yield
+# Tells the library's ``@memory_budget`` decorator that the plugin measures this call already.
+_measured_by_plugin = measured_elsewhere
