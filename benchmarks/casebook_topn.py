@@ -116,6 +116,7 @@ def main() -> int:
             print(f"wrote {csv_path} ({_mib(csv_path.stat().st_size)}) in "
                   f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
         size = csv_path.stat().st_size
+        load_before = os.getloadavg()[0]
         methods = [m for m in METHODS if args.generator or m != "generator pipeline"]
         figures: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
         # Interleave the methods so that a slow spell of the machine hits them all alike.
@@ -130,7 +131,9 @@ def main() -> int:
                 last = figures[method][-1]
                 print(f"round {round_ + 1}: {method}: {last['seconds']:.2f} s, peak {_mib(last['peak'])}",
                       file=sys.stderr)
-        table = _table(figures, size, args)
+        # Other work on the machine slows the multi-threaded engines most: say how busy it was.
+        load = (load_before, os.getloadavg()[0])
+        table = _table(figures, size, args, load)
     finally:
         if tmpdir is not None:
             tmpdir.cleanup()
@@ -139,7 +142,8 @@ def main() -> int:
     return 0
 
 
-def _table(figures: dict[str, list[dict[str, float]]], size: int, args: argparse.Namespace) -> str:
+def _table(figures: dict[str, list[dict[str, float]]], size: int, args: argparse.Namespace,
+           load: tuple[float, float]) -> str:
     medians = {
         m: {k: statistics.median(run[k] for run in runs) for k in ("seconds", "peak", "max_rss")}
         for m, runs in figures.items() if runs
@@ -151,7 +155,9 @@ def _table(figures: dict[str, list[dict[str, float]]], size: int, args: argparse
         "",
         f"Top 100 rows by `quantity * price` (over 1000) from a generated {_mib(size)} CSV of "
         f"{args.rows:,} rows. Median of {args.repeat} runs, each in a fresh process, on "
-        f"{os.cpu_count()} cores; {_versions()}.",
+        f"{os.cpu_count()} cores; {_versions()}. Load average (1 min) {load[0]:.1f} at the start, "
+        f"{load[1]:.1f} at the end: above {os.cpu_count()}, other processes were competing for "
+        "the cores, which slows duckdb and polars (they use every core) more than pandas (one).",
         "",
         "| method | wall time | vs duckdb | peak above start | max RSS | how |",
         "|---|---:|---:|---:|---:|---|",

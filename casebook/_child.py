@@ -64,7 +64,9 @@ def _line_profile(case: Case, variant: str, params: dict[str, Any]) -> str:
         profiler.disable_by_count()
     out = io.StringIO()
     show_results(profiler, stream=out, precision=1)
-    return out.getvalue()
+    # Paths relative to the checkout: the pages must not depend on where they were made.
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    return out.getvalue().replace(root, "")
 
 
 def _run(case: Case, variant: str, workdir: Path, *, why: bool, profile: bool) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help=f"data size: {', '.join(SIZES)} (default: small, seconds per case)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--markdown", metavar="DIR", type=Path,
-                        help="also write one Markdown page per case, and an index, into DIR")
+                        help="also write one Markdown page per case, and a results summary, into DIR")
     parser.add_argument("--no-alternatives", action="store_true",
                         help="skip the side-by-side alternatives (generator, polars, duckdb, ...)")
 

@@ -116,8 +116,9 @@ def render_page(r: CaseResult, versions: dict[str, str]) -> str:
                 f"## Line by line: {name} (memory_profiler)",
                 "",
                 "`Mem usage` is the process's RSS after the line; `Increment` is what the line "
-                "added. A separate call after the measured one, so warm caches show as small "
-                "increments.",
+                "added (on the `def` line: the process's size when the call began). This is a "
+                "separate call after the measured one, so the figures differ a little from the "
+                "table above.",
                 "",
                 "```text",
                 table.strip("\n"),
@@ -170,14 +171,14 @@ def render_index(results: Sequence[CaseResult], versions: dict[str, str]) -> str
 
 
 def write_pages(results: Sequence[CaseResult], versions: dict[str, str], directory: Path) -> list[Path]:
-    """One page per case plus ``index.md``; returns the paths written."""
+    """One page per case plus ``results.md`` (the summary); returns the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for r in results:
         path = directory / f"{r.case.name}.md"
         path.write_text(render_page(r, versions))
         written.append(path)
-    index = directory / "index.md"
+    index = directory / "results.md"
     index.write_text(render_index(results, versions))
     written.append(index)
     return written

@@ -13,8 +13,9 @@ SOURCE = "Large Dataset Memory Optimization"
 SIZES = {
     "warmup": {"rows": 5_000, "chunk": 1_000, "n": 10, "threshold": 1000.0},
     "small": {"rows": 1_000_000, "chunk": 100_000, "n": 100, "threshold": 1000.0},
-    "medium": {"rows": 5_000_000, "chunk": 200_000, "n": 100, "threshold": 1000.0},
-    "large": {"rows": 10_000_000, "chunk": 200_000, "n": 100, "threshold": 1000.0},
+    # Bigger chunks parse faster (fewer calls into the parser) and cost a little more memory.
+    "medium": {"rows": 5_000_000, "chunk": 500_000, "n": 100, "threshold": 1000.0},
+    "large": {"rows": 10_000_000, "chunk": 500_000, "n": 100, "threshold": 1000.0},
 }
 
 
@@ -38,8 +39,9 @@ def fixed(p: Params) -> Any:
     import pandas as pd
 
     best = None
-    columns = ["order_id", "quantity", "price"]
-    with pd.read_csv(p["path"], chunksize=p["chunk"], usecols=columns) as chunks:
+    # Read only the columns the answer needs, with their types given: no inference per chunk.
+    types = {"order_id": "int64", "quantity": "int64", "price": "float64"}
+    with pd.read_csv(p["path"], chunksize=p["chunk"], usecols=list(types), dtype=types) as chunks:
         for chunk in chunks:
             total = chunk["quantity"] * chunk["price"]
             top = chunk.assign(total=total)[total > p["threshold"]].nlargest(p["n"], "total")

@@ -240,3 +240,13 @@ def test_every_case_under_the_plugin(pytester: pytest.Pytester) -> None:
     assert outcomes.get("test_factory") == "PASSED"
     # The failure is the plugin's own explanation, with the budget it broke.
     result.stdout.fnmatch_lines(["*test_leaky?row_slice?*broke its memory budget*"])
+
+
+def test_the_fixture_examples_in_the_docs_run(pytester: pytest.Pytester) -> None:
+    text = (ROOT / "docs" / "casebook.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
+    assert len(blocks) == 2
+    pytester.makepyfile(**{f"test_doc_{i}": code for i, code in enumerate(blocks)})
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", timeout=300)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*test_samples_leak*broke its memory budget*"])
