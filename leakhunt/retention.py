@@ -47,11 +47,22 @@ def _is_ndarray(obj: Any) -> bool:
     return np is not None and isinstance(obj, np.ndarray)
 
 
+_ARROW_KINDS = ("Table", "RecordBatch", "ChunkedArray", "Array", "Buffer")
+
+
+def _arrow_types() -> tuple[type, ...]:
+    """pyarrow's data-holding classes, or () when pyarrow is not imported."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return ()
+    return tuple(cls for cls in (getattr(pa, name, None) for name in _ARROW_KINDS) if isinstance(cls, type))
+
+
 def _arrow_kind(obj: Any) -> str | None:
     pa = sys.modules.get("pyarrow")
     if pa is None:
         return None
-    for name in ("Table", "RecordBatch", "ChunkedArray", "Array", "Buffer"):
+    for name in _ARROW_KINDS:
         cls = getattr(pa, name, None)
         if cls is not None and isinstance(obj, cls):
             return name
@@ -538,6 +549,7 @@ def biggest_buffers(min_size: int = 1 << 20, limit: int = 5) -> list[tuple[Any, 
     """
     found: dict[int, tuple[Any, int]] = {}
     np = _numpy()
+    arrow_types = _arrow_types()  # one isinstance per referent, not five lookups (1 M objects)
 
     def consider(ref: Any) -> None:
         if np is not None and isinstance(ref, np.ndarray):
@@ -553,12 +565,13 @@ def biggest_buffers(min_size: int = 1 << 20, limit: int = 5) -> list[tuple[Any, 
             if size >= min_size:
                 found[id(ref)] = (ref, size)
             return
-        kind = _arrow_kind(ref)
-        if kind is not None:
+        if arrow_types and isinstance(ref, arrow_types):
             size = buffer_size(ref) or 0
             if size >= min_size:
                 found.setdefault(id(ref), (ref, size))
 
+    # Only these can be or hide a buffer; the rest of the heap (functions, code, types) is skipped.
+    wanted = (*((np.ndarray,) if np is not None else ()), bytes, bytearray, *arrow_types, *_CONTAINERS)
     untracked_seen: set[int] = set()
 
     def consider_deep(ref: Any) -> None:
@@ -573,7 +586,7 @@ def biggest_buffers(min_size: int = 1 << 20, limit: int = 5) -> list[tuple[Any, 
         if holder is found:
             continue
         for ref in gc.get_referents(holder):
-            if not isinstance(ref, _ATOMIC):
+            if isinstance(ref, wanted):
                 consider_deep(ref)
     for frame in _live_frames(skip_depth=1):
         try:
