@@ -99,6 +99,7 @@ def probe_deep(**kw):
     return summary(why_alive(inner, **kw))
 out["deep"] = probe_deep(max_depth=5)
 out["deep_found"] = probe_deep(max_depth=60, max_paths=1)
+out["timed_out"] = summary(why_alive(VIEW.base, timeout=1e-9))
 emit(out)
 """
 
@@ -168,6 +169,11 @@ def test_is_bounded_in_depth(found: dict[str, Any]) -> None:
     assert found["deep"]["note"] == "search stopped by its depth, width or time bound"
     assert found["deep_found"]["complete"] and found["deep_found"]["count"] == 1
     assert found["deep_found"]["lines"][0].startswith("DEEP (global in __main__) -> list[0] -> list[0]")
+
+
+def test_is_bounded_in_time(found: dict[str, Any]) -> None:
+    assert not found["timed_out"]["complete"]
+    assert found["timed_out"]["note"] == "search stopped by its depth, width or time bound"
 
 
 def test_in_process_result_type_and_argument_errors() -> None:
