@@ -94,11 +94,16 @@ _NAMES = {"rss": "resident memory (anonymous RSS)", "traced": "tracemalloc's tra
           "arrow": "Arrow's memory pool", "": "no accounting"}
 
 
+def _rss_reader() -> Callable[[], int | None]:
+    """Anonymous RSS where it can be read (Linux), else plain RSS (psutil): never no RSS at all."""
+    return probes.rss_anon if probes.rss_anon() is not None else probes.rss
+
+
 def _window(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
             calls: int, names: list[str]) -> dict[str, list[int]]:
     # Pre-allocated so the measuring loop itself allocates nothing that grows.
     series = {name: [0] * (calls + 1) for name in names}
-    readers = {"rss": probes.rss_anon, "traced": probes.traced, "arrow": probes.arrow}
+    readers = {"rss": _rss_reader(), "traced": probes.traced, "arrow": probes.arrow}
     for i in range(calls + 1):
         if i:
             fn(*args, **kwargs)  # the result is dropped at once: a returned value is not a leak
@@ -141,7 +146,7 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = "64 KiB", re
             gc.collect()
             gc.freeze()
             frozen = True
-        names = ["rss"] if probes.rss_anon() is not None else []
+        names = ["rss"] if _rss_reader()() is not None else []
         if trace is not False and tracemalloc.is_tracing():
             names.append("traced")
         if probes.arrow() is not None:

@@ -189,3 +189,27 @@ def test_is_suspect_needs_slope_sign_and_end_to_end_growth() -> None:
     one_jump = [0] * 5 + [5000] * 6
     assert not is_suspect(one_jump, threshold=100, noise=10)  # a single step is not a trend
     assert not is_suspect([0, 100], threshold=50, noise=10)  # too few calls to judge
+
+
+def test_without_statm_hunt_falls_back_to_plain_rss() -> None:
+    # Off Linux there is no anonymous RSS; the hunt must still watch resident memory.
+    result = run_scenario(
+        VERDICT,
+        """
+        import numpy as np
+        from leakhunt import hunt, measure, probes
+        probes._statm = lambda: None
+        HOLD = []
+        def step():
+            HOLD.append(np.ones(200 * 1024 // 8))
+        with measure() as m:
+            pass
+        out = verdict(hunt(step))
+        out.update(rss=probes.rss(), anon=probes.rss_anon(), anon_growth=m.rss_anon_growth,
+                   rss_growth=m.rss_growth)
+        emit(out)
+        """,
+    )
+    assert result["rss"] > 0 and result["anon"] is None
+    assert result["anon_growth"] is None and isinstance(result["rss_growth"], int)
+    assert result["leaking"] and result["accounting"] == "rss"
