@@ -26,7 +26,10 @@ _BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 
 def python_blocks(page: str) -> list[tuple[int, str, bool]]:
     """(line number, code, runs) for each ```python block of ``page``."""
-    text = (DOCS / page).read_text()
+    return blocks_of((DOCS / page).read_text())
+
+
+def blocks_of(text: str) -> list[tuple[int, str, bool]]:
     blocks = []
     for match in _BLOCK.finditer(text):
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
@@ -51,6 +54,11 @@ def test_example_runs(code: str, runs: bool, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, f"example failed:\n{code}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+
+
+def test_no_run_marks_only_the_next_block() -> None:
+    text = "# T\n\n<!-- no-run -->\n```python\nskip()\n```\n\n```python\nrun()\n```\n\n```sh\nls\n```\n"
+    assert blocks_of(text) == [(4, "skip()\n", False), (8, "run()\n", True)]
 
 
 def test_every_page_has_examples_and_few_are_skipped() -> None:
