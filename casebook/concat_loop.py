@@ -83,6 +83,5 @@ CASE = Case(
         "saves the repeated copies but not the peak. Calling `gc.collect()` does neither."
     ),
     imports=("numpy", "pandas", "pyarrow", "pyarrow.parquet"),
-    line_profile=("leaky",),
     helpers=(make_day,),
 )

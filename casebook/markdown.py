@@ -171,14 +171,22 @@ def render_index(results: Sequence[CaseResult], versions: dict[str, str]) -> str
 
 
 def write_pages(results: Sequence[CaseResult], versions: dict[str, str], directory: Path) -> list[Path]:
-    """One page per case plus ``results.md`` (the summary); returns the paths written."""
+    """One page per case, plus ``results.md`` (the summary) when every case ran.
+
+    A run of some cases leaves the summary alone: rewriting it would drop the other rows,
+    and mixing figures of different runs in one table would hide which run they came from.
+    Returns the paths written.
+    """
+    from casebook import CASE_NAMES
+
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for r in results:
         path = directory / f"{r.case.name}.md"
         path.write_text(render_page(r, versions))
         written.append(path)
-    index = directory / "results.md"
-    index.write_text(render_index(results, versions))
-    written.append(index)
+    if {r.case.name for r in results} == set(CASE_NAMES):
+        index = directory / "results.md"
+        index.write_text(render_index(results, versions))
+        written.append(index)
     return written
