@@ -94,6 +94,8 @@ class LeakHunt:
             return
         self._per_test_registered = True
         self.config.pluginmanager.register(_PerTest(self), "leakhunt-per-test")
+        if self.settings.scope != "call":
+            self.config.pluginmanager.register(_FixtureScope(self), "leakhunt-fixture-scope")
         self._start_session()
 
     def _start_session(self) -> None:
@@ -425,28 +427,6 @@ class _PerTest:
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_fixture_setup(self, fixturedef: Any, request: pytest.FixtureRequest) -> Generator[None, Any, Any]:
-        # scope setup-call-teardown: from the first function-scoped fixture's setup; higher
-        # scopes are set up before (pytest orders fixtures by scope) and so stay outside.
-        if self.settings.scope != "call" and fixturedef.scope == "function":
-            state = request.node.stash.get(_STATE, None)
-            if state is not None and not state.opted_out:
-                if state.measurer is None:
-                    state.measurer = self.owner.measurer().start()
-                state.fixtures_alive += 1
-        return (yield)
-
-    def pytest_fixture_post_finalizer(self, fixturedef: Any, request: pytest.FixtureRequest) -> None:
-        if self.settings.scope == "call" or fixturedef.scope != "function":
-            return
-        state = request.node.stash.get(_STATE, None)
-        if state is None or state.measurer is None or state.measurement is not None:
-            return
-        state.fixtures_alive -= 1
-        if state.fixtures_alive <= 0:  # the last function-scoped fixture is gone
-            state.measurement = state.measurer.stop()
-
-    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         state = item.stash.get(_STATE, None)
         if state is None or state.opted_out:
@@ -458,15 +438,6 @@ class _PerTest:
                 return (yield)
         finally:
             if self.settings.scope == "call":
-                state.measurement = state.measurer.stop()
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
-        try:
-            return (yield)
-        finally:
-            state = item.stash.get(_STATE, None)
-            if state is not None and state.measurer is not None and state.measurement is None:
                 state.measurement = state.measurer.stop()
 
     @pytest.hookimpl(wrapper=True)
@@ -499,6 +470,46 @@ class _PerTest:
         elif report.when == "teardown" and not call_scope and state.call_outcome is not None:
             owner.check_budget(item, state, state.call_outcome)
             owner.finish(item, state, report)
+
+
+class _FixtureScope:
+    """Hooks of ``leak_scope = setup-call-teardown`` only: they run for every fixture, so a
+    suite measured in the default call scope does not pay for them."""
+
+    def __init__(self, owner: LeakHunt) -> None:
+        self.owner = owner
+        self.settings = owner.settings
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: pytest.FixtureRequest) -> Generator[None, Any, Any]:
+        # From the first function-scoped fixture's setup; higher scopes are set up before
+        # (pytest orders fixtures by scope) and so stay outside.
+        if fixturedef.scope == "function":
+            state = request.node.stash.get(_STATE, None)
+            if state is not None and not state.opted_out:
+                if state.measurer is None:
+                    state.measurer = self.owner.measurer().start()
+                state.fixtures_alive += 1
+        return (yield)
+
+    def pytest_fixture_post_finalizer(self, fixturedef: Any, request: pytest.FixtureRequest) -> None:
+        if fixturedef.scope != "function":
+            return
+        state = request.node.stash.get(_STATE, None)
+        if state is None or state.measurer is None or state.measurement is not None:
+            return
+        state.fixtures_alive -= 1
+        if state.fixtures_alive <= 0:  # the last function-scoped fixture is gone
+            state.measurement = state.measurer.stop()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            state = item.stash.get(_STATE, None)
+            if state is not None and state.measurer is not None and state.measurement is None:
+                state.measurement = state.measurer.stop()
 
 
 class _RepetitionFailed(AssertionError):

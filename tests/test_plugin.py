@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -255,7 +257,9 @@ def test_disabled_with_p_no_leakhunt(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
 
 
-def test_markers_and_options_are_registered(pytester: pytest.Pytester) -> None:
+def test_markers_options_and_casebook_fixtures_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(*QUIET, "--fixtures")
+    result.stdout.fnmatch_lines(["*casebook_case*"])
     result = pytester.runpytest(*QUIET, "--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.memory_budget(rss=None, *", "@pytest.mark.no_leak_check: *"])
     result = pytester.runpytest(*QUIET, "--help")
@@ -537,3 +541,28 @@ def test_other_memory_and_order_plugins_installed(pytester: pytest.Pytester, plu
             "pytest_randomly": ["-p", "randomly"]}[plugin]
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, "--leak-report", "-k", "over or within")
     result.assert_outcomes(passed=2, failed=4)
+
+
+def test_docs_example_produces_the_documented_failures(pytester: pytest.Pytester) -> None:
+    """docs/plugin.md shows the output of docs/examples/test_plugin_example.py: keep them true."""
+    pytest.importorskip("pandas")
+    example = Path(__file__).parent.parent / "docs" / "examples" / "test_plugin_example.py"
+    shutil.copy(example, pytester.path / example.name)
+    result = run(pytester, "--leak-report", "--leak-report-top=3", "-p", "no:xdist")
+    result.assert_outcomes(passed=4, failed=2)
+    result.stdout.fnmatch_lines([
+        "test_plugin_example.py::test_daily_means broke its memory budget",
+        "  rss grew * MiB (budget 19.1 MiB)   peak * MiB (no budget)   arrow pool grew * (no budget)",
+        "  leakhunt re-ran this test once under tracemalloc to explain it (opt out: --leak-no-rerun);",
+        "    where it lives: numpy buffers 30.5 MiB, *",
+        "    still alive because:",
+        "      RESULTS (global in test_plugin_example) -> list[[]0[]] -> DataFrame (1 row x 2 cols) -> block values (view)"
+        " -> .base ndarray 30.5 MiB",
+        "    fix hint: a slice or view keeps its whole parent buffer; store .copy() or plain values instead",
+        "test_plugin_example.py::test_totals[[]large[]] broke its memory budget",
+        "  rss grew * (no budget)   peak 1* MiB (budget 47.7 MiB)   arrow pool grew * (no budget)",
+        "*leakhunt: memory per test*",
+        "verdicts: 3 ok, 1 opted_out, 2 over_budget",
+        "memory stayed up after (settled growth >= 1.0 MiB, or a leak):",
+        "* +* MiB  test_plugin_example.py::test_daily_means  [[]over_budget[]]",
+    ])
