@@ -76,6 +76,14 @@ WORKLOADS: dict[str, str] = {
             del table, frame
         print("WORK", time.perf_counter() - t0, time.process_time() - c0)
     """,
+    # a small script: leakhunt's own few MiB are a visible share of its peak
+    "small_script": """
+        import time
+        t0, c0 = time.perf_counter(), time.process_time()
+        data = bytearray(30 * 1024 * 1024)
+        total = sum(data[::4096])
+        print("WORK", time.perf_counter() - t0, time.process_time() - c0)
+    """,
     # pure Python: the interpreter holds the GIL all the time, the sampler's worst case
     "python_objects": """
         import json, time
@@ -189,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu_plain": med(plain_cpu),
                 "cpu_leakhunt": med(lh_cpu),
                 "cpu_overhead": med(lh_cpu) / med(plain_cpu) - 1,
+                # the least-disturbed run of each side (timeit's rule on a noisy machine)
+                "cpu_overhead_min": min(lh_cpu) / min(plain_cpu) - 1,
+                "wall_overhead_min": min(lh_work) / min(plain_work) - 1,
                 "sampler_share": med(lh_sampler),
                 "work_spread_plain": (min(plain_work), max(plain_work)),
                 "work_spread_leakhunt": (min(lh_work), max(lh_work)),
@@ -200,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ab = in_process_ab(args.repeats * 2)
     for name, r in ab.items():
-        print(f"in-process A/B, {name}: {r['plain']:.3f} s -> {r['sampled']:.3f} s ({r['ratio'] - 1:+.1%})")
+        print(f"in-process, {name}: sampler {r['sampler vs alone (median)']:+.1%} (best runs "
+              f"{r['sampler vs alone (best)']:+.1%}); idle-thread control {r['idle vs alone (median)']:+.1%} "
+              f"(best runs {r['idle vs alone (best)']:+.1%})")
     text = render(rows, args.repeats, ab)
     print()
     print(text)
@@ -234,28 +247,50 @@ def _build_dicts() -> float:
     return time.process_time() - began
 
 
+class _IdleThread:
+    """A control: a thread that only waits. Whatever it "costs" is the machine's noise."""
+
+    def __enter__(self) -> None:
+        import threading
+
+        self._event = threading.Event()
+        self._thread = threading.Thread(target=self._event.wait)
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._event.set()
+        self._thread.join()
+
+
 def in_process_ab(rounds: int) -> dict[str, dict[str, float]]:
-    """Median time of the same work without and with a running Sampler, alternated, in one
-    process: no start-up, no second interpreter, only the sampling thread differs."""
+    """The same work with nothing else running, beside an idle thread (the control), and
+    beside a running Sampler, rotated, in one process: no start-up, no second interpreter."""
+    import contextlib
     import gc
 
     from leakhunt.timeline import Sampler
 
+    setups = {"alone": contextlib.nullcontext, "idle thread": _IdleThread, "sampler": Sampler}
     out = {}
     for name, work in (("pure-Python loop (wall)", _busy_python), ("1.5 M dicts (process CPU)", _build_dicts)):
-        plain: list[float] = []
-        sampled: list[float] = []
+        times: dict[str, list[float]] = {setup: [] for setup in setups}
         work()  # warm up
+        order = list(setups)
         for i in range(rounds):
-            for mode in (("plain", "sampled") if i % 2 == 0 else ("sampled", "plain")):
+            for setup in order[i % 3:] + order[:i % 3]:
                 gc.collect()
-                if mode == "plain":
-                    plain.append(work())
-                else:
-                    with Sampler():
-                        sampled.append(work())
-        p, s = statistics.median(plain), statistics.median(sampled)
-        out[name] = {"plain": p, "sampled": s, "ratio": s / p, "rounds": rounds}
+                with setups[setup]():
+                    times[setup].append(work())
+        med = {k: statistics.median(v) for k, v in times.items()}
+        best = {k: min(v) for k, v in times.items()}
+        out[name] = {
+            "rounds": rounds,
+            **{f"median {k}": v for k, v in med.items()},
+            "idle vs alone (median)": med["idle thread"] / med["alone"] - 1,
+            "sampler vs alone (median)": med["sampler"] / med["alone"] - 1,
+            "idle vs alone (best)": best["idle thread"] / best["alone"] - 1,
+            "sampler vs alone (best)": best["sampler"] / best["alone"] - 1,
+        }
     return out
 
 
@@ -290,30 +325,36 @@ def render(rows: list[dict], repeats: int, ab: dict[str, dict[str, float]]) -> s
         "is the steadier figure on a shared machine; the wall-clock ranges show the noise. "
         "Whole-process wall times are in the last two columns.",
         "",
-        "| workload | sampler thread CPU / run time | CPU, plain | CPU, `leakhunt run` | CPU overhead | work wall, plain | work wall, "
-        "`leakhunt run` | wall overhead | range plain | range leakhunt | process wall plain "
-        "| process wall leakhunt |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | sampler thread CPU / run time | CPU, plain | CPU, `leakhunt run` | CPU overhead "
+        "(medians) | CPU overhead (best runs) | work wall, plain | work wall, `leakhunt run` | wall "
+        "overhead (medians) | wall overhead (best runs) | range plain | range leakhunt "
+        "| process wall plain | process wall leakhunt |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lo_p, hi_p = r["work_spread_plain"]
         lo_l, hi_l = r["work_spread_leakhunt"]
         lines.append(f"| {r['workload']} | {r['sampler_share']:.2%} | {r['cpu_plain']:.2f} s | {r['cpu_leakhunt']:.2f} s "
-                     f"| {r['cpu_overhead']:+.1%} | {r['work_plain']:.2f} s | {r['work_leakhunt']:.2f} s "
-                     f"| {r['overhead']:+.1%} | {lo_p:.2f}–{hi_p:.2f} s | {lo_l:.2f}–{hi_l:.2f} s "
+                     f"| {r['cpu_overhead']:+.1%} | {r['cpu_overhead_min']:+.1%} | {r['work_plain']:.2f} s "
+                     f"| {r['work_leakhunt']:.2f} s | {r['overhead']:+.1%} | {r['wall_overhead_min']:+.1%} "
+                     f"| {lo_p:.2f}–{hi_p:.2f} s | {lo_l:.2f}–{hi_l:.2f} s "
                      f"| {r['wall_plain']:.2f} s | {r['wall_leakhunt']:.2f} s |")
     lines += [
         "",
-        "**In-process A/B**: the same work timed without and with a running `Sampler` in one "
-        "process, alternated, so only the sampling thread differs. The pure-Python loop holds the "
-        "GIL throughout: the worst case for a sampling thread.",
+        "**In-process A/B/C**: the same work run alone, beside an idle thread (a control that costs "
+        "nothing: whatever it shows is the machine's noise) and beside a running `Sampler` at 10 ms, "
+        "rotated, in one process. The pure-Python loop holds the GIL throughout: the worst case for "
+        "a sampling thread.",
         "",
-        "| work | without sampler | with sampler (10 ms) | difference |",
-        "|---|---:|---:|---:|",
+        "| work | rounds | alone | idle thread | sampler | sampler vs alone (medians) | sampler vs alone "
+        "(best runs) | control: idle vs alone (medians) | control (best runs) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in ab.items():
-        lines.append(f"| {name}, median of {r['rounds']:.0f} | {r['plain']:.3f} s | {r['sampled']:.3f} s "
-                     f"| {r['ratio'] - 1:+.1%} |")
+        lines.append(f"| {name} | {r['rounds']:.0f} | {r['median alone']:.3f} s | {r['median idle thread']:.3f} s "
+                     f"| {r['median sampler']:.3f} s | {r['sampler vs alone (median)']:+.1%} "
+                     f"| {r['sampler vs alone (best)']:+.1%} | {r['idle vs alone (median)']:+.1%} "
+                     f"| {r['idle vs alone (best)']:+.1%} |")
     lines.append("")
     return "\n".join(lines)
 

@@ -121,7 +121,7 @@ def test_trace_shows_the_sites_alive_at_the_peak(tmp_path: Path) -> None:
 
         spike()
     """)
-    proc = leakhunt("run", "--trace", "--json", "r.json", "traced.py", cwd=tmp_path)
+    proc = leakhunt("run", "--trace", "--json", "r.json", "-o", "r.html", "traced.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     trace = json.loads((tmp_path / "r.json").read_text())["trace"]
     top = trace["sites"][0]
@@ -132,6 +132,30 @@ def test_trace_shows_the_sites_alive_at_the_peak(tmp_path: Path) -> None:
     assert kept and 29 * MiB <= kept[0]["size"] <= 31 * MiB
     assert trace["domains"]["python"] >= 145 * MiB
     assert "alive at the peak" in proc.stderr and "traced.py:6" in proc.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "Alive at the peak" in page and "traced.py:6" in page and "bytearray(120" in page
+
+
+def test_children_peak(tmp_path: Path) -> None:
+    write(tmp_path / "workers.py", """
+        import multiprocessing as mp
+        import time
+
+        def work(_):
+            block = bytearray(100 * 1024 * 1024)     # 100 MiB in the child, touched
+            time.sleep(0.6)                           # several 50 ms children samples
+            return len(block)
+
+        if __name__ == "__main__":
+            with mp.get_context("fork").Pool(1) as pool:
+                print(pool.map(work, [0]))
+    """)
+    proc = leakhunt("run", "--children", "--json", "r.json", "workers.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert 90 * MiB <= data["children_peak"] <= 160 * MiB
+    assert data["peak_above_start"] < 50 * MiB  # the parent's own RSS did not move
+    assert "children peak" in proc.stderr and "not sampled" not in proc.stderr
 
 
 # --------------------------------------------------------------------------------------
@@ -285,6 +309,9 @@ def test_report_command_rerenders_a_saved_run(profiled: dict, tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     page = (tmp_path / "again.html").read_text()
     assert '<svg id="leakhunt-timeline"' in page
+    proc = leakhunt("report", str(profiled["dir"] / "run.json"), "-o", "plot.png", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize(("content", "message"), [
