@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import leakhunt  # noqa: E402
-from leakhunt import hunt, measure, probes, settle, why_alive  # noqa: E402
+from leakhunt import hunt, measure, memory_budget, probes, settle, why_alive  # noqa: E402
 from leakhunt.retention import biggest_buffers  # noqa: E402
 
 RUNS = 7
@@ -52,6 +52,11 @@ def measure_enter_exit(settle_: bool) -> Callable[[], None]:
             pass
 
     return run
+
+
+def budget_block() -> None:
+    with memory_budget(rss="1 GB"):  # passes: the cost of the check alone
+        pass
 
 
 def peak_window() -> None:
@@ -96,6 +101,7 @@ OPERATIONS: list[tuple[str, Callable[[], object], int, int]] = [
     ("`settle()`", settle, 10, 3),
     ("`settle()`, pre-existing heap frozen (as `hunt` does)", settle_frozen, 10, 3),
     ("`measure()` enter + exit (settles twice)", measure_enter_exit(True), 10, 2),
+    ("`memory_budget(rss=...)` block, passing (settles, counts objects twice)", budget_block, 5, 1),
     ("`hunt(noop)` (3 warm-up + 10 measured calls)", lambda: hunt(noop), 2, 1),
     ("`why_alive(buffer)` (1-row slice of a 10 MB frame)", why, 1, 1),
     ("`biggest_buffers()`", biggest, 1, 1),

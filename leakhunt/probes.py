@@ -192,12 +192,20 @@ def children_memory(include_pids: Iterable[int] | None = None) -> int | None:
 
 def object_counts() -> collections.Counter[str]:
     """gc-tracked objects by qualified type name. Walks the heap: for explaining only."""
-    counts: collections.Counter[str] = collections.Counter()
+    # Count by type first, then name each type once: a name per object would format a million
+    # strings on a big heap. A plain dict, not Counter(iterable): Counter.update's isinstance
+    # check against Mapping fills ABC caches on first use, objects that would read as growth.
+    by_type: dict[type, int] = {}
+    get = by_type.get
     for obj in gc.get_objects():
         tp = type(obj)
+        by_type[tp] = get(tp, 0) + 1
+    counts: collections.Counter[str] = collections.Counter()
+    for tp, n in by_type.items():
         module = tp.__module__
         name = tp.__qualname__ if module in ("builtins", None) else f"{module}.{tp.__qualname__}"
-        counts[name] += 1
+        counts[name] += n
+    del by_type
     return counts
 
 
