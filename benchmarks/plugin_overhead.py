@@ -31,6 +31,16 @@ BASE = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:hypothesi
         "-W", "ignore"]
 
 
+SYNTHETIC_TEST = "def test_{i}():\n    np.arange(20_000).sum()\n    [str(x) for x in range(300)]\n"
+
+
+def synthetic_suite(directory: Path, count: int) -> str:
+    """``synthetic:N``: N tests of about a millisecond each, the worst case for a per-test cost."""
+    path = directory / f"test_synthetic_{count}.py"
+    path.write_text("import numpy as np\n\n" + "".join(SYNTHETIC_TEST.format(i=i) for i in range(count)))
+    return str(path)
+
+
 def suite_path(suite: str) -> str:
     """``pandas.tests.frame.methods`` -> ``tests/frame/methods``, run from the pandas package.
 
@@ -54,7 +64,8 @@ def timed(args: list[str], cwd: Path) -> tuple[float, float, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suites", nargs="+", default=SUITES)
+    parser.add_argument("--suites", nargs="+", default=SUITES,
+                        help="dotted pandas test packages, or synthetic:N for N millisecond tests")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memray-rounds", type=int, default=1, help="memray is slow: fewer rounds")
     parser.add_argument("--out", type=Path, help="append the Markdown table to this file")
@@ -71,13 +82,17 @@ def main() -> int:
             wall: dict[str, list[float]] = {"plain": [], "report": [], "memray": []}
             cpu: dict[str, list[float]] = {"plain": [], "report": [], "memray": []}
             outcome = ""
+            if suite.startswith("synthetic:"):
+                target = synthetic_suite(Path(tmp), int(suite.split(":")[1]))
+            else:
+                target = suite_path(suite)
             for round_no in range(args.rounds):
                 modes = {
-                    "plain": [suite_path(suite)],
-                    "report": [suite_path(suite), "--leak-report", f"--leak-report-file={report_file}"],
+                    "plain": [target],
+                    "report": [target, "--leak-report", f"--leak-report-file={report_file}"],
                 }
                 if has_memray and round_no < args.memray_rounds:
-                    modes["memray"] = [suite_path(suite), "-p", "memray", "--memray"]
+                    modes["memray"] = [target, "-p", "memray", "--memray"]
                 for mode, extra in modes.items():
                     seconds, cpu_seconds, tail = timed([*BASE, *extra], cwd)
                     wall[mode].append(seconds)

@@ -100,12 +100,14 @@ class LeakHunt:
 
     def _start_session(self) -> None:
         from leakhunt import probes
-        from leakhunt.settle import settle
+        from leakhunt.settle import malloc_trim, release_arrow_pool
 
         if self.settings.trace and not tracemalloc.is_tracing():
             tracemalloc.start(_TRACE_FRAMES)
             self._started_trace = True
-        settle(max_passes=2)  # once: the session's growth is settled-end minus settled-start
+        # No collection here (it can take 100+ ms on a big heap); the end collects once.
+        release_arrow_pool()
+        malloc_trim()
         self._session_start = probes.rss()
         self._session_window = probes.PeakWindow().open()
 
@@ -118,7 +120,7 @@ class LeakHunt:
 
         peak = self._session_window.close()
         self._session_window = None
-        settle(max_passes=2)
+        settle(max_passes=1)  # once per session: the growth is read on a collected heap
         worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
         figures = SessionFigures(start_rss=self._session_start, end_rss=probes.rss(), peak_rss=peak, worker=worker)
         if self.worker:
@@ -225,7 +227,7 @@ class LeakHunt:
             if violations:
                 state.explanation = self.explain_budget(item, state)
         if not state.measurement.settled and self._wants_exact_growth(state.measurement):
-            state.measurement = _confirm(state.measurement)
+            state.measurement = _confirm(state.measurement, collect=False)
 
     def finish(self, item: pytest.Item, state: _TestState, report: pytest.TestReport) -> None:
         """The verdict; fail the report if needed; attach the record as user properties."""
@@ -555,15 +557,22 @@ def _near_budget(measurement: Measurement, budget: Budget) -> bool:
     return False
 
 
-def _confirm(measurement: Measurement) -> Measurement:
-    """Settle, then read the end again: the cheap figure, confirmed (the start stays as read).
+def _confirm(measurement: Measurement, *, collect: bool = True) -> Measurement:
+    """Read the end again after settling: the cheap figure, confirmed (the start stays as read).
 
+    ``collect=False`` only hands freed memory back (``malloc_trim``, Arrow's pool), without a
+    garbage collection: a full collection took 170 ms on pandas' test suite (its heap), which
+    is fine once to decide a budget, and far too much to tidy the report's figures.
     Candidate for the library (``leakhunt.measure``): the plugin is its only user so far.
     """
     from leakhunt import probes
-    from leakhunt.settle import settle
+    from leakhunt.settle import malloc_trim, release_arrow_pool, settle
 
-    settle()
+    if collect:
+        settle()
+    else:
+        release_arrow_pool()
+        malloc_trim()
     after = probes.read(children=measurement.after.children is not None)
     if measurement.before.traced is None and after.traced is not None:
         after = dataclasses.replace(after, traced=None)
