@@ -267,6 +267,7 @@ def record_run(
         tracemalloc.reset_peak()
     window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
     sampler.start()
+    restore_sigterm = _write_figures_on_sigterm()
     try:
         kept = target.execute()
     except SystemExit as exc:
@@ -277,6 +278,7 @@ def record_run(
         kept = exc
         status_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
     finally:
+        restore_sigterm()
         timeline = sampler.stop()
         window.close()
         traced_final = traced_peak = None
@@ -361,6 +363,35 @@ def record_run(
         environment=environment(),
         sampler_cpu=sampler.cpu_seconds,
     )
+
+
+class _Terminated(SystemExit):
+    """SIGTERM during the run: end the target like Python's default would, but let us write."""
+
+
+def _write_figures_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM (a CI timeout, ``kill``, a container stop) into an exit the figures survive.
+
+    Only when SIGTERM has its default action: a handler the caller installed is left alone,
+    and one the target installs replaces ours. Returns the function that restores the default.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return lambda: None
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        print(f"{PROG}: terminated (SIGTERM); writing the figures so far", file=sys.stderr)
+        raise _Terminated(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGTERM) is on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    return restore
 
 
 def _arrow_peak(from_pool: int | None, sampled: int | None, before: int | None) -> int | None:

@@ -217,6 +217,32 @@ def test_syntax_error_in_target(tmp_path: Path) -> None:
     assert "SyntaxError" in proc.stderr and "broken.py" in proc.stderr
 
 
+def test_sigterm_still_writes_the_figures(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    write(tmp_path / "slow.py", """
+        import time
+        held = bytearray(40 * 1024 * 1024)
+        print("started", flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-m", "leakhunt.cli", "run", "--json", "r.json", "slow.py"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143
+    assert "terminated (SIGTERM)" in err
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["exit_status"] == 143 and data["peak_above_start"] >= 40 * MiB
+
+
 # --------------------------------------------------------------------------------------
 # budgets
 
