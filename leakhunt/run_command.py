@@ -9,6 +9,7 @@ settled growth. The figures are written even when the target raises or is interr
 from __future__ import annotations
 
 import argparse
+import builtins
 import datetime as _dt
 import importlib.util
 import io
@@ -164,7 +165,7 @@ class Target:
             source = f.read()
         code = compile(source, path, "exec", dont_inherit=True)
         module = types.ModuleType("__main__")
-        module.__dict__.update(__file__=path, __cached__=None, __builtins__=__builtins__)
+        module.__dict__.update(__file__=path, __cached__=None, __builtins__=builtins)
         saved_main = sys.modules.get("__main__")
         sys.modules["__main__"] = module
         try:
