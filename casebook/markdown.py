@@ -96,7 +96,15 @@ def render_page(r: CaseResult, versions: dict[str, str]) -> str:
         if name in r.alternatives:
             lines += [f"## Alternative: {name}", "", _code(fn)]
     why = r.leaky.extra.get("why_alive")
-    if why:
+    if why and why.startswith("(no buffer"):
+        lines += [
+            "## Is anything big kept alive?",
+            "",
+            "No: after the leaky call, `leakhunt.biggest_buffers()` finds no buffer of 1 MiB or "
+            "more alive, so `why_alive` has nothing to explain.",
+            "",
+        ]
+    elif why:
         lines += [
             "## Why the leaky version's memory stays alive",
             "",

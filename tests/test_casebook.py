@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -116,12 +117,14 @@ def test_cli_rejects_an_unknown_size(capsys: pytest.CaptureFixture[str]) -> None
     assert "unknown size 'huge'; accepted sizes: small, medium, large" in err
 
 
-def test_cli_json_has_the_documented_shape() -> None:
+def test_cli_json_has_the_documented_shape(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "-m", "leakhunt.cli", "casebook", "mean_myth", "row_slice", "--json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        capture_output=True, text=True, cwd=ROOT, timeout=300, env=env,
     )
     assert proc.returncode == 0, proc.stderr
+    assert list(tmp_path.iterdir()) == []  # the cases' temporary data is gone
     assert "[1/2] mean_myth" in proc.stderr  # progress goes to stderr, JSON alone to stdout
     document = json.loads(proc.stdout)
     assert [c["name"] for c in document["cases"]] == ["mean_myth", "row_slice"]
@@ -141,14 +144,19 @@ def test_cli_json_has_the_documented_shape() -> None:
     assert "myth" in by_name["mean_myth"]["verdict"]
 
 
-def test_cli_table_says_plainly_when_a_claim_does_not_hold() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "leakhunt.cli", "casebook", "gc_myth", "--no-alternatives"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert re.search(r"^gc_myth\s+retained.*\bNO$", proc.stdout, re.M), proc.stdout
-    assert "gc_myth: NOT reproduced: the claim does not hold here" in proc.stdout
+def test_table_says_plainly_when_a_claim_does_not_hold() -> None:
+    import io
+
+    from casebook.report import render_table
+
+    out = io.StringIO()
+    render_table([_fake_result("gc_myth", 600 * 2**10, 580 * 2**10),
+                  _fake_result("row_slice", 200 * 2**20, 2**20)], {"pandas": "3.1.1"}, out)
+    text = out.getvalue()
+    assert re.search(r"^gc_myth\s+retained.*\bNO$", text, re.M), text
+    assert re.search(r"^row_slice\s+retained.*200\.0x\s+yes$", text, re.M), text
+    assert "1 of 2 cases reproduced." in text
+    assert "gc_myth: NOT reproduced: the claim does not hold here" in text
 
 
 # --- the pages -------------------------------------------------------------------------
