@@ -307,7 +307,7 @@ class PeakWindow:
     def open(self) -> PeakWindow:
         global _can_reset, _sampler
         with _lock:
-            current_hwm = hwm()
+            current_hwm = hwm() if _open else None  # only open windows need the mark before a reset
             for window in _open:
                 if current_hwm is not None and (window._max is None or current_hwm > window._max):
                     window._max = current_hwm
@@ -325,9 +325,9 @@ class PeakWindow:
     def close(self) -> int | None:
         global _sampler
         with _lock:
-            candidates = [rss()]
-            if self._mode == "hwm":
-                candidates.append(hwm())
+            # VmHWM is never below the current RSS: in "hwm" mode one reading is enough.
+            mark = hwm() if self._mode == "hwm" else None
+            candidates = [mark] if mark is not None else [rss()]
             for value in candidates:
                 if value is None:
                     continue
