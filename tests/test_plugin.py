@@ -377,6 +377,8 @@ def test_user_tracemalloc_kept_and_leak_trace(pytester: pytest.Pytester) -> None
 
 
 HUNT = """
+import unittest
+
 import numpy as np
 import pytest
 
@@ -401,26 +403,42 @@ def test_bounded_cache():
 def test_fails_so_not_hunted():
     HOLD.append(np.ones(200 * 1024 // 8))
     assert False
+
+
+SEEN = []
+
+
+def test_not_repeatable():
+    assert not SEEN
+    SEEN.append(1)
+
+
+class TestUnitLeaks(unittest.TestCase):
+    def test_unittest_leaks(self):
+        HOLD.append(np.ones(200 * 1024 // 8))
 """
 
 
 def test_leak_hunt(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_hunt=HUNT)
     result = run(pytester, "--leak-hunt=6", "--leak-report", "--leak-report-file=r.json", "-rf")
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=3, failed=3)
     result.stdout.fnmatch_lines([
         "*test_hunt.py::test_leaks_200k_per_call leaks 200.* KiB per call (threshold 64.0 KiB)*",
         "*confirmed over a second window of calls*",
         "*leakhunt ran the test body 2 more times under tracemalloc to explain it*",
         "*numpy buffers 400.* KiB*",
     ])
-    tests = {t["nodeid"].split("::")[1]: t for t in json.loads((pytester.path / "r.json").read_text())["tests"]}
+    tests = {t["nodeid"].split("::")[-1]: t for t in json.loads((pytester.path / "r.json").read_text())["tests"]}
     assert tests["test_leaks_200k_per_call"]["verdict"] == "leak"
     assert 180_000 < tests["test_leaks_200k_per_call"]["leak_per_call"] < 230_000
     assert tests["test_no_leak"]["verdict"] == "ok"
     assert tests["test_bounded_cache"]["verdict"] in ("ok", "warmup_or_bounded_cache")
     assert tests["test_fails_so_not_hunted"]["verdict"] == "not_hunted"
     assert tests["test_fails_so_not_hunted"]["leak_per_call"] is None
+    assert tests["test_not_repeatable"]["verdict"] == "not_hunted"
+    assert tests["test_not_repeatable"]["note"].startswith("not hunted: a repetition of the test raised AssertionError")
+    assert tests["test_unittest_leaks"]["verdict"] == "leak"
 
 
 def test_leak_keyword_hunts_one_test(pytester: pytest.Pytester) -> None:
