@@ -35,15 +35,19 @@ HOLD: list[Any] = []  # the retention story why_alive is asked about
 HEAP: list[Any] = []  # the big heap
 
 
-def timed(fn: Callable[[], object], loops: int, runs: int = RUNS) -> float:
-    """Median seconds per call over ``runs`` runs of ``loops`` calls each."""
-    samples = []
+def timed(fn: Callable[[], object], loops: int, runs: int = RUNS) -> tuple[float, float]:
+    """Median (wall, CPU) seconds per call over ``runs`` runs of ``loops`` calls each.
+
+    CPU time (this process) is printed too: on a shared machine it moves less than wall time.
+    """
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for _ in range(loops):
             fn()
-        samples.append((time.perf_counter() - start) / loops)
-    return statistics.median(samples)
+        wall.append((time.perf_counter() - start) / loops)
+        cpu.append((time.process_time() - start_cpu) / loops)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def measure_enter_exit(settle_: bool) -> Callable[[], None]:
@@ -116,7 +120,7 @@ def fmt(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def run_all(column: int) -> list[float]:
+def run_all(column: int) -> list[tuple[float, float]]:
     return [timed(fn, loops[column]) for _, fn, *loops in OPERATIONS]
 
 
@@ -143,13 +147,13 @@ def main() -> None:
           f"pyarrow {sys.modules['pyarrow'].__version__ if 'pyarrow' in sys.modules else 'not imported'}; "
           f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, load average {load:.1f} at start.")
     print()
-    print(f"Median of {RUNS} runs; cheap operations timed in loops, per call. "
-          f"Produced by `python benchmarks/engine.py`.")
+    print(f"Median of {RUNS} runs, wall time (CPU time of this process in brackets); cheap operations "
+          f"timed in loops, per call. Produced by `python benchmarks/engine.py`.")
     print()
     print(f"| operation | pandas imported ({small_heap:,} gc objects) | ~1 M heap ({big_heap:,} gc objects) |")
     print("|---|---:|---:|")
     for (label, *_), a, b in zip(OPERATIONS, small, big):
-        print(f"| {label} | {fmt(a)} | {fmt(b)} |")
+        print(f"| {label} | {fmt(a[0])} ({fmt(a[1])}) | {fmt(b[0])} ({fmt(b[1])}) |")
 
 
 if __name__ == "__main__":
