@@ -87,6 +87,14 @@ def render_page(r: CaseResult, versions: dict[str, str]) -> str:
         + ".",
         "",
     ]
+    if case.children:
+        parts = []
+        for name, v in (("leaky", r.leaky), ("fixed", r.fixed)):
+            if v.extra.get("children_peak") is not None:
+                parts.append(f"{format_size(v.extra['children_peak'])} for the {name} version")
+        if parts:
+            lines += ["Of those peaks, the worker processes' memory (PSS) was "
+                      + " and ".join(parts) + ".", ""]
     if r.skipped:
         for name, why in r.skipped.items():
             lines += [f"The `{name}` alternative was not measured: {why}.", ""]

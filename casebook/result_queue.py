@@ -101,7 +101,9 @@ CASE = Case(
         "The same pipeline ran its transform in a process pool and capped the work in flight "
         "at 16 batches, but only while there was input left to submit. In the final stage "
         "all remaining batches were running at once, they finished close together, and the "
-        "main process could consume only one result at a time. The rest waited in memory."
+        "main process could consume only one result at a time. The rest waited in memory. "
+        "Here the main process is busy for a fixed spell right after submitting (`finish_flush`, "
+        "standing in for the story's writer flush), in both versions."
     ),
     claim=(
         "A finished future keeps its result until someone takes it, so when workers are "
