@@ -59,6 +59,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", action="store_true",
                         help="trace allocations with tracemalloc: the sites alive at the peak and "
                              "the traced peak by domain (slows the target down)")
+    parser.add_argument("--trace-frames", type=_frames_type, default=TRACE_FRAMES, metavar="N",
+                        help=f"frames kept per traced allocation (default {TRACE_FRAMES}): fewer is "
+                             "faster, but may not reach your line from deep inside a library")
     parser.add_argument("-o", "--output", metavar="REPORT.html",
                         help="write a self-contained HTML report with the timeline plot")
     parser.add_argument("--json", metavar="PATH", help="write the figures and samples as JSON")
@@ -82,6 +85,16 @@ def _interval_type(text: str) -> float:
         return parse_interval(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _frames_type(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"invalid --trace-frames {text!r}: expected a whole number from 1 to 100")
+    return value
 
 
 def _top_type(text: str) -> int:
@@ -231,6 +244,7 @@ def record_run(
     children: bool = False,
     trace: bool = False,
     top: int = 10,
+    trace_frames: int = TRACE_FRAMES,
     budget: Any = None,
     status: IO[str] | None = None,
     stderr: IO[str] | None = None,
@@ -250,7 +264,7 @@ def record_run(
     # the peak is summarised, and that before the final, settled reading.
     started_trace = False
     if trace and not tracemalloc.is_tracing():
-        tracemalloc.start(TRACE_FRAMES)
+        tracemalloc.start(trace_frames)
         started_trace = True
     measurer = Measurer(settle=True, trace=False, children=False)
     sampler = Sampler(interval, children=children, trace=trace, top_sites=top, status=status)
@@ -420,7 +434,7 @@ def run(args: argparse.Namespace) -> int:
     status = stderr if (not args.quiet and _isatty(stderr)) else None
 
     record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
-                        budget=budget, status=status, stderr=stderr)
+                        trace_frames=args.trace_frames, budget=budget, status=status, stderr=stderr)
 
     from leakhunt.report.timeline_text import render_summary
 

@@ -291,6 +291,7 @@ def test_target_failure_status_wins_over_budget(tmp_path: Path) -> None:
     (["--budget", "peak=lots", "ok.py"], "peak='lots' is not a valid size"),
     (["--budget", "speed=1MB", "ok.py"], "unknown memory budget keyword 'speed'"),
     (["--budget", "leak=1MB", "ok.py"], "leak= needs repeated calls"),
+    (["--trace-frames", "0", "ok.py"], "invalid --trace-frames '0'"),
     (["-o", "nowhere/r.html", "ok.py"], "cannot write -o 'nowhere/r.html'"),
     (["--json", "nowhere/r.json", "ok.py"], "cannot write --json 'nowhere/r.json'"),
 ])
