@@ -41,6 +41,57 @@ def synthetic_suite(directory: Path, count: int) -> str:
     return str(path)
 
 
+# A pytest plugin (written to a temporary directory and loaded with -p) that adds up the CPU time
+# spent inside leakhunt's per-test code: the Measurer and the plugin's decisions. Calls nest
+# (_decide runs check_budget and finish), so the lines overlap; Measurer + _decide is the total.
+BREAKDOWN_PLUGIN = """
+import functools, sys, time
+
+PARTS = {}
+
+
+def _timed(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        started = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            PARTS[fn.__qualname__] = PARTS.get(fn.__qualname__, 0.0) + time.process_time() - started
+    return wrapper
+
+
+def pytest_configure(config):
+    import leakhunt.measure
+    import pytest_leakhunt.session as session
+
+    measure = sys.modules["leakhunt.measure"]  # the package exports a function of that name
+    measure.Measurer.start = _timed(measure.Measurer.start)
+    measure.Measurer.stop = _timed(measure.Measurer.stop)
+    for name in ("check_budget", "finish", "pytest_runtest_logreport"):
+        setattr(session.LeakHunt, name, _timed(getattr(session.LeakHunt, name)))
+    session._PerTest._decide = _timed(session._PerTest._decide)
+    session.resolve_budget = _timed(session.resolve_budget)
+
+
+def pytest_terminal_summary(terminalreporter):
+    tests = sum(len(terminalreporter.stats.get(key, [])) for key in ("passed", "failed"))
+    for name, seconds in sorted(PARTS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"leakhunt-cost {name}: {seconds / max(tests, 1) * 1e6:.0f} us/test")
+"""
+
+
+def breakdown(suite: str, directory: Path, cwd: Path) -> list[str]:
+    (directory / "leakhunt_cost.py").write_text(BREAKDOWN_PLUGIN)
+    target = synthetic_suite(directory, int(suite.split(":")[1])) if suite.startswith("synthetic:") else suite_path(suite)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *BASE, target, "-p", "leakhunt_cost", "--leak-report",
+         f"--leak-report-file={directory / 'r.json'}"],
+        cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(directory)},
+    )
+    return [line.replace("leakhunt-cost ", "") for line in proc.stdout.splitlines() if line.startswith("leakhunt-cost")]
+
+
 def suite_path(suite: str) -> str:
     """``pandas.tests.frame.methods`` -> ``tests/frame/methods``, run from the pandas package.
 
@@ -69,7 +120,20 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memray-rounds", type=int, default=1, help="memray is slow: fewer rounds")
     parser.add_argument("--out", type=Path, help="append the Markdown table to this file")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="instead: one --leak-report run per suite, timing leakhunt's per-test code")
     args = parser.parse_args()
+    if args.breakdown:
+        import pandas
+
+        with tempfile.TemporaryDirectory(prefix="leakhunt-cost-") as tmp:
+            for suite in args.suites:
+                lines = breakdown(suite, Path(tmp), Path(pandas.__file__).parent)
+                print(f"{suite}: " + "; ".join(lines), flush=True)
+                if args.out:
+                    with args.out.open("a", encoding="utf-8") as file:
+                        file.write(f"- `{suite}`: " + "; ".join(lines) + "\n")
+        return 0
     has_memray = importlib.util.find_spec("pytest_memray") is not None
 
     rows = []
