@@ -238,13 +238,19 @@ class memory_budget:
     message says what grew, where it lives and what keeps it alive.
     """
 
-    def __init__(self, *, rss: int | str | None = None, peak: int | str | None = None,
+    def __init__(self, *args: Any, rss: int | str | None = None, peak: int | str | None = None,
                  traced: int | str | None = None, arrow: int | str | None = None,
                  children: int | str | None = None, leak: int | str | None = None,
                  repeat: int | None = None, warmup: int | None = None, **unknown: Any) -> None:
         if unknown:  # Python's own TypeError would not list what is accepted
             raise TypeError(f"memory_budget() got an unknown keyword {sorted(unknown)[0]!r}; "
                             f"accepted keywords: {', '.join(KEYWORDS)}")
+        if args:
+            what = getattr(args[0], "__qualname__", None) or repr(args[0])
+            raise TypeError(
+                f"memory_budget takes keywords only, got the positional argument {what}; "
+                f"write @memory_budget(rss=\"50 MB\") (with parentheses and a limit), not @memory_budget"
+            )
         given = {k: v for k, v in dict(rss=rss, peak=peak, traced=traced, arrow=arrow, children=children,
                                        leak=leak, repeat=repeat, warmup=warmup).items() if v is not None}
         self.budget = Budget.from_kwargs("memory_budget", **given)

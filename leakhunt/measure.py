@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 import tracemalloc
 from contextlib import contextmanager
@@ -162,7 +161,7 @@ class Measurer:
             tracemalloc.reset_peak()  # our own trace: resetting its peak is ours to do
         if self.tracing:
             self._traced_peak_before = tracemalloc.get_traced_memory()[1]
-        self._arrow_max_before = _arrow_pool_max()
+        self._arrow_max_before = probes.arrow_pool_max()
         if self.children:
             self._children_sampler = _ChildrenSampler()
             self._children_sampler.start()
@@ -194,8 +193,10 @@ class Measurer:
             else:  # the user's trace had a higher peak before we began: we only know our ends
                 traced_peak = max(current, before_traced) - before_traced
         arrow_peak = None
-        arrow_max_now = _arrow_pool_max()
-        if self._before.arrow is not None and arrow_max_now is not None:
+        arrow_max_now = probes.arrow_pool_max()
+        if self._before.arrow is None and arrow_max_now is not None:
+            arrow_peak = arrow_max_now  # pyarrow was imported inside the block: its pool was born here
+        elif self._before.arrow is not None and arrow_max_now is not None:
             # The pool's maximum cannot be reset: it tells the block's peak only when it rose.
             if self._arrow_max_before is not None and arrow_max_now > self._arrow_max_before:
                 arrow_peak = arrow_max_now - self._before.arrow
@@ -238,16 +239,6 @@ class Measurer:
             object_growth=object_growth,
         )
         return self.measurement
-
-
-def _arrow_pool_max() -> int | None:
-    pa = sys.modules.get("pyarrow")
-    if pa is None:
-        return None
-    try:
-        return int(pa.default_memory_pool().max_memory())
-    except Exception:
-        return None
 
 
 class _ChildrenSampler:

@@ -25,6 +25,7 @@ __all__ = [
     "rss_anon",
     "hwm",
     "arrow",
+    "arrow_pool_max",
     "traced",
     "traced_by_domain",
     "children_memory",
@@ -109,6 +110,17 @@ def arrow() -> int | None:
         return None
     try:
         return int(pa.total_allocated_bytes())
+    except Exception:
+        return None
+
+
+def arrow_pool_max() -> int | None:
+    """The most Arrow's default pool has ever held (it cannot be reset); None without pyarrow."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return None
+    try:
+        return int(pa.default_memory_pool().max_memory())
     except Exception:
         return None
 

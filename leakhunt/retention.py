@@ -19,7 +19,7 @@ import sys
 import time
 import types
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from leakhunt.units import format_size
 
@@ -504,11 +504,11 @@ def why_alive(
             if rid in next_hop:
                 continue
             if rid in module_dicts:
-                name = _edge(ref, held)[2:-2] if _edge(ref, held).startswith("['") else "?"
+                edge = _edge(ref, held)
+                name = edge[2:-2] if edge.startswith("['") else "?"
                 label = f"{name} (global in {module_dicts[rid]})"
                 add_root_path(label, "global", held)
             elif rid in locals_dicts or rid in frame_ids:
-                frame = locals_dicts.get(rid) or frame_ids[rid]
                 label = local_roots.get(id(held))
                 if label is not None:  # None: the caller's own argument, not a reason
                     add_root_path(label, "local", held)

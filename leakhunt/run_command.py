@@ -254,7 +254,7 @@ def record_run(
     An exception in the target is printed to ``stderr`` as Python prints it (through
     ``sys.excepthook``) and recorded; the figures up to that point are kept.
     """
-    from leakhunt.measure import Measurer, _arrow_pool_max
+    from leakhunt.measure import Measurer
     from leakhunt.probes import PeakWindow
 
     stderr = stderr if stderr is not None else sys.stderr
@@ -275,7 +275,6 @@ def record_run(
         sys.path[0] = target.sys_path0()
     else:
         sys.path.append(target.sys_path0())
-    arrow_imported_before = "pyarrow" in sys.modules
     measurer.start()
     traced_start = tracemalloc.get_traced_memory()[0] if trace and tracemalloc.is_tracing() else None
     if started_trace:
@@ -321,17 +320,12 @@ def record_run(
             stderr.write(traceback_text)
     del kept
 
-    # Arrow: pyarrow is usually imported by the target, so the "before" reading has no figure;
-    # before the import the pool held nothing.
+    # Arrow: pyarrow is usually imported by the target; the engine then counts its pool from 0
+    # and takes the pool's own maximum as the peak. The sampler may have seen a higher point.
     before = measurement.before
     if before.arrow is None and measurement.after.arrow is not None:
         measurement = replace(measurement, before=replace(before, arrow=0))
     arrow_peak = _arrow_peak(measurement.arrow_peak, sampler.arrow_max, measurement.before.arrow)
-    if not arrow_imported_before:
-        # The pool was born during the run, so its all-time maximum is the run's exact peak.
-        pool_max = _arrow_pool_max()
-        if pool_max is not None and pool_max >= 0 and (arrow_peak is None or pool_max > arrow_peak):
-            arrow_peak = pool_max
     children_peak = timeline.max_of("children") if children else None
     measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)
 
