@@ -25,7 +25,7 @@ from leakhunt.units import format_size
 
 __all__ = ["RetentionPath", "RetentionPaths", "why_alive", "biggest_buffers", "describe", "buffer_size"]
 
-_THIS_FILE = __file__
+_PACKAGE_DIR = __file__.rsplit("/", 1)[0] + "/"  # leakhunt/: its frames are never a reason
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 _PANDAS_INTERNALS = ("pandas.core.internals", "pandas._libs.internals")
 # Attributes through which pandas and pyarrow objects hold their data, checked by identity
@@ -285,7 +285,8 @@ class RetentionPaths:
 
 
 def _own_frame(frame: types.FrameType) -> bool:
-    return frame.f_code.co_filename == _THIS_FILE
+    """A frame of leakhunt itself (the search, the explanation, a budget's wrapper)."""
+    return frame.f_code.co_filename.startswith(_PACKAGE_DIR)
 
 
 def _module_dicts() -> dict[int, str]:
