@@ -261,3 +261,26 @@ def test_measure_leaves_gc_state_alone() -> None:
     with measure():
         pass
     assert (gc.isenabled(), gc.get_threshold()) == (enabled, thresholds)
+
+
+def test_confirm_rereads_the_end_after_settling_and_keeps_the_start() -> None:
+    result = run_scenario(
+        """
+        import numpy as np
+        from leakhunt.measure import Measurer, confirm
+        KEEP = []
+        m = Measurer(settle=False, trim=True).start()
+        KEEP.append(np.ones(40_000_000 // 8))
+        junk = [np.ones(1_000_000 // 8) for _ in range(20)]
+        del junk
+        cheap = m.stop()
+        exact = confirm(cheap)
+        trimmed = confirm(cheap, collect=False)
+        emit({"cheap": cheap.rss_growth, "exact": exact.rss_growth, "settled": exact.settled,
+              "same_start": exact.before == cheap.before, "trimmed": trimmed.rss_growth,
+              "cheap_settled": cheap.settled})
+        """
+    )
+    assert result["same_start"] and result["settled"] and not result["cheap_settled"]
+    assert 35_000_000 < result["exact"] < 50_000_000  # the kept 40 MB, read after settling
+    assert 35_000_000 < result["trimmed"] < 50_000_000

@@ -584,3 +584,34 @@ def test_docs_example_produces_the_documented_failures(pytester: pytest.Pytester
         "memory stayed up after (settled growth >= 1.0 MiB, or a leak):",
         "* +* MiB  test_plugin_example.py::test_daily_means  [[]over_budget[]]",
     ])
+
+
+def test_xfail_test_that_breaks_its_budget_is_an_expected_failure(pytester: pytest.Pytester) -> None:
+    # The budget is checked after pytest's xfail handling has seen the body pass; a test marked
+    # xfail that breaks its budget failed as expected (XFAIL), not XPASS.
+    pytester.makepyfile(test_xf="""
+        import numpy as np
+        import pytest
+
+        KEEP = []
+
+        @pytest.mark.xfail(reason="keeps 50 MB", strict=True)
+        @pytest.mark.memory_budget(rss="20 MB")
+        def test_strict_over():
+            KEEP.append(np.ones(50_000_000 // 8))
+
+        @pytest.mark.xfail(reason="keeps 50 MB")
+        @pytest.mark.memory_budget(rss="20 MB")
+        def test_loose_over():
+            KEEP.append(np.ones(50_000_000 // 8))
+
+        @pytest.mark.xfail(reason="fits", strict=True)
+        @pytest.mark.memory_budget(rss="20 MB")
+        def test_strict_within():
+            pass
+    """)
+    result = run(pytester, "-rfxX", "--leak-no-rerun")
+    result.assert_outcomes(xfailed=2, failed=1)
+    result.stdout.fnmatch_lines(["FAILED test_xf.py::test_strict_within*XPASS(strict)*",
+                                 "XFAIL test_xf.py::test_strict_over*keeps 50 MB*",
+                                 "XFAIL test_xf.py::test_loose_over*keeps 50 MB*"])

@@ -226,3 +226,28 @@ def test_no_thread_left_behind_by_a_reading() -> None:
     with probes.PeakWindow():
         pass
     assert {t.name for t in threading.enumerate()} <= before
+
+
+def test_readings_in_a_forked_child_describe_the_child() -> None:
+    # /proc/self descriptors are kept open between readings; one inherited across fork would
+    # still describe the parent, so the child must reopen them.
+    code = """
+import json, os
+import numpy as np
+from leakhunt import probes
+probes.rss(); probes.hwm()  # open the descriptors in the parent
+parent = probes.rss()
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    keep = np.ones(80_000_000 // 8)
+    os.write(w, json.dumps({"child": probes.rss(), "hwm": probes.hwm()}).encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+child = json.loads(os.read(r, 1000))
+emit({"parent": parent, "parent_after": probes.rss(), **child})
+"""
+    out = run_scenario(code)
+    assert out["child"] - out["parent"] > 60_000_000  # the child's 80 MB, not the parent's figure
+    assert out["hwm"] >= out["child"]
+    assert abs(out["parent_after"] - out["parent"]) < 20_000_000
