@@ -156,8 +156,11 @@ def _table(figures: dict[str, list[dict[str, float]]], size: int, args: argparse
         f"Top 100 rows by `quantity * price` (over 1000) from a generated {_mib(size)} CSV of "
         f"{args.rows:,} rows. Median of {args.repeat} runs, each in a fresh process, on "
         f"{os.cpu_count()} cores; {_versions()}. Load average (1 min) {load[0]:.1f} at the start, "
-        f"{load[1]:.1f} at the end: above {os.cpu_count()}, other processes were competing for "
-        "the cores, which slows duckdb and polars (they use every core) more than pandas (one).",
+        f"{load[1]:.1f} at the end" + (
+            f": above {os.cpu_count()}, other processes were competing for the cores, which slows "
+            "duckdb and polars (they use every core) more than pandas (one)."
+            if max(load) > (os.cpu_count() or 1) else
+            f" (at most {os.cpu_count()}: the cores were not shared with other work)."),
         "",
         "| method | wall time | vs duckdb | peak above start | max RSS | how |",
         "|---|---:|---:|---:|---:|---|",
