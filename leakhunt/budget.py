@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterator, TypeVar, overload
 
 from leakhunt.measure import Measurement, Measurer
-from leakhunt.units import ACCEPTED_UNITS, format_size, parse_size
+from leakhunt.units import format_size, parse_size
 
 __all__ = [
     "Budget",
@@ -346,7 +346,3 @@ def run_with_budget(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
                 Violation("leak", verdict.per_call or 0, budget.leak)])
     return result
 
-
-def accepted_form() -> str:
-    """One line listing what a budget accepts, for error messages of front ends."""
-    return f"keywords {', '.join(KEYWORDS)}; sizes as bytes or with units ({ACCEPTED_UNITS})"

@@ -322,9 +322,6 @@ def record_run(
 
     # Arrow: pyarrow is usually imported by the target; the engine then counts its pool from 0
     # and takes the pool's own maximum as the peak. The sampler may have seen a higher point.
-    before = measurement.before
-    if before.arrow is None and measurement.after.arrow is not None:
-        measurement = replace(measurement, before=replace(before, arrow=0))
     arrow_peak = _arrow_peak(measurement.arrow_peak, sampler.arrow_max, measurement.before.arrow)
     children_peak = timeline.max_of("children") if children else None
     measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)

@@ -99,14 +99,13 @@ class LeakHunt:
 
     def _start_session(self) -> None:
         from leakhunt import probes
-        from leakhunt.settle import malloc_trim, release_arrow_pool
+        from leakhunt.settle import trim
 
         if self.settings.trace and not tracemalloc.is_tracing():
             tracemalloc.start(_TRACE_FRAMES)
             self._started_trace = True
         # No collection here (it can take 100+ ms on a big heap); the end collects once.
-        release_arrow_pool()
-        malloc_trim()
+        trim()
         self._session_start = probes.rss()
         self._session_window = probes.PeakWindow().open()
 
