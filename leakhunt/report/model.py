@@ -21,7 +21,9 @@ __all__ = [
 ]
 
 SCHEMA = "leakhunt.test-report"
-SCHEMA_VERSION = 1
+# 2: each test carries "explanation" (leakhunt.explanation.Explanation.to_dict()) when it failed
+#    its budget or leaks; 1 had figures only.
+SCHEMA_VERSION = 2
 
 # verdict -> what it means (docs/plugin.md lists the same table)
 VERDICTS: dict[str, str] = {
@@ -60,6 +62,7 @@ class TestRecord:
     violations: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None
     worker: str | None = None
+    explanation: dict[str, Any] | None = None  # Explanation.to_dict() of a failing or leaking test
 
     def to_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: its deep copy costs more than the measurement (thousands of tests).
@@ -99,7 +102,7 @@ class TestRecord:
                 data[name[len(_PREFIX):]] = value
         if "nodeid" not in data:
             return None
-        for key in ("budget", "violations"):
+        for key in ("budget", "violations", "explanation"):
             if isinstance(data.get(key), str):
                 data[key] = json.loads(data[key])
         return cls.from_dict(data)
@@ -232,10 +235,10 @@ class TestReport:
     def from_dict(cls, data: Mapping[str, Any]) -> TestReport:
         if data.get("schema") != SCHEMA:
             raise ValueError(f"not a leakhunt test report: schema is {data.get('schema')!r}, expected {SCHEMA!r}")
-        if data.get("schema_version") != SCHEMA_VERSION:
+        if data.get("schema_version") not in (1, SCHEMA_VERSION):  # 1 lacks explanations only
             raise ValueError(
                 f"unsupported leakhunt test report schema_version {data.get('schema_version')!r} "
-                f"(this version reads {SCHEMA_VERSION})"
+                f"(this version reads 1 to {SCHEMA_VERSION})"
             )
         session = data.get("session", {})
         return cls(

@@ -1,0 +1,255 @@
+"""The structured explanation of a judgement: data only, rendered by the text, JSON and HTML renderers.
+
+An :class:`Explanation` says what grew (each figure against its limit), where it lives (which
+accounting holds it), what keeps it alive (survivors grouped by root, one representative path
+each, with the line that allocated them), the biggest allocation sites (at the end, and at the
+peak), which types grew, and a hint chosen from the paths' objects. It is built by
+:func:`leakhunt.judge.judge`; front ends never build one themselves.
+
+``Explanation.to_dict()`` is the form the JSON reports carry (``from_dict`` reads it back, so a
+saved report re-renders), and ``str(explanation)`` is the failure text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from leakhunt.units import format_size
+
+__all__ = ["Explanation", "Figure", "PathStep", "Root", "Site", "FIGURE_LABELS"]
+
+#: How each figure reads in a sentence ("rss grew 96.1 MiB").
+FIGURE_LABELS: dict[str, str] = {
+    "rss": "rss grew",
+    "peak": "peak",
+    "traced": "traced grew",
+    "arrow": "arrow pool grew",
+    "children": "children peak",
+    "leak": "leak per call",
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of the judged measurement, with its limit (``None``: no limit)."""
+
+    name: str  # rss | peak | traced | arrow | children | leak
+    value: int | None
+    limit: int | None = None
+
+    @property
+    def broken(self) -> bool:
+        return self.value is not None and self.limit is not None and self.value > self.limit
+
+    def __str__(self) -> str:
+        text = f"{FIGURE_LABELS.get(self.name, self.name)} {format_size(self.value)}"
+        return text + (f" (budget {format_size(self.limit)})" if self.limit is not None else " (no budget)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "limit": self.limit, "broken": self.broken}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Figure:
+        return cls(name=str(data["name"]), value=data.get("value"), limit=data.get("limit"))
+
+
+@dataclass(frozen=True)
+class Site:
+    """A source line that allocated memory that is still alive (or was alive at the peak)."""
+
+    file: str  # path as tracemalloc gives it
+    line: int
+    code: str = ""  # the source line, stripped ("" when unavailable)
+    size: int = 0  # bytes allocated there and alive
+    count: int = 0  # allocations (0: unknown)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file.rsplit('/', 1)[-1]}:{self.line}"
+
+    def __str__(self) -> str:
+        return f"{self.where} ({self.code})" if self.code else self.where
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "code": self.code, "size": self.size, "count": self.count}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Site:
+        return cls(file=str(data["file"]), line=int(data["line"]), code=str(data.get("code", "")),
+                   size=int(data.get("size", 0)), count=int(data.get("count", 0)))
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One node of a retention path.
+
+    ``edge`` is how the previous node refers to this one (``[0]``, ``['key']``, ``.attr``,
+    ``.base``, ``closure variable 'x'``; ``""`` for the root and for steps the gc does not
+    name); ``label`` describes the node (``list``, ``DataFrame (1 row x 10 cols)``,
+    ``ndarray 95.4 MiB``); ``size`` is the data the node holds by itself, where known.
+    """
+
+    label: str
+    edge: str = ""
+    size: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "edge": self.edge, "size": self.size}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PathStep:
+        return cls(label=str(data["label"]), edge=str(data.get("edge", "")), size=data.get("size"))
+
+
+@dataclass(frozen=True)
+class Root:
+    """Survivors of the judged block that one root keeps alive.
+
+    ``root`` names it (``"PREVIEWS (global in etl)"``), ``kind`` is ``global``, ``local``
+    (a frame's variable) or ``other``; ``buffers`` and ``size`` count the survivors behind it;
+    ``path`` is one representative path, root first; ``site`` is the line that allocated the
+    biggest of them, when traced.
+    """
+
+    root: str
+    kind: str
+    buffers: int
+    size: int
+    path: tuple[PathStep, ...]
+    text: str  # the path as one line: "HOLD (global in m) -> list[0] -> DataFrame ... -> ndarray 95.4 MiB"
+    site: Site | None = None
+
+    def headline(self) -> str:
+        what = f"{self.buffers} buffer" + ("" if self.buffers == 1 else "s")
+        return f"{self.root} keeps {what}, {format_size(self.size)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "kind": self.kind, "buffers": self.buffers, "size": self.size,
+                "path": [s.to_dict() for s in self.path], "text": self.text,
+                "site": self.site.to_dict() if self.site is not None else None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Root:
+        site = data.get("site")
+        return cls(root=str(data["root"]), kind=str(data.get("kind", "other")),
+                   buffers=int(data.get("buffers", 1)), size=int(data.get("size", 0)),
+                   path=tuple(PathStep.from_dict(s) for s in data.get("path", ())),
+                   text=str(data.get("text", "")), site=Site.from_dict(site) if site else None)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a block or test broke its budget (or leaks): every part a renderer shows.
+
+    ``where`` splits the retained memory by accounting: keys ``python``, ``numpy``, ``pandas``
+    (tracemalloc domains), ``traced`` (when not split by domain), ``arrow`` (the Arrow pool),
+    ``unaccounted`` (RSS growth that none of those explain: native allocations) and
+    ``allocator_retention`` (freed memory an allocator kept, given back by settling; not a
+    leak); a value is ``None`` where the accounting was unavailable, a missing key where it
+    does not apply.
+    """
+
+    title: str
+    headline: str  # "broke its memory budget", "leaks 2.0 MiB per call", ...
+    figures: tuple[Figure, ...] = ()
+    where: Mapping[str, int | None] = field(default_factory=dict)
+    roots: tuple[Root, ...] = ()
+    unexplained: str = ""  # said instead of roots when none were found, and why
+    sites: tuple[Site, ...] = ()  # biggest allocation sites of the block still alive at the end
+    peak_sites: tuple[Site, ...] = ()  # biggest allocations alive at the high-water mark
+    type_growth: tuple[tuple[str, int], ...] = ()  # (type name, +count), largest first
+    hint: str = ""
+    notes: tuple[str, ...] = ()  # how it was obtained (re-run, not traced, one-time initialisation)
+    traced: bool = False  # allocation sites were available
+
+    # ------------------------------------------------------------------ forms
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "headline": self.headline,
+            "figures": [f.to_dict() for f in self.figures],
+            "where": dict(self.where),
+            "roots": [r.to_dict() for r in self.roots],
+            "unexplained": self.unexplained,
+            "sites": [s.to_dict() for s in self.sites],
+            "peak_sites": [s.to_dict() for s in self.peak_sites],
+            "type_growth": [{"type": name, "count": n} for name, n in self.type_growth],
+            "hint": self.hint,
+            "notes": list(self.notes),
+            "traced": self.traced,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Explanation:
+        return cls(
+            title=str(data.get("title", "")),
+            headline=str(data.get("headline", "")),
+            figures=tuple(Figure.from_dict(f) for f in data.get("figures", ())),
+            where=dict(data.get("where", {})),
+            roots=tuple(Root.from_dict(r) for r in data.get("roots", ())),
+            unexplained=str(data.get("unexplained", "")),
+            sites=tuple(Site.from_dict(s) for s in data.get("sites", ())),
+            peak_sites=tuple(Site.from_dict(s) for s in data.get("peak_sites", ())),
+            type_growth=tuple((str(t["type"]), int(t["count"])) for t in data.get("type_growth", ())),
+            hint=str(data.get("hint", "")),
+            notes=tuple(str(n) for n in data.get("notes", ())),
+            traced=bool(data.get("traced", False)),
+        )
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    # ------------------------------------------------------------------ text
+    def where_text(self) -> str:
+        """'numpy buffers 95.4 MiB, Python heap 0.6 MiB, Arrow pool 0 B, unaccounted native 0 B'."""
+        labels = (("numpy", "numpy buffers"), ("python", "Python heap"), ("pandas", "pandas hash tables"),
+                  ("traced", "traced (Python heap + numpy)"), ("arrow", "Arrow pool"),
+                  ("unaccounted", "unaccounted native"))
+        parts = []
+        for key, label in labels:
+            if key not in self.where:
+                continue
+            value = self.where[key]
+            if value is None:
+                parts.append({"arrow": "Arrow pool n/a (pyarrow not imported)",
+                              "traced": "Python heap and numpy not traced"}.get(key, f"{label} n/a"))
+            else:
+                parts.append(f"{label} {format_size(value)}")
+        return ", ".join(parts)
+
+    def lines(self) -> list[str]:
+        lines = [f"{self.title} {self.headline}".strip()]
+        if self.figures:
+            lines.append("  " + "   ".join(str(f) for f in self.figures))
+        retention = self.where.get("allocator_retention")
+        if retention:
+            lines.append(f"  allocator kept {format_size(retention)} after frees "
+                         f"(settling gave it back; not counted as growth)")
+        where = self.where_text()
+        if where:
+            lines.append("  where it lives: " + where)
+        if self.roots:
+            lines.append("  still alive because:")
+            for root in self.roots:
+                lines.append(f"    {root.headline()}:")
+                lines.append(f"      {root.text}")
+                if root.site is not None:
+                    lines.append(f"      allocated at {root.site}")
+        elif self.unexplained:
+            lines.append(f"  still alive because: {self.unexplained}")
+        if self.peak_sites:
+            lines.append("  alive at the peak (biggest allocations, by line):")
+            lines.extend(f"    {format_size(s.size):>10}  {s}" for s in self.peak_sites)
+        if self.type_growth:
+            lines.append("  objects that grew: " + ", ".join(f"+{n:,} {name}" for name, n in self.type_growth[:6]))
+        if self.sites:
+            lines.append("  biggest allocation sites alive (traced):")
+            lines.extend(f"    {format_size(s.size):>10}  {s}" for s in self.sites)
+        elif not self.traced:
+            lines.append("  allocation sites: not traced")
+        for note in self.notes:
+            lines.append(f"  ({note})")
+        if self.hint:
+            lines.append("  fix hint: " + self.hint)
+        return lines
