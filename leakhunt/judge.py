@@ -199,8 +199,9 @@ def _decide(measurement: Measurement, budget: Budget | None, violations: list[Vi
             notes.append(f"calling the block a second time, traced, to explain it failed: {type(exc).__name__}: {exc}")
             scope = peak = None
         else:
-            notes.append("leakhunt called it a second time, traced, to find what keeps the memory "
-                         "(shown: what that call made)")
+            looked_for = "what keeps the memory" if retained else "what was alive at its peak"
+            notes.append(f"leakhunt called it a second time, traced, to find {looked_for} "
+                         f"(shown: what that call made)")
     try:
         survivors = _survivors(scope, violations, named)
         own = sum(r.size for r in survivors.roots if not r.library) if survivors is not None else 0
@@ -299,7 +300,7 @@ def _where(measurement: Measurement) -> dict[str, int | None]:
     if domains is not None:
         for key in ("numpy", "python", "pandas", "other"):
             if domains.get(key) or key in ("numpy", "python"):
-                where[key] = domains.get(key, 0)
+                where[key] = max(0, domains.get(key, 0))  # frees of older objects are not the block's
         if measurement.excluded:  # what older threads allocated is not where the block's memory lives
             where["python"] = max(0, (where.get("python") or 0) - measurement.excluded)
     else:
@@ -377,10 +378,7 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
         if not peak_sites and peak.traced_peak is not None and (measurement.peak or 0) > 2 * peak.traced_peak:
             notes.append("most of the peak was not traced memory (Arrow's pool or native allocations)")
     types = created_types(scope) if (scope is not None and retained and scope.fresh) else ()
-    if rerun is not None:
-        where = _where(rerun)
-    else:
-        where = _where(measurement)
+    where = _where(rerun if rerun is not None else measurement) if retained else {}
     native = bool(retained and not roots)
     return Explanation(
         title=title,
