@@ -62,8 +62,10 @@ _HINTS = {
 }
 
 
-def hint_for(roots: Sequence[Root], figures: set[str], *, native: bool = False) -> str:
-    """The fix hint: from the pattern of the biggest root's path; else from the figures broken."""
+def hint_for(roots: Sequence[Root], figures: set[str], *, native: bool = False, looked: bool = True) -> str:
+    """The fix hint: from the pattern of the biggest root's path; else from the figures broken.
+    ``native``: survivors were looked for and none holds the growth; ``looked``: they were
+    looked for at all."""
     own = [r for r in roots if not r.library] or list(roots)
     if own:
         return _HINTS.get(own[0].pattern, _HINTS["attribute"])
@@ -78,6 +80,9 @@ def hint_for(roots: Sequence[Root], figures: set[str], *, native: bool = False) 
     if native:
         return ("no Python object of this block holds the growth: native memory (a C extension), "
                 "memory a library keeps, or fragmentation the allocator could not give back")
+    if not looked:
+        return ("what keeps the memory was not looked for: let leakhunt call the block again traced "
+                "(drop --leak-no-rerun), or trace it (pytest --leak-trace)")
     return "the growth is many small objects: look at the allocation sites and the types that grew"
 
 
@@ -379,7 +384,7 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
             notes.append("most of the peak was not traced memory (Arrow's pool or native allocations)")
     types = created_types(scope) if (scope is not None and retained and scope.fresh) else ()
     where = _where(rerun if rerun is not None else measurement) if retained else {}
-    native = bool(retained and not roots)
+    native = bool(retained and survivors is not None and not roots)
     return Explanation(
         title=title,
         headline="broke its memory budget",
@@ -390,7 +395,7 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
         sites=sites,
         peak_sites=peak_sites,
         type_growth=types,
-        hint=hint_for(roots, figures, native=native),
+        hint=hint_for(roots, figures, native=native, looked=survivors is not None or not retained),
         notes=tuple(notes),
         traced=traced,
     )
