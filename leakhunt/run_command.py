@@ -20,15 +20,17 @@ import traceback
 import tracemalloc
 import types
 from dataclasses import replace
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
 
 from leakhunt.budget import Violation
 from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, environment, parse_interval
 
-__all__ = ["configure_parser", "run", "Target", "record_run"]
+if TYPE_CHECKING:
+    from leakhunt.report.files import ReportPath
+
+__all__ = ["configure_parser", "misplaced_options", "run", "Target", "record_run"]
 
 PROG = "leakhunt run"
-_PLOT_HINT = 'the HTML report needs matplotlib: pip install "leakhunt[plot]"'
 # Budget keywords that make sense for one run of a script (leak/repeat/warmup need repeats).
 _RUN_BUDGET_KEYWORDS = ("rss", "peak", "traced", "arrow", "children")
 #: Frames kept per traced allocation with --trace: enough to reach the user's line from
@@ -46,34 +48,45 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "       leakhunt run [options] -m module [args ...]"
     )
     parser.epilog = (
-        "The target runs in this process as `python script.py args` would. Everything after the "
-        "script (or after -m module) is the target's own arguments. Exit status: the target's; "
-        "1 when it passed but broke --budget; 2 for a bad command line."
+        "Options go before the script: everything after the script (or after -m module) is the "
+        "target's own arguments, as with python. Example: leakhunt run -o report.html script.py. "
+        "Exit status: the target's; 1 when it passed but broke --budget; 2 for a bad command line."
     )
-    parser.add_argument("-m", dest="module", nargs=argparse.REMAINDER, metavar="module",
-                        help="run a library module as a script, like python -m")
-    parser.add_argument("--interval", type=_interval_type, default=DEFAULT_INTERVAL, metavar="TIME",
-                        help="sampling interval for the timeline: '10ms' (default), '0.5s', '0.02'")
-    parser.add_argument("--children", action="store_true",
-                        help="also sample child processes' memory (PSS, sampled every 50 ms at most)")
-    parser.add_argument("--trace", action="store_true",
-                        help="trace allocations with tracemalloc: the sites alive at the peak and "
-                             "the traced peak by domain (slows the target down)")
-    parser.add_argument("--trace-frames", type=_frames_type, default=TRACE_FRAMES, metavar="N",
-                        help=f"frames kept per traced allocation (default {TRACE_FRAMES}): fewer is "
-                             "faster, but may not reach your line from deep inside a library")
-    parser.add_argument("-o", "--output", metavar="REPORT.html",
-                        help="write a self-contained HTML report with the timeline plot")
-    parser.add_argument("--json", metavar="PATH", help="write the figures and samples as JSON")
-    parser.add_argument("--budget", type=_budget_type, metavar="SPEC",
-                        help="fail (exit 1) when the run breaks it: e.g. 'peak=1GB,rss=100MB' "
-                             "(rss: settled final growth; peak: above the start; arrow; traced; children)")
-    parser.add_argument("--top", type=_top_type, default=10, metavar="N",
-                        help="allocation sites to show with --trace (default 10)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no live status line and no summary (errors and budget failures still print)")
+    own: list[str] = []
+
+    def add(*flags: str, **kwargs: Any) -> None:
+        own.extend(flag for flag in flags if flag.startswith("-"))
+        parser.add_argument(*flags, **kwargs)
+
+    add("-m", dest="module", nargs=argparse.REMAINDER, metavar="module",
+        help="run a library module as a script, like python -m")
+    add("--interval", type=_interval_type, default=DEFAULT_INTERVAL, metavar="TIME",
+        help="sampling interval for the timeline: '10ms' (default), '0.5s', '0.02'")
+    add("--children", action="store_true",
+        help="also sample child processes' memory (PSS, sampled every 50 ms at most)")
+    add("--trace", action="store_true",
+        help="trace allocations with tracemalloc: the sites and stacks alive at the peak, and what "
+             "keeps memory alive at exit (slows the target down)")
+    add("--trace-frames", type=_frames_type, default=TRACE_FRAMES, metavar="N",
+        help=f"frames kept per traced allocation (default {TRACE_FRAMES}): fewer is "
+             "faster, but may not reach your line from deep inside a library")
+    add("-o", "--output", metavar="REPORT",
+        help="write the report: REPORT.html (self-contained page: timeline, peak, flame graph), "
+             "REPORT.txt (the summary as text), REPORT.json (the figures and samples) or "
+             "REPORT.png (the timeline plot)")
+    add("--json", metavar="PATH.json", help="also write the figures and samples as JSON (for leakhunt report)")
+    add("--budget", type=_budget_type, metavar="SPEC",
+        help="fail (exit 1) when the run breaks it: e.g. 'peak=1GB,rss=100MB' "
+             "(rss: settled final growth; peak: above the start; arrow; traced; children)")
+    add("--top", type=_top_type, default=10, metavar="N",
+        help="allocation sites to show with --trace (default 10)")
+    add("--no-status", dest="status", action="store_false",
+        help="no live status line (it is shown on stderr only when stderr is a terminal)")
+    add("-q", "--quiet", action="store_true",
+        help="no live status line and no summary (errors and budget failures still print)")
     parser.add_argument("target", nargs="?", metavar="script.py", help="the script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, metavar="args", help="the target's arguments")
+    parser.set_defaults(_own_options=tuple(own))
 
 
 # --------------------------------------------------------------------------------------
@@ -246,7 +259,7 @@ def record_run(
     top: int = 10,
     trace_frames: int = TRACE_FRAMES,
     budget: Any = None,
-    status: IO[str] | None = None,
+    status: Callable[[str], None] | None = None,
     stderr: IO[str] | None = None,
 ) -> RunRecord:
     """Run ``target`` under the sampler and return its :class:`RunRecord`.
@@ -415,19 +428,32 @@ def run(args: argparse.Namespace) -> int:
     try:
         target = _target_from_args(args)
         target.check()
-        _check_outputs(args)
+        outputs = _check_outputs(args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=stderr)
         return 2
+    for warning in misplaced_options(target, getattr(args, "_own_options", ())):
+        print(f"{PROG}: warning: {warning}", file=stderr)
     budget = args.budget
     children = args.children or (budget is not None and budget.children is not None)
     trace = args.trace or (budget is not None and budget.traced is not None)
-    status = stderr if (not args.quiet and _isatty(stderr)) else None
+    live = None
+    if args.status and not args.quiet and _isatty(stderr) and os.environ.get("TERM") != "dumb":
+        from leakhunt.report.console import LiveStatus
 
-    record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
-                        trace_frames=args.trace_frames, budget=budget, status=status, stderr=stderr)
+        live = LiveStatus(stderr)
 
-    from leakhunt.report.timeline_text import render_summary
+    try:
+        if live is not None:
+            live.start()
+        record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
+                            trace_frames=args.trace_frames, budget=budget,
+                            status=live.update if live is not None else None, stderr=stderr)
+    finally:
+        if live is not None:
+            live.stop()
+
+    from leakhunt.report.console import console, print_run_summary
 
     try:  # the target's buffered output first, so the summary comes after it
         sys.stdout.flush()
@@ -436,21 +462,39 @@ def run(args: argparse.Namespace) -> int:
 
     written: list[str] = []
     failed = False
-    if args.json:
-        failed |= not _write(args.json, lambda f: _dump_json(record, f), written, stderr)
-    if args.output:
-        from leakhunt.report.timeline_html import render_html
-
-        failed |= not _write(args.output, lambda f: render_html(record, f, top=args.top), written, stderr)
+    for option, checked in outputs:
+        failed |= not _write(option, checked, record, args.top, written, stderr)
+    out = console(stderr)
     if not args.quiet:
-        render_summary(record, stderr, top=min(args.top, 5), written=written)
+        print_run_summary(record, out, top=min(args.top, 5), written=written)
     elif record.violations:
-        render_summary(record, stderr, top=0, written=written, only_budget=True)
+        print_run_summary(record, out, top=0, written=written, only_budget=True)
     if record.exit_status != 0:
         return record.exit_status
     if record.violations or failed:
         return 1
     return 0
+
+
+def misplaced_options(target: Target, own: Sequence[str]) -> list[str]:
+    """Warnings for the target's arguments that look like ``leakhunt run``'s own options.
+
+    ``leakhunt run script.py -o report.html`` passes ``-o report.html`` to the script, as
+    ``python script.py -o report.html`` would; a user who meant it for us should hear so.
+    """
+    found = []
+    for arg in target.args:
+        flag = arg.split("=", 1)[0] if arg.startswith("--") else arg
+        if flag in own and flag not in found:
+            found.append(flag)
+    if not found:
+        return []
+    flags = ", ".join(repr(f) for f in found)
+    example = f"leakhunt run {' '.join(found)} ... {target.label}"
+    return [f"{flags} after {target.label} {'go' if len(found) > 1 else 'goes'} to {target.label}, not to "
+            f"leakhunt run (everything after the script is its own, as with python); to give "
+            f"{'them' if len(found) > 1 else 'it'} to leakhunt run, put {'them' if len(found) > 1 else 'it'} "
+            f"before the script: {example}"]
 
 
 def _target_from_args(args: argparse.Namespace) -> Target:
@@ -465,17 +509,23 @@ def _target_from_args(args: argparse.Namespace) -> Target:
     return Target(script=args.target, args=args.args)
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
+#: What each output option can write, by format (the suffix picks it).
+_OUTPUT_FORMATS = {"-o": ("html", "text", "json", "png"), "--json": ("json",)}
+
+
+def _check_outputs(args: argparse.Namespace) -> list[tuple[str, ReportPath]]:
+    """The checked output paths, before anything runs; :class:`UsageError` naming a bad one."""
+    from leakhunt.report.files import ReportPathError, check_report_path
+
+    checked = []
     for option, path in (("--json", args.json), ("-o", args.output)):
         if path is None:
             continue
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise UsageError(f"cannot write {option} {path!r}: directory {parent!r} does not exist")
-        if os.path.isdir(path):
-            raise UsageError(f"cannot write {option} {path!r}: it is a directory")
-    if args.output is not None and importlib.util.find_spec("matplotlib") is None:
-        raise UsageError(_PLOT_HINT)
+        try:
+            checked.append((option, check_report_path(path, option=option, formats=_OUTPUT_FORMATS[option])))
+        except ReportPathError as exc:
+            raise UsageError(str(exc)) from None
+    return checked
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -492,16 +542,32 @@ def _dump_json(record: RunRecord, f: IO[str]) -> None:
     f.write("\n")
 
 
-def _write(path: str, render: Callable[[IO[str]], None], written: list[str], stderr: IO[str]) -> bool:
-    from leakhunt.report.files import write_atomic
+def _write(option: str, checked: ReportPath, record: RunRecord, top: int, written: list[str],
+           stderr: IO[str]) -> bool:
+    """Write one output; an error is printed (naming the path) and returned as False."""
+    from leakhunt.report.files import write_atomic, write_atomic_binary
 
+    path = checked.path
     try:
-        write_atomic(path, render)
+        if checked.format == "json":
+            write_atomic(path, lambda f: _dump_json(record, f))
+        elif checked.format == "html":
+            from leakhunt.report.timeline_html import render_html
+
+            write_atomic(path, lambda f: render_html(record, f, top=top))
+        elif checked.format == "text":
+            from leakhunt.report.console import console, print_run_summary
+
+            write_atomic(path, lambda f: print_run_summary(record, console(f, plain=True), top=top))
+        else:
+            from leakhunt.report.timeline_html import plot_png
+
+            write_atomic_binary(path, lambda tmp: plot_png(record, tmp))
     except ImportError as exc:
-        print(f"{PROG}: error: cannot write {path!r}: {exc}", file=stderr)
+        print(f"{PROG}: error: cannot write {option} {checked.given!r}: {exc}", file=stderr)
         return False
     except OSError as exc:
-        print(f"{PROG}: error: cannot write {path!r}: {exc.strerror or exc}", file=stderr)
+        print(f"{PROG}: error: cannot write {option} {checked.given!r}: {exc.strerror or exc}", file=stderr)
         return False
-    written.append(path)
+    written.append(checked.given)
     return True

@@ -24,7 +24,7 @@ import time
 import tracemalloc
 from array import array
 from dataclasses import asdict, dataclass, field, fields
-from typing import IO, Any, Callable
+from typing import Any, Callable
 
 from leakhunt import probes
 from leakhunt.budget import Violation
@@ -35,6 +35,7 @@ __all__ = [
     "SCHEMA",
     "Sampler",
     "Site",
+    "Stack",
     "Timeline",
     "TraceAtPeak",
     "RunRecord",
@@ -103,6 +104,18 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Stack:
+    """Traced allocations alive at the peak that share one call stack.
+
+    ``frames`` are ``(file, line)``, the outermost call first (cut at the tracing frame limit).
+    """
+
+    frames: tuple[tuple[str, int], ...]
+    size: int
+    count: int = 0
+
+
+@dataclass(frozen=True)
 class TraceAtPeak:
     """What tracemalloc saw at the highest RSS the sampler caught a snapshot of."""
 
@@ -114,10 +127,22 @@ class TraceAtPeak:
     snapshots: int  # how many snapshots the run took
     snapshot_seconds: float  # time they cost, all together
     tracemalloc_overhead: int  # memory tracemalloc itself used at that moment
+    stacks: tuple[Stack, ...] = ()  # the stacks alive then, biggest first (for the flame graph)
+    code: dict[tuple[str, int], str] = field(default_factory=dict)  # source lines of the stacks' frames
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("stacks", "code")}
+        out["domains"] = dict(self.domains)
         out["sites"] = [asdict(site) for site in self.sites]
+        # Stacks share most frames: a table of frames, and each stack as indexes into it.
+        index: dict[tuple[str, int], int] = {}
+        for stack in self.stacks:
+            for frame in stack.frames:
+                index.setdefault(frame, len(index))
+        out["stacks"] = {
+            "frames": [[f, line, self.code.get((f, line), "")] for (f, line) in index],
+            "stacks": [[[index[frame] for frame in s.frames], s.size, s.count] for s in self.stacks],
+        }
         return out
 
     @classmethod
@@ -125,6 +150,15 @@ class TraceAtPeak:
         kwargs = _known(cls, data)
         kwargs["sites"] = tuple(Site(**_known(Site, s)) for s in data.get("sites", ()))
         kwargs["domains"] = dict(data.get("domains") or {})
+        table = data.get("stacks") or {}
+        frames = [(str(f), int(line)) for f, line, *_ in table.get("frames", ())]
+        kwargs["code"] = {(str(f), int(line)): str(rest[0]) for f, line, *rest in table.get("frames", ())
+                          if rest and rest[0]}
+        try:
+            kwargs["stacks"] = tuple(Stack(frames=tuple(frames[i] for i in ids), size=int(size), count=int(count))
+                                     for ids, size, count in table.get("stacks", ()))
+        except (IndexError, ValueError, TypeError) as exc:
+            raise ValueError(f"trace.stacks is malformed ({exc})") from None
         return cls(**kwargs)
 
 
@@ -202,6 +236,7 @@ class RunRecord:
     violations: tuple[Violation, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
     sampler_cpu: float = 0.0  # CPU seconds the sampler thread used: what sampling cost
+    explanation: dict[str, Any] | None = None  # leakhunt.explanation.Explanation.to_dict() of what is alive at exit
 
     @property
     def budget_broken(self) -> bool:
@@ -228,7 +263,8 @@ class RunRecord:
             raise ValueError(f"not a `leakhunt run --json` file (schema {found!r}, expected {SCHEMA!r})")
         kwargs = _known(cls, data)
         missing = [f.name for f in fields(cls) if f.name not in data
-                   and f.name not in ("budget", "budget_limits", "violations", "environment", "sampler_cpu")]
+                   and f.name not in ("budget", "budget_limits", "violations", "environment", "sampler_cpu",
+                                         "explanation")]
         if missing:
             raise ValueError(f"`leakhunt run --json` file lacks {', '.join(missing)}")
         kwargs["samples"] = Timeline.from_dict(data["samples"] or {})
@@ -379,7 +415,8 @@ def short_path(filename: str) -> str:
 class Sampler:
     """Samples memory in a background thread from :meth:`start` to :meth:`stop`.
 
-    ``status``: a text stream for a live one-line status (refreshed twice a second), or None.
+    ``status``: called from the sampler's thread with a one-line status twice a second (the
+    time, RSS and its maximum so far), or None.
     ``max_samples``: when reached, the samples are halved (each pair keeps its higher RSS) and
     the interval doubles, so a long run's timeline stays small.
     Use as a context manager or call :meth:`stop` in a ``finally``: the thread is always joined.
@@ -392,7 +429,7 @@ class Sampler:
         children: bool = False,
         trace: bool = False,
         top_sites: int = 20,
-        status: IO[str] | None = None,
+        status: Callable[[str], None] | None = None,
         max_samples: int = 200_000,
         snapshot_budget: float = 0.05,
         clock: Callable[[], float] = time.perf_counter,
@@ -426,7 +463,6 @@ class Sampler:
         self._last_children: int | None = None
         self._max_rss = 0
         self._max_arrow: int | None = None
-        self._status_shown = False
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -448,7 +484,6 @@ class Sampler:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self._sample(self._clock())
-        self._clear_status()
         return self.timeline()
 
     def __enter__(self) -> Sampler:
@@ -609,20 +644,9 @@ class Sampler:
         if self._last_children is not None:
             parts.append(f"children {format_size(self._last_children)}")
         try:
-            self.status.write("\r\x1b[K" + "  ".join(parts))
-            self.status.flush()
-            self._status_shown = True
-        except (OSError, ValueError):  # closed or broken stream: stop showing status
+            self.status("  ".join(parts))
+        except Exception:  # noqa: BLE001 - a broken status must not stop the sampling
             self.status = None
-
-    def _clear_status(self) -> None:
-        if self._status_shown and self.status is not None:
-            try:
-                self.status.write("\r\x1b[K")
-                self.status.flush()
-            except (OSError, ValueError):
-                pass
-            self._status_shown = False
 
 
 def environment() -> dict[str, str]:

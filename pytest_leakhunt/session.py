@@ -163,10 +163,7 @@ class LeakHunt:
         self._end_session()
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
-        if not self.worker and self.settings.report_file:
-            from leakhunt.report import write_report
-
-            write_report(self.build_report(), self.settings.report_file)
+        # the report file is written by pytest_leakhunt.report_file.ReportFile, last
 
     def build_report(self) -> Any:
         import leakhunt
@@ -185,16 +182,12 @@ class LeakHunt:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.worker or not self.settings.report:
             return
-        import io
-
         from leakhunt.report.text import TextReport
 
-        out = io.StringIO()
-        TextReport(self.build_report(), top=self.settings.report_top).render(out)
+        # pytest's terminal writer decides colour (--color, NO_COLOR, a pipe); 100 columns at most
+        width = self.config.get_terminal_writer().fullwidth
         terminalreporter.write_sep("=", "leakhunt: memory per test")
-        terminalreporter.write(out.getvalue())
-        if self.settings.report_file:
-            terminalreporter.write_line(f"leakhunt report written to {self.settings.report_file}")
+        TextReport(self.build_report(), top=self.settings.report_top, width=width).write(terminalreporter.write)
 
     def pytest_unconfigure(self) -> None:
         if self._started_trace:  # session never finished (e.g. a usage error)
