@@ -61,6 +61,15 @@ def _text(text: str, style: str | None) -> Any:
     return Text(text, style=STYLES.get(style or "", ""))
 
 
+def _indented(line: str, style: str = "") -> Any:
+    """A line wrapped at the console's width, its continuation lines as indented as it is."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    text = line.lstrip(" ")
+    return Padding(Text(text, style=style), (0, 0, 0, len(line) - len(text)), expand=False)
+
+
 def print_test_report(report: Any, out: Any, *, top: int = 10) -> None:
     """The test report (:class:`leakhunt.report.model.TestReport`) on the rich console ``out``."""
     from rich.text import Text
@@ -84,7 +93,8 @@ def print_test_report(report: Any, out: Any, *, top: int = 10) -> None:
         out.print(Text("why they failed", style="bold"))
         for record in explained:
             out.print()
-            out.print(Text(str(Explanation.from_dict(record.explanation)), style=""), soft_wrap=True)
+            for line in Explanation.from_dict(record.explanation).lines():
+                out.print(_indented(line))
 
 
 def print_run_summary(
@@ -129,12 +139,12 @@ def print_run_summary(
 
             out.print(Text("  alive at exit:", style="bold"))
             for line in Explanation.from_dict(record.explanation).lines()[1:]:
-                out.print(Text("  " + line), soft_wrap=True)
+                out.print(_indented("  " + line))
     if record.violations:
         out.print(Text.assemble(("leakhunt run: ", "bold"), (record.target, "bold"),
                                 (f" broke its memory budget ({record.budget}):", "bold red")))
         for line in violation_lines(record):
-            out.print(Text("  " + line, style="red"), soft_wrap=True)
+            out.print(_indented("  " + line, style="red"))
     for path in written:
         out.print(f"  wrote {path}")
 
