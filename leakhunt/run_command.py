@@ -22,8 +22,9 @@ import types
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
 
+from leakhunt import tracing
 from leakhunt.budget import Violation
-from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, environment, parse_interval
+from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceAtPeak, environment, parse_interval
 
 if TYPE_CHECKING:
     from leakhunt.report.files import ReportPath
@@ -33,9 +34,8 @@ __all__ = ["configure_parser", "misplaced_options", "run", "Target", "record_run
 PROG = "leakhunt run"
 # Budget keywords that make sense for one run of a script (leak/repeat/warmup need repeats).
 _RUN_BUDGET_KEYWORDS = ("rss", "peak", "traced", "arrow", "children")
-#: Frames kept per traced allocation with --trace: enough to reach the user's line from
-#: inside pandas, few enough that tracing costs 2-4x rather than 10x.
-TRACE_FRAMES = 10
+#: Frames kept per traced allocation with --trace (the library's default).
+TRACE_FRAMES = tracing.TRACE_FRAMES
 
 
 class UsageError(Exception):
@@ -274,13 +274,13 @@ def record_run(
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     # Tracing is ours to run here (not the Measurer's): it must stop before the snapshot at
-    # the peak is summarised, and that before the final, settled reading.
-    started_trace = False
-    if trace and not tracemalloc.is_tracing():
-        tracemalloc.start(trace_frames)
-        started_trace = True
+    # the peak is summarised, and that before the final, settled reading. A trace the user
+    # started (PYTHONTRACEMALLOC) is left running.
+    handle = tracing.start(trace_frames) if trace else None
+    started_trace = handle is not None and handle.started
     measurer = Measurer(settle=True, trace=False, children=False)
-    sampler = Sampler(interval, children=children, trace=trace, top_sites=top, status=status)
+    sampler = Sampler(interval, children=children, status=status)
+    peaks: tracing.PeakSnapshots | None = None
     status_code = 0
     error: BaseException | None = None
     kept: Any = None  # the target's globals (or the failing traceback): alive until we have read
@@ -294,6 +294,9 @@ def record_run(
         tracemalloc.reset_peak()
     window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
     sampler.start()
+    if traced_start is not None:
+        # the allocations alive at the traced peak; snapshots may take 10% of the run, none while importing
+        peaks = tracing.PeakSnapshots(limit=max(top, 1), budget=0.1, skip_imports=True).start()
     restore_sigterm = _write_figures_on_sigterm()
     try:
         kept = target.execute()
@@ -309,12 +312,15 @@ def record_run(
         timeline = sampler.stop()
         window.close()
         traced_final = traced_peak = None
+        overhead = 0
         if traced_start is not None and tracemalloc.is_tracing():
             traced_final, traced_max = tracemalloc.get_traced_memory()
             traced_peak = (traced_max if started_trace else max(traced_final, traced_start)) - traced_start
-        if started_trace:
-            tracemalloc.stop()
-        trace_at_peak = sampler.finish_trace()
+            overhead = tracemalloc.get_tracemalloc_memory()
+        if handle is not None:
+            handle.stop()  # first: the snapshot is summarised ten times faster untraced
+        if peaks is not None:
+            peaks.stop()
         measurement = measurer.stop()
         sys.argv = saved_argv
         if saved_path0 is not None:
@@ -374,7 +380,7 @@ def record_run(
         arrow_final=measurement.after.arrow,
         children_peak=children_peak,
         traced_peak=measurement.traced_peak,
-        trace=trace_at_peak,
+        trace=_trace_at_peak(peaks, timeline, overhead) if peaks is not None else None,
         samples=timeline,
         budget=budget_text,
         budget_limits=budget_limits,
@@ -382,6 +388,38 @@ def record_run(
         environment=environment(),
         sampler_cpu=sampler.cpu_seconds,
     )
+
+
+def _trace_at_peak(peaks: tracing.PeakSnapshots, timeline: Any, overhead: int) -> TraceAtPeak | None:
+    """What :class:`leakhunt.tracing.PeakSnapshots` found, as the run records it."""
+    if peaks.taken_at is None:
+        return None
+    # the RSS sample nearest the snapshot
+    rss = 0
+    if len(timeline):
+        i = min(range(len(timeline.t)), key=lambda k: abs(timeline.t[k] - peaks.taken_at))
+        rss = timeline.rss[i] or 0
+    sites = tuple(Site(filename=s.file, lineno=s.line, size=s.size, count=s.count, code=s.code,
+                       via=_via(s.file, s.line, peaks.stacks)) for s in peaks.sites)
+    return TraceAtPeak(time=peaks.taken_at, rss=rss, traced=peaks.level, domains=dict(peaks.domains), sites=sites,
+                       snapshots=peaks.snapshots, snapshot_seconds=peaks.seconds, tracemalloc_overhead=overhead,
+                       stacks=peaks.stacks)
+
+
+def _via(filename: str, lineno: int, stacks: Sequence[tracing.Stack]) -> str | None:
+    """Where the biggest allocation charged to a user line really happened, when elsewhere
+    (``pandas/io/parsers/readers.py:1026`` under ``df = pd.read_csv(...)``)."""
+    from leakhunt.frames import short_path, user_frame
+
+    best: tracing.Stack | None = None
+    for stack in stacks:
+        if user_frame([(f, n) for f, n, _ in stack.frames]) == (filename, lineno):
+            if best is None or stack.size > best.size:
+                best = stack
+    if best is None or not best.frames:
+        return None
+    inner_file, inner_line, _ = best.frames[0]
+    return None if inner_file == filename else f"{short_path(inner_file)}:{inner_line}"
 
 
 class _Terminated(SystemExit):

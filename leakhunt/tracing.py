@@ -14,6 +14,7 @@ their stacks for a flame graph.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import tracemalloc
@@ -173,17 +174,29 @@ class PeakSnapshots:
     snapshot holds and :attr:`traced_peak` the true traced peak (tracemalloc's own maximum),
     so a renderer can say how much of the peak the snapshot covers.
 
+    A snapshot of a big heap takes a while (0.3-0.8 s with pandas imported and 10 frames per
+    trace, measured under load), and the measured code waits for the GIL meanwhile. ``budget``
+    caps that: snapshots draw on an allowance of that share of the elapsed time (plus one
+    second to start with); a high reached while it is spent is taken when it comes back, if
+    the level is still higher. A rise of a quarter over the snapshot held is taken even then:
+    there are few of those (each is 25% higher than the last), and they are what finds the
+    peak. ``skip_imports`` takes no snapshot while the thread that called
+    :meth:`start` is importing: imports raise the traced memory in many small steps, and what
+    they allocate is module code, not the data of the peak.
+
     Needs tracing on; without it nothing is sampled and everything stays empty.
     """
 
     def __init__(self, interval: float = 0.005, *, step: float = 0.05, min_step: int = 256 * 1024,
-                 limit: int = 10) -> None:
+                 limit: int = 10, budget: float | None = None, skip_imports: bool = False) -> None:
         if interval <= 0:
             raise ValueError(f"PeakSnapshots interval must be > 0 seconds, got {interval!r}")
         self.interval = interval
         self.step = step
         self.min_step = min_step
         self.limit = limit
+        self.budget = budget
+        self.skip_imports = skip_imports
         self.level = 0  # traced bytes (above the start) in the snapshot held
         self.traced_peak: int | None = None  # traced peak above the start, tracemalloc's own figure
         self.snapshots = 0
@@ -191,6 +204,7 @@ class PeakSnapshots:
         self.sites: tuple[Site, ...] = ()
         self.stacks: tuple[Stack, ...] = ()
         self.taken_at: float | None = None  # seconds after start of the snapshot held
+        self.domains: dict[str, int] = {}  # traced bytes of the snapshot held, by domain (python, numpy, ...)
         self._snapshot: tracemalloc.Snapshot | None = None
         self._overhead = 0  # traced bytes of the snapshot we hold (its own objects)
         self._base = 0
@@ -200,10 +214,12 @@ class PeakSnapshots:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._target = threading.get_ident()
 
     def start(self) -> PeakSnapshots:
         if not tracemalloc.is_tracing():
             return self
+        self._target = threading.get_ident()
         current, self._peak_before = tracemalloc.get_traced_memory()
         self._base = current
         self._t0 = self._last = time.perf_counter()
@@ -229,6 +245,11 @@ class PeakSnapshots:
             if held >= 0 and level < held + max(self.min_step, held * self.step) \
                     and now - self._last < 20 * self.interval:
                 return
+            if self.budget is not None and 1.0 + self.budget * (now - self._t0) - self.seconds <= 0 \
+                    and level < held * 1.25:
+                return  # a rise of a quarter is taken anyway: few of those, and they find the peak
+            if self.skip_imports and self._target_is_importing():
+                return
             self._snapshot = None  # never hold two
             self._overhead = 0
             before = tracemalloc.get_traced_memory()[0]
@@ -245,6 +266,16 @@ class PeakSnapshots:
             self.seconds += after - now
             self._last = after
 
+    def _target_is_importing(self) -> bool:
+        frame = sys._current_frames().get(self._target)
+        depth = 0
+        while frame is not None and depth < 200:
+            if frame.f_code.co_filename.startswith("<frozen importlib"):
+                return True
+            frame = frame.f_back
+            depth += 1
+        return False
+
     def stop(self) -> PeakSnapshots:
         """Stop sampling (one last check) and summarise the snapshot held; idempotent."""
         if self._thread is not None:
@@ -259,6 +290,9 @@ class PeakSnapshots:
         with self._lock:
             snapshot, self._snapshot = self._snapshot, None
         if snapshot is not None:
+            from leakhunt.probes import traced_by_domain
+
+            self.domains = traced_by_domain(snapshot) or {}
             _, self.sites, self.stacks = summarise(snapshot, limit=self.limit)
             del snapshot
         return self

@@ -18,7 +18,7 @@ import pytest
 from leakhunt.explanation import Explanation, Figure, PathStep, Root, Site
 from leakhunt.report import HtmlReport, SessionFigures, TestRecord, TestReport
 from leakhunt.report.pictures import icicle, retention_picture
-from leakhunt.timeline import Stack
+from leakhunt.tracing import Stack
 
 pytest.importorskip("jinja2")
 pytest.importorskip("matplotlib")
@@ -115,9 +115,9 @@ def test_retention_picture_layout() -> None:
 
 
 def test_icicle_layout_widths_follow_bytes() -> None:
-    stacks = [Stack((("/w/job.py", 10), ("/w/job.py", 4)), 300 * MIB, 3),
-              Stack((("/w/job.py", 10), ("/w/job.py", 5)), 100 * MIB, 1),
-              Stack((("/w/job.py", 12),), 1024, 1)]  # too narrow to draw at 1000 px
+    stacks = [Stack((("/w/job.py", 4, "a = load()"), ("/w/job.py", 10, "main()")), 300 * MIB, 3),  # newest first
+              Stack((("/w/job.py", 5, "b = load()"), ("/w/job.py", 10, "main()")), 100 * MIB, 1),
+              Stack((("/w/job.py", 12, "c = 1"),), 1024, 1)]  # too narrow to draw at 1000 px
     picture = icicle(stacks, width=1000.0)
     boxes = {b.label.split(":")[-1] if b.kind != "all" else "all": b for b in picture.boxes}
     assert picture.total == 400 * MIB + 1024
@@ -126,6 +126,7 @@ def test_icicle_layout_widths_follow_bytes() -> None:
     assert boxes["4"].w == pytest.approx(3 * boxes["5"].w)
     assert boxes["4"].x < boxes["5"].x  # biggest first
     assert "12" not in boxes and picture.depth == 2
+    assert "a = load()" in boxes["4"].title and "75.0%" in boxes["4"].title
 
 
 # --------------------------------------------------------------------------------------
@@ -269,6 +270,9 @@ def test_run_report_draws_timeline_and_icicle(browser, tmp_path: Path) -> None: 
         assert all(url.startswith("file:") for url in requests)
         visible_box(page, "#leakhunt-timeline")
         assert "job.py:4" in page.inner_text("#peak ~ table.sites")
+        box = visible_box(page, "#leakhunt-icicle")  # the flame graph of the stacks alive at the peak
+        assert box["height"] >= 2 * 18  # the whole, and the frames below it
+        assert page.locator("#leakhunt-icicle g.k-user").count() >= 1  # the script's own lines
         assert errors == []
     finally:
         page.close()

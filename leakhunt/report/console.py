@@ -29,8 +29,9 @@ def console(file: IO[str], *, plain: bool = False, width: int | None = None) -> 
         return Console(file=file, width=width or MAX_WIDTH, color_system=None, force_terminal=False,
                        highlight=False, emoji=False, markup=False, soft_wrap=False)
     probe = Console(file=file)
-    return Console(file=file, width=min(width or probe.width, MAX_WIDTH), highlight=False, emoji=False,
-                   markup=False)
+    # a terminal's own width up to 100 columns; a pipe or a file gets 100
+    wide = width or (probe.width if probe.is_terminal else MAX_WIDTH)
+    return Console(file=file, width=min(wide, MAX_WIDTH), highlight=False, emoji=False, markup=False)
 
 
 def _rich_table(table: Table, width: int) -> Any:
@@ -126,10 +127,11 @@ def print_run_summary(
             sites = RichTable(title=f"  alive at the peak (traced, top {min(top, len(record.trace.sites))})",
                               title_justify="left", title_style="bold", box=None, show_header=False,
                               pad_edge=False, padding=(0, 1))
+            shown = record.trace.sites[:top]
             sites.add_column(justify="right", no_wrap=True, min_width=12)
-            sites.add_column(no_wrap=True)
+            sites.add_column(no_wrap=True, min_width=min(40, max(len(site_where(s)) for s in shown)))
             sites.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
-            for site in record.trace.sites[:top]:
+            for site in shown:
                 via = f"  (via {site.via})" if site.via else ""
                 sites.add_row(format_size(site.size), Text(site_where(site), style="bold"),
                               Text(f"{site.code}{via}", style="dim"))

@@ -15,7 +15,7 @@ from leakhunt.explanation import Root
 from leakhunt.units import format_size
 
 if TYPE_CHECKING:
-    from leakhunt.timeline import Stack
+    from leakhunt.tracing import Stack
 
 __all__ = [
     "FlameBox",
@@ -128,15 +128,18 @@ class IciclePicture:
 
 def frame_kind(filename: str) -> str:
     """``user`` (your code), ``library`` (site-packages), ``python`` (the standard library), ``other``."""
+    from leakhunt import frames
+
     if filename.startswith("<"):
         return "other"
-    if os.sep + "site-packages" + os.sep in filename or os.sep + "dist-packages" + os.sep in filename:
+    found = frames.kind(filename)
+    if found == frames.USER:
+        return "user"
+    if found == frames.OURS:
+        return "other"
+    if any(marker in filename for marker in (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)):
         return "library"
-    from leakhunt.timeline import library_dirs
-
-    if filename.startswith(library_dirs()):
-        return "python"
-    return "user"
+    return "python"
 
 
 class _Node:
@@ -151,33 +154,41 @@ class _Node:
 def icicle(
     stacks: Iterable[Stack],
     *,
-    code: dict[tuple[str, int], str] | None = None,
     width: float = 1100.0,
     row: float = 18.0,
     min_width: float = 0.8,
     max_depth: int = 60,
 ) -> IciclePicture:
-    """Lay out ``stacks`` as an icicle: the whole at the top, callees below their callers.
+    """Lay out ``stacks`` (:class:`leakhunt.tracing.Stack`, frames newest first) as an icicle.
 
-    A box's width is its share of the bytes; siblings are ordered biggest first. Boxes
-    narrower than ``min_width`` pixels are left out (their bytes still count in the parent).
-    ``code`` maps (file, line) to the source line, shown in tooltips.
+    The whole is at the top, callers above their callees. A box's width is its share of the
+    bytes; siblings are ordered biggest first. Boxes narrower than ``min_width`` pixels are
+    left out (their bytes still count in the parent). leakhunt's own frames and the frames that
+    start a script (runpy) are not drawn.
     """
+    from leakhunt import frames as _frames
+
     top = _Node()
+    code: dict[tuple[str, int], str] = {}
     for stack in stacks:
         if stack.size <= 0:
             continue
         top.size += stack.size
         top.count += stack.count
         node = top
-        for frame in stack.frames[:max_depth]:
+        path = [f for f in reversed(stack.frames) if not _frames.is_ours(f[0])]
+        while path and path[0][0] == "<frozen runpy>":
+            path.pop(0)
+        for filename, line, text in path[:max_depth]:
+            frame = (filename, line)
+            if text:
+                code.setdefault(frame, text)
             child = node.children.get(frame)
             if child is None:
                 child = node.children[frame] = _Node()
             child.size += stack.size
             child.count += stack.count
             node = child
-    code = code or {}
     boxes: list[FlameBox] = []
     total = top.size
     if total <= 0:
@@ -211,12 +222,9 @@ def icicle(
 
 
 def _short(filename: str) -> str:
-    from leakhunt.timeline import short_path
+    from leakhunt.frames import short_path
 
     if filename.startswith("<"):
         return filename
     shortened = short_path(filename)
-    if shortened != filename:
-        return shortened
-    return os.path.basename(filename)
-
+    return shortened if shortened != filename else os.path.basename(filename)

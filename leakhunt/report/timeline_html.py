@@ -116,7 +116,7 @@ def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
     if trace is not None and trace.stacks:
         from leakhunt.report.pictures import icicle
 
-        flame = icicle(trace.stacks, code=trace.code)
+        flame = icicle(trace.stacks)
     if record.explanation:
         from leakhunt.explanation import Explanation
 

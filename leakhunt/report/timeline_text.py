@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from leakhunt.timeline import RunRecord, Site, library_dirs, short_path
+from leakhunt.frames import LIBRARY, kind, short_path
+from leakhunt.timeline import RunRecord, Site
 from leakhunt.units import format_size
 
 __all__ = ["figure_rows", "violation_lines", "site_where"]
@@ -58,15 +59,11 @@ def site_where(site: Site) -> str:
     """``file:line`` for people: relative to here when below here, from the package on for a library."""
     if site.filename.startswith("<"):
         name = site.filename
-    elif _is_library(site.filename):
+    elif kind(site.filename) == LIBRARY:
         name = short_path(site.filename)
     else:
         name = _rel(site.filename)
     return f"{name}:{site.lineno}" if site.lineno > 0 else name
-
-
-def _is_library(path: str) -> bool:
-    return path.startswith(library_dirs()) or (os.sep + "site-packages" + os.sep) in path
 
 
 def _rel(path: str) -> str:
