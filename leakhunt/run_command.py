@@ -11,16 +11,18 @@ from __future__ import annotations
 import argparse
 import builtins
 import datetime as _dt
+import importlib.machinery
 import importlib.util
 import io
 import os
 import runpy
+import shlex
 import sys
 import traceback
 import tracemalloc
 import types
 from dataclasses import replace
-from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from leakhunt import tracing
 from leakhunt.budget import Violation
@@ -52,10 +54,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "target's own arguments, as with python. Example: leakhunt run -o report.html script.py. "
         "Exit status: the target's; 1 when it passed but broke --budget; 2 for a bad command line."
     )
-    own: list[str] = []
+    own: dict[str, bool] = {}  # flag -> takes a value
 
     def add(*flags: str, **kwargs: Any) -> None:
-        own.extend(flag for flag in flags if flag.startswith("-"))
+        takes_value = kwargs.get("action") not in ("store_true", "store_false")
+        own.update((flag, takes_value) for flag in flags if flag.startswith("-"))
         parser.add_argument(*flags, **kwargs)
 
     add("-m", dest="module", nargs=argparse.REMAINDER, metavar="module",
@@ -86,7 +89,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="no live status line and no summary (errors and budget failures still print)")
     parser.add_argument("target", nargs="?", metavar="script.py", help="the script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, metavar="args", help="the target's arguments")
-    parser.set_defaults(_own_options=tuple(own))
+    parser.set_defaults(_own_options=own)
 
 
 # --------------------------------------------------------------------------------------
@@ -173,7 +176,9 @@ class Target:
                 raise UsageError(f"invalid module name {self.module!r}")
             # Only the top-level name: finding a submodule would import its package now.
             top = self.module.split(".")[0]
-            if top not in sys.modules and importlib.util.find_spec(top) is None:
+            # looked up as it will be run: with the current directory first on sys.path (python -m)
+            found = top in sys.modules or importlib.machinery.PathFinder.find_spec(top, [self.sys_path0()]) is not None
+            if not found and importlib.util.find_spec(top) is None:
                 raise UsageError(f"no module named {top!r} (for -m {self.module})")
 
     def execute(self) -> dict[str, Any] | None:
@@ -470,7 +475,7 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=stderr)
         return 2
-    for warning in misplaced_options(target, getattr(args, "_own_options", ())):
+    for warning in misplaced_options(target, getattr(args, "_own_options", {})):
         print(f"{PROG}: warning: {warning}", file=stderr)
     budget = args.budget
     children = args.children or (budget is not None and budget.children is not None)
@@ -514,25 +519,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def misplaced_options(target: Target, own: Sequence[str]) -> list[str]:
+def misplaced_options(target: Target, own: Mapping[str, bool]) -> list[str]:
     """Warnings for the target's arguments that look like ``leakhunt run``'s own options.
 
     ``leakhunt run script.py -o report.html`` passes ``-o report.html`` to the script, as
-    ``python script.py -o report.html`` would; a user who meant it for us should hear so.
+    ``python script.py -o report.html`` would; a user who meant it for us should hear so, with
+    the command line that does what they meant. ``own`` maps each of our flags to whether it
+    takes a value.
     """
-    found = []
-    for arg in target.args:
+    found: list[str] = []
+    moved: list[str] = []
+    kept: list[str] = []
+    args = list(target.args)
+    i = 0
+    while i < len(args):
+        arg = args[i]
         flag = arg.split("=", 1)[0] if arg.startswith("--") else arg
-        if flag in own and flag not in found:
+        if flag in own and flag != "-m":
             found.append(flag)
+            moved.append(arg)
+            if own[flag] and "=" not in arg and i + 1 < len(args):
+                moved.append(args[i + 1])
+                i += 1
+        else:
+            kept.append(arg)
+        i += 1
     if not found:
         return []
-    flags = ", ".join(repr(f) for f in found)
-    example = f"leakhunt run {' '.join(found)} ... {target.label}"
-    return [f"{flags} after {target.label} {'go' if len(found) > 1 else 'goes'} to {target.label}, not to "
-            f"leakhunt run (everything after the script is its own, as with python); to give "
-            f"{'them' if len(found) > 1 else 'it'} to leakhunt run, put {'them' if len(found) > 1 else 'it'} "
-            f"before the script: {example}"]
+    names = ", ".join(repr(f) for f in dict.fromkeys(found))
+    many = len(set(found)) > 1
+    head = ["-m", str(target.module)] if target.module is not None else [str(target.script)]
+    command = " ".join(shlex.quote(a) for a in ["leakhunt", "run", *moved, *head, *kept])
+    return [f"{names} after {target.label} {'go' if many else 'goes'} to {target.label}, not to leakhunt run "
+            f"(everything after the script is its own, as with python); to give {'them' if many else 'it'} "
+            f"to leakhunt run, put {'them' if many else 'it'} before the script: {command}"]
 
 
 def _target_from_args(args: argparse.Namespace) -> Target:

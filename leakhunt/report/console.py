@@ -129,12 +129,11 @@ def print_run_summary(
                               pad_edge=False, padding=(0, 1))
             shown = record.trace.sites[:top]
             sites.add_column(justify="right", no_wrap=True, min_width=12)
-            sites.add_column(no_wrap=True, min_width=min(40, max(len(site_where(s)) for s in shown)))
-            sites.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
+            sites.add_column(overflow="ellipsis", no_wrap=True, ratio=1)  # the line, then its code
             for site in shown:
                 via = f"  (via {site.via})" if site.via else ""
-                sites.add_row(format_size(site.size), Text(site_where(site), style="bold"),
-                              Text(f"{site.code}{via}", style="dim"))
+                sites.add_row(format_size(site.size), Text.assemble((site_where(site), "bold"),
+                                                                    (f"  {site.code}{via}", "dim")))
             out.print(sites)
         if record.explanation:
             from leakhunt.explanation import Explanation
