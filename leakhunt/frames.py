@@ -18,8 +18,8 @@ import sysconfig
 import tracemalloc
 from typing import Iterable, Sequence
 
-__all__ = ["OURS", "LIBRARY", "USER", "kind", "is_ours", "user_frame", "short_path", "code_line",
-           "own_dirs", "library_dirs"]
+__all__ = ["OURS", "LIBRARY", "USER", "kind", "is_ours", "is_import", "user_frame", "traceback_frames",
+           "short_path", "code_line", "own_dirs", "library_dirs"]
 
 OURS, LIBRARY, USER = "ours", "library", "user"
 
@@ -83,6 +83,11 @@ def user_frame(frames: Sequence[tuple[str, int]]) -> tuple[str, int] | None:
         if k == USER:
             return filename, lineno
     return frames[0] if frames else None
+
+
+def is_import(frames: Sequence[tuple[str, int]]) -> bool:
+    """Was this allocated while a module was being imported?"""
+    return any(f.startswith("<frozen importlib") for f, _ in frames)
 
 
 def traceback_frames(traceback: Iterable[tracemalloc.Frame]) -> tuple[tuple[str, int], ...]:
