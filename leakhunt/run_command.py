@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import contextlib
 import datetime as _dt
 import importlib.machinery
 import importlib.util
@@ -22,7 +23,7 @@ import traceback
 import tracemalloc
 import types
 from dataclasses import replace
-from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from leakhunt import tracing
 from leakhunt.budget import Violation
@@ -31,7 +32,7 @@ from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceA
 if TYPE_CHECKING:
     from leakhunt.report.files import ReportPath
 
-__all__ = ["configure_parser", "misplaced_options", "run", "Target", "record_run"]
+__all__ = ["configure_parser", "judge_run", "misplaced_options", "run", "Target", "record_run"]
 
 PROG = "leakhunt run"
 # Budget keywords that make sense for one run of a script (leak/repeat/warmup need repeats).
@@ -156,6 +157,7 @@ class Target:
         self.script = script
         self.module = module
         self.args = list(args or [])
+        self.main_module: types.ModuleType | None = None  # the script's __main__, once it ran
 
     @property
     def label(self) -> str:
@@ -197,6 +199,7 @@ class Target:
         code = compile(source, path, "exec", dont_inherit=True)
         module = types.ModuleType("__main__")
         module.__dict__.update(__file__=path, __cached__=None, __builtins__=builtins)
+        self.main_module = module
         saved_main = sys.modules.get("__main__")
         sys.modules["__main__"] = module
         try:
@@ -278,12 +281,11 @@ def record_run(
     stderr = stderr if stderr is not None else sys.stderr
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    # Tracing is ours to run here (not the Measurer's): it must stop before the snapshot at
-    # the peak is summarised, and that before the final, settled reading. A trace the user
-    # started (PYTHONTRACEMALLOC) is left running.
-    handle = tracing.start(trace_frames) if trace else None
-    started_trace = handle is not None and handle.started
-    measurer = Measurer(settle=True, trace=False, children=False)
+    # With --trace the block is traced freshly with attribution (leakhunt.attribution.Scope):
+    # every allocation of the run has a traceback, so what is alive at exit can be told from
+    # what existed before, and grouped by root. A trace the user started is left running.
+    measurer = Measurer(settle=True, trace=True if trace else False, domains=trace, attribute=trace,
+                        trace_frames=trace_frames)
     sampler = Sampler(interval, children=children, status=status)
     peaks: tracing.PeakSnapshots | None = None
     status_code = 0
@@ -294,12 +296,9 @@ def record_run(
     else:
         sys.path.append(target.sys_path0())
     measurer.start()
-    traced_start = tracemalloc.get_traced_memory()[0] if trace and tracemalloc.is_tracing() else None
-    if started_trace:
-        tracemalloc.reset_peak()
     window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
     sampler.start()
-    if traced_start is not None:
+    if trace and tracemalloc.is_tracing():
         # the allocations alive at the traced peak; snapshots may take 10% of the run, none while importing
         peaks = tracing.PeakSnapshots(limit=max(top, 1), budget=0.1, skip_imports=True).start()
     restore_sigterm = _write_figures_on_sigterm()
@@ -316,24 +315,13 @@ def record_run(
         restore_sigterm()
         timeline = sampler.stop()
         window.close()
-        traced_final = traced_peak = None
-        overhead = 0
-        if traced_start is not None and tracemalloc.is_tracing():
-            traced_final, traced_max = tracemalloc.get_traced_memory()
-            traced_peak = (traced_max if started_trace else max(traced_final, traced_start)) - traced_start
-            overhead = tracemalloc.get_tracemalloc_memory()
-        if handle is not None:
-            handle.stop()  # first: the snapshot is summarised ten times faster untraced
+        overhead = tracemalloc.get_tracemalloc_memory() if peaks is not None else 0
         if peaks is not None:
             peaks.stop()
         measurement = measurer.stop()
         sys.argv = saved_argv
         if saved_path0 is not None:
             sys.path[0] = saved_path0
-    if traced_start is not None:
-        measurement = replace(measurement, traced_peak=traced_peak, traced=True,
-                              before=replace(measurement.before, traced=traced_start),
-                              after=replace(measurement.after, traced=traced_final))
     traceback_text = None
     if error is not None:
         traceback_text = _format_exception(error)
@@ -342,7 +330,6 @@ def record_run(
             sys.excepthook(type(error), error.with_traceback(tb), tb)
         else:
             stderr.write(traceback_text)
-    del kept
 
     # Arrow: pyarrow is usually imported by the target; the engine then counts its pool from 0
     # and takes the pool's own maximum as the peak. The sampler may have seen a higher point.
@@ -350,15 +337,16 @@ def record_run(
     children_peak = timeline.max_of("children") if children else None
     measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)
 
-    violations: tuple[Violation, ...] = ()
-    budget_text = None
-    budget_limits: dict[str, int] = {}
-    if budget is not None:
-        from leakhunt.budget import check
-
-        budget_text = budget.describe()
-        violations = tuple(check(measurement, budget))
-        budget_limits = budget.limits()
+    # The judgement (the library's, as for every front end) while the target's globals are alive.
+    try:
+        with _as_main(target.main_module or kept):
+            violations, explanation = judge_run(measurement, budget, title=target.label, scope=measurer.scope,
+                                                peak=peaks)
+    finally:
+        measurer.close()
+    del kept
+    budget_text = budget.describe() if budget is not None else None
+    budget_limits = budget.limits() if budget is not None else {}
 
     peak_at = timeline.max_rss()
     start_rss = measurement.before.rss
@@ -390,6 +378,8 @@ def record_run(
         budget=budget_text,
         budget_limits=budget_limits,
         violations=violations,
+        explanation=explanation.to_dict() if explanation is not None else None,
+        tracing_overhead=measurement.tracing_overhead,
         environment=environment(),
         sampler_cpu=sampler.cpu_seconds,
     )
@@ -425,6 +415,59 @@ def _via(filename: str, lineno: int, stacks: Sequence[tracing.Stack]) -> str | N
         return None
     inner_file, inner_line, _ = best.frames[0]
     return None if inner_file == filename else f"{short_path(inner_file)}:{inner_line}"
+
+
+def judge_run(measurement: Any, budget: Any, *, title: str, scope: Any = None, peak: Any = None
+              ) -> tuple[tuple[Violation, ...], Any]:
+    """The run's broken limits and its explanation, from :func:`leakhunt.judge.judge`.
+
+    With a scope (``--trace``) the explanation also says what keeps the memory alive at exit,
+    budget or not: the run is judged against its budget with ``rss=0`` added (so the judgement
+    explains every byte kept), and only the limits the user gave are reported as broken, with
+    their own values.
+    """
+    from leakhunt.budget import Budget
+    from leakhunt.judge import judge
+    from leakhunt.units import format_size
+
+    limits = budget.limits() if budget is not None else {}
+    asked = budget
+    kept = measurement.rss_growth or 0
+    if scope is not None and kept > 0:
+        asked = replace(budget if budget is not None else Budget(), rss=0)
+    if asked is None:
+        return (), None
+    judgement = judge(measurement, asked, title=title, scope=scope, peak=peak)
+    violations = tuple(replace(v, limit=limits[v.figure]) for v in judgement.violations
+                       if v.figure in limits and v.value > limits[v.figure])
+    explanation = judgement.explanation
+    if explanation is not None:
+        figures = tuple(replace(f, limit=limits.get(f.name)) for f in explanation.figures)
+        headline = "broke its memory budget" if violations else f"kept {format_size(kept)} at exit"
+        explanation = replace(explanation, figures=figures, headline=headline)
+    return violations, explanation
+
+
+@contextlib.contextmanager
+def _as_main(main: Any) -> Iterator[None]:
+    """The target's module back in ``sys.modules["__main__"]`` while its survivors are named
+    (``RECENT (global in __main__)``); ``main`` is the module, its globals, or anything else."""
+    if isinstance(main, dict):
+        module = types.ModuleType("__main__")
+        module.__dict__.update(main)
+        main = module
+    if not isinstance(main, types.ModuleType):
+        yield
+        return
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+        else:
+            sys.modules.pop("__main__", None)
 
 
 class _Terminated(SystemExit):

@@ -219,6 +219,7 @@ class RunRecord:
     environment: dict[str, str] = field(default_factory=dict)
     sampler_cpu: float = 0.0  # CPU seconds the sampler thread used: what sampling cost
     explanation: dict[str, Any] | None = None  # leakhunt.explanation.Explanation.to_dict() of what is alive at exit
+    tracing_overhead: int = 0  # of final_growth: tracemalloc's own memory (--trace), not the target's
 
     @property
     def budget_broken(self) -> bool:
@@ -246,7 +247,7 @@ class RunRecord:
         kwargs = _known(cls, data)
         missing = [f.name for f in fields(cls) if f.name not in data
                    and f.name not in ("budget", "budget_limits", "violations", "environment", "sampler_cpu",
-                                         "explanation")]
+                                         "explanation", "tracing_overhead")]
         if missing:
             raise ValueError(f"`leakhunt run --json` file lacks {', '.join(missing)}")
         kwargs["samples"] = Timeline.from_dict(data["samples"] or {})

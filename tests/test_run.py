@@ -568,3 +568,54 @@ def test_docs_example_shows_the_kept_slice(tmp_path: Path) -> None:
         growth[tuple(variant)] = json.loads(out.read_text())["final_growth"]
     kept = growth[()] - growth[("--fixed",)]
     assert 45 * MiB <= kept <= 70 * MiB  # 1.5 M rows x 5 float64/int64 columns = 57.2 MiB
+
+
+# --------------------------------------------------------------------------------------
+# why memory is alive at exit (--trace): the library's judgement, survivors grouped by root
+
+KEEPS = """
+import sys
+
+RECENT = []                                        # "the last batches", for a dashboard
+
+def batch():
+    return bytearray(40 * 1024 * 1024)             # 40 MiB
+
+RECENT.append(b"summary" if "--fixed" in sys.argv else batch())
+"""
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_trace_says_why_memory_is_alive_at_exit(tmp_path: Path, fixed: bool) -> None:
+    write(tmp_path / "keeps.py", KEEPS)
+    proc = leakhunt("run", "--trace", "--json", "r.json", "-o", "r.html", "keeps.py", *(["--fixed"] if fixed else []),
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    explanation = data["explanation"]
+    assert explanation is not None and explanation["headline"].startswith("kept ")
+    roots = {root["root"]: root for root in explanation["roots"]}
+    if fixed:  # ten rows of its own: nothing big is kept through RECENT
+        assert "RECENT (global in __main__)" not in roots
+        return
+    root = roots["RECENT (global in __main__)"]
+    assert 40 * MiB <= root["size"] <= 40 * MiB + 1024 and root["site"]["line"] == 7  # the line that allocated it
+    assert [step["label"] for step in root["path"]] == ["RECENT (global in __main__)", "list", "bytearray 40.0 MiB"]
+    assert explanation["hint"].startswith("a module-level list keeps everything appended to it")
+    assert "alive at exit:" in proc.stderr and "RECENT (global in __main__) keeps 1 buffer, 40.0 MiB" in proc.stderr
+    page = (tmp_path / "r.html").read_text()
+    exit_section = page[page.index('id="exit"'):]
+    assert '<svg class="graph"' in exit_section and "RECENT (global in __main__)" in exit_section
+
+
+def test_budget_goes_through_the_judgement(tmp_path: Path) -> None:
+    write(tmp_path / "keeps.py", KEEPS)
+    proc = leakhunt("run", "--trace", "--budget", "rss=10MB", "--json", "r.json", "keeps.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert [v["figure"] for v in data["violations"]] == ["rss"] and data["violations"][0]["limit"] == 10_000_000
+    explanation = data["explanation"]
+    assert explanation["headline"] == "broke its memory budget"
+    rss = next(f for f in explanation["figures"] if f["name"] == "rss")
+    assert rss["limit"] == 10_000_000 and rss["broken"]
+    assert any(r["root"] == "RECENT (global in __main__)" for r in explanation["roots"])

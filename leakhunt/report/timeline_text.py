@@ -48,6 +48,8 @@ def _final(r: RunRecord) -> str:
     text = f"{format_size(r.final_growth, signed=True)} (settled; RSS at the end {format_size(r.final_rss)})"
     if r.allocator_retention:
         text += f", {format_size(r.allocator_retention)} more was freed but kept by allocators"
+    if r.tracing_overhead:
+        text += f"; {format_size(r.tracing_overhead)} of it is tracemalloc's own memory"
     return text
 
 
