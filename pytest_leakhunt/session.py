@@ -358,7 +358,7 @@ class LeakHunt:
             threshold, repeat, warmup = budget.leak, budget.repeat, budget.warmup
         try:
             with _measured_by_plugin():
-                # Traced: pymalloc hides a small-object leak in RSS for many calls (FINDINGS.md).
+                # Traced: pymalloc hides a small-object leak in RSS for many calls (its arenas are reused first).
                 # attribute: a confirmed leak comes with what the confirmation's calls left alive.
                 verdict = hunt(self.body(item), threshold=threshold, repeat=repeat, warmup=warmup,
                                trace=True, attribute=True)

@@ -245,7 +245,14 @@ def test_report_of_a_real_pytest_run(browser, pytester: pytest.Pytester) -> None
     try:
         failing = page.locator("section.explain").first
         failing.scroll_into_view_if_needed()
-        assert "test_keeps_too_much" in failing.inner_text()
+        text = failing.inner_text()
+        assert "test_keeps_too_much" in text and "KEEP (global in test_real)" in text
+        # the plugin's explanation, with the picture of the path from KEEP to the 40 MiB buffer
+        graph = failing.locator("svg.graph").first
+        graph.scroll_into_view_if_needed()
+        box = graph.bounding_box()
+        assert graph.is_visible() and box is not None and box["height"] > 60
+        assert "40.0 MiB" in graph.inner_html()
         assert page.locator("#tests tbody tr").count() == 3
         visible_box(page, "#leakhunt-top-tests")
         assert errors == []

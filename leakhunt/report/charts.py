@@ -115,6 +115,9 @@ def distribution_svg(rows: Sequence[Any], *, element_id: str = "leakhunt-distrib
                 label=f"RSS growth > 0 ({len(growths)} tests)")
     ax.set_xscale("log", base=2)
     _size_axis(ax.xaxis)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count of tests
     ax.set_xlabel("memory per test (log scale)")
     ax.set_ylabel("tests")
     ax.grid(True, linewidth=0.3, alpha=0.7)
