@@ -55,7 +55,9 @@ class HtmlReport:
         def any_set(name: str) -> bool:
             return any(getattr(r, name) is not None for r in report.records)
 
-        settings = ", ".join(f"{k}={v}" for k, v in report.settings.items() if v not in (None, False, ""))
+        # the settings that shaped the figures (where the file went is no news to its reader)
+        settings = ", ".join(f"{k}={v}" for k, v in report.settings.items()
+                             if v not in (None, False, "") and k != "report_file")
         return {
             "report": report,
             "version": report.version,
