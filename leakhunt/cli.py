@@ -16,7 +16,7 @@ from typing import Sequence
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "casebook": ("casebook.cli", "run the casebook: real leak stories, leaky vs fixed, measured live"),
     "run": ("leakhunt.run_command", "run a script or module and profile its memory over time"),
-    "report": ("leakhunt.report_command", "re-render a saved `leakhunt run --json` file as HTML"),
+    "report": ("leakhunt.report_command", "render a saved run or test report JSON as HTML or text"),
 }
 
 

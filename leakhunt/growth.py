@@ -1,4 +1,4 @@
-"""Object-count growth by type across a block."""
+"""Object-count growth by type across a block (counts by objgraph, through probes.object_counts)."""
 
 from __future__ import annotations
 

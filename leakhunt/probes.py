@@ -252,22 +252,21 @@ def children_memory(include_pids: Iterable[int] | None = None,
     return total
 
 
+def type_name(long_name: str) -> str:
+    """objgraph's long type name for people: ``builtins.list`` -> ``list``; others unchanged."""
+    return long_name[len("builtins."):] if long_name.startswith("builtins.") else long_name
+
+
 def object_counts() -> collections.Counter[str]:
-    """gc-tracked objects by qualified type name. Walks the heap: for explaining only."""
-    # Count by type first, then name each type once: a name per object would format a million
-    # strings on a big heap. A plain dict, not Counter(iterable): Counter.update's isinstance
-    # check against Mapping fills ABC caches on first use, objects that would read as growth.
-    by_type: dict[type, int] = {}
-    get = by_type.get
-    for obj in gc.get_objects():
-        tp = type(obj)
-        by_type[tp] = get(tp, 0) + 1
+    """gc-tracked objects by type name (``objgraph.typestats``). Walks the heap: for explaining only."""
+    import objgraph
+
+    stats = objgraph.typestats(shortnames=False)
+    # Built with item assignment, not Counter(mapping): Counter.update's isinstance check
+    # against Mapping fills ABC caches on first use, objects that would read as growth.
     counts: collections.Counter[str] = collections.Counter()
-    for tp, n in by_type.items():
-        module = tp.__module__
-        name = tp.__qualname__ if module in ("builtins", None) else f"{module}.{tp.__qualname__}"
-        counts[name] += n
-    del by_type
+    for name, n in stats.items():
+        counts[type_name(name)] += n
     return counts
 
 

@@ -1,74 +1,133 @@
-"""``leakhunt report``: re-render a saved ``leakhunt run --json`` file as the HTML report."""
+"""``leakhunt report``: render a saved report - a ``leakhunt run`` JSON or a pytest test report JSON.
+
+``leakhunt report IN.json`` prints it as text; ``-o OUT.html`` writes the page, ``-o OUT.txt``
+the text, ``-o OUT.png`` the timeline plot of a run. Test reports of schema versions 1 and 2
+are read (1 carries no explanations).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from typing import Callable
+from typing import Any
 
-__all__ = ["configure_parser", "run"]
+__all__ = ["configure_parser", "load", "run"]
 
 PROG = "leakhunt report"
+_RUN_FORMATS = ("html", "text", "png")
+_TEST_FORMATS = ("html", "text")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.usage = "leakhunt report run.json -o report.html  (or -o timeline.png for the plot alone)"
-    parser.add_argument("json_file", metavar="run.json", help="a file written by `leakhunt run --json`")
-    parser.add_argument("-o", "--output", metavar="REPORT.html", required=True,
-                        help="where to write the HTML report; a name ending in .png gets the plot alone")
-    parser.add_argument("--top", type=int, default=10, metavar="N",
-                        help="allocation sites to show when the run was traced (default 10)")
+    parser.usage = "leakhunt report IN.json [-o OUT.html | -o OUT.txt | -o OUT.png]"
+    parser.epilog = ("IN.json is a file written by `leakhunt run --json` (or -o run.json) or by "
+                     "`pytest --leak-report-file=report.json`. Without -o the text goes to the terminal.")
+    parser.add_argument("json_file", metavar="IN.json",
+                        help="a `leakhunt run` JSON file or a pytest test report JSON file")
+    parser.add_argument("-o", "--output", metavar="OUT",
+                        help="write OUT.html (a self-contained page), OUT.txt (text) or, for a run, "
+                             "OUT.png (the timeline plot); the suffix picks the format")
+    parser.add_argument("--top", type=_top_type, default=10, metavar="N",
+                        help="allocation sites (a run) or tests per table (a test report) to show (default 10)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from leakhunt.report.files import write_atomic
+def _top_type(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid --top {text!r}: expected a whole number >= 1")
+    return value
+
+
+class UsageError(Exception):
+    """A bad input or output: printed as ``leakhunt report: error: ...``, exit status 2."""
+
+
+def load(path: str) -> Any:
+    """The :class:`~leakhunt.timeline.RunRecord` or :class:`~leakhunt.report.model.TestReport` in ``path``."""
+    from leakhunt.report.model import SCHEMA as TEST_SCHEMA
+    from leakhunt.report.model import TestReport
+    from leakhunt.timeline import SCHEMA as RUN_SCHEMA
     from leakhunt.timeline import RunRecord
 
-    path = args.json_file
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        record = RunRecord.from_dict(data)
     except FileNotFoundError:
-        return _error(f"cannot read {path!r}: no such file")
+        raise UsageError(f"cannot read {path!r}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"cannot read {path!r}: it is a directory") from None
     except OSError as exc:
-        return _error(f"cannot read {path!r}: {exc.strerror or exc}")
-    except json.JSONDecodeError as exc:
-        return _error(f"{path!r} is not JSON ({exc.msg} at line {exc.lineno})")
+        raise UsageError(f"cannot read {path!r}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f" ({exc.msg} at line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise UsageError(f"{path!r} is not JSON{where}") from None
+    schema = data.get("schema") if isinstance(data, dict) else None
+    try:
+        if schema == RUN_SCHEMA:
+            return RunRecord.from_dict(data)
+        if schema == TEST_SCHEMA:
+            return TestReport.from_dict(data)
     except (ValueError, TypeError, KeyError) as exc:
-        return _error(f"{path!r}: {exc}")
-    out = args.output
-    parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent):
-        return _error(f"cannot write -o {out!r}: directory {parent!r} does not exist")
-    try:
-        from leakhunt.report.timeline_html import plot_png, render_html
+        raise UsageError(f"{path!r}: {exc}") from None
+    found = schema if schema is not None else (type(data).__name__ if not isinstance(data, dict) else None)
+    raise UsageError(f"{path!r} is neither a `leakhunt run --json` file nor a pytest test report "
+                     f"(schema {found!r}; expected {RUN_SCHEMA!r} or {TEST_SCHEMA!r})")
 
-        if out.lower().endswith(".png"):
-            _write_png_atomic(out, lambda path: plot_png(record, path))
+
+def run(args: argparse.Namespace) -> int:
+    from leakhunt.report.files import ReportPathError, check_report_path, write_atomic, write_atomic_binary
+    from leakhunt.timeline import RunRecord
+
+    try:
+        # the output first: a bad path is said before any work, whatever the input is
+        checked = None
+        if args.output is not None:
+            checked = check_report_path(args.output, option="-o", formats=_RUN_FORMATS)
+        item = load(args.json_file)
+        is_run = isinstance(item, RunRecord)
+        if checked is not None and not is_run and checked.format not in _TEST_FORMATS:
+            raise UsageError(f"-o {args.output!r}: a test report is written as .html, .htm or .txt "
+                             "(a .png plot is for a `leakhunt run` file)")
+    except (UsageError, ReportPathError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+    from leakhunt.report.console import console, print_run_summary, print_test_report
+
+    def text(file: Any, *, plain: bool) -> None:
+        out = console(file, plain=plain)
+        if is_run:
+            print_run_summary(item, out, top=args.top)
         else:
-            write_atomic(out, lambda f: render_html(record, f, top=args.top))
-    except ImportError as exc:
-        return _error(str(exc))
-    except OSError as exc:
-        return _error(f"cannot write {out!r}: {exc.strerror or exc}")
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+            print_test_report(item, out, top=args.top)
 
-
-def _write_png_atomic(path: str, save: Callable[[str], None]) -> None:
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.tmp.png")
+    if checked is None:
+        text(sys.stdout, plain=False)
+        return 0
     try:
-        save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        if checked.format == "text":
+            write_atomic(checked.path, lambda f: text(f, plain=True))
+        elif checked.format == "png":
+            from leakhunt.report.timeline_html import plot_png
 
+            write_atomic_binary(checked.path, lambda tmp: plot_png(item, tmp))
+        elif is_run:
+            from leakhunt.report.timeline_html import render_html
 
-def _error(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 2
+            write_atomic(checked.path, lambda f: render_html(item, f, top=args.top))
+        else:
+            from leakhunt.report.html import HtmlReport
+
+            write_atomic(checked.path, HtmlReport(item).render)
+    except ImportError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{PROG}: error: cannot write {args.output!r}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0

@@ -10,30 +10,35 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import contextlib
 import datetime as _dt
+import importlib.machinery
 import importlib.util
 import io
 import os
 import runpy
+import shlex
 import sys
 import traceback
 import tracemalloc
 import types
 from dataclasses import replace
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
+from leakhunt import tracing
 from leakhunt.budget import Violation
-from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, environment, parse_interval
+from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceAtPeak, environment, parse_interval
 
-__all__ = ["configure_parser", "run", "Target", "record_run"]
+if TYPE_CHECKING:
+    from leakhunt.report.files import ReportPath
+
+__all__ = ["configure_parser", "judge_run", "misplaced_options", "run", "Target", "record_run"]
 
 PROG = "leakhunt run"
-_PLOT_HINT = 'the HTML report needs matplotlib: pip install "leakhunt[plot]"'
 # Budget keywords that make sense for one run of a script (leak/repeat/warmup need repeats).
 _RUN_BUDGET_KEYWORDS = ("rss", "peak", "traced", "arrow", "children")
-#: Frames kept per traced allocation with --trace: enough to reach the user's line from
-#: inside pandas, few enough that tracing costs 2-4x rather than 10x.
-TRACE_FRAMES = 10
+#: Frames kept per traced allocation with --trace (the library's default).
+TRACE_FRAMES = tracing.TRACE_FRAMES
 
 
 class UsageError(Exception):
@@ -46,34 +51,46 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "       leakhunt run [options] -m module [args ...]"
     )
     parser.epilog = (
-        "The target runs in this process as `python script.py args` would. Everything after the "
-        "script (or after -m module) is the target's own arguments. Exit status: the target's; "
-        "1 when it passed but broke --budget; 2 for a bad command line."
+        "Options go before the script: everything after the script (or after -m module) is the "
+        "target's own arguments, as with python. Example: leakhunt run -o report.html script.py. "
+        "Exit status: the target's; 1 when it passed but broke --budget; 2 for a bad command line."
     )
-    parser.add_argument("-m", dest="module", nargs=argparse.REMAINDER, metavar="module",
-                        help="run a library module as a script, like python -m")
-    parser.add_argument("--interval", type=_interval_type, default=DEFAULT_INTERVAL, metavar="TIME",
-                        help="sampling interval for the timeline: '10ms' (default), '0.5s', '0.02'")
-    parser.add_argument("--children", action="store_true",
-                        help="also sample child processes' memory (PSS, sampled every 50 ms at most)")
-    parser.add_argument("--trace", action="store_true",
-                        help="trace allocations with tracemalloc: the sites alive at the peak and "
-                             "the traced peak by domain (slows the target down)")
-    parser.add_argument("--trace-frames", type=_frames_type, default=TRACE_FRAMES, metavar="N",
-                        help=f"frames kept per traced allocation (default {TRACE_FRAMES}): fewer is "
-                             "faster, but may not reach your line from deep inside a library")
-    parser.add_argument("-o", "--output", metavar="REPORT.html",
-                        help="write a self-contained HTML report with the timeline plot")
-    parser.add_argument("--json", metavar="PATH", help="write the figures and samples as JSON")
-    parser.add_argument("--budget", type=_budget_type, metavar="SPEC",
-                        help="fail (exit 1) when the run breaks it: e.g. 'peak=1GB,rss=100MB' "
-                             "(rss: settled final growth; peak: above the start; arrow; traced; children)")
-    parser.add_argument("--top", type=_top_type, default=10, metavar="N",
-                        help="allocation sites to show with --trace (default 10)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no live status line and no summary (errors and budget failures still print)")
+    own: dict[str, bool] = {}  # flag -> takes a value
+
+    def add(*flags: str, **kwargs: Any) -> None:
+        takes_value = kwargs.get("action") not in ("store_true", "store_false")
+        own.update((flag, takes_value) for flag in flags if flag.startswith("-"))
+        parser.add_argument(*flags, **kwargs)
+
+    add("-m", dest="module", nargs=argparse.REMAINDER, metavar="module",
+        help="run a library module as a script, like python -m")
+    add("--interval", type=_interval_type, default=DEFAULT_INTERVAL, metavar="TIME",
+        help="sampling interval for the timeline: '10ms' (default), '0.5s', '0.02'")
+    add("--children", action="store_true",
+        help="also sample child processes' memory (PSS, sampled every 50 ms at most)")
+    add("--trace", action="store_true",
+        help="trace allocations with tracemalloc: the sites and stacks alive at the peak, and what "
+             "keeps memory alive at exit (slows the target down)")
+    add("--trace-frames", type=_frames_type, default=TRACE_FRAMES, metavar="N",
+        help=f"frames kept per traced allocation (default {TRACE_FRAMES}): fewer is "
+             "faster, but may not reach your line from deep inside a library")
+    add("-o", "--output", metavar="REPORT",
+        help="write the report: REPORT.html (self-contained page: timeline, peak, flame graph), "
+             "REPORT.txt (the summary as text), REPORT.json (the figures and samples) or "
+             "REPORT.png (the timeline plot)")
+    add("--json", metavar="PATH.json", help="also write the figures and samples as JSON (for leakhunt report)")
+    add("--budget", type=_budget_type, metavar="SPEC",
+        help="fail (exit 1) when the run breaks it: e.g. 'peak=1GB,rss=100MB' "
+             "(rss: settled final growth; peak: above the start; arrow; traced; children)")
+    add("--top", type=_top_type, default=10, metavar="N",
+        help="allocation sites to show with --trace (default 10)")
+    add("--no-status", dest="status", action="store_false",
+        help="no live status line (it is shown on stderr only when stderr is a terminal)")
+    add("-q", "--quiet", action="store_true",
+        help="no live status line and no summary (errors and budget failures still print)")
     parser.add_argument("target", nargs="?", metavar="script.py", help="the script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, metavar="args", help="the target's arguments")
+    parser.set_defaults(_own_options=own)
 
 
 # --------------------------------------------------------------------------------------
@@ -140,6 +157,7 @@ class Target:
         self.script = script
         self.module = module
         self.args = list(args or [])
+        self.main_module: types.ModuleType | None = None  # the script's __main__, once it ran
 
     @property
     def label(self) -> str:
@@ -160,7 +178,9 @@ class Target:
                 raise UsageError(f"invalid module name {self.module!r}")
             # Only the top-level name: finding a submodule would import its package now.
             top = self.module.split(".")[0]
-            if top not in sys.modules and importlib.util.find_spec(top) is None:
+            # looked up as it will be run: with the current directory first on sys.path (python -m)
+            found = top in sys.modules or importlib.machinery.PathFinder.find_spec(top, [self.sys_path0()]) is not None
+            if not found and importlib.util.find_spec(top) is None:
                 raise UsageError(f"no module named {top!r} (for -m {self.module})")
 
     def execute(self) -> dict[str, Any] | None:
@@ -179,6 +199,7 @@ class Target:
         code = compile(source, path, "exec", dont_inherit=True)
         module = types.ModuleType("__main__")
         module.__dict__.update(__file__=path, __cached__=None, __builtins__=builtins)
+        self.main_module = module
         saved_main = sys.modules.get("__main__")
         sys.modules["__main__"] = module
         try:
@@ -246,7 +267,7 @@ def record_run(
     top: int = 10,
     trace_frames: int = TRACE_FRAMES,
     budget: Any = None,
-    status: IO[str] | None = None,
+    status: Callable[[str], None] | None = None,
     stderr: IO[str] | None = None,
 ) -> RunRecord:
     """Run ``target`` under the sampler and return its :class:`RunRecord`.
@@ -260,14 +281,13 @@ def record_run(
     stderr = stderr if stderr is not None else sys.stderr
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    # Tracing is ours to run here (not the Measurer's): it must stop before the snapshot at
-    # the peak is summarised, and that before the final, settled reading.
-    started_trace = False
-    if trace and not tracemalloc.is_tracing():
-        tracemalloc.start(trace_frames)
-        started_trace = True
-    measurer = Measurer(settle=True, trace=False, children=False)
-    sampler = Sampler(interval, children=children, trace=trace, top_sites=top, status=status)
+    # With --trace the block is traced freshly with attribution (leakhunt.attribution.Scope):
+    # every allocation of the run has a traceback, so what is alive at exit can be told from
+    # what existed before, and grouped by root. A trace the user started is left running.
+    measurer = Measurer(settle=True, trace=True if trace else False, domains=trace, attribute=trace,
+                        trace_frames=trace_frames)
+    sampler = Sampler(interval, children=children, status=status)
+    peaks: tracing.PeakSnapshots | None = None
     status_code = 0
     error: BaseException | None = None
     kept: Any = None  # the target's globals (or the failing traceback): alive until we have read
@@ -276,11 +296,11 @@ def record_run(
     else:
         sys.path.append(target.sys_path0())
     measurer.start()
-    traced_start = tracemalloc.get_traced_memory()[0] if trace and tracemalloc.is_tracing() else None
-    if started_trace:
-        tracemalloc.reset_peak()
     window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
     sampler.start()
+    if trace and tracemalloc.is_tracing():
+        # the allocations alive at the traced peak; snapshots may take 10% of the run, none while importing
+        peaks = tracing.PeakSnapshots(limit=max(top, 1), budget=0.1, skip_imports=True).start()
     restore_sigterm = _write_figures_on_sigterm()
     try:
         kept = target.execute()
@@ -295,21 +315,13 @@ def record_run(
         restore_sigterm()
         timeline = sampler.stop()
         window.close()
-        traced_final = traced_peak = None
-        if traced_start is not None and tracemalloc.is_tracing():
-            traced_final, traced_max = tracemalloc.get_traced_memory()
-            traced_peak = (traced_max if started_trace else max(traced_final, traced_start)) - traced_start
-        if started_trace:
-            tracemalloc.stop()
-        trace_at_peak = sampler.finish_trace()
+        overhead = tracemalloc.get_tracemalloc_memory() if peaks is not None else 0
+        if peaks is not None:
+            peaks.stop()
         measurement = measurer.stop()
         sys.argv = saved_argv
         if saved_path0 is not None:
             sys.path[0] = saved_path0
-    if traced_start is not None:
-        measurement = replace(measurement, traced_peak=traced_peak, traced=True,
-                              before=replace(measurement.before, traced=traced_start),
-                              after=replace(measurement.after, traced=traced_final))
     traceback_text = None
     if error is not None:
         traceback_text = _format_exception(error)
@@ -318,7 +330,6 @@ def record_run(
             sys.excepthook(type(error), error.with_traceback(tb), tb)
         else:
             stderr.write(traceback_text)
-    del kept
 
     # Arrow: pyarrow is usually imported by the target; the engine then counts its pool from 0
     # and takes the pool's own maximum as the peak. The sampler may have seen a higher point.
@@ -326,15 +337,16 @@ def record_run(
     children_peak = timeline.max_of("children") if children else None
     measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)
 
-    violations: tuple[Violation, ...] = ()
-    budget_text = None
-    budget_limits: dict[str, int] = {}
-    if budget is not None:
-        from leakhunt.budget import check
-
-        budget_text = budget.describe()
-        violations = tuple(check(measurement, budget))
-        budget_limits = budget.limits()
+    # The judgement (the library's, as for every front end) while the target's globals are alive.
+    try:
+        with _as_main(target.main_module or kept):
+            violations, explanation = judge_run(measurement, budget, title=target.label, scope=measurer.scope,
+                                                peak=peaks)
+    finally:
+        measurer.close()
+    del kept
+    budget_text = budget.describe() if budget is not None else None
+    budget_limits = budget.limits() if budget is not None else {}
 
     peak_at = timeline.max_rss()
     start_rss = measurement.before.rss
@@ -361,14 +373,101 @@ def record_run(
         arrow_final=measurement.after.arrow,
         children_peak=children_peak,
         traced_peak=measurement.traced_peak,
-        trace=trace_at_peak,
+        trace=_trace_at_peak(peaks, timeline, overhead) if peaks is not None else None,
         samples=timeline,
         budget=budget_text,
         budget_limits=budget_limits,
         violations=violations,
+        explanation=explanation.to_dict() if explanation is not None else None,
+        tracing_overhead=measurement.tracing_overhead,
         environment=environment(),
         sampler_cpu=sampler.cpu_seconds,
     )
+
+
+def _trace_at_peak(peaks: tracing.PeakSnapshots, timeline: Any, overhead: int) -> TraceAtPeak | None:
+    """What :class:`leakhunt.tracing.PeakSnapshots` found, as the run records it."""
+    if peaks.taken_at is None:
+        return None
+    # the RSS sample nearest the snapshot
+    rss = 0
+    if len(timeline):
+        i = min(range(len(timeline.t)), key=lambda k: abs(timeline.t[k] - peaks.taken_at))
+        rss = timeline.rss[i] or 0
+    sites = tuple(Site(filename=s.file, lineno=s.line, size=s.size, count=s.count, code=s.code,
+                       via=_via(s.file, s.line, peaks.stacks)) for s in peaks.sites)
+    return TraceAtPeak(time=peaks.taken_at, rss=rss, traced=peaks.level, domains=dict(peaks.domains), sites=sites,
+                       snapshots=peaks.snapshots, snapshot_seconds=peaks.seconds, tracemalloc_overhead=overhead,
+                       stacks=peaks.stacks)
+
+
+def _via(filename: str, lineno: int, stacks: Sequence[tracing.Stack]) -> str | None:
+    """Where the biggest allocation charged to a user line really happened, when elsewhere
+    (``pandas/io/parsers/readers.py:1026`` under ``df = pd.read_csv(...)``)."""
+    from leakhunt.frames import short_path, user_frame
+
+    best: tracing.Stack | None = None
+    for stack in stacks:
+        if user_frame([(f, n) for f, n, _ in stack.frames]) == (filename, lineno):
+            if best is None or stack.size > best.size:
+                best = stack
+    if best is None or not best.frames:
+        return None
+    inner_file, inner_line, _ = best.frames[0]
+    return None if inner_file == filename else f"{short_path(inner_file)}:{inner_line}"
+
+
+def judge_run(measurement: Any, budget: Any, *, title: str, scope: Any = None, peak: Any = None
+              ) -> tuple[tuple[Violation, ...], Any]:
+    """The run's broken limits and its explanation, from :func:`leakhunt.judge.judge`.
+
+    With a scope (``--trace``) the explanation also says what keeps the memory alive at exit,
+    budget or not: the run is judged against its budget with ``rss=0`` added (so the judgement
+    explains every byte kept), and only the limits the user gave are reported as broken, with
+    their own values.
+    """
+    from leakhunt.budget import Budget
+    from leakhunt.judge import judge
+    from leakhunt.units import format_size
+
+    limits = budget.limits() if budget is not None else {}
+    asked = budget
+    kept = measurement.rss_growth or 0
+    if scope is not None and kept > 0:
+        asked = replace(budget if budget is not None else Budget(), rss=0)
+    if asked is None:
+        return (), None
+    judgement = judge(measurement, asked, title=title, scope=scope, peak=peak)
+    violations = tuple(replace(v, limit=limits[v.figure]) for v in judgement.violations
+                       if v.figure in limits and v.value > limits[v.figure])
+    explanation = judgement.explanation
+    if explanation is not None:
+        figures = tuple(replace(f, limit=limits.get(f.name)) for f in explanation.figures)
+        headline = "broke its memory budget" if violations else f"kept {format_size(kept)} at exit"
+        explanation = replace(explanation, figures=figures, headline=headline)
+    return violations, explanation
+
+
+@contextlib.contextmanager
+def _as_main(main: Any) -> Iterator[None]:
+    """The target's module back in ``sys.modules["__main__"]`` while its survivors are named
+    (``RECENT (global in __main__)``); ``main`` is the module, its globals, or anything else."""
+    if isinstance(main, dict):
+        module = types.ModuleType("__main__")
+        module.__dict__.update(main)
+        main = module
+    if not isinstance(main, types.ModuleType):
+        yield
+        return
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+        else:
+            sys.modules.pop("__main__", None)
 
 
 class _Terminated(SystemExit):
@@ -415,19 +514,32 @@ def run(args: argparse.Namespace) -> int:
     try:
         target = _target_from_args(args)
         target.check()
-        _check_outputs(args)
+        outputs = _check_outputs(args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=stderr)
         return 2
+    for warning in misplaced_options(target, getattr(args, "_own_options", {})):
+        print(f"{PROG}: warning: {warning}", file=stderr)
     budget = args.budget
     children = args.children or (budget is not None and budget.children is not None)
     trace = args.trace or (budget is not None and budget.traced is not None)
-    status = stderr if (not args.quiet and _isatty(stderr)) else None
+    live = None
+    if args.status and not args.quiet and _isatty(stderr) and os.environ.get("TERM") != "dumb":
+        from leakhunt.report.console import LiveStatus
 
-    record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
-                        trace_frames=args.trace_frames, budget=budget, status=status, stderr=stderr)
+        live = LiveStatus(stderr)
 
-    from leakhunt.report.timeline_text import render_summary
+    try:
+        if live is not None:
+            live.start()
+        record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
+                            trace_frames=args.trace_frames, budget=budget,
+                            status=live.update if live is not None else None, stderr=stderr)
+    finally:
+        if live is not None:
+            live.stop()
+
+    from leakhunt.report.console import console, print_run_summary
 
     try:  # the target's buffered output first, so the summary comes after it
         sys.stdout.flush()
@@ -436,21 +548,54 @@ def run(args: argparse.Namespace) -> int:
 
     written: list[str] = []
     failed = False
-    if args.json:
-        failed |= not _write(args.json, lambda f: _dump_json(record, f), written, stderr)
-    if args.output:
-        from leakhunt.report.timeline_html import render_html
-
-        failed |= not _write(args.output, lambda f: render_html(record, f, top=args.top), written, stderr)
+    for option, checked in outputs:
+        failed |= not _write(option, checked, record, args.top, written, stderr)
+    out = console(stderr)
     if not args.quiet:
-        render_summary(record, stderr, top=min(args.top, 5), written=written)
+        print_run_summary(record, out, top=min(args.top, 5), written=written)
     elif record.violations:
-        render_summary(record, stderr, top=0, written=written, only_budget=True)
+        print_run_summary(record, out, top=0, written=written, only_budget=True)
     if record.exit_status != 0:
         return record.exit_status
     if record.violations or failed:
         return 1
     return 0
+
+
+def misplaced_options(target: Target, own: Mapping[str, bool]) -> list[str]:
+    """Warnings for the target's arguments that look like ``leakhunt run``'s own options.
+
+    ``leakhunt run script.py -o report.html`` passes ``-o report.html`` to the script, as
+    ``python script.py -o report.html`` would; a user who meant it for us should hear so, with
+    the command line that does what they meant. ``own`` maps each of our flags to whether it
+    takes a value.
+    """
+    found: list[str] = []
+    moved: list[str] = []
+    kept: list[str] = []
+    args = list(target.args)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        flag = arg.split("=", 1)[0] if arg.startswith("--") else arg
+        if flag in own and flag != "-m":
+            found.append(flag)
+            moved.append(arg)
+            if own[flag] and "=" not in arg and i + 1 < len(args):
+                moved.append(args[i + 1])
+                i += 1
+        else:
+            kept.append(arg)
+        i += 1
+    if not found:
+        return []
+    names = ", ".join(repr(f) for f in dict.fromkeys(found))
+    many = len(set(found)) > 1
+    head = ["-m", str(target.module)] if target.module is not None else [str(target.script)]
+    command = " ".join(shlex.quote(a) for a in ["leakhunt", "run", *moved, *head, *kept])
+    return [f"{names} after {target.label} {'go' if many else 'goes'} to {target.label}, not to leakhunt run "
+            f"(everything after the script is its own, as with python); to give {'them' if many else 'it'} "
+            f"to leakhunt run, put {'them' if many else 'it'} before the script: {command}"]
 
 
 def _target_from_args(args: argparse.Namespace) -> Target:
@@ -465,17 +610,23 @@ def _target_from_args(args: argparse.Namespace) -> Target:
     return Target(script=args.target, args=args.args)
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
+#: What each output option can write, by format (the suffix picks it).
+_OUTPUT_FORMATS = {"-o": ("html", "text", "json", "png"), "--json": ("json",)}
+
+
+def _check_outputs(args: argparse.Namespace) -> list[tuple[str, ReportPath]]:
+    """The checked output paths, before anything runs; :class:`UsageError` naming a bad one."""
+    from leakhunt.report.files import ReportPathError, check_report_path
+
+    checked = []
     for option, path in (("--json", args.json), ("-o", args.output)):
         if path is None:
             continue
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise UsageError(f"cannot write {option} {path!r}: directory {parent!r} does not exist")
-        if os.path.isdir(path):
-            raise UsageError(f"cannot write {option} {path!r}: it is a directory")
-    if args.output is not None and importlib.util.find_spec("matplotlib") is None:
-        raise UsageError(_PLOT_HINT)
+        try:
+            checked.append((option, check_report_path(path, option=option, formats=_OUTPUT_FORMATS[option])))
+        except ReportPathError as exc:
+            raise UsageError(str(exc)) from None
+    return checked
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -492,16 +643,32 @@ def _dump_json(record: RunRecord, f: IO[str]) -> None:
     f.write("\n")
 
 
-def _write(path: str, render: Callable[[IO[str]], None], written: list[str], stderr: IO[str]) -> bool:
-    from leakhunt.report.files import write_atomic
+def _write(option: str, checked: ReportPath, record: RunRecord, top: int, written: list[str],
+           stderr: IO[str]) -> bool:
+    """Write one output; an error is printed (naming the path) and returned as False."""
+    from leakhunt.report.files import write_atomic, write_atomic_binary
 
+    path = checked.path
     try:
-        write_atomic(path, render)
+        if checked.format == "json":
+            write_atomic(path, lambda f: _dump_json(record, f))
+        elif checked.format == "html":
+            from leakhunt.report.timeline_html import render_html
+
+            write_atomic(path, lambda f: render_html(record, f, top=top))
+        elif checked.format == "text":
+            from leakhunt.report.console import console, print_run_summary
+
+            write_atomic(path, lambda f: print_run_summary(record, console(f, plain=True), top=top))
+        else:
+            from leakhunt.report.timeline_html import plot_png
+
+            write_atomic_binary(path, lambda tmp: plot_png(record, tmp))
     except ImportError as exc:
-        print(f"{PROG}: error: cannot write {path!r}: {exc}", file=stderr)
+        print(f"{PROG}: error: cannot write {option} {checked.given!r}: {exc}", file=stderr)
         return False
     except OSError as exc:
-        print(f"{PROG}: error: cannot write {path!r}: {exc.strerror or exc}", file=stderr)
+        print(f"{PROG}: error: cannot write {option} {checked.given!r}: {exc.strerror or exc}", file=stderr)
         return False
-    written.append(path)
+    written.append(checked.given)
     return True

@@ -1,33 +1,26 @@
 """A run's memory over time: the sampler thread and the recorded run it produces.
 
 :class:`Sampler` reads RSS, the Arrow pool and (optionally) the children's memory every
-``interval`` seconds in a background thread. With ``trace=True`` it also takes a tracemalloc
-snapshot whenever RSS reaches a new high, rate-limited so that snapshots cost at most about
-5% of the run, and keeps only what that snapshot says about the worst moment: the allocation
-sites alive then and the traced memory by domain.
-
-The sampler draws the timeline; the exact peak comes from the kernel's high-water mark
-(:class:`leakhunt.probes.PeakWindow`), which sees spikes shorter than any interval.
+``interval`` seconds in a background thread. The sampler draws the timeline; the exact peak
+comes from the kernel's high-water mark (:class:`leakhunt.probes.PeakWindow`), which sees spikes
+shorter than any interval, and with ``--trace`` the allocations alive at the traced peak come
+from :class:`leakhunt.tracing.PeakSnapshots` (:class:`TraceAtPeak` keeps what it found).
 :class:`RunRecord` is the whole recorded run: figures, timeline, trace, outcome. It is what
 ``leakhunt run --json`` writes and ``leakhunt report`` reads.
 """
 
 from __future__ import annotations
 
-import functools
-import linecache
-import os
 import sys
-import sysconfig
 import threading
 import time
-import tracemalloc
 from array import array
 from dataclasses import asdict, dataclass, field, fields
-from typing import IO, Any, Callable
+from typing import Any, Callable
 
 from leakhunt import probes
 from leakhunt.budget import Violation
+from leakhunt.tracing import Stack
 from leakhunt.units import format_size
 
 __all__ = [
@@ -104,20 +97,36 @@ class Site:
 
 @dataclass(frozen=True)
 class TraceAtPeak:
-    """What tracemalloc saw at the highest RSS the sampler caught a snapshot of."""
+    """The traced allocations alive at the traced high-water mark (``--trace``).
+
+    ``traced`` is what the snapshot held and ``traced_peak`` (on the record) the true traced
+    peak: the snapshot is taken within the sampling interval of the peak, so the two are close.
+    """
 
     time: float  # seconds since the run started
-    rss: int  # RSS when the snapshot was taken
-    traced: int  # traced bytes in that snapshot
+    rss: int  # RSS (sampled) at that moment
+    traced: int  # traced bytes above the start in that snapshot
     domains: dict[str, int]  # traced bytes by domain (python, numpy, pandas, other)
     sites: tuple[Site, ...]  # biggest first
     snapshots: int  # how many snapshots the run took
     snapshot_seconds: float  # time they cost, all together
-    tracemalloc_overhead: int  # memory tracemalloc itself used at that moment
+    tracemalloc_overhead: int  # memory tracemalloc itself used at the end
+    stacks: tuple[Stack, ...] = ()  # the stacks alive then, biggest first (the flame graph)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "stacks"}
+        out["domains"] = dict(self.domains)
         out["sites"] = [asdict(site) for site in self.sites]
+        # Stacks share most frames: a table of frames (file, line, code), each stack as indexes
+        # into it, newest frame first.
+        index: dict[tuple[str, int, str], int] = {}
+        for stack in self.stacks:
+            for frame in stack.frames:
+                index.setdefault(frame, len(index))
+        out["stacks"] = {
+            "frames": [list(frame) for frame in index],
+            "stacks": [[[index[frame] for frame in s.frames], s.size, s.count] for s in self.stacks],
+        }
         return out
 
     @classmethod
@@ -125,6 +134,13 @@ class TraceAtPeak:
         kwargs = _known(cls, data)
         kwargs["sites"] = tuple(Site(**_known(Site, s)) for s in data.get("sites", ()))
         kwargs["domains"] = dict(data.get("domains") or {})
+        table = data.get("stacks") or {}
+        try:
+            frames = [(str(f), int(line), str(code)) for f, line, code in table.get("frames", ())]
+            kwargs["stacks"] = tuple(Stack(frames=tuple(frames[i] for i in ids), size=int(size), count=int(count))
+                                     for ids, size, count in table.get("stacks", ()))
+        except (IndexError, ValueError, TypeError) as exc:
+            raise ValueError(f"trace.stacks is malformed ({exc})") from None
         return cls(**kwargs)
 
 
@@ -202,6 +218,8 @@ class RunRecord:
     violations: tuple[Violation, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
     sampler_cpu: float = 0.0  # CPU seconds the sampler thread used: what sampling cost
+    explanation: dict[str, Any] | None = None  # leakhunt.explanation.Explanation.to_dict() of what is alive at exit
+    tracing_overhead: int = 0  # of final_growth: tracemalloc's own memory (--trace), not the target's
 
     @property
     def budget_broken(self) -> bool:
@@ -228,7 +246,8 @@ class RunRecord:
             raise ValueError(f"not a `leakhunt run --json` file (schema {found!r}, expected {SCHEMA!r})")
         kwargs = _known(cls, data)
         missing = [f.name for f in fields(cls) if f.name not in data
-                   and f.name not in ("budget", "budget_limits", "violations", "environment", "sampler_cpu")]
+                   and f.name not in ("budget", "budget_limits", "violations", "environment", "sampler_cpu",
+                                         "explanation", "tracing_overhead")]
         if missing:
             raise ValueError(f"`leakhunt run --json` file lacks {', '.join(missing)}")
         kwargs["samples"] = Timeline.from_dict(data["samples"] or {})
@@ -246,140 +265,14 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------
-# Attribution of traced memory to the user's code
-
-
-@functools.lru_cache(maxsize=1)
-def library_dirs() -> tuple[str, ...]:
-    dirs = set()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        try:
-            dirs.add(os.path.realpath(sysconfig.get_paths()[key]))
-        except KeyError:
-            pass
-    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
-        dirs.add(os.path.realpath(os.path.join(prefix, "lib")))
-    return tuple(sorted(d + os.sep for d in dirs))
-
-
-_HERE = os.path.dirname(os.path.realpath(__file__)) + os.sep
-
-
-class _SiteIndex:
-    """Decides, once per file name, whether a frame is the user's code, a library or ours.
-
-    Pure string work: it runs in the sampler thread while the target waits for the GIL, and
-    any system call (realpath, reading a file) would hand the GIL back and stall the snapshot.
-    """
-
-    def __init__(self) -> None:
-        libs = set(library_dirs())
-        libs.update(os.path.abspath(d) + os.sep for d in {os.path.join(p, "lib") for p in
-                                                          (sys.prefix, sys.base_prefix, sys.exec_prefix)})
-        self._libs = tuple(sorted(libs))
-        self._ours = (_HERE, os.path.dirname(os.path.abspath(__file__)) + os.sep)
-        self._kind: dict[str, str] = {}
-
-    def kind(self, filename: str) -> str:
-        kind = self._kind.get(filename)
-        if kind is None:
-            if filename.startswith("<"):
-                kind = "lib"  # <frozen importlib._bootstrap>, <string>: no user line to show
-            elif filename.startswith(self._ours):
-                kind = "ours"
-            elif filename.startswith(self._libs) or (os.sep + "site-packages" + os.sep) in filename:
-                kind = "lib"
-            else:
-                kind = "user"
-            self._kind[filename] = kind
-        return kind
-
-    def summarise(self, snapshot: tracemalloc.Snapshot, top: int) -> tuple[int, list[Site]]:
-        """(traced bytes, the ``top`` biggest sites) of a snapshot, ours left out."""
-        # Raw traces are (domain, size, frames, nframe) with frames newest first. The snapshot
-        # shares one frames tuple between traces with the same traceback: cache by identity.
-        raw = getattr(snapshot.traces, "_traces", None)
-        if raw is None:  # pragma: no cover - a tracemalloc without the private list
-            raw = [(t.domain, t.size, tuple((f.filename, f.lineno) for f in reversed(t.traceback)), 0)
-                   for t in snapshot.traces]
-        resolved: dict[int, tuple[tuple[str, int], str | None] | None] = {}
-        sizes: dict[tuple[str, int], list[int]] = {}
-        vias: dict[tuple[str, int], dict[str, int]] = {}
-        total = 0
-        for trace in raw:
-            size, frames = trace[1], trace[2]
-            key = id(frames)
-            if key in resolved:
-                hit = resolved[key]
-            else:
-                hit = self._resolve(frames)
-                resolved[key] = hit
-            if hit is None:
-                continue
-            total += size
-            site, via = hit
-            entry = sizes.get(site)
-            if entry is None:
-                sizes[site] = [size, 1]
-            else:
-                entry[0] += size
-                entry[1] += 1
-            per_via = vias.setdefault(site, {})
-            per_via[via or ""] = per_via.get(via or "", 0) + size
-        best = sorted(sizes.items(), key=lambda item: item[1][0], reverse=True)[:top]
-        sites = []
-        for (filename, lineno), (size, count) in best:
-            per_via = vias.get((filename, lineno))
-            via = max(per_via.items(), key=lambda kv: kv[1])[0] if per_via else ""  # "" is direct
-            sites.append(Site(filename=filename, lineno=lineno, size=size, count=count, via=via or None))
-        return total, sites
-
-    def _resolve(self, frames: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], str | None] | None:
-        """The site to charge (the newest frame in user code) and where it really allocated.
-
-        None for leakhunt's own allocations: a leakhunt frame newer than any user frame.
-        """
-        if not frames:
-            return ("<unknown>", 0), None
-        innermost = frames[0]
-        for filename, lineno in frames:
-            kind = self.kind(filename)
-            if kind == "ours":
-                return None
-            if kind == "user":
-                via = None if innermost[0] == filename else f"{short_path(innermost[0])}:{innermost[1]}"
-                return (filename, lineno), via
-        if any(f[0].startswith("<frozen importlib") for f in frames):
-            # an import deeper than the traceback limit: module code and its data
-            return ("<imports>", 0), f"{short_path(innermost[0])}:{innermost[1]}"
-        return (innermost[0], innermost[1]), None
-
-
-def _code_line(filename: str, lineno: int) -> str:
-    if filename.startswith("<") or lineno <= 0:
-        return ""
-    return linecache.getline(filename, lineno).strip()
-
-
-def short_path(filename: str) -> str:
-    """A library path from its package on: ``.../site-packages/pandas/core/frame.py`` -> ``pandas/core/frame.py``."""
-    marker = os.sep + "site-packages" + os.sep
-    if marker in filename:
-        return filename.split(marker, 1)[1]
-    for lib in library_dirs():
-        if filename.startswith(lib):
-            return filename[len(lib):]
-    return filename
-
-
-# --------------------------------------------------------------------------------------
 # The sampler
 
 
 class Sampler:
     """Samples memory in a background thread from :meth:`start` to :meth:`stop`.
 
-    ``status``: a text stream for a live one-line status (refreshed twice a second), or None.
+    ``status``: called from the sampler's thread with a one-line status twice a second (the
+    time, RSS and its maximum so far), or None.
     ``max_samples``: when reached, the samples are halved (each pair keeps its higher RSS) and
     the interval doubles, so a long run's timeline stays small.
     Use as a context manager or call :meth:`stop` in a ``finally``: the thread is always joined.
@@ -390,20 +283,14 @@ class Sampler:
         interval: float = DEFAULT_INTERVAL,
         *,
         children: bool = False,
-        trace: bool = False,
-        top_sites: int = 20,
-        status: IO[str] | None = None,
+        status: Callable[[str], None] | None = None,
         max_samples: int = 200_000,
-        snapshot_budget: float = 0.05,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.interval = parse_interval(interval)
         self.children = children
-        self.trace = trace
-        self.top_sites = top_sites
         self.status = status
         self.max_samples = max(16, max_samples)
-        self.snapshot_budget = snapshot_budget
         self._clock = clock
         self._t = array("d")
         self._rss = array("q")
@@ -414,19 +301,12 @@ class Sampler:
         self._t0 = 0.0
         self._lock = threading.Lock()
         self.error: BaseException | None = None  # a failure inside the thread, kept for the caller
-        self.cpu_seconds = 0.0  # CPU time the thread used (snapshots included): the sampling cost
-        # --trace state: the newest snapshot (snapshot, time, rss, tracemalloc's own memory)
-        self._raw: tuple[tracemalloc.Snapshot, float, int, int] | None = None
-        self._snap_rss = 0
-        self._target_thread = threading.get_ident()
-        self._snapshots = 0
-        self._snapshot_seconds = 0.0
+        self.cpu_seconds = 0.0  # CPU time the thread used: the sampling cost
         # children are costly to read (psutil walks /proc): at most every 50 ms
         self._children_every = max(1, round(0.05 / self.interval))
         self._last_children: int | None = None
         self._max_rss = 0
         self._max_arrow: int | None = None
-        self._status_shown = False
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -434,9 +314,6 @@ class Sampler:
         if self._thread is not None:
             raise RuntimeError("Sampler.start() called twice")
         self._t0 = self._clock()
-        self._target_thread = threading.get_ident()  # the thread that runs what we sample
-        start_rss = probes.rss() or 0
-        self._snap_rss = start_rss
         self._sample(self._t0)  # the first sample is taken before the target runs
         self._thread = threading.Thread(target=self._run, name="leakhunt-sampler", daemon=True)
         self._thread.start()
@@ -448,7 +325,6 @@ class Sampler:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self._sample(self._clock())
-        self._clear_status()
         return self.timeline()
 
     def __enter__(self) -> Sampler:
@@ -484,8 +360,6 @@ class Sampler:
             while not self._pause():
                 now = self._clock()
                 rss = self._sample(now)
-                if self.trace and rss is not None:
-                    self._maybe_snapshot(now, rss)
                 if self.status is not None and now >= next_status:
                     next_status = now + 0.5
                     self._show_status(now, rss)
@@ -540,64 +414,6 @@ class Sampler:
         self.interval = min(self.interval * 2, _MAX_INTERVAL)
         self._children_every = max(1, round(0.05 / self.interval))
 
-    def _maybe_snapshot(self, now: float, rss: int) -> None:
-        # A snapshot is worth taking when RSS passed the last snapshot's by 1 MiB and 5%, and
-        # the target is not importing (imports raise RSS in many small steps, and what they
-        # allocate is module code, not the user's data). Snapshots draw on an allowance of
-        # ``snapshot_budget`` of the elapsed time (plus a second to start with), so they cost
-        # at most about that share of the run however big the heap is; a high reached while the
-        # allowance is spent is still taken when it comes back, if RSS is still that high.
-        # Only the newest snapshot is kept, raw: summarising it while tracing is on would trace
-        # every temporary of the summary (ten times slower), so :meth:`finish_trace` does it
-        # once tracing has stopped.
-        if rss < self._snap_rss + max(1 << 20, self._snap_rss // 20):
-            return
-        allowance = 1.0 + self.snapshot_budget * (now - self._t0) - self._snapshot_seconds
-        if allowance <= 0 or not tracemalloc.is_tracing() or self._target_is_importing():
-            return
-        # The cost that matters is how long this thread holds the GIL: its CPU time.
-        began = time.thread_time()
-        self._raw = None  # never hold two snapshots at once
-        try:
-            snapshot = tracemalloc.take_snapshot()
-            overhead = tracemalloc.get_tracemalloc_memory()
-        except RuntimeError:  # tracing stopped between the check and the snapshot
-            return
-        cost = time.thread_time() - began
-        self._raw = (snapshot, now - self._t0, rss, overhead)
-        self._snapshots += 1
-        self._snapshot_seconds += cost
-        self._snap_rss = rss
-
-    def _target_is_importing(self) -> bool:
-        frame = sys._current_frames().get(self._target_thread)
-        depth = 0
-        while frame is not None and depth < 200:
-            if frame.f_code.co_filename.startswith("<frozen importlib"):
-                return True
-            frame = frame.f_back
-            depth += 1
-        return False
-
-    def finish_trace(self) -> TraceAtPeak | None:
-        """Summarise the snapshot taken at the highest RSS, then drop it.
-
-        Call after :meth:`stop`, and best after tracing has stopped (it is much faster then).
-        """
-        raw, self._raw = self._raw, None
-        if raw is None:
-            return None
-        snapshot, at, rss, overhead = raw
-        domains = probes.traced_by_domain(snapshot) or {}
-        traced, sites = _SiteIndex().summarise(snapshot, self.top_sites)
-        del snapshot, raw
-        from dataclasses import replace
-
-        return TraceAtPeak(time=at, rss=rss, traced=traced, domains=domains,
-                           sites=tuple(replace(s, code=_code_line(s.filename, s.lineno)) for s in sites),
-                           snapshots=self._snapshots, snapshot_seconds=self._snapshot_seconds,
-                           tracemalloc_overhead=overhead)
-
     # status line ---------------------------------------------------------------------------
 
     def _show_status(self, now: float, rss: int | None) -> None:
@@ -609,20 +425,9 @@ class Sampler:
         if self._last_children is not None:
             parts.append(f"children {format_size(self._last_children)}")
         try:
-            self.status.write("\r\x1b[K" + "  ".join(parts))
-            self.status.flush()
-            self._status_shown = True
-        except (OSError, ValueError):  # closed or broken stream: stop showing status
+            self.status("  ".join(parts))
+        except Exception:  # noqa: BLE001 - a broken status must not stop the sampling
             self.status = None
-
-    def _clear_status(self) -> None:
-        if self._status_shown and self.status is not None:
-            try:
-                self.status.write("\r\x1b[K")
-                self.status.flush()
-            except (OSError, ValueError):
-                pass
-            self._status_shown = False
 
 
 def environment() -> dict[str, str]:

@@ -43,8 +43,9 @@ def addoption(parser: pytest.Parser) -> None:
         help="measure every test cheaply and print the top tests by peak and by growth.")
     add("--leak-report-top", "how many tests each table of the terminal report shows",
         metavar="N", help=f"how many tests each table of --leak-report shows (default {DEFAULT_TOP}).")
-    add("--leak-report-file", "write the test report to this .json or .html file",
-        metavar="PATH", help="write every test's memory to PATH: .json (versioned schema) or .html.")
+    add("--leak-report-file", "write the test report to this .json, .html or .txt file",
+        metavar="PATH", help="write every test's memory to PATH: .json (versioned schema), .html (a page "
+                             "with every test and why the failing ones failed) or .txt.")
     add("--memory-budget", "default memory budget of every test, e.g. rss=50MB,peak=1GB",
         metavar="SPEC", help="default budget for every test, e.g. 'rss=50MB,peak=1GB'.")
     add("--leak-hunt", "hunt leaks in every test: true/false or the number of measured repeats",
@@ -123,13 +124,14 @@ class Settings:
         where, path = raw("leak_report_file")
         report_file = None
         if path not in (None, ""):
-            report_file = Path(str(path))
-            if report_file.suffix.lower() not in (".json", ".html", ".htm"):
-                raise pytest.UsageError(
-                    f"{where}: {str(path)!r} must end in .json or .html (the format follows the suffix)"
-                )
-            if not report_file.is_absolute():
-                report_file = Path(config.invocation_params.dir) / report_file
+            # one rule for every front end: suffix, directories and extras checked now, not at the end
+            from leakhunt.report.files import ReportPathError, check_report_path
+
+            try:
+                report_file = check_report_path(str(path), option=where, formats=("json", "html", "text"),
+                                                base=config.invocation_params.dir).path
+            except ReportPathError as exc:
+                raise pytest.UsageError(str(exc)) from None
 
         where, spec = raw("memory_budget")
         budget = None

@@ -27,7 +27,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     from pytest_leakhunt.session import PLUGIN_NAME, LeakHunt
 
-    config.pluginmanager.register(LeakHunt(config, settings), PLUGIN_NAME)
+    leakhunt = LeakHunt(config, settings)
+    config.pluginmanager.register(leakhunt, PLUGIN_NAME)
+    if settings.report_file is not None and not hasattr(config, "workerinput"):  # the xdist controller writes
+        from pytest_leakhunt.report_file import ReportFile
+
+        config.pluginmanager.register(ReportFile(settings.report_file, leakhunt.build_report), "leakhunt-report-file")
     # The casebook's fixtures (leak_check and friends) ship in the same package when present.
     if importlib.util.find_spec("pytest_leakhunt.fixtures") is not None:
         fixtures = importlib.import_module("pytest_leakhunt.fixtures")

@@ -162,10 +162,7 @@ class LeakHunt:
         self._end_session()
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
-        if not self.worker and self.settings.report_file:
-            from leakhunt.report import write_report
-
-            write_report(self.build_report(), self.settings.report_file)
+        # the report file is written by pytest_leakhunt.report_file.ReportFile, last
 
     def build_report(self) -> Any:
         import leakhunt
@@ -184,16 +181,12 @@ class LeakHunt:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.worker or not self.settings.report:
             return
-        import io
-
         from leakhunt.report.text import TextReport
 
-        out = io.StringIO()
-        TextReport(self.build_report(), top=self.settings.report_top).render(out)
+        # pytest's terminal writer decides colour (--color, NO_COLOR, a pipe); 100 columns at most
+        width = self.config.get_terminal_writer().fullwidth
         terminalreporter.write_sep("=", "leakhunt: memory per test")
-        terminalreporter.write(out.getvalue())
-        if self.settings.report_file:
-            terminalreporter.write_line(f"leakhunt report written to {self.settings.report_file}")
+        TextReport(self.build_report(), top=self.settings.report_top, width=width).write(terminalreporter.write)
 
     def pytest_unconfigure(self) -> None:
         if self._trace is not None:  # session never finished (e.g. a usage error)
@@ -366,7 +359,7 @@ class LeakHunt:
             threshold, repeat, warmup = budget.leak, budget.repeat, budget.warmup
         try:
             with _measured_by_plugin():
-                # Traced: pymalloc hides a small-object leak in RSS for many calls (FINDINGS.md).
+                # Traced: pymalloc hides a small-object leak in RSS for many calls (its arenas are reused first).
                 # attribute: a confirmed leak comes with what the confirmation's calls left alive.
                 verdict = hunt(self.body(item), threshold=threshold, repeat=repeat, warmup=warmup,
                                trace=True, attribute=True)

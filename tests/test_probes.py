@@ -35,15 +35,16 @@ def test_read_takes_every_cheap_figure() -> None:
     assert reading.traced_domains is None and reading.children is None  # costly: only when asked
 
 
-def test_object_counts_count_instances_by_qualified_name() -> None:
-    class Marker:
+def test_object_counts_count_instances_by_module_and_name() -> None:
+    class Marker:  # objgraph names a type by its module and __name__
         pass
 
     made = [Marker() for _ in range(123)]
     counts = probes.object_counts()
-    assert counts[f"{__name__}.{Marker.__qualname__}"] == 123
-    assert counts["list"] > 0  # builtins are named without their module
+    assert counts[f"{__name__}.Marker"] == 123
+    assert counts["list"] > 0 and "builtins.list" not in counts  # builtins are named without their module
     del made
+    assert probes.object_counts()[f"{__name__}.Marker"] == 0
 
 
 def test_probes_without_pyarrow_or_tracing_are_none_and_import_nothing() -> None:

@@ -1,14 +1,12 @@
-"""The HTML report of a recorded run: one self-contained page, no network assets.
+"""The HTML report of a recorded run: one self-contained page from the shared templates.
 
-The timeline is drawn with matplotlib and embedded as inline SVG (text drawn as paths, so no
-fonts are fetched either). matplotlib is imported only here; without it the error names the
-extra to install.
+The timeline is drawn with matplotlib and inlined as SVG; the stacks alive at the peak are an
+icicle (:mod:`leakhunt.report.pictures`); the memory alive at exit is the run's explanation, each
+root with a picture of its path. Needs ``leakhunt[html]``; without it the error names the extra.
 """
 
 from __future__ import annotations
 
-import html
-import io
 from typing import IO, Any
 
 from leakhunt.report.timeline_text import figure_rows, site_where, violation_lines
@@ -21,16 +19,6 @@ __all__ = ["render_html", "plot_svg", "plot_png", "PLOT_ID"]
 PLOT_ID = "leakhunt-timeline"
 _MAX_POINTS = 3000  # points per line in the plot: a min/max envelope keeps every spike visible
 _MiB = 1024 * 1024
-
-
-def _matplotlib() -> Any:
-    """matplotlib, or an ImportError that names the extra to install."""
-    try:
-        import matplotlib
-        from matplotlib.figure import Figure  # noqa: F401 - fail here, not halfway through
-    except ImportError as exc:
-        raise ImportError(f'the HTML report needs matplotlib: pip install "leakhunt[plot]" ({exc})') from None
-    return matplotlib
 
 
 def _envelope(t: list[float], values: list[int | None], points: int = _MAX_POINTS) -> tuple[list[float], list[float]]:
@@ -52,12 +40,10 @@ def _envelope(t: list[float], values: list[int | None], points: int = _MAX_POINT
 
 
 def _figure(record: RunRecord) -> Any:
-    _matplotlib()
-    # matplotlib.figure.Figure renders without pyplot: no backend, no global state, no GUI.
-    from matplotlib.figure import Figure
+    from leakhunt.report.charts import figure
 
     samples: Timeline = record.samples
-    fig = Figure(figsize=(10, 4.2), dpi=100)
+    fig = figure(10, 4.2)
     ax = fig.add_subplot(1, 1, 1)
     xs, ys = _envelope(samples.t, samples.rss)
     ax.plot(xs, ys, color="#1f77b4", linewidth=1.4, label="RSS")
@@ -102,21 +88,11 @@ def _limit(record: RunRecord, figure: str) -> int | None:
     return record.budget_limits.get(figure)
 
 
-# no <metadata> block: its RDF namespaces are URLs, and a report needs no creator stamp
-_NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
-
-
 def plot_svg(record: RunRecord) -> str:
     """The timeline as an ``<svg>`` element (no XML prolog), ready to inline in HTML."""
-    matplotlib = _matplotlib()
-    fig = _figure(record)
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "leakhunt"}):
-        fig.savefig(buf, format="svg", metadata=_NO_METADATA)
-    text = buf.getvalue()
-    start = text.find("<svg")
-    svg = text[start:]
-    return svg.replace("<svg ", f'<svg id="{PLOT_ID}" role="img" aria-label="memory timeline" ', 1)
+    from leakhunt.report.charts import svg
+
+    return svg(_figure(record), element_id=PLOT_ID, label="memory timeline")
 
 
 def plot_png(record: RunRecord, path: str) -> None:
@@ -125,79 +101,44 @@ def plot_png(record: RunRecord, path: str) -> None:
     fig.savefig(path, format="png", metadata={"Software": None})
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1100px;
-color:#222;padding:0 1em}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0}
-td,th{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-code,pre{font-family:ui-monospace,"SFMono-Regular",Menlo,monospace;font-size:.92em}
-pre{background:#f7f7f7;padding:.8em;overflow-x:auto;border-left:3px solid #d62728}
-.broken{color:#b00;font-weight:bold}.ok{color:#070;font-weight:bold}
-figure{margin:0}figure svg{width:100%;height:auto;max-width:1000px}
-.muted{color:#666;font-size:.9em}
-table.sites{width:100%;table-layout:auto}table.sites code{overflow-wrap:anywhere}
-"""
+#: What the page says about memory kept at exit when the run carries no explanation.
+EXIT_HINT = ("Run with --trace to see what keeps it: the survivors grouped by root, with the path "
+             "from each root to the memory.")
+
+
+def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
+    """What ``run_report.html.j2`` needs to draw ``record``."""
+    from leakhunt import __version__
+
+    trace = record.trace
+    flame = None
+    explanation = None
+    if trace is not None and trace.stacks:
+        from leakhunt.report.pictures import icicle
+
+        flame = icicle(trace.stacks)
+    if record.explanation:
+        from leakhunt.explanation import Explanation
+
+        explanation = Explanation.from_dict(record.explanation)
+    return {
+        "record": record,
+        "version": __version__,
+        "rows": figure_rows(record),
+        "violation_lines": violation_lines(record),
+        "timeline_svg": plot_svg(record),
+        "trace": trace,
+        "domains": [(k, v) for k, v in trace.domains.items()] if trace is not None else [],
+        "peak_sites": list(trace.sites[:top]) if trace is not None else [],
+        "site_where": site_where,
+        "flame": flame,
+        "explanation": explanation,
+        "exit_hint": EXIT_HINT,
+    }
 
 
 def render_html(record: RunRecord, file: IO[str], *, top: int = 10) -> None:
     """Write the report page for ``record`` to ``file``."""
-    e = html.escape
-    svg = plot_svg(record)
-    out: list[str] = []
-    w = out.append
-    w("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
-    w('<meta name="viewport" content="width=device-width, initial-scale=1">\n')
-    w(f"<title>leakhunt run: {e(record.target)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n")
-    w(f"<h1>leakhunt run: <code>{e(record.target)}</code></h1>\n")
-    w(f'<p class="muted">command: <code>{e(" ".join(record.argv))}</code> &middot; started '
-      f"{e(record.started_at)}</p>\n")
-    if record.budget is not None:
-        if record.violations:
-            w(f'<p class="broken">Broke its memory budget ({e(record.budget)}):</p>\n<ul>\n')
-            for line in violation_lines(record):
-                w(f"<li>{e(line)}</li>\n")
-            w("</ul>\n")
-        else:
-            w(f'<p class="ok">Within its memory budget ({e(record.budget)}).</p>\n')
-    w('<h2>Timeline</h2>\n<figure>\n')
-    w(svg)
-    w("\n<figcaption class=\"muted\">RSS sampled every "
-      f"{record.samples.interval * 1000:g} ms ({len(record.samples)} samples). The peak is "
-      + ("the kernel's high-water mark (VmHWM), exact even between samples."
-         if record.peak_source == "hwm" else "the highest sample.")
-      + "</figcaption>\n</figure>\n")
-    w("<h2>Figures</h2>\n<table>\n")
-    for label, value in figure_rows(record):
-        w(f"<tr><th>{e(label)}</th><td>{e(value)}</td></tr>\n")
-    w("</table>\n")
-    if record.error_traceback:
-        w("<h2>The target raised</h2>\n<p>The figures above run up to the exception.</p>\n")
-        w(f"<pre>{e(record.error_traceback)}</pre>\n")
-    if record.trace is not None:
-        trace = record.trace
-        w("<h2>Alive at the peak</h2>\n")
-        w(f"<p>tracemalloc snapshot at {trace.time:.2f} s, RSS {e(format_size(trace.rss))} "
-          f"(the highest RSS a snapshot caught; {trace.snapshots} snapshot(s) taken, "
-          f"{trace.snapshot_seconds:.2f} s in all). Traced then: {e(format_size(trace.traced))}; "
-          f"tracemalloc's own memory: {e(format_size(trace.tracemalloc_overhead))}. "
-          "Arrow's pool is not traced: see its own figure.</p>\n")
-        if trace.domains:
-            w("<table>\n<tr><th>domain</th><th>traced</th></tr>\n")
-            for name, size in trace.domains.items():
-                w(f"<tr><td>{e(name)}</td><td class=\"num\">{e(format_size(size))}</td></tr>\n")
-            w("</table>\n")
-        if trace.sites:
-            w('<table class="sites">\n<tr><th>size</th><th>blocks</th><th>where</th><th>code</th>'
-              "<th>allocated in</th></tr>\n")
-            for site in trace.sites[:top]:
-                w(f"<tr><td class=\"num\">{e(format_size(site.size))}</td><td class=\"num\">{site.count}</td>"
-                  f"<td><code>{e(site_where(site))}</code></td><td><code>{e(site.code)}</code></td>"
-                  f"<td><code>{e(site.via or '')}</code></td></tr>\n")
-            w("</table>\n")
-    else:
-        w('<p class="muted">Run with <code>--trace</code> to see the allocation sites alive at the peak.</p>\n')
-    env = ", ".join(f"{k} {v}" for k, v in record.environment.items())
-    w(f'<p class="muted">{e(env)}</p>\n</body>\n</html>\n')
-    file.write("".join(out))
+    from leakhunt.report.templating import render
+
+    render("run_report.html.j2", file, **context(record, top=top))

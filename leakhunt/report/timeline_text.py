@@ -1,14 +1,15 @@
-"""The terminal summary of a recorded run (``leakhunt run``), rendered from a :class:`RunRecord`."""
+"""Rows and phrases of a recorded run (``leakhunt run``) shared by the terminal and the HTML report."""
 
 from __future__ import annotations
 
 import os
-from typing import IO, Sequence
 
-from leakhunt.timeline import RunRecord, Site, library_dirs, short_path
+from leakhunt.frames import LIBRARY, kind, short_path
+from leakhunt.timeline import RunRecord, Site
 from leakhunt.units import format_size
 
-__all__ = ["render_summary", "figure_rows", "violation_lines", "site_where"]
+__all__ = ["figure_rows", "violation_lines", "site_where"]
+
 
 def figure_rows(record: RunRecord) -> list[tuple[str, str]]:
     """(label, value) rows shared by the terminal summary and the HTML report."""
@@ -47,6 +48,8 @@ def _final(r: RunRecord) -> str:
     text = f"{format_size(r.final_growth, signed=True)} (settled; RSS at the end {format_size(r.final_rss)})"
     if r.allocator_retention:
         text += f", {format_size(r.allocator_retention)} more was freed but kept by allocators"
+    if r.tracing_overhead:
+        text += f"; {format_size(r.tracing_overhead)} of it is tracemalloc's own memory"
     return text
 
 
@@ -54,49 +57,15 @@ def violation_lines(record: RunRecord) -> list[str]:
     return [f"{v.figure}: {v}" for v in record.violations]
 
 
-def render_summary(
-    record: RunRecord,
-    file: IO[str],
-    *,
-    top: int = 5,
-    written: Sequence[str] = (),
-    only_budget: bool = False,
-) -> None:
-    """Write the end-of-run summary (a few lines) to ``file``."""
-    if not only_budget:
-        file.write(f"leakhunt run: {record.target}\n")
-        width = max(len(label) for label, _ in figure_rows(record))
-        for label, value in figure_rows(record):
-            file.write(f"  {label:<{width}}  {value}\n")
-        if record.trace is not None and top:
-            file.write(f"  alive at the peak (traced, top {min(top, len(record.trace.sites))}):\n")
-            for site in record.trace.sites[:top]:
-                where = site_where(site)
-                code = f"  {site.code}" if site.code else ""
-                via = f"  (via {site.via})" if site.via else ""
-                file.write(f"    {format_size(site.size):>10}  {where}{code}{via}\n")
-    if record.violations:
-        file.write(f"leakhunt run: {record.target} broke its memory budget ({record.budget}):\n")
-        for line in violation_lines(record):
-            file.write(f"  {line}\n")
-    for path in written:
-        file.write(f"  wrote {path}\n")
-    file.flush()
-
-
 def site_where(site: Site) -> str:
     """``file:line`` for people: relative to here when below here, from the package on for a library."""
     if site.filename.startswith("<"):
         name = site.filename
-    elif _is_library(site.filename):
+    elif kind(site.filename) == LIBRARY:
         name = short_path(site.filename)
     else:
         name = _rel(site.filename)
     return f"{name}:{site.lineno}" if site.lineno > 0 else name
-
-
-def _is_library(path: str) -> bool:
-    return path.startswith(library_dirs()) or (os.sep + "site-packages" + os.sep) in path
 
 
 def _rel(path: str) -> str:
