@@ -31,7 +31,8 @@ def parse_size(value: int | str) -> int:
     """Return ``value`` in bytes.
 
     ``value`` is an int (bytes) or a string such as ``"50 MB"``, ``"64KiB"`` or ``"1.5gb"``.
-    A bare number in a string is bytes. Raises ``ValueError`` quoting the input otherwise.
+    A bare number in a string is bytes, and so must be whole: ``"1.5"`` is an error, not a
+    2-byte size (a unit was most likely forgotten). Raises ``ValueError`` quoting the input.
     """
     if isinstance(value, bool):  # bool is an int subclass; True is never a size
         raise ValueError(f"invalid size {value!r}: expected bytes as an int or a string like '50 MB' "
@@ -55,6 +56,10 @@ def parse_size(value: int | str) -> int:
     factor = _UNITS.get((unit or "b").lower())
     if factor is None:
         raise ValueError(f"invalid size {value!r}: unknown unit {unit!r} (units: {ACCEPTED_UNITS})")
+    if factor == 1 and not float(number).is_integer():
+        raise ValueError(f"invalid size {value!r}: a size in bytes must be a whole number; "
+                         f"give a unit for a fraction, like '{number} MB' "
+                         f"(units: {ACCEPTED_UNITS})")
     return int(round(float(number) * factor))
 
 

@@ -61,6 +61,19 @@ def test_parse_size_rejects_bad_input_quoting_it_and_listing_units(bad: object) 
         assert unit in message
 
 
+@pytest.mark.parametrize("text", ["1.5", "1.5 B", "0.5b", ".5"])
+def test_a_size_in_bytes_must_be_whole(text: str) -> None:
+    # issue 13: "rss=1.5" became a 2-byte budget; a unit was forgotten, so say so
+    with pytest.raises(ValueError, match=r"must be a whole number; give a unit for a fraction") as info:
+        parse_size(text)
+    assert repr(text) in str(info.value)
+
+
+def test_a_whole_number_of_bytes_may_be_written_with_a_point() -> None:
+    assert parse_size("10.0") == 10
+    assert parse_size("1.5 kB") == 1500  # with a unit, a fraction is fine
+
+
 def test_parse_size_names_the_unknown_unit() -> None:
     with pytest.raises(ValueError, match=r"unknown unit 'XB'"):
         parse_size("20 XB")
