@@ -1,30 +1,40 @@
 """Command-line options, their ini twins, and the settings they make.
 
 Every option has an ini twin of the same name with ``-`` as ``_`` (``--leak-report`` and
-``leak_report``); the command line wins. ini values are read as strings and parsed here, so that a
-bad value is a ``pytest.UsageError`` quoting it, whichever side it came from.
+``leak_report``); the command line wins. Values are parsed here, so that a bad value is a
+``pytest.UsageError`` quoting it, whichever side it came from. An ini twin takes the string an
+ini file gives and, in pytest 9's native TOML tables (``[tool.pytest]``, ``pytest.toml``), the
+TOML type the value naturally has: ``leak_report = true``, ``leak_hunt = 20``,
+``leak_threshold = 65536``, ``memory_budget = {rss = "50 MB"}``.
+
+An option that only matters beside another (``--leak-threshold`` without ``--leak-hunt``,
+``--leak-report-top`` without ``--leak-report``) is an error on the command line; in an ini
+file it is a default for the runs that use it.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from typing import TYPE_CHECKING
 
 from leakhunt.units import format_size, parse_size
 
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
 
-__all__ = ["Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "SCOPES"]
+__all__ = ["Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "PEAK_MODES", "SCOPES"]
 
 DEFAULT_REPEATS = 10
 DEFAULT_THRESHOLD = "64 KiB"
 DEFAULT_TOP = 10
 SCOPES = ("call", "setup-call-teardown")
+#: reset: the kernel's high-water mark, reset before each test and restored at the end;
+#: sample: the mark is never touched (a thread samples RSS; the mark counts when a test raised it)
+PEAK_MODES = ("reset", "sample")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 _HUNT_ON = "__default__"  # --leak-hunt without a value
@@ -36,6 +46,9 @@ def addoption(parser: pytest.Parser) -> None:
     def add(flag: str, ini_help: str, **kwargs: object) -> None:
         dest = flag.lstrip("-").replace("-", "_")
         group.addoption(flag, dest=dest, default=None, **kwargs)  # type: ignore[arg-type]
+        # Registered as strings (an ini file gives strings; several options take more than one
+        # form, leak_hunt = true or N): a native TOML value of another type is read from the
+        # file by _native_toml, and every value is parsed and checked here.
         parser.addini(dest, ini_help, type="string", default=None)
 
     add("--leak-report", "print each test's memory at the end: true/false",
@@ -64,6 +77,11 @@ def addoption(parser: pytest.Parser) -> None:
         help="do not re-run a test that broke its budget once under tracing to explain the failure.")
     add("--leak-scope", "what a test's measurement covers: call or setup-call-teardown",
         metavar="SCOPE", help="'call' (default) or 'setup-call-teardown' (adds function-scoped fixtures).")
+    add("--leak-peak", "how per-test peaks are read: reset or sample",
+        metavar="MODE", help="'reset' (default): the kernel's high-water mark, reset before each test and "
+                             "restored at the end of the session; 'sample': never touch it (VmHWM, "
+                             "ru_maxrss and /usr/bin/time read as without leakhunt during the session "
+                             "too), a thread samples RSS every millisecond instead.")
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,7 @@ class Settings:
     children: bool = False
     rerun: bool = True
     scope: str = "call"
+    peak: str = "reset"
 
     @property
     def active(self) -> bool:
@@ -97,6 +116,7 @@ class Settings:
             "leak_children": self.children,
             "leak_rerun": self.rerun,
             "leak_scope": self.scope,
+            "leak_peak": self.peak,
         }
 
     @classmethod
@@ -105,20 +125,21 @@ class Settings:
             value = config.getoption(dest)
             if value is not None:
                 return "--" + dest.replace("_", "-"), value
-            return f"ini option {dest}", config.getini(dest)
+            return f"ini option {dest}", _ini(config, dest)
 
         def flag(dest: str) -> bool:
             where, value = raw(dest)
             if value is None or isinstance(value, bool):
                 return bool(value)
             text = str(value).strip().lower()
-            if text in _TRUE:
+            if isinstance(value, str) and text in _TRUE:
                 return True
-            if text in _FALSE:
+            if isinstance(value, str) and text in _FALSE:
                 return False
             raise pytest.UsageError(f"{where}: expected true or false, got {value!r}")
 
         where, top = raw("leak_report_top")
+        report_top_where = where
         report_top = DEFAULT_TOP if top in (None, "") else _positive_int(where, top)
 
         where, path = raw("leak_report_file")
@@ -139,7 +160,13 @@ class Settings:
             from leakhunt.budget import Budget  # imported only when asked for: plugin load stays light
 
             try:
-                budget = Budget.from_spec(str(spec), where=f"{where}={spec!r}")
+                if isinstance(spec, dict):  # a TOML table: memory_budget = {rss = "50 MB"}
+                    budget = Budget.from_kwargs(where=f"{where}={spec!r}", **spec)
+                elif isinstance(spec, str):
+                    budget = Budget.from_spec(spec, where=f"{where}={spec!r}")
+                else:
+                    raise ValueError(f"{where}={spec!r}: expected KEY=SIZE[,KEY=SIZE...] such as "
+                                     "'rss=50MB,peak=1GB' (or, in TOML, a table such as {rss = \"50 MB\"})")
             except ValueError as exc:
                 raise pytest.UsageError(str(exc)) from None
             if budget.is_empty:
@@ -147,8 +174,12 @@ class Settings:
 
         where, hunt_value = raw("leak_hunt")
         hunt = None
-        if hunt_value == _HUNT_ON:
+        if hunt_value == _HUNT_ON or hunt_value is True:
             hunt = DEFAULT_REPEATS
+        elif hunt_value is False:
+            hunt = None
+        elif isinstance(hunt_value, (int, float)):  # TOML: leak_hunt = 20
+            hunt = _positive_int(where, hunt_value, minimum=4)
         elif hunt_value not in (None, ""):
             text = str(hunt_value).strip().lower()
             if text in ("true", "yes", "on"):
@@ -162,16 +193,28 @@ class Settings:
         threshold = parse_size(DEFAULT_THRESHOLD)
         if threshold_value not in (None, ""):
             try:
-                threshold = parse_size(str(threshold_value))
+                threshold = parse_size(threshold_value)  # type: ignore[arg-type]  # TOML may give an int
             except ValueError as exc:
                 raise pytest.UsageError(f"{where}: {exc}") from None
             if threshold <= 0:
                 raise pytest.UsageError(f"{where}: the threshold must be above 0 B, got {threshold_value!r}")
+            if where.startswith("--") and hunt is None:
+                raise pytest.UsageError(
+                    f"{where}={threshold_value} only applies when every test is hunted: add --leak-hunt, "
+                    "or drop it (a test's own memory_budget(leak=SIZE) sets its own threshold)")
+        if report_top_where.startswith("--") and not flag("leak_report"):
+            raise pytest.UsageError(f"{report_top_where}={top} only applies to the terminal table of "
+                                    "--leak-report: add --leak-report, or drop it")
 
         where, scope_value = raw("leak_scope")
         scope = "call" if scope_value in (None, "") else str(scope_value).strip()
         if scope not in SCOPES:
             raise pytest.UsageError(f"{where}: expected one of {', '.join(SCOPES)}, got {scope_value!r}")
+
+        where, peak_value = raw("leak_peak")
+        peak = "reset" if peak_value in (None, "") else str(peak_value).strip()
+        if peak not in PEAK_MODES:
+            raise pytest.UsageError(f"{where}: expected one of {', '.join(PEAK_MODES)}, got {peak_value!r}")
 
         return cls(
             report=flag("leak_report"),
@@ -185,6 +228,7 @@ class Settings:
             children=flag("leak_children"),
             rerun=not flag("leak_no_rerun"),
             scope=scope,
+            peak=peak,
         )
 
     def describe(self) -> str:
@@ -202,12 +246,54 @@ class Settings:
             parts.append("children")
         if self.scope != "call":
             parts.append(f"scope {self.scope}")
+        if self.peak != "reset":
+            parts.append(f"peaks sampled (the kernel's high-water mark is left alone)")
         return ", ".join(parts)
 
 
-def _positive_int(where: str, value: object, *, minimum: int = 1, hint: str = "") -> int:
+_MISSING = object()
+
+
+def _ini(config: pytest.Config, name: str) -> object:
+    """The ini twin's value (None when unset), in the type the file gives it.
+
+    pytest checks an ini value against the type the option was registered with; in a native
+    TOML table a value of another type is a TypeError (issue 13: ``leak_report = true`` in
+    ``[tool.pytest]`` was "expects a string, got bool"). Our options take several types, so the
+    value is then read from that table as TOML typed it, and parsed here like any other.
+    """
     try:
-        number = int(str(value).strip())
+        return config.getini(name)
+    except TypeError:
+        value = _native_toml(config, name)
+        if value is _MISSING:
+            raise
+        return value
+
+
+def _native_toml(config: pytest.Config, name: str) -> object:
+    """``name`` from the native TOML table of the config file, as pytest 9 chooses it:
+    ``[pytest]`` of pytest.toml or .pytest.toml, else ``[tool.pytest]`` of pyproject.toml."""
+    path = config.inipath
+    if path is None or path.suffix != ".toml":
+        return _MISSING
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - pytest depends on tomli there
+        import tomli as tomllib
+    data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    if path.name in ("pytest.toml", ".pytest.toml"):
+        table = data.get("pytest", {})
+    else:
+        table = {k: v for k, v in data.get("tool", {}).get("pytest", {}).items() if k != "ini_options"}
+    return table.get(name, _MISSING)
+
+
+def _positive_int(where: str, value: object, *, minimum: int = 1, hint: str = "") -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise pytest.UsageError(f"{where}: expected a whole number, got {value!r}{hint}")
+    try:
+        number = int(str(value).strip()) if not isinstance(value, (int, float)) else int(value)
     except ValueError:
         raise pytest.UsageError(f"{where}: expected a whole number, got {value!r}{hint}") from None
     if number < minimum:
