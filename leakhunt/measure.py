@@ -18,7 +18,7 @@ from leakhunt.tracing import TRACE_FRAMES, PeakSnapshots, TraceHandle
 if TYPE_CHECKING:
     from leakhunt.attribution import Scope
 
-__all__ = ["Measurement", "Measurer", "MeasureHandle", "confirm", "measure"]
+__all__ = ["Measurement", "Measurer", "MeasureHandle", "confirm", "measure", "waited_children_peak"]
 
 
 def _diff(after: int | None, before: int | None) -> int | None:
@@ -165,6 +165,7 @@ class Measurer:
         self._children_sampler: _ChildrenSampler | None = None
         self._arrow_max_before: int | None = None
         self._exclude_pids: frozenset[int] = frozenset()
+        self._children_mark: tuple[int | None, int] = (None, 0)
         self._tm_before: int | None = None
         self._foreign_before = 0
         self.measurement: Measurement | None = None
@@ -224,6 +225,7 @@ class Measurer:
             self._traced_peak_before = tracemalloc.get_traced_memory()[1]
         self._arrow_max_before = probes.arrow_pool_max()
         if self.children:
+            self._children_mark = (probes.children_hwm(), probes.forks())
             self._children_sampler = _ChildrenSampler(exclude_pids=self._exclude_pids)
             self._children_sampler.start()
         if self.peak_sites and self.tracing:
@@ -249,6 +251,9 @@ class Measurer:
         children_peak = None
         if self._children_sampler is not None:
             children_peak = self._children_sampler.stop()
+            waited = waited_children_peak(self._children_mark, peak_rss, self._exclude_pids)
+            if waited is not None and (children_peak is None or waited > children_peak):
+                children_peak = waited
         traced_peak = None
         if self.tracing:
             current, peak_now = tracemalloc.get_traced_memory()
@@ -316,6 +321,33 @@ class Measurer:
             self._trace_handle = None
 
 
+def waited_children_peak(mark: tuple[int | None, int], own_peak: int | None,
+                         existing: frozenset[int]) -> int | None:
+    """The peak of a child that started and ended inside a block, from the kernel's record.
+
+    ``mark`` is ``(probes.children_hwm(), probes.forks())`` at the block's start, ``own_peak``
+    this process's peak RSS during the block, ``existing`` the children alive at its start.
+    A sampler reading live children misses one that lives shorter than its interval; the
+    kernel's high-water mark of waited-for children does not, but it only ever rises, and it
+    counts what a child shares with us (:func:`leakhunt.probes.children_hwm`). So a rise counts
+    only when no child older than the block was reaped during it (it would be that child's),
+    and what we could have lent the child is left out: a child that ran another program
+    inherited at most our own mark, so its figure counts only above it; after a Python-level
+    fork the child's pages include ours, so our peak is subtracted (a lower bound).
+    """
+    before, forks_before = mark
+    after = probes.children_hwm()
+    if before is None or after is None or after <= before:
+        return None
+    if existing and not existing <= _child_pids():
+        return None  # an older child ended during the block: the rise may be its
+    ours = max(v for v in (own_peak, probes.hwm(), 0) if v is not None)
+    if probes.forks() > forks_before:
+        own = after - ours
+        return own if own > 0 else None
+    return after if after > ours else None
+
+
 def _child_pids() -> frozenset[int]:
     from leakhunt.attribution import _child_pids as pids
 
@@ -342,13 +374,18 @@ def confirm(measurement: Measurement, *, collect: bool = True) -> Measurement:
     return replace(measurement, after=after, settled=True, allocator_retention=retention)
 
 
+#: Seconds between two readings of the children's PSS (each costs ~0.2 ms per child). A child
+#: that ends between two readings is seen through the kernel's record (waited_children_peak).
+CHILDREN_INTERVAL = 0.05
+
+
 class _ChildrenSampler:
     """Sample the children's PSS in a thread: children come and go within a block."""
 
-    def __init__(self, interval: float = 0.05, exclude_pids: frozenset[int] = frozenset()) -> None:
+    def __init__(self, interval: float | None = None, exclude_pids: frozenset[int] = frozenset()) -> None:
         import threading
 
-        self.interval = interval
+        self.interval = CHILDREN_INTERVAL if interval is None else interval
         self.exclude_pids = exclude_pids
         self.peak: int | None = None
         self._stop = threading.Event()

@@ -21,6 +21,9 @@ __all__ = [
     "Reading",
     "PeakWindow",
     "DOMAINS",
+    "allow_hwm_reset",
+    "process_peak",
+    "restore_hwm",
     "rss",
     "rss_anon",
     "hwm",
@@ -29,6 +32,8 @@ __all__ = [
     "traced",
     "traced_by_domain",
     "children_memory",
+    "children_hwm",
+    "forks",
     "object_counts",
     "read",
 ]
@@ -252,6 +257,43 @@ def children_memory(include_pids: Iterable[int] | None = None,
     return total
 
 
+def children_hwm() -> int | None:
+    """The highest peak RSS of any child this process has waited for, ever (bytes).
+
+    The kernel keeps it (``getrusage(RUSAGE_CHILDREN).ru_maxrss``) for children that ended and
+    were reaped, however short they lived, so it sees what a sampler polling live children can
+    miss. It only ever rises, and a child's figure includes what it shares with us: a forked
+    child's resident set counts the pages it inherited, and a child that runs another program
+    starts from the parent's high-water mark (Linux carries it over ``exec``).
+    """
+    try:
+        import resource
+
+        value = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    except Exception:
+        return None
+    return int(value) * (1 if sys.platform == "darwin" else 1024)
+
+
+_forks = 0
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+if hasattr(os, "register_at_fork"):
+    # Python-level forks only (os.fork, multiprocessing's "fork"): a child that runs another
+    # program (subprocess, "spawn") is started without running this.
+    os.register_at_fork(before=_count_fork)
+
+
+def forks() -> int:
+    """How many times this process has forked a copy of itself from Python (os.fork)."""
+    return _forks
+
+
 def type_name(long_name: str) -> str:
     """objgraph's long type name for people: ``builtins.list`` -> ``list``; others unchanged."""
     return long_name[len("builtins."):] if long_name.startswith("builtins.") else long_name
@@ -308,7 +350,13 @@ def read(*, domains: bool = False, children: bool = False, exclude_pids: Iterabl
 # VmHWM is one per process, and resetting it (writing 5 to /proc/self/clear_refs) would
 # wipe the peak of any enclosing window. So every open window is registered here, and
 # before any reset the current high-water mark is folded into each open window's maximum.
-# Where the reset is impossible (no /proc, not permitted), one shared thread samples RSS.
+# Where the reset is impossible (no /proc, not permitted), or not allowed (``allow_hwm_reset``),
+# one shared thread samples RSS.
+#
+# The reset is a side effect other tools see: VmHWM, getrusage's ru_maxrss and
+# ``/usr/bin/time -v`` read the mark (issue 13: 36 MB reported for a 239 MB session). So the
+# highest mark seen before any reset of ours is kept, and :func:`restore_hwm` raises the
+# kernel's mark back to it (at the end of a pytest session, and at exit).
 
 
 def _reset_hwm() -> bool:
@@ -341,6 +389,10 @@ _lock = threading.Lock()
 _open: list[PeakWindow] = []
 _sampler: _Sampler | None = None
 _can_reset: bool | None = None
+_reset_allowed = True
+#: the highest kernel mark read before a reset of ours (None: never reset)
+_mark_before_reset: int | None = None
+_restore_at_exit = False
 
 
 def _fold(value: int) -> None:
@@ -348,6 +400,92 @@ def _fold(value: int) -> None:
         for window in _open:
             if window._max is None or value > window._max:
                 window._max = value
+
+
+def allow_hwm_reset(allowed: bool) -> bool:
+    """Whether peak windows may reset the kernel's high-water mark; returns the previous setting.
+
+    With ``False`` nothing of ours writes ``/proc/self/clear_refs``: VmHWM, ``ru_maxrss`` and
+    ``/usr/bin/time`` read what they would without leakhunt, and a window's peak is the kernel's
+    mark when the window raised it, else what a thread sampling RSS every millisecond saw (a
+    spike shorter than that can be missed). Windows already open keep their mode.
+    """
+    global _reset_allowed
+    with _lock:
+        previous, _reset_allowed = _reset_allowed, bool(allowed)
+    return previous
+
+
+def process_peak() -> int | None:
+    """The highest resident set this process has had, whatever leakhunt reset (bytes)."""
+    mark = hwm()
+    if _mark_before_reset is None:
+        return mark
+    if mark is None:
+        return _mark_before_reset
+    return max(mark, _mark_before_reset)
+
+
+_RESTORE_CHUNK = 4 * 1024 * 1024
+
+
+def restore_hwm() -> bool:
+    """Raise the kernel's high-water mark back to :func:`process_peak` after our resets.
+
+    The mark only rises with resident pages, so pages of one small shared-memory file (4 MiB)
+    are mapped again and again until the resident set reaches the peak, then unmapped: the
+    mark records the peak, while the memory in use grows by that file and the page tables of
+    the mappings (about 0.2 % of the difference), for the few milliseconds this takes.
+    Returns True when the mark now reads the peak (or was never lowered by us); False where it
+    cannot be raised (no ``memfd_create``, or a mapping refused).
+    """
+    with _lock:
+        if _open or _mark_before_reset is None:
+            return _mark_before_reset is None  # windows still measure: restoring now would fake their peak
+        target = _mark_before_reset
+    current, mark = rss(), hwm()
+    if current is None or mark is None:
+        return False
+    if mark >= target:
+        return True
+    import mmap
+
+    if not hasattr(os, "memfd_create"):
+        return False
+    page = mmap.PAGESIZE
+    maps: list[mmap.mmap] = []
+    fd = -1
+    try:
+        fd = os.memfd_create("leakhunt-hwm", getattr(os, "MFD_CLOEXEC", 0))
+        os.ftruncate(fd, _RESTORE_CHUNK)
+        populate = getattr(mmap, "MAP_POPULATE", 0)
+        need = target - current
+        while need > 0:
+            length = min(_RESTORE_CHUNK, -(-need // page) * page)
+            view = mmap.mmap(fd, length, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
+            if not populate:
+                for offset in range(0, length, page):  # fault each page in: now it is resident
+                    view[offset]
+            maps.append(view)
+            need -= length
+    except OSError:
+        return False
+    finally:
+        for view in maps:
+            view.close()
+        if fd >= 0:
+            os.close(fd)
+    after = hwm()
+    return after is not None and after >= target - page
+
+
+def _restore_at_exit_once() -> None:
+    global _restore_at_exit
+    if not _restore_at_exit:
+        _restore_at_exit = True
+        import atexit
+
+        atexit.register(restore_hwm)
 
 
 class PeakWindow:
@@ -362,26 +500,37 @@ class PeakWindow:
         self.peak: int | None = None
         self._max: int | None = None
         self._mode: str = ""
+        self._mark_at_open: int | None = None
 
     @property
     def mode(self) -> str:
-        """``"hwm"`` (kernel high-water mark) or ``"sampled"`` (fallback thread)."""
+        """``"hwm"`` (kernel high-water mark, reset at open) or ``"sampled"`` (a sampling
+        thread, and the kernel's mark when the window raised it)."""
         return self._mode
 
     def open(self) -> PeakWindow:
-        global _can_reset, _sampler
+        global _can_reset, _sampler, _mark_before_reset
         with _lock:
-            current_hwm = hwm() if _open else None  # only open windows need the mark before a reset
-            for window in _open:
-                if current_hwm is not None and (window._max is None or current_hwm > window._max):
-                    window._max = current_hwm
-            if _can_reset is not False:
+            reset = _reset_allowed and _can_reset is not False
+            # The mark before a reset is lost: open windows and the process's own peak keep it.
+            mark = hwm() if (_open or reset) else None
+            if mark is not None:
+                for window in _open:
+                    if window._max is None or mark > window._max:
+                        window._max = mark
+            if reset:
                 _can_reset = _reset_hwm()
+                if _can_reset and mark is not None:
+                    if _mark_before_reset is None or mark > _mark_before_reset:
+                        _mark_before_reset = mark
+                    _restore_at_exit_once()
             self.start = rss()
             self._max = self.start
-            self._mode = "hwm" if _can_reset else "sampled"
+            self._mode = "hwm" if reset and _can_reset else "sampled"
+            if self._mode == "sampled":
+                self._mark_at_open = mark if mark is not None else hwm()
             _open.append(self)
-            if not _can_reset and _sampler is None:
+            if self._mode == "sampled" and _sampler is None:
                 _sampler = _Sampler()
                 _sampler.start()
         return self
@@ -389,9 +538,14 @@ class PeakWindow:
     def close(self) -> int | None:
         global _sampler
         with _lock:
-            # VmHWM is never below the current RSS: in "hwm" mode one reading is enough.
-            mark = hwm() if self._mode == "hwm" else None
-            candidates = [mark] if mark is not None else [rss()]
+            # VmHWM is never below the current RSS: in "hwm" mode one reading is enough. In
+            # "sampled" mode the mark counts when this window raised it.
+            mark = hwm()
+            if self._mode == "hwm":
+                candidates = [mark] if mark is not None else [rss()]
+            else:
+                raised = mark is not None and self._mark_at_open is not None and mark > self._mark_at_open
+                candidates = [rss(), mark if raised else None]
             for value in candidates:
                 if value is None:
                     continue
@@ -400,7 +554,7 @@ class PeakWindow:
                         window._max = value
             if self in _open:
                 _open.remove(self)
-            sampler = _sampler if not _open else None
+            sampler = _sampler if not any(w._mode == "sampled" for w in _open) else None
             if sampler is not None:
                 _sampler = None
         if sampler is not None:
