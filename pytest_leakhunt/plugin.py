@@ -32,7 +32,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.report_file is not None and not hasattr(config, "workerinput"):  # the xdist controller writes
         from pytest_leakhunt.report_file import ReportFile
 
-        config.pluginmanager.register(ReportFile(settings.report_file, leakhunt.build_report), "leakhunt-report-file")
+        # the session's signal handlers are installed when it starts: the write waits for them
+        config.pluginmanager.register(ReportFile(settings.report_file, leakhunt.build_report,
+                                                 signals_of=lambda: leakhunt.signals),
+                                      "leakhunt-report-file")
     # The casebook's fixtures (leak_check and friends) ship in the same package when present.
     if importlib.util.find_spec("pytest_leakhunt.fixtures") is not None:
         fixtures = importlib.import_module("pytest_leakhunt.fixtures")

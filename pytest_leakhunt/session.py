@@ -5,10 +5,15 @@ call phase - the exact one (settled at both ends, traced freshly, attribution re
 with a budget, the cheap one (no garbage collection) otherwise - then the library's
 :func:`leakhunt.judge.judge` and, when the test passed and hunting is asked for,
 :func:`leakhunt.hunt.hunt` on the test body. The plugin only maps the judgement to pytest's
-outcomes (failed, xfail, unittest). The verdict and the figures go into the phase's report as
-``leakhunt.*`` user properties: JUnit XML shows them, and pytest-xdist carries them from the
-workers to the controller, which aggregates the records (``pytest_runtest_logreport``) and
-writes the one summary and the one report file.
+outcomes (failed, xfail, unittest). In one process the record is kept as it is made; an xdist
+worker puts it into the phase's report as ``leakhunt.*`` user properties, which pytest-xdist
+carries to the controller (``pytest_runtest_logreport``), and ``--junitxml`` gets the same
+properties. A test's state is dropped when its last report is made: the session keeps one small
+record per test, nothing else (issue 13: 3.3 KB per test were kept).
+
+The session's end (issue 13): the report says how many collected tests it lacks and why
+(Ctrl-C, SIGTERM, ``-x``), tests lost with a crashed xdist worker are recorded with the crash
+as their outcome, and the kernel's high-water mark, reset before each test, is restored.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ if TYPE_CHECKING:
     from leakhunt.measure import Measurement, Measurer
     from leakhunt.report.model import SessionFigures, TestRecord
     from leakhunt.tracing import TraceHandle
+    from pytest_leakhunt.signals import SessionSignals
 
 __all__ = ["LeakHunt", "PLUGIN_NAME"]
 
@@ -71,6 +77,15 @@ class LeakHunt:
         self.records: dict[str, TestRecord] = {}
         self.sessions: list[SessionFigures] = []
         self.interrupted = False
+        self.stopped: str | None = None  # why the session ended early, as pytest said it
+        self.collected: list[str] | None = None  # node ids, when a report is written
+        self.signals: SessionSignals | None = None
+        self.hwm_restored: bool | None = None
+        self._reporting = bool(settings.report or settings.report_file) and not self.worker
+        # --junitxml shows the records as properties; otherwise only xdist workers need them
+        self._properties = self.worker or bool(getattr(config.option, "xmlpath", None))
+        self._worker_errors: dict[str, str] = {}
+        self._hwm_allowed: bool | None = None
         self._session_start: int | None = None
         self._session_window: Any = None
         self._trace: TraceHandle | None = None
@@ -99,6 +114,8 @@ class LeakHunt:
         from leakhunt import probes
         from leakhunt.settle import trim
 
+        if self.settings.peak == "sample":
+            self._hwm_allowed = probes.allow_hwm_reset(False)
         if self.settings.trace:
             from leakhunt import tracing
 
@@ -117,6 +134,11 @@ class LeakHunt:
 
         peak = self._session_window.close()
         self._session_window = None
+        if self._hwm_allowed is not None:
+            probes.allow_hwm_reset(self._hwm_allowed)
+            self._hwm_allowed = None
+        else:  # VmHWM, ru_maxrss and /usr/bin/time read the true peak again
+            self.hwm_restored = probes.restore_hwm()
         settle(max_passes=1)  # once per session: the growth is read on a collected heap
         worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
         figures = SessionFigures(start_rss=self._session_start, end_rss=probes.rss(), peak_rss=peak, worker=worker)
@@ -128,54 +150,135 @@ class LeakHunt:
             self._trace.stop()
             self._trace = None
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self._reporting:
+            from pytest_leakhunt.signals import SessionSignals
+
+            self.signals = SessionSignals().install()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self._reporting:
+            self.collected = [item.nodeid for item in session.items]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """pytest-xdist controller: the workers collect; every worker collects the same tests."""
+        if self._reporting and self.collected is None:
+            self.collected = list(ids)
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """pytest-xdist controller: a worker finished; keep its session figures."""
+        """pytest-xdist controller: a worker finished or died; keep its session figures, or say
+        that they were lost with it."""
         from leakhunt.report.model import SessionFigures
 
         data = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT_KEY)
+        worker = _worker_id(node)
         if data:
             self.sessions.append(SessionFigures.from_dict(data))
+        elif error is not None and self._reporting:
+            reason = _crash_reason(error)
+            self._worker_errors[worker] = reason
+            self.sessions.append(SessionFigures(worker=worker, lost=f"the worker crashed ({reason})"))
 
-    def pytest_keyboard_interrupt(self) -> None:
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        """pytest-xdist controller: the test a crashed worker was running gets a record that says so
+        (a plugin that re-runs it, such as pytest-rerunfailures, makes a real record later)."""
+        if not self._reporting:
+            return
+        from leakhunt.report.model import TestRecord
+
+        worker = _worker_id(getattr(report, "node", None))
+        reason = self._worker_errors.get(worker)
+        self.records[crashitem] = TestRecord(
+            nodeid=crashitem, outcome="crashed", verdict="not_measured", scope=self.settings.scope,
+            note=f"xdist worker {worker} crashed while running it" + (f" ({reason})" if reason else ""),
+            worker=worker)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.interrupted = True
+        if isinstance(excinfo.value, pytest.exit.Exception) and self.stopped is None:
+            self.stopped = f"pytest.exit: {excinfo.value.msg}"
 
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Collect the records, whether the report comes from this process or an xdist worker."""
-        if self.worker or not (self.settings.report or self.settings.report_file):
+        """The xdist controller: the records arrive with the workers' reports. (In one process
+        the record is kept when it is made, :meth:`finish`.)"""
+        if not self._reporting or not report.user_properties or getattr(report, "node", None) is None:
             return
         # The record rides on the report of the phase that decided it (call, or teardown for the
         # setup-call-teardown scope); later reports of the same test repeat it (JUnit XML reads
         # the teardown report), so those are skipped. A setup that did not pass carries its own.
         if report.when == "teardown" and self.settings.scope == "call":
-            return
-        if report.when == "setup" and report.passed:
-            return
-        from leakhunt.report.model import TestRecord
+            ours = False
+        elif report.when == "setup" and report.passed:
+            ours = False
+        else:
+            from leakhunt.report.model import TestRecord
 
-        record = TestRecord.from_properties(report.user_properties)
-        if record is not None:
-            self.records[record.nodeid] = record
+            record = TestRecord.from_properties(report.user_properties)
+            if record is not None:
+                self.records[record.nodeid] = record
+            ours = True
+        # pytest keeps every report to the end (terminal summary): without --junitxml, drop our
+        # properties from it once read (trylast: every other plugin has seen them)
+        if ours or report.when == "teardown":
+            if not getattr(self.config.option, "xmlpath", None):
+                report.user_properties = [p for p in report.user_properties
+                                          if not (isinstance(p[0], str) and p[0].startswith("leakhunt."))]
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self._end_session()
-        if exitstatus == pytest.ExitCode.INTERRUPTED:
-            self.interrupted = True
-        # the report file is written by pytest_leakhunt.report_file.ReportFile, last
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+        # Outermost: our figures are read before any other plugin's end of session, and the
+        # report is written even when a second Ctrl-C breaks that end off.
+        try:
+            self._end_session()
+            if exitstatus == pytest.ExitCode.INTERRUPTED:
+                self.interrupted = True
+            reason = session.shouldfail or session.shouldstop
+            if isinstance(reason, str) and reason and self.stopped is None:
+                self.stopped = reason
+            return (yield)  # the report file is written by ReportFile, last
+        finally:
+            report_file = self.config.pluginmanager.get_plugin("leakhunt-report-file")
+            if report_file is not None:
+                report_file.write()  # nothing when it is already written
 
-    def build_report(self) -> Any:
+    def build_report(self, running: bool = False) -> Any:
+        """The test report as it stands. ``running``: the one written when the session starts,
+        which says so (it stays if the process is killed before the end)."""
         import leakhunt
         from leakhunt.report.model import TestReport
 
+        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        if running:
+            return TestReport(
+                records=(), settings=self.settings.to_dict(), created=created, running=True,
+                version=str(getattr(leakhunt, "__version__", "")),
+                stopped=(f"written when the session started ({created}); the session has not finished, "
+                         "or ended without writing its figures (killed by SIGKILL or the out-of-memory "
+                         "killer, or crashed)"))
+        signalled = self.signals.describe() if self.signals is not None else None
+        interrupted = self.interrupted or signalled is not None
+        stopped = signalled or self.stopped
+        if stopped is None and interrupted:
+            stopped = "interrupted"
+        missing: tuple[str, ...] = ()
+        if self.collected is not None:
+            records = self.records
+            missing = tuple(nodeid for nodeid in self.collected if nodeid not in records)
         return TestReport(
             records=tuple(self.records.values()),
             sessions=tuple(self.sessions),
             settings=self.settings.to_dict(),
-            interrupted=self.interrupted,
+            interrupted=interrupted,
             stayed_up_min=_STAYED_UP_MIN,
-            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            created=created,
             version=str(getattr(leakhunt, "__version__", "")),
+            collected=None if self.collected is None else len(self.collected),
+            missing=missing,
+            stopped=stopped,
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -188,10 +291,13 @@ class LeakHunt:
         terminalreporter.write_sep("=", "leakhunt: memory per test")
         TextReport(self.build_report(), top=self.settings.report_top, width=width).write(terminalreporter.write)
 
+    @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self) -> None:
         if self._trace is not None:  # session never finished (e.g. a usage error)
             self._trace.stop()
             self._trace = None
+        if self.signals is not None:
+            self.signals.uninstall()
 
     # ----------------------------------------------------------------- per test
     def measurer(self, state: _TestState) -> Measurer:
@@ -249,10 +355,16 @@ class LeakHunt:
             verdict = "ok"
         if judgement is not None and judgement.failed:
             self._fail(report, judgement.text())
-        props = self.record(item, state, report, verdict, outcome).to_properties()
-        report.user_properties.extend(props)
-        if report.when != "teardown":  # JUnit XML takes the properties of the teardown report
-            item.user_properties.extend(props)
+        if not (self._reporting or self._properties):
+            return  # a budget checked, nothing to report
+        record = self.record(item, state, report, verdict, outcome)
+        if self._reporting:
+            self.records[record.nodeid] = record
+        if self._properties:  # an xdist worker sends it; --junitxml shows it
+            props = record.to_properties()
+            report.user_properties.extend(props)
+            if report.when != "teardown":  # JUnit XML takes the properties of the teardown report
+                item.user_properties.extend(props)
 
     @staticmethod
     def _fail(report: pytest.TestReport, explanation: str) -> None:
@@ -419,6 +531,10 @@ class _PerTest:
             self._decide(item, state, report)
         except Exception as exc:  # never turn a measurement problem into a crash of the session
             report.sections.append(("leakhunt", f"leakhunt could not check this test: {type(exc).__name__}: {exc}"))
+        finally:
+            if report.when == "teardown":
+                # the record is made; the measurement, the judgement and the measurer go
+                del item.stash[_STATE]
         return report
 
     def _decide(self, item: pytest.Item, state: _TestState, report: pytest.TestReport) -> None:
@@ -440,6 +556,18 @@ class _PerTest:
         elif report.when == "teardown" and not call_scope and state.call_outcome is not None:
             owner.decide(item, state, state.call_outcome)
             owner.finish(item, state, report)
+
+
+def _worker_id(node: Any) -> str:
+    """An xdist worker's id (gw0, gw1, ...)."""
+    gateway = getattr(node, "gateway", None)
+    return str(getattr(gateway, "id", None) or getattr(node, "workerinput", {}).get("workerid", "?"))
+
+
+def _crash_reason(error: Any) -> str:
+    """What xdist says of a dead worker, on one line."""
+    text = " ".join(str(error).split())
+    return text[:200] if text else "no reason given"
 
 
 def _is_strict_xpass(report: pytest.TestReport) -> bool:

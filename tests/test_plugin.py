@@ -310,7 +310,7 @@ def test_report_terminal_json_html(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines([
         "*= leakhunt: memory per test =*",
-        "session: peak * MiB above start, growth +* MiB over 4 tests",
+        "session: peak * MiB above start (RSS * MiB), growth +* MiB over 4 tests",
         "verdicts: 4 ok",
         "top 2 by peak",
         "*peak*rss growth*verdict*test",  # nothing traced, no pyarrow: no columns for them

@@ -64,6 +64,8 @@ def test_session_aggregates() -> None:
     report = sample()
     assert report.growth == 41 * MIB  # summed over the processes
     assert report.peak == 130 * MIB  # the highest of the processes
+    assert report.peak_rss == 230 * MIB  # the session's true peak, resident
+    assert report.complete and report.completeness() is None
     assert [r.nodeid for r in report.top_by_peak(2)] == ["t.py::test_peak", "t.py::test_keeps"]
     assert [r.nodeid for r in report.stayed_up()] == ["t.py::test_keeps", "t.py::test_leaks"]
     assert report.verdict_counts()["opted_out"] == 1
@@ -73,7 +75,8 @@ def test_text_report_lines() -> None:
     out = io.StringIO()
     TextReport(sample(), top=2).render(out)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "session: peak 130.0 MiB above start, growth +41.0 MiB over 5 tests (2 processes)"
+    assert lines[0] == ("session: peak 130.0 MiB above start (RSS 230.0 MiB), growth +41.0 MiB "
+                        "over 5 tests (2 processes)")
     assert "top 2 by peak" in lines and "top 2 by RSS growth" in lines
     # nothing was traced and pyarrow was not in use: those columns say nothing and are left out
     assert any(re.fullmatch(r" *peak +rss growth +verdict +test", line) for line in lines)

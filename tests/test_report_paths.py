@@ -84,9 +84,11 @@ def test_write_atomic_leaves_nothing_behind_on_error(tmp_path: Path) -> None:
 
 def test_report_write_failing_at_the_end_is_a_warning_after_the_summary(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_moves="""
-        import pathlib
+        import pathlib, shutil
 
         def test_replaces_the_report_directory_with_a_file():
+            # the session's start wrote a "running" report into out/; it becomes a file
+            shutil.rmtree("out")
             pathlib.Path("out").write_text("not a directory any more")
 
         def test_fails():

@@ -46,7 +46,7 @@ class TestRecord:
     __test__ = False  # not a pytest test class, despite the name
 
     nodeid: str
-    outcome: str  # passed | failed | skipped | error
+    outcome: str  # passed | failed | skipped | error | crashed (its xdist worker died)
     verdict: str = "ok"
     scope: str = "call"
     seconds: float | None = None
@@ -122,6 +122,8 @@ class SessionFigures:
     end_rss: int | None = None
     peak_rss: int | None = None
     worker: str | None = None
+    #: why this process's figures are missing (an xdist worker that crashed); None when it finished
+    lost: str | None = None
 
     @property
     def growth(self) -> int | None:
@@ -165,11 +167,48 @@ class TestReport:
     stayed_up_min: int = 1024 * 1024
     created: str = ""
     version: str = ""
+    #: tests the session collected (None: not known, e.g. a report written before collection)
+    collected: int | None = None
+    #: collected tests with no record: never run (interrupted, stopped early) or lost
+    missing: tuple[str, ...] = ()
+    #: why the session ended before running every test (Ctrl-C, SIGTERM, -x); or, in a report
+    #: written when the session started, that it has not finished
+    stopped: str | None = None
+    #: the session was still running when this file was written (see ``stopped``)
+    running: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Every collected test ran and has its record, and the session ended normally."""
+        return not (self.running or self.interrupted or self.missing or self.stopped)
+
+    def completeness(self) -> str | None:
+        """One line saying what this report lacks, or None when it is complete."""
+        if self.complete:
+            return None
+        if self.running:
+            return f"incomplete: {self.stopped}"
+        parts = []
+        if self.collected is not None:
+            parts.append(f"{len(self.missing)} of {self.collected} collected tests have no record")
+        elif self.missing:
+            parts.append(f"{len(self.missing)} tests have no record")
+        reason = self.stopped or ("interrupted" if self.interrupted else None)
+        if reason:
+            parts.append(reason)
+        return "incomplete: " + "; ".join(parts)
 
     @property
     def peak(self) -> int | None:
         """The session's peak above its start: the highest over the processes that ran tests."""
         peaks = [s.peak for s in self.sessions if s.peak is not None]
+        return max(peaks) if peaks else None
+
+    @property
+    def peak_rss(self) -> int | None:
+        """The highest resident set of a process that ran tests, during the session (bytes): the
+        session's true peak, whatever leakhunt reset between tests."""
+        peaks = [s.peak_rss for s in self.sessions if s.peak_rss is not None]
         return max(peaks) if peaks else None
 
     @property
@@ -216,11 +255,18 @@ class TestReport:
             "leakhunt_version": self.version,
             "created": self.created,
             "interrupted": self.interrupted,
+            "complete": self.complete,
+            "running": self.running,
+            "stopped": self.stopped,
             "settings": self.settings,
             "session": {
                 "peak": self.peak,
+                "peak_rss": self.peak_rss,
                 "growth": self.growth,
                 "tests": len(self.records),
+                "collected": self.collected,
+                "missing": len(self.missing),
+                "missing_tests": list(self.missing),
                 "verdicts": self.verdict_counts(),
                 "processes": [s.to_dict() for s in self.sessions],
                 "stayed_up": [
@@ -248,4 +294,8 @@ class TestReport:
             interrupted=bool(data.get("interrupted", False)),
             created=str(data.get("created", "")),
             version=str(data.get("leakhunt_version", "")),
+            collected=session.get("collected"),
+            missing=tuple(session.get("missing_tests", ())),
+            stopped=data.get("stopped"),
+            running=bool(data.get("running", False)),
         )

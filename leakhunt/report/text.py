@@ -107,14 +107,23 @@ class TextReport:
         report = self.report
         processes = len(report.sessions)
         where = f" ({processes} processes)" if processes > 1 else ""
+        resident = report.peak_rss
         head: Line = (
             Cell("session: ", "head"),
-            Cell(f"peak {format_size(report.peak)} above start, growth {format_size(report.growth, signed=True)} "
-                 f"over {len(report.records)} tests{where}"),
+            Cell(f"peak {format_size(report.peak)} above start"
+                 + (f" (RSS {format_size(resident)})" if resident is not None else "")
+                 + f", growth {format_size(report.growth, signed=True)} over {len(report.records)} tests{where}"),
         )
         if report.interrupted:
             head += (Cell("  [interrupted: partial]", "warn"),)
         out: list[Block] = [head]
+        missing = report.completeness()
+        if missing:
+            out.append((Cell(missing, "warn"),))
+        lost = [s for s in report.sessions if s.lost]
+        if lost:
+            out.append((Cell("figures lost: " + "; ".join(f"{s.worker or 'a process'}: {s.lost}" for s in lost),
+                             "warn"),))
         counts = report.verdict_counts()
         if counts:
             line: list[Cell] = [Cell("verdicts: ", "head")]
