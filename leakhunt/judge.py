@@ -410,13 +410,14 @@ def _differs(a: int | None, b: int | None) -> bool:
 def _explain_leak(verdict: LeakVerdict, title: str) -> Explanation:
     from leakhunt.hunt import NAMES, sen_slope
 
-    notes = [f"confirmed over a second window of calls; {verdict.calls} calls in all"]
+    notes = [f"{verdict.evidence or 'confirmed over a second window of calls'}; {verdict.calls} calls in all"]
     for name, values in verdict.series.items():
         steps = ", ".join(format_size(values[i + 1] - values[i], signed=True) for i in range(len(values) - 1))
         notes.append(f"{name}: {format_size(sen_slope(values), signed=True)}/call; per call: {steps}")
     roots = tuple(verdict.roots)
     if roots:
-        notes.append(f"survivors of the {verdict.explained_calls} calls of the confirmation window")
+        notes.append(f"survivors of the {verdict.explained_calls} calls of the confirmation "
+                     f"window{'s' if verdict.windows > 1 else ''}")
     return Explanation(
         title=title,
         headline=(f"leaks {format_size(verdict.per_call)} per call (threshold {format_size(verdict.threshold)}), "

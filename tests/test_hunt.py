@@ -11,7 +11,7 @@ import pytest
 
 from engine_subprocess import run_scenario
 from leakhunt import LeakVerdict, hunt
-from leakhunt.hunt import is_suspect, sen_slope
+from leakhunt.hunt import confirmations, evidence, is_suspect, sen_slope
 
 pytest.importorskip("numpy")
 
@@ -40,7 +40,8 @@ def test_flags_a_200_kib_per_call_leak() -> None:
     assert result["leaking"] and result["suspect"]
     assert result["accounting"] == "rss"
     assert 150 * KiB <= result["per_call"] <= 260 * KiB
-    assert result["calls"] == 23  # 3 warm-up, 10 measured, 10 to confirm
+    # 3 warm-up, 10 measured, 2 x 10 to confirm: untraced, the growth shows in resident memory only
+    assert result["calls"] == 33
     assert len(result["series"]["rss"]) == 11 and len(result["confirm_series"]["rss"]) == 11
     assert result["note"] is None
     assert re.match(r"step leaks 200\.\d KiB per call \(threshold 64\.0 KiB\)", result["explain"])
@@ -215,3 +216,60 @@ def test_without_statm_hunt_falls_back_to_plain_rss() -> None:
     assert result["rss"] > 0 and result["anon"] is None
     assert result["anon_growth"] is None and isinstance(result["rss_growth"], int)
     assert result["leaking"] and result["accounting"] == "rss"
+
+
+# Native memory that only resident memory sees: 200 KiB malloc'ed and touched per call, for the
+# first ``LIMIT`` calls (never freed). Growth that stops is what allocator fragmentation looks like.
+NATIVE = """
+import ctypes, ctypes.util
+from leakhunt import hunt
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+CALLS = [0]
+def step():
+    CALLS[0] += 1
+    if CALLS[0] <= LIMIT:
+        libc.memset(libc.malloc(200 * 1024), 1, 200 * 1024)
+"""
+
+
+@pytest.mark.parametrize(("limit", "windows", "leaking"), [
+    (10**9, 2, True),  # a native leak: resident memory alone, confirmed over two more windows
+    (25, 2, False),    # grows through the first two windows (23 calls), then stops: not a leak
+])
+def test_growth_in_resident_memory_alone_needs_two_confirmation_windows(limit: int, windows: int,
+                                                                         leaking: bool) -> None:
+    # issue 13: RSS-only growth with tracemalloc flat was called a leak under CPU load
+    result = run_scenario(VERDICT, f"LIMIT = {limit}", NATIVE, """
+        v = hunt(step, trace=True)
+        out = verdict(v)
+        out.update(windows=v.windows, evidence=v.evidence)
+        emit(out)
+    """)
+    assert result["suspect"] and result["leaking"] is leaking and result["windows"] == windows
+    if leaking:
+        assert result["accounting"] == "rss" and result["calls"] == 33
+        assert result["evidence"].startswith("decided by resident memory alone, while tracemalloc did not grow")
+        assert "confirmed over 2 more windows of 10 calls" in result["explain"]
+    else:
+        assert result["note"].startswith("warm-up or bounded cache")
+
+
+def test_one_confirmation_window_would_have_called_the_stopping_growth_a_leak() -> None:
+    # the other way: with the older rule (one window for every accounting) the same growth is a leak
+    result = run_scenario(VERDICT, "LIMIT = 25", NATIVE, """
+        sys.modules["leakhunt.hunt"].confirmations = lambda suspects: 1  # leakhunt.hunt is the function
+        emit(verdict(hunt(step, trace=True)))
+    """)
+    assert result["leaking"] and result["calls"] == 23
+
+
+def test_confirmations_and_evidence() -> None:
+    assert confirmations(["traced"]) == 1 and confirmations(["arrow", "rss"]) == 1
+    assert confirmations(["rss"]) == 2 and confirmations(["unmanaged"]) == 2  # the Dask integration's
+    assert evidence(["traced", "rss"], ["rss", "traced"], 1, 10) == (
+        "decided by tracemalloc and resident memory; confirmed over a second window of calls")
+    assert evidence(["rss"], ["rss", "traced", "arrow"], 2, 10).startswith(
+        "decided by resident memory alone, while tracemalloc and Arrow's pool did not grow: native memory")
