@@ -244,6 +244,10 @@ class LeakHunt:
             report_file = self.config.pluginmanager.get_plugin("leakhunt-report-file")
             if report_file is not None:
                 report_file.write()  # nothing when it is already written
+            if self.signals is not None and self.signals.terminated:
+                from pytest_leakhunt.signals import TERM_EXIT
+
+                session.exitstatus = TERM_EXIT  # pytest returns it: what a shell shows for SIGTERM
 
     def build_report(self, running: bool = False) -> Any:
         """The test report as it stands. ``running``: the one written when the session starts,

@@ -8,9 +8,9 @@ left in place looking current. So while a session that writes a report runs:
 
 - every SIGINT is remembered here, then handled as before (the handler that was installed,
   Python's KeyboardInterrupt by default): whatever pytest manages to record, the report knows;
-- SIGTERM, when nobody else handles it, ends the session as ``pytest.exit`` does, with exit
-  status 143 (128 + 15, what a shell reports for a SIGTERM): the session's end runs, JUnit XML
-  and the report are written, and the report says it was terminated;
+- SIGTERM, when nobody else handles it, ends the session as Ctrl-C does (``pytest.exit``):
+  pytest's summary, JUnit XML and the report are written, the report says it was terminated,
+  and the exit status is 143 (128 + 15, what a shell reports for a SIGTERM);
 - while the report file itself is being written (milliseconds), either signal waits until the
   file is complete, then takes effect.
 
@@ -94,9 +94,9 @@ class SessionSignals:
 
     def _act(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGTERM:
-            # pytest.exit's exception: pytest ends the session as for Ctrl-C, with this status
-            raise pytest.exit.Exception("leakhunt: terminated by SIGTERM; the session's figures are written",
-                                        returncode=TERM_EXIT)
+            # pytest.exit's exception: pytest ends the session as for Ctrl-C (its summary is only
+            # printed for its own exit statuses); the plugin sets TERM_EXIT once it is printed
+            raise pytest.exit.Exception("leakhunt: terminated by SIGTERM; the session's figures are written")
         previous: Callable[[int, Any], Any] | Any = self._previous.get(signum, signal.default_int_handler)
         if callable(previous):
             previous(signum, frame)

@@ -39,9 +39,12 @@ VERDICTS: dict[str, str] = {
 _PREFIX = "leakhunt."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TestRecord:
-    """One test's memory. Figures are bytes or ``None`` (not measured, or unavailable)."""
+    """One test's memory. Figures are bytes or ``None`` (not measured, or unavailable).
+
+    Kept for every test until the session ends: slots, no per-record dict (issue 13).
+    """
 
     __test__ = False  # not a pytest test class, despite the name
 
