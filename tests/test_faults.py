@@ -43,7 +43,9 @@ def test_n(i):
     if i != 9:
         return
     fault = os.environ["FAULT"]
-    if fault == "sigint-twice":      # Ctrl-C pressed twice, 20 ms apart
+    if fault == "sigint":
+        os.kill(os.getpid(), signal.SIGINT)
+    elif fault == "sigint-twice":    # Ctrl-C pressed twice, 20 ms apart
         def twice():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.02)
@@ -76,6 +78,36 @@ def test_an_unwritable_report_path_is_a_usage_error_before_any_test(pytester: py
 
 
 # ------------------------------------------------------------------------------------ signals
+def test_ctrl_c_writes_a_report_with_every_finished_test(pytester: pytest.Pytester,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_thirty=THIRTY)
+    monkeypatch.setenv("FAULT", "sigint")
+    result = run(pytester, "--leak-report-file=r.json", "--leak-report")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    data = report(pytester)
+    assert data["stopped"] == "interrupted by SIGINT (Ctrl-C)" and data["interrupted"] is True
+    assert len(data["tests"]) == 9 and data["session"]["missing"] == 21
+    result.stdout.fnmatch_lines(["incomplete: 21 of 30 collected tests have no record; interrupted by SIGINT (Ctrl-C)"])
+
+
+def test_stopping_early_says_why(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="""
+        def test_a():
+            assert False
+
+        def test_b():
+            pass
+    """)
+    result = run(pytester, "-x", "--leak-report-file=r.json")
+    result.assert_outcomes(failed=1)
+    data = report(pytester)
+    assert data["stopped"] == "stopping after 1 failures" and data["interrupted"] is False
+    assert data["session"]["missing_tests"] == ["test_x.py::test_b"] and data["complete"] is False
+    # the other way: the whole run is complete
+    result = run(pytester, "--leak-report-file=r.json")
+    assert report(pytester)["complete"] is True and report(pytester)["stopped"] is None
+
+
 def test_ctrl_c_twice_writes_a_report_that_says_it_is_incomplete(pytester: pytest.Pytester,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # issue 13: the second Ctrl-C landed while pytest handled the first, and the report of
