@@ -19,7 +19,7 @@ from leakhunt import probes
 from leakhunt.settle import settle
 from leakhunt.units import format_size, parse_size
 
-__all__ = ["LeakVerdict", "hunt", "sen_slope", "is_suspect", "NOISE"]
+__all__ = ["LeakVerdict", "SeriesHunt", "hunt", "sen_slope", "is_suspect", "NOISE"]
 
 #: Per-call noise below which a delta does not count as growth (FINDINGS.md: settled,
 #: single-threaded anonymous RSS moves at most 16 kB between identical calls).
@@ -91,6 +91,7 @@ class LeakVerdict:
 
 
 _NAMES = {"rss": "resident memory (anonymous RSS)", "traced": "tracemalloc's traced memory",
+          "unmanaged": "unmanaged memory (anonymous RSS minus Dask's managed data)",
           "arrow": "Arrow's memory pool", "": "no accounting"}
 
 
@@ -113,6 +114,18 @@ def _window(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
     return series
 
 
+def _settings(threshold: int | str, repeat: int, warmup: int) -> int:
+    """Validate the hunting settings; the threshold in bytes."""
+    limit = parse_size(threshold)
+    if limit <= 0:
+        raise ValueError(f"hunt threshold must be > 0 bytes, got {threshold!r}")
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 2:
+        raise ValueError(f"hunt repeat must be a whole number >= 2, got {repeat!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"hunt warmup must be a whole number >= 0, got {warmup!r}")
+    return limit
+
+
 def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = "64 KiB", repeat: int = 10,
          warmup: int = 3, confirm: bool = True, trace: bool | None = None, **kwargs: Any) -> LeakVerdict:
     """Call ``fn(*args, **kwargs)`` repeatedly and decide whether it leaks per call.
@@ -122,13 +135,7 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = "64 KiB", re
     ``False`` leaves it out. An exception from ``fn`` propagates: a failing call is never
     called a leak.
     """
-    limit = parse_size(threshold)
-    if limit <= 0:
-        raise ValueError(f"hunt threshold must be > 0 bytes, got {threshold!r}")
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 2:
-        raise ValueError(f"hunt repeat must be a whole number >= 2, got {repeat!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"hunt warmup must be a whole number >= 0, got {warmup!r}")
+    limit = _settings(threshold, repeat, warmup)
     started = False
     if trace and not tracemalloc.is_tracing():
         tracemalloc.start(1)
@@ -182,3 +189,85 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = "64 KiB", re
         confirm_series=second,
         cleared_note=_CLEARED if suspects and not confirmed else None,
     )
+
+
+class SeriesHunt:
+    """The same rule as :func:`hunt`, fed one reading at a time by a caller that cannot repeat.
+
+    For callers that watch calls happen rather than make them (a Dask worker watching a task
+    prefix): ``add(growth)`` after each call with the memory that call left behind. The first
+    ``warmup`` calls are skipped; then every window of ``repeat`` calls is judged with
+    :func:`is_suspect` over the cumulative series. A suspect window makes the next window a
+    confirmation (``confirming`` tells the caller to settle around those calls); a confirmed
+    confirmation window is a leak and ends the hunt, an unconfirmed one was a warm-up or a
+    bounded cache and hunting goes on with the next window.
+    """
+
+    def __init__(self, threshold: int | str = "64 KiB", *, repeat: int = 10, warmup: int = 3,
+                 noise: int = NOISE["rss"], accounting: str = "rss") -> None:
+        limit = _settings(threshold, repeat, warmup)
+        self.threshold = limit
+        self.repeat = repeat
+        self.warmup = warmup
+        self.noise = noise
+        self.accounting = accounting
+        self.calls = 0
+        self.confirming = False
+        self.leaking = False
+        self.suspected = False
+        self.cleared = False
+        self._series = [0]
+        self._first: list[int] = []  # the window that made it suspect (or the last judged one)
+        self._second: list[int] = []  # the confirmation window
+
+    @property
+    def done(self) -> bool:
+        """A leak was confirmed: further calls change nothing."""
+        return self.leaking
+
+    @property
+    def judged(self) -> bool:
+        """At least one full window was judged."""
+        return bool(self._first)
+
+    def add(self, growth: int) -> None:
+        """Record one call that left ``growth`` bytes behind (negative when it freed memory)."""
+        self.calls += 1
+        if self.leaking or self.calls <= self.warmup:
+            return
+        series = self._series
+        series.append(series[-1] + int(growth))
+        if len(series) <= self.repeat:
+            return
+        suspect = is_suspect(series, self.threshold, self.noise)
+        if self.confirming:
+            self._second = series
+            self.confirming = False
+            if suspect:
+                self.leaking = True
+            else:
+                self.cleared = True
+        else:
+            self._first = series
+            if suspect:
+                self.suspected = True
+                self.confirming = True
+        self._series = [0]
+
+    def verdict(self) -> LeakVerdict:
+        """The verdict so far; ``per_call`` is the Sen slope of the confirming (or last) window."""
+        window = self._second if self.leaking else self._first
+        per_call = int(sen_slope(window)) if window else None
+        name = self.accounting
+        return LeakVerdict(
+            leaking=self.leaking,
+            suspect=self.suspected,
+            per_call=per_call,
+            accounting=name if self.suspected else None,
+            threshold=self.threshold,
+            calls=self.calls,
+            series={name: list(self._first)} if self._first else {},
+            confirm_series={name: list(self._second)} if self._second else {},
+            cleared_note=_CLEARED if self.cleared and not self.leaking else None,
+        )
+

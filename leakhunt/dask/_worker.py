@@ -1,0 +1,143 @@
+"""Functions the client runs on every worker (``client.run``): they return plain data.
+
+They live in an importable module because ``client.run`` sends functions by reference: a
+worker without leakhunt installed cannot run them, and :func:`check` says so first.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from typing import Any
+
+__all__ = ["check", "collect", "inspect_worker", "survivor_roots"]
+
+
+def check() -> dict[str, Any]:
+    """leakhunt's version and the pid on this worker (sent by value: see ``_watch._check_workers``)."""
+    try:
+        import leakhunt
+    except ImportError as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"version": leakhunt.__version__, "pid": os.getpid()}
+
+
+def _managed(worker: Any) -> tuple[int, list[Any]]:
+    """Dask's managed memory in RAM (bytes, by ``sizeof``) and the values it holds."""
+    data = worker.data
+    spilled = getattr(data, "spilled_total", None)
+    managed = int(worker.state.nbytes) - (int(spilled.memory) if spilled is not None else 0)
+    fast = getattr(data, "fast", data)  # a SpillBuffer keeps what is in RAM in .fast
+    try:
+        values = list(fast.values())
+    except Exception:
+        values = []
+    return max(0, managed), values
+
+
+def survivor_roots(*, exclude: set[int], baseline: set[int] | None = None, min_size: int = 1 << 20,
+                   paths: int = 3) -> list[dict[str, Any]]:
+    """The biggest buffers alive that Dask does not manage, grouped by what keeps them alive.
+
+    Each group is a :class:`leakhunt.explanation.Root` (as a dict): its root, how many buffers
+    and bytes it keeps, and one retention path. ``why_alive`` is costly (one pass over the heap
+    each), so only ``paths`` buffers are searched; buffers held by the same container as a
+    searched one join its group without a search of their own.
+    """
+    from leakhunt.explanation import PathStep, Root
+    from leakhunt.retention import biggest_buffers, buffer_size, describe, why_alive
+
+    found = [(obj, size) for obj, size in biggest_buffers(min_size=min_size, limit=1 << 30)
+             if id(obj) not in exclude and (baseline is None or id(obj) not in baseline)]
+    groups: dict[str, dict[str, Any]] = {}
+    assigned: set[int] = set()
+    searched = 0
+    for obj, size in found:
+        if id(obj) in assigned:
+            continue
+        if searched >= paths:
+            break
+        searched += 1
+        result = why_alive(obj, max_paths=1, timeout=10.0)
+        assigned.add(id(obj))
+        if not result.paths:
+            label = f"{describe(obj)} (no path from a global or a local found)"
+            groups.setdefault(label, {"root": label, "kind": "other", "buffers": 0, "size": 0, "path": [],
+                                      "text": str(result), "site": None})
+            groups[label]["buffers"] += 1
+            groups[label]["size"] += size
+            continue
+        path = result.paths[0]
+        group = groups.get(path.root)
+        if group is None:
+            steps = path.steps()
+            group = groups[path.root] = Root(
+                root=path.root, kind=path.root_kind, buffers=0, size=0,
+                path=tuple(PathStep(label=s) for s in steps), text=str(path),
+                site=None).to_dict()
+            group["path"][-1]["size"] = buffer_size(obj)
+        group["buffers"] += 1
+        group["size"] += size
+        holder = path.chain[-2] if len(path.chain) >= 2 else None
+        if holder is not None:
+            held = {id(r) for r in gc.get_referents(holder)}
+            for other, other_size in found:
+                if id(other) in held and id(other) not in assigned:
+                    assigned.add(id(other))
+                    group["buffers"] += 1
+                    group["size"] += other_size
+        del result, path, holder
+    return sorted(groups.values(), key=lambda g: g["size"], reverse=True)
+
+
+def inspect_worker(*, dask_worker: Any, settle: bool = True, paths: int = 3, min_size: int = 1 << 20,
+                   baseline: set[int] | None = None) -> dict[str, Any]:
+    """This worker's memory: Dask's managed part, and the unmanaged rest split by kind."""
+    from leakhunt.census import census, data_buffers
+
+    managed, values = _managed(dask_worker)
+    taken = census(settle=settle, exclude=values)
+    owners, _ = data_buffers(values)
+    managed_ids = set(owners)
+    managed_ids.update(id(v) for v in values)
+    rss = taken.rss
+    now = taken.rss_settled if taken.rss_settled is not None else rss
+    # Managed bytes that are not numpy or Arrow data are Python objects (sizeof() counts them).
+    managed_python = max(0, managed - taken.excluded_numpy - taken.excluded_arrow)
+    python_heap = max(0, taken.python_heap - managed_python)
+    unexplained = None
+    if now is not None:
+        unexplained = max(0, now - managed - python_heap - taken.numpy - (taken.arrow or 0) - (taken.file_backed or 0))
+    roots = survivor_roots(exclude=managed_ids, baseline=baseline, min_size=min_size, paths=paths) if paths else []
+    return {
+        "address": dask_worker.address,
+        "pid": os.getpid(),
+        "nthreads": int(getattr(dask_worker.state, "nthreads", 1) or 1),
+        "memory_limit": int(dask_worker.memory_manager.memory_limit or 0) or None,
+        "rss": rss,
+        "managed": managed,
+        "unmanaged": None if rss is None else rss - managed,
+        "python_heap": python_heap,
+        "numpy": taken.numpy,
+        "arrow": taken.arrow,
+        "allocator_retention": taken.allocator_retention,
+        "file_backed": taken.file_backed,
+        "unexplained": unexplained,
+        "settled": settle,
+        "survivors": roots,
+        "python": sys.version.split()[0],
+    }
+
+
+def collect(*, dask_worker: Any, name: str, settle: bool = True, paths: int = 3) -> dict[str, Any]:
+    """The watch's figures on this worker: its plugin's per-prefix series and the worker split."""
+    plugin = dask_worker.plugins.get(name)
+    if plugin is None:
+        return {"address": dask_worker.address,
+                "error": "leakhunt's plugin is not on this worker (it could not be set up here)"}
+    snapshot = plugin.snapshot()
+    figures = inspect_worker(dask_worker=dask_worker, settle=settle, paths=paths, min_size=plugin.survivor_min,
+                             baseline=plugin.baseline)
+    figures["tasks"] = snapshot
+    return figures
