@@ -17,6 +17,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "casebook": ("casebook.cli", "run the casebook: real leak stories, leaky vs fixed, measured live"),
     "run": ("leakhunt.run_command", "run a script or module and profile its memory over time"),
     "report": ("leakhunt.report_command", "re-render a saved `leakhunt run --json` file as HTML"),
+    "dask": ("leakhunt.dask_command", "inspect a running Dask cluster: each worker's memory split and survivors"),
 }
 
 

@@ -28,6 +28,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_leakhunt.session import PLUGIN_NAME, LeakHunt
 
     config.pluginmanager.register(LeakHunt(config, settings), PLUGIN_NAME)
+    from pytest_leakhunt import dask_budget  # the fixture only; leakhunt.dask is imported when it is used
+
+    config.pluginmanager.register(dask_budget, "leakhunt-dask-budget")
     # The casebook's fixtures (leak_check and friends) ship in the same package when present.
     if importlib.util.find_spec("pytest_leakhunt.fixtures") is not None:
         fixtures = importlib.import_module("pytest_leakhunt.fixtures")

@@ -213,3 +213,65 @@ def test_without_statm_hunt_falls_back_to_plain_rss() -> None:
     assert result["rss"] > 0 and result["anon"] is None
     assert result["anon_growth"] is None and isinstance(result["rss_growth"], int)
     assert result["leaking"] and result["accounting"] == "rss"
+
+
+# ---------------------------------------------------------------------------------------
+# SeriesHunt: the same rule fed one call at a time (the Dask worker plugin's hunter)
+
+MiB = 1024 * 1024
+
+
+def _feed(hunter, deltas):  # type: ignore[no-untyped-def]
+    for d in deltas:
+        hunter.add(d)
+    return hunter
+
+
+def test_series_hunt_confirms_a_steady_leak_with_its_per_call_figure() -> None:
+    from leakhunt.hunt import SeriesHunt
+
+    hunter = SeriesHunt("1 MiB", repeat=10, warmup=3)
+    _feed(hunter, [5 * MiB] * 3 + [2 * MiB] * 10)  # warm-up is skipped, then a suspect window
+    assert hunter.confirming and not hunter.leaking
+    _feed(hunter, [2 * MiB] * 10)
+    verdict = hunter.verdict()
+    assert verdict.leaking and hunter.done and verdict.calls == 23
+    assert verdict.per_call == 2 * MiB
+    assert verdict.confirm_series["rss"][-1] == 20 * MiB
+    assert "leaks 2.0 MiB per call" in verdict.explain("leak_step")
+
+
+def test_series_hunt_clears_a_bounded_cache_and_keeps_hunting() -> None:
+    from leakhunt.hunt import SeriesHunt
+
+    hunter = SeriesHunt("1 MiB", repeat=10, warmup=3)
+    _feed(hunter, [MiB] * 3 + [2 * MiB] * 6 + [0] * 4)  # the cache fills in the first window
+    assert hunter.confirming
+    _feed(hunter, [0, -4096, 4096] * 3 + [0])  # then stays: the confirmation clears it
+    verdict = hunter.verdict()
+    assert not verdict.leaking and verdict.suspect and not hunter.confirming
+    assert verdict.cleared_note and "bounded cache" in verdict.cleared_note
+    _feed(hunter, [2 * MiB] * 20)  # a leak that starts later is still caught
+    assert hunter.verdict().leaking
+
+
+def test_series_hunt_flat_and_short_series_are_not_suspect() -> None:
+    from leakhunt.hunt import SeriesHunt
+
+    flat = _feed(SeriesHunt("1 MiB", repeat=10, warmup=3), [0, 8192, -8192] * 10)
+    assert flat.judged and not flat.verdict().suspect and not flat.verdict().leaking
+    short = _feed(SeriesHunt("1 MiB", repeat=10, warmup=3), [4 * MiB] * 12)  # one call short of a window
+    assert not short.judged and not short.verdict().suspect and short.verdict().per_call is None
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"threshold": 0}, "threshold must be > 0"),
+    ({"threshold": "1 MiB", "repeat": 1}, "repeat must be a whole number >= 2, got 1"),
+    ({"threshold": "1 MiB", "warmup": -1}, "warmup must be a whole number >= 0, got -1"),
+    ({"threshold": "lots"}, "'lots'"),
+])
+def test_series_hunt_rejects_bad_settings(kwargs, message) -> None:  # type: ignore[no-untyped-def]
+    from leakhunt.hunt import SeriesHunt
+
+    with pytest.raises(ValueError, match=message):
+        SeriesHunt(**kwargs)

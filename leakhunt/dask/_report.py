@@ -205,6 +205,12 @@ class ClusterReport:
     def leaking(self) -> tuple[PrefixFigures, ...]:
         return tuple(t for t in self.tasks if t.verdict == "leak")
 
+    def write(self, path: str | Any) -> Any:
+        """Write the report to ``path`` atomically: ``.json`` or ``.html``."""
+        from leakhunt.report.cluster import write_cluster_report
+
+        return write_cluster_report(self, path)
+
     # ------------------------------------------------------------------ text
     def explain(self) -> str:
         return "\n".join(self.lines())
