@@ -201,15 +201,22 @@ class SeriesHunt:
     confirmation (``confirming`` tells the caller to settle around those calls); a confirmed
     confirmation window is a leak and ends the hunt, an unconfirmed one was a warm-up or a
     bounded cache and hunting goes on with the next window.
+
+    ``spread_noise``: when calls overlap (several threads), a call's growth carries part of the
+    temporaries of the calls beside it, which averages out but scatters the deltas. Then a
+    window's noise is at least twice the robust spread of its deltas (1.4826 x their median
+    absolute deviation): a steady leak has a narrow spread and stays visible, scattered
+    temporaries no longer count as growth.
     """
 
     def __init__(self, threshold: int | str = "64 KiB", *, repeat: int = 10, warmup: int = 3,
-                 noise: int = NOISE["rss"], accounting: str = "rss") -> None:
+                 noise: int = NOISE["rss"], accounting: str = "rss", spread_noise: bool = False) -> None:
         limit = _settings(threshold, repeat, warmup)
         self.threshold = limit
         self.repeat = repeat
         self.warmup = warmup
         self.noise = noise
+        self.spread_noise = spread_noise
         self.accounting = accounting
         self.calls = 0
         self.confirming = False
@@ -239,7 +246,7 @@ class SeriesHunt:
         series.append(series[-1] + int(growth))
         if len(series) <= self.repeat:
             return
-        suspect = is_suspect(series, self.threshold, self.noise)
+        suspect = is_suspect(series, self.threshold, self._noise(series))
         if self.confirming:
             self._second = series
             self.confirming = False
@@ -253,6 +260,14 @@ class SeriesHunt:
                 self.suspected = True
                 self.confirming = True
         self._series = [0]
+
+    def _noise(self, series: list[int]) -> int:
+        if not self.spread_noise:
+            return self.noise
+        deltas = sorted(series[i + 1] - series[i] for i in range(len(series) - 1))
+        middle = deltas[len(deltas) // 2]
+        spread = sorted(abs(d - middle) for d in deltas)[len(deltas) // 2]
+        return max(self.noise, int(2 * 1.4826 * spread))
 
     def verdict(self) -> LeakVerdict:
         """The verdict so far; ``per_call`` is the Sen slope of the confirming (or last) window."""

@@ -275,3 +275,18 @@ def test_series_hunt_rejects_bad_settings(kwargs, message) -> None:  # type: ign
 
     with pytest.raises(ValueError, match=message):
         SeriesHunt(**kwargs)
+
+
+def test_series_hunt_spread_noise_keeps_a_steady_leak_and_drops_scattered_temporaries() -> None:
+    from leakhunt.hunt import SeriesHunt
+
+    # Overlapping tasks: a 50 MB temporary lands on a neighbour's delta and leaves from another's.
+    # The series (MiB): 0 25 5 30 10 35 15 38 14 36 12 - scattered, and 12 MiB up when it ends.
+    scattered = [d * MiB for d in (25, -20, 25, -20, 25, -20, 23, -24, 22, -24)]
+    plain = _feed(SeriesHunt("1 MiB", repeat=10, warmup=0, noise=MiB), scattered)
+    spread = _feed(SeriesHunt("1 MiB", repeat=10, warmup=0, noise=MiB, spread_noise=True), scattered)
+    assert plain.verdict().suspect  # without it, the scatter reads as growth
+    assert not spread.verdict().suspect
+    steady = [2 * MiB, 2 * MiB, 1536 * 1024, 2560 * 1024, 2 * MiB] * 4
+    leak = _feed(SeriesHunt("1 MiB", repeat=10, warmup=0, noise=MiB, spread_noise=True), steady)
+    assert leak.verdict().leaking and 1.9 * MiB <= leak.verdict().per_call <= 2.1 * MiB

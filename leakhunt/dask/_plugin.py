@@ -16,6 +16,7 @@ window with settled readings (a collection and a trim around each of those tasks
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,9 +34,9 @@ __all__ = ["LeakhuntPlugin", "RUNNING"]
 #: Worker task states in which a task's function is running.
 RUNNING = frozenset({"executing", "long-running"})
 
-#: Per-task noise with several threads: a reading taken while another task holds temporary
-#: memory moves by that much (FINDINGS.md: +-1-1.4 MB with several busy threads).
-THREADED_NOISE = 1536 * 1024
+#: Per-task noise with several threads (FINDINGS.md: settled readings move by +-1-1.4 MB with
+#: several busy threads); each window's spread of deltas can raise it (SeriesHunt.spread_noise).
+THREADED_NOISE = 1024 * 1024
 
 
 @dataclass
@@ -95,6 +96,7 @@ class LeakhuntPlugin(WorkerPlugin):
         self.running: dict[Any, _Running] = {}
         self.prefixes: dict[str, _Prefix] = {}
         self.ignored = 0  # tasks that were already running when the plugin arrived
+        self.frozen = False  # we froze the gc heap for a confirmation window
         self._last_unmanaged = 0
         self._last_arrow = 0
 
@@ -122,6 +124,22 @@ class LeakhuntPlugin(WorkerPlugin):
         for task in self.running.values():
             task.window.close()
         self.running.clear()
+        self._thaw()
+
+    # A confirmation settles around each of its tasks: a full collection walks the whole worker
+    # heap (0.2-0.7 s here with distributed and pandas loaded). Objects that exist when the window
+    # starts cannot be garbage its tasks made, so freeze them, as hunt() does: a collection then
+    # walks only what came after. Never when someone else froze objects (thawing would undo it).
+    def _freeze(self) -> None:
+        if not self.frozen and gc.isenabled() and gc.get_freeze_count() == 0:
+            gc.collect()
+            gc.freeze()
+            self.frozen = True
+
+    def _thaw(self) -> None:
+        if self.frozen:
+            gc.unfreeze()
+            self.frozen = False
 
     # ------------------------------------------------------------------ per task
     def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
@@ -154,9 +172,10 @@ class LeakhuntPlugin(WorkerPlugin):
     def _prefix(self, name: str) -> _Prefix:
         entry = self.prefixes.get(name)
         if entry is None:
-            noise = NOISE["rss"] if self.nthreads == 1 else THREADED_NOISE
-            entry = self.prefixes[name] = _Prefix(SeriesHunt(self.threshold, repeat=self.repeat, warmup=self.warmup,
-                                                             noise=noise, accounting="unmanaged"))
+            threaded = self.nthreads > 1
+            entry = self.prefixes[name] = _Prefix(SeriesHunt(
+                self.threshold, repeat=self.repeat, warmup=self.warmup, accounting="unmanaged",
+                noise=THREADED_NOISE if threaded else NOISE["rss"], spread_noise=threaded))
         return entry
 
     def _task_started(self, key: Any) -> None:
@@ -187,6 +206,10 @@ class LeakhuntPlugin(WorkerPlugin):
             entry.errors += 1  # a failed task is never called a leak: its traceback holds its frames
         else:
             entry.hunt.add(retained)
+            if entry.hunt.confirming and not confirming:
+                self._freeze()
+            elif confirming and not entry.hunt.confirming and not any(p.hunt.confirming for p in self.prefixes.values()):
+                self._thaw()
         entry.confirm_calls += confirming
         entry.peak = max(entry.peak, peak)
         entry.retained += retained
