@@ -24,7 +24,7 @@ from typing import Any
 from dask.utils import key_split
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from leakhunt import probes
+from leakhunt import defaults, probes
 from leakhunt.hunt import NOISE, SeriesHunt
 from leakhunt.probes import PeakWindow
 from leakhunt.settle import settle
@@ -79,7 +79,8 @@ class LeakhuntPlugin(WorkerPlugin):
 
     idempotent = False
 
-    def __init__(self, *, threshold: int, repeat: int = 10, warmup: int = 3, survivor_min: int = 1 << 20,
+    def __init__(self, *, threshold: int, repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP,
+                 survivor_min: int = 1 << 20,
                  version: str = "") -> None:
         self.threshold = threshold
         self.repeat = repeat
@@ -92,7 +93,7 @@ class LeakhuntPlugin(WorkerPlugin):
         self.worker: Any = None
         self.nthreads = 1
         self.started = 0.0
-        self.baseline: set[int] = set()  # ids of big buffers alive before: not the block's survivors
+        self.baseline: frozenset[int] = frozenset()  # big buffers alive before: not the block's survivors
         self.running: dict[Any, _Running] = {}
         self.prefixes: dict[str, _Prefix] = {}
         self.ignored = 0  # tasks that were already running when the plugin arrived
@@ -111,12 +112,14 @@ class LeakhuntPlugin(WorkerPlugin):
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, worker: Any) -> None:
-        from leakhunt.retention import biggest_buffers
+        from leakhunt.attribution import Scope
 
         self.worker = worker
         self.nthreads = max(1, int(getattr(worker.state, "nthreads", 1) or 1))
         settle()  # start from a quiet worker: earlier garbage is not this block's
-        self.baseline = {id(obj) for obj, _ in biggest_buffers(min_size=self.survivor_min, limit=1 << 30)}
+        # Buffers alive now are not the block's survivors (an untraced scope: one heap pass).
+        with Scope(trace=False) as scope:
+            self.baseline = frozenset(scope.baseline or ())
         self.started = time.time()
         self._last_unmanaged, self._last_arrow = self._reading()
 

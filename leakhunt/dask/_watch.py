@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any, Mapping
 
+from leakhunt import defaults
 from leakhunt.budget import Budget, MemoryBudgetExceeded
 from leakhunt.dask import _worker
 from leakhunt.dask._plugin import LeakhuntPlugin
@@ -14,7 +15,7 @@ from leakhunt.units import parse_size
 
 __all__ = ["Watch", "watch", "inspect_cluster", "parse_budgets"]
 
-DEFAULT_THRESHOLD = "1 MiB"
+DEFAULT_THRESHOLD = defaults.DASK_THRESHOLD_TEXT
 _INSTALL = 'install it in the workers\' environment: pip install "leakhunt[dask]"'
 
 
@@ -117,7 +118,7 @@ class Watch:
     """What ``with watch(client) as w`` gives; ``w.report`` is ready after the block."""
 
     def __init__(self, client: Any, *, budget: Mapping[str, Any] | None = None, threshold: int | str = DEFAULT_THRESHOLD,
-                 repeat: int = 10, warmup: int = 3, settle: bool = True, paths: int = 3,
+                 repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, settle: bool = True, paths: int = 3,
                  survivor_min: int | str = "1 MiB") -> None:
         self.budgets = parse_budgets(budget)
         self.threshold = parse_size(threshold)
@@ -203,7 +204,7 @@ class Watch:
 
 
 def watch(client: Any, *, budget: Mapping[str, Any] | None = None, threshold: int | str = DEFAULT_THRESHOLD,
-          repeat: int = 10, warmup: int = 3, settle: bool = True, paths: int = 3,
+          repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, settle: bool = True, paths: int = 3,
           survivor_min: int | str = "1 MiB") -> Watch:
     """Measure every task on every worker of ``client``'s cluster while the block runs::
 

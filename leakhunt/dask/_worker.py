@@ -6,7 +6,6 @@ worker without leakhunt installed cannot run them, and :func:`check` says so fir
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from typing import Any
@@ -36,59 +35,29 @@ def _managed(worker: Any) -> tuple[int, list[Any]]:
     return max(0, managed), values
 
 
+class _NotManaged:
+    """What :func:`leakhunt.attribution.survivors` asks of a scope, on a worker: a buffer counts
+    unless Dask manages it or it was alive before the watch began (``baseline``)."""
+
+    def __init__(self, managed: set[int], baseline: set[int] | None) -> None:
+        self.managed = managed
+        self.baseline = baseline
+
+    def created_here(self, obj: Any) -> bool:
+        return id(obj) not in self.managed and (self.baseline is None or id(obj) not in self.baseline)
+
+    def object_foreign(self, obj: Any) -> bool:
+        return False  # tasks run in the worker's own threads: none of them is foreign
+
+
 def survivor_roots(*, exclude: set[int], baseline: set[int] | None = None, min_size: int = 1 << 20,
                    paths: int = 3) -> list[dict[str, Any]]:
-    """The biggest buffers alive that Dask does not manage, grouped by what keeps them alive.
+    """The biggest buffers alive that Dask does not manage, grouped by the root that keeps them
+    (:class:`leakhunt.explanation.Root` as dicts, at most ``paths`` roots)."""
+    from leakhunt.attribution import survivors
 
-    Each group is a :class:`leakhunt.explanation.Root` (as a dict): its root, how many buffers
-    and bytes it keeps, and one retention path. ``why_alive`` is costly (one pass over the heap
-    each), so only ``paths`` buffers are searched; buffers held by the same container as a
-    searched one join its group without a search of their own.
-    """
-    from leakhunt.explanation import PathStep, Root
-    from leakhunt.retention import biggest_buffers, buffer_size, describe, why_alive
-
-    found = [(obj, size) for obj, size in biggest_buffers(min_size=min_size, limit=1 << 30)
-             if id(obj) not in exclude and (baseline is None or id(obj) not in baseline)]
-    groups: dict[str, dict[str, Any]] = {}
-    assigned: set[int] = set()
-    searched = 0
-    for obj, size in found:
-        if id(obj) in assigned:
-            continue
-        if searched >= paths:
-            break
-        searched += 1
-        result = why_alive(obj, max_paths=1, timeout=10.0)
-        assigned.add(id(obj))
-        if not result.paths:
-            label = f"{describe(obj)} (no path from a global or a local found)"
-            groups.setdefault(label, {"root": label, "kind": "other", "buffers": 0, "size": 0, "path": [],
-                                      "text": str(result), "site": None})
-            groups[label]["buffers"] += 1
-            groups[label]["size"] += size
-            continue
-        path = result.paths[0]
-        group = groups.get(path.root)
-        if group is None:
-            steps = path.steps()
-            group = groups[path.root] = Root(
-                root=path.root, kind=path.root_kind, buffers=0, size=0,
-                path=tuple(PathStep(label=s) for s in steps), text=str(path),
-                site=None).to_dict()
-            group["path"][-1]["size"] = buffer_size(obj)
-        group["buffers"] += 1
-        group["size"] += size
-        holder = path.chain[-2] if len(path.chain) >= 2 else None
-        if holder is not None:
-            held = {id(r) for r in gc.get_referents(holder)}
-            for other, other_size in found:
-                if id(other) in held and id(other) not in assigned:
-                    assigned.add(id(other))
-                    group["buffers"] += 1
-                    group["size"] += other_size
-        del result, path, holder
-    return sorted(groups.values(), key=lambda g: g["size"], reverse=True)
+    found = survivors(_NotManaged(exclude, baseline), min_size=min_size, max_roots=paths)  # type: ignore[arg-type]
+    return [root.to_dict() for root in found.roots]
 
 
 def inspect_worker(*, dask_worker: Any, settle: bool = True, paths: int = 3, min_size: int = 1 << 20,
@@ -138,6 +107,6 @@ def collect(*, dask_worker: Any, name: str, settle: bool = True, paths: int = 3)
                 "error": "leakhunt's plugin is not on this worker (it could not be set up here)"}
     snapshot = plugin.snapshot()
     figures = inspect_worker(dask_worker=dask_worker, settle=settle, paths=paths, min_size=plugin.survivor_min,
-                             baseline=plugin.baseline)
+                             baseline=set(plugin.baseline))
     figures["tasks"] = snapshot
     return figures
