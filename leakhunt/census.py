@@ -113,12 +113,35 @@ def _distinct_arrow(sizes: dict[int, int]) -> int:
     return sum(set(sizes.values()))
 
 
-def _own_size(obj: Any) -> int:
-    # Builtins report their own size; other types may report their data too (a DataFrame's
-    # __sizeof__ is its deep memory usage), so take the object's own header only.
-    if type(obj).__module__ == "builtins":
-        return sys.getsizeof(obj)
-    return object.__sizeof__(obj)
+# How the walk treats a type: skip it, a numpy array, Arrow data, or a heap object (a builtin
+# reports its own size; other types may report their data too - a DataFrame's __sizeof__ is its
+# deep memory usage - so only their header counts), following untracked containers.
+_SKIP, _NDARRAY, _ARROW, _BUILTIN, _OTHER, _CONTAINER = range(6)
+
+
+def _kinds() -> dict[type, int]:
+    kinds = {tp: _SKIP for tp in _ATOMIC_SKIP}
+    kinds.update({tp: _CONTAINER for tp in _CONTAINERS})
+    np = sys.modules.get("numpy")
+    if np is not None:
+        kinds[np.ndarray] = _NDARRAY
+    for cls in _arrow_classes():
+        kinds[cls] = _ARROW
+    return kinds
+
+
+def _kind(kinds: dict[type, int], tp: type) -> int:
+    kind = kinds.get(tp)
+    if kind is None:
+        np = sys.modules.get("numpy")
+        if np is not None and issubclass(tp, np.ndarray):
+            kind = _NDARRAY
+        elif issubclass(tp, _ATOMIC_SKIP):
+            kind = _SKIP
+        else:
+            kind = _BUILTIN if tp.__module__ == "builtins" else _OTHER
+        kinds[tp] = kind
+    return kind
 
 
 def _walk_heap(excluded_owners: dict[int, int]) -> tuple[dict[int, int], int, int]:
@@ -129,42 +152,62 @@ def _walk_heap(excluded_owners: dict[int, int]) -> tuple[dict[int, int], int, in
     so an object reached through every one of its references counts once. Untracked containers
     hold only untracked objects, so following them cannot loop.
     """
-    np = sys.modules.get("numpy")
-    ndarray = np.ndarray if np is not None else None
-    arrow_classes = _arrow_classes()
-    data_types = ((ndarray,) if ndarray is not None else ()) + arrow_classes
+    kinds = _kinds()
     owners: dict[int, int] = {}
-    getrefcount, is_tracked, referents = sys.getrefcount, gc.is_tracked, gc.get_referents
+    getrefcount, getsizeof, header = sys.getrefcount, sys.getsizeof, object.__sizeof__
+    is_tracked, referents = gc.is_tracked, gc.get_referents
     heap = 0.0
     objects = 0
-    stack: list[tuple[Any, float]] = []
+    nested: list[tuple[Any, float]] = []
+
+    def array(ref: Any) -> None:
+        owner = ref
+        while type(owner.base) is type(ref) or _kind(kinds, type(owner.base)) == _NDARRAY:
+            owner = owner.base
+        if owner.base is None and id(owner) not in excluded_owners:
+            owners[id(owner)] = int(owner.nbytes)
+
     tracked = gc.get_objects()
     for holder in tracked:
-        if arrow_classes and isinstance(holder, arrow_classes):
+        kind = kinds.get(type(holder))
+        if kind is None:
+            kind = _kind(kinds, type(holder))
+        if kind == _ARROW:
             continue  # Arrow's data is in its pool, counted from the pool
         objects += 1
-        heap += _own_size(holder)
-        stack.extend((ref, 1.0) for ref in referents(holder) if not is_tracked(ref))
-        while stack:
-            ref, weight = stack.pop()
-            if isinstance(ref, _ATOMIC_SKIP):
+        heap += header(holder) if kind == _OTHER else getsizeof(holder)
+        for ref in referents(holder):
+            kind = kinds.get(type(ref))
+            if kind is None:
+                kind = _kind(kinds, type(ref))
+            if kind == _SKIP or kind == _ARROW or is_tracked(ref):
                 continue
-            if data_types and isinstance(ref, data_types):
-                if ndarray is not None and isinstance(ref, ndarray):
-                    owner = ref
-                    while isinstance(owner.base, ndarray):
-                        owner = owner.base
-                    if owner.base is None and id(owner) not in excluded_owners:
-                        owners[id(owner)] = int(owner.nbytes)
+            if kind == _NDARRAY:
+                array(ref)
                 continue
-            # References to ref: the holders' (what we want) plus the stack tuple, the local
+            # References to ref: the holders' (what we want), plus the referents list, the loop
             # name and getrefcount's own argument.
-            share = weight / max(1, getrefcount(ref) - 3)
+            share = 1.0 / max(1, getrefcount(ref) - 3)
             objects += 1
-            heap += _own_size(ref) * share
-            if isinstance(ref, _CONTAINERS):
-                stack.extend((child, share) for child in referents(ref) if not is_tracked(child))
-            del ref
+            heap += (header(ref) if kind == _OTHER else getsizeof(ref)) * share
+            if kind == _CONTAINER:
+                nested.extend((child, share) for child in referents(ref))
+                while nested:
+                    child, weight = nested.pop()
+                    kind = kinds.get(type(child))
+                    if kind is None:
+                        kind = _kind(kinds, type(child))
+                    if kind == _SKIP or kind == _ARROW or is_tracked(child):
+                        continue
+                    if kind == _NDARRAY:
+                        array(child)
+                        continue
+                    part = weight / max(1, getrefcount(child) - 2)  # the name and the argument
+                    objects += 1
+                    heap += (header(child) if kind == _OTHER else getsizeof(child)) * part
+                    if kind == _CONTAINER:
+                        nested.extend((grandchild, part) for grandchild in referents(child))
+                    del child
     del tracked
     return owners, int(heap), objects
 

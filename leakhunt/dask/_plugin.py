@@ -27,7 +27,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from leakhunt import defaults, probes
 from leakhunt.hunt import NOISE, SeriesHunt
 from leakhunt.probes import PeakWindow
-from leakhunt.settle import settle
+from leakhunt.settle import settle, trim
 
 __all__ = ["LeakhuntPlugin", "RUNNING"]
 
@@ -116,7 +116,9 @@ class LeakhuntPlugin(WorkerPlugin):
 
         self.worker = worker
         self.nthreads = max(1, int(getattr(worker.state, "nthreads", 1) or 1))
-        settle()  # start from a quiet worker: earlier garbage is not this block's
+        # Hand back what allocators kept from earlier work, or the first tasks reuse it and their
+        # growth reads as zero (no collection: that would cost the block half a second here).
+        trim()
         # Buffers alive now are not the block's survivors (an untraced scope: one heap pass).
         with Scope(trace=False) as scope:
             self.baseline = frozenset(scope.baseline or ())

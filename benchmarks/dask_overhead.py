@@ -1,0 +1,77 @@
+"""Wall-time overhead of leakhunt's Dask worker plugin on a dataframe computation.
+
+Run: python benchmarks/dask_overhead.py [--days 300] [--rounds 3]   (prints the table of benchmarks/dask.md)
+
+One ``LocalCluster`` of 2 worker processes (1 thread each). The computation is a
+``dask.datasets.timeseries`` frame (one partition a day, 86,400 rows each): group-by means, a
+filtered aggregation, a per-partition rolling mean and a shuffle by key, computed together.
+Each round runs it plain and under ``watch(client)``, alternating which goes first, and the
+median ratio is reported. ``watched`` is the whole ``with watch(...)`` block (registering the
+plugin, every task measured, the end-of-block census and survivors); ``inside`` is the
+computation alone inside the block (the per-task cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+
+import dask
+import dask.datasets
+import pandas as pd
+from distributed import Client, LocalCluster
+
+from leakhunt.dask import watch
+
+
+def computation(days: int) -> tuple[object, ...]:
+    end = (pd.Timestamp("2000-01-01") + pd.Timedelta(days=days)).strftime("%Y-%m-%d")
+    df = dask.datasets.timeseries(start="2000-01-01", end=end, freq="1s", partition_freq="1D", seed=1)
+    by_name = df.groupby("name").x.mean()
+    positive = df[df.y > 0].groupby("id").agg({"x": "sum", "y": "max"})
+    rolling = df.x.map_partitions(lambda s: s.rolling(60).mean().sum())
+    shuffled = df.shuffle("id").groupby("id").x.count()
+    return by_name, positive, rolling, shuffled
+
+
+def run_once(client: Client, days: int) -> float:
+    started = time.perf_counter()
+    results = client.compute(computation(days), sync=True)
+    assert len(results) == 4
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=300, help="partitions (days of data); 300 takes about a minute here")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        run_once(client, min(args.days, 10))  # warm up imports on the workers
+        plain, watched, inside, tasks = [], [], [], 0
+        for r in range(args.rounds):
+            for mode in (("plain", "watched") if r % 2 == 0 else ("watched", "plain")):
+                if mode == "plain":
+                    plain.append(run_once(client, args.days))
+                    continue
+                started = time.perf_counter()
+                with watch(client) as w:
+                    inside.append(run_once(client, args.days))
+                watched.append(time.perf_counter() - started)
+                tasks = sum(t.calls for t in w.report.tasks)
+        ratios = [w_ / p for w_, p in zip(watched, plain)]
+        inner = [i / p for i, p in zip(inside, plain)]
+        print(f"{args.days} partitions, {tasks} tasks per run, 2 workers x 1 thread, {args.rounds} rounds")
+        print("| round | plain s | watched s | inside s | watched/plain | inside/plain |")
+        print("|---|---|---|---|---|---|")
+        for i, (p, w_, n) in enumerate(zip(plain, watched, inside), 1):
+            print(f"| {i} | {p:.1f} | {w_:.1f} | {n:.1f} | {w_ / p:.3f} | {n / p:.3f} |")
+        print(f"| median | {statistics.median(plain):.1f} | {statistics.median(watched):.1f} | "
+              f"{statistics.median(inside):.1f} | {statistics.median(ratios):.3f} | {statistics.median(inner):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
