@@ -353,3 +353,22 @@ def test_the_dask_memory_budget_fixture_fails_a_test_that_breaks_it(pytester: py
     ])
     assert "the test's own failure" in result.stdout.str()
     assert result.stdout.str().count("broke its cluster memory budget") == 1
+
+
+# ------------------------------------------------------------------------------ docs
+
+
+def test_the_docs_example_prints_what_docs_dask_md_shows() -> None:
+    script = TESTS.parent / "docs" / "examples" / "dask_pipeline.py"
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines()
+            if line.split()[:1] in (["enrich"], ["parse"], ["summarise"])}
+    assert rows["enrich"].endswith("LEAK (confirmed on 2 of 2 workers)")
+    assert rows["parse"].endswith(" ok") and rows["summarise"].endswith(" ok")
+    assert proc.stdout.count("SEEN (global in dask_steps) -> list[0] -> ndarray 3.8 MiB") == 4  # watch + leakhunt dask
+    assert "parse on tcp://" in proc.stdout and "> budget 19.1 MiB (from 'parse')" in proc.stdout
+    page = (TESTS.parent / "docs" / "dask.md").read_text()
+    for fixed in ("LEAK (confirmed on 2 of 2 workers)", "SEEN (global in dask_steps) -> list[0] -> ndarray 3.8 MiB",
+                  "> budget 19.1 MiB (from 'parse')", "allocator kept"):
+        assert fixed in page

@@ -2,12 +2,15 @@
 
 Run: python docs/examples/dask_pipeline.py   (prints the report docs/dask.md shows)
 
-Two local worker processes, one thread each; the steps are in dask_steps.py.
+Two local worker processes, one thread each; the steps are in dask_steps.py. After the watched
+block it breaks a budget on purpose, then runs ``leakhunt dask ADDRESS --settle`` on the same
+cluster, as you would on yours.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # the workers find dask_steps he
 
 import dask_steps  # noqa: E402
 
+from leakhunt import MemoryBudgetExceeded  # noqa: E402
 from leakhunt.dask import watch  # noqa: E402
 
 
@@ -32,6 +36,16 @@ def main() -> None:
         task = w.report.to_dict()["tasks"][0]
         print("\nw.report.to_dict()['tasks'][0] ->",
               {k: task[k] for k in ("prefix", "calls", "retained_per_call", "peak", "verdict")})
+        print("\n$ # the same steps under a budget: parse may peak at 20 MB per task")
+        try:
+            with watch(client, budget={"parse": "peak=20MB"}):
+                client.gather(client.map(dask_steps.parse, range(4), pure=False))
+        except MemoryBudgetExceeded as exc:
+            print("\n".join(str(exc).splitlines()[:3]))
+        address = client.scheduler.address
+        print(f"\n$ leakhunt dask {address} --settle")
+        command = [sys.executable, "-m", "leakhunt.cli", "dask", address, "--settle"]
+        print(subprocess.run(command, capture_output=True, text=True, check=True).stdout, end="")
 
 
 if __name__ == "__main__":
