@@ -51,7 +51,7 @@ def main() -> None:
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         run_once(client, min(args.days, 10))  # warm up imports on the workers
-        plain, watched, inside, tasks = [], [], [], 0
+        plain, watched, inside, tasks, report = [], [], [], 0, None
         for r in range(args.rounds):
             for mode in (("plain", "watched") if r % 2 == 0 else ("watched", "plain")):
                 if mode == "plain":
@@ -62,6 +62,7 @@ def main() -> None:
                     inside.append(run_once(client, args.days))
                 watched.append(time.perf_counter() - started)
                 tasks = sum(t.calls for t in w.report.tasks)
+                report = w.report
         ratios = [w_ / p for w_, p in zip(watched, plain)]
         inner = [i / p for i, p in zip(inside, plain)]
         print(f"{args.days} partitions, {tasks} tasks per run, 2 workers x 1 thread, {args.rounds} rounds")
@@ -71,6 +72,11 @@ def main() -> None:
             print(f"| {i} | {p:.1f} | {w_:.1f} | {n:.1f} | {w_ / p:.3f} | {n / p:.3f} |")
         print(f"| median | {statistics.median(plain):.1f} | {statistics.median(watched):.1f} | "
               f"{statistics.median(inside):.1f} | {statistics.median(ratios):.3f} | {statistics.median(inner):.3f} |")
+        assert report is not None
+        settled = sum(row["settled_calls"] for t in report.tasks for row in t.workers)
+        verdicts = ", ".join(f"{t.prefix} {t.verdict}" for t in report.tasks)
+        print(f"\nlast watched run: {settled} of {tasks} tasks measured settled (confirmation windows); "
+              f"verdicts: {verdicts}")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ class _Prefix:
         return {
             "calls": self.calls, "errors": self.errors, "peak": self.peak, "retained": self.retained,
             "arrow": self.arrow, "seconds": self.seconds, "hunt": verdict.to_dict(),
-            "judged": self.hunt.judged, "confirming": self.hunt.confirming, "first_deltas": self.deltas,
+            "judged": self.hunt.judged, "confirming": self.hunt.confirming, "settled_calls": self.confirm_calls,
+            "first_deltas": self.deltas,
         }
 
 
@@ -100,6 +101,7 @@ class LeakhuntPlugin(WorkerPlugin):
         self.frozen = False  # we froze the gc heap for a confirmation window
         self._last_unmanaged = 0
         self._last_arrow = 0
+        self.unmanaged_start = 0  # unmanaged memory when the watch began (after a trim)
 
     def __getstate__(self) -> dict[str, Any]:
         # Only the settings travel to the workers; each worker starts its own state.
@@ -124,6 +126,7 @@ class LeakhuntPlugin(WorkerPlugin):
             self.baseline = frozenset(scope.baseline or ())
         self.started = time.time()
         self._last_unmanaged, self._last_arrow = self._reading()
+        self.unmanaged_start = self._last_unmanaged
 
     def teardown(self, worker: Any) -> None:
         for task in self.running.values():
@@ -223,6 +226,10 @@ class LeakhuntPlugin(WorkerPlugin):
             entry.deltas.append(retained)
 
     # ------------------------------------------------------------------ read out
+    def unmanaged_growth(self) -> int:
+        """Unmanaged memory now minus when the watch began (read it after settling)."""
+        return self._reading()[0] - self.unmanaged_start
+
     def snapshot(self) -> dict[str, Any]:
         """The per-prefix figures so far, as plain data (it crosses the network)."""
         return {

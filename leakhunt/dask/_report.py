@@ -254,10 +254,27 @@ class ClusterReport:
         return lines
 
 
+#: A prefix's calls left memory behind one after another, and the worker had given it back by
+#: the end of the block (a P2P shuffle holds its transfers' buffers until it unpacks them).
+RELEASED = "grew call after call, then was given back before the block ended: held for later work, not a leak"
+
+
+def _released(rows: list[dict[str, Any]], growth: int | None) -> None:
+    """A leak must still be there at the end: on a worker whose unmanaged memory grew less over
+    the block (settled) than half of what its leaking prefixes left behind, they were not leaks."""
+    leaking = [r for r in rows if r["verdict"] == "leak"]
+    held = sum(r["retained"] for r in leaking)
+    if growth is None or held <= 0 or growth >= held / 2:
+        return
+    for row in leaking:
+        row["verdict"], row["released"] = "ok", True
+
+
 def merge(collected: Mapping[str, Mapping[str, Any]]) -> list[PrefixFigures]:
     """Per-prefix figures over every worker, from each worker's ``collect`` result."""
     by_prefix: dict[str, list[dict[str, Any]]] = {}
     for address, result in collected.items():
+        on_worker: list[dict[str, Any]] = []
         prefixes = ((result.get("tasks") or {}).get("prefixes") or {})
         for name, entry in prefixes.items():
             hunt = entry.get("hunt") or {}
@@ -266,12 +283,16 @@ def merge(collected: Mapping[str, Mapping[str, Any]]) -> list[PrefixFigures]:
             per_call = hunt.get("per_call") if verdict in ("leak", "ok", "suspect") else None
             if per_call is None and calls:
                 per_call = int(entry.get("retained", 0)) // calls
-            by_prefix.setdefault(name, []).append({
+            row = {
                 "address": address, "calls": calls, "errors": int(entry.get("errors", 0)),
                 "peak": entry.get("peak"), "retained": int(entry.get("retained", 0)),
                 "arrow": int(entry.get("arrow", 0)), "retained_per_call": per_call, "verdict": verdict,
-                "cleared": hunt.get("note"), "hunt": hunt,
-            })
+                "cleared": hunt.get("note"), "released": False,
+                "settled_calls": int(entry.get("settled_calls", 0)), "hunt": hunt,
+            }
+            on_worker.append(row)
+            by_prefix.setdefault(name, []).append(row)
+        _released(on_worker, (result.get("tasks") or {}).get("unmanaged_growth"))
     out = []
     for name, rows in sorted(by_prefix.items()):
         verdicts = {r["verdict"] for r in rows}
@@ -282,6 +303,8 @@ def merge(collected: Mapping[str, Mapping[str, Any]]) -> list[PrefixFigures]:
         note = ""
         if verdict == "leak":
             note = f"confirmed on {len(pool)} of {len(rows)} worker" + ("" if len(rows) == 1 else "s")
+        elif verdict == "ok" and any(r["released"] for r in rows):
+            note = RELEASED
         elif verdict == "ok" and any(r["cleared"] for r in rows):
             note = "warm-up or bounded cache: grew at first, then stopped"
         peaks = [r["peak"] for r in rows if r["peak"] is not None]

@@ -106,7 +106,9 @@ def collect(*, dask_worker: Any, name: str, settle: bool = True, paths: int = 3)
         return {"address": dask_worker.address,
                 "error": "leakhunt's plugin is not on this worker (it could not be set up here)"}
     snapshot = plugin.snapshot()
+    plugin._thaw()  # a confirmation still open: gc.get_objects() does not list frozen objects
     figures = inspect_worker(dask_worker=dask_worker, settle=settle, paths=paths, min_size=plugin.survivor_min,
                              baseline=set(plugin.baseline))
+    snapshot["unmanaged_growth"] = plugin.unmanaged_growth()  # after inspect_worker settled
     figures["tasks"] = snapshot
     return figures
