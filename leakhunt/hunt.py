@@ -244,9 +244,10 @@ class SeriesHunt:
 
     ``spread_noise``: when calls overlap (several threads), a call's growth carries part of the
     temporaries of the calls beside it, which averages out but scatters the deltas. Then a
-    window's noise is at least twice the robust spread of its deltas (1.4826 x their median
-    absolute deviation): a steady leak has a narrow spread and stays visible, scattered
-    temporaries no longer count as growth.
+    window's noise is at least the robust spread of its deltas (1.4826 x their median absolute
+    deviation, a standard deviation for normal scatter): temporaries scatter around zero and
+    few deltas rise beyond their own spread, while a leak's deltas centre on its per-call
+    figure and most stay beyond it.
     """
 
     def __init__(self, threshold: int | str = defaults.THRESHOLD, *, repeat: int = defaults.REPEAT,
@@ -308,7 +309,7 @@ class SeriesHunt:
         deltas = sorted(series[i + 1] - series[i] for i in range(len(series) - 1))
         middle = deltas[len(deltas) // 2]
         spread = sorted(abs(d - middle) for d in deltas)[len(deltas) // 2]
-        return max(self.noise, int(2 * 1.4826 * spread))
+        return max(self.noise, int(1.4826 * spread))
 
     def verdict(self) -> LeakVerdict:
         """The verdict so far; ``per_call`` is the Sen slope of the confirming (or last) window."""
