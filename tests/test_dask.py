@@ -85,13 +85,15 @@ def test_churn_a_bounded_cache_and_gathered_results_are_not_leaks(client: Client
     with watch(client) as w:
         _gather(client, T.churn_step, 40)
         _gather(client, T.cache_step, 40)
+        failed = client.gather(client.map(T.failing_step, range(20), pure=False), errors="skip")
         results = []
         for batch in range(4):  # 20 MB results, gathered batch by batch: managed, then released
             results.append(_gather(client, T.big_result, 10, start=10 * batch))
     report = w.report
     assert report is not None
     verdicts = {t.prefix: t.verdict for t in report.tasks}
-    assert verdicts == {"churn_step": "ok", "cache_step": "ok", "big_result": "ok"}
+    assert verdicts == {"churn_step": "ok", "cache_step": "ok", "big_result": "ok", "failing_step": "unjudged"}
+    assert failed == [] and report.prefix("failing_step").errors == 20  # failed tasks are counted, never hunted
     assert report.prefix("churn_step").peak >= 40 * MB  # the 50 MB is seen as a peak, not left behind
     for name in ("churn_step", "big_result"):
         assert abs(report.prefix(name).retained_per_call) < 256 * 1024
@@ -396,3 +398,14 @@ def test_growth_given_back_before_the_block_ends_is_not_a_leak() -> None:
     assert held.verdict == "leak"
     released = merge(_collected(growth=1 * MB, retained=60 * MB))[0]  # given back by the end (a P2P shuffle)
     assert released.verdict == "ok" and released.note == RELEASED
+
+
+def test_a_cluster_gone_before_the_block_ends_gives_a_report_that_says_so() -> None:
+    with _cluster(1) as cluster, Client(cluster, set_as_default=False) as client:
+        client.wait_for_workers(2)
+        w = watch(client)
+        with w:
+            _gather(client, T.churn_step, 2)
+            cluster.close()
+    assert w.report is not None and w.report.workers == ()
+    assert any("could not be collected" in note for note in w.report.notes)

@@ -167,12 +167,16 @@ class Watch:
 
     def _finish(self) -> ClusterReport:
         seconds = time.perf_counter() - self._t0
-        collected = self.client.run(_worker.collect, name=self.name, settle=self.settle, paths=self.paths,
-                                    on_error="return")
+        notes = list(self._notes)
+        try:
+            collected = self.client.run(_worker.collect, name=self.name, settle=self.settle, paths=self.paths,
+                                        on_error="return")
+        except Exception as exc:  # the client lost the scheduler: say so rather than hide the block's own error
+            collected = {}
+            notes.append(f"the workers' figures could not be collected: {type(exc).__name__}: {exc}")
         workers = _workers_from(collected)
         ok = {addr: r for addr, r in collected.items() if isinstance(r, Mapping) and not r.get("error")}
         tasks = merge(ok)
-        notes = list(self._notes)
         lost = tuple(sorted(self._started_workers - set(collected)))
         joined = sorted(set(collected) - self._started_workers)
         if joined:
