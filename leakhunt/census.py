@@ -191,6 +191,9 @@ def _walk_heap(excluded_owners: dict[int, int]) -> tuple[dict[int, int], int, in
             objects += 1
             heap += (header(ref) if kind == _OTHER else getsizeof(ref)) * share
             if kind == _CONTAINER:
+                # The same steps as above, for what an untracked container holds. Kept inline, not
+                # a function: a call per referent made the walk 1.6x slower (hundreds of
+                # thousands of referents on a worker's heap).
                 nested.extend((child, share) for child in referents(ref))
                 while nested:
                     child, weight = nested.pop()
