@@ -225,7 +225,7 @@ def _survivors_of(scope: Any) -> dict[str, Any]:
         roots = survivors(scope).roots
         sites: tuple[Site, ...] = ()
         if scope.fresh:
-            sites = summarise(tracemalloc.take_snapshot(), limit=5)[1]
+            sites = summarise(tracemalloc.take_snapshot(), limit=5, user_only=True)[1]
         return {"roots": roots, "sites": sites, "types": created_types(scope)}
     except Exception:  # never let the explanation hide the verdict
         return {}

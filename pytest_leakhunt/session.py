@@ -232,7 +232,8 @@ class LeakHunt:
                     again = self.again(item) if self.settings.rerun and self.settings.scope == "call" else None
                     state.judgement = judge(measurement, state.budget, title=item.nodeid,
                                             scope=measurer.scope if measurer else None,
-                                            peak=measurer.peak if measurer else None, again=again)
+                                            peak=measurer.peak if measurer else None, again=again,
+                                            named=_fixture_roots(item))
             finally:
                 if measurer is not None:
                     measurer.close()
@@ -504,6 +505,14 @@ class _RepetitionFailed(AssertionError):
 
 
 _HUNT_ERRORS = (Exception, pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception)
+
+
+def _fixture_roots(item: pytest.Item) -> dict[str, Any]:
+    """The test's fixture values, as roots an explanation may name (memory a fixture object
+    holds is shown as the fixture's, not as a path through pytest's internals)."""
+    funcargs = getattr(item, "funcargs", None) or {}
+    return {f"{name} (fixture)": value for name, value in funcargs.items()
+            if name != "request" and value is not None}
 
 
 def _budget_dict(budget: Budget) -> dict[str, int]:
