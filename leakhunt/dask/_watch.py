@@ -127,7 +127,7 @@ class Watch:
         for name, value, low in (("repeat", repeat, 2), ("warmup", warmup, 0), ("paths", paths, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"watch {name}={value!r} is not valid: expected a whole number >= {low}")
-        self.client, _ = _client(client)
+        self.client, self._owned = _client(client)  # a scheduler address: our own client, closed at the end
         leak_limits = [b.leak for b in self.budgets.values() if b.leak is not None]
         self.hunt_threshold = min([self.threshold, *leak_limits])
         self.repeat = repeat
@@ -162,6 +162,8 @@ class Watch:
                 self.client.unregister_worker_plugin(self.name)
             except Exception:  # a worker that died cannot unregister: nothing left to stop there
                 pass
+            if self._owned:
+                self.client.close()
         if exc_type is None and self.report.violations:
             raise MemoryBudgetExceeded(self._failure_text(), None, list(self.report.violations))
 

@@ -14,7 +14,8 @@ __all__ = ["check", "collect", "inspect_worker", "survivor_roots"]
 
 
 def check() -> dict[str, Any]:
-    """leakhunt's version and the pid on this worker (sent by value: see ``_watch._check_workers``)."""
+    """leakhunt's version and the pid on this worker. Sent by reference like the others: on a
+    worker without leakhunt, ``client.run`` returns the ModuleNotFoundError of unpickling it."""
     try:
         import leakhunt
     except ImportError as exc:
