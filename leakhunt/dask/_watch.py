@@ -146,11 +146,16 @@ class Watch:
         if self._entered:
             raise RuntimeError("a watch() can be used for one block only; make a new one")
         self._entered = True
-        results, self._notes = _check_workers(self.client)
-        self._started_workers = set(results)
-        plugin = LeakhuntPlugin(threshold=self.hunt_threshold, repeat=self.repeat, warmup=self.warmup,
-                                survivor_min=self.survivor_min, version=_version())
-        self.client.register_plugin(plugin, name=self.name)  # reaches workers that join later too
+        try:
+            results, self._notes = _check_workers(self.client)
+            self._started_workers = set(results)
+            plugin = LeakhuntPlugin(threshold=self.hunt_threshold, repeat=self.repeat, warmup=self.warmup,
+                                    survivor_min=self.survivor_min, version=_version())
+            self.client.register_plugin(plugin, name=self.name)  # reaches workers that join later too
+        except BaseException:
+            if self._owned:
+                self.client.close()
+            raise
         self._t0 = time.perf_counter()
         return self
 
