@@ -66,6 +66,8 @@ def main() -> None:
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         run_once(client, min(args.days, 10))  # warm up imports on the workers
         plain, watched, inside, tasks, report = [], [], [], 0, None
+        enter: list[float] = []  # registering the plugin (a heap pass on each worker)
+        leave: list[float] = []  # collecting: settle, census and survivors on each worker
         cpu: dict[str, list[float]] = {"plain": [], "watched": []}
         for r in range(args.rounds):
             for mode in (("plain", "watched") if r % 2 == 0 else ("watched", "plain")):
@@ -76,8 +78,12 @@ def main() -> None:
                     continue
                 started = time.perf_counter()
                 with watch(client) as w:
+                    entered = time.perf_counter()
                     inside.append(run_once(client, args.days))
+                    ending = time.perf_counter()
                 watched.append(time.perf_counter() - started)
+                enter.append(entered - started)
+                leave.append(time.perf_counter() - ending)
                 cpu["watched"].append(workers_cpu(client) - cpu_before)
                 tasks = sum(t.calls for t in w.report.tasks)
                 report = w.report
@@ -95,7 +101,9 @@ def main() -> None:
         assert report is not None
         settled = sum(row["settled_calls"] for t in report.tasks for row in t.workers)
         verdicts = ", ".join(f"{t.prefix} {t.verdict}" for t in report.tasks)
-        print(f"\nlast watched run: {settled} of {tasks} tasks measured settled (confirmation windows); "
+        print(f"\nentering the block: median {med(enter):.1f} s; leaving it (settle, census, survivors on every "
+              f"worker): median {med(leave):.1f} s")
+        print(f"last watched run: {settled} of {tasks} tasks measured settled (confirmation windows); "
               f"verdicts: {verdicts}")
 
 
