@@ -1,6 +1,7 @@
 """Wall-time overhead of leakhunt's Dask worker plugin on a dataframe computation.
 
 Run: python benchmarks/dask_overhead.py [--days 200] [--rounds 3]   (prints the table of benchmarks/dask.md)
+     python benchmarks/dask_overhead.py --per-task   (the plugin's own code per task, no cluster)
 
 One ``LocalCluster`` of 2 worker processes (1 thread each). The computation is a
 ``dask.datasets.timeseries`` frame (one partition a day, 86,400 rows each): group-by means, a
@@ -56,12 +57,34 @@ def run_once(client: Client, days: int) -> float:
     return time.perf_counter() - started
 
 
+def per_task_cost(n: int = 20_000) -> float:
+    """Seconds of the plugin's own code per task (its start and end), on a stand-in worker."""
+    from types import SimpleNamespace
+
+    from leakhunt.dask import LeakhuntPlugin
+
+    plugin = LeakhuntPlugin(threshold=1 << 20)
+    plugin.worker = SimpleNamespace(state=SimpleNamespace(nbytes=0, nthreads=1), data={})
+    plugin._last_unmanaged, plugin._last_arrow = plugin._reading()
+    started = time.perf_counter()
+    for i in range(n):
+        key = ("groupby-chunk-5f1e6d", i)
+        plugin.transition(key, "ready", "executing")
+        plugin.transition(key, "executing", "memory")
+    return (time.perf_counter() - started) / n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=200,
                         help="partitions (days of data); 200 take about a minute here (100 did under load)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--per-task", action="store_true", help="only time the plugin's own code per task")
     args = parser.parse_args()
+    if args.per_task:
+        costs = sorted(per_task_cost() for _ in range(5))
+        print(f"plugin code per task (start + end), median of 5 x 20,000: {costs[2] * 1e6:.1f} us")
+        return
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         run_once(client, min(args.days, 10))  # warm up imports on the workers
