@@ -38,6 +38,8 @@ PLUGIN_NAME = "leakhunt-session"
 _WORKER_OUTPUT_KEY = "leakhunt_session"
 # Cheap RSS growth from which a test is settled, so the report's growth table is exact.
 _STAYED_UP_MIN = 1024 * 1024
+# RSS growth since the last trim from which a cheap measurement trims first.
+_TRIM_AFTER = 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -75,6 +77,8 @@ class LeakHunt:
         self._session_window: Any = None
         self._trace: TraceHandle | None = None
         self._per_test_registered = False
+        self._rss_after_trim: int | None = None
+        self.trims = 0  # trims before cheap measurements (benchmarks read it)
 
     # ----------------------------------------------------------------- session
     def pytest_report_header(self, config: pytest.Config) -> str | None:
@@ -213,10 +217,28 @@ class LeakHunt:
                                   children=self.settings.children or budget.children is not None,
                                   peak_sites=budget.peak is not None)
         # Cheap by design: no settling per test; tracemalloc only if already running.
-        # trim: without it a test reuses memory glibc kept from the previous test's frees, and a
-        # retained leak reads as no growth (seen on the casebook's slice cases: 122 MiB kept,
-        # 0 B read). Costs ~0.04 ms when there is nothing to hand back.
-        return Measurer(settle=False, trace=None, children=self.settings.children, domains=False, trim=True)
+        # trim: without it a test reuses memory glibc kept from earlier frees, and a retained
+        # leak reads as no growth (the casebook's slice cases: 122 MiB kept, 0 B read). But a
+        # trim walks the whole heap (~0.5 ms on pandas' test-suite heap: most of the per-test
+        # cost, issue 9), and there is something to hand back only if RSS rose since the last
+        # trim: freed memory an allocator keeps was resident, so it raised RSS when allocated.
+        return Measurer(settle=False, trace=None, children=self.settings.children, domains=False,
+                        trim=self._trim_due())
+
+    def _trim_due(self) -> bool:
+        from leakhunt import probes
+
+        rss = probes.rss()
+        if rss is None or self._rss_after_trim is None or rss - self._rss_after_trim >= _TRIM_AFTER:
+            self.trims += 1  # the RSS it leaves is read after the trim: see started()
+            return True
+        self._rss_after_trim = min(self._rss_after_trim, rss)
+        return False
+
+    def started(self, measurer: Measurer) -> None:
+        """After a measurer started: remember the RSS a trim (or a settle) left."""
+        if (measurer.trim or measurer.settle) and measurer._before is not None:
+            self._rss_after_trim = measurer._before.rss
 
     def decide(self, item: pytest.Item, state: _TestState, outcome: str) -> None:
         """Judge a budgeted test (the library decides); tidy a cheap measurement for the report."""
@@ -409,6 +431,7 @@ class _PerTest:
             return (yield)
         if state.measurer is None:
             state.measurer = self.owner.measurer(state).start()
+            self.owner.started(state.measurer)
         try:
             with _measured_by_plugin():
                 return (yield)
@@ -477,6 +500,7 @@ class _FixtureScope:
             if state is not None and not state.opted_out:
                 if state.measurer is None:
                     state.measurer = self.owner.measurer(state).start()
+                    self.owner.started(state.measurer)
                 state.fixtures_alive += 1
         return (yield)
 
