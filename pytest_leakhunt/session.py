@@ -78,6 +78,7 @@ class LeakHunt:
         self._trace: TraceHandle | None = None
         self._per_test_registered = False
         self._rss_after_trim: int | None = None
+        self._frozen = False
         self.trims = 0  # trims before cheap measurements (benchmarks read it)
 
     # ----------------------------------------------------------------- session
@@ -87,22 +88,29 @@ class LeakHunt:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        if self.settings.active or any(_asks_for_budget(item) for item in items):
-            self._register_per_test()
+        budgets = bool(self.settings.budget) or any(_asks_for_budget(item) for item in items)
+        if self.settings.active or budgets:
+            self._register_per_test(settling=budgets or bool(self.settings.hunt))
 
-    def _register_per_test(self) -> None:
+    def _register_per_test(self, settling: bool) -> None:
         if self._per_test_registered:
             return
         self._per_test_registered = True
         self.config.pluginmanager.register(_PerTest(self), "leakhunt-per-test")
         if self.settings.scope != "call":
             self.config.pluginmanager.register(_FixtureScope(self), "leakhunt-fixture-scope")
-        self._start_session()
+        self._start_session(settling)
 
-    def _start_session(self) -> None:
+    def _start_session(self, settling: bool) -> None:
         from leakhunt import probes
-        from leakhunt.settle import trim
+        from leakhunt.settle import freeze_heap, trim
 
+        # Budgeted tests settle (a full collection) before and after; hunts after every call.
+        # A full collection walks the whole heap: 64 ms on pandas' test suite. The heap that
+        # exists now (modules, test modules, pytest's items) is frozen, so a collection walks
+        # only what the session made; it is thawed at the end of the session, and for a moment
+        # whenever an explanation searches the heap (docs/plugin.md).
+        self._frozen = settling and freeze_heap()
         if self.settings.trace:
             from leakhunt import tracing
 
@@ -121,6 +129,11 @@ class LeakHunt:
 
         peak = self._session_window.close()
         self._session_window = None
+        if self._frozen:
+            from leakhunt.settle import thaw_heap
+
+            thaw_heap()
+            self._frozen = False
         settle(max_passes=1)  # once per session: the growth is read on a collected heap
         worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
         figures = SessionFigures(start_rss=self._session_start, end_rss=probes.rss(), peak_rss=peak, worker=worker)
@@ -200,6 +213,11 @@ class LeakHunt:
             terminalreporter.write_line(f"leakhunt report written to {self.settings.report_file}")
 
     def pytest_unconfigure(self) -> None:
+        if self._frozen:  # session never finished
+            from leakhunt.settle import thaw_heap
+
+            thaw_heap()
+            self._frozen = False
         if self._trace is not None:  # session never finished (e.g. a usage error)
             self._trace.stop()
             self._trace = None
