@@ -46,11 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = [runs[s][name] for s in args.seeds]
         verdicts = sorted({r["verdict"] for r in rows})
         values = [r["rss_growth"] for r in rows]
-        spread = (max(values) - min(values)) / max(abs(max(values)), 1) * 100 if None not in values else None
+        spread = None
+        if None not in values:
+            width = max(values) - min(values)
+            spread = f"{width / MiB:.1f} MiB ({width / max(abs(max(values)), 1) * 100:.0f} %)"
         roots = sorted({root["root"] for r in rows for root in ((r.get("explanation") or {}).get("roots") or [])})
         figures = " | ".join(f"{v / MiB:.1f} MiB" for v in values)
         print(f"| {name} | {'/'.join(verdicts)} | {figures} | "
-              f"{'n/a' if spread is None else f'{spread:.1f} %'} | {', '.join(roots) or '-'} |")
+              f"{spread or 'n/a'} | {', '.join(roots) or '-'} |")
     return 0
 
 

@@ -62,8 +62,10 @@ _HINTS = {
 }
 
 
-def hint_for(roots: Sequence[Root], figures: set[str], *, native: bool = False) -> str:
-    """The fix hint: from the pattern of the biggest root's path; else from the figures broken."""
+def hint_for(roots: Sequence[Root], figures: set[str], *, native: bool = False, looked: bool = True) -> str:
+    """The fix hint: from the pattern of the biggest root's path; else from the figures broken.
+    ``native``: survivors were looked for and none holds the growth; ``looked``: they were
+    looked for at all."""
     own = [r for r in roots if not r.library] or list(roots)
     if own:
         return _HINTS.get(own[0].pattern, _HINTS["attribute"])
@@ -78,6 +80,9 @@ def hint_for(roots: Sequence[Root], figures: set[str], *, native: bool = False) 
     if native:
         return ("no Python object of this block holds the growth: native memory (a C extension), "
                 "memory a library keeps, or fragmentation the allocator could not give back")
+    if not looked:
+        return ("what keeps the memory was not looked for: let leakhunt call the block again traced "
+                "(drop --leak-no-rerun), or trace it (pytest --leak-trace)")
     return "the growth is many small objects: look at the allocation sites and the types that grew"
 
 
@@ -199,8 +204,9 @@ def _decide(measurement: Measurement, budget: Budget | None, violations: list[Vi
             notes.append(f"calling the block a second time, traced, to explain it failed: {type(exc).__name__}: {exc}")
             scope = peak = None
         else:
-            notes.append("leakhunt called it a second time, traced, to find what keeps the memory "
-                         "(shown: what that call made)")
+            looked_for = "what keeps the memory" if retained else "what was alive at its peak"
+            notes.append(f"leakhunt called it a second time, traced, to find {looked_for} "
+                         f"(shown: what that call made)")
     try:
         survivors = _survivors(scope, violations, named)
         own = sum(r.size for r in survivors.roots if not r.library) if survivors is not None else 0
@@ -299,7 +305,7 @@ def _where(measurement: Measurement) -> dict[str, int | None]:
     if domains is not None:
         for key in ("numpy", "python", "pandas", "other"):
             if domains.get(key) or key in ("numpy", "python"):
-                where[key] = domains.get(key, 0)
+                where[key] = max(0, domains.get(key, 0))  # frees of older objects are not the block's
         if measurement.excluded:  # what older threads allocated is not where the block's memory lives
             where["python"] = max(0, (where.get("python") or 0) - measurement.excluded)
     else:
@@ -377,11 +383,8 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
         if not peak_sites and peak.traced_peak is not None and (measurement.peak or 0) > 2 * peak.traced_peak:
             notes.append("most of the peak was not traced memory (Arrow's pool or native allocations)")
     types = created_types(scope) if (scope is not None and retained and scope.fresh) else ()
-    if rerun is not None:
-        where = _where(rerun)
-    else:
-        where = _where(measurement)
-    native = bool(retained and not roots)
+    where = _where(rerun if rerun is not None else measurement) if retained else {}
+    native = bool(retained and survivors is not None and not roots)
     return Explanation(
         title=title,
         headline="broke its memory budget",
@@ -392,7 +395,7 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
         sites=sites,
         peak_sites=peak_sites,
         type_growth=types,
-        hint=hint_for(roots, figures, native=native),
+        hint=hint_for(roots, figures, native=native, looked=survivors is not None or not retained),
         notes=tuple(notes),
         traced=traced,
     )
