@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from leakhunt import probes
 from leakhunt.settle import settle as _settle
+from leakhunt.settle import thawed
 
 __all__ = ["Census", "census", "data_buffers"]
 
@@ -226,7 +227,8 @@ def census(*, settle: bool = False, exclude: Iterable[Any] = ()) -> Census:
     file_backed = statm[1] if statm is not None else None
     excluded_owners, excluded_arrow = data_buffers(exclude)
 
-    owners, heap, objects = _walk_heap(excluded_owners)
+    with thawed():  # frozen objects are invisible to gc.get_objects()
+        owners, heap, objects = _walk_heap(excluded_owners)
     arrow_total = probes.arrow()
     retention = None
     if settle and rss_before is not None and rss_now is not None:

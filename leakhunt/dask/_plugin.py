@@ -16,7 +16,6 @@ window with settled readings (a collection and a trim around each of those tasks
 
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from leakhunt import defaults, probes
 from leakhunt.hunt import NOISE, SeriesHunt
 from leakhunt.probes import PeakWindow
-from leakhunt.settle import settle, trim
+from leakhunt.settle import freeze_heap, settle, thaw_heap, trim
 
 __all__ = ["LeakhuntPlugin", "RUNNING"]
 
@@ -136,19 +135,15 @@ class LeakhuntPlugin(WorkerPlugin):
 
     # A confirmation settles around each of its tasks: a full collection walks the whole worker
     # heap (0.2-0.7 s here with distributed and pandas loaded). Objects that exist when the window
-    # starts cannot be garbage its tasks made, so freeze them, as hunt() does: a collection then
-    # walks only what came after (under 0.5 ms on a dask.dataframe worker). Unlike hunt(), no
-    # collection first: it cost a full pass per window, and garbage frozen with the heap stays
-    # put for the window, which moves no task's figure. Never when someone else froze objects
-    # (thawing would undo it).
+    # starts cannot be garbage its tasks made, so freeze them for the window (leakhunt.settle's
+    # freeze_heap, as hunt() does): a collection then walks only what came after.
     def _freeze(self) -> None:
-        if not self.frozen and gc.isenabled() and gc.get_freeze_count() == 0:
-            gc.freeze()
-            self.frozen = True
+        if not self.frozen:
+            self.frozen = freeze_heap()
 
     def _thaw(self) -> None:
         if self.frozen:
-            gc.unfreeze()
+            thaw_heap()
             self.frozen = False
 
     # ------------------------------------------------------------------ per task
