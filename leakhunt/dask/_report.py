@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from leakhunt.budget import Budget, Violation
+from leakhunt.budget import Budget, Violation, check
 from leakhunt.explanation import Root
 from leakhunt.units import format_size
 
@@ -324,15 +324,10 @@ def check_budgets(tasks: list[PrefixFigures] | tuple[PrefixFigures, ...],
         for pattern, budget in budgets.items():
             if not fnmatch.fnmatchcase(entry.prefix, pattern):
                 continue
-            limits = dict(budget.limits())
-            if budget.leak is not None:
-                limits["leak"] = budget.leak
             for row in entry.workers:
                 figures = {"peak": row["peak"], "rss": row["retained"], "arrow": row["arrow"],
                            "leak": row["retained_per_call"] if row["verdict"] == "leak" else None}
-                for name, limit in limits.items():
-                    value = figures.get(name)
-                    if value is not None and value > limit:
-                        out.append(PrefixViolation(figure=name, value=int(value), limit=limit, prefix=entry.prefix,
-                                                   worker=row["address"], pattern=pattern))
+                for v in check(figures, budget):
+                    out.append(PrefixViolation(figure=v.figure, value=int(v.value), limit=v.limit, prefix=entry.prefix,
+                                               worker=row["address"], pattern=pattern))
     return out
