@@ -1,22 +1,27 @@
 """Overhead of the plugin on real third-party suites: pandas' own test packages.
 
-pandas ships its tests in its wheel, so ``pytest --pyargs pandas.tests.frame.methods`` runs a real
-suite of thousands of millisecond tests. For each suite this alternates, round after round, a
-plain run, a ``--leak-report`` run (with a JSON report file, the most expensive form) and
-pytest-memray's ``--memray`` run, and reports the median wall time of each and the ratios.
+pandas ships its tests in its wheel, so its own test packages run as real suites of thousands
+of millisecond tests. Each mode is measured in *alternated pairs*: a plain run and a run with
+the mode, one after the other, the order swapped from pair to pair; the ratio of a pair is
+mode / plain, and the table gives the median ratio over the pairs and their range (wall time,
+and CPU time of the pytest process beside it).
 
-pytest-memray is not a dependency of leakhunt: install it next to it to compare
-(``pip install pytest-memray``); without it the memray column is left out.
+Modes: ``report`` (``--leak-report`` with a JSON file: the cheap path on every test), ``budget``
+(``--memory-budget=rss=1GB,peak=4GB``: the exact path on every test), ``hunt``
+(``--leak-hunt``: bound (warm-up + repeats + 1) = 14x), ``memray`` (pytest-memray's ``--memray``,
+when installed: ``pip install pytest-memray``).
 
-    python benchmarks/plugin_overhead.py --rounds 3 --memray-rounds 1 --out benchmarks/plugin.md
+    python benchmarks/plugin_overhead.py --suites pandas.tests.series.methods --modes report --pairs 5
+    python benchmarks/plugin_overhead.py --breakdown --suites pandas.tests.series.methods
 
-Target (issue 3): ``--leak-report`` at most 1.10x the plain run.
+Run it alone on a quiet machine: two benchmarks at once on two cores measure nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import resource
 import statistics
@@ -68,7 +73,7 @@ def pytest_configure(config):
     measure = sys.modules["leakhunt.measure"]  # the package exports a function of that name
     measure.Measurer.start = _timed(measure.Measurer.start)
     measure.Measurer.stop = _timed(measure.Measurer.stop)
-    for name in ("check_budget", "finish", "pytest_runtest_logreport"):
+    for name in ("decide", "finish", "record", "pytest_runtest_logreport"):
         setattr(session.LeakHunt, name, _timed(getattr(session.LeakHunt, name)))
     session._PerTest._decide = _timed(session._PerTest._decide)
     session.resolve_budget = _timed(session.resolve_budget)
@@ -76,6 +81,8 @@ def pytest_configure(config):
 
 def pytest_terminal_summary(terminalreporter):
     tests = sum(len(terminalreporter.stats.get(key, [])) for key in ("passed", "failed"))
+    owner = terminalreporter.config.pluginmanager.get_plugin("leakhunt-session")
+    terminalreporter.write_line(f"leakhunt-cost trims: {owner.trims} before {tests} tests")
     for name, seconds in sorted(PARTS.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"leakhunt-cost {name}: {seconds / max(tests, 1) * 1e6:.0f} us/test")
 """
@@ -113,83 +120,96 @@ def timed(args: list[str], cwd: Path) -> tuple[float, float, str]:
     return seconds, cpu, tail
 
 
+MODES = {
+    "report": lambda tmp: ["--leak-report", f"--leak-report-file={tmp / 'r.json'}"],
+    "budget": lambda tmp: ["--memory-budget=rss=1GB,peak=4GB", f"--leak-report-file={tmp / 'r.json'}"],
+    "hunt": lambda tmp: ["--leak-hunt", f"--leak-report-file={tmp / 'r.json'}"],
+    "memray": lambda tmp: ["-p", "memray", "--memray"],
+}
+BOUNDS = {"report": "1.10x", "budget": "(reported)", "hunt": "14x", "memray": ""}
+
+
+def pairs(suite: str, target: str, mode: str, count: int, tmp: Path, cwd: Path) -> dict[str, list[float]]:
+    """``count`` alternated pairs of a plain run and a ``mode`` run; the ratios, times and tails."""
+    out: dict[str, list] = {"wall": [], "cpu": [], "plain_wall": [], "mode_wall": [], "tail": [], "verdicts": []}
+    for i in range(count):
+        order = [("plain", []), (mode, MODES[mode](tmp))]
+        if i % 2:
+            order.reverse()
+        got: dict[str, tuple[float, float, str]] = {}
+        for name, extra in order:
+            got[name] = timed([*BASE, target, *extra], cwd)
+            print(f"{suite:30} pair {i + 1} {name:7} wall {got[name][0]:7.1f} s  cpu {got[name][1]:7.1f} s  "
+                  f"{got[name][2]}", flush=True)
+        out["wall"].append(got[mode][0] / got["plain"][0])
+        out["cpu"].append(got[mode][1] / got["plain"][1])
+        out["plain_wall"].append(got["plain"][0])
+        out["mode_wall"].append(got[mode][0])
+        out["tail"].append(got["plain"][2])
+        report = tmp / "r.json"
+        if mode != "memray" and report.exists():
+            counts: dict[str, int] = {}
+            for test in json.loads(report.read_text())["tests"]:
+                counts[test["verdict"]] = counts.get(test["verdict"], 0) + 1
+            out["verdicts"].append(", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+            report.unlink()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suites", nargs="+", default=SUITES,
                         help="dotted pandas test packages, or synthetic:N for N millisecond tests")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--memray-rounds", type=int, default=1, help="memray is slow: fewer rounds")
+    parser.add_argument("--modes", nargs="+", default=["report"], choices=sorted(MODES))
+    parser.add_argument("--pairs", type=int, default=5, help="alternated pairs per suite and mode (default 5)")
     parser.add_argument("--out", type=Path, help="append the Markdown table to this file")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead: one --leak-report run per suite, timing leakhunt's per-test code")
     args = parser.parse_args()
-    if args.breakdown:
-        import pandas
+    if args.pairs < 1:
+        parser.error(f"--pairs must be >= 1, got {args.pairs}")
+    import pandas
 
+    cwd = Path(pandas.__file__).parent
+    if args.breakdown:
         with tempfile.TemporaryDirectory(prefix="leakhunt-cost-") as tmp:
             for suite in args.suites:
-                lines = breakdown(suite, Path(tmp), Path(pandas.__file__).parent)
+                lines = breakdown(suite, Path(tmp), cwd)
                 print(f"{suite}: " + "; ".join(lines), flush=True)
                 if args.out:
                     with args.out.open("a", encoding="utf-8") as file:
                         file.write(f"- `{suite}`: " + "; ".join(lines) + "\n")
         return 0
-    has_memray = importlib.util.find_spec("pytest_memray") is not None
-
+    if "memray" in args.modes and importlib.util.find_spec("pytest_memray") is None:
+        parser.error("--modes memray needs pytest-memray: pip install pytest-memray")
     rows = []
-    import pandas
-
-    cwd = Path(pandas.__file__).parent
     with tempfile.TemporaryDirectory(prefix="leakhunt-overhead-") as tmp:
-        report_file = Path(tmp) / "r.json"
         for suite in args.suites:
-            wall: dict[str, list[float]] = {"plain": [], "report": [], "memray": []}
-            cpu: dict[str, list[float]] = {"plain": [], "report": [], "memray": []}
-            outcome = ""
-            if suite.startswith("synthetic:"):
-                target = synthetic_suite(Path(tmp), int(suite.split(":")[1]))
-            else:
-                target = suite_path(suite)
-            for round_no in range(args.rounds):
-                modes = {
-                    "plain": [target],
-                    "report": [target, "--leak-report", f"--leak-report-file={report_file}"],
-                }
-                if has_memray and round_no < args.memray_rounds:
-                    modes["memray"] = [target, "-p", "memray", "--memray"]
-                for mode, extra in modes.items():
-                    seconds, cpu_seconds, tail = timed([*BASE, *extra], cwd)
-                    wall[mode].append(seconds)
-                    cpu[mode].append(cpu_seconds)
-                    print(f"{suite:32} round {round_no + 1} {mode:7} wall {seconds:7.1f} s  cpu {cpu_seconds:7.1f} s"
-                          f"  {tail}", flush=True)
-                    if mode == "plain":
-                        outcome = tail
-            rows.append((suite, outcome, wall, cpu))
+            target = synthetic_suite(Path(tmp), int(suite.split(":")[1])) if suite.startswith("synthetic:") \
+                else suite_path(suite)
+            for mode in args.modes:
+                rows.append((suite, mode, pairs(suite, target, mode, args.pairs, Path(tmp), cwd)))
 
-    def med(values: list[float]) -> float | None:
-        return statistics.median(values) if values else None
+    def ratio(values: list[float]) -> str:
+        return f"**{statistics.median(values):.2f}x** ({min(values):.2f}-{max(values):.2f})"
 
     lines = [
-        f"### Overhead on pandas' own test suites (Python {sys.version.split()[0]}, {os.cpu_count()} cores)",
+        f"### Alternated pairs (Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
-        "Medians over the rounds; runs alternate plain / `--leak-report` / `--memray` within each round.",
-        "CPU = user + system time of the pytest process (steady when other jobs load the machine);",
-        "wall = elapsed time.",
+        "Each pair is a plain run and a run with the mode, back to back, the order swapped from pair",
+        "to pair; ratio = mode / plain within a pair. Median ratio, with the range over the pairs.",
         "",
-        "| suite | tests | plain CPU | `--leak-report` CPU | ratio | `--memray` CPU | ratio "
-        "| plain wall | `--leak-report` wall | ratio | `--memray` wall | ratio | rounds (memray) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| suite | tests | mode | pairs | plain wall (median) | mode wall (median) | wall ratio | CPU ratio | bound "
+        "| verdicts (last pair) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for suite, outcome, wall, cpu in rows:
-        cells = []
-        for table in (cpu, wall):
-            plain, report, memray = med(table["plain"]), med(table["report"]), med(table["memray"])
-            assert plain is not None and report is not None
-            cells.append(f"{plain:.1f} s | {report:.1f} s | {report / plain:.2f}x")
-            cells.append(f"{memray:.1f} s | {memray / plain:.2f}x" if memray is not None else "n/a | n/a")
-        lines.append(f"| `{suite}` | {outcome.strip('= ')} | {' | '.join(cells)} | "
-                     f"{len(wall['plain'])} ({len(wall['memray'])}) |")
+    for suite, mode, data in rows:
+        lines.append(
+            f"| `{suite}` | {data['tail'][0].strip('= ')} | `{mode}` | {len(data['wall'])} | "
+            f"{statistics.median(data['plain_wall']):.1f} s | {statistics.median(data['mode_wall']):.1f} s | "
+            f"{ratio(data['wall'])} | {ratio(data['cpu'])} | {BOUNDS[mode]} | "
+            f"{data['verdicts'][-1] if data['verdicts'] else ''} |")
     lines.append("")
     text = "\n".join(lines)
     print(text)
@@ -200,4 +220,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -32,6 +32,7 @@ import objgraph
 from leakhunt import frames as _frames
 from leakhunt import tracing
 from leakhunt.explanation import Root, Site
+from leakhunt.settle import thawed
 from leakhunt.retention import HeapScan, RetentionPath, biggest_buffers, buffer_size, paths_to
 
 __all__ = ["Scope", "Survivors", "survivors", "MIN_BUFFER"]
@@ -102,7 +103,8 @@ class Scope:
         self.trace = tracing.start(frames, fresh=True) if trace else None
         self.baseline: frozenset[int] | None = None
         if self.trace is None or not self.trace.fresh:
-            self.baseline = frozenset(id(obj) for obj, _ in biggest_buffers(min_size=MIN_BUFFER, limit=1 << 30))
+            with thawed():
+                self.baseline = frozenset(id(obj) for obj, _ in biggest_buffers(min_size=MIN_BUFFER, limit=1 << 30))
         self.threads = _threads()
         self.children = _child_pids()
         self.closed = False
@@ -268,15 +270,22 @@ def _site_of(obj: Any) -> Site | None:
     return Site(file=frame[0], line=frame[1], code=_frames.code_line(*frame), size=buffer_size(obj) or 0, count=1)
 
 
-def survivors(scope: Scope | None = None, *, min_size: int = MIN_BUFFER, max_buffers: int = 64,
-              timeout: float = 5.0, max_roots: int = 8, named: dict[str, Any] | None = None) -> Survivors:
+def survivors(scope: Scope | None = None, **kwargs: Any) -> Survivors:
     """The buffers ``scope``'s block created and still holds (every buffer alive when ``scope``
     is None), grouped by the root that keeps them, largest group first.
 
-    ``named``: objects that count as roots under a label, e.g. a test's fixture values
-    (``{"cache (fixture)": value}``): they are ranked above frame locals and library globals,
-    so memory a fixture object holds is shown as the fixture's, not through the test runner.
+    Keywords: ``min_size`` (buffers smaller are left to the allocation sites), ``max_buffers``
+    (searched one by one; the rest are counted), ``timeout``, ``max_roots``, and ``named``:
+    objects that count as roots under a label, e.g. a test's fixture values (``{"cache
+    (fixture)": value}``), ranked above frame locals and library globals, so memory a fixture
+    object holds is shown as the fixture's, not through the test runner.
     """
+    with thawed():  # frozen objects are invisible to the heap walks
+        return _survivors(scope, **kwargs)
+
+
+def _survivors(scope: Scope | None = None, *, min_size: int = MIN_BUFFER, max_buffers: int = 64,
+               timeout: float = 5.0, max_roots: int = 8, named: dict[str, Any] | None = None) -> Survivors:
     scan = HeapScan(min_size=min_size)
     candidates = [(obj, size) for obj, size in scan.buffers
                   if scope is None or (scope.created_here(obj) and not scope.object_foreign(obj))]
@@ -349,7 +358,8 @@ def created_types(scope: Scope, limit: int = 6) -> tuple[tuple[str, int], ...]:
                          and not _frames.is_import(frames))
         return mine[key]
 
-    new = [o for o in gc.get_objects() if users(o)]
+    with thawed():
+        new = [o for o in gc.get_objects() if users(o)]
     counts = objgraph.typestats(objects=new, shortnames=False)
     del new
     ranked = sorted(((n, c) for n, c in counts.items() if not _own_module(n.split(".")[0])),

@@ -8,7 +8,7 @@ then call :func:`leakhunt.judge.judge`, which uses :func:`check`.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from leakhunt import defaults
 from leakhunt.units import format_size, parse_size
@@ -148,11 +148,23 @@ class Violation:
         return f"{_FIGURE_HELP.get(self.figure, self.figure)} {format_size(self.value)} > budget {format_size(self.limit)}"
 
 
-def check(measurement: Measurement, budget: Budget) -> list[Violation]:
-    """The figures of ``measurement`` that break ``budget``. Unavailable figures never break it."""
+def check(measurement: Measurement | Mapping[str, int | None], budget: Budget) -> list[Violation]:
+    """The figures of ``measurement`` that break ``budget``. Unavailable figures never break it.
+
+    ``measurement`` may also be a mapping of figures by keyword (``{"peak": ..., "rss": ...}``,
+    with ``"leak"`` for a per-call figure), for front ends whose figures are not one block's
+    (the Dask integration's per-prefix figures).
+    """
+    limits = dict(budget.limits())
+    if isinstance(measurement, Mapping):
+        if budget.leak is not None:
+            limits["leak"] = budget.leak
+        figure = measurement.get
+    else:
+        figure = measurement.figure
     out = []
-    for name, limit in budget.limits().items():
-        value = measurement.figure(name)
+    for name, limit in limits.items():
+        value = figure(name)
         if value is not None and value > limit:
             out.append(Violation(name, value, limit))
     return out

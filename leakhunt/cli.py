@@ -17,6 +17,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "casebook": ("casebook.cli", "run the casebook: real leak stories, leaky vs fixed, measured live"),
     "run": ("leakhunt.run_command", "run a script or module and profile its memory over time"),
     "report": ("leakhunt.report_command", "render a saved run or test report JSON as HTML or text"),
+    "dask": ("leakhunt.dask_command", "inspect a running Dask cluster: each worker's memory split and survivors"),
 }
 
 

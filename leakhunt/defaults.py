@@ -3,7 +3,7 @@ and every docs page that names one reads it from here."""
 
 from __future__ import annotations
 
-__all__ = ["REPEAT", "WARMUP", "THRESHOLD", "THRESHOLD_TEXT"]
+__all__ = ["REPEAT", "WARMUP", "THRESHOLD", "THRESHOLD_TEXT", "DASK_THRESHOLD", "DASK_THRESHOLD_TEXT"]
 
 #: Measured calls of a leak hunt (and of its confirmation window).
 REPEAT = 10
@@ -12,3 +12,7 @@ WARMUP = 3
 #: Per-call growth that counts as a leak.
 THRESHOLD = 64 * 1024
 THRESHOLD_TEXT = "64 KiB"
+#: Per-call growth that counts as a leak of a Dask task prefix: tasks are coarser than tests,
+#: and a worker's unmanaged memory moves by up to ~1 MB between tasks with several threads.
+DASK_THRESHOLD = 1024 * 1024
+DASK_THRESHOLD_TEXT = "1 MiB"

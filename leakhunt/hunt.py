@@ -27,8 +27,8 @@ from leakhunt.explanation import Root, Site
 from leakhunt.settle import settle
 from leakhunt.units import format_size, parse_size
 
-__all__ = ["LeakVerdict", "hunt", "sen_slope", "is_suspect", "confirmations", "evidence", "NOISE", "NAMES",
-           "RESIDENT"]
+__all__ = ["LeakVerdict", "SeriesHunt", "hunt", "sen_slope", "is_suspect", "confirmations", "evidence", "NOISE",
+           "NAMES", "RESIDENT"]
 
 #: Per-call noise below which a delta does not count as growth (FINDINGS.md: settled,
 #: single-threaded anonymous RSS moves at most 16 kB between identical calls).
@@ -36,16 +36,18 @@ NOISE: dict[str, int] = {"rss": 16 * 1024, "traced": 1024, "arrow": 64}
 
 _CLEARED = "warm-up or bounded cache: memory grew at first, then stopped (not a leak)"
 
-#: Accountings that read resident memory (the Dask integration's "unmanaged" is one). Growth
-#: seen only there may be the allocator's - fragmentation, per-thread arenas, pages an
-#: allocator keeps - which stops after a while, where a leak goes on.
-RESIDENT = frozenset({"rss", "unmanaged"})
+#: Accountings that read resident memory. Growth seen only there may be the allocator's -
+#: fragmentation, pymalloc arenas pinned by a few small objects, per-thread arenas - which
+#: stops after a while, where a leak goes on. (The Dask integration's "unmanaged" is resident
+#: memory too, but a leak there must also still be there when the watched block ends, which
+#: growth the allocator gives back is not: evidence of its own, so one window confirms it.)
+RESIDENT = frozenset({"rss"})
 
 
 def confirmations(suspects: Iterable[str]) -> int:
     """How many windows of calls must confirm ``suspects`` (accounting names) in a row: one,
     or two when every suspect reads resident memory only (:data:`RESIDENT`). The one rule for
-    every hunter: :func:`hunt` and the Dask integration's series hunt."""
+    every hunter: :func:`hunt` and :class:`SeriesHunt`."""
     names = set(suspects)
     return 2 if names and names <= RESIDENT else 1
 
@@ -123,6 +125,7 @@ class LeakVerdict:
 
 
 NAMES = {"rss": "resident memory (anonymous RSS)", "traced": "tracemalloc's traced memory",
+         "unmanaged": "unmanaged memory (anonymous RSS minus Dask's managed data)",
           "arrow": "Arrow's memory pool", "": "no accounting"}
 
 
@@ -145,6 +148,18 @@ def _window(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
     return series
 
 
+def _settings(threshold: int | str, repeat: int, warmup: int) -> int:
+    """Validate the hunting settings; the threshold in bytes."""
+    limit = parse_size(threshold)
+    if limit <= 0:
+        raise ValueError(f"hunt threshold must be > 0 bytes, got {threshold!r}")
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 2:
+        raise ValueError(f"hunt repeat must be a whole number >= 2, got {repeat!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"hunt warmup must be a whole number >= 0, got {warmup!r}")
+    return limit
+
+
 def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THRESHOLD,
          repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, confirm: bool = True,
          trace: bool | None = None, attribute: bool = False, **kwargs: Any) -> LeakVerdict:
@@ -157,13 +172,7 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
     and types in the verdict: the explanation of the leak, with no extra call. An exception
     from ``fn`` propagates: a failing call is never called a leak.
     """
-    limit = parse_size(threshold)
-    if limit <= 0:
-        raise ValueError(f"hunt threshold must be > 0 bytes, got {threshold!r}")
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 2:
-        raise ValueError(f"hunt repeat must be a whole number >= 2, got {repeat!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"hunt warmup must be a whole number >= 0, got {warmup!r}")
+    limit = _settings(threshold, repeat, warmup)
     handle = _tracing.start(1) if trace else None  # one frame: the figure, not the sites
     windows = 0
     frozen = False
@@ -176,10 +185,12 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
         # Settling after every call means a full collection each time: 70-100 ms on a heap
         # with pandas' test modules imported. Objects that exist before the measured calls
         # cannot be garbage the calls made, so freeze them: a collection then only walks
-        # what the calls created (0.06 ms on that heap; benchmarks/engine.py). Not when
-        # someone else has frozen objects: unfreezing would undo their freeze.
+        # what the calls created (0.06 ms on that heap; benchmarks/engine.py). No full
+        # collection first: garbage from before is frozen too, unchanged during the windows,
+        # and collected as usual after them (that collection was a third of --leak-hunt's time
+        # on pandas' own tests, issue 9). Not when someone else has frozen objects:
+        # unfreezing would undo their freeze.
         if gc.isenabled() and gc.get_freeze_count() == 0:
-            gc.collect()
             gc.freeze()
             frozen = True
         names = ["rss"] if _rss_reader()() is not None else []
@@ -271,3 +282,109 @@ def _survivors_of(scope: Any) -> dict[str, Any]:
         return {"roots": roots, "sites": sites, "types": created_types(scope)}
     except Exception:  # never let the explanation hide the verdict
         return {}
+
+
+class SeriesHunt:
+    """The same rule as :func:`hunt`, fed one reading at a time by a caller that cannot repeat.
+
+    For callers that watch calls happen rather than make them (a Dask worker watching a task
+    prefix): ``add(growth)`` after each call with the memory that call left behind. The first
+    ``warmup`` calls are skipped; then every window of ``repeat`` calls is judged with
+    :func:`is_suspect` over the cumulative series. A suspect window makes the next window a
+    confirmation (``confirming`` tells the caller to settle around those calls); as many
+    confirmed confirmation windows in a row as :func:`confirmations` asks for are a leak and
+    end the hunt, an unconfirmed one was a warm-up or a bounded cache and hunting goes on with
+    the next window.
+
+    ``spread_noise``: when calls overlap (several threads), a call's growth carries part of the
+    temporaries of the calls beside it, which averages out but scatters the deltas. Then a
+    window's noise is at least the robust spread of its deltas (1.4826 x their median absolute
+    deviation, a standard deviation for normal scatter): temporaries scatter around zero and
+    few deltas rise beyond their own spread, while a leak's deltas centre on its per-call
+    figure and most stay beyond it.
+    """
+
+    def __init__(self, threshold: int | str = defaults.THRESHOLD, *, repeat: int = defaults.REPEAT,
+                 warmup: int = defaults.WARMUP, noise: int = NOISE["rss"], accounting: str = "rss",
+                 spread_noise: bool = False) -> None:
+        limit = _settings(threshold, repeat, warmup)
+        self.threshold = limit
+        self.repeat = repeat
+        self.warmup = warmup
+        self.noise = noise
+        self.spread_noise = spread_noise
+        self.accounting = accounting
+        self.calls = 0
+        self.confirming = False
+        self.windows = 0  # confirmation windows that confirmed, in a row
+        self.leaking = False
+        self.suspected = False
+        self.cleared = False
+        self._series = [0]
+        self._first: list[int] = []  # the window that made it suspect (or the last judged one)
+        self._second: list[int] = []  # the confirmation window
+
+    @property
+    def done(self) -> bool:
+        """A leak was confirmed: further calls change nothing."""
+        return self.leaking
+
+    @property
+    def judged(self) -> bool:
+        """At least one full window was judged."""
+        return bool(self._first)
+
+    def add(self, growth: int) -> None:
+        """Record one call that left ``growth`` bytes behind (negative when it freed memory)."""
+        self.calls += 1
+        if self.leaking or self.calls <= self.warmup:
+            return
+        series = self._series
+        series.append(series[-1] + int(growth))
+        if len(series) <= self.repeat:
+            return
+        suspect = is_suspect(series, self.threshold, self._noise(series))
+        if self.confirming:
+            self._second = series
+            self.confirming = False
+            if suspect:
+                self.windows += 1
+                self.leaking = self.windows >= confirmations([self.accounting])
+                self.confirming = not self.leaking
+            else:
+                self.windows = 0
+                self.cleared = True
+        else:
+            self._first = series
+            if suspect:
+                self.suspected = True
+                self.confirming = True
+        self._series = [0]
+
+    def _noise(self, series: list[int]) -> int:
+        if not self.spread_noise:
+            return self.noise
+        deltas = sorted(series[i + 1] - series[i] for i in range(len(series) - 1))
+        middle = deltas[len(deltas) // 2]
+        spread = sorted(abs(d - middle) for d in deltas)[len(deltas) // 2]
+        return max(self.noise, int(1.4826 * spread))
+
+    def verdict(self) -> LeakVerdict:
+        """The verdict so far; ``per_call`` is the Sen slope of the confirming (or last) window."""
+        window = self._second if self.leaking else self._first
+        per_call = int(sen_slope(window)) if window else None
+        name = self.accounting
+        return LeakVerdict(
+            leaking=self.leaking,
+            suspect=self.suspected,
+            per_call=per_call,
+            accounting=name if self.suspected else None,
+            threshold=self.threshold,
+            calls=self.calls,
+            series={name: list(self._first)} if self._first else {},
+            confirm_series={name: list(self._second)} if self._second else {},
+            cleared_note=_CLEARED if self.cleared and not self.leaking else None,
+            windows=self.windows,
+            evidence=evidence([name], [name], self.windows, self.repeat) if self.leaking else None,
+        )
+

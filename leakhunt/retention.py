@@ -23,6 +23,7 @@ from typing import Any
 
 from leakhunt import frames as _frames
 from leakhunt.explanation import PathStep
+from leakhunt.settle import thawed
 from leakhunt.units import format_size
 
 __all__ = ["HeapScan", "RetentionPath", "RetentionPaths", "why_alive", "paths_to", "biggest_buffers", "describe",
@@ -505,9 +506,24 @@ def why_alive(
 
     The search goes backwards from ``obj`` one level at a time, following numpy ``.base``
     edges that the gc cannot see, and stops after ``max_paths`` paths, ``max_depth`` levels or
-    ``timeout`` seconds of searching after one pass over the heap (``complete`` is then false). Its own frames are left out, and so is the
+    ``timeout`` seconds of searching after one pass over the heap (``complete`` is then
+    false); ``max_frontier`` cuts wide levels. Its own frames are left out, and so is the
     caller's frame holding ``obj`` as the argument it passed.
     """
+    with thawed():  # frozen objects are invisible to gc.get_referrers
+        return _why_alive(obj, max_paths=max_paths, max_depth=max_depth, timeout=timeout,
+                          max_frontier=max_frontier, _skip_callers=_skip_callers + 1)
+
+
+def _why_alive(
+    obj: Any,
+    *,
+    max_paths: int = 3,
+    max_depth: int = 25,
+    timeout: float = 5.0,
+    max_frontier: int = 200,
+    _skip_callers: int = 0,
+) -> RetentionPaths:
     if max_paths < 1 or max_depth < 1 or timeout <= 0:
         raise ValueError(
             f"why_alive needs max_paths >= 1, max_depth >= 1 and timeout > 0; "
@@ -648,7 +664,8 @@ def biggest_buffers(min_size: int = 1 << 20, limit: int = 5) -> list[tuple[Any, 
     referents of tracked objects and of frame locals, and views are resolved to the buffer
     that owns the memory.
     """
-    scan = HeapScan(min_size=min_size, edges=False)
+    with thawed():
+        scan = HeapScan(min_size=min_size, edges=False)
     return scan.buffers[:limit]
 
 

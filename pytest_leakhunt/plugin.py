@@ -36,6 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ReportFile(settings.report_file, leakhunt.build_report,
                                                  signals_of=lambda: leakhunt.signals),
                                       "leakhunt-report-file")
+    from pytest_leakhunt import dask_budget  # the fixture only; leakhunt.dask is imported when it is used
+
+    config.pluginmanager.register(dask_budget, "leakhunt-dask-budget")
     # The casebook's fixtures (leak_check and friends) ship in the same package when present.
     if importlib.util.find_spec("pytest_leakhunt.fixtures") is not None:
         fixtures = importlib.import_module("pytest_leakhunt.fixtures")

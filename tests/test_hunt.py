@@ -268,8 +268,98 @@ def test_one_confirmation_window_would_have_called_the_stopping_growth_a_leak() 
 
 def test_confirmations_and_evidence() -> None:
     assert confirmations(["traced"]) == 1 and confirmations(["arrow", "rss"]) == 1
-    assert confirmations(["rss"]) == 2 and confirmations(["unmanaged"]) == 2  # the Dask integration's
+    assert confirmations(["rss"]) == 2
+    assert confirmations(["unmanaged"]) == 1  # Dask's: a leak must also outlast the block
     assert evidence(["traced", "rss"], ["rss", "traced"], 1, 10) == (
         "decided by tracemalloc and resident memory; confirmed over a second window of calls")
     assert evidence(["rss"], ["rss", "traced", "arrow"], 2, 10).startswith(
         "decided by resident memory alone, while tracemalloc and Arrow's pool did not grow: native memory")
+
+
+# ---------------------------------------------------------------------------------------
+# SeriesHunt: the same rule fed one call at a time (the Dask worker plugin's hunter)
+
+MiB = 1024 * 1024
+
+
+def _feed(hunter, deltas):  # type: ignore[no-untyped-def]
+    for d in deltas:
+        hunter.add(d)
+    return hunter
+
+
+def test_series_hunt_confirms_a_steady_leak_with_its_per_call_figure() -> None:
+    from leakhunt.hunt import SeriesHunt
+
+    hunter = SeriesHunt("1 MiB", repeat=10, warmup=3)
+    _feed(hunter, [5 * MiB] * 3 + [2 * MiB] * 10)  # warm-up is skipped, then a suspect window
+    assert hunter.confirming and not hunter.leaking
+    _feed(hunter, [2 * MiB] * 10)
+    # resident memory alone: a second confirmation window (hunt.confirmations), as hunt() asks
+    assert hunter.confirming and not hunter.leaking and hunter.windows == 1
+    _feed(hunter, [2 * MiB] * 10)
+    verdict = hunter.verdict()
+    assert verdict.leaking and hunter.done and verdict.calls == 33 and verdict.windows == 2
+    assert verdict.per_call == 2 * MiB
+    assert verdict.confirm_series["rss"][-1] == 20 * MiB
+    assert verdict.evidence and verdict.evidence.startswith("decided by resident memory alone")
+    assert "leaks 2.0 MiB per call" in verdict.explain("leak_step")
+
+
+def test_series_hunt_clears_a_bounded_cache_and_keeps_hunting() -> None:
+    from leakhunt.hunt import SeriesHunt
+
+    hunter = SeriesHunt("1 MiB", repeat=10, warmup=3)
+    _feed(hunter, [MiB] * 3 + [2 * MiB] * 6 + [0] * 4)  # the cache fills in the first window
+    assert hunter.confirming
+    _feed(hunter, [0, -4096, 4096] * 3 + [0])  # then stays: the confirmation clears it
+    verdict = hunter.verdict()
+    assert not verdict.leaking and verdict.suspect and not hunter.confirming
+    assert verdict.cleared_note and "bounded cache" in verdict.cleared_note
+    _feed(hunter, [2 * MiB] * 30)  # a leak that starts later is still caught
+    assert hunter.verdict().leaking
+
+
+def test_series_hunt_of_unmanaged_memory_confirms_over_one_window() -> None:
+    # the Dask integration's accounting: a leak must also outlast the watched block (its own evidence)
+    from leakhunt.hunt import SeriesHunt
+
+    hunter = _feed(SeriesHunt("1 MiB", repeat=10, warmup=3, accounting="unmanaged"), [2 * MiB] * 23)
+    assert hunter.verdict().leaking and hunter.verdict().windows == 1
+
+
+def test_series_hunt_flat_and_short_series_are_not_suspect() -> None:
+    from leakhunt.hunt import SeriesHunt
+
+    flat = _feed(SeriesHunt("1 MiB", repeat=10, warmup=3), [0, 8192, -8192] * 10)
+    assert flat.judged and not flat.verdict().suspect and not flat.verdict().leaking
+    short = _feed(SeriesHunt("1 MiB", repeat=10, warmup=3), [4 * MiB] * 12)  # one call short of a window
+    assert not short.judged and not short.verdict().suspect and short.verdict().per_call is None
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"threshold": 0}, "threshold must be > 0"),
+    ({"threshold": "1 MiB", "repeat": 1}, "repeat must be a whole number >= 2, got 1"),
+    ({"threshold": "1 MiB", "warmup": -1}, "warmup must be a whole number >= 0, got -1"),
+    ({"threshold": "lots"}, "'lots'"),
+])
+def test_series_hunt_rejects_bad_settings(kwargs, message) -> None:  # type: ignore[no-untyped-def]
+    from leakhunt.hunt import SeriesHunt
+
+    with pytest.raises(ValueError, match=message):
+        SeriesHunt(**kwargs)
+
+
+def test_series_hunt_spread_noise_keeps_a_steady_leak_and_drops_scattered_temporaries() -> None:
+    from leakhunt.hunt import SeriesHunt
+
+    # Overlapping tasks: a 50 MB temporary lands on a neighbour's delta and leaves from another's.
+    # The series (MiB): 0 25 5 30 10 35 15 38 14 36 12 - scattered, and 12 MiB up when it ends.
+    scattered = [d * MiB for d in (25, -20, 25, -20, 25, -20, 23, -24, 22, -24)]
+    plain = _feed(SeriesHunt("1 MiB", repeat=10, warmup=0, noise=MiB), scattered)
+    spread = _feed(SeriesHunt("1 MiB", repeat=10, warmup=0, noise=MiB, spread_noise=True), scattered)
+    assert plain.verdict().suspect  # without it, the scatter reads as growth
+    assert not spread.verdict().suspect
+    steady = [2 * MiB, 2 * MiB, 1536 * 1024, 2560 * 1024, 2 * MiB] * 6
+    leak = _feed(SeriesHunt("1 MiB", repeat=10, warmup=0, noise=MiB, spread_noise=True), steady)
+    assert leak.verdict().leaking and 1.9 * MiB <= leak.verdict().per_call <= 2.1 * MiB

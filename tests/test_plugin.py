@@ -632,3 +632,53 @@ def test_xfail_test_that_breaks_its_budget_is_an_expected_failure(pytester: pyte
     result.stdout.fnmatch_lines(["FAILED test_xf.py::test_strict_within*XPASS(strict)*",
                                  "XFAIL test_xf.py::test_strict_over*keeps 50 MB*",
                                  "XFAIL test_xf.py::test_loose_over*keeps 50 MB*"])
+
+
+REUSE = """
+import numpy as np
+import pytest
+
+KEPT = []
+PINS = []
+
+
+@pytest.fixture
+def scratch():
+    pieces = []
+    for _ in range(1000):
+        pieces.append(np.ones(100_000 // 8))  # 100 KB: from glibc's heap, not mmap
+        PINS.append(bytearray(1000))  # a small block after each piece: the holes cannot merge
+    yield pieces
+    pieces.clear()  # freed at teardown, outside any measurement: glibc keeps it resident
+
+
+def test_uses_scratch(scratch):
+    assert len(scratch) == 1000
+
+
+def test_keeps_80_mb():
+    KEPT.extend(np.ones(100_000 // 8) for _ in range(800))
+"""
+
+NO_TRIM = """
+def pytest_configure(config):
+    import pytest_leakhunt.session as session
+    session.LeakHunt._trim_due = lambda self: False
+"""
+
+
+@pytest.mark.parametrize("trim", [True, False])
+def test_report_sees_a_leak_that_reuses_memory_freed_outside_a_test(pytester: pytest.Pytester, trim: bool) -> None:
+    # A fixture's teardown frees 100 MB that glibc keeps resident; the next test reuses it. The
+    # cheap path hands it back first (RSS rose since the last trim), so the 80 MB leak shows;
+    # without that trim (the other way) it reads as nothing.
+    mb = 1_000_000
+    pytester.makepyfile(test_reuse=REUSE)
+    if not trim:
+        pytester.makeconftest(NO_TRIM)
+    run(pytester, "--leak-report", "--leak-report-file=r.json")
+    tests = {t["nodeid"].split("::")[1]: t for t in json.loads((pytester.path / "r.json").read_text())["tests"]}
+    if trim:
+        assert tests["test_keeps_80_mb"]["rss_growth"] > 70 * mb
+    else:
+        assert tests["test_keeps_80_mb"]["rss_growth"] < 10 * mb

@@ -1,0 +1,115 @@
+"""Functions the client runs on every worker (``client.run``): they return plain data.
+
+They live in an importable module because ``client.run`` sends functions by reference: a
+worker without leakhunt installed cannot run them, and :func:`check` says so first.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+__all__ = ["check", "collect", "inspect_worker", "survivor_roots"]
+
+
+def check() -> dict[str, Any]:
+    """leakhunt's version and the pid on this worker. Sent by reference like the others: on a
+    worker without leakhunt, ``client.run`` returns the ModuleNotFoundError of unpickling it."""
+    try:
+        import leakhunt
+    except ImportError as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"version": leakhunt.__version__, "pid": os.getpid()}
+
+
+def _managed(worker: Any) -> tuple[int, list[Any]]:
+    """Dask's managed memory in RAM (bytes, by ``sizeof``) and the values it holds."""
+    data = worker.data
+    spilled = getattr(data, "spilled_total", None)
+    managed = int(worker.state.nbytes) - (int(spilled.memory) if spilled is not None else 0)
+    fast = getattr(data, "fast", data)  # a SpillBuffer keeps what is in RAM in .fast
+    try:
+        values = list(fast.values())
+    except Exception:
+        values = []
+    return max(0, managed), values
+
+
+class _NotManaged:
+    """What :func:`leakhunt.attribution.survivors` asks of a scope, on a worker: a buffer counts
+    unless Dask manages it or it was alive before the watch began (``baseline``)."""
+
+    def __init__(self, managed: set[int], baseline: set[int] | None) -> None:
+        self.managed = managed
+        self.baseline = baseline
+
+    def created_here(self, obj: Any) -> bool:
+        return id(obj) not in self.managed and (self.baseline is None or id(obj) not in self.baseline)
+
+    def object_foreign(self, obj: Any) -> bool:
+        return False  # tasks run in the worker's own threads: none of them is foreign
+
+
+def survivor_roots(*, exclude: set[int], baseline: set[int] | None = None, min_size: int = 1 << 20,
+                   paths: int = 3) -> list[dict[str, Any]]:
+    """The biggest buffers alive that Dask does not manage, grouped by the root that keeps them
+    (:class:`leakhunt.explanation.Root` as dicts, at most ``paths`` roots)."""
+    from leakhunt.attribution import survivors
+
+    found = survivors(_NotManaged(exclude, baseline), min_size=min_size, max_roots=paths)  # type: ignore[arg-type]
+    return [root.to_dict() for root in found.roots]
+
+
+def inspect_worker(*, dask_worker: Any, settle: bool = True, paths: int = 3, min_size: int = 1 << 20,
+                   baseline: set[int] | None = None) -> dict[str, Any]:
+    """This worker's memory: Dask's managed part, and the unmanaged rest split by kind."""
+    from leakhunt.census import census, data_buffers
+
+    managed, values = _managed(dask_worker)
+    taken = census(settle=settle, exclude=values)
+    owners, _ = data_buffers(values)
+    managed_ids = set(owners)
+    managed_ids.update(id(v) for v in values)
+    rss = taken.rss
+    now = taken.rss_settled if taken.rss_settled is not None else rss
+    # Managed bytes that are not numpy or Arrow data are Python objects (sizeof() counts them).
+    managed_python = max(0, managed - taken.excluded_numpy - taken.excluded_arrow)
+    python_heap = max(0, taken.python_heap - managed_python)
+    unexplained = None
+    if now is not None:
+        unexplained = max(0, now - managed - python_heap - taken.numpy - (taken.arrow or 0) - (taken.file_backed or 0))
+    roots = survivor_roots(exclude=managed_ids, baseline=baseline, min_size=min_size, paths=paths) if paths else []
+    return {
+        "address": dask_worker.address,
+        "pid": os.getpid(),
+        "nthreads": int(getattr(dask_worker.state, "nthreads", 1) or 1),
+        "memory_limit": int(dask_worker.memory_manager.memory_limit or 0) or None,
+        "rss": rss,
+        "managed": managed,
+        "unmanaged": None if rss is None else rss - managed,
+        "python_heap": python_heap,
+        "numpy": taken.numpy,
+        "arrow": taken.arrow,
+        "allocator_retention": taken.allocator_retention,
+        "file_backed": taken.file_backed,
+        "unexplained": unexplained,
+        "settled": settle,
+        "survivors": roots,
+        "python": sys.version.split()[0],
+    }
+
+
+def collect(*, dask_worker: Any, name: str, settle: bool = True, paths: int = 3) -> dict[str, Any]:
+    """The watch's figures on this worker: its plugin's per-prefix series and the worker split."""
+    plugin = dask_worker.plugins.get(name)
+    if plugin is None:
+        return {"address": dask_worker.address,
+                "error": "leakhunt's plugin is not on this worker (it could not be set up here)"}
+    snapshot = plugin.snapshot()
+    plugin._thaw()  # a confirmation still open: gc.get_objects() does not list frozen objects
+    figures = inspect_worker(dask_worker=dask_worker, settle=settle, paths=paths, min_size=plugin.survivor_min,
+                             baseline=set(plugin.baseline))
+    snapshot["unmanaged_growth"] = plugin.unmanaged_growth()  # after inspect_worker settled
+    figures["tasks"] = snapshot
+    return figures
