@@ -7,9 +7,6 @@ run's state; the measuring, budget checks, leak hunting and explanations are the
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 import pytest
 
 from pytest_leakhunt.markers import MARKERS
@@ -28,8 +25,3 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_leakhunt.session import PLUGIN_NAME, LeakHunt
 
     config.pluginmanager.register(LeakHunt(config, settings), PLUGIN_NAME)
-    # The casebook's fixtures (leak_check and friends) ship in the same package when present.
-    if importlib.util.find_spec("pytest_leakhunt.fixtures") is not None:
-        fixtures = importlib.import_module("pytest_leakhunt.fixtures")
-        if not config.pluginmanager.is_registered(fixtures):
-            config.pluginmanager.register(fixtures, "leakhunt-fixtures")
