@@ -101,15 +101,16 @@ def _variant_rows(r: CaseResult) -> list[str]:
 def _growth_rows(r: CaseResult) -> list[str]:
     key = r.case.growth_keys[0]
     metric = r.case.metric
-    half_params, full_params = r.params_at(0.5), r.params_at(1.0)
-    rows = [f"| variant | {metric} at {key} = {half_params[key]} | at {key} = {full_params[key]} | shape |",
+    scale = r.case.growth_scale
+    small_params, full_params = r.params_at(scale), r.params_at(1.0)
+    rows = [f"| variant | {metric} at {key} = {small_params[key]} | at {key} = {full_params[key]} | shape |",
             "|---|---:|---:|---|"]
     for v in r.variants:
-        half = r.get(v.name, 0.5)
-        if half is None:
+        smaller = r.get(v.name, scale)
+        if smaller is None:
             continue
-        shape = growth_shape(half.median(metric), v.median(metric)) or "n/a"
-        rows.append(f"| `{v.name}` | {_size(half.median(metric))} | {_size(v.median(metric))} | {shape} |")
+        shape = growth_shape(smaller.median(metric), v.median(metric)) or "n/a"
+        rows.append(f"| `{v.name}` | {_size(smaller.median(metric))} | {_size(v.median(metric))} | {shape} |")
     return rows
 
 
@@ -215,7 +216,7 @@ def render_page(r: CaseResult, versions: Mapping[str, str], images: Mapping[str,
                   "they are counted from their level at the start, and a process is never caught "
                   "between fork and exec.", ""]
     if len(r.scales) > 1:
-        lines += ["### As the data doubles", "", *_growth_rows(r), ""]
+        lines += ["### As the data grows", "", *_growth_rows(r), ""]
         if "growth" in images:
             lines += [f"![{case.metric} against data size for {case.name}]({images['growth']})", ""]
     if case.causes:

@@ -132,8 +132,10 @@ class Case:
     # "leak": the story's code leaks; "myth": the story blames something that turns out not
     # to; "claims": there is no leaky/fixed pair, only claims.
     expect: Literal["leak", "myth", "claims"] = "leak"
-    # Parameters that scale the data: a growth story is also measured with these halved.
+    # Parameters that scale the data: a growth story is also measured with these multiplied by
+    # growth_scale (half the data unless a wider span is needed to see the shape).
     growth_keys: tuple[str, ...] = ()
+    growth_scale: float = 0.5
     # Count child processes' memory (pools). Runs alone: a neighbour would slow its workers.
     children: bool = False
     exclusive: bool = False

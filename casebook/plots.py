@@ -67,7 +67,7 @@ def timeline_plot(r: CaseResult, path: Path) -> Path | None:
 def growth_plot(r: CaseResult, path: Path) -> Path | None:
     """The case's metric against the data size, for the variants measured at two sizes."""
     key = r.case.growth_keys[0] if r.case.growth_keys else None
-    names = [v.name for v in r.variants if r.get(v.name, 0.5) is not None]
+    names = [v.name for v in r.variants if r.get(v.name, r.case.growth_scale) is not None]
     if key is None or not names:
         return None
     plt = _pyplot()
@@ -82,7 +82,7 @@ def growth_plot(r: CaseResult, path: Path) -> Path | None:
         ax.set_xlabel(f"data size ({key.replace('_', ' ')})")
         ax.set_ylabel(f"{metric.replace('_', ' ')}, MiB (median)")
         ax.set_ylim(bottom=0)
-        ax.set_title(f"{r.case.name}: {metric.replace('_', ' ')} as the data doubles", fontsize=10)
+        ax.set_title(f"{r.case.name}: {metric.replace('_', ' ')} as the data grows", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="best")
         return _save(fig, path)

@@ -52,8 +52,8 @@ class Request:
 
     ``setup`` generates a case's data into ``workdir`` at ``size`` and ``scale``. ``run``
     measures each of ``variants`` ``runs`` times on that data, one variant after the other
-    (the runner asks for one run of one variant; the test suite for several, to save starting
-    processes). ``explain`` runs the first variant under its budget for leakhunt's explanation
+    (the runner asks for one run of one variant: a fresh process for every run). ``explain``
+    runs the first variant under its budget for leakhunt's explanation
     of what stays alive; ``profile`` runs it under memory_profiler's line profiler. The answer
     goes to ``report``.
     """

@@ -79,7 +79,8 @@ def best_ratio(r: CaseResult) -> float | None:
     best = r.case.best_fix
     if r.case.expect == "claims" or best is None:
         return None
-    return ratio(_metric(r.get("leaky"), r.case.metric), _metric(r.get(best), r.case.metric))
+    leaky, fixed = _metric(r.get("leaky"), r.case.metric), _metric(r.get(best), r.case.metric)
+    return None if leaky is None or fixed is None else ratio(leaky, fixed)
 
 
 def render_table(results: Sequence[CaseResult], versions: Mapping[str, str], file: IO[str], *,
@@ -150,10 +151,11 @@ def _variant_document(r: CaseResult, name: str) -> dict[str, Any]:
         if point.timeline:
             entry["timeline"] = [list(p) for p in point.timeline]
         out["points"].append(entry)
-    half = r.get(name, 0.5)
-    if half is not None and full is not None:
-        out["growth"] = {"half": half.median(metric), "full": full.median(metric),
-                         "shape": growth_shape(half.median(metric), full.median(metric))}
+    smaller = r.get(name, r.case.growth_scale)
+    if smaller is not None and full is not None:
+        out["growth"] = {"scale": r.case.growth_scale, "smaller": smaller.median(metric),
+                         "full": full.median(metric),
+                         "shape": growth_shape(smaller.median(metric), full.median(metric))}
     if full is not None and full.explanation:
         out["explanation"] = full.explanation
     if full is not None and full.line_profile:
@@ -176,7 +178,8 @@ def causes(r: CaseResult) -> list[dict[str, Any]]:
         value = _metric(r.get(name), metric)
         if value is None:
             continue
-        out.append({"variant": name, "cause": cause, metric: value, "gain": ratio(leaky, value)})
+        gain = None if leaky is None else ratio(leaky, value)
+        out.append({"variant": name, "cause": cause, metric: value, "gain": gain})
     return out
 
 

@@ -17,7 +17,7 @@ __all__ = ["VariantResult", "CaseResult"]
 
 @dataclass(frozen=True)
 class VariantResult:
-    """Every run of one variant at one data size (``scale`` 1.0, or 0.5 for growth stories)."""
+    """Every run of one variant at one data size (``scale`` 1.0, or less for growth stories)."""
 
     name: str
     kind: str
@@ -91,6 +91,12 @@ class CaseResult:
     @property
     def scales(self) -> list[float]:
         return sorted({r.scale for r in self.results})
+
+    @property
+    def smaller(self) -> float | None:
+        """The smaller data size of a growth story (its ``growth_scale``), if it was measured."""
+        below = [s for s in self.scales if s < 1.0]
+        return below[0] if below else None
 
     @property
     def params(self) -> dict[str, Any]:

@@ -34,8 +34,6 @@ __all__ = ["CaseError", "Progress", "run_case", "run_cases", "versions"]
 
 #: How long one step may take before we give up on it (large sizes included).
 STEP_TIMEOUT = 1800
-#: Growth stories are also measured at this fraction of the data.
-HALF = 0.5
 #: What the fork server imports once, for every process it forks.
 PRELOAD = ["numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.csv", "pyarrow.compute",
            "psutil", "leakhunt", "casebook.child"]
@@ -196,7 +194,7 @@ def _spawn(ctx: Any, request: Request, workdir: Path, what: str, index: int, *,
 
 
 def _plan(case: Case, *, runs: int, alternatives: bool, growth: bool, explain: bool, profile: bool,
-          only: Sequence[str] | None, grouped: bool) -> tuple[list[_Chain], dict[str, str]]:
+          only: Sequence[str] | None) -> tuple[list[_Chain], dict[str, str]]:
     skipped: dict[str, str] = {}
     chosen = []
     for variant in sorted(case.variants, key=lambda v: KIND_ORDER[v.kind]):
@@ -217,8 +215,6 @@ def _plan(case: Case, *, runs: int, alternatives: bool, growth: bool, explain: b
     def steps(scale: float) -> list[_Step]:
         names = [v.name for v in chosen if scale == 1.0 or v.growth]
         out = [_Step("setup")]
-        if grouped and names:
-            return [*out, _Step("run", tuple(names), runs)]
         for name in names:
             out += [_Step("run", (name,)) for _ in range(runs)]
             if scale == 1.0 and explain and name == "leaky" and case.metric == "retained":
@@ -229,7 +225,7 @@ def _plan(case: Case, *, runs: int, alternatives: bool, growth: bool, explain: b
 
     chains = [_Chain(case, 1.0, steps(1.0))]
     if growth and case.growth_keys and any(v.growth for v in chosen):
-        chains.append(_Chain(case, HALF, steps(HALF)))
+        chains.append(_Chain(case, case.growth_scale, steps(case.growth_scale)))
     return chains, skipped
 
 
@@ -299,7 +295,6 @@ def run_cases(
     alternatives: bool = True,
     growth: bool = True,
     only: Mapping[str, Sequence[str]] | None = None,
-    grouped: bool = False,
     progress: Progress | None = None,
 ) -> tuple[list[CaseResult], dict[str, str]]:
     """Measure ``cases`` at ``size``: every variant ``runs`` times, each run in a fresh process.
@@ -307,11 +302,9 @@ def run_cases(
     ``explain`` asks the story's code of a "retained" case for leakhunt's explanation of what
     stays alive; ``profile`` adds memory_profiler line tables for the variants that ask for
     them; ``timelines`` samples memory over time for the plots. ``only`` maps a case name to
-    the variants to run (flip variants included) instead of all but the flips; ``grouped``
-    measures a chain's variants one after the other in one process (the test suite's way to
-    save processes). Returns the results in the order of ``cases`` and, by case name, the
-    error of each case that failed. Temporary data lives in one directory, removed afterwards
-    whatever happens.
+    the variants to run (flip variants included) instead of all but the flips. Returns the
+    results in the order of ``cases`` and, by case name, the error of each case that failed.
+    Temporary data lives in one directory, removed afterwards whatever happens.
     """
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs!r}")
@@ -322,7 +315,7 @@ def run_cases(
     for case in cases:
         chains, skipped = _plan(case, runs=runs, alternatives=alternatives, growth=growth,
                                 explain=explain, profile=profile,
-                                only=None if only is None else only.get(case.name), grouped=grouped)
+                                only=None if only is None else only.get(case.name))
         plans.append((case, chains, skipped))
     all_chains = [chain for _, chains, _ in plans for chain in chains]
     progress.start(sum(len(chain.steps) for chain in all_chains))

@@ -4,10 +4,10 @@
   :data:`LEAKY_MARGIN` times the budget, **keeps** it at most :data:`FIXED_MARGIN` times, and
   is **inconclusive** in between: a verdict must not rest on a figure that noise could move
   across the line.
-- A growth story is measured at two data sizes (the full size and half of it): a figure
-  **grows** when it is at least :data:`GROWS` times larger at the full size, is **flat** at
-  most :data:`FLAT` times (or when both are under :data:`NOISE_FLOOR`), and is in between
-  otherwise.
+- A growth story is measured at two data sizes (the full size, and half or a quarter of it):
+  a figure **grows** when it is at least :data:`GROWS` times larger at the full size, is
+  **flat** at most :data:`FLAT` times (or when both are under :data:`NOISE_FLOOR`), and is in
+  between otherwise.
 - A case's verdict follows from its variants' (see :func:`case_verdict`); each claim's from the
   rule written next to it in its case module, over the figures here (:class:`Evidence`).
 """
@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping, overload
+from typing import Any, Callable, Literal, Mapping
 
 from casebook.model import Ruling
 from casebook.results import CaseResult, VariantResult
@@ -31,6 +31,7 @@ __all__ = [
     "Missing",
     "NOISE_FLOOR",
     "budget_verdict",
+    "fraction_text",
     "case_verdict",
     "growth_shape",
     "judge_claims",
@@ -75,13 +76,13 @@ def budget_verdict(value: float | int | None, limit: int | None) -> BudgetVerdic
     return "inconclusive"
 
 
-def growth_shape(half: float | int | None, full: float | int | None) -> Shape | None:
-    """How a figure changed when the data doubled: grows, flat, or between."""
-    if half is None or full is None:
+def growth_shape(smaller: float | int | None, full: float | int | None) -> Shape | None:
+    """How a figure changed from the smaller data to the full size: grows, flat, or between."""
+    if smaller is None or full is None:
         return None
-    if max(half, full) < NOISE_FLOOR:
+    if max(smaller, full) < NOISE_FLOOR:
         return "flat"
-    factor = max(full, NOISE_FLOOR) / max(half, NOISE_FLOOR)
+    factor = max(full, NOISE_FLOOR) / max(smaller, NOISE_FLOOR)
     if factor >= GROWS:
         return "grows"
     if factor <= FLAT:
@@ -89,14 +90,13 @@ def growth_shape(half: float | int | None, full: float | int | None) -> Shape | 
     return "between"
 
 
-@overload
-def ratio(a: float | int, b: float | int) -> float: ...
-@overload
-def ratio(a: float | int | None, b: float | int | None) -> float | None: ...
-def ratio(a: float | int | None, b: float | int | None) -> float | None:
-    """``a / b`` with both taken as at least the noise floor; None if either is missing."""
-    if a is None or b is None:
-        return None
+def fraction_text(scale: float) -> str:
+    """``0.5`` -> "half the data", as the pages and the evidence say it."""
+    return {0.5: "half the data", 0.25: "a quarter of the data"}.get(scale, f"{scale:g}x the data")
+
+
+def ratio(a: float | int, b: float | int) -> float:
+    """``a / b`` with both taken as at least the noise floor: tiny figures are noise."""
     return max(a, NOISE_FLOOR) / max(b, NOISE_FLOOR)
 
 
@@ -124,15 +124,18 @@ def case_verdict(r: CaseResult) -> str:
     if deciding is None:
         return "inconclusive"
     separate = case.best_fix != case.deciding_fix
+    if deciding == "inconclusive":
+        return "inconclusive"
     if deciding == "keeps":
         if separate and best == "breaks":
             return "reproduced, casebook's fix fails"
         return "reproduced"
-    if not separate or best is None or best == "inconclusive":
-        return "inconclusive" if deciding == "inconclusive" else "reproduced, no fix keeps it"
-    if best == "keeps":
+    # The story's fix breaks the budget too.
+    if separate and best == "keeps":
         return "reproduced, story's fix falls short"
-    return "inconclusive" if deciding == "inconclusive" else "reproduced, no fix keeps it"
+    if separate and best == "inconclusive":
+        return "inconclusive"
+    return "reproduced, no fix keeps it"
 
 
 def reproduced(r: CaseResult) -> bool:
@@ -155,7 +158,8 @@ class Evidence:
         found = self.result.get(variant, scale)
         if found is None:
             why = self.result.skipped.get(variant, "not measured in this run")
-            raise Missing(f"`{variant}` {'at half size ' if scale != 1.0 else ''}was not measured: {why}")
+            where = f"at {fraction_text(scale)} " if scale != 1.0 else ""
+            raise Missing(f"`{variant}` {where}was not measured: {why}")
         return found
 
     def value(self, variant: str, figure: str | None = None, scale: float = 1.0) -> float:
@@ -191,12 +195,13 @@ class Evidence:
         return verdict
 
     def shape(self, variant: str, figure: str | None = None) -> tuple[Shape, float, float]:
-        """The growth shape of ``variant``'s figure from half to full size, and both values."""
-        half = self.value(variant, figure, 0.5)
+        """The growth shape of ``variant``'s figure from the smaller data to the full size, and
+        both values."""
+        smaller = self.value(variant, figure, self.case.growth_scale)
         full = self.value(variant, figure, 1.0)
-        shape = growth_shape(half, full)
+        shape = growth_shape(smaller, full)
         assert shape is not None
-        return shape, half, full
+        return shape, smaller, full
 
 
 def size_text(value: float | int) -> str:
@@ -230,11 +235,11 @@ def budget_rule(e: Evidence, variant: str, *, holds_if: BudgetVerdict = "breaks"
 
 def growth_rule(e: Evidence, variant: str, *, holds_if: Shape = "grows", figure: str | None = None) -> Ruling:
     """A claim about how ``variant``'s figure follows the data: grows with it, or stays flat."""
-    shape, half, full = e.shape(variant, figure)
+    shape, smaller, full = e.shape(variant, figure)
     name = figure or e.case.metric
-    text = (f"`{variant}`: {name} {size_text(half)} at half the data, {size_text(full)} at full size "
-            f"({shape})")
-    figures = {f"{variant} {name} at half": half, f"{variant} {name}": full}
+    text = (f"`{variant}`: {name} {size_text(smaller)} at {fraction_text(e.case.growth_scale)}, "
+            f"{size_text(full)} at full size ({shape})")
+    figures = {f"{variant} {name} at {e.case.growth_scale:g}x": smaller, f"{variant} {name}": full}
     if shape == "between":
         return rule("partly", text, **figures)
     return rule("holds" if shape == holds_if else "does not hold", text, **figures)

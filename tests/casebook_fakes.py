@@ -43,7 +43,7 @@ def simple(case: Case, values: Mapping[str, float | int], half: Mapping[str, flo
     figures: dict[tuple[str, float], list[RunFigures]] = {
         (name, 1.0): [run(value) for _ in range(runs)] for name, value in values.items()}
     for name, value in (half or {}).items():
-        figures[(name, 0.5)] = [run(value) for _ in range(runs)]
+        figures[(name, case.growth_scale)] = [run(value) for _ in range(runs)]
     return result(case, figures)
 
 
@@ -53,7 +53,7 @@ _GRID = [0, MIB // 2, 2 * MIB, 8 * MIB, 32 * MIB, 128 * MIB, 512 * MIB]
 def random_result(case: Case, rnd: random.Random) -> CaseResult:
     """Every variant at both sizes with figures drawn from a coarse grid: anything can happen."""
     figures: dict[tuple[str, float], list[RunFigures]] = {}
-    scales = (1.0, 0.5) if case.growth_keys else (1.0,)
+    scales = (1.0, case.growth_scale) if case.growth_keys else (1.0,)
     for variant in case.variants:
         for scale in scales:
             extra = {

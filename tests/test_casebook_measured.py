@@ -47,8 +47,7 @@ def test_the_verdict_flips_with_the_flip_variant(name: str) -> None:
     case = get_case(name)
     roles = _roles(case)
     wanted = list(dict.fromkeys([*roles, *case.flip.values()]))
-    results, failures = run_cases([case], "test", runs=1, jobs=1, growth=False, grouped=True,
-                                  only={name: wanted})
+    results, failures = run_cases([case], "test", runs=1, jobs=1, growth=False, only={name: wanted})
     assert not failures, failures
     measured = {v.name: v for v in results[0].results}
     missing = [n for n in wanted if n not in measured]

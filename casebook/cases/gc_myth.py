@@ -100,8 +100,9 @@ def cycle_gc(p: Params) -> list[float]:
 
 
 def budget(p: Params) -> int:
-    # Four days of data: the loop holds one or two, a pile-up of earlier days breaks it.
-    return 4 * p["rows_per_day"] * DAY_BYTES_PER_ROW
+    # Six days of data: the loop holds up to three at once (the old frame, the new one and the
+    # arrays it is built from); a pile-up of earlier days breaks it.
+    return 6 * p["rows_per_day"] * DAY_BYTES_PER_ROW
 
 
 def _compared(e: Evidence, variant: str, what: str) -> Ruling:

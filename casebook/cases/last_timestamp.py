@@ -10,7 +10,7 @@ from casebook.verdicts import both, budget_rule, growth_rule
 
 SIZES = {
     "warmup": {"days": 2, "rows_per_day": 1_000},
-    "test": {"days": 6, "rows_per_day": 50_000},
+    "test": {"days": 6, "rows_per_day": 200_000},
     "small": {"days": 8, "rows_per_day": 200_000},
     "medium": {"days": 30, "rows_per_day": 500_000},
     "large": {"days": 60, "rows_per_day": 1_000_000},

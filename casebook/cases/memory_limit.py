@@ -7,7 +7,7 @@ from casebook.verdicts import Evidence, rule, size_text
 
 SIZES = {
     "warmup": {"job_bytes": 1 << 20, "headroom": 4},
-    "test": {"job_bytes": 32 << 20, "headroom": 4},
+    "test": {"job_bytes": 64 << 20, "headroom": 4},
     "small": {"job_bytes": 64 << 20, "headroom": 4},
     "medium": {"job_bytes": 256 << 20, "headroom": 4},
     "large": {"job_bytes": 1 << 30, "headroom": 4},

@@ -11,8 +11,8 @@ from casebook.verdicts import Evidence, both, budget_rule, growth_rule, share_ru
 
 SIZES = {
     "warmup": {"orders": 500, "items_per_order": 3, "days": 365, "first_day": 0, "last_day": 180},
-    "test": {"orders": 40_000, "items_per_order": 4, "days": 365, "first_day": 0, "last_day": 180},
-    "small": {"orders": 150_000, "items_per_order": 4, "days": 365, "first_day": 0, "last_day": 180},
+    "test": {"orders": 80_000, "items_per_order": 4, "days": 365, "first_day": 0, "last_day": 180},
+    "small": {"orders": 100_000, "items_per_order": 4, "days": 365, "first_day": 0, "last_day": 180},
     "medium": {"orders": 1_000_000, "items_per_order": 5, "days": 365, "first_day": 0, "last_day": 180},
     "large": {"orders": 3_000_000, "items_per_order": 5, "days": 365, "first_day": 0, "last_day": 180},
 }

@@ -86,14 +86,14 @@ def _shows_the_memory(e: Evidence) -> Ruling:
     shares, text, figures = _shares(e, ("pandas", "polars"))
     if all(s >= 0.8 for s in shares.values()):
         return rule("holds", text, **figures)
-    if all(s <= 0.3 for s in shares.values()):
+    if all(s <= 0.2 for s in shares.values()):
         return rule("does not hold", text, **figures)
     return rule("partly", text, **figures)
 
 
 def _shows_pandas(e: Evidence) -> Ruling:
     shares, text, figures = _shares(e, ("pandas",))
-    return banded(shares["pandas"], holds=lambda s: s >= 0.8, fails=lambda s: s <= 0.3,
+    return banded(shares["pandas"], holds=lambda s: s >= 0.8, fails=lambda s: s <= 0.2,
                   evidence=text + " (pandas 3 keeps strings in Arrow memory, which tracemalloc "
                                   "does not see)", **figures)
 
