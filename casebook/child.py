@@ -64,6 +64,7 @@ def _measure(case: Case, variant: Variant, params: dict[str, Any]) -> RunFigures
         workers=params.get("workers") if case.children else None,
         allocator_retention=measurement.allocator_retention,
         arrow_peak=measurement.arrow_peak,
+        cpu=round(sum(os.times()[:2]), 3),
         extra=extra,
     )
 

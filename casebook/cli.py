@@ -161,7 +161,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     elapsed = time.perf_counter() - started
-    print(f"leakhunt casebook: {len(names)} case(s) in {elapsed:.0f} s", file=sys.stderr)
+    runs_done = [run for r in results for v in r.results for run in v.runs]
+    cpu = sum(run.cpu or 0 for run in runs_done)
+    print(f"leakhunt casebook: {len(names)} case(s) in {elapsed:.0f} s; {len(runs_done)} measured runs "
+          f"took {cpu:.0f} s of CPU", file=sys.stderr)
 
     found = versions()
     if args.json:

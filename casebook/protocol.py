@@ -107,6 +107,7 @@ class RunFigures:
     workers: int | None = None
     allocator_retention: int | None = None
     arrow_peak: int | None = None
+    cpu: float | None = None  # the process's CPU seconds when the run ended (warm-up included)
     extra: dict[str, float | int | None] = field(default_factory=dict)
 
     def figure(self, name: str) -> float | int | None:
