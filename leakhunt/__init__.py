@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from leakhunt.budget import Budget, MemoryBudgetExceeded, Violation, memory_budget
+from leakhunt.budget import Budget, MemoryBudgetExceeded, Violation
+from leakhunt.guard import memory_budget
 from leakhunt.growth import track_growth
 from leakhunt.hunt import LeakVerdict, hunt
 from leakhunt.measure import Measurement, measure

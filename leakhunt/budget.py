@@ -1,27 +1,28 @@
-"""Memory budgets: a spec, a check, and ``memory_budget`` as context manager and decorator."""
+"""Memory budgets as data: the spec users write, the limits it sets, and the check.
+
+Data only: the front ends that hold a block to a budget (:mod:`leakhunt.guard`'s
+``memory_budget``, the pytest plugin, ``leakhunt run --budget``, the Dask integration) measure,
+then call :func:`leakhunt.judge.judge`, which uses :func:`check`.
+"""
 
 from __future__ import annotations
 
-import contextvars
-import functools
-import inspect
-import tracemalloc
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Iterator, TypeVar, overload
+from typing import TYPE_CHECKING, Any
 
-from leakhunt.measure import Measurement, Measurer
+from leakhunt import defaults
 from leakhunt.units import format_size, parse_size
+
+if TYPE_CHECKING:
+    from leakhunt.measure import Measurement
 
 __all__ = [
     "Budget",
     "Violation",
     "MemoryBudgetExceeded",
-    "memory_budget",
     "check",
     "FIGURES",
     "KEYWORDS",
-    "measured_elsewhere",
 ]
 
 #: Budget keywords that limit a figure of a single measurement.
@@ -38,9 +39,6 @@ _FIGURE_HELP = {
     "leak": "growth per call over repeats",
 }
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
 @dataclass(frozen=True)
 class Budget:
     """Limits in bytes (``None``: no limit), and the repetition settings for ``leak``."""
@@ -51,8 +49,8 @@ class Budget:
     arrow: int | None = None
     children: int | None = None
     leak: int | None = None
-    repeat: int = 10
-    warmup: int = 3
+    repeat: int = defaults.REPEAT
+    warmup: int = defaults.WARMUP
 
     @classmethod
     def from_kwargs(cls, where: str = "", **kwargs: Any) -> Budget:
@@ -66,6 +64,12 @@ class Budget:
             raise ValueError(
                 f"{prefix}unknown memory budget keyword {unknown[0]!r}; "
                 f"accepted keywords: {', '.join(KEYWORDS)}"
+            )
+        repeats = sorted(k for k in ("repeat", "warmup") if kwargs.get(k) is not None)
+        if repeats and kwargs.get("leak") is None:
+            raise ValueError(
+                f"{prefix}{repeats[0]}={kwargs[repeats[0]]!r} only applies to leak hunting: give leak=SIZE "
+                f"too (the per-call growth that counts as a leak), or drop {repeats[0]}="
             )
         values: dict[str, Any] = {}
         for key, value in kwargs.items():
@@ -169,180 +173,3 @@ class MemoryBudgetExceeded(AssertionError):
 
 
 MemoryBudgetExceeded.__module__ = "leakhunt"
-
-# Set by a front end (the pytest plugin) that measures a test itself, so a ``@memory_budget``
-# decorator on the same test does not measure it a second time.
-_measured_elsewhere: contextvars.ContextVar[bool] = contextvars.ContextVar("leakhunt_measured_elsewhere",
-                                                                           default=False)
-
-
-@contextmanager
-def measured_elsewhere() -> Iterator[None]:
-    """Inside this block ``@memory_budget`` decorators only call their function."""
-    token = _measured_elsewhere.set(True)
-    try:
-        yield
-    finally:
-        _measured_elsewhere.reset(token)
-
-
-def _measurer_for(budget: Budget) -> Measurer:
-    return Measurer(settle=True, trace=True if budget.traced is not None else None,
-                    children=budget.children is not None, objects=True, domains=True)
-
-
-_TRACE_FRAMES = 10  # enough to reach the user's own line below pandas' and numpy's frames
-
-
-@contextmanager
-def _traced_for(budget: Budget) -> Iterator[None]:
-    """A ``traced=`` budget traces its block *and* the explanation of a failure.
-
-    The trace must outlive the measurement: the explanation names the lines that allocated the
-    survivors, and a stopped trace has forgotten them. A trace the user started is left alone.
-    """
-    started = budget.traced is not None and not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start(_TRACE_FRAMES)
-    try:
-        yield
-    finally:
-        if started:
-            tracemalloc.stop()
-
-
-def _enforce(measurement: Measurement, budget: Budget, title: str) -> None:
-    violations = check(measurement, budget)
-    if violations:
-        from leakhunt.explain import explain
-
-        raise MemoryBudgetExceeded(explain(measurement, violations, title=title, budget=budget),
-                                   measurement, violations)
-
-
-class memory_budget:
-    """Hold a block or a function to a memory budget.
-
-    As a context manager::
-
-        with memory_budget(rss="20 MB", peak="500 MB"):
-            work()
-
-    As a decorator (plain and ``async`` functions); ``leak=`` repeats the function and fails
-    when memory keeps growing call after call::
-
-        @memory_budget(leak="64 KiB", repeat=10)
-        def test_no_leak(): ...
-
-    Breaking the budget raises :class:`MemoryBudgetExceeded` (an ``AssertionError``) whose
-    message says what grew, where it lives and what keeps it alive.
-    """
-
-    def __init__(self, *args: Any, rss: int | str | None = None, peak: int | str | None = None,
-                 traced: int | str | None = None, arrow: int | str | None = None,
-                 children: int | str | None = None, leak: int | str | None = None,
-                 repeat: int | None = None, warmup: int | None = None, **unknown: Any) -> None:
-        if unknown:  # Python's own TypeError would not list what is accepted
-            raise TypeError(f"memory_budget() got an unknown keyword {sorted(unknown)[0]!r}; "
-                            f"accepted keywords: {', '.join(KEYWORDS)}")
-        if args:
-            what = getattr(args[0], "__qualname__", None) or repr(args[0])
-            raise TypeError(
-                f"memory_budget takes keywords only, got the positional argument {what}; "
-                f"write @memory_budget(rss=\"50 MB\") (with parentheses and a limit), not @memory_budget"
-            )
-        given = {k: v for k, v in dict(rss=rss, peak=peak, traced=traced, arrow=arrow, children=children,
-                                       leak=leak, repeat=repeat, warmup=warmup).items() if v is not None}
-        self.budget = Budget.from_kwargs("memory_budget", **given)
-        self._measurer: Measurer | None = None
-        self._trace: Any = None
-        self.measurement: Measurement | None = None
-
-    # -- context manager -------------------------------------------------------------------
-
-    def __enter__(self) -> memory_budget:
-        if self.budget.leak is not None:
-            raise TypeError(
-                "memory_budget(leak=...) repeats a function, so it works only as a decorator; "
-                "as a context manager use rss=, peak=, traced=, arrow= or children="
-            )
-        self._trace = _traced_for(self.budget)
-        self._trace.__enter__()
-        self._measurer = _measurer_for(self.budget).start()
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        assert self._measurer is not None
-        try:
-            self.measurement = self._measurer.stop()
-            if exc_type is None:  # a block that failed on its own is not blamed for its memory
-                _enforce(self.measurement, self.budget, "the block")
-        finally:
-            self._trace.__exit__(None, None, None)
-
-    # -- decorator -------------------------------------------------------------------------
-
-    @overload
-    def __call__(self, fn: F) -> F: ...
-
-    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        budget = self.budget
-        title = getattr(fn, "__qualname__", repr(fn))
-        if inspect.iscoroutinefunction(fn):
-            if budget.leak is not None:
-                raise TypeError(f"{title}: memory_budget(leak=...) cannot repeat an async function; "
-                                f"use rss=/peak= on it, or hunt() a sync wrapper")
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                if _measured_elsewhere.get():
-                    return await fn(*args, **kwargs)
-                with _traced_for(budget):
-                    measurer = _measurer_for(budget).start()
-                    try:
-                        result = await fn(*args, **kwargs)
-                    finally:
-                        measurement = measurer.stop()
-                    _enforce(measurement, budget, title)
-                return result
-
-            async_wrapper.__leakhunt_budget__ = budget  # type: ignore[attr-defined]
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if _measured_elsewhere.get():
-                return fn(*args, **kwargs)
-            return run_with_budget(fn, args, kwargs, budget, title)
-
-        wrapper.__leakhunt_budget__ = budget  # type: ignore[attr-defined]
-        return wrapper
-
-
-def run_with_budget(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                    budget: Budget, title: str) -> Any:
-    """Call ``fn`` under ``budget``: measured once for the figures, hunted for ``leak``."""
-    result = None
-    called = False
-    if budget.limits():
-        with _traced_for(budget):
-            measurer = _measurer_for(budget).start()
-            try:
-                result = fn(*args, **kwargs)
-            finally:
-                measurement = measurer.stop()
-            _enforce(measurement, budget, title)
-        called = True
-    elif budget.leak is not None and budget.warmup > 0:
-        result = fn(*args, **kwargs)  # the first warm-up call: the decorated function returns its result
-        called = True
-    if budget.leak is not None:
-        from leakhunt.hunt import hunt
-
-        warmup = max(0, budget.warmup - (1 if called else 0))  # the call above warmed up
-        verdict = hunt(fn, *args, threshold=budget.leak, repeat=budget.repeat, warmup=warmup, **kwargs)
-        if verdict.leaking:
-            raise MemoryBudgetExceeded(verdict.explain(title=title), None, [
-                Violation("leak", verdict.per_call or 0, budget.leak)])
-    return result
-

@@ -109,7 +109,10 @@ class Root:
     ``root`` names it (``"PREVIEWS (global in etl)"``), ``kind`` is ``global``, ``local``
     (a frame's variable) or ``other``; ``buffers`` and ``size`` count the survivors behind it;
     ``path`` is one representative path, root first; ``site`` is the line that allocated the
-    biggest of them, when traced.
+    biggest of them, when traced. ``pattern`` names what the path shows, read from its objects
+    (``view``, ``arrow_slice``, ``groupby``, ``cache``, ``closure``, ``list``, ``dict``,
+    ``local``, ``attribute``); ``library`` is true when the root is a global of an installed
+    library (a cache of pandas', say) rather than of the user's code.
     """
 
     root: str
@@ -119,6 +122,8 @@ class Root:
     path: tuple[PathStep, ...]
     text: str  # the path as one line: "HOLD (global in m) -> list[0] -> DataFrame ... -> ndarray 95.4 MiB"
     site: Site | None = None
+    pattern: str = ""
+    library: bool = False
 
     def headline(self) -> str:
         what = f"{self.buffers} buffer" + ("" if self.buffers == 1 else "s")
@@ -127,7 +132,8 @@ class Root:
     def to_dict(self) -> dict[str, Any]:
         return {"root": self.root, "kind": self.kind, "buffers": self.buffers, "size": self.size,
                 "path": [s.to_dict() for s in self.path], "text": self.text,
-                "site": self.site.to_dict() if self.site is not None else None}
+                "site": self.site.to_dict() if self.site is not None else None,
+                "pattern": self.pattern, "library": self.library}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Root:
@@ -135,7 +141,8 @@ class Root:
         return cls(root=str(data["root"]), kind=str(data.get("kind", "other")),
                    buffers=int(data.get("buffers", 1)), size=int(data.get("size", 0)),
                    path=tuple(PathStep.from_dict(s) for s in data.get("path", ())),
-                   text=str(data.get("text", "")), site=Site.from_dict(site) if site else None)
+                   text=str(data.get("text", "")), site=Site.from_dict(site) if site else None,
+                   pattern=str(data.get("pattern", "")), library=bool(data.get("library", False)))
 
 
 @dataclass(frozen=True)

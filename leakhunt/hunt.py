@@ -15,11 +15,13 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from leakhunt import probes
+from leakhunt import defaults, probes
+from leakhunt import tracing as _tracing
+from leakhunt.explanation import Root, Site
 from leakhunt.settle import settle
 from leakhunt.units import format_size, parse_size
 
-__all__ = ["LeakVerdict", "hunt", "sen_slope", "is_suspect", "NOISE"]
+__all__ = ["LeakVerdict", "hunt", "sen_slope", "is_suspect", "NOISE", "NAMES"]
 
 #: Per-call noise below which a delta does not count as growth (FINDINGS.md: settled,
 #: single-threaded anonymous RSS moves at most 16 kB between identical calls).
@@ -62,12 +64,17 @@ class LeakVerdict:
     series: dict[str, list[int]] = field(default_factory=dict)  # readings, first window
     confirm_series: dict[str, list[int]] = field(default_factory=dict)
     cleared_note: str | None = None
+    # With attribute=True, for a confirmed leak: what the confirmation window's calls left alive
+    roots: tuple[Root, ...] = ()  # grouped by root
+    sites: tuple[Site, ...] = ()  # the lines that allocated it
+    types: tuple[tuple[str, int], ...] = ()  # objects of those calls still alive, by type
+    explained_calls: int = 0  # calls whose survivors these are
 
     def explain(self, title: str = "the function") -> str:
         lines = []
         if self.leaking:
             lines.append(f"{title} leaks {format_size(self.per_call)} per call "
-                         f"(threshold {format_size(self.threshold)}), seen in {_NAMES[self.accounting or '']}")
+                         f"(threshold {format_size(self.threshold)}), seen in {NAMES[self.accounting or '']}")
             lines.append(f"  confirmed over a second window of calls; {self.calls} calls in all")
         elif self.cleared_note:
             lines.append(f"{title}: {self.cleared_note}")
@@ -87,10 +94,12 @@ class LeakVerdict:
             "leaking": self.leaking, "suspect": self.suspect, "per_call": self.per_call,
             "accounting": self.accounting, "threshold": self.threshold, "calls": self.calls,
             "series": self.series, "confirm_series": self.confirm_series, "note": self.cleared_note,
+            "roots": [r.to_dict() for r in self.roots], "sites": [s.to_dict() for s in self.sites],
+            "types": [{"type": t, "count": n} for t, n in self.types], "explained_calls": self.explained_calls,
         }
 
 
-_NAMES = {"rss": "resident memory (anonymous RSS)", "traced": "tracemalloc's traced memory",
+NAMES = {"rss": "resident memory (anonymous RSS)", "traced": "tracemalloc's traced memory",
           "arrow": "Arrow's memory pool", "": "no accounting"}
 
 
@@ -113,14 +122,17 @@ def _window(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
     return series
 
 
-def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = "64 KiB", repeat: int = 10,
-         warmup: int = 3, confirm: bool = True, trace: bool | None = None, **kwargs: Any) -> LeakVerdict:
+def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THRESHOLD,
+         repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, confirm: bool = True,
+         trace: bool | None = None, attribute: bool = False, **kwargs: Any) -> LeakVerdict:
     """Call ``fn(*args, **kwargs)`` repeatedly and decide whether it leaks per call.
 
     ``trace``: ``None`` uses tracemalloc's figure if tracing is already on; ``True`` turns it
     on for the hunt (it sees small-object leaks that anonymous RSS hides in pymalloc's arenas);
-    ``False`` leaves it out. An exception from ``fn`` propagates: a failing call is never
-    called a leak.
+    ``False`` leaves it out. ``attribute``: trace the confirmation window freshly and, for a
+    confirmed leak, keep what its calls left alive (grouped by root), their allocation sites
+    and types in the verdict: the explanation of the leak, with no extra call. An exception
+    from ``fn`` propagates: a failing call is never called a leak.
     """
     limit = parse_size(threshold)
     if limit <= 0:
@@ -129,11 +141,11 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = "64 KiB", re
         raise ValueError(f"hunt repeat must be a whole number >= 2, got {repeat!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"hunt warmup must be a whole number >= 0, got {warmup!r}")
-    started = False
-    if trace and not tracemalloc.is_tracing():
-        tracemalloc.start(1)
-        started = True
+    handle = _tracing.start(1) if trace else None  # one frame: the figure, not the sites
     frozen = False
+    scope = None
+    confirmed: list[str] = []
+    found: dict[str, Any] = {}
     try:
         for _ in range(warmup):
             fn(*args, **kwargs)
@@ -155,8 +167,13 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = "64 KiB", re
         suspects = [n for n in names if is_suspect(first[n], limit, NOISE[n])]
         calls = warmup + repeat
         second: dict[str, list[int]] = {}
-        confirmed: list[str] = []
         if suspects and confirm:
+            if attribute:
+                from leakhunt.attribution import Scope
+
+                scope = Scope(trace=trace is not False)
+                if "traced" in names and not tracemalloc.is_tracing():
+                    names.remove("traced")
             second = _window(fn, args, kwargs, repeat, names)
             calls += repeat
             confirmed = [n for n in suspects if is_suspect(second[n], limit, NOISE[n])]
@@ -164,9 +181,13 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = "64 KiB", re
             confirmed = suspects
     finally:
         if frozen:
-            gc.unfreeze()
-        if started:
-            tracemalloc.stop()
+            gc.unfreeze()  # before any search: frozen objects are invisible to gc.get_referrers
+        if scope is not None:
+            if confirmed:
+                found = _survivors_of(scope)
+            scope.close()
+        if handle is not None:
+            handle.stop()
     # Name the accounting where growth is largest; every series is in the verdict.
     pool, windows = (confirmed, second or first) if confirmed else (suspects or names, first)
     best = max(pool, key=lambda n: sen_slope(windows[n]), default=None)
@@ -181,4 +202,23 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = "64 KiB", re
         series=first,
         confirm_series=second,
         cleared_note=_CLEARED if suspects and not confirmed else None,
+        roots=found.get("roots", ()),
+        sites=found.get("sites", ()),
+        types=found.get("types", ()),
+        explained_calls=repeat if found else 0,
     )
+
+
+def _survivors_of(scope: Any) -> dict[str, Any]:
+    """Roots, sites and types of what the calls inside ``scope`` left alive."""
+    from leakhunt.attribution import created_types, survivors
+    from leakhunt.tracing import summarise
+
+    try:
+        roots = survivors(scope).roots
+        sites: tuple[Site, ...] = ()
+        if scope.fresh:
+            sites = summarise(tracemalloc.take_snapshot(), limit=5)[1]
+        return {"roots": roots, "sites": sites, "types": created_types(scope)}
+    except Exception:  # never let the explanation hide the verdict
+        return {}

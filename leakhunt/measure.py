@@ -6,12 +6,17 @@ import time
 import tracemalloc
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from leakhunt import probes
+from leakhunt import tracing as _tracing
 from leakhunt.probes import PeakWindow, Reading
 from leakhunt.settle import settle as _settle
 from leakhunt.settle import trim as _trim
+from leakhunt.tracing import TRACE_FRAMES, PeakSnapshots, TraceHandle
+
+if TYPE_CHECKING:
+    from leakhunt.attribution import Scope
 
 __all__ = ["Measurement", "Measurer", "MeasureHandle", "confirm", "measure"]
 
@@ -42,7 +47,12 @@ class Measurement:
     seconds: float
     settled: bool
     traced: bool
-    object_growth: tuple[tuple[str, int], ...] | None = None  # (type, +count), largest first
+    #: traced bytes still alive that threads older than the block allocated during it: left
+    #: out of the block's rss and traced figures (see :class:`leakhunt.attribution.Scope`)
+    excluded: int = 0
+    #: memory tracemalloc itself took during the block (its trace tables), when leakhunt traced
+    #: the block freshly: in RSS, but not the block's
+    tracing_overhead: int = 0
 
     @property
     def rss_growth(self) -> int | None:
@@ -74,14 +84,13 @@ class Measurement:
         return {name: after.get(name, 0) - before.get(name, 0) for name in after}
 
     def figure(self, name: str) -> int | None:
-        """A figure by its budget keyword: rss, peak, traced, arrow, children."""
-        return {
-            "rss": self.rss_growth,
-            "peak": self.peak,
-            "traced": self.traced_growth,
-            "arrow": self.arrow_growth,
-            "children": self.children_peak,
-        }[name]
+        """A figure by its budget keyword (rss, peak, traced, arrow, children): what a budget
+        checks. rss and traced leave out what older threads allocated during the block."""
+        if name == "rss":
+            return None if self.rss_growth is None else self.rss_growth - self.excluded - self.tracing_overhead
+        if name == "traced":
+            return None if self.traced_growth is None else self.traced_growth - self.excluded
+        return {"peak": self.peak, "arrow": self.arrow_growth, "children": self.children_peak}[name]
 
     def to_dict(self) -> dict[str, Any]:
         """The figures as a JSON-ready dict (bytes as ints, None as null)."""
@@ -100,7 +109,8 @@ class Measurement:
             "seconds": self.seconds,
             "settled": self.settled,
             "traced": self.traced,
-            "object_growth": dict(self.object_growth) if self.object_growth is not None else None,
+            "excluded": self.excluded,
+            "tracing_overhead": self.tracing_overhead,
             "before": asdict(self.before),
             "after": asdict(self.after),
         }
@@ -112,11 +122,17 @@ class Measurer:
     ``settle=False`` is the cheap path: no garbage collection, just readings and the peak.
     ``trace``: ``None`` uses tracemalloc only if it is already running, ``True`` starts it
     for the block (and stops it after), ``False`` ignores it. A trace the user started is never
-    stopped or reset. ``children`` adds the child processes' memory (costly: reads smaps).
-    ``domains`` splits the traced figure by domain (takes snapshots; default: when tracing
-    was started here). ``trim`` (with ``settle=False``) hands freed memory back to the OS
-    before the start reading, without a collection: otherwise the block could reuse memory an
-    allocator kept from earlier work, and its growth would read as zero.
+    stopped or reset. ``children`` adds the memory of child processes started during the block
+    (costly: reads smaps). ``domains`` splits the traced figure by domain (takes snapshots;
+    default: when tracing was started here). ``trim`` (with ``settle=False``) hands freed memory
+    back to the OS before the start reading, without a collection: otherwise the block could
+    reuse memory an allocator kept from earlier work, and its growth would read as zero.
+
+    ``attribute`` opens a :class:`leakhunt.attribution.Scope` at the start (a fresh trace of
+    the block, the threads and children that existed before it): what an explanation needs to
+    show only the block's own survivors. The scope stays open after :meth:`stop` (the
+    survivors are looked at after the figures); :meth:`close` ends it. ``peak_sites`` samples
+    the allocations alive at the traced high-water mark (:class:`leakhunt.tracing.PeakSnapshots`).
     """
 
     def __init__(
@@ -126,58 +142,87 @@ class Measurer:
         trace: bool | None = None,
         children: bool = False,
         domains: bool | None = None,
-        trace_frames: int = 10,
-        objects: bool = False,
+        trace_frames: int = TRACE_FRAMES,
         trim: bool = False,
+        attribute: bool = False,
+        peak_sites: bool = False,
     ) -> None:
         self.settle = settle
         self.trace = trace
         self.children = children
         self.domains = domains
         self.trace_frames = trace_frames
-        self.objects = objects
         self.trim = trim
-        self._counts_before: Any = None
-        self._started_trace = False
+        self.attribute = attribute
+        self.peak_sites = peak_sites
+        self.scope: Scope | None = None
+        self.peak: PeakSnapshots | None = None
+        self._trace_handle: TraceHandle | None = None
         self._window: PeakWindow | None = None
         self._before: Reading | None = None
         self._t0 = 0.0
         self._traced_peak_before: int | None = None
         self._children_sampler: _ChildrenSampler | None = None
         self._arrow_max_before: int | None = None
+        self._exclude_pids: frozenset[int] = frozenset()
+        self._tm_before: int | None = None
         self.measurement: Measurement | None = None
+
+    @classmethod
+    def exact(cls, *, trace: bool = False, children: bool = False, peak_sites: bool = False) -> Measurer:
+        """The measurement a budget decides on: settled at both ends, so its figures read the
+        same whatever ran earlier in the process. ``trace`` also traces the block freshly with
+        attribution ready (the survivors of the block, the sites; ``peak_sites``: the
+        allocations alive at its peak) - what an explanation needs, at tracemalloc's cost."""
+        if trace:
+            return cls(settle=True, trace=True, children=children, domains=True, attribute=True,
+                       peak_sites=peak_sites)
+        return cls(settle=True, trace=None, children=children, domains=False)
 
     @property
     def tracing(self) -> bool:
         return self.trace is not False and tracemalloc.is_tracing()
 
+    @property
+    def fresh(self) -> bool:
+        """Every traced allocation was made inside the block."""
+        handle = self.scope.trace if self.scope is not None else self._trace_handle
+        return bool(handle is not None and handle.fresh and handle.active)
+
     def start(self) -> Measurer:
-        if self.trace and not tracemalloc.is_tracing():
-            tracemalloc.start(self.trace_frames)
-            self._started_trace = True
+        if self.attribute:
+            from leakhunt.attribution import Scope
+
+            self.scope = Scope(trace=self.trace is not False, frames=self.trace_frames)
+            self._exclude_pids = self.scope.children
+        elif self.trace:
+            self._trace_handle = _tracing.start(self.trace_frames)
+        elif self.children:
+            self._exclude_pids = _child_pids()
         if self.settle:
             _settle()
         elif self.trim:
             _trim()
-        if self.objects:
-            self._counts_before = probes.object_counts()
-        domains = self.domains if self.domains is not None else self._started_trace
+        domains = self.domains if self.domains is not None else self.fresh
         self._domains = bool(domains and self.tracing)
         self._before = self._reading()
-        if self._started_trace:
+        self._tm_before = tracemalloc.get_tracemalloc_memory() if self.fresh else None
+        if self.fresh:
             tracemalloc.reset_peak()  # our own trace: resetting its peak is ours to do
         if self.tracing:
             self._traced_peak_before = tracemalloc.get_traced_memory()[1]
         self._arrow_max_before = probes.arrow_pool_max()
         if self.children:
-            self._children_sampler = _ChildrenSampler()
+            self._children_sampler = _ChildrenSampler(exclude_pids=self._exclude_pids)
             self._children_sampler.start()
+        if self.peak_sites and self.tracing:
+            self.peak = PeakSnapshots().start()
         self._window = PeakWindow().open()
         self._t0 = time.perf_counter()
         return self
 
     def _reading(self) -> Reading:
-        reading = probes.read(domains=self._domains, children=self.children)
+        reading = probes.read(domains=self._domains, children=self.children, exclude_pids=self._exclude_pids)
         if self.trace is False and reading.traced is not None:
             reading = Reading(reading.time, reading.rss, reading.rss_anon, None, reading.arrow,
                               None, reading.children)
@@ -188,6 +233,8 @@ class Measurer:
             raise RuntimeError("Measurer.stop() called before start()")
         seconds = time.perf_counter() - self._t0
         peak_rss = self._window.close()
+        if self.peak is not None:
+            self.peak.stop()
         children_peak = None
         if self._children_sampler is not None:
             children_peak = self._children_sampler.stop()
@@ -195,7 +242,7 @@ class Measurer:
         if self.tracing:
             current, peak_now = tracemalloc.get_traced_memory()
             before_traced = self._before.traced or 0
-            if self._started_trace or self._traced_peak_before is None or peak_now > self._traced_peak_before:
+            if self.fresh or self._traced_peak_before is None or peak_now > self._traced_peak_before:
                 traced_peak = peak_now - before_traced
             else:  # the user's trace had a higher peak before we began: we only know our ends
                 traced_peak = max(current, before_traced) - before_traced
@@ -213,16 +260,9 @@ class Measurer:
         if self.settle:
             _settle()
         after = self._reading()
-        if self._started_trace:
-            tracemalloc.stop()
-        object_growth = None
-        if self._counts_before is not None:
-            delta = probes.object_counts()
-            delta.subtract(self._counts_before)
-            delta["collections.Counter"] -= 1  # the "before" counts themselves
-            object_growth = tuple((name, n) for name, n in delta.most_common(30)
-                                  if n > 0 and not name.startswith("leakhunt."))[:20]
-            self._counts_before = None
+        if self._trace_handle is not None:
+            self._trace_handle.stop()
+            self._trace_handle = None
         retention = None
         if self.settle and unsettled_rss is not None and after.rss is not None:
             retention = max(0, unsettled_rss - after.rss)
@@ -231,6 +271,11 @@ class Measurer:
             peak = max(0, peak_rss - self._before.rss)
         if children_peak is not None and after.children is not None:
             children_peak = max(children_peak, after.children)
+        excluded = overhead = 0
+        if self.scope is not None and self.settle:
+            excluded = self.scope.foreign_traced()
+        if self._tm_before is not None and tracemalloc.is_tracing():
+            overhead = max(0, tracemalloc.get_tracemalloc_memory() - self._tm_before)
         self.measurement = Measurement(
             before=self._before,
             after=after,
@@ -243,9 +288,24 @@ class Measurer:
             seconds=seconds,
             settled=self.settle,
             traced=self._before.traced is not None,
-            object_growth=object_growth,
+            excluded=excluded,
+            tracing_overhead=overhead,
         )
         return self.measurement
+
+    def close(self) -> None:
+        """End what :meth:`stop` left open for explaining (the scope and its trace); idempotent."""
+        if self.scope is not None:
+            self.scope.close()
+        if self._trace_handle is not None:
+            self._trace_handle.stop()
+            self._trace_handle = None
+
+
+def _child_pids() -> frozenset[int]:
+    from leakhunt.attribution import _child_pids as pids
+
+    return pids()
 
 
 def confirm(measurement: Measurement, *, collect: bool = True) -> Measurement:
@@ -271,10 +331,11 @@ def confirm(measurement: Measurement, *, collect: bool = True) -> Measurement:
 class _ChildrenSampler:
     """Sample the children's PSS in a thread: children come and go within a block."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, exclude_pids: frozenset[int] = frozenset()) -> None:
         import threading
 
         self.interval = interval
+        self.exclude_pids = exclude_pids
         self.peak: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leakhunt-children", daemon=True)
@@ -286,7 +347,7 @@ class _ChildrenSampler:
                 break
 
     def _sample(self) -> None:
-        value = probes.children_memory()
+        value = probes.children_memory(exclude_pids=self.exclude_pids)
         if value is not None and (self.peak is None or value > self.peak):
             self.peak = value
 

@@ -197,7 +197,8 @@ def traced_by_domain(snapshot: tracemalloc.Snapshot | None = None) -> dict[str, 
 _SKIP_CHILD_MARKERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 
 
-def _child_processes(include_pids: Iterable[int] | None = None) -> list[Any]:
+def _child_processes(include_pids: Iterable[int] | None = None,
+                     exclude_pids: Iterable[int] | None = None) -> list[Any]:
     import psutil
 
     me = psutil.Process()
@@ -205,6 +206,9 @@ def _child_processes(include_pids: Iterable[int] | None = None) -> list[Any]:
     if include_pids is not None:
         wanted = set(include_pids)
         kids = [k for k in kids if k.pid in wanted]
+    if exclude_pids:
+        unwanted = set(exclude_pids)
+        kids = [k for k in kids if k.pid not in unwanted]
     out = []
     for kid in kids:
         try:
@@ -218,7 +222,8 @@ def _child_processes(include_pids: Iterable[int] | None = None) -> list[Any]:
     return out
 
 
-def children_memory(include_pids: Iterable[int] | None = None) -> int | None:
+def children_memory(include_pids: Iterable[int] | None = None,
+                    exclude_pids: Iterable[int] | None = None) -> int | None:
     """Sum of the proportional set size (PSS) of live child processes, in bytes.
 
     RSS would count pages shared with us (and between children) once per process; PSS
@@ -230,7 +235,7 @@ def children_memory(include_pids: Iterable[int] | None = None) -> int | None:
     except ImportError:
         return None
     try:
-        kids = _child_processes(include_pids)
+        kids = _child_processes(include_pids, exclude_pids)
     except Exception:
         return None
     total = 0
@@ -279,8 +284,9 @@ class Reading:
     children: int | None = None
 
 
-def read(*, domains: bool = False, children: bool = False) -> Reading:
-    """Take a :class:`Reading`. ``domains`` and ``children`` add the costly figures."""
+def read(*, domains: bool = False, children: bool = False, exclude_pids: Iterable[int] | None = None) -> Reading:
+    """Take a :class:`Reading`. ``domains`` and ``children`` add the costly figures;
+    ``exclude_pids``: children left out (those that existed before a block began)."""
     statm = _statm()
     if statm is not None:
         resident, anon = statm[0], statm[0] - statm[1]
@@ -293,7 +299,7 @@ def read(*, domains: bool = False, children: bool = False) -> Reading:
         traced=traced(),
         arrow=arrow(),
         traced_domains=traced_by_domain() if domains else None,
-        children=children_memory() if children else None,
+        children=children_memory(exclude_pids=exclude_pids) if children else None,
     )
 
 

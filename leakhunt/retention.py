@@ -21,9 +21,11 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from leakhunt.explanation import PathStep
 from leakhunt.units import format_size
 
-__all__ = ["RetentionPath", "RetentionPaths", "why_alive", "biggest_buffers", "describe", "buffer_size"]
+__all__ = ["HeapScan", "RetentionPath", "RetentionPaths", "why_alive", "paths_to", "biggest_buffers", "describe",
+           "buffer_size"]
 
 _PACKAGE_DIR = __file__.rsplit("/", 1)[0] + "/"  # leakhunt/: its frames are never a reason
 _CONTAINERS = (list, tuple, dict, set, frozenset)
@@ -210,10 +212,25 @@ class RetentionPath:
 
     def steps(self) -> list[str]:
         """The path as display steps: containers show their index, attributes their name."""
+        return self._render()[0]
+
+    def nodes(self) -> tuple[PathStep, ...]:
+        """The path as a graph: one :class:`~leakhunt.explanation.PathStep` per object shown,
+        each with the edge that reaches it from the previous one and the data it holds."""
+        return tuple(self._render()[1])
+
+    def _render(self) -> tuple[list[str], list[PathStep]]:
         parts = [self.root]
+        nodes = [PathStep(self.root)]
+        pending = ""  # the edge into the next node, when it was said before the node
+
+        def node(obj: Any, edge: str) -> None:
+            nodes.append(PathStep(describe(obj), edge.strip(), buffer_size(obj)))
+
         chain = self.chain
         if len(chain) == 1:  # the root holds the object itself: still say what it is
             parts.append(describe(chain[0]))
+            node(chain[0], "")
         in_internals = False
         for i in range(1, len(chain)):
             parent, child = chain[i - 1], chain[i]
@@ -223,8 +240,13 @@ class RetentionPath:
                 continue
             if in_internals and _is_ndarray(child):
                 in_internals = False
-                parts.append("block values (view)" if child.base is not None
-                             else f"block values {describe(child)}")
+                if child.base is not None:
+                    parts.append("block values (view)")
+                    nodes.append(PathStep("block values (view)", pending))
+                else:
+                    parts.append(f"block values {describe(child)}")
+                    nodes.append(PathStep(f"block values {describe(child)}", pending, buffer_size(child)))
+                pending = ""
                 continue
             in_internals = False
             if not last and _is_attr_dict(parent, child):
@@ -239,19 +261,27 @@ class RetentionPath:
                 names = dict(zip(owner.__code__.co_freevars, owner.__closure__ or ()))
                 edge = next((f" closure variable {n!r} ->" for n, c in names.items() if c is child), edge)
                 parts.append(edge.strip(" ->"))
+                pending = edge.strip(" ->")
                 continue
             elif isinstance(parent, types.CellType):
                 edge = ""
             shown = last or not isinstance(child, _CONTAINERS)
             if edge.startswith("[") and isinstance(parent, _CONTAINERS):
                 parts.append(f"{type(parent).__name__}{edge}")
+                nodes.append(PathStep(type(parent).__name__, pending))
+                pending = edge
                 if shown:
                     parts.append(describe(child))
+                    node(child, pending)
+                    pending = ""
             elif shown:
                 parts.append(f"{edge.strip()} {describe(child)}".strip())
+                node(child, f"{pending} {edge}")
+                pending = ""
             elif edge.strip():
                 parts.append(edge.strip())
-        return parts
+                pending = f"{pending} {edge.strip()}".strip()
+        return parts, nodes
 
     def __str__(self) -> str:
         return " -> ".join(self.steps())
@@ -330,57 +360,127 @@ def _frame_label(frame: types.FrameType, name: str) -> str:
 _ATOMIC = (int, float, complex, str, bool, type(None))
 
 
-def _hidden_edges() -> dict[int, list[Any]]:
-    """Edges that ``gc.get_referrers`` cannot see, as ``{id(child): [parents]}``.
+class HeapScan:
+    """One pass over the heap: the edges ``gc.get_referrers`` cannot see, and the data buffers.
 
-    Two kinds: a numpy view's ``.base`` (arrays have no gc traversal), and anything held by a
-    container the gc does not track (CPython untracks a dict or tuple whose items all have
-    untracked types, so a dict of arrays is invisible to ``get_referrers``). Every such parent
-    is itself a referent of a tracked object or a frame local, so one forward pass over the
-    heap finds them all.
+    Edges, as ``{id(child): [parents]}``, of two kinds: a numpy view's ``.base`` (arrays have
+    no gc traversal), and anything held by a container the gc does not track (CPython untracks
+    a dict or tuple whose items all have untracked types, so a dict of arrays is invisible to
+    ``get_referrers``). Every such parent is itself a referent of a tracked object or of a frame
+    local, so one forward pass finds them all. On the way it collects the buffers (numpy
+    owners, Arrow objects, bytes) of ``min_size`` bytes and more, which are invisible to
+    ``gc.get_objects()`` too.
+
+    The heap is walked with ``gc.get_referents`` over batches of objects: one list per batch
+    rather than one per object, which matters under tracemalloc (every list is traced).
     """
-    np = _numpy()
-    ndarray = np.ndarray if np is not None else ()
-    walk = (ndarray, *_CONTAINERS) if ndarray else _CONTAINERS  # what can hide an edge
-    edges: dict[int, list[Any]] = {}
-    seen: set[int] = set()
-    stack: list[Any] = []
 
-    def visit(ref: Any) -> None:
-        stack.append(ref)
-        while stack:
-            obj = stack.pop()
-            if id(obj) in seen:
+    def __init__(self, *, min_size: int | None = None, edges: bool = True) -> None:
+        np = _numpy()
+        ndarray = np.ndarray if np is not None else None
+        arrow_types = _arrow_types()
+        containers = _CONTAINERS
+        walk = (ndarray, *containers) if ndarray is not None else containers  # what can hide an edge
+        wanted = (*walk, bytes, bytearray, *arrow_types)
+        self.edges: dict[int, list[Any]] = {}
+        buffers: dict[int, tuple[Any, int]] = {}
+        seen: set[int] = set()
+        stack: list[Any] = []
+        edge_map = self.edges
+        collect = min_size is not None
+        floor = min_size or 0
+        is_tracked = gc.is_tracked
+
+        def consider(obj: Any) -> None:
+            if ndarray is not None and isinstance(obj, ndarray):
+                owner = obj
+                while isinstance(owner.base, ndarray):
+                    owner = owner.base
+                size = int(owner.nbytes)
+                if size >= floor and id(owner) not in buffers:
+                    buffers[id(owner)] = (owner, size)
+            elif isinstance(obj, (bytes, bytearray)):
+                size = sys.getsizeof(obj)
+                if size >= floor:
+                    buffers[id(obj)] = (obj, size)
+            elif arrow_types and isinstance(obj, arrow_types):
+                size = buffer_size(obj) or 0
+                if size >= floor:
+                    buffers.setdefault(id(obj), (obj, size))
+
+        def visit(ref: Any) -> None:
+            stack.append(ref)
+            while stack:
+                obj = stack.pop()
+                if id(obj) in seen:
+                    continue
+                if ndarray is not None and isinstance(obj, ndarray):
+                    seen.add(id(obj))
+                    if collect:
+                        consider(obj)
+                    base = obj.base
+                    if base is not None and not isinstance(base, _ATOMIC):
+                        if edges:
+                            edge_map.setdefault(id(base), []).append(obj)
+                        stack.append(base)
+                        if collect and not isinstance(base, walk):
+                            consider(base)
+                elif isinstance(obj, containers) and not is_tracked(obj):
+                    seen.add(id(obj))
+                    for child in gc.get_referents(obj):
+                        if not isinstance(child, _ATOMIC):
+                            if edges:
+                                edge_map.setdefault(id(child), []).append(obj)
+                            if isinstance(child, walk):
+                                stack.append(child)
+                            elif collect:
+                                consider(child)
+
+        def take(ref: Any) -> None:
+            if isinstance(ref, walk) and not is_tracked(ref):
+                visit(ref)  # considers what it walks
+            elif collect:
+                consider(ref)
+
+        # Everything worth a look is untracked (arrays, buffers, containers the gc gave up on),
+        # except Arrow objects, which may be tracked: test the cheap things first.
+        skip = {int, float, str, bool, type(None), complex, type, types.CodeType}
+        objects = gc.get_objects()
+        for i in range(0, len(objects), 1024):
+            for ref in gc.get_referents(*objects[i:i + 1024]):
+                if is_tracked(ref):
+                    if arrow_types and collect and isinstance(ref, arrow_types):
+                        consider(ref)
+                elif type(ref) not in skip and isinstance(ref, wanted):
+                    take(ref)
+        del objects
+        for frame in _live_frames(skip_depth=1):
+            try:
+                values = list(frame.f_locals.values())
+            except Exception:
                 continue
-            if ndarray and isinstance(obj, ndarray):
-                seen.add(id(obj))
-                base = obj.base
-                if base is not None and not isinstance(base, _ATOMIC):
-                    edges.setdefault(id(base), []).append(obj)
-                    stack.append(base)
-            elif isinstance(obj, _CONTAINERS) and not gc.is_tracked(obj):
-                seen.add(id(obj))
-                for child in gc.get_referents(obj):
-                    if not isinstance(child, _ATOMIC):
-                        edges.setdefault(id(child), []).append(obj)
-                        if isinstance(child, walk):
-                            stack.append(child)
+            for value in values:
+                if isinstance(value, wanted):
+                    take(value)
+        ranked = sorted(buffers.values(), key=lambda pair: pair[1], reverse=True)
+        buffers.clear()
+        # An Arrow table and its columns share buffers: keep the largest holder of a size only once.
+        self.buffers: list[tuple[Any, int]] = []
+        arrow_sizes: set[int] = set()
+        for obj, size in ranked:
+            if _arrow_kind(obj) is not None:
+                if size in arrow_sizes:
+                    continue
+                arrow_sizes.add(size)
+            self.buffers.append((obj, size))
 
-    # Only arrays and untracked containers can hide an edge: filtering here skips the tens of
-    # thousands of code objects and static types, which matters under tracemalloc.
-    for holder in gc.get_objects():
-        for ref in gc.get_referents(holder):
-            if isinstance(ref, walk) and not gc.is_tracked(ref):
-                visit(ref)
-    for frame in _live_frames(skip_depth=1):
-        try:
-            values = list(frame.f_locals.values())
-        except Exception:
-            continue
-        for value in values:
-            if isinstance(value, walk) and not gc.is_tracked(value):
-                visit(value)
-    return edges
+    def clear(self) -> None:
+        self.edges.clear()
+        self.buffers.clear()
+
+
+def _hidden_edges() -> dict[int, list[Any]]:
+    return HeapScan(edges=True).edges
 
 
 # ---------------------------------------------------------------------------------------
@@ -548,60 +648,175 @@ def biggest_buffers(min_size: int = 1 << 20, limit: int = 5) -> list[tuple[Any, 
     referents of tracked objects and of frame locals, and views are resolved to the buffer
     that owns the memory.
     """
-    found: dict[int, tuple[Any, int]] = {}
-    np = _numpy()
-    arrow_types = _arrow_types()  # one isinstance per referent, not five lookups (1 M objects)
+    scan = HeapScan(min_size=min_size, edges=False)
+    return scan.buffers[:limit]
 
-    def consider(ref: Any) -> None:
-        if np is not None and isinstance(ref, np.ndarray):
-            owner = ref
-            while isinstance(owner.base, np.ndarray):
-                owner = owner.base
-            size = int(owner.nbytes)
-            if size >= min_size and id(owner) not in found:
-                found[id(owner)] = (owner, size)
-            return
-        if isinstance(ref, (bytes, bytearray)):
-            size = sys.getsizeof(ref)
-            if size >= min_size:
-                found[id(ref)] = (ref, size)
-            return
-        if arrow_types and isinstance(ref, arrow_types):
-            size = buffer_size(ref) or 0
-            if size >= min_size:
-                found.setdefault(id(ref), (ref, size))
 
-    # Only these can be or hide a buffer; the rest of the heap (functions, code, types) is skipped.
-    wanted = (*((np.ndarray,) if np is not None else ()), bytes, bytearray, *arrow_types, *_CONTAINERS)
-    untracked_seen: set[int] = set()
+# ---------------------------------------------------------------------------------------
+# many targets at once
 
-    def consider_deep(ref: Any) -> None:
-        consider(ref)
-        if isinstance(ref, _CONTAINERS) and not gc.is_tracked(ref) and id(ref) not in untracked_seen:
-            untracked_seen.add(id(ref))
-            for child in gc.get_referents(ref):
-                if not isinstance(child, _ATOMIC):
-                    consider_deep(child)
 
-    for holder in gc.get_objects():
-        if holder is found:
+def paths_to(
+    targets: list[Any],
+    *,
+    max_depth: int = 25,
+    timeout: float = 5.0,
+    max_frontier: int = 2000,
+    skip_module: Any = None,
+    scan: HeapScan | None = None,
+) -> list[RetentionPath | None]:
+    """One path from a root to each of ``targets`` (a module global if there is one, else a
+    frame local), found by one backwards search from all of them together.
+
+    Every level of the search is one ``gc.get_referrers`` pass over the heap whatever the
+    number of targets, so explaining sixty buffers costs about what explaining one does, and
+    buffers held by the same container meet on the way up. ``skip_module(name)`` may leave a
+    module's globals out as roots (leakhunt's own). ``None`` where no root was reached within
+    the bounds.
+    """
+    module_dicts = {k: v for k, v in _module_dicts().items() if not (skip_module and skip_module(v))}
+    frames = _live_frames(skip_depth=1)
+    frame_ids = {id(f): f for f in frames}
+    locals_dicts: dict[int, types.FrameType] = {}
+    local_roots: dict[int, str] = {}
+    for f in frames:
+        if f.f_code.co_name == "<module>" and f.f_globals is f.f_locals:
             continue
-        for ref in gc.get_referents(holder):
-            if isinstance(ref, wanted):
-                consider_deep(ref)
-    for frame in _live_frames(skip_depth=1):
         try:
-            for value in list(frame.f_locals.values()):
-                consider_deep(value)
+            loc = f.f_locals
         except Exception:
             continue
-    ranked = sorted(found.values(), key=lambda pair: pair[1], reverse=True)
-    # An Arrow table and its columns share buffers: keep the largest holder of a size only once.
-    out: list[tuple[Any, int]] = []
-    for obj, size in ranked:
-        if _arrow_kind(obj) is not None and any(_arrow_kind(o) and s == size for o, s in out):
-            continue
-        out.append((obj, size))
-        if len(out) >= limit:
+        locals_dicts[id(loc)] = f
+        for name, value in loc.items():
+            local_roots.setdefault(id(value), _frame_label(f, name))
+        del loc
+
+    keep: dict[int, Any] = {id(t): t for t in targets}  # every node seen, kept alive by id
+    ups: dict[int, list[int]] = {}  # id(node) -> ids of the objects found referring to it
+    roots: dict[int, tuple[str, str]] = {}  # id(node held directly by a root) -> (label, kind)
+    frontier: list[Any] = list({id(t): t for t in targets}.values())
+    for t in frontier:
+        if id(t) in local_roots:
+            roots[id(t)] = (local_roots[id(t)], "local")
+    hidden = scan.edges if scan is not None else _hidden_edges()
+    ignore = {id(keep), id(ups), id(roots), id(frontier), id(module_dicts), id(frame_ids), id(locals_dicts),
+              id(local_roots), id(frames), id(hidden), id(targets), id(sys._getframe())}
+    ignore.update(id(parents) for parents in hidden.values())
+    deadline = time.perf_counter() + timeout
+    target_ids = [id(t) for t in targets]
+    complete = True
+
+    def resolved(tid: int) -> bool:
+        # a global root reachable upwards from the target in what has been explored
+        seen = {tid}
+        todo = [tid]
+        while todo:
+            nid = todo.pop()
+            if roots.get(nid, ("", ""))[1] == "global":
+                return True
+            for up in ups.get(nid, ()):
+                if up not in seen:
+                    seen.add(up)
+                    todo.append(up)
+        return False
+
+    depth = 0
+    while frontier:
+        if depth >= max_depth or time.perf_counter() > deadline:
+            complete = False
             break
+        if all(resolved(t) for t in target_ids):
+            break
+        depth += 1
+        frontier_ids = {id(x) for x in frontier}
+        args = tuple(frontier)
+        referrers = gc.get_referrers(*args)
+        ignore.update((id(referrers), id(args), id(frontier_ids)))
+        new_frontier: list[Any] = []
+        pairs: list[tuple[Any, Any]] = []
+        for ref in referrers:
+            rid = id(ref)
+            if rid in ignore:
+                continue
+            if isinstance(ref, types.FrameType):
+                if _own_frame(ref) or rid not in frame_ids or ref.f_code.co_name == "<module>":
+                    continue
+            for held in gc.get_referents(ref):
+                if id(held) in frontier_ids:
+                    pairs.append((ref, held))
+        for held in frontier:
+            for parent in hidden.get(id(held), ()):
+                if id(parent) not in ignore:
+                    pairs.append((parent, held))
+        del referrers, args
+        for ref, held in pairs:
+            rid, hid = id(ref), id(held)
+            if rid in module_dicts:
+                edge = _edge(ref, held)
+                name = edge[2:-2] if edge.startswith("['") else "?"
+                label = f"{name} (global in {module_dicts[rid]})"
+                if roots.get(hid, ("", ""))[1] != "global":
+                    roots[hid] = (label, "global")
+                continue
+            if rid in locals_dicts or rid in frame_ids:
+                if hid in local_roots and hid not in roots:
+                    roots[hid] = (local_roots[hid], "local")
+                continue
+            parents = ups.setdefault(hid, [])
+            if rid not in parents:
+                parents.append(rid)
+            if rid not in keep:
+                keep[rid] = ref
+                if rid in local_roots and rid not in roots:
+                    roots[rid] = (local_roots[rid], "local")
+                new_frontier.append(ref)
+        pairs.clear()
+        if len(new_frontier) > max_frontier:
+            complete = False
+            new_frontier = new_frontier[:max_frontier]
+        frontier[:] = new_frontier
+        del new_frontier  # a list holding the frontier would be found as its referrer
+
+    out: list[RetentionPath | None] = []
+    for tid in target_ids:
+        out.append(_shortest(tid, ups, roots, keep))
+    keep.clear()
+    ups.clear()
+    if scan is None:
+        hidden.clear()
+    del complete
     return out
+
+
+def _shortest(tid: int, ups: dict[int, list[int]], roots: dict[int, tuple[str, str]],
+              keep: dict[int, Any]) -> RetentionPath | None:
+    """Breadth-first upwards from a target: the nearest global root, else the nearest local."""
+    prev: dict[int, int | None] = {tid: None}
+    level = [tid]
+    local: int | None = None
+    while level:
+        nxt: list[int] = []
+        for nid in level:
+            found = roots.get(nid)
+            if found is not None:
+                if found[1] == "global":
+                    return _chain_path(nid, prev, roots, keep)
+                if local is None:
+                    local = nid
+            for up in ups.get(nid, ()):
+                if up not in prev:
+                    prev[up] = nid
+                    nxt.append(up)
+        level = nxt
+    return _chain_path(local, prev, roots, keep) if local is not None else None
+
+
+def _chain_path(start: int, prev: dict[int, int | None], roots: dict[int, tuple[str, str]],
+                keep: dict[int, Any]) -> RetentionPath:
+    chain = []
+    nid: int | None = start
+    while nid is not None:
+        chain.append(keep[nid])
+        nid = prev[nid]
+    label, kind = roots[start]
+    return RetentionPath(root=label, root_kind=kind, chain=tuple(chain))

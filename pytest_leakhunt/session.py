@@ -1,43 +1,43 @@
 """The plugin object: it owns the run's state and implements the hooks.
 
-Per test (only when an option or a marker asks): a cheap :class:`leakhunt.measure.Measurer`
-(no garbage collection) around the call phase, a budget check, and - when the test passed and
-hunting is asked for - the library's :func:`leakhunt.hunt.hunt` on the test body. The verdict
-and the figures go into the phase's report as ``leakhunt.*`` user properties: JUnit XML shows
-them, and pytest-xdist carries them from the workers to the controller, which aggregates the
-records (``pytest_runtest_logreport``) and writes the one summary and the one report file.
+Per test (only when an option or a marker asks): a :class:`leakhunt.measure.Measurer` around the
+call phase - the exact one (settled at both ends, traced freshly, attribution ready) for a test
+with a budget, the cheap one (no garbage collection) otherwise - then the library's
+:func:`leakhunt.judge.judge` and, when the test passed and hunting is asked for,
+:func:`leakhunt.hunt.hunt` on the test body. The plugin only maps the judgement to pytest's
+outcomes (failed, xfail, unittest). The verdict and the figures go into the phase's report as
+``leakhunt.*`` user properties: JUnit XML shows them, and pytest-xdist carries them from the
+workers to the controller, which aggregates the records (``pytest_runtest_logreport``) and
+writes the one summary and the one report file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import tracemalloc
 import unittest
 from typing import TYPE_CHECKING, Any, Callable, Generator
 
 import pytest
 
-from leakhunt.budget import measured_elsewhere
+from leakhunt import defaults
+from leakhunt.guard import measured_elsewhere
 from pytest_leakhunt.markers import BudgetError, opted_out, resolve_budget
 from pytest_leakhunt.options import Settings
 
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
-    from leakhunt.hunt import LeakVerdict
+    from leakhunt.judge import Judgement
     from leakhunt.measure import Measurement, Measurer
     from leakhunt.report.model import SessionFigures, TestRecord
+    from leakhunt.tracing import TraceHandle
 
 __all__ = ["LeakHunt", "PLUGIN_NAME"]
 
 PLUGIN_NAME = "leakhunt-session"
 _WORKER_OUTPUT_KEY = "leakhunt_session"
-# A cheap figure at or above this share of its limit is confirmed after settling.
-_NEAR_BUDGET = 0.75
 # Cheap RSS growth from which a test is settled, so the report's growth table is exact.
 _STAYED_UP_MIN = 1024 * 1024
-_TRACE_FRAMES = 10
-_RERUN_CALLS = 2  # calls re-run under tracing to explain a leak
 
 
 @dataclasses.dataclass
@@ -50,10 +50,8 @@ class _TestState:
     measurement: Measurement | None = None
     fixtures_alive: int = 0  # function-scoped fixtures set up (scope setup-call-teardown)
     call_outcome: str | None = None
-    verdict: LeakVerdict | None = None
+    judgement: Judgement | None = None
     hunt_note: str | None = None
-    explanation: str | None = None
-    violations: list[Any] = dataclasses.field(default_factory=list)
 
 
 _STATE = pytest.StashKey[_TestState]()
@@ -75,7 +73,7 @@ class LeakHunt:
         self.interrupted = False
         self._session_start: int | None = None
         self._session_window: Any = None
-        self._started_trace = False
+        self._trace: TraceHandle | None = None
         self._per_test_registered = False
 
     # ----------------------------------------------------------------- session
@@ -101,9 +99,10 @@ class LeakHunt:
         from leakhunt import probes
         from leakhunt.settle import trim
 
-        if self.settings.trace and not tracemalloc.is_tracing():
-            tracemalloc.start(_TRACE_FRAMES)
-            self._started_trace = True
+        if self.settings.trace:
+            from leakhunt import tracing
+
+            self._trace = tracing.start()  # a trace of the user's is left alone
         # No collection here (it can take 100+ ms on a big heap); the end collects once.
         trim()
         self._session_start = probes.rss()
@@ -125,9 +124,9 @@ class LeakHunt:
             self.config.workeroutput[_WORKER_OUTPUT_KEY] = figures.to_dict()  # type: ignore[attr-defined]
         else:
             self.sessions.append(figures)
-        if self._started_trace:
-            tracemalloc.stop()
-            self._started_trace = False
+        if self._trace is not None:
+            self._trace.stop()
+            self._trace = None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -197,57 +196,65 @@ class LeakHunt:
             terminalreporter.write_line(f"leakhunt report written to {self.settings.report_file}")
 
     def pytest_unconfigure(self) -> None:
-        if self._started_trace:  # session never finished (e.g. a usage error)
-            tracemalloc.stop()
-            self._started_trace = False
+        if self._trace is not None:  # session never finished (e.g. a usage error)
+            self._trace.stop()
+            self._trace = None
 
     # ----------------------------------------------------------------- per test
-    def measurer(self) -> Measurer:
+    def measurer(self, state: _TestState) -> Measurer:
         from leakhunt.measure import Measurer
 
-        # Cheap by design (issue 3): no settling per test; tracemalloc only if already running.
+        budget = state.budget
+        if budget is not None:
+            # The exact path: the figures a budget checks read the same whatever ran before.
+            # Traced only where the figure needs it or --leak-trace asks: otherwise a broken
+            # budget is explained by a traced second call (the library's judge decides).
+            return Measurer.exact(trace=self.settings.trace or budget.traced is not None,
+                                  children=self.settings.children or budget.children is not None,
+                                  peak_sites=budget.peak is not None)
+        # Cheap by design: no settling per test; tracemalloc only if already running.
         # trim: without it a test reuses memory glibc kept from the previous test's frees, and a
         # retained leak reads as no growth (seen on the casebook's slice cases: 122 MiB kept,
         # 0 B read). Costs ~0.04 ms when there is nothing to hand back.
         return Measurer(settle=False, trace=None, children=self.settings.children, domains=False, trim=True)
 
-    def check_budget(self, item: pytest.Item, state: _TestState, outcome: str) -> None:
-        """Check the (cheap) figures; settle to confirm only near a limit or for the report's top."""
-        from leakhunt.budget import check
-        from leakhunt.measure import confirm
-
+    def decide(self, item: pytest.Item, state: _TestState, outcome: str) -> None:
+        """Judge a budgeted test (the library decides); tidy a cheap measurement for the report."""
         measurement = state.measurement
         if measurement is None:
             return
-        if state.budget is not None and outcome == "passed":
-            violations = check(measurement, state.budget)
-            if _near_budget(measurement, state.budget):  # a peak cannot change: never settled for
-                measurement = confirm(measurement)
-                violations = check(measurement, state.budget)
-            state.measurement = measurement
-            state.violations = violations
-            if violations:
-                state.explanation = self.explain_budget(item, state)
-        if not state.measurement.settled and self._wants_exact_growth(state.measurement):
-            state.measurement = confirm(state.measurement, collect=False)
+        if state.budget is not None:
+            measurer = state.measurer
+            try:
+                if outcome == "passed":
+                    from leakhunt.judge import judge
+
+                    again = self.again(item) if self.settings.rerun and self.settings.scope == "call" else None
+                    state.judgement = judge(measurement, state.budget, title=item.nodeid,
+                                            scope=measurer.scope if measurer else None,
+                                            peak=measurer.peak if measurer else None, again=again)
+            finally:
+                if measurer is not None:
+                    measurer.close()
+        elif not measurement.settled and self._wants_exact_growth(measurement):
+            from leakhunt.measure import confirm
+
+            state.measurement = confirm(measurement, collect=False)
 
     def finish(self, item: pytest.Item, state: _TestState, report: pytest.TestReport) -> None:
         """The verdict; fail the report if needed; attach the record as user properties."""
         outcome = state.call_outcome or report.outcome
-        verdict = "ok"
-        if state.violations:
-            verdict = "over_budget"
-        elif state.verdict is not None and state.verdict.leaking:
-            verdict = "leak"
-        elif state.verdict is not None and state.verdict.suspect:
-            verdict = "warmup_or_bounded_cache"
+        judgement = state.judgement
+        if judgement is not None:
+            verdict = judgement.verdict
         elif state.hunt_note is not None or (outcome != "passed" and self._hunting(state)):
             verdict = "not_hunted"
         elif state.measurement is None:
             verdict = "not_measured"
-
-        if state.explanation is not None:
-            self._fail(report, state.explanation)
+        else:
+            verdict = "ok"
+        if judgement is not None and judgement.failed:
+            self._fail(report, judgement.text())
         props = self.record(item, state, report, verdict, outcome).to_properties()
         report.user_properties.extend(props)
         if report.when != "teardown":  # JUnit XML takes the properties of the teardown report
@@ -285,36 +292,37 @@ class LeakHunt:
         from leakhunt.report.model import TestRecord
 
         m = state.measurement
-        v = state.verdict
+        j = state.judgement
+        v = j.hunt if j is not None else None
         note = state.hunt_note
-        if v is not None and v.suspect and not v.leaking:
-            note = v.cleared_note or "warm-up or bounded cache: growth stopped in the confirmation window"
+        if j is not None and j.notes:
+            note = "; ".join(j.notes)
         if state.opted_out:
             verdict = "opted_out"
         worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
+        violations = j.violations if j is not None else ()
         return TestRecord(
             nodeid=item.nodeid,
             outcome="failed" if report.outcome == "failed" and outcome == "passed" else outcome,
             verdict=verdict,
             scope=self.settings.scope,
             seconds=None if m is None else round(m.seconds, 6),
-            rss_growth=None if m is None else m.rss_growth,
+            rss_growth=None if m is None else m.figure("rss"),
             peak=None if m is None else m.peak,
-            traced_growth=None if m is None else m.traced_growth,
+            traced_growth=None if m is None else m.figure("traced"),
             arrow_growth=None if m is None else m.arrow_growth,
             children_peak=None if m is None else m.children_peak,
             settled=bool(m is not None and m.settled),
             leak_per_call=None if v is None else v.per_call,
             leak_accounting=None if v is None else v.accounting,
             budget=None if state.budget is None else _budget_dict(state.budget),
-            violations=[
-                {"figure": x.figure, "value": x.value, "limit": x.limit} for x in state.violations
-            ],
+            violations=[{"figure": x.figure, "value": x.value, "limit": x.limit} for x in violations],
             note=note,
             worker=worker,
+            explanation=j.explanation.to_dict() if j is not None and j.explanation is not None else None,
         )
 
-    # ----------------------------------------------------------------- hunting and explaining
+    # ----------------------------------------------------------------- hunting
     def body(self, item: pytest.Item) -> Callable[[], None]:
         """A callable that runs the test body once more, with the same fixture values.
 
@@ -333,93 +341,42 @@ class LeakHunt:
             return run_testcase
         return item.runtest
 
+    def again(self, item: pytest.Item) -> Callable[[], None]:
+        """The test body once more, for the library to tell one-time initialisation from a keep."""
+        body = self.body(item)
+
+        def call() -> None:
+            try:
+                with _measured_by_plugin():
+                    body()
+            except _HUNT_ERRORS as exc:  # pytest's outcomes are BaseExceptions: make them plain
+                raise _RepetitionFailed(f"{type(exc).__name__}: {exc}") from None
+        return call
+
     def hunt(self, item: pytest.Item, state: _TestState) -> None:
         from leakhunt.hunt import hunt
+        from leakhunt.judge import judge
 
         budget = state.budget
-        repeat = self.settings.hunt or 10
-        warmup = 3
+        repeat = self.settings.hunt or defaults.REPEAT
+        warmup = defaults.WARMUP
         threshold: int | str = self.settings.threshold
         if budget is not None and budget.leak is not None:
             threshold, repeat, warmup = budget.leak, budget.repeat, budget.warmup
         try:
             with _measured_by_plugin():
                 # Traced: pymalloc hides a small-object leak in RSS for many calls (FINDINGS.md).
-                state.verdict = hunt(self.body(item), threshold=threshold, repeat=repeat, warmup=warmup,
-                                     trace=True)
+                # attribute: a confirmed leak comes with what the confirmation's calls left alive.
+                verdict = hunt(self.body(item), threshold=threshold, repeat=repeat, warmup=warmup,
+                               trace=True, attribute=True)
         except _HUNT_ERRORS as exc:
             state.hunt_note = f"not hunted: a repetition of the test raised {type(exc).__name__}: {exc}"
             return
-        if state.verdict.leaking:
-            state.explanation = self.explain_leak(item, state)
-
-    def explain_budget(self, item: pytest.Item, state: _TestState) -> str:
-        from leakhunt.budget import check
-
-        measurement = state.measurement
-        assert measurement is not None and state.budget is not None
-        text = _explain(measurement, state.violations, title=item.nodeid, budget=state.budget)
-        if measurement.traced:
-            return text
-        if all(v.figure in ("peak", "children") for v in state.violations):
-            # Nothing of a peak is alive at the end, so tracing a re-run would show nothing.
-            return text
-        if not self.settings.rerun:
-            return text + "\n(not traced; run with --leak-trace, or without --leak-no-rerun, to see where it was allocated)"
-        if self.settings.scope != "call":
-            return text + "\n(not re-run: with leak_scope=setup-call-teardown the fixtures are gone; use --leak-trace)"
-        try:
-            traced = self._traced_run(item, calls=1)
-        except _HUNT_ERRORS as exc:
-            return text + f"\n(re-running the test under tracing to explain it failed: {type(exc).__name__}: {exc})"
-        retraced = _explain(traced, check(traced, state.budget), title=item.nodeid, budget=state.budget)
-        # Keep the first run's figures against the budget; take the rest from the traced re-run.
-        lines = text.splitlines()
-        cut = next((i for i, line in enumerate(lines) if line.lstrip().startswith("where it lives")), len(lines))
-        return "\n".join(
-            lines[:cut]
-            + ["  leakhunt re-ran this test once under tracemalloc to explain it (opt out: --leak-no-rerun);",
-               "  the re-run:"]
-            + ["  " + line for line in retraced.splitlines()[1:]]
-        )
-
-    def explain_leak(self, item: pytest.Item, state: _TestState) -> str:
-        from leakhunt.budget import Violation
-
-        verdict = state.verdict
-        assert verdict is not None
-        text = verdict.explain(title=item.nodeid)
-        if not self.settings.rerun and not tracemalloc.is_tracing():
-            return text + "\n(not traced; run with --leak-trace, or without --leak-no-rerun, to see where it was allocated)"
-        try:
-            traced = self._traced_run(item, calls=_RERUN_CALLS)
-        except _HUNT_ERRORS as exc:
-            return text + f"\n(re-running the test under tracing to explain it failed: {type(exc).__name__}: {exc})"
-        # A violation on the re-run's growth asks the explanation for the retention paths.
-        figure = {"arrow": "arrow", "traced": "traced"}.get(verdict.accounting or "", "rss")
-        grown = traced.figure(figure) or 0
-        limit = verdict.threshold * _RERUN_CALLS
-        violations = [Violation(figure, grown, limit)] if grown > limit else []
-        explained = _explain(traced, violations, title=item.nodeid).splitlines()[1:]
-        return "\n".join(
-            [text, f"  leakhunt ran the test body {_RERUN_CALLS} more times under tracemalloc to explain it"
-                   + ("" if self.settings.trace else " (opt out: --leak-no-rerun)") + "; over those calls:"]
-            + ["  " + line for line in explained]
-        )
-
-    def _traced_run(self, item: pytest.Item, calls: int) -> Measurement:
-        from leakhunt.measure import Measurer
-
-        body = self.body(item)
-        measurer = Measurer(settle=True, trace=True, children=self.settings.children, domains=True)
-        measurer.start()
-        try:
-            with _measured_by_plugin():
-                for _ in range(calls):
-                    body()
-        finally:
-            measurement = measurer.stop()
-        return measurement
+        first = state.judgement
+        judgement = judge(None, None, verdict, title=item.nodeid)
+        state.judgement = dataclasses.replace(
+            judgement, measurement=state.measurement, budget=budget,
+            notes=(first.notes if first is not None else ()) + judgement.notes)
 
 
 class _PerTest:
@@ -450,7 +407,7 @@ class _PerTest:
         if state is None or state.opted_out:
             return (yield)
         if state.measurer is None:
-            state.measurer = self.owner.measurer().start()
+            state.measurer = self.owner.measurer(state).start()
         try:
             with _measured_by_plugin():
                 return (yield)
@@ -480,14 +437,14 @@ class _PerTest:
             outcome = _own_outcome(report)
             state.call_outcome = outcome
             if call_scope:  # before hunting: the repetitions are not this call's memory
-                owner.check_budget(item, state, outcome)
-            if (outcome == "passed" and not state.violations and not state.opted_out
-                    and owner._hunting(state)):
+                owner.decide(item, state, outcome)
+            failed = state.judgement is not None and state.judgement.failed
+            if outcome == "passed" and not failed and not state.opted_out and owner._hunting(state):
                 owner.hunt(item, state)
             if call_scope:
                 owner.finish(item, state, report)
         elif report.when == "teardown" and not call_scope and state.call_outcome is not None:
-            owner.check_budget(item, state, state.call_outcome)
+            owner.decide(item, state, state.call_outcome)
             owner.finish(item, state, report)
 
 
@@ -518,7 +475,7 @@ class _FixtureScope:
             state = request.node.stash.get(_STATE, None)
             if state is not None and not state.opted_out:
                 if state.measurer is None:
-                    state.measurer = self.owner.measurer().start()
+                    state.measurer = self.owner.measurer(state).start()
                 state.fixtures_alive += 1
         return (yield)
 
@@ -549,19 +506,6 @@ class _RepetitionFailed(AssertionError):
 _HUNT_ERRORS = (Exception, pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception)
 
 
-def _explain(measurement: Measurement, violations: list[Any], *, title: str, budget: Budget | None = None) -> str:
-    """The library's explanation; a failure to build it never hides the failure itself."""
-    try:
-        from leakhunt.explain import explain
-
-        return explain(measurement, violations, title=title, budget=budget)
-    except Exception as exc:  # a probe or a walk went wrong: say so, keep the figures
-        lines = [f"{title} broke its memory budget" if violations else title]
-        lines += [f"  {v}" for v in violations]
-        lines.append(f"  (leakhunt could not build the full explanation: {type(exc).__name__}: {exc})")
-        return "\n".join(lines)
-
-
 def _budget_dict(budget: Budget) -> dict[str, int]:
     limits = dict(budget.limits())
     if budget.leak is not None:
@@ -573,16 +517,6 @@ def _asks_for_budget(item: pytest.Item) -> bool:
     if getattr(getattr(item, "obj", None), "__leakhunt_budget__", None) is not None:
         return True
     return item.get_closest_marker("memory_budget") is not None
-
-
-def _near_budget(measurement: Measurement, budget: Budget) -> bool:
-    """A settle-able figure within reach of its limit: worth confirming after settling."""
-    limits = budget.limits()
-    for name in ("rss", "traced", "arrow"):
-        limit, value = limits.get(name), measurement.figure(name)
-        if limit is not None and value is not None and value >= _NEAR_BUDGET * limit:
-            return True
-    return False
 
 
 # Tells the library's ``@memory_budget`` decorator that the plugin measures this call already.

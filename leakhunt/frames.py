@@ -1,0 +1,113 @@
+"""Whose code is this frame? The user's, a library's, or leakhunt's own: decided in one place.
+
+Explanations charge memory to the user's line (``df.merge(...)`` in the test, not the line deep
+inside pandas that allocated), and never show leakhunt's own frames or files: not the library,
+not the pytest plugin. Everything that needs that decision asks :func:`kind`.
+
+Pure string work after the first call (paths are resolved once): the peak sampler calls it from
+a background thread while the measured code waits for the GIL.
+"""
+
+from __future__ import annotations
+
+import functools
+import linecache
+import os
+import sys
+import sysconfig
+import tracemalloc
+from typing import Iterable, Sequence
+
+__all__ = ["OURS", "LIBRARY", "USER", "kind", "is_ours", "is_import", "user_frame", "traceback_frames",
+           "short_path", "code_line", "own_dirs", "library_dirs"]
+
+OURS, LIBRARY, USER = "ours", "library", "user"
+
+
+@functools.lru_cache(maxsize=1)
+def own_dirs() -> tuple[str, ...]:
+    """leakhunt's packages (the library and its pytest plugin) and tracemalloc's own module."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    dirs = {here, os.path.realpath(here)}
+    plugin = os.path.join(os.path.dirname(here), "pytest_leakhunt")
+    dirs.update({plugin, os.path.realpath(plugin)})
+    return tuple(sorted(d + os.sep for d in dirs))
+
+
+@functools.lru_cache(maxsize=1)
+def library_dirs() -> tuple[str, ...]:
+    """The standard library and site-packages directories of this interpreter."""
+    dirs = set()
+    paths = sysconfig.get_paths()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        if key in paths:
+            dirs.update({os.path.abspath(paths[key]), os.path.realpath(paths[key])})
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
+        lib = os.path.join(prefix, "lib")
+        dirs.update({os.path.abspath(lib), os.path.realpath(lib)})
+    return tuple(sorted(d + os.sep for d in dirs))
+
+
+_SITE_MARKERS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
+_TRACEMALLOC = tracemalloc.__file__
+_cache: dict[str, str] = {}
+
+
+def kind(filename: str) -> str:
+    """``"ours"``, ``"library"`` or ``"user"`` for a code file name (as frames give it)."""
+    found = _cache.get(filename)
+    if found is None:
+        if filename.startswith(own_dirs()) or filename == _TRACEMALLOC:
+            found = OURS
+        elif filename.startswith("<"):
+            found = LIBRARY  # <frozen importlib._bootstrap>, <string>: no user line to show
+        elif filename.startswith(library_dirs()) or any(m in filename for m in _SITE_MARKERS):
+            found = LIBRARY
+        else:
+            found = USER
+        _cache[filename] = found
+    return found
+
+
+def is_ours(filename: str) -> bool:
+    return kind(filename) == OURS
+
+
+def user_frame(frames: Sequence[tuple[str, int]]) -> tuple[str, int] | None:
+    """The newest user frame of ``frames`` (newest first), else the newest frame; ``None``
+    when a frame of ours is newer than any user frame (the allocation is leakhunt's own)."""
+    for filename, lineno in frames:
+        k = kind(filename)
+        if k == OURS:
+            return None
+        if k == USER:
+            return filename, lineno
+    return frames[0] if frames else None
+
+
+def is_import(frames: Sequence[tuple[str, int]]) -> bool:
+    """Was this allocated while a module was being imported?"""
+    return any(f.startswith("<frozen importlib") for f, _ in frames)
+
+
+def traceback_frames(traceback: Iterable[tracemalloc.Frame]) -> tuple[tuple[str, int], ...]:
+    """A tracemalloc traceback (oldest first) as ``(filename, lineno)`` pairs, newest first."""
+    return tuple((f.filename, f.lineno) for f in reversed(list(traceback)))
+
+
+def short_path(filename: str) -> str:
+    """``.../site-packages/pandas/core/frame.py`` -> ``pandas/core/frame.py``; others unchanged."""
+    for marker in _SITE_MARKERS:
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    for lib in library_dirs():
+        if filename.startswith(lib):
+            return filename[len(lib):]
+    return filename
+
+
+def code_line(filename: str, lineno: int) -> str:
+    """The stripped source line, or "" when there is none."""
+    if filename.startswith("<") or lineno <= 0:
+        return ""
+    return linecache.getline(filename, lineno).strip()

@@ -1,0 +1,187 @@
+"""``memory_budget``: hold a block or a function to a budget. A front end of :func:`leakhunt.judge.judge`.
+
+It measures exactly (:meth:`leakhunt.measure.Measurer.exact`: settled at both ends, the block
+traced freshly so the explanation shows only what the block made), hunts when ``leak=`` asks,
+and raises the judgement's :class:`~leakhunt.MemoryBudgetExceeded` when it failed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar, overload
+
+from leakhunt.budget import KEYWORDS, Budget
+from leakhunt.judge import Judgement, judge
+from leakhunt.measure import Measurement, Measurer
+
+__all__ = ["memory_budget", "measured_elsewhere", "run_with_budget"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Set by a front end (the pytest plugin) that measures a test itself, so a ``@memory_budget``
+# decorator on the same test does not measure it a second time.
+_measured_elsewhere: contextvars.ContextVar[bool] = contextvars.ContextVar("leakhunt_measured_elsewhere",
+                                                                           default=False)
+
+
+@contextmanager
+def measured_elsewhere() -> Iterator[None]:
+    """Inside this block ``@memory_budget`` decorators only call their function."""
+    token = _measured_elsewhere.set(True)
+    try:
+        yield
+    finally:
+        _measured_elsewhere.reset(token)
+
+
+def _measurer(budget: Budget, *, trace: bool) -> Measurer:
+    """Exact figures; traced when the budget limits the traced figure, or when the block cannot
+    be called a second time to explain a failure (a ``with`` block, a coroutine)."""
+    return Measurer.exact(trace=trace or budget.traced is not None, children=budget.children is not None,
+                          peak_sites=budget.peak is not None)
+
+
+class memory_budget:
+    """Hold a block or a function to a memory budget.
+
+    As a context manager::
+
+        with memory_budget(rss="20 MB", peak="500 MB"):
+            work()
+
+    As a decorator (plain and ``async`` functions); ``leak=`` repeats the function and fails
+    when memory keeps growing call after call::
+
+        @memory_budget(leak="64 KiB", repeat=10)
+        def test_no_leak(): ...
+
+    Breaking the budget raises :class:`MemoryBudgetExceeded` (an ``AssertionError``) whose
+    message says what grew, where it lives and what keeps it alive. After the block,
+    ``.measurement`` and ``.judgement`` hold the figures and the verdict.
+    """
+
+    def __init__(self, *args: Any, rss: int | str | None = None, peak: int | str | None = None,
+                 traced: int | str | None = None, arrow: int | str | None = None,
+                 children: int | str | None = None, leak: int | str | None = None,
+                 repeat: int | None = None, warmup: int | None = None, **unknown: Any) -> None:
+        if unknown:  # Python's own TypeError would not list what is accepted
+            raise TypeError(f"memory_budget() got an unknown keyword {sorted(unknown)[0]!r}; "
+                            f"accepted keywords: {', '.join(KEYWORDS)}")
+        if args:
+            what = getattr(args[0], "__qualname__", None) or repr(args[0])
+            raise TypeError(
+                f"memory_budget takes keywords only, got the positional argument {what}; "
+                f"write @memory_budget(rss=\"50 MB\") (with parentheses and a limit), not @memory_budget"
+            )
+        given = {k: v for k, v in dict(rss=rss, peak=peak, traced=traced, arrow=arrow, children=children,
+                                       leak=leak, repeat=repeat, warmup=warmup).items() if v is not None}
+        self.budget = Budget.from_kwargs("memory_budget", **given)
+        if self.budget.is_empty:
+            raise ValueError(f"memory_budget() needs at least one limit ({', '.join(KEYWORDS[:6])}), "
+                             f"e.g. memory_budget(rss=\"50 MB\")")
+        self._measurer: Measurer | None = None
+        self.measurement: Measurement | None = None
+        self.judgement: Judgement | None = None
+
+    # -- context manager -------------------------------------------------------------------
+
+    def __enter__(self) -> memory_budget:
+        if self.budget.leak is not None:
+            raise TypeError(
+                "memory_budget(leak=...) repeats a function, so it works only as a decorator; "
+                "as a context manager use rss=, peak=, traced=, arrow= or children="
+            )
+        self._measurer = _measurer(self.budget, trace=True).start()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        measurer = self._measurer
+        assert measurer is not None
+        try:
+            self.measurement = measurer.stop()
+            if exc_type is None:  # a block that failed on its own is not blamed for its memory
+                self.judgement = judge(self.measurement, self.budget, title="the block", scope=measurer.scope,
+                                       peak=measurer.peak)
+        finally:
+            measurer.close()
+        if self.judgement is not None and self.judgement.failed:
+            raise self.judgement.error()
+
+    # -- decorator -------------------------------------------------------------------------
+
+    @overload
+    def __call__(self, fn: F) -> F: ...
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        budget = self.budget
+        title = getattr(fn, "__qualname__", repr(fn))
+        if inspect.iscoroutinefunction(fn):
+            if budget.leak is not None:
+                raise TypeError(f"{title}: memory_budget(leak=...) cannot repeat an async function; "
+                                f"use rss=/peak= on it, or hunt() a sync wrapper")
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                if _measured_elsewhere.get():
+                    return await fn(*args, **kwargs)
+                measurer = _measurer(budget, trace=True).start()
+                try:
+                    try:
+                        result = await fn(*args, **kwargs)
+                    finally:
+                        measurement = measurer.stop()
+                    judgement = judge(measurement, budget, title=title, scope=measurer.scope, peak=measurer.peak)
+                finally:
+                    measurer.close()
+                if judgement.failed:
+                    raise judgement.error()
+                return result
+
+            async_wrapper.__leakhunt_budget__ = budget  # type: ignore[attr-defined]
+            return async_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if _measured_elsewhere.get():
+                return fn(*args, **kwargs)
+            return run_with_budget(fn, args, kwargs, budget, title)
+
+        wrapper.__leakhunt_budget__ = budget  # type: ignore[attr-defined]
+        return wrapper
+
+
+def run_with_budget(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                    budget: Budget, title: str) -> Any:
+    """Call ``fn`` under ``budget``: measured once for the figures, hunted for ``leak``."""
+    from leakhunt.hunt import hunt
+
+    result = None
+    called = False
+    if budget.limits():
+        measurer = _measurer(budget, trace=False).start()
+        try:
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                measurement = measurer.stop()
+            judgement = judge(measurement, budget, title=title, scope=measurer.scope, peak=measurer.peak,
+                              again=lambda: fn(*args, **kwargs))
+        finally:
+            measurer.close()
+        if judgement.failed:
+            raise judgement.error()
+        called = True
+    elif budget.leak is not None and budget.warmup > 0:
+        result = fn(*args, **kwargs)  # the first warm-up call: the decorated function returns its result
+        called = True
+    if budget.leak is not None:
+        warmup = max(0, budget.warmup - (1 if called else 0))  # the call above warmed up
+        verdict = hunt(fn, *args, threshold=budget.leak, repeat=budget.repeat, warmup=warmup, trace=True,
+                       attribute=True, **kwargs)
+        judgement = judge(None, budget, verdict, title=title)
+        if judgement.failed:
+            raise judgement.error()
+    return result

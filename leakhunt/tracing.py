@@ -1,0 +1,270 @@
+"""tracemalloc, owned politely: start it unless the user did, stop only what we started; and the
+allocations alive at the high-water mark.
+
+:func:`start` is the one way leakhunt turns tracing on. A trace the user started is never
+stopped, restarted or reset. A trace leakhunt started itself may be restarted by a nested
+``start(fresh=True)``: then every trace present was allocated inside the block, which is what
+attribution wants ("what did *this* block create?") and what makes the traced figure of a
+block independent of what ran before it.
+
+:class:`PeakSnapshots` samples the traced memory in a thread and keeps the snapshot taken at
+the highest level it saw (within its interval): the allocation sites alive at the peak, and
+their stacks for a flame graph.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import tracemalloc
+from dataclasses import dataclass
+from typing import Any
+
+from leakhunt import frames as _frames
+from leakhunt.explanation import Site
+
+__all__ = ["TRACE_FRAMES", "TraceHandle", "start", "ours", "PeakSnapshots", "Stack", "summarise"]
+
+#: Frames kept per traced allocation: enough to reach the user's line from inside pandas,
+#: few enough that tracing costs 2-4x rather than 10x.
+TRACE_FRAMES = 10
+
+_owner: TraceHandle | None = None  # the handle that started the trace running now, if any
+
+
+def ours() -> bool:
+    """Is the trace running now leakhunt's own (and so ours to restart)?"""
+    return _owner is not None and tracemalloc.is_tracing()
+
+
+@dataclass
+class TraceHandle:
+    """What :func:`start` did; :meth:`stop` undoes exactly that."""
+
+    started: bool  # this handle turned tracing on, and turns it off
+    fresh: bool  # every trace present now was allocated after this handle began
+    frames: int
+    active: bool = True
+
+    def stop(self) -> None:
+        global _owner
+        if not self.active:
+            return
+        self.active = False
+        if self.started and _owner is self:
+            _owner = None
+            if tracemalloc.is_tracing():
+                tracemalloc.stop()
+
+    def __enter__(self) -> TraceHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def start(frames: int = TRACE_FRAMES, *, fresh: bool = False) -> TraceHandle:
+    """Make sure tracemalloc is tracing; return a handle whose ``stop()`` undoes only our part.
+
+    - not tracing: start with ``frames`` (this handle stops it);
+    - tracing, started by leakhunt, ``fresh=True``: restart it, so only this block's
+      allocations are traced (the outer owner keeps the restarted trace and stops it);
+    - tracing, started by the user: left alone (``fresh`` is then false: older allocations
+      are traced too).
+    """
+    global _owner
+    if not tracemalloc.is_tracing():
+        handle = TraceHandle(started=True, fresh=True, frames=frames)
+        tracemalloc.start(frames)
+        _owner = handle
+        return handle
+    if _owner is not None and fresh:
+        depth = max(frames, tracemalloc.get_traceback_limit())
+        tracemalloc.stop()
+        tracemalloc.start(depth)
+        return TraceHandle(started=False, fresh=True, frames=depth)
+    return TraceHandle(started=False, fresh=False, frames=tracemalloc.get_traceback_limit())
+
+
+# --------------------------------------------------------------------------------------
+# summarising snapshots
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Traced bytes alive under one call stack (``frames`` newest first: file, line, code)."""
+
+    frames: tuple[tuple[str, int, str], ...]
+    size: int
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frames": [list(f) for f in self.frames], "size": self.size, "count": self.count}
+
+
+def _raw_traces(snapshot: tracemalloc.Snapshot) -> list[tuple[Any, ...]]:
+    # Raw traces are (domain, size, frames newest first, ...); the snapshot shares one frames
+    # tuple between traces with the same traceback, which lets us cache by identity.
+    raw = getattr(snapshot.traces, "_traces", None)
+    if raw is None:  # pragma: no cover - a tracemalloc without the private list
+        raw = [(t.domain, t.size, _frames.traceback_frames(t.traceback)) for t in snapshot.traces]
+    return raw
+
+
+def summarise(snapshot: tracemalloc.Snapshot, *, limit: int = 10) -> tuple[int, tuple[Site, ...], tuple[Stack, ...]]:
+    """(traced bytes not ours, the biggest sites by user line, the biggest stacks) of a snapshot.
+
+    Allocations made by leakhunt itself (a frame of ours newer than any user frame) are left
+    out; so is tracemalloc's own bookkeeping.
+    """
+    site_of: dict[int, tuple[str, int] | None] = {}
+    sites: dict[tuple[str, int], list[int]] = {}
+    stacks: dict[int, list[Any]] = {}
+    total = 0
+    for trace in _raw_traces(snapshot):
+        size, frames = trace[1], trace[2]
+        key = id(frames)
+        if key not in site_of:
+            site_of[key] = _frames.user_frame(frames)
+        site = site_of[key]
+        if site is None:
+            continue
+        total += size
+        entry = sites.get(site)
+        if entry is None:
+            sites[site] = [size, 1]
+        else:
+            entry[0] += size
+            entry[1] += 1
+        stack = stacks.get(key)
+        if stack is None:
+            stacks[key] = [frames, size, 1]
+        else:
+            stack[1] += size
+            stack[2] += 1
+    best_sites = sorted(sites.items(), key=lambda kv: kv[1][0], reverse=True)[:limit]
+    if best_sites:  # sites under 1% of the biggest are bookkeeping (threads, frames), not news
+        best_sites = [kv for kv in best_sites if kv[1][0] * 100 >= best_sites[0][1][0]]
+    out_sites = tuple(Site(file=f, line=n, code=_frames.code_line(f, n), size=s, count=c)
+                      for (f, n), (s, c) in best_sites)
+    merged: dict[tuple[tuple[str, int], ...], list[int]] = {}
+    for frames, size, count in stacks.values():  # equal tracebacks may be distinct tuples
+        entry = merged.setdefault(tuple(frames), [0, 0])
+        entry[0] += size
+        entry[1] += count
+    best_stacks = sorted(merged.items(), key=lambda kv: kv[1][0], reverse=True)[:max(limit * 10, 50)]
+    out_stacks = tuple(Stack(frames=tuple((f, n, _frames.code_line(f, n)) for f, n in frames), size=s, count=c)
+                       for frames, (s, c) in best_stacks)
+    return total, out_sites, out_stacks
+
+
+# --------------------------------------------------------------------------------------
+# the peak
+
+
+class PeakSnapshots:
+    """Keep the traced allocations alive at the traced high-water mark, sampled every ``interval``.
+
+    A background thread reads the traced memory; when it passes the level of the snapshot held
+    by ``step`` (a share, and at least ``min_step`` bytes), or has stayed above it for twenty
+    intervals, a new snapshot replaces the old one. Only one snapshot is held at a time, and
+    its own objects are not counted as memory of the block. After :meth:`stop`,
+    :attr:`sites` and :attr:`stacks` describe the peak, :attr:`level` is the traced memory the
+    snapshot holds and :attr:`traced_peak` the true traced peak (tracemalloc's own maximum),
+    so a renderer can say how much of the peak the snapshot covers.
+
+    Needs tracing on; without it nothing is sampled and everything stays empty.
+    """
+
+    def __init__(self, interval: float = 0.005, *, step: float = 0.05, min_step: int = 256 * 1024,
+                 limit: int = 10) -> None:
+        if interval <= 0:
+            raise ValueError(f"PeakSnapshots interval must be > 0 seconds, got {interval!r}")
+        self.interval = interval
+        self.step = step
+        self.min_step = min_step
+        self.limit = limit
+        self.level = 0  # traced bytes (above the start) in the snapshot held
+        self.traced_peak: int | None = None  # traced peak above the start, tracemalloc's own figure
+        self.snapshots = 0
+        self.seconds = 0.0  # time spent taking snapshots
+        self.sites: tuple[Site, ...] = ()
+        self.stacks: tuple[Stack, ...] = ()
+        self.taken_at: float | None = None  # seconds after start of the snapshot held
+        self._snapshot: tracemalloc.Snapshot | None = None
+        self._overhead = 0  # traced bytes of the snapshot we hold (its own objects)
+        self._base = 0
+        self._peak_before = 0
+        self._t0 = 0.0
+        self._last = 0.0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PeakSnapshots:
+        if not tracemalloc.is_tracing():
+            return self
+        current, self._peak_before = tracemalloc.get_traced_memory()
+        self._base = current
+        self._t0 = self._last = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="leakhunt-peak", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.check()
+
+    def check(self) -> None:
+        """Take a snapshot if the traced memory is at a new high (called by the thread; callers
+        may also call it at a moment they know is high)."""
+        if not tracemalloc.is_tracing():
+            return
+        with self._lock:
+            now = time.perf_counter()
+            level = tracemalloc.get_traced_memory()[0] - self._overhead - self._base
+            held = self.level if self._snapshot is not None else -1
+            if level <= held:
+                return
+            if held >= 0 and level < held + max(self.min_step, held * self.step) \
+                    and now - self._last < 20 * self.interval:
+                return
+            self._snapshot = None  # never hold two
+            self._overhead = 0
+            before = tracemalloc.get_traced_memory()[0]
+            try:
+                snapshot = tracemalloc.take_snapshot()
+            except RuntimeError:  # tracing stopped under us
+                return
+            after = time.perf_counter()
+            self._overhead = max(0, tracemalloc.get_traced_memory()[0] - before)
+            self._snapshot = snapshot
+            self.level = level
+            self.taken_at = now - self._t0
+            self.snapshots += 1
+            self.seconds += after - now
+            self._last = after
+
+    def stop(self) -> PeakSnapshots:
+        """Stop sampling (one last check) and summarise the snapshot held; idempotent."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            self.check()
+        if tracemalloc.is_tracing():
+            peak = tracemalloc.get_traced_memory()[1]
+            if peak > self._peak_before:  # the maximum rose during the block: it is the block's
+                self.traced_peak = max(0, peak - self._base)
+        with self._lock:
+            snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            _, self.sites, self.stacks = summarise(snapshot, limit=self.limit)
+            del snapshot
+        return self
+
+    def __enter__(self) -> PeakSnapshots:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
