@@ -35,7 +35,7 @@ def _measure(case: Case, variant: Variant, params: dict[str, Any]) -> RunFigures
 
     if not case.settle_after:
         settle()  # measure(settle=False) would start from an unsettled heap otherwise
-    with measure(settle=case.settle_after, children=case.children) as m:
+    with measure(settle=case.settle_after, children=case.children and variant.context) as m:
         started = time.time()
         result = variant.fn(params)
         ended = time.time()
@@ -45,7 +45,8 @@ def _measure(case: Case, variant: Variant, params: dict[str, Any]) -> RunFigures
     del result
     self_peak = measurement.peak
     children_peak = children_idle = None
-    if case.children:
+    pooled = case.children and (case.context is None or variant.context)
+    if pooled:
         children_idle = measurement.before.children
         if measurement.children_peak is not None and children_idle is not None:
             children_peak = max(0, measurement.children_peak - children_idle)
@@ -61,7 +62,7 @@ def _measure(case: Case, variant: Variant, params: dict[str, Any]) -> RunFigures
         self_peak=self_peak,
         children_peak=children_peak,
         children_idle=children_idle,
-        workers=params.get("workers") if case.children else None,
+        workers=params.get("workers") if pooled else None,
         allocator_retention=measurement.allocator_retention,
         arrow_peak=measurement.arrow_peak,
         cpu=round(sum(os.times()[:2]), 3),
@@ -109,9 +110,10 @@ def _run(case: Case, request: Request) -> Report:
         if request.step == "explain":
             limit = case.limit(params)
             settle()
-            explanation = None if limit is None else explain_retained(
-                first.fn, _params_for(first, params, extra), limit)
-            return Report(explanation=explanation)
+            found = None if limit is None else explain_retained(first.fn, _params_for(first, params, extra), limit)
+            if found is None:
+                return Report()
+            return Report(explanation=found[0], explanation_data=found[1])
         between_runs = extra.get("between_runs")
         runs: dict[str, tuple[RunFigures, ...]] = {}
         for variant in variants:

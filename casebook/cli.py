@@ -55,7 +55,7 @@ def _error(message: str) -> int:
     return 2
 
 
-def _whole(value: str, option: str, low: int) -> int | None:
+def _whole(value: str, low: int) -> int | None:
     try:
         number = int(value)
     except ValueError:
@@ -133,12 +133,12 @@ def run(args: argparse.Namespace) -> int:
         return _error(f"unknown case {unknown[0]!r}; accepted cases: {', '.join(CASE_NAMES)}")
     if args.size not in _ACCEPTED_SIZES:
         return _error(f"unknown size {args.size!r}; accepted sizes: {', '.join(SIZES)}")
-    runs = _whole(args.runs, "--runs", _MIN_RUNS)
+    runs = _whole(args.runs, _MIN_RUNS)
     if runs is None:
         return _error(f"--runs {args.runs!r} is not valid: expected a whole number >= {_MIN_RUNS} "
                       f"(a verdict is the median of at least {_MIN_RUNS} runs)")
     default_jobs = "2" if (os.cpu_count() or 1) >= 2 else "1"
-    jobs = _whole(args.jobs or default_jobs, "--jobs", 1)
+    jobs = _whole(args.jobs or default_jobs, 1)
     if jobs is None:
         return _error(f"--jobs {args.jobs!r} is not valid: expected a whole number >= 1")
     if args.markdown is not None and args.markdown.exists() and not args.markdown.is_dir():

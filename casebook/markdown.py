@@ -186,13 +186,14 @@ def render_page(r: CaseResult, versions: Mapping[str, str], images: Mapping[str,
     images = images or {}
     story = STORIES[case.story]
     budget = "" if r.limit is None else f" · budget: {case.metric.replace('_', ' ')} ≤ {_size(r.limit)}"
+    metric = "" if case.expect == "claims" else f" · metric: **{case.metric.replace('_', ' ')}**"
     lines = [
         _GENERATED,
         "",
         f"# {case.title}",
         "",
-        f"Case `{case.name}` · story: *{story.title}* · metric: **{case.metric.replace('_', ' ')}**"
-        f"{budget} · size `{r.size}`, median of {r.runs} runs",
+        f"Case `{case.name}` · story: *{story.title}*{metric}{budget} · size `{r.size}`, median of "
+        f"{r.runs} runs",
         "",
         _verdict_sentence(r),
         "",
@@ -292,7 +293,8 @@ def render_index(results: Sequence[CaseResult], versions: Mapping[str, str]) -> 
         best = r.get(r.case.best_fix) if r.case.best_fix else None
         value = best_ratio(r)
         lines.append(
-            f"| [{r.case.name}]({r.case.name}.md) | {STORIES[r.case.story].title} | {metric.replace('_', ' ')} | "
+            f"| [{r.case.name}]({r.case.name}.md) | {STORIES[r.case.story].title} | "
+            f"{'' if r.case.expect == 'claims' else metric.replace('_', ' ')} | "
             f"{case_verdict(r)} | {_size(leaky.median(metric)) if leaky else ''} | "
             f"{_size(best.median(metric)) if best else ''} | {'' if value is None else f'{value:.1f}x'} |"
         )

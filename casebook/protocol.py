@@ -134,13 +134,15 @@ class Report:
     """A child's answer to a ``run`` or ``profile`` request: the runs of each variant."""
 
     runs: Mapping[str, tuple[RunFigures, ...]] = field(default_factory=dict)
-    explanation: str | None = None
+    explanation: str | None = None  # leakhunt's failure text
+    explanation_data: dict[str, Any] | None = None  # the same explanation as data (to_dict())
     line_profile: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "runs": {name: [r.to_dict() for r in runs] for name, runs in self.runs.items()},
             "explanation": self.explanation,
+            "explanation_data": self.explanation_data,
             "line_profile": self.line_profile,
         }
 
@@ -150,6 +152,7 @@ class Report:
             runs={name: tuple(RunFigures.from_dict(r) for r in runs)
                   for name, runs in data.get("runs", {}).items()},
             explanation=data.get("explanation"),
+            explanation_data=data.get("explanation_data"),
             line_profile=data.get("line_profile"),
         )
 

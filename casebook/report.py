@@ -110,9 +110,10 @@ def render_table(results: Sequence[CaseResult], versions: Mapping[str, str], fil
         verdict = case_verdict(r)
         label, style = _VERDICT_STYLE[verdict]
         value = best_ratio(r)
+        shown_metric = "" if r.case.expect == "claims" else ("workers" if metric == "worker_peak" else metric)
         table.add_row(
             r.case.name,
-            "workers" if metric == "worker_peak" else metric,
+            shown_metric,
             _size(r.limit) if r.limit is not None else "",
             _size(_metric(r.get("leaky"), metric)) if r.get("leaky") else "",
             _size(_metric(r.get("story_fix"), metric)) if r.get("story_fix") else "",
@@ -158,6 +159,7 @@ def _variant_document(r: CaseResult, name: str) -> dict[str, Any]:
                          "shape": growth_shape(smaller.median(metric), full.median(metric))}
     if full is not None and full.explanation:
         out["explanation"] = full.explanation
+        out["explanation_data"] = full.explanation_data
     if full is not None and full.line_profile:
         out["line_profile"] = full.line_profile
     return out

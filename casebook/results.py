@@ -28,6 +28,7 @@ class VariantResult:
     # Memory over the median run: (seconds since the call began, bytes above its start).
     timeline: tuple[tuple[float, int], ...] | None = None
     explanation: str | None = None
+    explanation_data: Mapping[str, Any] | None = None
     line_profile: str | None = None
     stand_in: str | None = None  # the variant that ran in this one's place (flip tests)
 

@@ -238,6 +238,7 @@ def _run_chain(chain: _Chain, size: str, root: Path, ctx: Any, slots: _Slots,
     runs: dict[str, list[RunFigures]] = {}
     samples: dict[str, list[list[tuple[float, int]]]] = {}
     notes: dict[tuple[str, str], str] = {}
+    explained: dict[str, Any] = {}
     try:
         for index, step in enumerate(chain.steps):
             label = f"{case.name}{at}: {step.label}"
@@ -261,6 +262,7 @@ def _run_chain(chain: _Chain, size: str, root: Path, ctx: Any, slots: _Slots,
             assert report is not None
             if step.kind == "explain" and report.explanation:
                 notes[(step.names[0], "explanation")] = report.explanation
+                explained[step.names[0]] = report.explanation_data
             elif step.kind == "profile" and report.line_profile:
                 notes[(step.names[0], "line_profile")] = report.line_profile
             for name, measured in report.runs.items():
@@ -270,6 +272,7 @@ def _run_chain(chain: _Chain, size: str, root: Path, ctx: Any, slots: _Slots,
             result = VariantResult(name=name, kind=variant.kind, label=variant.label, scale=chain.scale,
                                    params=params, runs=tuple(measured),
                                    explanation=notes.get((name, "explanation")),
+                                   explanation_data=explained.get(name),
                                    line_profile=notes.get((name, "line_profile")))
             taken = samples.get(name)
             if taken and len(taken) == len(measured):

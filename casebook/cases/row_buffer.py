@@ -247,7 +247,7 @@ CASE = Case(
     growth_keys=("flush_batches",),
     variants=(
         Variant("leaky", leaky, "leaky", "the story's writer: flush when the buffer is full",
-                growth=True, profile=True),
+                growth=True),
         Variant("story_fix", story_fix, "story_fix", "Solution A: write every batch at once", growth=True),
         Variant("fixed", fixed, "fixed", "record batches of 10,000 through one writer", growth=True),
         Variant("buffer_only", buffer_only, "part", "the same buffer, never converted"),
@@ -271,5 +271,5 @@ CASE = Case(
     ),
     flip={"story_fix": "gc_after_flush"},
     imports=("numpy", "pandas", "pyarrow", "pyarrow.parquet"),
-    helpers=(product_batch,),
+    helpers=(StreamingParquetWriter, ImmediateParquetWriter, _run, product_batch),
 )

@@ -85,6 +85,17 @@ def fixed(p: Params) -> Any:
     return best.reset_index(drop=True)
 
 
+def steps_kept(p: Params) -> Any:
+    """The story's steps, with every intermediate frame kept: what the copies add up to."""
+    import pandas as pd
+
+    df = pd.read_csv(p["path"])
+    df["total"] = df["quantity"] * df["price"]
+    df_filtered = df[df["total"] > p["threshold"]]
+    df_sorted = df_filtered.sort_values("total", ascending=False)
+    return df, df_filtered, df_sorted
+
+
 def read_only(p: Params) -> Any:
     """Only `pd.read_csv` of the whole file: what reading costs by itself."""
     import pandas as pd
@@ -161,13 +172,22 @@ def _read_csv_twice(e: Evidence) -> Ruling:
 
 
 def _steps_add_copies(e: Evidence) -> Ruling:
-    size = e.param("file_bytes")
     return share_rule(
-        e, "leaky", "read_only", holds=lambda m: m >= 2.0, fails=lambda m: m < 1.3,
-        says=lambda whole, read, m: (
-            f"reading alone peaked at {size_text(read)}; with the new column, the filter and the "
-            f"sort, {size_text(whole)} ({m - 1:+.0%}), {ratio(whole, size):.1f}x the file"),
+        e, "steps_kept", "read_only", figure="retained", holds=lambda m: m >= 1.8, fails=lambda m: m < 1.3,
+        says=lambda kept, read, m: (
+            f"the frame read holds {size_text(read)}; with the new column, the filtered copy and "
+            f"the sorted copy kept too, {size_text(kept)} ({m:.1f}x)"),
     )
+
+
+def _several_times_the_file(e: Evidence) -> Ruling:
+    size, peak, read = e.param("file_bytes"), e.value("leaky"), e.value("read_only")
+    factor = ratio(peak, size)
+    return banded(factor, holds=lambda f: f >= 3.5, fails=lambda f: f < 2.0,
+                  evidence=(f"the story's code peaked at {size_text(peak)} for a {size_text(size)} "
+                            f"file ({factor:.1f}x); reading alone peaked at {size_text(read)}: "
+                            f"the peak is the parser's, before any copy"),
+                  **{"leaky peak": peak, "read_only peak": read, "file": size})
 
 
 def _constant(e: Evidence, variant: str) -> Ruling:
@@ -226,6 +246,7 @@ CASE = Case(
         Variant("running_top", running_top, "part", "chunks and a running top N, every column"),
         Variant("usecols_whole", usecols_whole, "part", "the whole file, `usecols` and dtypes"),
         Variant("read_only", read_only, "part", "`pd.read_csv` of the whole file, nothing else"),
+        Variant("steps_kept", steps_kept, "part", "the story's steps, every frame kept"),
         Variant("generator", generator, "alternative", "the story's generator pipeline", growth=True),
         Variant("polars", polars, "alternative", "polars, streaming engine", requires="polars", growth=True),
         Variant("duckdb", duckdb, "alternative", "duckdb, the query in SQL", requires="duckdb"),
@@ -233,9 +254,9 @@ CASE = Case(
     claims=(
         Claim("`pd.read_csv` needs about twice the file's size in memory (20 GB for 10 GB).",
               _read_csv_twice),
-        Claim("Adding a column, filtering and sorting each add a copy: the peak reaches several "
-              "times the file (46 GB for 10 GB).",
-              _steps_add_copies),
+        Claim("Adding a column, filtering and sorting each add a copy of the data.", _steps_add_copies),
+        Claim("The story's code peaks at several times the file's size (46 GB for 10 GB).",
+              _several_times_the_file),
         Claim("Processing the file in chunks keeps memory constant, whatever its size.",
               lambda e: both(budget_rule(e, "story_fix", holds_if="keeps"),
                              growth_rule(e, "story_fix", holds_if="flat"))),
