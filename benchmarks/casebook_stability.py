@@ -1,12 +1,13 @@
 """Benchmark: `leakhunt casebook` several times in a row: how long, and does any verdict flip?
 
     python benchmarks/casebook_stability.py [--times 5] [--size small] [--keep DIR]
-                                            [--output benchmarks/casebook_stability.md]
+                                            [--markdown DIR] [--output benchmarks/casebook_stability.md]
 
 Runs ``leakhunt casebook --json`` ``--times`` times, one after the other, each a fresh
-command as a user would type it, and records its wall time, the load average around it, each
-case's verdict and each claim's verdict. A verdict or claim that differs between runs is a
-flip, and is listed. ``--keep DIR`` keeps each run's JSON there.
+command as a user would type it, and records its wall time, the CPU time its runs took, the
+load average around it, each case's verdict and each claim's verdict. A verdict or claim that
+differs between runs is a flip, and is listed. ``--keep DIR`` keeps each run's JSON there;
+``--markdown DIR`` has the first run write the casebook's pages there too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> int:
     parser.add_argument("--times", type=int, default=5)
     parser.add_argument("--size", default="small")
     parser.add_argument("--keep", type=Path)
+    parser.add_argument("--markdown", type=Path)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "casebook_stability.md")
     args = parser.parse_args()
     if args.keep:
@@ -36,8 +38,10 @@ def main() -> int:
     for index in range(args.times):
         load = os.getloadavg()[0]
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "leakhunt.cli", "casebook", "--size", args.size, "--json"],
-                              capture_output=True, text=True, cwd=ROOT)
+        command = [sys.executable, "-m", "leakhunt.cli", "casebook", "--size", args.size, "--json"]
+        if args.markdown and index == 0:
+            command += ["--markdown", str(args.markdown)]
+        proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
         seconds = time.perf_counter() - started
         if proc.returncode != 0:
             print(proc.stderr[-3000:], file=sys.stderr)
@@ -45,12 +49,14 @@ def main() -> int:
         document = json.loads(proc.stdout)
         if args.keep:
             (args.keep / f"run-{index + 1}.json").write_text(proc.stdout)
-        runs.append((seconds, load, os.getloadavg()[0], document))
+        cpu = sum(run.get("cpu") or 0 for case in document["cases"] for v in case["variants"].values()
+                  for point in v["points"] for run in point["runs"])
+        runs.append((seconds, load, os.getloadavg()[0], document, cpu))
         print(f"run {index + 1}: {seconds:.0f} s", file=sys.stderr)
 
     verdicts: dict[str, list[str]] = {}
     claims: dict[tuple[str, str], list[str | None]] = {}
-    for _, _, _, document in runs:
+    for _, _, _, document, _ in runs:
         for case in document["cases"]:
             verdicts.setdefault(case["name"], []).append(case["verdict"])
             for claim in case["claims"]:
@@ -66,11 +72,17 @@ def main() -> int:
         "",
         f"Size `{args.size}`, {runs[0][3]['runs']} runs per variant, {len(verdicts)} cases and "
         f"{len(claims)} claims, on {os.cpu_count()} cores; python {versions.get('python')}, pandas "
-        f"{versions.get('pandas')}, pyarrow {versions.get('pyarrow')}.",
+        f"{versions.get('pandas')}, pyarrow {versions.get('pyarrow')}."
+        + (" Run 1 also wrote the pages (`--markdown`)." if args.markdown else ""),
         "",
-        "| run | wall time | load average before | after |",
-        "|---:|---:|---:|---:|",
-        *(f"| {i + 1} | {s:.0f} s | {a:.1f} | {b:.1f} |" for i, (s, a, b, _) in enumerate(runs)),
+        "A load average above the number of cores means other work shared the machine: the wall "
+        "times are then longer than on a quiet machine; the CPU column is what the casebook's "
+        "own measured processes used.",
+        "",
+        "| run | wall time | CPU of the measured runs | load average before | after |",
+        "|---:|---:|---:|---:|---:|",
+        *(f"| {i + 1} | {s:.0f} s | {c:.0f} s | {a:.1f} | {b:.1f} |"
+          for i, (s, a, b, _, c) in enumerate(runs)),
         "",
         "| case | verdict in every run |",
         "|---|---|",

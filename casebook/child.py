@@ -21,6 +21,7 @@ from casebook import get_case
 from casebook.explain import explain_retained
 from casebook.model import Case, Observed, Variant
 from casebook.protocol import Report, Request, RunFigures, read_params, write_params
+from casebook.workers import WorkerMemory
 
 __all__ = ["main", "serve"]
 
@@ -35,7 +36,9 @@ def _measure(case: Case, variant: Variant, params: dict[str, Any]) -> RunFigures
 
     if not case.settle_after:
         settle()  # measure(settle=False) would start from an unsettled heap otherwise
-    with measure(settle=case.settle_after, children=case.children and variant.context) as m:
+    # A pool's or cluster's workers, started by the case's context before the call.
+    pids = params.get("worker_pids", ()) if case.children and variant.context else ()
+    with WorkerMemory(pids) as workers, measure(settle=case.settle_after) as m:
         started = time.time()
         result = variant.fn(params)
         ended = time.time()
@@ -45,11 +48,8 @@ def _measure(case: Case, variant: Variant, params: dict[str, Any]) -> RunFigures
     del result
     self_peak = measurement.peak
     children_peak = children_idle = None
-    pooled = case.children and (case.context is None or variant.context)
-    if pooled:
-        children_idle = measurement.before.children
-        if measurement.children_peak is not None and children_idle is not None:
-            children_peak = max(0, measurement.children_peak - children_idle)
+    if pids:
+        children_idle, children_peak = workers.idle, max(0, workers.peak - workers.idle)
     peak = self_peak
     if peak is not None and children_peak is not None:
         peak += children_peak
@@ -62,7 +62,7 @@ def _measure(case: Case, variant: Variant, params: dict[str, Any]) -> RunFigures
         self_peak=self_peak,
         children_peak=children_peak,
         children_idle=children_idle,
-        workers=params.get("workers") if pooled else None,
+        workers=len(pids) or None,
         allocator_retention=measurement.allocator_retention,
         arrow_peak=measurement.arrow_peak,
         cpu=round(sum(os.times()[:2]), 3),

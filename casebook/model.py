@@ -127,7 +127,8 @@ class Case:
     budget: Callable[[Params], int] | None = None
     setup: Callable[[Params, Path], Params] | None = None  # unmeasured data preparation
     # Entered once per process before the runs; yields parameters to add (a pool, a client).
-    # A callable under "between_runs" is called before each measured run (to settle workers).
+    # A callable under "between_runs" is called before each measured run (to settle workers);
+    # "worker_pids" names the worker processes whose memory the case counts (children=True).
     context: Callable[[Params], AbstractContextManager[dict[str, Any]]] | None = None
     # "leak": the story's code leaks; "myth": the story blames something that turns out not
     # to; "claims": there is no leaky/fixed pair, only claims.

@@ -10,6 +10,7 @@ import ast
 import io
 import random
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,30 @@ def test_the_core_plugin_does_not_register_the_casebook() -> None:
         assert not any(module.startswith("casebook") for module, _ in _imports(path)), path
         assert '"casebook.' not in path.read_text(), path  # nor by name (importlib)
     assert 'casebook = "casebook.plugin"' in (ROOT / "pyproject.toml").read_text()
+
+
+# --- the workers' memory -------------------------------------------------------------------
+
+
+def test_worker_memory_is_the_workers_pss_from_idle_to_peak() -> None:
+    import subprocess
+    import sys
+
+    from casebook.workers import WorkerMemory, pss
+
+    code = "import sys, time; sys.stdin.readline(); b = bytearray(60 * 2**20); time.sleep(0.5)"
+    worker = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        with WorkerMemory([worker.pid, 2**22 + 7], interval=0.02) as memory:  # a pid that is gone
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+            worker.wait(timeout=30)
+    finally:
+        worker.kill()
+    assert memory.idle < 30 * MIB
+    assert memory.peak - memory.idle > 50 * MIB
+    assert pss([2**22 + 7]) == 0
 
 
 # --- the protocol ------------------------------------------------------------------------

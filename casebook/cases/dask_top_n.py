@@ -40,9 +40,8 @@ def setup(p: Params, workdir: Path) -> Params:
 def cluster(p: Params) -> Iterator[dict[str, Any]]:
     """A local cluster of `workers` single-threaded worker processes, started before measuring.
 
-    Its workers are child processes of this one, so their memory is counted from the moment
-    they run Dask's worker code. Between runs every worker settles (garbage collection and
-    allocator trimming), as this process does.
+    The workers' memory is counted once each has answered (it runs Dask's worker code). Between
+    runs every worker settles (garbage collection and allocator trimming), as this process does.
     """
     from distributed import Client, LocalCluster
     from leakhunt import settle
@@ -51,11 +50,12 @@ def cluster(p: Params) -> Iterator[dict[str, Any]]:
                       dashboard_address=None, silence_logs=logging.ERROR) as local, \
             Client(local) as client:
         client.wait_for_workers(p["workers"])
+        pids = sorted(client.run(os.getpid).values())  # each worker answers: it runs Dask's code
 
         def between_runs() -> None:
             client.run(settle)
 
-        yield {"client": client, "between_runs": between_runs}
+        yield {"client": client, "between_runs": between_runs, "worker_pids": pids}
 
 
 def top_100(path: str, blocksize: str, threshold: float = 1000.0, n: int = 100, **read: Any) -> Any:

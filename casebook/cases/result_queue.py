@@ -66,7 +66,7 @@ def pool(p: Params) -> Iterator[dict[str, Any]]:
         pids = set(executor.map(_ready, range(4 * p["workers"])))
         if len(pids) != p["workers"]:
             raise RuntimeError(f"result_queue: {len(pids)} of {p['workers']} workers answered")
-        yield {"pool": executor}
+        yield {"pool": executor, "worker_pids": sorted(pids)}
     finally:
         executor.shutdown(wait=True)
 
