@@ -28,6 +28,7 @@ import pandas as pd  # noqa: E402
 
 import leakhunt  # noqa: E402
 from leakhunt import hunt, measure, memory_budget, probes, settle, why_alive  # noqa: E402
+from leakhunt.attribution import survivors  # noqa: E402
 from leakhunt.retention import biggest_buffers  # noqa: E402
 
 RUNS = 7
@@ -92,6 +93,11 @@ def biggest() -> None:
     assert found and found[0][1] >= 10_000_000
 
 
+def grouped() -> None:
+    found = survivors()
+    assert any(r.root == "HOLD (global in __main__)" for r in found.roots), found
+
+
 def noop() -> None:
     pass
 
@@ -105,10 +111,11 @@ OPERATIONS: list[tuple[str, Callable[[], object], int, int]] = [
     ("`settle()`", settle, 10, 3),
     ("`settle()`, pre-existing heap frozen (as `hunt` does)", settle_frozen, 10, 3),
     ("`measure()` enter + exit (settles twice)", measure_enter_exit(True), 10, 2),
-    ("`memory_budget(rss=...)` block, passing (settles, counts objects twice)", budget_block, 5, 1),
+    ("`memory_budget(rss=...)` block, passing (settles twice, traces the block)", budget_block, 5, 1),
     ("`hunt(noop)` (3 warm-up + 10 measured calls)", lambda: hunt(noop), 2, 1),
     ("`why_alive(buffer)` (1-row slice of a 10 MB frame)", why, 1, 1),
     ("`biggest_buffers()`", biggest, 1, 1),
+    ("`survivors()` (every buffer alive, grouped by root)", grouped, 1, 1),
 ]
 
 

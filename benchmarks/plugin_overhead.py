@@ -68,7 +68,7 @@ def pytest_configure(config):
     measure = sys.modules["leakhunt.measure"]  # the package exports a function of that name
     measure.Measurer.start = _timed(measure.Measurer.start)
     measure.Measurer.stop = _timed(measure.Measurer.stop)
-    for name in ("check_budget", "finish", "pytest_runtest_logreport"):
+    for name in ("decide", "finish", "record", "pytest_runtest_logreport"):
         setattr(session.LeakHunt, name, _timed(getattr(session.LeakHunt, name)))
     session._PerTest._decide = _timed(session._PerTest._decide)
     session.resolve_budget = _timed(session.resolve_budget)
@@ -76,6 +76,8 @@ def pytest_configure(config):
 
 def pytest_terminal_summary(terminalreporter):
     tests = sum(len(terminalreporter.stats.get(key, [])) for key in ("passed", "failed"))
+    owner = terminalreporter.config.pluginmanager.get_plugin("leakhunt-session")
+    terminalreporter.write_line(f"leakhunt-cost trims: {owner.trims} before {tests} tests")
     for name, seconds in sorted(PARTS.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"leakhunt-cost {name}: {seconds / max(tests, 1) * 1e6:.0f} us/test")
 """

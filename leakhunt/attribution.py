@@ -32,6 +32,7 @@ import objgraph
 from leakhunt import frames as _frames
 from leakhunt import tracing
 from leakhunt.explanation import Root, Site
+from leakhunt.settle import thawed
 from leakhunt.retention import HeapScan, RetentionPath, biggest_buffers, buffer_size, paths_to
 
 __all__ = ["Scope", "Survivors", "survivors", "MIN_BUFFER"]
@@ -102,7 +103,8 @@ class Scope:
         self.trace = tracing.start(frames, fresh=True) if trace else None
         self.baseline: frozenset[int] | None = None
         if self.trace is None or not self.trace.fresh:
-            self.baseline = frozenset(id(obj) for obj, _ in biggest_buffers(min_size=MIN_BUFFER, limit=1 << 30))
+            with thawed():
+                self.baseline = frozenset(id(obj) for obj, _ in biggest_buffers(min_size=MIN_BUFFER, limit=1 << 30))
         self.threads = _threads()
         self.children = _child_pids()
         self.closed = False
@@ -134,7 +136,7 @@ class Scope:
                 names.append(before.name)
         return names
 
-    def _foreign_spans(self) -> tuple[tuple[str, int, int], ...]:
+    def foreign_spans(self) -> tuple[tuple[str, int, int], ...]:
         """Code of threads that existed at the start, minus code that a new thread runs too."""
         old = {span for t in self.threads.values() for span in t.code}
         new = {span for ident, t in _threads().items() if ident not in self.threads for span in t.code}
@@ -150,24 +152,27 @@ class Scope:
             return any(f == filename and lo <= lineno <= hi for f, lo, hi in spans)
         return False
 
-    def foreign_traced(self) -> int:
-        """Traced bytes still alive that threads older than the block allocated during it."""
-        if not self.fresh or not self.active_threads():
-            return 0
-        spans = self._foreign_spans()
+    def foreign_traced(self, *, at_start: bool = False) -> tuple[int, int | None]:
+        """(traced bytes alive that threads older than the block allocated, all traced bytes
+        alive), both from one snapshot: those threads keep allocating, so the two must be read
+        at the same moment. ``(0, None)`` when no such thread ran (at the start: exists)."""
+        if not self.fresh or not (self.threads if at_start else self.active_threads()):
+            return 0, None
+        spans = self.foreign_spans()
         if not spans:
-            return 0
-        total = 0
+            return 0, None
+        foreign = total = 0
         for trace in tracing._raw_traces(tracemalloc.take_snapshot()):
+            total += trace[1]
             if self.foreign(trace[2], spans):
-                total += trace[1]
-        return total
+                foreign += trace[1]
+        return foreign, total
 
     def object_foreign(self, obj: Any) -> bool:
         if not self.fresh or not self.threads:
             return False
         tb = tracemalloc.get_object_traceback(obj)
-        return tb is not None and self.foreign(_frames.traceback_frames(tb), self._foreign_spans())
+        return tb is not None and self.foreign(_frames.traceback_frames(tb), self.foreign_spans())
 
     def close(self) -> None:
         """Stop the trace the scope started (a trace of the user's is left alone)."""
@@ -202,13 +207,17 @@ def _own_module(name: str) -> bool:
     return name.split(".", 1)[0] in ("leakhunt", "pytest_leakhunt")
 
 
+def _library_module(name: str) -> bool:
+    """Is the module an installed library's (or the standard library's), not the user's code?"""
+    filename = getattr(sys.modules.get(name), "__file__", None)
+    return not filename or _frames.kind(filename) == _frames.LIBRARY
+
+
 def _library_root(path: RetentionPath) -> bool:
     """Is the path's root a global of an installed library (not the user's code)?"""
     if path.root_kind != "global" or " (global in " not in path.root:
         return False
-    module = sys.modules.get(path.root.rsplit(" (global in ", 1)[1].rstrip(")"))
-    filename = getattr(module, "__file__", None)
-    return bool(filename) and _frames.kind(filename) == _frames.LIBRARY
+    return _library_module(path.root.rsplit(" (global in ", 1)[1].rstrip(")"))
 
 
 def _pattern(path: RetentionPath) -> str:
@@ -261,10 +270,22 @@ def _site_of(obj: Any) -> Site | None:
     return Site(file=frame[0], line=frame[1], code=_frames.code_line(*frame), size=buffer_size(obj) or 0, count=1)
 
 
-def survivors(scope: Scope | None = None, *, min_size: int = MIN_BUFFER, max_buffers: int = 64,
-              timeout: float = 5.0, max_roots: int = 8) -> Survivors:
+def survivors(scope: Scope | None = None, **kwargs: Any) -> Survivors:
     """The buffers ``scope``'s block created and still holds (every buffer alive when ``scope``
-    is None), grouped by the root that keeps them, largest group first."""
+    is None), grouped by the root that keeps them, largest group first.
+
+    Keywords: ``min_size`` (buffers smaller are left to the allocation sites), ``max_buffers``
+    (searched one by one; the rest are counted), ``timeout``, ``max_roots``, and ``named``:
+    objects that count as roots under a label, e.g. a test's fixture values (``{"cache
+    (fixture)": value}``), ranked above frame locals and library globals, so memory a fixture
+    object holds is shown as the fixture's, not through the test runner.
+    """
+    with thawed():  # frozen objects are invisible to the heap walks
+        return _survivors(scope, **kwargs)
+
+
+def _survivors(scope: Scope | None = None, *, min_size: int = MIN_BUFFER, max_buffers: int = 64,
+               timeout: float = 5.0, max_roots: int = 8, named: dict[str, Any] | None = None) -> Survivors:
     scan = HeapScan(min_size=min_size)
     candidates = [(obj, size) for obj, size in scan.buffers
                   if scope is None or (scope.created_here(obj) and not scope.object_foreign(obj))]
@@ -278,7 +299,8 @@ def survivors(scope: Scope | None = None, *, min_size: int = MIN_BUFFER, max_buf
     unrooted = 0
     if searched:
         objs = [obj for obj, _ in searched]
-        paths = paths_to(objs, timeout=timeout, skip_module=_own_module, scan=scan)
+        paths = paths_to(objs, timeout=timeout, skip_module=_own_module, scan=scan, named=named,
+                         library_module=_library_module)
         del objs
         for (obj, size), path in zip(searched, paths):
             if path is None:
@@ -294,7 +316,8 @@ def survivors(scope: Scope | None = None, *, min_size: int = MIN_BUFFER, max_buf
                 group["buffers"] += 1
                 rep = group["path"]
                 # among equal buffers show the first one (list[0], not list[7])
-                if buffer_size(rep.chain[-1]) == size and str(path) < str(rep):
+                text, shown = str(path), str(rep)
+                if buffer_size(rep.chain[-1]) == size and (len(text), text) < (len(shown), shown):
                     group["path"], group["site"] = path, _site_of(obj)
         del paths
     searched.clear()
@@ -335,7 +358,8 @@ def created_types(scope: Scope, limit: int = 6) -> tuple[tuple[str, int], ...]:
                          and not _frames.is_import(frames))
         return mine[key]
 
-    new = [o for o in gc.get_objects() if users(o)]
+    with thawed():
+        new = [o for o in gc.get_objects() if users(o)]
     counts = objgraph.typestats(objects=new, shortnames=False)
     del new
     ranked = sorted(((n, c) for n, c in counts.items() if not _own_module(n.split(".")[0])),

@@ -44,7 +44,8 @@ class Figure:
 
     def __str__(self) -> str:
         text = f"{FIGURE_LABELS.get(self.name, self.name)} {format_size(self.value)}"
-        return text + (f" (budget {format_size(self.limit)})" if self.limit is not None else " (no budget)")
+        word = "threshold" if self.name == "leak" else "budget"
+        return text + (f" ({word} {format_size(self.limit)})" if self.limit is not None else f" (no {word})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "limit": self.limit, "broken": self.broken}

@@ -48,6 +48,7 @@ def library_dirs() -> tuple[str, ...]:
     return tuple(sorted(d + os.sep for d in dirs))
 
 
+_TYPED = ("<string>", "<stdin>", "<console>", "<ipython-input-")
 _SITE_MARKERS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
 _TRACEMALLOC = tracemalloc.__file__
 _cache: dict[str, str] = {}
@@ -60,7 +61,9 @@ def kind(filename: str) -> str:
         if filename.startswith(own_dirs()) or filename == _TRACEMALLOC:
             found = OURS
         elif filename.startswith("<"):
-            found = LIBRARY  # <frozen importlib._bootstrap>, <string>: no user line to show
+            # code typed by the user (python -c, a REPL, a notebook cell) is theirs; the rest
+            # (<frozen importlib._bootstrap>, generated code) is not
+            found = USER if filename.startswith(_TYPED) else LIBRARY
         elif filename.startswith(library_dirs()) or any(m in filename for m in _SITE_MARKERS):
             found = LIBRARY
         else:

@@ -152,10 +152,12 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
         # Settling after every call means a full collection each time: 70-100 ms on a heap
         # with pandas' test modules imported. Objects that exist before the measured calls
         # cannot be garbage the calls made, so freeze them: a collection then only walks
-        # what the calls created (0.06 ms on that heap; benchmarks/engine.py). Not when
-        # someone else has frozen objects: unfreezing would undo their freeze.
+        # what the calls created (0.06 ms on that heap; benchmarks/engine.py). No full
+        # collection first: garbage from before is frozen too, unchanged during the windows,
+        # and collected as usual after them (that collection was a third of --leak-hunt's time
+        # on pandas' own tests, issue 9). Not when someone else has frozen objects:
+        # unfreezing would undo their freeze.
         if gc.isenabled() and gc.get_freeze_count() == 0:
-            gc.collect()
             gc.freeze()
             frozen = True
         names = ["rss"] if _rss_reader()() is not None else []
@@ -218,7 +220,7 @@ def _survivors_of(scope: Any) -> dict[str, Any]:
         roots = survivors(scope).roots
         sites: tuple[Site, ...] = ()
         if scope.fresh:
-            sites = summarise(tracemalloc.take_snapshot(), limit=5)[1]
+            sites = summarise(tracemalloc.take_snapshot(), limit=5, user_only=True)[1]
         return {"roots": roots, "sites": sites, "types": created_types(scope)}
     except Exception:  # never let the explanation hide the verdict
         return {}

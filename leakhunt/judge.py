@@ -62,8 +62,10 @@ _HINTS = {
 }
 
 
-def hint_for(roots: Sequence[Root], figures: set[str], *, native: bool = False) -> str:
-    """The fix hint: from the pattern of the biggest root's path; else from the figures broken."""
+def hint_for(roots: Sequence[Root], figures: set[str], *, native: bool = False, looked: bool = True) -> str:
+    """The fix hint: from the pattern of the biggest root's path; else from the figures broken.
+    ``native``: survivors were looked for and none holds the growth; ``looked``: they were
+    looked for at all."""
     own = [r for r in roots if not r.library] or list(roots)
     if own:
         return _HINTS.get(own[0].pattern, _HINTS["attribute"])
@@ -78,6 +80,9 @@ def hint_for(roots: Sequence[Root], figures: set[str], *, native: bool = False) 
     if native:
         return ("no Python object of this block holds the growth: native memory (a C extension), "
                 "memory a library keeps, or fragmentation the allocator could not give back")
+    if not looked:
+        return ("what keeps the memory was not looked for: let leakhunt call the block again traced "
+                "(drop --leak-no-rerun), or trace it (pytest --leak-trace)")
     return "the growth is many small objects: look at the allocation sites and the types that grew"
 
 
@@ -130,17 +135,19 @@ def judge(
     peak: PeakSnapshots | None = None,
     again: Callable[[], Any] | None = None,
     explain: bool = True,
+    named: dict[str, Any] | None = None,
 ) -> Judgement:
     """Judge a block: its figures against ``budget`` and, when it was hunted, the hunt's verdict.
 
     ``scope`` (from :class:`leakhunt.measure.Measurer` with ``attribute=True``) lets the
     explanation show only the block's own survivors; ``peak`` the allocations alive at its
     high-water mark. ``again`` calls the block once more: used only to tell one-time
-    initialisation from a retained figure no survivor of the block explains. The scope is
-    closed before returning.
+    initialisation from a retained figure no survivor of the block explains. ``named`` objects
+    count as roots in the explanation (a test's fixture values). The scope is closed before
+    returning.
     """
     try:
-        return _judge(measurement, budget, verdict, title, scope, peak, again, explain)
+        return _judge(measurement, budget, verdict, title, scope, peak, again, explain, named)
     finally:
         if scope is not None:
             scope.close()
@@ -148,12 +155,13 @@ def judge(
 
 def _judge(measurement: Measurement | None, budget: Budget | None, verdict: LeakVerdict | None, title: str,
            scope: Scope | None, peak: PeakSnapshots | None, again: Callable[[], Any] | None,
-           explain: bool) -> Judgement:
+           explain: bool, named: dict[str, Any] | None) -> Judgement:
     violations = check(measurement, budget) if measurement is not None and budget is not None else []
     notes: list[str] = []
     explanation = None
     if violations and measurement is not None:
-        violations, explanation = _decide(measurement, budget, violations, title, scope, peak, again, explain)
+        violations, explanation = _decide(measurement, budget, violations, title, scope, peak, again, explain,
+                                          named)
     if violations:
         name = "over_budget"
     elif verdict is not None and verdict.leaking:
@@ -175,7 +183,7 @@ def _judge(measurement: Measurement | None, budget: Budget | None, verdict: Leak
 
 def _decide(measurement: Measurement, budget: Budget | None, violations: list[Violation], title: str,
             scope: Scope | None, peak: PeakSnapshots | None, again: Callable[[], Any] | None,
-            explain: bool) -> tuple[list[Violation], Explanation | None]:
+            explain: bool, named: dict[str, Any] | None) -> tuple[list[Violation], Explanation | None]:
     """Confirm and explain broken limits. Returns the limits that stand, and the explanation.
 
     A retained figure over its limit stands when the block's own survivors account for the
@@ -196,10 +204,11 @@ def _decide(measurement: Measurement, budget: Budget | None, violations: list[Vi
             notes.append(f"calling the block a second time, traced, to explain it failed: {type(exc).__name__}: {exc}")
             scope = peak = None
         else:
-            notes.append("leakhunt called it a second time, traced, to find what keeps the memory "
-                         "(shown: what that call made)")
+            looked_for = "what keeps the memory" if retained else "what was alive at its peak"
+            notes.append(f"leakhunt called it a second time, traced, to find {looked_for} "
+                         f"(shown: what that call made)")
     try:
-        survivors = _survivors(scope, violations)
+        survivors = _survivors(scope, violations, named)
         own = sum(r.size for r in survivors.roots if not r.library) if survivors is not None else 0
         stands = list(violations)
         if retained and (traced_first or rerun is not None):
@@ -265,14 +274,15 @@ def _untraced_call(again: Callable[[], Any], budget: Budget | None) -> Measureme
     return second
 
 
-def _survivors(scope: Scope | None, violations: Sequence[Violation]) -> Survivors | None:
+def _survivors(scope: Scope | None, violations: Sequence[Violation],
+               named: dict[str, Any] | None = None) -> Survivors | None:
     """The block's survivors, when a retained figure broke and attribution is possible."""
     if scope is None or not any(v.figure in RETAINED for v in violations):
         return None
     from leakhunt.attribution import survivors
 
     try:
-        return survivors(scope)
+        return survivors(scope, named=named)
     except Exception:  # a walk that went wrong must never hide the failure itself
         return None
 
@@ -295,7 +305,7 @@ def _where(measurement: Measurement) -> dict[str, int | None]:
     if domains is not None:
         for key in ("numpy", "python", "pandas", "other"):
             if domains.get(key) or key in ("numpy", "python"):
-                where[key] = domains.get(key, 0)
+                where[key] = max(0, domains.get(key, 0))  # frees of older objects are not the block's
         if measurement.excluded:  # what older threads allocated is not where the block's memory lives
             where["python"] = max(0, (where.get("python") or 0) - measurement.excluded)
     else:
@@ -310,12 +320,16 @@ def _where(measurement: Measurement) -> dict[str, int | None]:
 
 
 def _sites(scope: Scope | None) -> tuple[Any, ...]:
-    if scope is None or not scope.fresh:
+    """The user's lines with the most memory alive: the block's own when its trace is fresh,
+    everything alive under a trace the user runs; never what older threads allocated."""
+    if scope is None or not tracemalloc.is_tracing():
         return ()
     from leakhunt.tracing import summarise
 
     try:
-        _, sites, _ = summarise(tracemalloc.take_snapshot(), limit=5)
+        spans = scope.foreign_spans() if scope.active_threads() else ()
+        exclude = (lambda frames: scope.foreign(frames, spans)) if spans else None
+        _, sites, _ = summarise(tracemalloc.take_snapshot(), limit=5, user_only=True, exclude=exclude)
     except Exception:
         return ()
     return sites
@@ -353,9 +367,13 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
             notes.append("the traced second call read " + ", ".join(differs) + " (the figures above are the first call's)")
     sites = _sites(scope) if retained else ()
     traced = bool(scope is not None and scope.fresh)
-    if not traced and retained:
-        notes.append("allocation sites: not traced (tracemalloc was running already, started by you)"
-                     if tracemalloc.is_tracing() else "allocation sites: not traced")
+    if retained and not traced:
+        if sites:
+            traced = True
+            notes.append("the allocation sites include memory older than the block: tracemalloc was started "
+                         "by you, so leakhunt did not restart it")
+        else:
+            notes.append("allocation sites: not traced")
     peak_sites = ()
     if "peak" in figures and peak is not None:
         peak_sites = peak.sites
@@ -365,11 +383,8 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
         if not peak_sites and peak.traced_peak is not None and (measurement.peak or 0) > 2 * peak.traced_peak:
             notes.append("most of the peak was not traced memory (Arrow's pool or native allocations)")
     types = created_types(scope) if (scope is not None and retained and scope.fresh) else ()
-    if rerun is not None:
-        where = _where(rerun)
-    else:
-        where = _where(measurement)
-    native = bool(retained and not roots)
+    where = _where(rerun if rerun is not None else measurement) if retained else {}
+    native = bool(retained and survivors is not None and not roots)
     return Explanation(
         title=title,
         headline="broke its memory budget",
@@ -380,7 +395,7 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
         sites=sites,
         peak_sites=peak_sites,
         type_growth=types,
-        hint=hint_for(roots, figures, native=native),
+        hint=hint_for(roots, figures, native=native, looked=survivors is not None or not retained),
         notes=tuple(notes),
         traced=traced,
     )

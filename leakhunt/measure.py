@@ -166,6 +166,7 @@ class Measurer:
         self._arrow_max_before: int | None = None
         self._exclude_pids: frozenset[int] = frozenset()
         self._tm_before: int | None = None
+        self._foreign_before = 0
         self.measurement: Measurement | None = None
 
     @classmethod
@@ -190,6 +191,12 @@ class Measurer:
         return bool(handle is not None and handle.fresh and handle.active)
 
     def start(self) -> Measurer:
+        # Settle first, then start a fresh trace: every trace is then the block's (other
+        # threads' allocations from this moment on included, and told apart at the end).
+        if self.settle:
+            _settle()
+        elif self.trim:
+            _trim()
         if self.attribute:
             from leakhunt.attribution import Scope
 
@@ -199,13 +206,17 @@ class Measurer:
             self._trace_handle = _tracing.start(self.trace_frames)
         elif self.children:
             self._exclude_pids = _child_pids()
-        if self.settle:
-            _settle()
-        elif self.trim:
-            _trim()
         domains = self.domains if self.domains is not None else self.fresh
         self._domains = bool(domains and self.tracing)
         self._before = self._reading()
+        self._foreign_before = 0
+        if self.scope is not None and self.settle:
+            # Older threads allocate between the trace's start and this reading, too: the part
+            # of the block's figures that is theirs is what they add from here on.
+            foreign, traced_now = self.scope.foreign_traced(at_start=True)
+            if traced_now is not None and self._before.traced is not None:
+                self._before = replace(self._before, traced=traced_now)
+                self._foreign_before = foreign
         self._tm_before = tracemalloc.get_tracemalloc_memory() if self.fresh else None
         if self.fresh:
             tracemalloc.reset_peak()  # our own trace: resetting its peak is ours to do
@@ -273,7 +284,10 @@ class Measurer:
             children_peak = max(children_peak, after.children)
         excluded = overhead = 0
         if self.scope is not None and self.settle:
-            excluded = self.scope.foreign_traced()
+            foreign, traced_now = self.scope.foreign_traced()
+            if traced_now is not None and after.traced is not None:
+                after = replace(after, traced=traced_now)  # the same moment as the excluded part
+                excluded = max(0, foreign - self._foreign_before)
         if self._tm_before is not None and tracemalloc.is_tracing():
             overhead = max(0, tracemalloc.get_tracemalloc_memory() - self._tm_before)
         self.measurement = Measurement(

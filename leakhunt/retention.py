@@ -21,13 +21,14 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from leakhunt import frames as _frames
 from leakhunt.explanation import PathStep
+from leakhunt.settle import thawed
 from leakhunt.units import format_size
 
 __all__ = ["HeapScan", "RetentionPath", "RetentionPaths", "why_alive", "paths_to", "biggest_buffers", "describe",
            "buffer_size"]
 
-_PACKAGE_DIR = __file__.rsplit("/", 1)[0] + "/"  # leakhunt/: its frames are never a reason
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 _PANDAS_INTERNALS = ("pandas.core.internals", "pandas._libs.internals")
 # Attributes through which pandas and pyarrow objects hold their data, checked by identity
@@ -315,8 +316,8 @@ class RetentionPaths:
 
 
 def _own_frame(frame: types.FrameType) -> bool:
-    """A frame of leakhunt itself (the search, the explanation, a budget's wrapper)."""
-    return frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+    """A frame of leakhunt itself (the search, the explanation, a budget's wrapper, the plugin)."""
+    return _frames.is_ours(frame.f_code.co_filename)
 
 
 def _module_dicts() -> dict[int, str]:
@@ -505,9 +506,24 @@ def why_alive(
 
     The search goes backwards from ``obj`` one level at a time, following numpy ``.base``
     edges that the gc cannot see, and stops after ``max_paths`` paths, ``max_depth`` levels or
-    ``timeout`` seconds of searching after one pass over the heap (``complete`` is then false). Its own frames are left out, and so is the
+    ``timeout`` seconds of searching after one pass over the heap (``complete`` is then
+    false); ``max_frontier`` cuts wide levels. Its own frames are left out, and so is the
     caller's frame holding ``obj`` as the argument it passed.
     """
+    with thawed():  # frozen objects are invisible to gc.get_referrers
+        return _why_alive(obj, max_paths=max_paths, max_depth=max_depth, timeout=timeout,
+                          max_frontier=max_frontier, _skip_callers=_skip_callers + 1)
+
+
+def _why_alive(
+    obj: Any,
+    *,
+    max_paths: int = 3,
+    max_depth: int = 25,
+    timeout: float = 5.0,
+    max_frontier: int = 200,
+    _skip_callers: int = 0,
+) -> RetentionPaths:
     if max_paths < 1 or max_depth < 1 or timeout <= 0:
         raise ValueError(
             f"why_alive needs max_paths >= 1, max_depth >= 1 and timeout > 0; "
@@ -648,7 +664,8 @@ def biggest_buffers(min_size: int = 1 << 20, limit: int = 5) -> list[tuple[Any, 
     referents of tracked objects and of frame locals, and views are resolved to the buffer
     that owns the memory.
     """
-    scan = HeapScan(min_size=min_size, edges=False)
+    with thawed():
+        scan = HeapScan(min_size=min_size, edges=False)
     return scan.buffers[:limit]
 
 
@@ -664,15 +681,19 @@ def paths_to(
     max_frontier: int = 2000,
     skip_module: Any = None,
     scan: HeapScan | None = None,
+    named: dict[str, Any] | None = None,
+    library_module: Any = None,
 ) -> list[RetentionPath | None]:
-    """One path from a root to each of ``targets`` (a module global if there is one, else a
-    frame local), found by one backwards search from all of them together.
+    """One path from a root to each of ``targets``, found by one backwards search from all of
+    them together.
 
     Every level of the search is one ``gc.get_referrers`` pass over the heap whatever the
     number of targets, so explaining sixty buffers costs about what explaining one does, and
-    buffers held by the same container meet on the way up. ``skip_module(name)`` may leave a
-    module's globals out as roots (leakhunt's own). ``None`` where no root was reached within
-    the bounds.
+    buffers held by the same container meet on the way up. Roots, best first: a global of the
+    user's code, an object the caller ``named`` (``{"label": obj}``, e.g. a test's fixture
+    values), a frame local, a global of a library (``library_module(name)`` says which
+    modules are libraries'). ``skip_module(name)`` leaves a module's globals out (leakhunt's
+    own). ``None`` where no root was reached within the bounds.
     """
     module_dicts = {k: v for k, v in _module_dicts().items() if not (skip_module and skip_module(v))}
     frames = _live_frames(skip_depth=1)
@@ -695,24 +716,39 @@ def paths_to(
     ups: dict[int, list[int]] = {}  # id(node) -> ids of the objects found referring to it
     roots: dict[int, tuple[str, str]] = {}  # id(node held directly by a root) -> (label, kind)
     frontier: list[Any] = list({id(t): t for t in targets}.values())
+    named_roots = {id(obj): label for label, obj in (named or {}).items()}
+    for rid_, label in named_roots.items():
+        local_roots[rid_] = label  # found like a local, ranked above one
+    library = {rid_ for rid_, name in module_dicts.items() if library_module and library_module(name)}
+    rank = {"global": 0, "named": 1, "local": 2, "library": 3}
+
+    def kind_of_local(oid: int) -> str:
+        return "named" if oid in named_roots else "local"
+
+    def better(oid: int, label: str, kind: str) -> None:
+        old = roots.get(oid)
+        if old is None or rank[kind] < rank[old[1]]:
+            roots[oid] = (label, kind)
+
     for t in frontier:
         if id(t) in local_roots:
-            roots[id(t)] = (local_roots[id(t)], "local")
+            roots[id(t)] = (local_roots[id(t)], kind_of_local(id(t)))
     hidden = scan.edges if scan is not None else _hidden_edges()
     ignore = {id(keep), id(ups), id(roots), id(frontier), id(module_dicts), id(frame_ids), id(locals_dicts),
-              id(local_roots), id(frames), id(hidden), id(targets), id(sys._getframe())}
+              id(local_roots), id(frames), id(hidden), id(targets), id(sys._getframe()), id(named),
+              id(named_roots)}
     ignore.update(id(parents) for parents in hidden.values())
     deadline = time.perf_counter() + timeout
     target_ids = [id(t) for t in targets]
     complete = True
 
     def resolved(tid: int) -> bool:
-        # a global root reachable upwards from the target in what has been explored
+        # a user's global or a named root reachable upwards from the target in what is explored
         seen = {tid}
         todo = [tid]
         while todo:
             nid = todo.pop()
-            if roots.get(nid, ("", ""))[1] == "global":
+            if roots.get(nid, ("", "library"))[1] in ("global", "named"):
                 return True
             for up in ups.get(nid, ()):
                 if up not in seen:
@@ -755,20 +791,19 @@ def paths_to(
                 edge = _edge(ref, held)
                 name = edge[2:-2] if edge.startswith("['") else "?"
                 label = f"{name} (global in {module_dicts[rid]})"
-                if roots.get(hid, ("", ""))[1] != "global":
-                    roots[hid] = (label, "global")
+                better(hid, label, "library" if rid in library else "global")
                 continue
             if rid in locals_dicts or rid in frame_ids:
-                if hid in local_roots and hid not in roots:
-                    roots[hid] = (local_roots[hid], "local")
+                if hid in local_roots:
+                    better(hid, local_roots[hid], kind_of_local(hid))
                 continue
             parents = ups.setdefault(hid, [])
             if rid not in parents:
                 parents.append(rid)
             if rid not in keep:
                 keep[rid] = ref
-                if rid in local_roots and rid not in roots:
-                    roots[rid] = (local_roots[rid], "local")
+                if rid in local_roots:
+                    better(rid, local_roots[rid], kind_of_local(rid))
                 new_frontier.append(ref)
         pairs.clear()
         if len(new_frontier) > max_frontier:
@@ -790,10 +825,12 @@ def paths_to(
 
 def _shortest(tid: int, ups: dict[int, list[int]], roots: dict[int, tuple[str, str]],
               keep: dict[int, Any]) -> RetentionPath | None:
-    """Breadth-first upwards from a target: the nearest global root, else the nearest local."""
+    """Breadth-first upwards from a target: the nearest root of the best kind (a user's global,
+    then a named root, a frame local, a library's global); nearest within a kind."""
+    rank = {"global": 0, "named": 1, "local": 2, "library": 3}
     prev: dict[int, int | None] = {tid: None}
     level = [tid]
-    local: int | None = None
+    best: int | None = None
     while level:
         nxt: list[int] = []
         for nid in level:
@@ -801,14 +838,14 @@ def _shortest(tid: int, ups: dict[int, list[int]], roots: dict[int, tuple[str, s
             if found is not None:
                 if found[1] == "global":
                     return _chain_path(nid, prev, roots, keep)
-                if local is None:
-                    local = nid
+                if best is None or rank[found[1]] < rank[roots[best][1]]:
+                    best = nid
             for up in ups.get(nid, ()):
                 if up not in prev:
                     prev[up] = nid
                     nxt.append(up)
         level = nxt
-    return _chain_path(local, prev, roots, keep) if local is not None else None
+    return _chain_path(best, prev, roots, keep) if best is not None else None
 
 
 def _chain_path(start: int, prev: dict[int, int | None], roots: dict[int, tuple[str, str]],
@@ -819,4 +856,5 @@ def _chain_path(start: int, prev: dict[int, int | None], roots: dict[int, tuple[
         chain.append(keep[nid])
         nid = prev[nid]
     label, kind = roots[start]
+    kind = {"named": "local", "library": "global"}.get(kind, kind)
     return RetentionPath(root=label, root_kind=kind, chain=tuple(chain))

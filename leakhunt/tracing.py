@@ -18,7 +18,7 @@ import threading
 import time
 import tracemalloc
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from leakhunt import frames as _frames
 from leakhunt.explanation import Site
@@ -111,11 +111,16 @@ def _raw_traces(snapshot: tracemalloc.Snapshot) -> list[tuple[Any, ...]]:
     return raw
 
 
-def summarise(snapshot: tracemalloc.Snapshot, *, limit: int = 10) -> tuple[int, tuple[Site, ...], tuple[Stack, ...]]:
+def summarise(snapshot: tracemalloc.Snapshot, *, limit: int = 10, user_only: bool = False,
+              exclude: Callable[[tuple[tuple[str, int], ...]], bool] | None = None,
+              ) -> tuple[int, tuple[Site, ...], tuple[Stack, ...]]:
     """(traced bytes not ours, the biggest sites by user line, the biggest stacks) of a snapshot.
 
     Allocations made by leakhunt itself (a frame of ours newer than any user frame) are left
-    out; so is tracemalloc's own bookkeeping.
+    out; so is tracemalloc's own bookkeeping. ``user_only`` also leaves out allocations with no
+    frame of the user's code within the traceback, and those made by imports (one-time
+    initialisation, not what a user can fix). ``exclude(frames)`` drops more (frames newest
+    first): e.g. what threads older than a block allocated.
     """
     site_of: dict[int, tuple[str, int] | None] = {}
     sites: dict[tuple[str, int], list[int]] = {}
@@ -125,7 +130,13 @@ def summarise(snapshot: tracemalloc.Snapshot, *, limit: int = 10) -> tuple[int, 
         size, frames = trace[1], trace[2]
         key = id(frames)
         if key not in site_of:
-            site_of[key] = _frames.user_frame(frames)
+            site = _frames.user_frame(frames)
+            if user_only and site is not None and (_frames.kind(site[0]) != _frames.USER
+                                                   or _frames.is_import(frames)):
+                site = None
+            if site is not None and exclude is not None and exclude(frames):
+                site = None
+            site_of[key] = site
         site = site_of[key]
         if site is None:
             continue

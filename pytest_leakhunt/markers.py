@@ -104,7 +104,10 @@ def resolve_budget(item: pytest.Item, default: Budget | None) -> Budget | None:
         if item.nodeid not in message:
             message = f"{item.nodeid}: {message}"
         raise BudgetError(message) from None
-    return None if budget.is_empty else budget
+    if budget.is_empty:
+        raise BudgetError(f"{item.nodeid}: memory_budget sets no limit; give at least one of "
+                          f"rss, peak, traced, arrow, children or leak, e.g. memory_budget(rss='50 MB')")
+    return budget
 
 
 def _show(kwargs: dict[str, Any]) -> str:

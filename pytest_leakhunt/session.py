@@ -38,6 +38,8 @@ PLUGIN_NAME = "leakhunt-session"
 _WORKER_OUTPUT_KEY = "leakhunt_session"
 # Cheap RSS growth from which a test is settled, so the report's growth table is exact.
 _STAYED_UP_MIN = 1024 * 1024
+# RSS growth since the last trim from which a cheap measurement trims first.
+_TRIM_AFTER = 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -75,6 +77,9 @@ class LeakHunt:
         self._session_window: Any = None
         self._trace: TraceHandle | None = None
         self._per_test_registered = False
+        self._rss_after_trim: int | None = None
+        self._frozen = False
+        self.trims = 0  # trims before cheap measurements (benchmarks read it)
 
     # ----------------------------------------------------------------- session
     def pytest_report_header(self, config: pytest.Config) -> str | None:
@@ -83,22 +88,29 @@ class LeakHunt:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        if self.settings.active or any(_asks_for_budget(item) for item in items):
-            self._register_per_test()
+        budgets = bool(self.settings.budget) or any(_asks_for_budget(item) for item in items)
+        if self.settings.active or budgets:
+            self._register_per_test(settling=budgets or bool(self.settings.hunt))
 
-    def _register_per_test(self) -> None:
+    def _register_per_test(self, settling: bool) -> None:
         if self._per_test_registered:
             return
         self._per_test_registered = True
         self.config.pluginmanager.register(_PerTest(self), "leakhunt-per-test")
         if self.settings.scope != "call":
             self.config.pluginmanager.register(_FixtureScope(self), "leakhunt-fixture-scope")
-        self._start_session()
+        self._start_session(settling)
 
-    def _start_session(self) -> None:
+    def _start_session(self, settling: bool) -> None:
         from leakhunt import probes
-        from leakhunt.settle import trim
+        from leakhunt.settle import freeze_heap, trim
 
+        # Budgeted tests settle (a full collection) before and after; hunts after every call.
+        # A full collection walks the whole heap: 64 ms on pandas' test suite. The heap that
+        # exists now (modules, test modules, pytest's items) is frozen, so a collection walks
+        # only what the session made; it is thawed at the end of the session, and for a moment
+        # whenever an explanation searches the heap (docs/plugin.md).
+        self._frozen = settling and freeze_heap()
         if self.settings.trace:
             from leakhunt import tracing
 
@@ -117,6 +129,11 @@ class LeakHunt:
 
         peak = self._session_window.close()
         self._session_window = None
+        if self._frozen:
+            from leakhunt.settle import thaw_heap
+
+            thaw_heap()
+            self._frozen = False
         settle(max_passes=1)  # once per session: the growth is read on a collected heap
         worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
         figures = SessionFigures(start_rss=self._session_start, end_rss=probes.rss(), peak_rss=peak, worker=worker)
@@ -196,6 +213,11 @@ class LeakHunt:
             terminalreporter.write_line(f"leakhunt report written to {self.settings.report_file}")
 
     def pytest_unconfigure(self) -> None:
+        if self._frozen:  # session never finished
+            from leakhunt.settle import thaw_heap
+
+            thaw_heap()
+            self._frozen = False
         if self._trace is not None:  # session never finished (e.g. a usage error)
             self._trace.stop()
             self._trace = None
@@ -213,10 +235,28 @@ class LeakHunt:
                                   children=self.settings.children or budget.children is not None,
                                   peak_sites=budget.peak is not None)
         # Cheap by design: no settling per test; tracemalloc only if already running.
-        # trim: without it a test reuses memory glibc kept from the previous test's frees, and a
-        # retained leak reads as no growth (seen on the casebook's slice cases: 122 MiB kept,
-        # 0 B read). Costs ~0.04 ms when there is nothing to hand back.
-        return Measurer(settle=False, trace=None, children=self.settings.children, domains=False, trim=True)
+        # trim: without it a test reuses memory glibc kept from earlier frees, and a retained
+        # leak reads as no growth (the casebook's slice cases: 122 MiB kept, 0 B read). But a
+        # trim walks the whole heap (~0.5 ms on pandas' test-suite heap: most of the per-test
+        # cost, issue 9), and there is something to hand back only if RSS rose since the last
+        # trim: freed memory an allocator keeps was resident, so it raised RSS when allocated.
+        return Measurer(settle=False, trace=None, children=self.settings.children, domains=False,
+                        trim=self._trim_due())
+
+    def _trim_due(self) -> bool:
+        from leakhunt import probes
+
+        rss = probes.rss()
+        if rss is None or self._rss_after_trim is None or rss - self._rss_after_trim >= _TRIM_AFTER:
+            self.trims += 1  # the RSS it leaves is read after the trim: see started()
+            return True
+        self._rss_after_trim = min(self._rss_after_trim, rss)
+        return False
+
+    def started(self, measurer: Measurer) -> None:
+        """After a measurer started: remember the RSS a trim (or a settle) left."""
+        if (measurer.trim or measurer.settle) and measurer._before is not None:
+            self._rss_after_trim = measurer._before.rss
 
     def decide(self, item: pytest.Item, state: _TestState, outcome: str) -> None:
         """Judge a budgeted test (the library decides); tidy a cheap measurement for the report."""
@@ -232,7 +272,8 @@ class LeakHunt:
                     again = self.again(item) if self.settings.rerun and self.settings.scope == "call" else None
                     state.judgement = judge(measurement, state.budget, title=item.nodeid,
                                             scope=measurer.scope if measurer else None,
-                                            peak=measurer.peak if measurer else None, again=again)
+                                            peak=measurer.peak if measurer else None, again=again,
+                                            named=_fixture_roots(item))
             finally:
                 if measurer is not None:
                     measurer.close()
@@ -408,6 +449,7 @@ class _PerTest:
             return (yield)
         if state.measurer is None:
             state.measurer = self.owner.measurer(state).start()
+            self.owner.started(state.measurer)
         try:
             with _measured_by_plugin():
                 return (yield)
@@ -476,6 +518,7 @@ class _FixtureScope:
             if state is not None and not state.opted_out:
                 if state.measurer is None:
                     state.measurer = self.owner.measurer(state).start()
+                    self.owner.started(state.measurer)
                 state.fixtures_alive += 1
         return (yield)
 
@@ -504,6 +547,14 @@ class _RepetitionFailed(AssertionError):
 
 
 _HUNT_ERRORS = (Exception, pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception)
+
+
+def _fixture_roots(item: pytest.Item) -> dict[str, Any]:
+    """The test's fixture values, as roots an explanation may name (memory a fixture object
+    holds is shown as the fixture's, not as a path through pytest's internals)."""
+    funcargs = getattr(item, "funcargs", None) or {}
+    return {f"{name} (fixture)": value for name, value in funcargs.items()
+            if name != "request" and value is not None}
 
 
 def _budget_dict(budget: Budget) -> dict[str, int]:

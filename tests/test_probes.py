@@ -54,7 +54,7 @@ def test_probes_without_pyarrow_or_tracing_are_none_and_import_nothing() -> None
         import importlib, pkgutil
         import leakhunt
         for mod in ("units", "probes", "settle", "measure", "budget", "hunt", "retention", "growth",
-                    "explain"):
+                    "explanation", "judge", "guard", "attribution", "tracing", "frames", "defaults"):
             importlib.import_module("leakhunt." + mod)
         from leakhunt import probes, settle, measure
         reading = probes.read(domains=True, children=True)
