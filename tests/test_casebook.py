@@ -496,3 +496,25 @@ def test_committed_pages_are_generated_and_complete() -> None:
         for image in re.findall(r"\]\((img/[^)]+)\)", text):
             assert (pages / image).exists(), (name, image)
     assert "## The claim ledger" in (pages / "results.md").read_text()
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from casebook.cli import _Bar, _Plain
+
+    plain = _Plain()
+    plain.start(2)
+    plain.step("row_slice: leaky")
+    plain.done("row_slice: leaky")
+    plain.done("row_slice: fixed")
+    err = capsys.readouterr().err.splitlines()
+    assert re.match(r"\[1/2 +\d+ s\] row_slice: leaky$", err[0]) and err[1].startswith("[2/2")
+    terminal = io.StringIO()
+    monkeypatch.setattr("sys.stderr", terminal)
+    bar = _Bar()
+    bar.progress.console.file = terminal
+    bar.start(2)
+    bar.step("top_n: leaky")
+    bar.done("top_n: leaky")
+    bar.close()
+    assert bar.progress.tasks[0].completed == 1 and bar.running == []
