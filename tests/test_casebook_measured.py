@@ -159,7 +159,8 @@ def test_the_fixture_examples_in_the_docs_run(pytester: pytest.Pytester) -> None
     blocks = re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
     assert len(blocks) == 2
     pytester.makepyfile(**{f"test_doc_{i}": code for i, code in enumerate(blocks)})
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", timeout=300)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "--leak-no-rerun",
+                                           timeout=300)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*test_samples_leak*broke its memory budget*"])
 
@@ -172,7 +173,7 @@ def test_cli_json_and_pages(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
     (tmp_path / "tmp").mkdir()
     proc = subprocess.run(
-        [sys.executable, "-m", "leakhunt.cli", "casebook", "gc_myth", "row_slice", "--size", "test",
+        [sys.executable, "-m", "leakhunt.cli", "casebook", "mean_myth", "row_slice", "--size", "test",
          "--json", "--markdown", str(pages)],
         capture_output=True, text=True, cwd=ROOT, timeout=600, env=env,
     )
@@ -182,7 +183,7 @@ def test_cli_json_and_pages(tmp_path: Path) -> None:
     document = json.loads(proc.stdout)
     assert document["schema"] == "leakhunt.casebook/2" and document["runs"] == 3
     by_name = {c["name"]: c for c in document["cases"]}
-    assert list(by_name) == ["gc_myth", "row_slice"]
+    assert list(by_name) == ["mean_myth", "row_slice"]
     for entry in by_name.values():
         assert entry["source"] in SEED_TITLES
         assert entry["claims"] and all(c["verdict"] in ("holds", "does not hold", "partly")
@@ -191,10 +192,10 @@ def test_cli_json_and_pages(tmp_path: Path) -> None:
             assert len(point["runs"]) == 3
             assert all(isinstance(run["peak"], int) for run in point["runs"])
     assert by_name["row_slice"]["verdict"] == "reproduced" and by_name["row_slice"]["reproduced"]
-    assert by_name["gc_myth"]["verdict"] == "myth: does not hold"
+    assert by_name["mean_myth"]["verdict"] == "myth: does not hold"
     assert by_name["row_slice"]["variants"]["leaky"]["growth"]["shape"] == "grows"
     page = (pages / "row_slice.md").read_text()
     assert "## Its claims, measured" in page and "## Why the story's memory stays alive" in page
-    for image in ("row_slice-timeline.png", "row_slice-growth.png", "gc_myth-timeline.png"):
+    for image in ("row_slice-timeline.png", "row_slice-growth.png", "mean_myth-timeline.png"):
         assert (pages / "img" / image).read_bytes().startswith(b"\x89PNG"), image
     assert "Line by line" not in page  # row_slice asks for no line profile
