@@ -13,21 +13,21 @@ from casebook.model import Case, Claim, Params, Ruling, Variant
 from casebook.verdicts import Evidence, budget_rule, share_rule, size_text
 
 # The story capped work in flight at 16, on ~16 workers, and proposed 4 (Solution B). Here one
-# worker process, far faster than the main process (30 ms per result): finished results wait
+# worker process, far faster than the main process (50 ms per result): finished results wait
 # in the main process as they did in the story's final stage, even on a loaded machine. (Each
 # worker holds a result and its pickle while sending it: with more workers those copies, the
 # same for every cap, would blur the difference the cap makes.)
 SIZES = {
     "warmup": {"tasks": 4, "result_bytes": 1024, "workers": 1, "cap": 2, "cap_b": 1,
                "consume_seconds": 0.0},
-    "test": {"tasks": 48, "result_bytes": 2_000_000, "workers": 1, "cap": 16, "cap_b": 4,
-             "consume_seconds": 0.03},
-    "small": {"tasks": 48, "result_bytes": 2_000_000, "workers": 1, "cap": 16, "cap_b": 4,
-              "consume_seconds": 0.03},
-    "medium": {"tasks": 96, "result_bytes": 4_000_000, "workers": 1, "cap": 16, "cap_b": 4,
-               "consume_seconds": 0.03},
-    "large": {"tasks": 192, "result_bytes": 8_000_000, "workers": 1, "cap": 16, "cap_b": 4,
-              "consume_seconds": 0.03},
+    "test": {"tasks": 40, "result_bytes": 2_000_000, "workers": 1, "cap": 16, "cap_b": 4,
+             "consume_seconds": 0.05},
+    "small": {"tasks": 40, "result_bytes": 2_000_000, "workers": 1, "cap": 16, "cap_b": 4,
+              "consume_seconds": 0.05},
+    "medium": {"tasks": 80, "result_bytes": 4_000_000, "workers": 1, "cap": 16, "cap_b": 4,
+               "consume_seconds": 0.05},
+    "large": {"tasks": 160, "result_bytes": 8_000_000, "workers": 1, "cap": 16, "cap_b": 4,
+              "consume_seconds": 0.05},
 }
 
 
