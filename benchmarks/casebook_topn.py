@@ -5,7 +5,7 @@
 
 Writes the CSV once (a few hundred MB, from a fixed seed; kept if --csv names it), then
 runs each method ``--repeat`` times, each run in a fresh process, and writes a Markdown table
-(median wall time and peak memory). The methods are the functions of ``casebook/top_n.py``,
+(median wall time and peak memory). The methods are the functions of ``casebook/cases/top_n.py``,
 so the benchmark measures exactly the code the casebook shows.
 
 Peak is the high-water RSS above the start of the call, after the method's library is
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 METHODS = {
-    # name: (casebook.top_n function, module to import before measuring, description)
+    # name: (casebook.cases.top_n function, module to import before measuring, description)
     "pandas whole file": ("leaky", "pandas", "read_csv, filter, sort_values, head (the seed's before)"),
     "casebook fix": ("fixed", "pandas", "read_csv(chunksize) + running nlargest (casebook top_n fixed)"),
     "generator pipeline": ("generator", "csv", "csv.DictReader + heapq.nlargest, pure Python"),
@@ -47,13 +47,13 @@ def _child(method: str, csv_path: str, rows: int) -> None:
     import importlib
 
     from casebook import get_case
-    from leakhunt.measure import measure
+    from leakhunt import measure
 
     func_name, module, _ = METHODS[method]
     importlib.import_module(module)
     case = get_case("top_n")
     params = {**case.params("large"), "rows": rows, "path": csv_path}
-    fn = case.variant(func_name)
+    fn = case.variant(func_name).fn
     with measure() as m:
         started = time.perf_counter()
         result = fn(params)
@@ -102,7 +102,7 @@ def main() -> int:
         _child(args.child, str(args.csv), args.rows)
         return 0
 
-    from casebook._data import write_sales_csv
+    from casebook.data import write_sales_csv
 
     tmpdir = None
     csv_path = args.csv

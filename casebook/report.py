@@ -1,82 +1,237 @@
-"""Render case results: the side-by-side text table and the JSON document."""
+"""Render case results: the terminal tables (through rich) and the JSON document.
+
+The terminal output fits 100 columns, has colour only on a terminal (and never with
+``NO_COLOR`` set: rich honours it), and shows a myth that does not hold as a myth, not as a
+failure.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import IO, Any, Sequence
+from typing import IO, Any, Mapping, Sequence
 
-from casebook.runner import CaseResult, VariantResult
-from leakhunt.units import format_size
-
-__all__ = ["render_table", "render_json", "to_document", "versions_line"]
-
-_HEADER = (
-    ("case", 22, "<"),
-    ("metric", 8, "<"),
-    ("budget", 10, ">"),
-    ("leaky peak", 11, ">"),
-    ("retained", 10, ">"),
-    ("s", 6, ">"),
-    ("fixed peak", 11, ">"),
-    ("retained", 10, ">"),
-    ("s", 6, ">"),
-    ("ratio", 7, ">"),
-    ("reproduced", 10, "<"),
+from casebook.model import METRICS
+from casebook.results import CaseResult, VariantResult
+from casebook.verdicts import (
+    CASE_VERDICTS,
+    FIXED_MARGIN,
+    FLAT,
+    GROWS,
+    LEAKY_MARGIN,
+    budget_verdict,
+    case_verdict,
+    growth_shape,
+    judge_claims,
+    ratio,
+    reproduced,
 )
 
+__all__ = ["SCHEMA", "WIDTH", "console", "render_json", "render_table", "to_document", "versions_line"]
 
-def _row(cells: Sequence[str]) -> str:
-    parts = [f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, _HEADER)]
-    return "  ".join(parts).rstrip()
+#: Identifies the document ``leakhunt casebook --json`` prints.
+SCHEMA = "leakhunt.casebook/2"
+#: The terminal output's width at most.
+WIDTH = 100
+
+# How each verdict looks in the table: short, and coloured by what it means for the reader.
+_VERDICT_STYLE: Mapping[str, tuple[str, str]] = {
+    "reproduced": ("reproduced", "green"),
+    "reproduced, story's fix falls short": ("story's fix short", "yellow"),
+    "reproduced, no fix keeps it": ("no fix keeps it", "red"),
+    "reproduced, casebook's fix fails": ("our fix fails", "red"),
+    "not reproduced": ("not reproduced", "yellow"),
+    "myth: does not hold": ("myth: does not hold", "cyan"),
+    "myth: holds after all": ("myth: holds", "yellow"),
+    "inconclusive": ("inconclusive", "magenta"),
+    "claims only": ("claims only", "blue"),
+}
+_CLAIM_STYLE: Mapping[str | None, str] = {
+    "holds": "green", "does not hold": "cyan", "partly": "yellow", None: "dim",
+}
 
 
-def _figures(v: VariantResult | None) -> list[str]:
-    if v is None:
-        return ["", "", ""]
-    return [format_size(v.peak), format_size(v.retained), f"{v.seconds:.2f}"]
+def console(file: IO[str], *, force_terminal: bool | None = None) -> Any:
+    """A rich console for ``file``: 100 columns at most, colour only where it belongs."""
+    from rich.console import Console
+
+    probe = Console(file=file, force_terminal=force_terminal)
+    width = min(WIDTH, probe.width) if probe.is_terminal else WIDTH
+    return Console(file=file, width=width, force_terminal=force_terminal, highlight=False)
 
 
-def _ratio(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}x"
-
-
-def versions_line(versions: dict[str, str]) -> str:
-    keys = ("python", "numpy", "pandas", "pyarrow", "polars", "duckdb")
+def versions_line(versions: Mapping[str, str]) -> str:
+    keys = ("python", "numpy", "pandas", "pyarrow", "polars", "duckdb", "dask")
     return ", ".join(f"{k} {versions[k]}" for k in keys if k in versions)
 
 
-def render_table(results: Sequence[CaseResult], versions: dict[str, str], file: IO[str]) -> None:
-    """The side-by-side table, then one plain line per case whose claim did not hold."""
+def _size(value: float | int | None) -> str:
+    from leakhunt import format_size
+
+    return "n/a" if value is None else format_size(int(value))
+
+
+def _metric(result: VariantResult | None, metric: str) -> float | int | None:
+    return None if result is None else result.median(metric)
+
+
+def best_ratio(r: CaseResult) -> float | None:
+    """The story's code over the casebook's best fix, on the case's metric."""
+    best = r.case.best_fix
+    if r.case.expect == "claims" or best is None:
+        return None
+    leaky, fixed = _metric(r.get("leaky"), r.case.metric), _metric(r.get(best), r.case.metric)
+    return None if leaky is None or fixed is None else ratio(leaky, fixed)
+
+
+def render_table(results: Sequence[CaseResult], versions: Mapping[str, str], file: IO[str], *,
+                 failures: Mapping[str, str] | None = None, force_terminal: bool | None = None) -> None:
+    """The verdict table, then the claim ledger, then a line per failed case."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    out = console(file, force_terminal=force_terminal)
     size = results[0].size if results else "?"
-    print(f"leakhunt casebook, size {size}: {versions_line(versions)}", file=file)
-    print("peak: high-water RSS above the start (plus pool workers' PSS); "
-          "retained: settled RSS growth while the result is alive", file=file)
-    print(file=file)
-    print(_row([name for name, _, _ in _HEADER]), file=file)
+    runs = results[0].runs if results else 0
+    out.print(f"leakhunt casebook, size {size}, median of {runs} runs: {versions_line(versions)}")
+    out.print(f"verdicts: the story's code breaks its budget at {LEAKY_MARGIN}x or more, a fix "
+              f"keeps it at {FIXED_MARGIN}x or less; in between is inconclusive", style="dim")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
+    table.add_column("case", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
+    table.add_column("budget", justify="right", no_wrap=True)
+    table.add_column("story", justify="right", no_wrap=True)
+    table.add_column("its fix", justify="right", no_wrap=True)
+    table.add_column("our fix", justify="right", no_wrap=True)
+    table.add_column("x", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
     for r in results:
-        print(_row([r.case.name, r.metric, format_size(r.limit), *_figures(r.leaky),
-                    *_figures(r.fixed), _ratio(r.ratio), "yes" if r.reproduced else "NO"]), file=file)
-        for name, alt in r.alternatives.items():
-            # No ratio: the column is leaky over fixed, and an alternative is neither.
-            print(_row([f"  {r.case.name}: {name}", "", "", "", "", "", *_figures(alt)]), file=file)
-        for name, why in r.skipped.items():
-            print(f"  {r.case.name}: {name} skipped: {why}", file=file)
-    print(file=file)
-    reproduced = sum(r.reproduced for r in results)
-    print(f"{reproduced} of {len(results)} cases reproduced.", file=file)
+        metric = r.case.metric
+        verdict = case_verdict(r)
+        label, style = _VERDICT_STYLE[verdict]
+        value = best_ratio(r)
+        shown_metric = "" if r.case.expect == "claims" else ("workers" if metric == "worker_peak" else metric)
+        table.add_row(
+            r.case.name,
+            shown_metric,
+            _size(r.limit) if r.limit is not None else "",
+            _size(_metric(r.get("leaky"), metric)) if r.get("leaky") else "",
+            _size(_metric(r.get("story_fix"), metric)) if r.get("story_fix") else "",
+            _size(_metric(r.get("fixed"), metric)) if r.get("fixed") else "",
+            "" if value is None else f"{value:.1f}",
+            Text(label, style=style),
+        )
+    out.print(table)
+    ledger = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False,
+                   title="claims, as measured here", title_justify="left")
+    ledger.add_column("case", no_wrap=True)
+    ledger.add_column("verdict", no_wrap=True)
+    ledger.add_column("claim", overflow="fold")
     for r in results:
-        if not r.reproduced:
-            print(f"{r.case.name}: {r.verdict}.", file=file)
+        for claim in judge_claims(r):
+            shown = claim.verdict or "not measured"
+            ledger.add_row(r.case.name, Text(shown, style=_CLAIM_STYLE[claim.verdict]), claim.text)
+    if ledger.row_count:
+        out.print(ledger)
+    done = sum(reproduced(r) for r in results)
+    leaks = sum(r.case.expect == "leak" for r in results)
+    out.print(f"{done} of {leaks} leak stories reproduced; evidence for each claim: --json or "
+              f"--markdown DIR.")
+    for name, error in (failures or {}).items():
+        out.print(Text(f"{name}: failed: {error.splitlines()[0]}", style="red"))
 
 
-def to_document(results: Sequence[CaseResult], versions: dict[str, str]) -> dict[str, Any]:
+def _variant_document(r: CaseResult, name: str) -> dict[str, Any]:
+    metric = r.case.metric
+    points = [v for v in r.results if v.name == name]
+    full = r.get(name)
+    out: dict[str, Any] = {"kind": points[0].kind, "label": points[0].label, "points": []}
+    for point in points:
+        entry = point.to_dict(metric)
+        entry["verdict"] = budget_verdict(point.median(metric), r.case.limit(point.params))
+        if point.timeline:
+            entry["timeline"] = [list(p) for p in point.timeline]
+        out["points"].append(entry)
+    smaller = r.get(name, r.case.growth_scale)
+    if smaller is not None and full is not None:
+        out["growth"] = {"scale": r.case.growth_scale, "smaller": smaller.median(metric),
+                         "full": full.median(metric),
+                         "shape": growth_shape(smaller.median(metric), full.median(metric))}
+    if full is not None and full.explanation:
+        out["explanation"] = full.explanation
+        out["explanation_data"] = full.explanation_data
+    if full is not None and full.line_profile:
+        out["line_profile"] = full.line_profile
+    return out
+
+
+def _medians(result: VariantResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {name: result.median(name) for name in ("peak", "retained", "seconds")}
+
+
+def causes(r: CaseResult) -> list[dict[str, Any]]:
+    """Where the gain comes from: each cause's variant against the story's code."""
+    metric = r.case.metric
+    leaky = _metric(r.get("leaky"), metric)
+    out = []
+    for name, cause in r.case.causes.items():
+        value = _metric(r.get(name), metric)
+        if value is None:
+            continue
+        gain = None if leaky is None else ratio(leaky, value)
+        out.append({"variant": name, "cause": cause, metric: value, "gain": gain})
+    return out
+
+
+def case_document(r: CaseResult) -> dict[str, Any]:
+    from casebook.stories import STORIES
+
+    case = r.case
+    names = list(dict.fromkeys(v.name for v in r.results))
+    value = best_ratio(r)
+    doc: dict[str, Any] = {
+        "name": case.name,
+        "title": case.title,
+        "story": case.story,
+        "source": STORIES[case.story].title,
+        "metric": case.metric,
+        "expect": case.expect,
+        "size": r.size,
+        "runs": r.runs,
+        "params": r.params,
+        "budget": None if r.limit is None else {case.metric: r.limit},
+        "verdict": case_verdict(r),
+        "reproduced": reproduced(r),
+        "ratio": None if value is None else round(value, 2),
+        "claims": [c.to_dict() for c in judge_claims(r)],
+        "variants": {name: _variant_document(r, name) for name in names},
+        "causes": causes(r),
+        "skipped": dict(r.skipped),
+    }
+    if case.expect != "claims":
+        doc["leaky"] = _medians(r.get("leaky"))
+        doc["fixed"] = _medians(r.get(case.best_fix or ""))
+    return doc
+
+
+def to_document(results: Sequence[CaseResult], versions: Mapping[str, str],
+                failures: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {
-        "cases": [r.to_dict() for r in results],
+        "schema": SCHEMA,
         "size": results[0].size if results else None,
-        "versions": versions,
+        "runs": results[0].runs if results else None,
+        "margins": {"leaky": LEAKY_MARGIN, "fixed": FIXED_MARGIN, "grows": GROWS, "flat": FLAT},
+        "metrics": dict(METRICS),
+        "verdicts": dict(CASE_VERDICTS),
+        "versions": dict(versions),
+        "cases": [case_document(r) for r in results],
+        "failures": dict(failures or {}),
     }
 
 
-def render_json(results: Sequence[CaseResult], versions: dict[str, str], file: IO[str]) -> None:
-    json.dump(to_document(results, versions), file, indent=2)
+def render_json(results: Sequence[CaseResult], versions: Mapping[str, str], file: IO[str],
+                failures: Mapping[str, str] | None = None) -> None:
+    json.dump(to_document(results, versions, failures), file, indent=2)
     file.write("\n")

@@ -1,131 +1,110 @@
-"""Run cases: set up data once per case, measure each variant in a fresh process, judge.
+"""Run cases: set up data once per case and size, measure every run in a fresh process.
 
-The figures a case is judged on:
-
-- ``peak``: the high-water mark of RSS above the start of the call (plus the child
-  processes' PSS for cases that use a pool);
-- ``retained``: settled RSS growth while what the call returned is still alive.
-
-A case is *reproduced* when its leaky version breaks the case's budget and its fixed version
-keeps it. ``ratio`` is leaky over fixed on the case's metric, each taken as at least
-:data:`~casebook._case.NOISE_FLOOR` so that a fix that grows nothing does not divide by zero.
+For each case the runner plans *chains*: one per data size (the full size, and half of it for
+a growth story), each a setup step then one step per run of each variant. Every step is a
+process of its own (:mod:`casebook.child`), forked from a server that has imported numpy,
+pandas, pyarrow and leakhunt once: a fresh heap for every run, without paying for the imports
+each time. Chains run ``jobs`` at a time; a case marked ``exclusive`` (a process pool, whose
+workers a neighbour would slow) takes every slot while it runs. Memory figures are per
+process, so measuring two variants side by side does not change them;
+``benchmarks/casebook_parallel.py`` checks that.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import multiprocessing
 import shutil
-import subprocess
-import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from importlib.util import find_spec
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Iterator, Mapping, Sequence
 
-from casebook._case import NOISE_FLOOR, Case
+from casebook import child
+from casebook.model import KIND_ORDER, Case
+from casebook.protocol import Report, Request, RunFigures, read_params, write_params
+from casebook.results import CaseResult, VariantResult
 
-__all__ = ["VariantResult", "CaseResult", "CaseError", "run_case", "versions"]
+__all__ = ["CaseError", "Progress", "run_case", "run_cases", "versions"]
 
-# How long one variant may take before we give up on it (large sizes included).
-VARIANT_TIMEOUT = 1800
+#: How long one step may take before we give up on it (large sizes included).
+STEP_TIMEOUT = 1800
+#: What the fork server imports once, for every process it forks.
+PRELOAD = ["numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.csv", "pyarrow.compute",
+           "psutil", "leakhunt", "casebook.child"]
+# Optional modules a variant may need -> the extra that installs them (pyproject.toml).
+_EXTRAS = {"polars": "compare", "duckdb": "compare", "distributed": "dask"}
 
 
 class CaseError(RuntimeError):
-    """A step of a case failed in its subprocess; the message carries its stderr tail."""
+    """A step of a case failed in its process; the message carries its output's tail."""
 
 
-@dataclass(frozen=True)
-class VariantResult:
-    name: str
-    peak: int | None
-    retained: int | None
-    seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
+class Progress:
+    """What the runner reports while it works; the default reports nothing."""
 
-    def figure(self, metric: str) -> int | None:
-        return self.peak if metric == "peak" else self.retained
+    def start(self, total: int) -> None:
+        """``total`` steps are planned."""
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"peak": self.peak, "retained": self.retained, "seconds": self.seconds}
-        for key in ("self_peak", "children_peak", "allocator_retention"):
-            if self.extra.get(key) is not None:
-                out[key] = self.extra[key]
-        return out
+    def step(self, text: str) -> None:
+        """A step (``text`` says which) begins."""
+
+    def done(self, text: str) -> None:
+        """A step ended."""
 
 
-@dataclass(frozen=True)
-class CaseResult:
+@dataclass
+class _Step:
+    kind: str  # "setup", "run", "explain" or "profile"
+    names: tuple[str, ...] = ()  # the variants it measures, in one process
+    runs: int = 1
+
+    @property
+    def label(self) -> str:
+        what = ", ".join(self.names) or "data"
+        return what if self.kind in ("setup", "run") else f"{what} ({self.kind})"
+
+
+@dataclass
+class _Chain:
     case: Case
-    size: str
-    params: dict[str, Any]
-    leaky: VariantResult
-    fixed: VariantResult
-    alternatives: dict[str, VariantResult]
-    skipped: dict[str, str]  # alternative -> why it did not run
+    scale: float
+    steps: list[_Step]
+    results: list[VariantResult] = field(default_factory=list)
+    error: str | None = None
 
-    @property
-    def metric(self) -> str:
-        return self.case.metric
 
-    @property
-    def budget(self) -> dict[str, int]:
-        return self.case.budget(self.params)
+class _Slots:
+    """``jobs`` slots; an exclusive step takes them all, and new steps wait while it waits."""
 
-    @property
-    def limit(self) -> int:
-        """The budget on the case's metric, in bytes."""
-        key = "rss" if self.metric == "retained" else "peak"
-        return self.budget[key]
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.free = count
+        self.waiting_exclusive = 0
+        self.cond = threading.Condition()
 
-    def breaks(self, variant: VariantResult) -> bool:
-        value = variant.figure(self.metric)
-        return value is not None and value > self.limit
-
-    @property
-    def ratio(self) -> float | None:
-        leaky, fixed = self.leaky.figure(self.metric), self.fixed.figure(self.metric)
-        if leaky is None or fixed is None:
-            return None
-        return max(leaky, NOISE_FLOOR) / max(fixed, NOISE_FLOOR)
-
-    @property
-    def reproduced(self) -> bool:
-        return self.breaks(self.leaky) and not self.breaks(self.fixed)
-
-    @property
-    def verdict(self) -> str:
-        """One plain sentence: did the story's claim hold here?"""
-        if self.reproduced:
-            if self.case.expect == "myth":
-                return "reproduced: the claim holds here after all"
-            return "reproduced"
-        if self.breaks(self.fixed):
-            return "NOT reproduced: the fixed version breaks the budget too"
-        if self.case.expect == "myth":
-            return "NOT reproduced: the claim does not hold here (a myth on these versions)"
-        return "NOT reproduced: the leaky version keeps the budget"
-
-    def to_dict(self) -> dict[str, Any]:
-        ratio = self.ratio
-        return {
-            "name": self.case.name,
-            "title": self.case.title,
-            "source": self.case.source,
-            "metric": self.metric,
-            "reproduced": self.reproduced,
-            "expect": self.case.expect,
-            "verdict": self.verdict,
-            "size": self.size,
-            "budget": self.budget,
-            "ratio": None if ratio is None else round(ratio, 2),
-            "leaky": self.leaky.to_dict(),
-            "fixed": self.fixed.to_dict(),
-            "alternatives": {name: v.to_dict() for name, v in self.alternatives.items()},
-            "skipped": dict(self.skipped),
-        }
+    @contextmanager
+    def hold(self, exclusive: bool) -> Iterator[None]:
+        need = self.count if exclusive else 1
+        with self.cond:
+            if exclusive:
+                self.waiting_exclusive += 1
+                self.cond.wait_for(lambda: self.free >= need)
+                self.waiting_exclusive -= 1
+            else:
+                self.cond.wait_for(lambda: self.free >= need and self.waiting_exclusive == 0)
+            self.free -= need
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.free += need
+                self.cond.notify_all()
 
 
 def versions() -> dict[str, str]:
@@ -134,7 +113,8 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for dist in ("leakhunt", "numpy", "pandas", "pyarrow", "polars", "duckdb", "memory_profiler"):
+    for dist in ("leakhunt", "numpy", "pandas", "pyarrow", "polars", "duckdb", "dask", "distributed",
+                 "memory_profiler"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
@@ -146,101 +126,231 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _child(args: list[str], what: str, env: dict[str, str]) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "casebook._child", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        timeout=VARIANT_TIMEOUT,
-    )
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
-        raise CaseError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+def _context() -> Any:
+    """Fork server where the platform has one (Linux, macOS); a fresh interpreter elsewhere."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
-def _child_env() -> dict[str, str]:
-    """The parent's environment, plus the path that makes `casebook` importable there."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+def _sample(proc: Any, children: bool) -> list[tuple[float, int]]:
+    """RSS of ``proc`` (plus its children's, for pools) every few milliseconds, until it exits."""
+    import psutil
 
-
-def run_case(
-    case: Case,
-    size: str,
-    *,
-    progress: IO[str] | None = None,
-    why: bool = False,
-    profile: bool = False,
-    alternatives: bool = True,
-) -> CaseResult:
-    """Set up ``case`` at ``size`` and measure each variant in its own process.
-
-    ``why`` asks the leaky run for its retention path (why_alive); ``profile`` adds a
-    memory_profiler line table for the variants the case names. Temporary data lives in a
-    directory that is removed afterwards, whatever happens.
-    """
-    env = _child_env()
-
-    def say(text: str) -> None:
-        if progress is not None:
-            print(text, file=progress, flush=True)
-
-    workdir = Path(tempfile.mkdtemp(prefix=f"leakhunt-casebook-{case.name}-"))
+    interval = 0.05 if children else 0.01
+    points: list[tuple[float, int]] = []
     try:
-        started = time.perf_counter()
-        _child(["setup", case.name, size, str(workdir)], f"{case.name}: setup", env)
-        if case.setup is not None:
-            say(f"  {case.name}: data ready in {time.perf_counter() - started:.1f} s")
-        params = json.loads((workdir / "params.json").read_text())
+        watched = psutil.Process(proc.pid)
+        while proc.exitcode is None:
+            rss = watched.memory_info().rss
+            if children:
+                for kid in watched.children(recursive=True):
+                    try:
+                        rss += kid.memory_info().rss
+                    except psutil.Error:
+                        pass
+            points.append((time.time(), rss))
+            proc.join(interval)
+    except psutil.Error:
+        pass  # the process ended between two samples: what was sampled stands
+    return points
 
-        names = ["leaky", "fixed"]
-        skipped: dict[str, str] = {}
-        if alternatives:
-            for name in case.alternatives:
-                module = case.alternative_requires.get(name)
-                if module and find_spec(module) is None:
-                    skipped[name] = f"{module} is not installed (pip install \"leakhunt[compare]\")"
-                    continue
-                names.append(name)
 
-        results: dict[str, VariantResult] = {}
+def _cut(points: Sequence[tuple[float, int]], started: float, ended: float) -> tuple[tuple[float, int], ...]:
+    """The samples of one call, as (seconds since its start, bytes above its start)."""
+    before = [p for p in points if p[0] <= started]
+    inside = [p for p in points if started < p[0] <= ended]
+    base = before[-1][1] if before else (inside[0][1] if inside else None)
+    if base is None:
+        return ()
+    return ((0.0, 0), *((round(t - started, 4), rss - base) for t, rss in inside))
+
+
+def _spawn(ctx: Any, request: Request, workdir: Path, what: str, index: int, *,
+           timeline: bool = False, children: bool = False) -> tuple[Report | None, list[tuple[float, int]]]:
+    request_file = workdir / f"request-{index}.json"
+    request.write(request_file)
+    log = workdir / f"log-{index}.txt"
+    proc = ctx.Process(target=child.serve, args=(str(request_file), str(log)), name=f"casebook {what}")
+    proc.start()
+    try:
+        points = _sample(proc, children) if timeline else []
+        proc.join(STEP_TIMEOUT)
+        if proc.exitcode is None:
+            raise CaseError(f"{what} took more than {STEP_TIMEOUT} s")
+    finally:
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
+    if proc.exitcode != 0:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        tail = "\n".join(text.strip().splitlines()[-15:])
+        raise CaseError(f"{what} failed (exit {proc.exitcode}):\n{tail}")
+    if request.step == "setup":
+        return None, points
+    return Report.read(Path(request.report)), points
+
+
+def _plan(case: Case, *, runs: int, alternatives: bool, growth: bool, explain: bool, profile: bool,
+          only: Sequence[str] | None) -> tuple[list[_Chain], dict[str, str]]:
+    skipped: dict[str, str] = {}
+    chosen = []
+    for variant in sorted(case.variants, key=lambda v: KIND_ORDER[v.kind]):
+        if only is not None:
+            if variant.name not in only:
+                continue
+        elif variant.kind == "flip":
+            continue
+        if variant.kind == "alternative" and not alternatives:
+            skipped[variant.name] = "alternatives were not asked for (--no-alternatives)"
+            continue
+        if variant.requires and find_spec(variant.requires) is None:
+            extra = _EXTRAS.get(variant.requires, "all")
+            skipped[variant.name] = f"{variant.requires} is not installed (pip install \"leakhunt[{extra}]\")"
+            continue
+        chosen.append(variant)
+
+    def steps(scale: float) -> list[_Step]:
+        names = [v.name for v in chosen if scale == 1.0 or v.growth]
+        out = [_Step("setup")]
         for name in names:
-            out = workdir / f"result-{name}.json"
-            args = ["run", case.name, name, str(workdir), str(out)]
-            if why and name == "leaky":
-                args.append("--why")
-            if profile and name in case.line_profile:
-                args.append("--profile")
-            _child(args, f"{case.name}: {name}", env)
-            figures = json.loads(out.read_text())
-            result = VariantResult(
-                name=name,
-                peak=figures.pop("peak"),
-                retained=figures.pop("retained"),
-                seconds=figures.pop("seconds"),
-                extra=figures,
-            )
-            results[name] = result
-            say(f"  {case.name}: {name:<9} {_brief(result, case.metric)}")
-        return CaseResult(
-            case=case,
-            size=size,
-            params={k: v for k, v in params.items() if k != "workdir"},
-            leaky=results.pop("leaky"),
-            fixed=results.pop("fixed"),
-            alternatives=results,
-            skipped=skipped,
-        )
+            out += [_Step("run", (name,)) for _ in range(runs)]
+            if scale == 1.0 and explain and name == "leaky" and case.metric == "retained":
+                out.append(_Step("explain", (name,)))
+            if scale == 1.0 and profile and case.variant(name).profile:
+                out.append(_Step("profile", (name,)))
+        return out
+
+    chains = [_Chain(case, 1.0, steps(1.0))]
+    if growth and case.growth_keys and any(v.growth for v in chosen):
+        chains.append(_Chain(case, case.growth_scale, steps(case.growth_scale)))
+    return chains, skipped
+
+
+def _run_chain(chain: _Chain, size: str, root: Path, ctx: Any, slots: _Slots,
+               progress: Progress, timelines: bool) -> None:
+    case = chain.case
+    workdir = Path(tempfile.mkdtemp(prefix=f"{case.name}-{chain.scale}-", dir=root))
+    at = "" if chain.scale == 1.0 else f" at {chain.scale:g}x"
+    params: dict[str, Any] = {}
+    runs: dict[str, list[RunFigures]] = {}
+    samples: dict[str, list[list[tuple[float, int]]]] = {}
+    notes: dict[tuple[str, str], str] = {}
+    explained: dict[str, Any] = {}
+    try:
+        for index, step in enumerate(chain.steps):
+            label = f"{case.name}{at}: {step.label}"
+            progress.step(label)
+            with slots.hold(case.exclusive):
+                if step.kind == "setup" and case.setup is None:
+                    write_params(workdir, case.prepare(size, workdir, chain.scale))
+                    report = None
+                else:
+                    request = Request(step.kind, case.name, str(workdir), str(workdir / f"report-{index}.json"),
+                                      size=size, scale=chain.scale, variants=step.names, runs=step.runs)
+                    sample = timelines and step.kind == "run" and chain.scale == 1.0 and len(step.names) == 1
+                    report, points = _spawn(ctx, request, workdir, label, index, timeline=sample,
+                                            children=case.children)
+                    if sample:
+                        samples.setdefault(step.names[0], []).append(points)
+            progress.done(label)
+            if step.kind == "setup":
+                params = read_params(workdir)
+                continue
+            assert report is not None
+            if step.kind == "explain" and report.explanation:
+                notes[(step.names[0], "explanation")] = report.explanation
+                explained[step.names[0]] = report.explanation_data
+            elif step.kind == "profile" and report.line_profile:
+                notes[(step.names[0], "line_profile")] = report.line_profile
+            for name, measured in report.runs.items():
+                runs.setdefault(name, []).extend(measured)
+        for name, measured in runs.items():
+            variant = case.variant(name)
+            result = VariantResult(name=name, kind=variant.kind, label=variant.label, scale=chain.scale,
+                                   params=params, runs=tuple(measured),
+                                   explanation=notes.get((name, "explanation")),
+                                   explanation_data=explained.get(name),
+                                   line_profile=notes.get((name, "line_profile")))
+            taken = samples.get(name)
+            if taken and len(taken) == len(measured):
+                middle = result.median_run(case.metric)
+                run = measured[middle]
+                result = _replace(result, timeline=_cut(taken[middle], run.started, run.ended))
+            chain.results.append(result)
+    except CaseError as exc:
+        chain.error = str(exc)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _brief(result: VariantResult, metric: str) -> str:
-    from leakhunt.units import format_size
+def run_cases(
+    cases: Sequence[Case],
+    size: str,
+    *,
+    runs: int = 3,
+    jobs: int = 2,
+    explain: bool = False,
+    profile: bool = False,
+    timelines: bool = False,
+    alternatives: bool = True,
+    growth: bool = True,
+    only: Mapping[str, Sequence[str]] | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[CaseResult], dict[str, str]]:
+    """Measure ``cases`` at ``size``: every variant ``runs`` times, each run in a fresh process.
 
-    return (f"{metric} {format_size(result.figure(metric))}, "
-            f"{result.seconds:.2f} s")
+    ``explain`` asks the story's code of a "retained" case for leakhunt's explanation of what
+    stays alive; ``profile`` adds memory_profiler line tables for the variants that ask for
+    them; ``timelines`` samples memory over time for the plots. ``only`` maps a case name to
+    the variants to run (flip variants included) instead of all but the flips. Returns the
+    results in the order of ``cases`` and, by case name, the error of each case that failed.
+    Temporary data lives in one directory, removed afterwards whatever happens.
+    """
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs!r}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs!r}")
+    progress = progress or Progress()
+    plans = []
+    for case in cases:
+        chains, skipped = _plan(case, runs=runs, alternatives=alternatives, growth=growth,
+                                explain=explain, profile=profile,
+                                only=None if only is None else only.get(case.name))
+        plans.append((case, chains, skipped))
+    all_chains = [chain for _, chains, _ in plans for chain in chains]
+    progress.start(sum(len(chain.steps) for chain in all_chains))
+    # Exclusive chains first, then the longest: the tail of the run stays short.
+    ordered = sorted(all_chains, key=lambda c: (not c.case.exclusive, -len(c.steps)))
+    ctx = _context()
+    slots = _Slots(jobs)
+    root = Path(tempfile.mkdtemp(prefix="leakhunt-casebook-"))
+    try:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="casebook") as pool:
+            for future in [pool.submit(_run_chain, chain, size, root, ctx, slots, progress, timelines)
+                           for chain in ordered]:
+                future.result()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    results: list[CaseResult] = []
+    failures: dict[str, str] = {}
+    for case, chains, skipped in plans:
+        errors = [chain.error for chain in chains if chain.error]
+        if errors:
+            failures[case.name] = errors[0]
+            continue
+        order = {v.name: i for i, v in enumerate(sorted(case.variants, key=lambda v: KIND_ORDER[v.kind]))}
+        found = [r for chain in chains for r in chain.results]
+        found.sort(key=lambda r: (order[r.name], -r.scale))
+        results.append(CaseResult(case=case, size=size, runs=runs, results=tuple(found), skipped=skipped))
+    return results, failures
+
+
+def run_case(case: Case, size: str, **options: Any) -> CaseResult:
+    """One case (see :func:`run_cases` for the options); ``CaseError`` if it failed."""
+    results, failures = run_cases([case], size, **options)
+    if failures:
+        raise CaseError(failures[case.name])
+    return results[0]

@@ -7,9 +7,6 @@ run's state; the measuring, budget checks, leak hunting and explanations are the
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 import pytest
 
 from pytest_leakhunt.markers import MARKERS
@@ -39,8 +36,3 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_leakhunt import dask_budget  # the fixture only; leakhunt.dask is imported when it is used
 
     config.pluginmanager.register(dask_budget, "leakhunt-dask-budget")
-    # The casebook's fixtures (leak_check and friends) ship in the same package when present.
-    if importlib.util.find_spec("pytest_leakhunt.fixtures") is not None:
-        fixtures = importlib.import_module("pytest_leakhunt.fixtures")
-        if not config.pluginmanager.is_registered(fixtures):
-            config.pluginmanager.register(fixtures, "leakhunt-fixtures")
