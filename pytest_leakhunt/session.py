@@ -337,29 +337,34 @@ class LeakHunt:
             return Measurer.exact(trace=self.settings.trace or budget.traced is not None,
                                   children=self.settings.children or budget.children is not None,
                                   peak_sites=budget.peak is not None)
-        # Cheap by design: no settling per test; tracemalloc only if already running.
-        # trim: without it a test reuses memory glibc kept from earlier frees, and a retained
-        # leak reads as no growth (the casebook's slice cases: 122 MiB kept, 0 B read). But a
-        # trim walks the whole heap (~0.5 ms on pandas' test-suite heap: most of the per-test
-        # cost, issue 9), and there is something to hand back only if RSS rose since the last
-        # trim: freed memory an allocator keeps was resident, so it raised RSS when allocated.
+        # Cheap by design: no settling per test; tracemalloc only if already running. The
+        # allocator was trimmed before the test's fixtures were set up, if that was due
+        # (trim_if_due).
         return Measurer(settle=False, trace=None, children=self.settings.children, domains=False,
-                        trim=self._trim_due())
+                        trim=False)
 
-    def _trim_due(self) -> bool:
+    def trim_if_due(self) -> None:
+        """Before a cheaply measured test sets up: hand freed memory back to the system if RSS
+        rose since the last trim.
+
+        Without a trim a test reuses memory glibc kept from earlier frees, and a retained leak
+        reads as no growth (the casebook's slice cases: 122 MiB kept, 0 B read). But a trim
+        walks the whole heap (~0.5 ms on pandas' test-suite heap: most of the per-test cost,
+        issue 9), and there is something to hand back only if RSS rose since the last trim:
+        freed memory an allocator keeps was resident, so it raised RSS when allocated. It runs
+        before the fixtures are set up, so memory a fixture allocated and freed at teardown
+        counts as a rise too (read at the call, it would look like the level the last trim
+        left)."""
         from leakhunt import probes
+        from leakhunt.settle import trim
 
         rss = probes.rss()
-        if rss is None or self._rss_after_trim is None or rss - self._rss_after_trim >= _TRIM_AFTER:
-            self.trims += 1  # the RSS it leaves is read after the trim: see started()
-            return True
-        self._rss_after_trim = min(self._rss_after_trim, rss)
-        return False
-
-    def started(self, measurer: Measurer) -> None:
-        """After a measurer started: remember the RSS a trim (or a settle) left."""
-        if (measurer.trim or measurer.settle) and measurer._before is not None:
-            self._rss_after_trim = measurer._before.rss
+        if rss is not None and self._rss_after_trim is not None and rss - self._rss_after_trim < _TRIM_AFTER:
+            self._rss_after_trim = min(self._rss_after_trim, rss)
+            return
+        trim()
+        self.trims += 1
+        self._rss_after_trim = probes.rss()
 
     def decide(self, item: pytest.Item, state: _TestState, outcome: str) -> None:
         """Judge a budgeted test (the library decides); tidy a cheap measurement for the report."""
@@ -549,6 +554,8 @@ class _PerTest:
             pytest.fail(f"leakhunt: {exc}", pytrace=False)
         if budget is not None or self.settings.active:
             item.stash[_STATE] = _TestState(budget=budget)
+            if budget is None:
+                self.owner.trim_if_due()
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -558,7 +565,6 @@ class _PerTest:
             return (yield)
         if state.measurer is None:
             state.measurer = self.owner.measurer(state).start()
-            self.owner.started(state.measurer)
         try:
             with _measured_by_plugin():
                 return (yield)
@@ -643,7 +649,6 @@ class _FixtureScope:
             if state is not None and not state.opted_out:
                 if state.measurer is None:
                     state.measurer = self.owner.measurer(state).start()
-                    self.owner.started(state.measurer)
                 state.fixtures_alive += 1
         return (yield)
 

@@ -140,7 +140,7 @@ def test_budgets_markers_decorator_params_classes_unittest_junit(pytester: pytes
     ])
     # a traced= budget traces the first call: nothing is called a second time to explain it
     result.stdout.no_fnmatch_line("*called it a second time*")
-    result.stdout.fnmatch_lines(["*test_param[[]big[]] broke its memory budget", "*peak 57.* MiB (budget 19.1 MiB)*"])
+    result.stdout.fnmatch_lines(["*test_param[[]big[]] broke its memory budget", "*peak 5?.? MiB (budget 19.1 MiB)*"])
     # the library's decorator saw the plugin measuring and measured nothing itself
     result.stdout.fnmatch_lines(["decorator measured 0 time(s)"])
 
@@ -663,7 +663,7 @@ def test_keeps_80_mb():
 NO_TRIM = """
 def pytest_configure(config):
     import pytest_leakhunt.session as session
-    session.LeakHunt._trim_due = lambda self: False
+    session.LeakHunt.trim_if_due = lambda self: None
 """
 
 
