@@ -230,7 +230,9 @@ class Measurer:
             self._children_sampler.start()
         if self.peak_sites and self.tracing:
             self.peak = PeakSnapshots().start()
-        self._window = PeakWindow().open()
+        # The window starts from the reading just taken when nothing ran in between.
+        quiet = self._children_sampler is None and self.peak is None
+        self._window = PeakWindow().open(start=self._before.rss if quiet else None)
         self._t0 = time.perf_counter()
         return self
 
@@ -272,10 +274,13 @@ class Measurer:
                 arrow_peak = arrow_max_now - self._before.arrow
             else:
                 arrow_peak = max(self._before.arrow, probes.arrow() or 0) - self._before.arrow
-        unsettled_rss = probes.rss()
         if self.settle:
+            unsettled_rss = probes.rss()
             _settle()
-        after = self._reading()
+            after = self._reading()
+        else:
+            after = self._reading()
+            unsettled_rss = after.rss
         if self._trace_handle is not None:
             self._trace_handle.stop()
             self._trace_handle = None

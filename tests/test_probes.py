@@ -252,3 +252,44 @@ emit({"parent": parent, "parent_after": probes.rss(), **child})
     assert out["child"] - out["parent"] > 60_000_000  # the child's 80 MB, not the parent's figure
     assert out["hwm"] >= out["child"]
     assert abs(out["parent_after"] - out["parent"]) < 20_000_000
+
+
+def test_the_cheap_mark_is_the_kernels_mark_even_under_a_big_parents_floor() -> None:
+    # getrusage's ru_maxrss carries the peak from before exec as a floor: a Python spawned by a
+    # 200 MB parent reads 200 MB there. hwm_mark() must read the process's own mark all the same.
+    code = """
+import json, subprocess, sys
+import numpy as np
+parent = np.ones(200 * 2**20 // 8)  # touched: resident in the parent when it spawns
+child = '''
+import json, resource
+import numpy as np
+from leakhunt import probes
+ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+marks = [probes.hwm_mark(), probes.hwm()]
+block = np.ones(30 * 2**20 // 8)  # rises above its own mark, still under the parent's floor
+marks += [probes.hwm_mark(), probes.hwm(), probes.hwm_mark()]
+print(json.dumps({"ru": ru, "marks": marks}))
+'''
+out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout
+emit(json.loads(out.splitlines()[-1]))
+"""
+    out = run_scenario(code)
+    mib = 2**20
+    assert out["ru"] > 190 * mib  # the floor is there (the other way round of what is tested)
+    a, b, c, d, e = out["marks"]
+    slack = 2**20  # the kernel's counters are per CPU: two readings may differ by a few pages
+    assert a <= b + slack and b <= c + slack and c <= d + slack and d <= e + slack  # one figure
+    assert b < 150 * mib and d - b > 25 * mib  # the child's own mark, not the parent's floor
+
+
+def test_the_cheap_mark_follows_the_kernels_mark_without_a_floor() -> None:
+    import numpy as np
+
+    slack = 2**20  # per-CPU counters: a few pages apart
+    block = np.ones(64 * 2**20 // 8)
+    above = probes.rss()
+    marks = [probes.hwm_mark(), probes.hwm(), probes.hwm_mark()]
+    del block
+    assert all(m >= above - slack for m in marks)
+    assert abs(marks[0] - marks[1]) < slack and abs(marks[2] - marks[1]) < slack
