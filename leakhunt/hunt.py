@@ -17,6 +17,7 @@ needs stronger evidence (:func:`confirmations`), and the verdict says which acco
 from __future__ import annotations
 
 import gc
+import sys
 import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -27,12 +28,16 @@ from leakhunt.explanation import Root, Site
 from leakhunt.settle import settle
 from leakhunt.units import format_size, parse_size
 
-__all__ = ["LeakVerdict", "SeriesHunt", "hunt", "sen_slope", "is_suspect", "confirmations", "evidence", "NOISE",
+__all__ = ["LeakVerdict", "SeriesHunt", "hunt", "sen_slope", "series_text", "is_suspect", "confirmations", "evidence", "NOISE",
            "NAMES", "RESIDENT"]
 
 #: Per-call noise below which a delta does not count as growth (FINDINGS.md: settled,
 #: single-threaded anonymous RSS moves at most 16 kB between identical calls).
-NOISE: dict[str, int] = {"rss": 16 * 1024, "traced": 1024, "arrow": 64}
+NOISE: dict[str, int] = {"rss": 16 * 1024, "traced": 1024, "arrow": 64, "blocks": 8}
+
+#: The largest object pymalloc serves (bytes): a leak of N bytes of small objects adds at least
+#: N / 512 blocks, so that many blocks per call is the least a leak at the threshold shows.
+_BLOCK_MAX = 512
 
 _CLEARED = "warm-up or bounded cache: memory grew at first, then stopped (not a leak)"
 
@@ -106,10 +111,9 @@ class LeakVerdict:
             lines.append(f"{title} does not leak: growth stayed under {format_size(self.threshold)} per call "
                          f"({self.calls} calls)")
         for name, values in self.series.items():
-            slope = sen_slope(values)
-            steps = ", ".join(format_size(values[i + 1] - values[i], signed=True) for i in range(len(values) - 1))
-            lines.append(f"  {name:<6} {format_size(slope, signed=True)}/call   per call: {steps}")
-        if self.leaking and self.accounting == "rss" and "traced" not in self.series:
+            slope, steps = series_text(name, values)
+            lines.append(f"  {name:<6} {slope}/call   per call: {steps}")
+        if self.leaking and self.accounting == "rss" and "traced" not in {*self.series, *self.confirm_series}:
             lines.append("  run with tracing (tracemalloc.start(), or pytest --leak-trace) to see where it is allocated")
         return "\n".join(lines)
 
@@ -125,6 +129,7 @@ class LeakVerdict:
 
 
 NAMES = {"rss": "resident memory (anonymous RSS)", "traced": "tracemalloc's traced memory",
+         "blocks": "pymalloc's allocated blocks",
          "unmanaged": "unmanaged memory (anonymous RSS minus Dask's managed data)",
           "arrow": "Arrow's memory pool", "": "no accounting"}
 
@@ -134,11 +139,27 @@ def _rss_reader() -> Callable[[], int | None]:
     return probes.rss_anon if probes.rss_anon() is not None else probes.rss
 
 
+def series_text(name: str, values: list[int]) -> tuple[str, str]:
+    """A series of readings in words: its slope and its steps, in bytes (or blocks, for
+    pymalloc's block count)."""
+    if name == "blocks":
+        return (f"{sen_slope(values):+.0f} blocks",
+                ", ".join(f"{values[i + 1] - values[i]:+d}" for i in range(len(values) - 1)))
+    return (format_size(sen_slope(values), signed=True),
+            ", ".join(format_size(values[i + 1] - values[i], signed=True) for i in range(len(values) - 1)))
+
+
+def _limit(name: str, limit: int) -> int:
+    """The threshold in the series' own unit: blocks for the block count, else bytes."""
+    return max(1, limit // _BLOCK_MAX) if name == "blocks" else limit
+
+
 def _window(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
             calls: int, names: list[str]) -> dict[str, list[int]]:
     # Pre-allocated so the measuring loop itself allocates nothing that grows.
     series = {name: [0] * (calls + 1) for name in names}
-    readers = {"rss": _rss_reader(), "traced": probes.traced, "arrow": probes.arrow}
+    readers = {"rss": _rss_reader(), "traced": probes.traced, "arrow": probes.arrow,
+               "blocks": sys.getallocatedblocks}
     for i in range(calls + 1):
         if i:
             fn(*args, **kwargs)  # the result is dropped at once: a returned value is not a leak
@@ -165,15 +186,20 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
          trace: bool | None = None, attribute: bool = False, **kwargs: Any) -> LeakVerdict:
     """Call ``fn(*args, **kwargs)`` repeatedly and decide whether it leaks per call.
 
-    ``trace``: ``None`` uses tracemalloc's figure if tracing is already on; ``True`` turns it
-    on for the hunt (it sees small-object leaks that anonymous RSS hides in pymalloc's arenas);
-    ``False`` leaves it out. ``attribute``: trace the confirmation window freshly and, for a
+    ``trace``: ``None`` uses tracemalloc's figure if tracing is already on; ``True`` lets
+    tracemalloc decide small-object growth, which anonymous RSS hides in pymalloc's arenas: the
+    first window watches pymalloc's count of allocated blocks (free to read, where tracing makes
+    every call about three times slower), and a window whose blocks grow by at least a
+    threshold's worth per call (threshold / 512 bytes, the largest small object) is confirmed
+    with tracing on; with ``confirm=False`` the whole hunt is traced. ``False`` leaves tracing out. ``attribute``: trace the confirmation window freshly and, for a
     confirmed leak, keep what its calls left alive (grouped by root), their allocation sites
     and types in the verdict: the explanation of the leak, with no extra call. An exception
     from ``fn`` propagates: a failing call is never called a leak.
     """
     limit = _settings(threshold, repeat, warmup)
-    handle = _tracing.start(1) if trace else None  # one frame: the figure, not the sites
+    # Small objects watched by their block count first, traced only to confirm (see above).
+    by_blocks = bool(trace) and confirm and not tracemalloc.is_tracing()
+    handle = _tracing.start(1) if trace and not by_blocks else None  # one frame: the figure, not the sites
     windows = 0
     frozen = False
     scope = None
@@ -196,19 +222,29 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
         names = ["rss"] if _rss_reader()() is not None else []
         if trace is not False and tracemalloc.is_tracing():
             names.append("traced")
+        elif by_blocks:
+            names.append("blocks")
         if probes.arrow() is not None:
             names.append("arrow")
         first = _window(fn, args, kwargs, repeat, names)
-        suspects = [n for n in names if is_suspect(first[n], limit, NOISE[n])]
+        suspects = [n for n in names if is_suspect(first[n], _limit(n, limit), NOISE[n])]
         calls = warmup + repeat
         second: dict[str, list[int]] = {}
         if suspects and confirm:
+            if by_blocks:
+                # tracemalloc decides what the block count or resident memory suggested: it
+                # traces numpy's buffers too, so it confirms their growth in bytes
+                names = [n if n != "blocks" else "traced" for n in names]
+                hinted = "blocks" in suspects or "rss" in suspects
+                suspects = [n for n in suspects if n != "blocks"] + (["traced"] if hinted else [])
             if attribute:
                 from leakhunt.attribution import Scope
 
                 scope = Scope(trace=trace is not False)
                 if "traced" in names and not tracemalloc.is_tracing():
                     names.remove("traced")
+            elif "traced" in names and not tracemalloc.is_tracing():
+                handle = _tracing.start(1)
             # Window after window while what still grows needs more evidence than it has had
             # (growth in resident memory alone: two windows in a row).
             confirmed = suspects
@@ -230,6 +266,11 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
             handle.stop()
     # Name the accounting where growth is largest; every series is in the verdict.
     pool, judged = (confirmed, second or first) if confirmed else (suspects or names, first)
+    pool = [n for n in pool if n in judged and n != "blocks"]  # a count, not bytes
+    # Where tracemalloc confirmed it, its figure is the leak's own bytes (resident memory then
+    # includes tracemalloc's own records of the leaked objects).
+    if "traced" in pool and "traced" in confirmed:
+        pool = ["traced"]
     best = max(pool, key=lambda n: sen_slope(judged[n]), default=None)
     per_call = int(sen_slope(judged[best])) if best else None
     return LeakVerdict(

@@ -408,12 +408,12 @@ def _differs(a: int | None, b: int | None) -> bool:
 
 
 def _explain_leak(verdict: LeakVerdict, title: str) -> Explanation:
-    from leakhunt.hunt import NAMES, sen_slope
+    from leakhunt.hunt import NAMES, series_text
 
     notes = [f"{verdict.evidence or 'confirmed over a second window of calls'}; {verdict.calls} calls in all"]
     for name, values in verdict.series.items():
-        steps = ", ".join(format_size(values[i + 1] - values[i], signed=True) for i in range(len(values) - 1))
-        notes.append(f"{name}: {format_size(sen_slope(values), signed=True)}/call; per call: {steps}")
+        slope, steps = series_text(name, values)
+        notes.append(f"{name}: {slope}/call; per call: {steps}")
     roots = tuple(verdict.roots)
     if roots:
         notes.append(f"survivors of the {verdict.explained_calls} calls of the confirmation "
