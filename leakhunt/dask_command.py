@@ -11,7 +11,6 @@ alive. It answers Dask's "Unmanaged memory use is high: a leak, or not released 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 __all__ = ["configure_parser", "run"]
@@ -55,14 +54,14 @@ def run(args: argparse.Namespace) -> int:
         min_size = parse_size(args.min_size)
     except ValueError as exc:
         return _error(f"--min-size: {exc}")
-    for flag, path, suffix in (("--json", args.json, ".json"), ("--html", args.html, ".html")):
-        if path is None:
-            continue
-        if not path.lower().endswith(suffix):
-            return _error(f"{flag} {path!r}: the file name must end in {suffix}")
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            return _error(f"cannot write {flag} {path!r}: directory {parent!r} does not exist")
+    from leakhunt.report.files import ReportPathError, check_report_path
+
+    for flag, path, fmt in (("--json", args.json, "json"), ("--html", args.html, "html")):
+        if path is not None:
+            try:  # the one report-path rule of every front end (leakhunt.report.files)
+                check_report_path(path, option=flag, formats=(fmt,))
+            except ReportPathError as exc:
+                return _error(str(exc))
     try:
         from distributed import Client
 
@@ -86,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 report.write(path)
             except (OSError, ImportError) as exc:
-                return _error(f"cannot write {path!r}: {exc}")
+                # the report is on the screen already: say which file is missing, and how to retry
+                return _error(f"could not write {path!r} ({exc}); the report above is complete")
             print(f"wrote {path}", file=sys.stderr)
     return 0

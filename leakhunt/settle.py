@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-__all__ = ["SettleResult", "settle", "trim", "malloc_trim", "release_arrow_pool", "freeze_heap", "thaw_heap",
+__all__ = ["SettleResult", "settle", "trim", "malloc_trim", "release_arrow_pool", "freeze_heap", "refreeze_heap", "thaw_heap",
            "thawed"]
 
 
@@ -109,6 +109,18 @@ def freeze_heap() -> bool:
         return False
     gc.freeze()
     return True
+
+
+def refreeze_heap() -> None:
+    """Between measured blocks, under one's own :func:`freeze_heap`: collect what was made since
+    the last freeze, then freeze the survivors too.
+
+    Without it every settle walks everything a long run made since it froze: on pandas'
+    ``series.methods`` under ``--memory-budget`` a collection grew to 5.6 ms on average and
+    settling was 97 % of the plugin's time. The collection first keeps garbage out of the
+    permanent generation (it would outlive the run)."""
+    gc.collect()
+    gc.freeze()
 
 
 def thaw_heap() -> None:

@@ -343,6 +343,15 @@ class LeakHunt:
         return Measurer(settle=False, trace=None, children=self.settings.children, domains=False,
                         trim=False)
 
+    def settled(self, state: _TestState) -> None:
+        """After a settled measurement (a budget, a hunt): freeze what the test left alive, so
+        that the next test's settling walks only what it makes (``refreeze_heap``)."""
+        if self._frozen and (state.budget is not None or state.judgement is not None
+                             or state.hunt_note is not None):
+            from leakhunt.settle import refreeze_heap
+
+            refreeze_heap()
+
     def trim_if_due(self) -> None:
         """Before a cheaply measured test sets up: hand freed memory back to the system if RSS
         rose since the last trim.
@@ -604,9 +613,11 @@ class _PerTest:
                 owner.hunt(item, state)
             if call_scope:
                 owner.finish(item, state, report)
+                owner.settled(state)
         elif report.when == "teardown" and not call_scope and state.call_outcome is not None:
             owner.decide(item, state, state.call_outcome)
             owner.finish(item, state, report)
+            owner.settled(state)
 
 
 def _worker_id(node: Any) -> str:

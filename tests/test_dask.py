@@ -219,7 +219,7 @@ def test_the_report_round_trips_through_json_and_renders_html(client: Client, tm
     assert "<h1>leakhunt: memory on the cluster</h1>" in page
     assert "LEAKED (global in dask_tasks) -&gt; list[" in page  # escaped by the template
     assert ">leak</td>" in page.replace("\n", "") or "leak (confirmed" in page
-    with pytest.raises(ValueError, match="must end in .json or .html"):
+    with pytest.raises(ValueError, match="must end in .json, .html"):
         report.write(tmp_path / "cluster.txt")
     with pytest.raises(ValueError, match="not a leakhunt cluster report"):
         ClusterReport.from_dict({"schema": "leakhunt-test-report"})
@@ -254,8 +254,8 @@ def test_leakhunt_dask_prints_the_split_and_the_path_to_the_module_level_list(cl
 @pytest.mark.parametrize("args, message", [
     (["dask", "tcp://127.0.0.1:9", "--timeout", "1"], "cannot connect to the scheduler at 'tcp://127.0.0.1:9'"),
     (["dask", "tcp://127.0.0.1:9", "--min-size", "big"], "--min-size: "),
-    (["dask", "tcp://127.0.0.1:9", "--json", "/no/such/dir/x.json"], "directory '/no/such/dir' does not exist"),
-    (["dask", "tcp://127.0.0.1:9", "--json", "x.txt"], "--json 'x.txt': the file name must end in .json"),
+    (["dask", "tcp://127.0.0.1:9", "--json", f"{__file__}/x.json"], "is a file, not a directory"),
+    (["dask", "tcp://127.0.0.1:9", "--json", "x.txt"], "--json 'x.txt' has suffix '.txt': the file name must end in .json"),
     (["dask", "tcp://127.0.0.1:9", "--paths", "-1"], "--paths -1 is not valid"),
 ])
 def test_leakhunt_dask_bad_input_is_a_clear_error(args: list[str], message: str) -> None:

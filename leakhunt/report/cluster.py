@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import IO, Any, Mapping
 
-from leakhunt.report.files import write_atomic
+from leakhunt.report.files import check_report_path, write_atomic
 from leakhunt.units import format_size
 
 __all__ = ["ClusterJsonReport", "ClusterHtmlReport", "write_cluster_report"]
@@ -54,10 +54,9 @@ class ClusterHtmlReport:
 
 
 def write_cluster_report(report: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``report`` to ``path`` atomically; the suffix (.json, .html) picks the format."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".json":
-        return write_atomic(path, ClusterJsonReport(report).render)
-    if suffix in (".html", ".htm"):
-        return write_atomic(path, ClusterHtmlReport(report).render)
-    raise ValueError(f"unknown report format for {str(path)!r}: the file name must end in .json or .html")
+    """Write ``report`` to ``path`` atomically; the suffix (.json, .html, .htm) picks the format,
+    by the rule of every report path (:func:`leakhunt.report.files.check_report_path`, which
+    raises :class:`~leakhunt.report.files.ReportPathError` naming the path and why)."""
+    checked = check_report_path(path, option="report path", formats=("json", "html"))
+    render = ClusterJsonReport(report).render if checked.format == "json" else ClusterHtmlReport(report).render
+    return write_atomic(checked.path, render)
