@@ -518,3 +518,29 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(monkeypatch: pytest
     bar.done("top_n: leaky")
     bar.close()
     assert bar.progress.tasks[0].completed == 1 and bar.running == []
+
+
+def test_a_run_the_fork_server_lost_is_run_once_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    from casebook import runner
+
+    calls: list[int] = []
+
+    def lost_once(*args: object, **kwargs: object) -> tuple[None, list[tuple[float, int]]]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise runner._ServerLost("x failed (exit 255):")
+        return None, []
+
+    monkeypatch.setattr(runner, "_spawn_once", lost_once)
+    assert runner._spawn(None, None, None, "x", 0) == (None, [])  # type: ignore[arg-type]
+    assert len(calls) == 2
+
+    def failing(*args: object, **kwargs: object) -> tuple[None, list[tuple[float, int]]]:
+        calls.append(1)
+        raise runner.CaseError("x failed (exit 1): a real error")
+
+    calls.clear()
+    monkeypatch.setattr(runner, "_spawn_once", failing)
+    with pytest.raises(runner.CaseError, match="a real error"):
+        runner._spawn(None, None, None, "x", 0)  # type: ignore[arg-type]
+    assert len(calls) == 1  # a case's own failure is not run again
