@@ -188,8 +188,8 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
 
     ``trace``: ``None`` uses tracemalloc's figure if tracing is already on; ``True`` lets
     tracemalloc decide small-object growth, which anonymous RSS hides in pymalloc's arenas: the
-    first window watches pymalloc's count of allocated blocks (free to read, where tracing makes
-    every call about three times slower), and a window whose blocks grow by at least a
+    first window watches pymalloc's count of allocated blocks (free to read, where tracing slows
+    every call: benchmarks/plugin.md), and a window whose blocks grow by at least a
     threshold's worth per call (threshold / 512 bytes, the largest small object) is confirmed
     with tracing on; with ``confirm=False`` the whole hunt is traced. ``False`` leaves tracing out. ``attribute``: trace the confirmation window freshly and, for a
     confirmed leak, keep what its calls left alive (grouped by root), their allocation sites

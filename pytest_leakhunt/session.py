@@ -358,7 +358,7 @@ class LeakHunt:
 
         Without a trim a test reuses memory glibc kept from earlier frees, and a retained leak
         reads as no growth (the casebook's slice cases: 122 MiB kept, 0 B read). But a trim
-        walks the whole heap (~0.5 ms on pandas' test-suite heap: most of the per-test cost,
+        walks the whole heap (when done before every test, most of the per-test cost,
         issue 9), and there is something to hand back only if RSS rose since the last trim:
         freed memory an allocator keeps was resident, so it raised RSS when allocated. It runs
         before the fixtures are set up, so memory a fixture allocated and freed at teardown
