@@ -264,7 +264,7 @@ def _ini(config: pytest.Config, name: str) -> object:
     """
     try:
         return config.getini(name)
-    except TypeError:
+    except (TypeError, pytest.UsageError):  # pytest >= 9.2 reports the TypeError as a UsageError
         value = _native_toml(config, name)
         if value is _MISSING:
             raise

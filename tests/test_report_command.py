@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from leakhunt.report import JsonReport
-from tests.test_html_reports import sample_report
+from test_html_reports import sample_report
 
 
 def leakhunt(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
