@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import tracemalloc
 from contextlib import contextmanager
@@ -27,13 +28,16 @@ def _diff(after: int | None, before: int | None) -> int | None:
     return after - before
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Measurement:
     """What a block did to memory. Every figure is bytes, or ``None`` where unavailable.
 
     ``rss_growth`` is settled-after minus settled-before when ``settled`` is true, and a cheap
     unsettled difference otherwise. ``allocator_retention`` is the RSS that settling at the end
     gave back: memory freed but kept by an allocator, which is not a leak.
+
+    A value (``dataclasses.replace`` makes a changed copy); not frozen only because a frozen
+    dataclass costs several times as much to build, once per measured test (issue 9).
     """
 
     before: Reading
@@ -135,6 +139,23 @@ class Measurer:
     the allocations alive at the traced high-water mark (:class:`leakhunt.tracing.PeakSnapshots`).
     """
 
+    # A measurement's state, before start(): class-level defaults, set on the instance when used.
+    scope: Scope | None = None
+    peak: PeakSnapshots | None = None
+    measurement: Measurement | None = None
+    _trace_handle: TraceHandle | None = None
+    _window: PeakWindow | None = None
+    _before: Reading | None = None
+    _t0 = 0.0
+    _traced_peak_before: int | None = None
+    _children_sampler: _ChildrenSampler | None = None
+    _arrow_max_before: int | None = None
+    _exclude_pids: frozenset[int] = frozenset()
+    _children_mark: tuple[int | None, int] = (None, 0)
+    _tm_before: int | None = None
+    _foreign_before = 0
+    _domains = False
+
     def __init__(
         self,
         *,
@@ -155,20 +176,10 @@ class Measurer:
         self.trim = trim
         self.attribute = attribute
         self.peak_sites = peak_sites
-        self.scope: Scope | None = None
-        self.peak: PeakSnapshots | None = None
-        self._trace_handle: TraceHandle | None = None
-        self._window: PeakWindow | None = None
-        self._before: Reading | None = None
-        self._t0 = 0.0
-        self._traced_peak_before: int | None = None
-        self._children_sampler: _ChildrenSampler | None = None
-        self._arrow_max_before: int | None = None
-        self._exclude_pids: frozenset[int] = frozenset()
-        self._children_mark: tuple[int | None, int] = (None, 0)
-        self._tm_before: int | None = None
-        self._foreign_before = 0
-        self.measurement: Measurement | None = None
+        # (the state of a measurement starts from the class's defaults below: this runs per test)
+        # Nothing to settle, trace, sample or attribute: the per-test path of --leak-report,
+        # kept to one reading and a peak reset at each end (issue 9).
+        self._quick = not (settle or trim or attribute or peak_sites or children or domains or trace)
 
     @classmethod
     def exact(cls, *, trace: bool = False, children: bool = False, peak_sites: bool = False) -> Measurer:
@@ -192,6 +203,8 @@ class Measurer:
         return bool(handle is not None and handle.fresh and handle.active)
 
     def start(self) -> Measurer:
+        if self._quick:
+            return self._start_quick()
         # Settle first, then start a fresh trace: every trace is then the block's (other
         # threads' allocations from this moment on included, and told apart at the end).
         if self.settle:
@@ -236,11 +249,25 @@ class Measurer:
         self._t0 = time.perf_counter()
         return self
 
+    def _start_quick(self) -> Measurer:
+        """The cheap start: one reading, the peak window opened from it."""
+        before = probes.read()
+        if before.traced is not None:
+            if self.trace is False:
+                before = _untraced(before)
+            else:
+                self._traced_peak_before = tracemalloc.get_traced_memory()[1]
+        if before.arrow is not None:
+            self._arrow_max_before = probes.arrow_pool_max()
+        self._before = before
+        self._window = PeakWindow().open(start=before.rss)
+        self._t0 = time.perf_counter()
+        return self
+
     def _reading(self) -> Reading:
         reading = probes.read(domains=self._domains, children=self.children, exclude_pids=self._exclude_pids)
         if self.trace is False and reading.traced is not None:
-            reading = Reading(reading.time, reading.rss, reading.rss_anon, None, reading.arrow,
-                              None, reading.children)
+            reading = _untraced(reading)
         return reading
 
     def stop(self) -> Measurement:
@@ -248,6 +275,8 @@ class Measurer:
             raise RuntimeError("Measurer.stop() called before start()")
         seconds = time.perf_counter() - self._t0
         peak_rss = self._window.close()
+        if self._quick:
+            return self._stop_quick(seconds, peak_rss)
         if self.peak is not None:
             self.peak.stop()
         children_peak = None
@@ -256,24 +285,8 @@ class Measurer:
             waited = waited_children_peak(self._children_mark, peak_rss, self._exclude_pids)
             if waited is not None and (children_peak is None or waited > children_peak):
                 children_peak = waited
-        traced_peak = None
-        if self.tracing:
-            current, peak_now = tracemalloc.get_traced_memory()
-            before_traced = self._before.traced or 0
-            if self.fresh or self._traced_peak_before is None or peak_now > self._traced_peak_before:
-                traced_peak = peak_now - before_traced
-            else:  # the user's trace had a higher peak before we began: we only know our ends
-                traced_peak = max(current, before_traced) - before_traced
-        arrow_peak = None
-        arrow_max_now = probes.arrow_pool_max()
-        if self._before.arrow is None and arrow_max_now is not None:
-            arrow_peak = arrow_max_now  # pyarrow was imported inside the block: its pool was born here
-        elif self._before.arrow is not None and arrow_max_now is not None:
-            # The pool's maximum cannot be reset: it tells the block's peak only when it rose.
-            if self._arrow_max_before is not None and arrow_max_now > self._arrow_max_before:
-                arrow_peak = arrow_max_now - self._before.arrow
-            else:
-                arrow_peak = max(self._before.arrow, probes.arrow() or 0) - self._before.arrow
+        traced_peak = self._traced_peak() if self.tracing else None
+        arrow_peak = self._arrow_peak()
         if self.settle:
             unsettled_rss = probes.rss()
             _settle()
@@ -317,6 +330,46 @@ class Measurer:
         )
         return self.measurement
 
+    def _stop_quick(self, seconds: float, peak_rss: int | None) -> Measurement:
+        """The cheap end: the peaks, one reading."""
+        before = self._before
+        assert before is not None
+        traced_peak = self._traced_peak() if before.traced is not None and tracemalloc.is_tracing() else None
+        arrow_peak = self._arrow_peak() if before.arrow is not None or "pyarrow" in sys.modules else None
+        after = probes.read()
+        if self.trace is False and after.traced is not None:
+            after = _untraced(after)
+        peak = None
+        if peak_rss is not None and before.rss is not None:
+            peak = max(0, peak_rss - before.rss)
+        self.measurement = Measurement(before, after, peak_rss, peak, traced_peak, arrow_peak, None, None,
+                                       seconds, False, before.traced is not None)
+        return self.measurement
+
+    def _traced_peak(self) -> int:
+        """The traced high-water mark of the block, over its start."""
+        assert self._before is not None
+        current, peak_now = tracemalloc.get_traced_memory()
+        before_traced = self._before.traced or 0
+        if self.fresh or self._traced_peak_before is None or peak_now > self._traced_peak_before:
+            return peak_now - before_traced
+        # the user's trace had a higher peak before we began: we only know our ends
+        return max(current, before_traced) - before_traced
+
+    def _arrow_peak(self) -> int | None:
+        """Arrow's pool at its highest during the block, over its start."""
+        assert self._before is not None
+        arrow_max_now = probes.arrow_pool_max()
+        before = self._before.arrow
+        if before is None and arrow_max_now is not None:
+            return arrow_max_now  # pyarrow was imported inside the block: its pool was born here
+        if before is not None and arrow_max_now is not None:
+            # The pool's maximum cannot be reset: it tells the block's peak only when it rose.
+            if self._arrow_max_before is not None and arrow_max_now > self._arrow_max_before:
+                return arrow_max_now - before
+            return max(before, probes.arrow() or 0) - before
+        return None
+
     def close(self) -> None:
         """End what :meth:`stop` left open for explaining (the scope and its trace); idempotent."""
         if self.scope is not None:
@@ -324,6 +377,11 @@ class Measurer:
         if self._trace_handle is not None:
             self._trace_handle.stop()
             self._trace_handle = None
+
+
+def _untraced(reading: Reading) -> Reading:
+    """A reading without its traced figure (``trace=False``: the block ignores tracemalloc)."""
+    return Reading(reading.time, reading.rss, reading.rss_anon, None, reading.arrow, None, reading.children)
 
 
 def waited_children_peak(mark: tuple[int | None, int], own_peak: int | None,

@@ -17,6 +17,11 @@ import tracemalloc
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+try:
+    import resource as _resource
+except ImportError:  # not on Windows
+    _resource = None  # type: ignore[assignment]
+
 __all__ = [
     "Reading",
     "PeakWindow",
@@ -87,13 +92,15 @@ def _proc_read(name: str, size: int) -> bytes | None:
 
 def _statm() -> tuple[int, int] | None:
     """(resident, shared) bytes from /proc/self/statm, or None off Linux."""
-    data = _proc_read("statm", 256)
-    if data is None:
+    fd = _fds.get("statm", -1)  # _proc_read, inlined: this runs three times per measured test
+    if fd == -1:
+        fd = _proc_fd("statm")
+    if fd is None:
         return None
     try:
-        fields = data.split()
+        fields = os.pread(fd, 256, 0).split()
         return int(fields[1]) * _PAGE, int(fields[2]) * _PAGE
-    except (IndexError, ValueError):
+    except (OSError, IndexError, ValueError):
         return None
 
 
@@ -273,10 +280,10 @@ def hwm_mark() -> int | None:
     ru_maxrss is higher, it is the floor.
     """
     global _floor_bound
+    if _resource is None:
+        return hwm()
     try:
-        import resource
-
-        ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        ru = _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss * 1024
     except Exception:
         return hwm()
     if _floor_bound is not None and ru > _floor_bound:
@@ -357,9 +364,13 @@ def object_counts() -> collections.Counter[str]:
     return counts
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reading:
-    """One reading of every cheap figure (and the costly ones when asked for)."""
+    """One reading of every cheap figure (and the costly ones when asked for).
+
+    A value: never changed once taken. Not a frozen dataclass only because building a frozen
+    one costs several times as much, and two readings are taken per measured test (issue 9).
+    """
 
     time: float
     rss: int | None
@@ -373,19 +384,20 @@ class Reading:
 def read(*, domains: bool = False, children: bool = False, exclude_pids: Iterable[int] | None = None) -> Reading:
     """Take a :class:`Reading`. ``domains`` and ``children`` add the costly figures;
     ``exclude_pids``: children left out (those that existed before a block began)."""
+    # Runs twice per test under --leak-report: the cheap figures are read inline (issue 9).
     statm = _statm()
     if statm is not None:
         resident, anon = statm[0], statm[0] - statm[1]
     else:
         resident, anon = _psutil_rss(), None
     return Reading(
-        time=time.perf_counter(),
-        rss=resident,
-        rss_anon=anon,
-        traced=traced(),
-        arrow=arrow(),
-        traced_domains=traced_by_domain() if domains else None,
-        children=children_memory(exclude_pids=exclude_pids) if children else None,
+        time.perf_counter(),
+        resident,
+        anon,
+        tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None,
+        arrow() if "pyarrow" in sys.modules else None,
+        traced_by_domain() if domains else None,
+        children_memory(exclude_pids=exclude_pids) if children else None,
     )
 
 
@@ -566,32 +578,33 @@ class PeakWindow:
                         window._max = mark
             if reset:
                 _can_reset = _reset_hwm()
-                if _can_reset and mark is not None:
-                    if _mark_before_reset is None or mark > _mark_before_reset:
-                        _mark_before_reset = mark
+                if _can_reset and mark is not None and (_mark_before_reset is None or mark > _mark_before_reset):
+                    _mark_before_reset = mark
                     _restore_at_exit_once()
-            self.start = start if start is not None else rss()
-            self._max = self.start
-            self._mode = "hwm" if reset and _can_reset else "sampled"
-            if self._mode == "sampled":
+            self.start = self._max = start if start is not None else rss()
+            if reset and _can_reset:
+                self._mode = "hwm"
+            else:
+                self._mode = "sampled"
                 self._mark_at_open = mark if mark is not None else hwm_mark()
+                if _sampler is None:
+                    _sampler = _Sampler()
+                    _sampler.start()
             _open.append(self)
-            if self._mode == "sampled" and _sampler is None:
-                _sampler = _Sampler()
-                _sampler.start()
         return self
 
     def close(self) -> int | None:
         global _sampler
+        sampler = None
         with _lock:
             # VmHWM is never below the current RSS: in "hwm" mode one reading is enough. In
             # "sampled" mode the mark counts when this window raised it.
             mark = hwm_mark()
             if self._mode == "hwm":
-                candidates = [mark] if mark is not None else [rss()]
+                candidates = (mark if mark is not None else rss(),)
             else:
                 raised = mark is not None and self._mark_at_open is not None and mark > self._mark_at_open
-                candidates = [rss(), mark if raised else None]
+                candidates = (rss(), mark if raised else None)
             for value in candidates:
                 if value is None:
                     continue
@@ -600,9 +613,8 @@ class PeakWindow:
                         window._max = value
             if self in _open:
                 _open.remove(self)
-            sampler = _sampler if not any(w._mode == "sampled" for w in _open) else None
-            if sampler is not None:
-                _sampler = None
+            if _sampler is not None and not any(w._mode == "sampled" for w in _open):
+                sampler, _sampler = _sampler, None
         if sampler is not None:
             sampler.stop_event.set()
             sampler.join()

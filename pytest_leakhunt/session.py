@@ -25,15 +25,17 @@ from typing import TYPE_CHECKING, Any, Callable, Generator
 
 import pytest
 
-from leakhunt import defaults
-from leakhunt.guard import measured_elsewhere
+from leakhunt import defaults, probes
+from leakhunt.guard import _measured_elsewhere, measured_elsewhere
+from leakhunt.measure import Measurer, confirm
+from leakhunt.settle import trim
 from pytest_leakhunt.markers import BudgetError, opted_out, resolve_budget
 from pytest_leakhunt.options import Settings
 
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
     from leakhunt.judge import Judgement
-    from leakhunt.measure import Measurement, Measurer
+    from leakhunt.measure import Measurement
     from leakhunt.report.model import SessionFigures, TestRecord
     from leakhunt.tracing import TraceHandle
     from pytest_leakhunt.signals import SessionSignals
@@ -77,6 +79,8 @@ class LeakHunt:
         self.settings = settings
         self.worker = _is_worker(config)
         self.records: dict[str, TestRecord] = {}
+        # the cheap path's tests, made into records when a report is built (_ReportOnly)
+        self.rows: list[tuple[str, str, str, Measurement | None, str | None]] = []
         self.sessions: list[SessionFigures] = []
         self.interrupted = False
         self.stopped: str | None = None  # why the session ended early, as pytest said it
@@ -103,15 +107,19 @@ class LeakHunt:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        budgets = bool(self.settings.budget) or any(_asks_for_budget(item) for item in items)
+        asked, opted = _scan_marks(items)
+        budgets = bool(self.settings.budget) or asked
         if self.settings.active or budgets:
-            self._register_per_test(settling=budgets or bool(self.settings.hunt))
+            self._register_per_test(settling=budgets or bool(self.settings.hunt), opted=opted)
 
-    def _register_per_test(self, settling: bool) -> None:
+    def _register_per_test(self, settling: bool, opted: set[str]) -> None:
         if self._per_test_registered:
             return
         self._per_test_registered = True
-        self.config.pluginmanager.register(_PerTest(self), "leakhunt-per-test")
+        if settling or self.settings.scope != "call" or self._properties:
+            self.config.pluginmanager.register(_PerTest(self), "leakhunt-per-test")
+        else:  # a report and nothing else: the cheap hooks
+            self.config.pluginmanager.register(_ReportOnly(self, opted), "leakhunt-per-test")
         if self.settings.scope != "call":
             self.config.pluginmanager.register(_FixtureScope(self), "leakhunt-fixture-scope")
         self._start_session(settling)
@@ -134,7 +142,7 @@ class LeakHunt:
             self._trace = tracing.start()  # a trace of the user's is left alone
         # No collection here (it can take 100+ ms on a big heap); the end collects once.
         trim()
-        self._session_start = probes.rss()
+        self._session_start = self._rss_after_trim = probes.rss()
         self._session_window = probes.PeakWindow().open()
 
     def _end_session(self) -> None:
@@ -152,11 +160,18 @@ class LeakHunt:
         else:  # VmHWM, ru_maxrss and /usr/bin/time read the true peak again
             self.hwm_restored = probes.restore_hwm()
         if self._frozen:
+            # The session's garbage is collected while the heap of its start is still frozen: a
+            # collection walks only what the session made (the end growth is the session's).
             from leakhunt.settle import thaw_heap
 
+            settle(max_passes=1)
             thaw_heap()
             self._frozen = False
-        settle(max_passes=1)  # once per session: the growth is read on a collected heap
+        else:
+            # A session that only reports is not collected: a full collection walks the whole
+            # heap (tens of milliseconds on a test suite's heap, `plugin_overhead.py --breakdown`),
+            # which the cheap path pays nowhere else (issue 9). Freed memory is handed back.
+            trim()
         worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
         figures = SessionFigures(start_rss=self._session_start, end_rss=probes.rss(), peak_rss=peak, worker=worker)
         if self.worker:
@@ -172,6 +187,8 @@ class LeakHunt:
             from pytest_leakhunt.signals import SessionSignals
 
             self.signals = SessionSignals().install()
+            if self.config.pluginmanager.has_plugin("dsession"):  # the xdist controller
+                self.config.pluginmanager.register(_Controller(self), "leakhunt-controller")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self._reporting:
@@ -218,33 +235,6 @@ class LeakHunt:
         if isinstance(excinfo.value, pytest.exit.Exception) and self.stopped is None:
             self.stopped = f"pytest.exit: {excinfo.value.msg}"
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """The xdist controller: the records arrive with the workers' reports. (In one process
-        the record is kept when it is made, :meth:`finish`.)"""
-        if not self._reporting or not report.user_properties or getattr(report, "node", None) is None:
-            return
-        # The record rides on the report of the phase that decided it (call, or teardown for the
-        # setup-call-teardown scope); later reports of the same test repeat it (JUnit XML reads
-        # the teardown report), so those are skipped. A setup that did not pass carries its own.
-        if report.when == "teardown" and self.settings.scope == "call":
-            ours = False
-        elif report.when == "setup" and report.passed:
-            ours = False
-        else:
-            from leakhunt.report.model import TestRecord
-
-            record = TestRecord.from_properties(report.user_properties)
-            if record is not None:
-                self.records[record.nodeid] = record
-            ours = True
-        # pytest keeps every report to the end (terminal summary): without --junitxml, drop our
-        # properties from it once read (trylast: every other plugin has seen them)
-        if ours or report.when == "teardown":
-            if not getattr(self.config.option, "xmlpath", None):
-                report.user_properties = [p for p in report.user_properties
-                                          if not (isinstance(p[0], str) and p[0].startswith("leakhunt."))]
-
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
         # Outermost: our figures are read before any other plugin's end of session, and the
@@ -285,6 +275,7 @@ class LeakHunt:
         stopped = signalled or self.stopped
         if stopped is None and interrupted:
             stopped = "interrupted"
+        self._make_records()
         missing: tuple[str, ...] = ()
         if self.collected is not None:
             records = self.records
@@ -301,6 +292,17 @@ class LeakHunt:
             missing=missing,
             stopped=stopped,
         )
+
+    def _make_records(self) -> None:
+        """The cheap path's rows become records (once, in one go, when a report is built)."""
+        if not self.rows:
+            return
+        from leakhunt.report.model import TestRecord
+
+        scope = self.settings.scope
+        for nodeid, outcome, verdict, measurement, note in self.rows:
+            self.records[nodeid] = TestRecord(nodeid, outcome, verdict, scope, *_figures(measurement), note=note)
+        self.rows.clear()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.worker or not self.settings.report:
@@ -327,8 +329,6 @@ class LeakHunt:
 
     # ----------------------------------------------------------------- per test
     def measurer(self, state: _TestState) -> Measurer:
-        from leakhunt.measure import Measurer
-
         budget = state.budget
         if budget is not None:
             # The exact path: the figures a budget checks read the same whatever ran before.
@@ -364,9 +364,6 @@ class LeakHunt:
         before the fixtures are set up, so memory a fixture allocated and freed at teardown
         counts as a rise too (read at the call, it would look like the level the last trim
         left)."""
-        from leakhunt import probes
-        from leakhunt.settle import trim
-
         rss = probes.rss()
         if rss is not None and self._rss_after_trim is not None and rss - self._rss_after_trim < _TRIM_AFTER:
             self._rss_after_trim = min(self._rss_after_trim, rss)
@@ -453,30 +450,26 @@ class LeakHunt:
     def record(
         self, item: pytest.Item, state: _TestState, report: pytest.TestReport, verdict: str, outcome: str
     ) -> TestRecord:
-        from leakhunt.report.model import TestRecord
+        from leakhunt.report.model import TestRecord  # not at import: a plain run never needs it
 
         m = state.measurement
         j = state.judgement
+        if state.opted_out:
+            verdict = "opted_out"
+        if report.outcome == "failed" and outcome == "passed":
+            outcome = "failed"
+        scope = self.settings.scope
+        worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
+        figures = _figures(m)
+        if j is None and state.hunt_note is None and state.budget is None:
+            return TestRecord(item.nodeid, outcome, verdict, scope, *figures, worker=worker)
         v = j.hunt if j is not None else None
         note = state.hunt_note
         if j is not None and j.notes:
             note = "; ".join(j.notes)
-        if state.opted_out:
-            verdict = "opted_out"
-        worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
         violations = j.violations if j is not None else ()
         return TestRecord(
-            nodeid=item.nodeid,
-            outcome="failed" if report.outcome == "failed" and outcome == "passed" else outcome,
-            verdict=verdict,
-            scope=self.settings.scope,
-            seconds=None if m is None else round(m.seconds, 6),
-            rss_growth=None if m is None else m.figure("rss"),
-            peak=None if m is None else m.peak,
-            traced_growth=None if m is None else m.figure("traced"),
-            arrow_growth=None if m is None else m.arrow_growth,
-            children_peak=None if m is None else m.children_peak,
-            settled=bool(m is not None and m.settled),
+            item.nodeid, outcome, verdict, scope, *figures,
             leak_per_call=None if v is None else v.per_call,
             leak_accounting=None if v is None else v.accounting,
             budget=None if state.budget is None else _budget_dict(state.budget),
@@ -543,6 +536,101 @@ class LeakHunt:
             notes=(first.notes if first is not None else ()) + judgement.notes)
 
 
+class _Controller:
+    """The xdist controller's per-test hook: the records arrive with the workers' reports.
+    Registered only on the controller (one process has no use for a hook called three times
+    per test)."""
+
+    def __init__(self, owner: LeakHunt) -> None:
+        self.owner = owner
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """The xdist controller: the records arrive with the workers' reports. (In one process
+        the record is kept when it is made, :meth:`finish`.)"""
+        if not self.owner._reporting or not report.user_properties or getattr(report, "node", None) is None:
+            return
+        # The record rides on the report of the phase that decided it (call, or teardown for the
+        # setup-call-teardown scope); later reports of the same test repeat it (JUnit XML reads
+        # the teardown report), so those are skipped. A setup that did not pass carries its own.
+        if report.when == "teardown" and self.owner.settings.scope == "call":
+            ours = False
+        elif report.when == "setup" and report.passed:
+            ours = False
+        else:
+            from leakhunt.report.model import TestRecord
+
+            record = TestRecord.from_properties(report.user_properties)
+            if record is not None:
+                self.owner.records[record.nodeid] = record
+            ours = True
+        # pytest keeps every report to the end (terminal summary): without --junitxml, drop our
+        # properties from it once read (trylast: every other plugin has seen them)
+        if ours or report.when == "teardown":
+            if not getattr(self.owner.config.option, "xmlpath", None):
+                report.user_properties = [p for p in report.user_properties
+                                          if not (isinstance(p[0], str) and p[0].startswith("leakhunt."))]
+
+
+class _ReportOnly:
+    """The per-test hooks of a session that only reports (``--leak-report`` without budgets,
+    hunting, a setup-call-teardown scope, an xdist worker or ``--junitxml``): the cheap path at
+    its cheapest (issue 9): the library's cheap :class:`~leakhunt.measure.Measurer` around the
+    call, a row kept as the call is reported (the rows become records when the report is built),
+    and, when a test's teardown is reported, a trim if one is due, so that it is done before the
+    next test sets up its fixtures. One hook wrapper (the call's) and one plain hook, no state on
+    the item; the marks are read once, when the tests are collected (:func:`_scan_marks`)."""
+
+    def __init__(self, owner: LeakHunt, opted: set[str]) -> None:
+        self.owner = owner
+        self.children = owner.settings.children
+        self.opted = opted  # node ids of no_leak_check tests (_scan_marks)
+        self.measured: tuple[str, Measurer] | None = None  # the call just run
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        nodeid = item.nodeid
+        if nodeid in self.opted:
+            return (yield)
+        measurer = Measurer(settle=False, trace=None, children=self.children, domains=False).start()
+        token = _measured_elsewhere.set(True)  # what _measured_by_plugin() does, for less
+        try:
+            return (yield)
+        finally:
+            _measured_elsewhere.reset(token)
+            measurer.stop()
+            self.measured = (nodeid, measurer)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        when = report.when
+        if when == "call":
+            nodeid = report.nodeid
+            measured, self.measured = self.measured, None
+            measurement = measured[1].measurement if measured is not None and measured[0] == nodeid else None
+            note = None
+            if measurement is not None:
+                verdict = "ok"
+                before, after = measurement.before.rss, measurement.after.rss
+                if before is not None and after is not None and after - before >= _STAYED_UP_MIN:
+                    # the report lists this test: its growth is confirmed after a trim
+                    try:
+                        measurement = confirm(measurement, collect=False)
+                    except Exception as exc:  # never turn a measurement problem into a crash
+                        note = f"leakhunt could not confirm the growth: {type(exc).__name__}: {exc}"
+            else:
+                verdict = "opted_out" if nodeid in self.opted else "not_measured"
+            self.owner.rows.append((nodeid, report.outcome, verdict, measurement, note))
+        elif when == "teardown":
+            # A test is over: before the next one sets up its fixtures, hand freed memory back if
+            # that is due (trim_if_due); nothing runs between this report and the next setup.
+            self.owner.trim_if_due()
+        elif report.outcome != "passed":  # setup
+            outcome = "error" if report.outcome == "failed" else report.outcome
+            verdict = "opted_out" if report.nodeid in self.opted else "not_measured"
+            self.owner.rows.append((report.nodeid, outcome, verdict, None, None))
+
+
 class _PerTest:
     """The per-test hooks; registered only when an option or a marker asks for them."""
 
@@ -574,10 +662,11 @@ class _PerTest:
             return (yield)
         if state.measurer is None:
             state.measurer = self.owner.measurer(state).start()
+        token = _measured_elsewhere.set(True)  # what _measured_by_plugin() does, for less
         try:
-            with _measured_by_plugin():
-                return (yield)
+            return (yield)
         finally:
+            _measured_elsewhere.reset(token)
             if self.settings.scope == "call":
                 state.measurement = state.measurer.stop()
 
@@ -698,6 +787,14 @@ def _fixture_roots(item: pytest.Item) -> dict[str, Any]:
             if name != "request" and value is not None}
 
 
+def _figures(m: Measurement | None) -> tuple[Any, ...]:
+    """A measurement's figures in TestRecord's order after (nodeid, outcome, verdict, scope)."""
+    if m is None:
+        return (None, None, None, None, None, None, False)
+    return (round(m.seconds, 6), m.figure("rss"), m.peak, m.figure("traced"), m.arrow_growth,
+            m.children_peak, m.settled)
+
+
 def _budget_dict(budget: Budget) -> dict[str, int]:
     limits = dict(budget.limits())
     if budget.leak is not None:
@@ -705,10 +802,26 @@ def _budget_dict(budget: Budget) -> dict[str, int]:
     return limits
 
 
-def _asks_for_budget(item: pytest.Item) -> bool:
-    if getattr(getattr(item, "obj", None), "__leakhunt_budget__", None) is not None:
-        return True
-    return item.get_closest_marker("memory_budget") is not None
+def _scan_marks(items: list[pytest.Item]) -> tuple[bool, set[str]]:
+    """One pass over the collected tests: whether any asks for a budget (a ``memory_budget``
+    mark or decorator), and the node ids of those marked ``no_leak_check``. The marks of a
+    test's parents (class, module, package) are read once per parent, not once per test."""
+    inherited: dict[int, frozenset[str]] = {}
+    asked = False
+    opted: set[str] = set()
+    for item in items:
+        parent = item.parent
+        names = inherited.get(id(parent))
+        if names is None:
+            chain = parent.listchain() if parent is not None else []
+            names = inherited[id(parent)] = frozenset(m.name for node in chain for m in node.own_markers)
+        own = [m.name for m in item.own_markers]
+        if "no_leak_check" in names or "no_leak_check" in own:
+            opted.add(item.nodeid)
+        if not asked and ("memory_budget" in names or "memory_budget" in own or
+                          getattr(getattr(item, "obj", None), "__leakhunt_budget__", None) is not None):
+            asked = True
+    return asked, opted
 
 
 # Tells the library's ``@memory_budget`` decorator that the plugin measures this call already.

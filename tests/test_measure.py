@@ -224,7 +224,7 @@ def test_figures_are_not_ready_inside_the_block() -> None:
     assert "rss_growth=" in repr(m)
 
 
-def test_measurement_is_frozen_json_ready_and_names_figures_by_budget_keyword() -> None:
+def test_measurement_is_slotted_json_ready_and_names_figures_by_budget_keyword() -> None:
     with measure(settle=False) as m:
         pass
     measurement = m.measurement
@@ -233,8 +233,9 @@ def test_measurement_is_frozen_json_ready_and_names_figures_by_budget_keyword() 
     assert measurement.figure("rss") == measurement.rss_growth
     assert measurement.figure("peak") == measurement.peak
     assert measurement.figure("arrow") == measurement.arrow_growth
+    assert not hasattr(measurement, "__dict__")
     with pytest.raises(AttributeError):
-        measurement.peak = 0  # type: ignore[misc]
+        measurement.peek = 0  # type: ignore[attr-defined]
 
 
 def test_children_peak_counts_a_child_alive_in_the_block() -> None:

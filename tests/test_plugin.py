@@ -682,3 +682,92 @@ def test_report_sees_a_leak_that_reuses_memory_freed_outside_a_test(pytester: py
         assert tests["test_keeps_80_mb"]["rss_growth"] > 70 * mb
     else:
         assert tests["test_keeps_80_mb"]["rss_growth"] < 10 * mb
+
+
+OUTCOMES = """
+import numpy as np
+import pytest
+
+KEPT = []
+
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("setup fails")
+
+
+def test_passes():
+    pass
+
+
+def test_keeps_40_mb():
+    KEPT.append(np.ones(40_000_000 // 8))
+
+
+def test_fails():
+    assert False
+
+
+@pytest.mark.skip(reason="skipped")
+def test_skipped():
+    pass
+
+
+@pytest.mark.xfail(reason="expected")
+def test_xfails():
+    assert False
+
+
+@pytest.mark.xfail(strict=True, reason="strict")
+def test_strict_xpass():
+    pass
+
+
+def test_setup_error(broken):
+    pass
+
+
+@pytest.mark.no_leak_check
+def test_opted_out():
+    pass
+
+
+@pytest.mark.no_leak_check
+class TestOptedOut:
+    def test_in_class(self):
+        pass
+"""
+
+WHICH_PATH = """
+def pytest_sessionfinish(session):
+    plugin = session.config.pluginmanager.get_plugin("leakhunt-per-test")
+    print("per-test hooks:", type(plugin).__name__)
+"""
+
+
+@pytest.mark.parametrize("path", ["report-only", "full"])
+def test_the_cheap_path_records_what_the_full_path_does(pytester: pytest.Pytester, path: str) -> None:
+    # A session that only reports takes its own cheap hooks (issue 9); --junitxml needs the
+    # records as properties, which takes the full per-test path. Both record every outcome alike.
+    pytester.makepyfile(test_outcomes=OUTCOMES)
+    pytester.makeconftest(WHICH_PATH)
+    extra = ["--junitxml=j.xml"] if path == "full" else []
+    result = run(pytester, "-s", "--leak-report", "--leak-report-file=r.json", *extra)
+    result.stdout.fnmatch_lines(["*per-test hooks: " + ("_PerTest" if path == "full" else "_ReportOnly") + "*"])
+    tests = {t["nodeid"].split("::", 1)[1]: t for t in json.loads((pytester.path / "r.json").read_text())["tests"]}
+    seen = {name: (t["outcome"], t["verdict"]) for name, t in tests.items()}
+    assert seen == {
+        "test_passes": ("passed", "ok"),
+        "test_keeps_40_mb": ("passed", "ok"),
+        "test_fails": ("failed", "ok"),
+        "test_skipped": ("skipped", "not_measured"),
+        "test_xfails": ("skipped", "ok"),
+        "test_strict_xpass": ("failed", "ok"),
+        "test_setup_error": ("error", "not_measured"),
+        "test_opted_out": ("passed", "opted_out"),
+        "TestOptedOut::test_in_class": ("passed", "opted_out"),
+    }
+    kept = tests["test_keeps_40_mb"]
+    assert kept["settled"] is True and kept["rss_growth"] > 35_000_000  # confirmed after a trim
+    assert tests["test_passes"]["rss_growth"] < 1_000_000
+    assert tests["test_opted_out"]["rss_growth"] is None

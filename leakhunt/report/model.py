@@ -39,11 +39,13 @@ VERDICTS: dict[str, str] = {
 _PREFIX = "leakhunt."
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TestRecord:
     """One test's memory. Figures are bytes or ``None`` (not measured, or unavailable).
 
-    Kept for every test until the session ends: slots, no per-record dict (issue 13).
+    Kept for every test until the session ends: slots, no per-record dict (issue 13). A value
+    (``with_outcome`` makes a changed copy); not frozen, which costs several times as much to
+    build, once per test (issue 9).
     """
 
     __test__ = False  # not a pytest test class, despite the name
