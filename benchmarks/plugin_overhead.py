@@ -12,7 +12,11 @@ Modes: ``report`` (``--leak-report`` with a JSON file: the cheap path on every t
 when installed: ``pip install pytest-memray``).
 
     python benchmarks/plugin_overhead.py --suites pandas.tests.series.methods --modes report --pairs 5
-    python benchmarks/plugin_overhead.py --breakdown --suites pandas.tests.series.methods
+    python benchmarks/plugin_overhead.py --breakdown --suites synthetic:3000 pandas.tests.series.methods
+    python benchmarks/plugin_overhead.py --breakdown --modes budget --suites pandas.tests.series.methods [--no-refreeze]
+
+The pytest runs have Python's bytecode cache on (as an installed package has it), and each
+configuration runs once unmeasured before the pairs, so no pair pays for compiling.
 
 Run it alone on a quiet machine: two benchmarks at once on two cores measure nothing.
 """
@@ -46,57 +50,113 @@ def synthetic_suite(directory: Path, count: int) -> str:
     return str(path)
 
 
-# A pytest plugin (written to a temporary directory and loaded with -p) that adds up the CPU time
-# spent inside leakhunt's per-test code: the Measurer and the plugin's decisions. Calls nest
-# (_decide runs check_budget and finish), so the lines overlap; Measurer + _decide is the total.
+# A pytest plugin (written to a temporary directory and loaded with -p) that adds up the wall time
+# spent inside leakhunt's code in the pytest process: per test, the Measurer and the hooks of the
+# path in use (``_ReportOnly`` for a session that only reports, ``_PerTest`` otherwise); at the end,
+# the records, the report file and the session's end; and what the garbage collector took (a
+# collection of the oldest generation walks the whole heap). Calls nest (the logreport hook runs
+# the trim check, decide runs finish), so lines overlap. It patches the classes when it is
+# imported (-p imports it before any plugin is configured).
 BREAKDOWN_PLUGIN = """
-import functools, sys, time
+import functools, gc, os, sys, time
+
+import leakhunt.measure
+import pytest_leakhunt.report_file as report_file
+import pytest_leakhunt.session as session
 
 PARTS = {}
+GC = {}
+_gc_started = [0.0]
 
 
-def _timed(fn):
+def _timed(fn, name=None):
+    name = name or fn.__qualname__
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        started = time.process_time()
+        started = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
-            PARTS[fn.__qualname__] = PARTS.get(fn.__qualname__, 0.0) + time.process_time() - started
+            PARTS[name] = PARTS.get(name, 0.0) + time.perf_counter() - started
     return wrapper
 
 
-def pytest_configure(config):
-    import leakhunt.measure
-    import pytest_leakhunt.session as session
+measure = sys.modules["leakhunt.measure"]  # the package exports a function of that name
+measure.Measurer.start = _timed(measure.Measurer.start)
+measure.Measurer.stop = _timed(measure.Measurer.stop)
+for name in ("decide", "finish", "record", "trim_if_due", "_make_records", "_end_session"):
+    setattr(session.LeakHunt, name, _timed(getattr(session.LeakHunt, name)))
+session._PerTest._decide = _timed(session._PerTest._decide)
+session._ReportOnly.pytest_runtest_logreport = _timed(session._ReportOnly.pytest_runtest_logreport)
+report_file.ReportFile.write = _timed(report_file.ReportFile.write)
+if os.environ.get("LEAKHUNT_COST_NO_REFREEZE"):  # what the settled path costs without it
+    settle = sys.modules["leakhunt.settle"]
+    settle.refreeze_heap = lambda: False
 
-    measure = sys.modules["leakhunt.measure"]  # the package exports a function of that name
-    measure.Measurer.start = _timed(measure.Measurer.start)
-    measure.Measurer.stop = _timed(measure.Measurer.stop)
-    for name in ("decide", "finish", "record", "pytest_runtest_logreport"):
-        setattr(session.LeakHunt, name, _timed(getattr(session.LeakHunt, name)))
-    session._PerTest._decide = _timed(session._PerTest._decide)
-    session.resolve_budget = _timed(session.resolve_budget)
+
+def _gc(phase, info):
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        count, seconds = GC.get(info["generation"], (0, 0.0))
+        GC[info["generation"]] = (count + 1, seconds + time.perf_counter() - _gc_started[0])
 
 
-def pytest_terminal_summary(terminalreporter):
-    tests = sum(len(terminalreporter.stats.get(key, [])) for key in ("passed", "failed"))
-    owner = terminalreporter.config.pluginmanager.get_plugin("leakhunt-session")
-    terminalreporter.write_line(f"leakhunt-cost trims: {owner.trims} before {tests} tests")
+gc.callbacks.append(_gc)
+_T0 = time.perf_counter()
+AT_END = ("LeakHunt._make_records", "ReportFile.write", "LeakHunt._end_session")
+
+
+def pytest_unconfigure(config):
+    wall = time.perf_counter() - _T0
+    tests = config.getoption("leakhunt_cost_tests", 0) or 0
+    owner = config.pluginmanager.get_plugin("leakhunt-session")
+    per_test = config.pluginmanager.get_plugin("leakhunt-per-test")
+    out = [f"path: {type(per_test).__name__}", f"trims: {owner.trims} for {tests} tests"]
+    own = 0.0
     for name, seconds in sorted(PARTS.items(), key=lambda kv: -kv[1]):
-        terminalreporter.write_line(f"leakhunt-cost {name}: {seconds / max(tests, 1) * 1e6:.0f} us/test")
+        if name in AT_END:
+            out.append(f"{name}: {seconds * 1e3:.1f} ms (once)")
+        else:
+            out.append(f"{name}: {seconds / max(tests, 1) * 1e6:.1f} us/test")
+    for generation, (count, seconds) in sorted(GC.items()):
+        out.append(f"gc generation {generation}: {count} collections, {seconds * 1e3:.0f} ms "
+                   f"({seconds / count * 1e3:.2f} ms each)")
+    out.append(f"pytest process: {wall:.2f} s")
+    sys.stderr.write("".join("leakhunt-cost " + line + "\\n" for line in out))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--leakhunt-cost-tests", type=int, default=0, dest="leakhunt_cost_tests")
+
+
+def pytest_collection_finish(session):
+    session.config.option.leakhunt_cost_tests = len(session.items)
 """
 
 
-def breakdown(suite: str, directory: Path, cwd: Path) -> list[str]:
+def breakdown(suite: str, mode: str, directory: Path, cwd: Path, refreeze: bool = True) -> list[str]:
     (directory / "leakhunt_cost.py").write_text(BREAKDOWN_PLUGIN)
     target = synthetic_suite(directory, int(suite.split(":")[1])) if suite.startswith("synthetic:") else suite_path(suite)
+    env = {**_child_env(), "PYTHONPATH": str(directory)}
+    if not refreeze:
+        env["LEAKHUNT_COST_NO_REFREEZE"] = "1"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *BASE, target, "-p", "leakhunt_cost", "--leak-report",
-         f"--leak-report-file={directory / 'r.json'}"],
-        cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(directory)},
+        [sys.executable, "-m", "pytest", *BASE, target, "-p", "leakhunt_cost", *MODES[mode](directory)],
+        cwd=cwd, capture_output=True, text=True, env=env,
     )
-    return [line.replace("leakhunt-cost ", "") for line in proc.stdout.splitlines() if line.startswith("leakhunt-cost")]
+    lines = [line.replace("leakhunt-cost ", "") for line in proc.stderr.splitlines() if line.startswith("leakhunt-cost")]
+    return lines or [f"no figures (exit {proc.returncode}): {proc.stderr.strip()[-300:]}"]
+
+
+def _child_env() -> dict[str, str]:
+    """The pytest runs' environment: Python's bytecode cache on, as an installed package has it
+    (a sandbox that sets PYTHONDONTWRITEBYTECODE would have every run rewrite and compile every
+    test module again, in both runs of a pair)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def suite_path(suite: str) -> str:
@@ -112,7 +172,8 @@ def timed(args: list[str], cwd: Path) -> tuple[float, float, str]:
     """Wall time and CPU time (user + system) of one pytest run, and its last line."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, capture_output=True, text=True,
+                          env=_child_env())
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -132,6 +193,9 @@ BOUNDS = {"report": "1.10x", "budget": "(reported)", "hunt": "14x", "memray": ""
 def pairs(suite: str, target: str, mode: str, count: int, tmp: Path, cwd: Path) -> dict[str, list[float]]:
     """``count`` alternated pairs of a plain run and a ``mode`` run; the ratios, times and tails."""
     out: dict[str, list] = {"wall": [], "cpu": [], "plain_wall": [], "mode_wall": [], "tail": [], "verdicts": []}
+    for name, extra in (("plain", []), (mode, MODES[mode](tmp))):  # warm-up: caches written, not counted
+        seconds = timed([*BASE, target, *extra], cwd)[0]
+        print(f"{suite:30} warm-up {name:7} wall {seconds:7.1f} s (not counted)", flush=True)
     for i in range(count):
         order = [("plain", []), (mode, MODES[mode](tmp))]
         if i % 2:
@@ -164,7 +228,9 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=5, help="alternated pairs per suite and mode (default 5)")
     parser.add_argument("--out", type=Path, help="append the Markdown table to this file")
     parser.add_argument("--breakdown", action="store_true",
-                        help="instead: one --leak-report run per suite, timing leakhunt's per-test code")
+                        help="instead: one run per suite and mode, timing leakhunt's code in the pytest process")
+    parser.add_argument("--no-refreeze", action="store_true",
+                        help="with --breakdown: leave out the refreeze after settled tests (its before)")
     args = parser.parse_args()
     if args.pairs < 1:
         parser.error(f"--pairs must be >= 1, got {args.pairs}")
@@ -174,11 +240,14 @@ def main() -> int:
     if args.breakdown:
         with tempfile.TemporaryDirectory(prefix="leakhunt-cost-") as tmp:
             for suite in args.suites:
-                lines = breakdown(suite, Path(tmp), cwd)
-                print(f"{suite}: " + "; ".join(lines), flush=True)
-                if args.out:
-                    with args.out.open("a", encoding="utf-8") as file:
-                        file.write(f"- `{suite}`: " + "; ".join(lines) + "\n")
+                for mode in args.modes:
+                    breakdown(suite, mode, Path(tmp), cwd, refreeze=not args.no_refreeze)  # warm-up
+                    lines = breakdown(suite, mode, Path(tmp), cwd, refreeze=not args.no_refreeze)
+                    label = f"{suite} {mode}" + (" (no refreeze)" if args.no_refreeze else "")
+                    print(f"{label}: " + "; ".join(lines), flush=True)
+                    if args.out:
+                        with args.out.open("a", encoding="utf-8") as file:
+                            file.write(f"- `{label}`: " + "; ".join(lines) + "\n")
         return 0
     if "memray" in args.modes and importlib.util.find_spec("pytest_memray") is None:
         parser.error("--modes memray needs pytest-memray: pip install pytest-memray")
