@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from leakhunt import probes
 from leakhunt import tracing as _tracing
-from leakhunt.probes import PeakWindow, Reading
+from leakhunt.probes import PeakWindow, Reading, Sample
 from leakhunt.settle import settle as _settle
 from leakhunt.settle import trim as _trim
 from leakhunt.tracing import TRACE_FRAMES, PeakSnapshots, TraceHandle
@@ -19,7 +19,7 @@ from leakhunt.tracing import TRACE_FRAMES, PeakSnapshots, TraceHandle
 if TYPE_CHECKING:
     from leakhunt.attribution import Scope
 
-__all__ = ["Measurement", "Measurer", "MeasureHandle", "confirm", "measure", "waited_children_peak"]
+__all__ = ["Measurement", "Measurer", "MeasureHandle", "confirm", "from_sample", "measure", "waited_children_peak"]
 
 
 def _diff(after: int | None, before: int | None) -> int | None:
@@ -377,6 +377,35 @@ class Measurer:
         if self._trace_handle is not None:
             self._trace_handle.stop()
             self._trace_handle = None
+
+
+def from_sample(sample: Sample) -> Measurement:
+    """The :class:`Measurement` of a :class:`~leakhunt.probes.QuickMeter` sample: the figures of
+    Measurer's cheap path (nothing settled; traced figures when a trace of the user's ran
+    throughout, Arrow's when pyarrow was imported), made when they are needed."""
+    (t0, t1, rss_before, anon_before, rss_after, anon_after, peak_rss, traced_before, traced_peak_before,
+     traced_after, traced_peak_after, arrow_before, arrow_max_before, arrow_after, arrow_max_after) = sample
+    traced_peak = None
+    if traced_before is not None and traced_after is not None:
+        if traced_peak_after > traced_peak_before:
+            traced_peak = traced_peak_after - traced_before
+        else:  # the trace had a higher peak before the call: only its ends are known
+            traced_peak = max(traced_after, traced_before) - traced_before
+    else:
+        traced_after = None
+    arrow_peak = None
+    if arrow_max_after is not None:
+        if arrow_before is None:
+            arrow_peak = arrow_max_after  # pyarrow was imported inside the call: its pool was born there
+        elif arrow_max_before is not None and arrow_max_after > arrow_max_before:
+            arrow_peak = arrow_max_after - arrow_before
+        else:
+            arrow_peak = max(arrow_before, arrow_after or 0) - arrow_before
+    peak = max(0, peak_rss - rss_before) if peak_rss is not None and rss_before is not None else None
+    before = Reading(t0, rss_before, anon_before, traced_before, arrow_before)
+    after = Reading(t1, rss_after, anon_after, traced_after, arrow_after)
+    return Measurement(before, after, peak_rss, peak, traced_peak, arrow_peak, None, None, t1 - t0, False,
+                       traced_before is not None)
 
 
 def _untraced(reading: Reading) -> Reading:

@@ -27,7 +27,8 @@ import pytest
 
 from leakhunt import defaults, probes
 from leakhunt.guard import _measured_elsewhere, measured_elsewhere
-from leakhunt.measure import Measurer, confirm
+from leakhunt.measure import Measurement, Measurer, confirm, from_sample
+from leakhunt.probes import QuickMeter, Sample
 from leakhunt.settle import trim
 from pytest_leakhunt.markers import BudgetError, opted_out, resolve_budget
 from pytest_leakhunt.options import Settings
@@ -35,7 +36,6 @@ from pytest_leakhunt.options import Settings
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
     from leakhunt.judge import Judgement
-    from leakhunt.measure import Measurement
     from leakhunt.report.model import SessionFigures, TestRecord
     from leakhunt.tracing import TraceHandle
     from pytest_leakhunt.signals import SessionSignals
@@ -80,7 +80,7 @@ class LeakHunt:
         self.worker = _is_worker(config)
         self.records: dict[str, TestRecord] = {}
         # the cheap path's tests, made into records when a report is built (_ReportOnly)
-        self.rows: list[tuple[str, str, str, Measurement | None, str | None]] = []
+        self.rows: list[tuple[str, str, str, Sample | Measurement | None, str | None]] = []
         self.sessions: list[SessionFigures] = []
         self.interrupted = False
         self.stopped: str | None = None  # why the session ended early, as pytest said it
@@ -116,7 +116,7 @@ class LeakHunt:
         if self._per_test_registered:
             return
         self._per_test_registered = True
-        if settling or self.settings.scope != "call" or self._properties:
+        if settling or self.settings.scope != "call" or self._properties or self.settings.children:
             self.config.pluginmanager.register(_PerTest(self), "leakhunt-per-test")
         else:  # a report and nothing else: the cheap hooks
             self.config.pluginmanager.register(_ReportOnly(self, opted), "leakhunt-per-test")
@@ -300,7 +300,8 @@ class LeakHunt:
         from leakhunt.report.model import TestRecord
 
         scope = self.settings.scope
-        for nodeid, outcome, verdict, measurement, note in self.rows:
+        for nodeid, outcome, verdict, figures, note in self.rows:
+            measurement = from_sample(figures) if type(figures) is tuple else figures
             self.records[nodeid] = TestRecord(nodeid, outcome, verdict, scope, *_figures(measurement), note=note)
         self.rows.clear()
 
@@ -365,9 +366,21 @@ class LeakHunt:
         counts as a rise too (read at the call, it would look like the level the last trim
         left)."""
         rss = probes.rss()
-        if rss is not None and self._rss_after_trim is not None and rss - self._rss_after_trim < _TRIM_AFTER:
-            self._rss_after_trim = min(self._rss_after_trim, rss)
+        if rss is not None and not self.rose_since_trim(rss):
             return
+        self.trim_now()
+
+    def rose_since_trim(self, rss: int) -> bool:
+        """Whether RSS (read just now) rose 1 MiB or more since the last trim; a lower reading
+        becomes the level to rise from."""
+        level = self._rss_after_trim
+        if level is None or rss - level >= _TRIM_AFTER:
+            return True
+        if rss < level:
+            self._rss_after_trim = rss
+        return False
+
+    def trim_now(self) -> None:
         trim()
         self.trims += 1
         self._rss_after_trim = probes.rss()
@@ -574,57 +587,64 @@ class _Controller:
 
 class _ReportOnly:
     """The per-test hooks of a session that only reports (``--leak-report`` without budgets,
-    hunting, a setup-call-teardown scope, an xdist worker or ``--junitxml``): the cheap path at
-    its cheapest (issue 9): the library's cheap :class:`~leakhunt.measure.Measurer` around the
-    call, a row kept as the call is reported (the rows become records when the report is built),
-    and, when a test's teardown is reported, a trim if one is due, so that it is done before the
-    next test sets up its fixtures. One hook wrapper (the call's) and one plain hook, no state on
-    the item; the marks are read once, when the tests are collected (:func:`_scan_marks`)."""
+    hunting, a setup-call-teardown scope, children, an xdist worker or ``--junitxml``): the
+    cheap path at its cheapest (issue 9). The library's :class:`~leakhunt.probes.QuickMeter`
+    around the call; its sample kept as the call is reported (made into a record when the report
+    is built, :func:`leakhunt.measure.from_sample`); and, when the test's teardown is reported, a
+    trim if RSS at the end of the call rose 1 MiB or more since the last one, so that memory
+    freed at the teardown is handed back before the next test sets up. One hook wrapper (the
+    call's) and one plain hook, nothing stored on the item; the marks are read once, when the
+    tests are collected (:func:`_scan_marks`). The records are those of the full path
+    (``tests/test_plugin.py::test_the_cheap_path_records_what_the_full_path_does``)."""
 
     def __init__(self, owner: LeakHunt, opted: set[str]) -> None:
         self.owner = owner
-        self.children = owner.settings.children
         self.opted = opted  # node ids of no_leak_check tests (_scan_marks)
-        self.measured: tuple[str, Measurer] | None = None  # the call just run
+        self.meter = QuickMeter()
+        self.sample: tuple[str, Sample] | None = None  # the call just run
+        self.trim_due = False
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         nodeid = item.nodeid
         if nodeid in self.opted:
             return (yield)
-        measurer = Measurer(settle=False, trace=None, children=self.children, domains=False).start()
+        meter = self.meter
+        meter.start()
         token = _measured_elsewhere.set(True)  # what _measured_by_plugin() does, for less
         try:
             return (yield)
         finally:
             _measured_elsewhere.reset(token)
-            measurer.stop()
-            self.measured = (nodeid, measurer)
+            self.sample = (nodeid, meter.stop())
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         when = report.when
         if when == "call":
             nodeid = report.nodeid
-            measured, self.measured = self.measured, None
-            measurement = measured[1].measurement if measured is not None and measured[0] == nodeid else None
+            taken, self.sample = self.sample, None
+            figures: Sample | Measurement | None = None
             note = None
-            if measurement is not None:
+            if taken is not None and taken[0] == nodeid:
+                figures = sample = taken[1]
                 verdict = "ok"
-                before, after = measurement.before.rss, measurement.after.rss
-                if before is not None and after is not None and after - before >= _STAYED_UP_MIN:
-                    # the report lists this test: its growth is confirmed after a trim
-                    try:
-                        measurement = confirm(measurement, collect=False)
-                    except Exception as exc:  # never turn a measurement problem into a crash
-                        note = f"leakhunt could not confirm the growth: {type(exc).__name__}: {exc}"
+                before, after = sample[2], sample[4]
+                if before is not None and after is not None:
+                    if after - before >= _STAYED_UP_MIN:
+                        # the report lists this test: its growth is confirmed after a trim
+                        try:
+                            figures = confirm(from_sample(sample), collect=False)
+                        except Exception as exc:  # never turn a measurement problem into a crash
+                            note = f"leakhunt could not confirm the growth: {type(exc).__name__}: {exc}"
+                    self.trim_due = self.owner.rose_since_trim(after)
             else:
                 verdict = "opted_out" if nodeid in self.opted else "not_measured"
-            self.owner.rows.append((nodeid, report.outcome, verdict, measurement, note))
+            self.owner.rows.append((nodeid, report.outcome, verdict, figures, note))
         elif when == "teardown":
-            # A test is over: before the next one sets up its fixtures, hand freed memory back if
-            # that is due (trim_if_due); nothing runs between this report and the next setup.
-            self.owner.trim_if_due()
+            if self.trim_due:  # the test is over: hand back what it (or a fixture) freed
+                self.trim_due = False
+                self.owner.trim_now()
         elif report.outcome != "passed":  # setup
             outcome = "error" if report.outcome == "failed" else report.outcome
             verdict = "opted_out" if report.nodeid in self.opted else "not_measured"

@@ -663,7 +663,7 @@ def test_keeps_80_mb():
 NO_TRIM = """
 def pytest_configure(config):
     import pytest_leakhunt.session as session
-    session.LeakHunt.trim_if_due = lambda self: None
+    session.LeakHunt.trim_now = lambda self: None
 """
 
 

@@ -141,6 +141,41 @@ def test_peak_window_sees_a_freed_block_and_nested_windows_keep_the_outer_peak()
     assert 5_000_000 <= result["inner"] < 60_000_000
 
 
+def test_quick_meter_reads_growth_and_peak_and_nests_with_windows() -> None:
+    # The plugin's cheapest path (issue 9): a kept block reads as growth, a freed one as peak
+    # only, and a window around the meter keeps a peak reached inside it (and vice versa).
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import numpy as np
+        from leakhunt.measure import from_sample
+        from leakhunt.probes import PeakWindow, QuickMeter
+        meter = QuickMeter()
+        with PeakWindow() as outer:
+            meter.start()
+            kept = np.ones(60_000_000 // 8)
+            transient = np.ones(100_000_000 // 8)
+            del transient
+            with PeakWindow() as inner:          # resets the mark: the meter keeps its peak
+                small = np.ones(5_000_000 // 8)
+            kept_figures = from_sample(meter.stop())
+            meter.start()                        # the same meter again: a fresh window
+            freed = np.ones(80_000_000 // 8)
+            del freed
+            freed_figures = from_sample(meter.stop())
+        emit({"kept": kept_figures.rss_growth, "kept_peak": kept_figures.peak,
+              "freed": freed_figures.rss_growth, "freed_peak": freed_figures.peak,
+              "outer": outer.peak - outer.start, "seconds": kept_figures.seconds})
+        """
+    )
+    assert result["kept"] >= 55_000_000
+    assert result["kept_peak"] >= 150_000_000
+    assert result["freed"] < 20_000_000
+    assert result["freed_peak"] >= 75_000_000
+    assert result["outer"] >= 150_000_000
+    assert result["seconds"] > 0
+
+
 def test_peak_window_falls_back_to_a_sampling_thread_and_stops_it() -> None:
     pytest.importorskip("numpy")
     result = run_scenario(
