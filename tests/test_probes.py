@@ -245,8 +245,8 @@ def test_children_memory_leaves_out_the_resource_tracker() -> None:
 
 
 def test_reading_is_a_slotted_value() -> None:
-    # Not frozen (a frozen dataclass costs 4-5x as much to build, twice per measured test:
-    # issue 9), but slotted: no per-instance dict, and a misspelt figure cannot be added.
+    # Not frozen (a frozen dataclass costs several times as much to build, and a reading is
+    # taken twice per measured test: issue 9), but slotted: no per-instance dict, and a misspelt figure cannot be added.
     reading = probes.read()
     assert not hasattr(reading, "__dict__")
     with pytest.raises(AttributeError):
