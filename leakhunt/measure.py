@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 import tracemalloc
 from contextlib import contextmanager
@@ -155,6 +154,7 @@ class Measurer:
     _tm_before: int | None = None
     _foreign_before = 0
     _domains = False
+    _meter: probes.QuickMeter | None = None
 
     def __init__(
         self,
@@ -176,7 +176,7 @@ class Measurer:
         self.trim = trim
         self.attribute = attribute
         self.peak_sites = peak_sites
-        # (the state of a measurement starts from the class's defaults below: this runs per test)
+        # (the state of a measurement starts from the class-level defaults above: this runs per test)
         # Nothing to settle, trace, sample or attribute: the per-test path of --leak-report,
         # kept to one reading and a peak reset at each end (issue 9).
         self._quick = not (settle or trim or attribute or peak_sites or children or domains or trace)
@@ -250,18 +250,9 @@ class Measurer:
         return self
 
     def _start_quick(self) -> Measurer:
-        """The cheap start: one reading, the peak window opened from it."""
-        before = probes.read()
-        if before.traced is not None:
-            if self.trace is False:
-                before = _untraced(before)
-            else:
-                self._traced_peak_before = tracemalloc.get_traced_memory()[1]
-        if before.arrow is not None:
-            self._arrow_max_before = probes.arrow_pool_max()
-        self._before = before
-        self._window = PeakWindow().open(start=before.rss)
-        self._t0 = time.perf_counter()
+        """The cheap start: a :class:`~leakhunt.probes.QuickMeter` (one reading, a peak reset)."""
+        self._meter = probes.QuickMeter()
+        self._meter.start()
         return self
 
     def _reading(self) -> Reading:
@@ -271,12 +262,14 @@ class Measurer:
         return reading
 
     def stop(self) -> Measurement:
+        if self._meter is not None:  # the quick path
+            self.measurement = from_sample(self._meter.stop(), traced=self.trace is not False)
+            self._meter = None
+            return self.measurement
         if self._before is None or self._window is None:
             raise RuntimeError("Measurer.stop() called before start()")
         seconds = time.perf_counter() - self._t0
         peak_rss = self._window.close()
-        if self._quick:
-            return self._stop_quick(seconds, peak_rss)
         if self.peak is not None:
             self.peak.stop()
         children_peak = None
@@ -330,45 +323,16 @@ class Measurer:
         )
         return self.measurement
 
-    def _stop_quick(self, seconds: float, peak_rss: int | None) -> Measurement:
-        """The cheap end: the peaks, one reading."""
-        before = self._before
-        assert before is not None
-        traced_peak = self._traced_peak() if before.traced is not None and tracemalloc.is_tracing() else None
-        arrow_peak = self._arrow_peak() if before.arrow is not None or "pyarrow" in sys.modules else None
-        after = probes.read()
-        if self.trace is False and after.traced is not None:
-            after = _untraced(after)
-        peak = None
-        if peak_rss is not None and before.rss is not None:
-            peak = max(0, peak_rss - before.rss)
-        self.measurement = Measurement(before, after, peak_rss, peak, traced_peak, arrow_peak, None, None,
-                                       seconds, False, before.traced is not None)
-        return self.measurement
-
     def _traced_peak(self) -> int:
         """The traced high-water mark of the block, over its start."""
         assert self._before is not None
         current, peak_now = tracemalloc.get_traced_memory()
-        before_traced = self._before.traced or 0
-        if self.fresh or self._traced_peak_before is None or peak_now > self._traced_peak_before:
-            return peak_now - before_traced
-        # the user's trace had a higher peak before we began: we only know our ends
-        return max(current, before_traced) - before_traced
+        return _traced_peak(self._before.traced, self._traced_peak_before, current, peak_now, fresh=self.fresh)
 
     def _arrow_peak(self) -> int | None:
         """Arrow's pool at its highest during the block, over its start."""
         assert self._before is not None
-        arrow_max_now = probes.arrow_pool_max()
-        before = self._before.arrow
-        if before is None and arrow_max_now is not None:
-            return arrow_max_now  # pyarrow was imported inside the block: its pool was born here
-        if before is not None and arrow_max_now is not None:
-            # The pool's maximum cannot be reset: it tells the block's peak only when it rose.
-            if self._arrow_max_before is not None and arrow_max_now > self._arrow_max_before:
-                return arrow_max_now - before
-            return max(before, probes.arrow() or 0) - before
-        return None
+        return _arrow_peak(self._before.arrow, self._arrow_max_before, probes.arrow(), probes.arrow_pool_max())
 
     def close(self) -> None:
         """End what :meth:`stop` left open for explaining (the scope and its trace); idempotent."""
@@ -379,33 +343,45 @@ class Measurer:
             self._trace_handle = None
 
 
-def from_sample(sample: Sample) -> Measurement:
+def from_sample(sample: Sample, *, traced: bool = True) -> Measurement:
     """The :class:`Measurement` of a :class:`~leakhunt.probes.QuickMeter` sample: the figures of
-    Measurer's cheap path (nothing settled; traced figures when a trace of the user's ran
-    throughout, Arrow's when pyarrow was imported), made when they are needed."""
+    the cheap path (nothing settled; traced figures when a trace of the user's ran throughout,
+    unless ``traced=False``; Arrow's when pyarrow was imported), made when they are needed."""
     (t0, t1, rss_before, anon_before, rss_after, anon_after, peak_rss, traced_before, traced_peak_before,
      traced_after, traced_peak_after, arrow_before, arrow_max_before, arrow_after, arrow_max_after) = sample
     traced_peak = None
-    if traced_before is not None and traced_after is not None:
-        if traced_peak_after > traced_peak_before:
-            traced_peak = traced_peak_after - traced_before
-        else:  # the trace had a higher peak before the call: only its ends are known
-            traced_peak = max(traced_after, traced_before) - traced_before
+    if traced and traced_before is not None and traced_after is not None:
+        traced_peak = _traced_peak(traced_before, traced_peak_before, traced_after, traced_peak_after)
     else:
-        traced_after = None
-    arrow_peak = None
-    if arrow_max_after is not None:
-        if arrow_before is None:
-            arrow_peak = arrow_max_after  # pyarrow was imported inside the call: its pool was born there
-        elif arrow_max_before is not None and arrow_max_after > arrow_max_before:
-            arrow_peak = arrow_max_after - arrow_before
-        else:
-            arrow_peak = max(arrow_before, arrow_after or 0) - arrow_before
+        traced_before = traced_after = None
     peak = max(0, peak_rss - rss_before) if peak_rss is not None and rss_before is not None else None
     before = Reading(t0, rss_before, anon_before, traced_before, arrow_before)
     after = Reading(t1, rss_after, anon_after, traced_after, arrow_after)
-    return Measurement(before, after, peak_rss, peak, traced_peak, arrow_peak, None, None, t1 - t0, False,
-                       traced_before is not None)
+    return Measurement(before, after, peak_rss, peak, traced_peak,
+                       _arrow_peak(arrow_before, arrow_max_before, arrow_after, arrow_max_after), None, None,
+                       t1 - t0, False, traced_before is not None)
+
+
+def _traced_peak(before: int | None, peak_before: int | None, current: int, peak_now: int,
+                 fresh: bool = False) -> int:
+    """tracemalloc's high-water mark over a block's start. A trace that is not the block's own
+    (``fresh``) keeps its earlier peak: it tells the block's only when it rose."""
+    base = before or 0
+    if fresh or peak_before is None or peak_now > peak_before:
+        return peak_now - base
+    return max(current, base) - base  # only the ends are known
+
+
+def _arrow_peak(before: int | None, max_before: int | None, now: int | None, max_now: int | None) -> int | None:
+    """Arrow's default pool at its highest during a block, over its start. The pool's maximum
+    cannot be reset: it tells the block's peak only when it rose."""
+    if max_now is None:
+        return None
+    if before is None:
+        return max_now  # pyarrow was imported inside the block: its pool was born there
+    if max_before is not None and max_now > max_before:
+        return max_now - before
+    return max(before, now or 0) - before
 
 
 def _untraced(reading: Reading) -> Reading:

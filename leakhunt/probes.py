@@ -8,7 +8,6 @@ snapshot), :func:`children_memory` (reads each child's smaps) and :func:`object_
 from __future__ import annotations
 
 import collections
-import gc
 import os
 import sys
 import threading
@@ -115,6 +114,14 @@ def _psutil_rss() -> int | None:
         return int(psutil.Process().memory_info().rss)
     except Exception:  # any psutil failure means "unavailable", never a crash
         return None
+
+
+def _rss_and_anon() -> tuple[int | None, int | None]:
+    """(resident, anonymous resident) bytes: one statm read; psutil's RSS off Linux."""
+    statm = _statm()
+    if statm is not None:
+        return statm[0], statm[0] - statm[1]
+    return _psutil_rss(), None
 
 
 def rss() -> int | None:
@@ -388,12 +395,8 @@ class Reading:
 def read(*, domains: bool = False, children: bool = False, exclude_pids: Iterable[int] | None = None) -> Reading:
     """Take a :class:`Reading`. ``domains`` and ``children`` add the costly figures;
     ``exclude_pids``: children left out (those that existed before a block began)."""
-    # Runs twice per test under --leak-report: the cheap figures are read inline (issue 9).
-    statm = _statm()
-    if statm is not None:
-        resident, anon = statm[0], statm[0] - statm[1]
-    else:
-        resident, anon = _psutil_rss(), None
+    # Runs twice per cheaply measured block: the cheap figures are read inline (issue 9).
+    resident, anon = _rss_and_anon()
     return Reading(
         time.perf_counter(),
         resident,
@@ -646,6 +649,8 @@ class PeakWindow:
 #: before, traced after, traced peak after, Arrow before, Arrow pool maximum before, Arrow after,
 #: Arrow pool maximum after); ``None`` where unavailable.
 Sample = tuple
+#: Positions of the RSS before and after the call in a :data:`Sample`.
+SAMPLE_RSS_BEFORE, SAMPLE_RSS_AFTER = 2, 4
 
 
 class QuickMeter:
@@ -667,11 +672,7 @@ class QuickMeter:
         self._before: tuple[Any, ...] = ()
 
     def start(self) -> None:
-        statm = _statm()
-        if statm is not None:
-            rss_now, anon = statm[0], statm[0] - statm[1]
-        else:
-            rss_now, anon = _psutil_rss(), None
+        rss_now, anon = _rss_and_anon()
         traced = traced_peak = arrow_now = arrow_max = None
         if tracemalloc.is_tracing():
             traced, traced_peak = tracemalloc.get_traced_memory()
@@ -684,11 +685,7 @@ class QuickMeter:
         t1 = time.perf_counter()
         peak = self._window.close()
         rss_now, anon, traced, traced_peak, arrow_now, arrow_max, t0 = self._before
-        statm = _statm()
-        if statm is not None:
-            rss_after, anon_after = statm[0], statm[0] - statm[1]
-        else:
-            rss_after, anon_after = _psutil_rss(), None
+        rss_after, anon_after = _rss_and_anon()
         traced_after = traced_peak_after = arrow_after = arrow_max_after = None
         if traced is not None and tracemalloc.is_tracing():
             traced_after, traced_peak_after = tracemalloc.get_traced_memory()

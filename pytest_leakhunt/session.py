@@ -28,7 +28,7 @@ import pytest
 from leakhunt import defaults, probes
 from leakhunt.guard import _measured_elsewhere, measured_elsewhere
 from leakhunt.measure import Measurement, Measurer, confirm, from_sample
-from leakhunt.probes import QuickMeter, Sample
+from leakhunt.probes import SAMPLE_RSS_AFTER, SAMPLE_RSS_BEFORE, QuickMeter, Sample
 from leakhunt.settle import trim
 from pytest_leakhunt.markers import BudgetError, opted_out, resolve_budget
 from pytest_leakhunt.options import Settings
@@ -404,7 +404,7 @@ class LeakHunt:
             finally:
                 if measurer is not None:
                     measurer.close()
-        elif not measurement.settled and self._wants_exact_growth(measurement):
+        elif not measurement.settled and self._wants_exact_growth(measurement.rss_growth):
             from leakhunt.measure import confirm
 
             state.measurement = confirm(measurement, collect=False)
@@ -449,8 +449,8 @@ class LeakHunt:
             report.outcome = "failed"
             report.longrepr = explanation
 
-    def _wants_exact_growth(self, measurement: Measurement) -> bool:
-        growth = measurement.rss_growth
+    def _wants_exact_growth(self, growth: int | None) -> bool:
+        """A cheap growth the report will list (1 MiB or more): confirmed after a trim."""
         return bool(
             (self.settings.report or self.settings.report_file)
             and growth is not None
@@ -629,10 +629,9 @@ class _ReportOnly:
             if taken is not None and taken[0] == nodeid:
                 figures = sample = taken[1]
                 verdict = "ok"
-                before, after = sample[2], sample[4]
+                before, after = sample[SAMPLE_RSS_BEFORE], sample[SAMPLE_RSS_AFTER]
                 if before is not None and after is not None:
-                    if after - before >= _STAYED_UP_MIN:
-                        # the report lists this test: its growth is confirmed after a trim
+                    if self.owner._wants_exact_growth(after - before):
                         try:
                             figures = confirm(from_sample(sample), collect=False)
                         except Exception as exc:  # never turn a measurement problem into a crash
