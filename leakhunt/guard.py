@@ -21,16 +21,20 @@ __all__ = ["memory_budget", "measured_elsewhere", "run_with_budget"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Set by a front end (the pytest plugin) that measures a test itself, so a ``@memory_budget``
-# decorator on the same test does not measure it a second time.
-_measured_elsewhere: contextvars.ContextVar[bool] = contextvars.ContextVar("leakhunt_measured_elsewhere",
-                                                                           default=False)
+# Set by a front end (the pytest plugin) that measures a call itself: the decorated function it
+# measures (its own ``@memory_budget`` then only calls it, instead of measuring it a second
+# time), or True inside a bare ``measured_elsewhere()`` block (every decorator only calls). A
+# budget on a helper that the measured test calls is the user's own check, and still applies.
+_measured_elsewhere: contextvars.ContextVar[object] = contextvars.ContextVar("leakhunt_measured_elsewhere",
+                                                                             default=None)
 
 
 @contextmanager
-def measured_elsewhere() -> Iterator[None]:
-    """Inside this block ``@memory_budget`` decorators only call their function."""
-    token = _measured_elsewhere.set(True)
+def measured_elsewhere(fn: Callable[..., Any] | None = None) -> Iterator[None]:
+    """Inside this block the ``@memory_budget`` decorator of ``fn`` only calls its function
+    (``fn`` is the decorated function, or a method bound to it): the caller measures that call
+    itself. Without ``fn``, every decorator in the block only calls its function."""
+    token = _measured_elsewhere.set(True if fn is None else getattr(fn, "__func__", fn))
     try:
         yield
     finally:
@@ -125,7 +129,8 @@ class memory_budget:
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                if _measured_elsewhere.get():
+                elsewhere = _measured_elsewhere.get()
+                if elsewhere is True or elsewhere is async_wrapper:
                     return await fn(*args, **kwargs)
                 measurer = _measurer(budget, trace=True).start()
                 try:
@@ -145,7 +150,8 @@ class memory_budget:
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if _measured_elsewhere.get():
+            elsewhere = _measured_elsewhere.get()
+            if elsewhere is True or elsewhere is wrapper:
                 return fn(*args, **kwargs)
             return run_with_budget(fn, args, kwargs, budget, title)
 

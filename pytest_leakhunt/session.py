@@ -18,6 +18,7 @@ as their outcome, and the kernel's high-water mark, reset before each test, is r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import unittest
@@ -517,7 +518,7 @@ class LeakHunt:
 
         def call() -> None:
             try:
-                with _measured_by_plugin():
+                with _measured_by_plugin(item):
                     body()
             except _HUNT_ERRORS as exc:  # pytest's outcomes are BaseExceptions: make them plain
                 raise _RepetitionFailed(f"{type(exc).__name__}: {exc}") from None
@@ -534,7 +535,7 @@ class LeakHunt:
         if budget is not None and budget.leak is not None:
             threshold, repeat, warmup = budget.leak, budget.repeat, budget.warmup
         try:
-            with _measured_by_plugin():
+            with _measured_by_plugin(item):
                 # Traced: pymalloc hides a small-object leak in RSS for many calls (its arenas are reused first).
                 # attribute: a confirmed leak comes with what the confirmation's calls left alive.
                 verdict = hunt(self.body(item), threshold=threshold, repeat=repeat, warmup=warmup,
@@ -610,12 +611,10 @@ class _ReportOnly:
         if nodeid in self.opted:
             return (yield)
         meter = self.meter
-        meter.start()
-        token = _measured_elsewhere.set(True)  # what _measured_by_plugin() does, for less
+        meter.start()  # (no test here has a @memory_budget decorator: _scan_marks found none)
         try:
             return (yield)
         finally:
-            _measured_elsewhere.reset(token)
             self.sample = (nodeid, meter.stop())
 
     @pytest.hookimpl(tryfirst=True)
@@ -681,7 +680,7 @@ class _PerTest:
             return (yield)
         if state.measurer is None:
             state.measurer = self.owner.measurer(state).start()
-        token = _measured_elsewhere.set(True)  # what _measured_by_plugin() does, for less
+        token = _measured_elsewhere.set(_decorated(item))  # what _measured_by_plugin() does, for less
         try:
             return (yield)
         finally:
@@ -843,5 +842,17 @@ def _scan_marks(items: list[pytest.Item]) -> tuple[bool, set[str]]:
     return asked, opted
 
 
-# Tells the library's ``@memory_budget`` decorator that the plugin measures this call already.
-_measured_by_plugin = measured_elsewhere
+def _decorated(item: pytest.Item) -> Any:
+    """The test's function when it carries the library's ``@memory_budget`` (the plugin measures
+    the test under that budget, so the decorator only calls it), else None. A decorated helper
+    the test calls keeps its own budget."""
+    fn = getattr(item, "obj", None)
+    fn = getattr(fn, "__func__", fn)
+    return fn if getattr(fn, "__leakhunt_budget__", None) is not None else None
+
+
+def _measured_by_plugin(item: pytest.Item) -> contextlib.AbstractContextManager[None]:
+    """Tells the test's own ``@memory_budget`` decorator, if it has one, that the plugin measures
+    this call already."""
+    fn = _decorated(item)
+    return measured_elsewhere(fn) if fn is not None else contextlib.nullcontext()

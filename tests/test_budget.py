@@ -319,6 +319,10 @@ def test_measured_elsewhere_makes_the_decorator_only_call(monkeypatch: pytest.Mo
     with guard_module.measured_elsewhere():
         assert step() == "called"
         assert asyncio.run(wrapped()) == "called"
+    with guard_module.measured_elsewhere(step):  # only this one: the caller measures it
+        assert step() == "called"
+    with guard_module.measured_elsewhere(wrapped), pytest.raises(AssertionError, match="measured twice"):
+        step()  # another decorated function keeps its own budget
 
 
 def test_budget_from_kwargs_and_spec() -> None:

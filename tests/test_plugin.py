@@ -166,6 +166,45 @@ def test_decorator_enforces_without_the_plugin(pytester: pytest.Pytester) -> Non
     result.stdout.fnmatch_lines(["*MemoryBudgetExceeded*", "decorator measured 2 time(s)"])
 
 
+HELPER = """
+import pytest
+from leakhunt import memory_budget
+
+MB = 1_000_000
+
+
+@memory_budget(peak="10 MB")
+def build(n_mb):
+    return len(bytearray(n_mb * MB))
+
+
+def test_helper_over():
+    build(60)
+
+
+def test_helper_within():
+    build(2)
+
+
+@memory_budget(peak="1 GB")
+def test_decorated_calls_helper_over():
+    build(60)
+"""
+
+
+@pytest.mark.parametrize("mode", [[], ["--leak-report"], ["--memory-budget=peak=2GB"], ["--leak-hunt=4"],
+                                  ["-p", "no:leakhunt"]], ids=["plain", "report", "budget", "hunt", "no-plugin"])
+def test_a_decorated_helper_keeps_its_budget_under_every_mode(pytester: pytest.Pytester, mode: list[str]) -> None:
+    """The plugin measures the test; a @memory_budget on a function the test calls is the user's
+    own check and holds whatever the plugin does (it used to be switched off under the plugin)."""
+    pytester.makepyfile(test_helper=HELPER)
+    result = run(pytester, "-rf", *mode)
+    result.assert_outcomes(passed=1, failed=2)
+    failed = {line.split()[1] for line in result.outlines if line.startswith("FAILED")}
+    assert failed == {"test_helper.py::test_helper_over", "test_helper.py::test_decorated_calls_helper_over"}
+    assert result.stdout.str().count("MemoryBudgetExceeded: build broke its memory budget") == 2
+
+
 MISUSE = """
 import pytest
 from leakhunt import memory_budget
