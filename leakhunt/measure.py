@@ -18,7 +18,8 @@ from leakhunt.tracing import TRACE_FRAMES, PeakSnapshots, TraceHandle
 if TYPE_CHECKING:
     from leakhunt.attribution import Scope
 
-__all__ = ["Measurement", "Measurer", "MeasureHandle", "confirm", "from_sample", "measure", "waited_children_peak"]
+__all__ = ["Measurement", "Measurer", "MeasureHandle", "confirm", "from_sample", "measure", "sample_figures",
+           "waited_children_peak"]
 
 
 def _diff(after: int | None, before: int | None) -> int | None:
@@ -360,6 +361,20 @@ def from_sample(sample: Sample, *, traced: bool = True) -> Measurement:
     return Measurement(before, after, peak_rss, peak, traced_peak,
                        _arrow_peak(arrow_before, arrow_max_before, arrow_after, arrow_max_after), None, None,
                        t1 - t0, False, traced_before is not None)
+
+
+def sample_figures(sample: Sample) -> tuple[float, int | None, int | None, int | None, int | None]:
+    """``(seconds, rss growth, peak, traced growth, Arrow growth)`` of a
+    :class:`~leakhunt.probes.QuickMeter` sample: what :func:`from_sample`'s measurement gives as
+    ``seconds``, ``figure("rss")``, ``peak``, ``figure("traced")`` and ``arrow_growth``, without
+    building it (a report of thousands of tests makes one row per test from these)."""
+    (t0, t1, rss_before, _, rss_after, _, peak_rss, traced_before, _, traced_after, _, arrow_before, _,
+     arrow_after, _) = sample
+    return (t1 - t0,
+            None if rss_after is None or rss_before is None else rss_after - rss_before,
+            None if peak_rss is None or rss_before is None else max(0, peak_rss - rss_before),
+            None if traced_after is None or traced_before is None else traced_after - traced_before,
+            arrow_after if arrow_before is None else None if arrow_after is None else arrow_after - arrow_before)
 
 
 def _traced_peak(before: int | None, peak_before: int | None, current: int, peak_now: int,

@@ -28,7 +28,7 @@ import pytest
 
 from leakhunt import defaults, probes
 from leakhunt.guard import _measured_elsewhere, measured_elsewhere
-from leakhunt.measure import Measurement, Measurer, confirm, from_sample
+from leakhunt.measure import Measurement, Measurer, confirm, from_sample, sample_figures
 from leakhunt.probes import SAMPLE_RSS_AFTER, SAMPLE_RSS_BEFORE, QuickMeter, Sample
 from leakhunt.settle import trim
 from pytest_leakhunt.markers import BudgetError, opted_out, resolve_budget
@@ -301,9 +301,14 @@ class LeakHunt:
         from leakhunt.report.model import TestRecord
 
         scope = self.settings.scope
+        records = self.records
         for nodeid, outcome, verdict, figures, note in self.rows:
-            measurement = from_sample(figures) if type(figures) is tuple else figures
-            self.records[nodeid] = TestRecord(nodeid, outcome, verdict, scope, *_figures(measurement), note=note)
+            if type(figures) is tuple:  # a sample: its figures, without a Measurement for each test
+                seconds, rss_growth, peak, traced_growth, arrow_growth = sample_figures(figures)
+                records[nodeid] = TestRecord(nodeid, outcome, verdict, scope, round(seconds, 6), rss_growth, peak,
+                                             traced_growth, arrow_growth, None, False, note=note)
+            else:
+                records[nodeid] = TestRecord(nodeid, outcome, verdict, scope, *_figures(figures), note=note)
         self.rows.clear()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -833,7 +838,7 @@ def _scan_marks(items: list[pytest.Item]) -> tuple[bool, set[str]]:
         if names is None:
             chain = parent.listchain() if parent is not None else []
             names = inherited[id(parent)] = frozenset(m.name for node in chain for m in node.own_markers)
-        own = [m.name for m in item.own_markers]
+        own = [m.name for m in item.own_markers] if item.own_markers else ()
         if "no_leak_check" in names or "no_leak_check" in own:
             opted.add(item.nodeid)
         if not asked and ("memory_budget" in names or "memory_budget" in own or

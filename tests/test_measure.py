@@ -285,3 +285,20 @@ def test_confirm_rereads_the_end_after_settling_and_keeps_the_start() -> None:
     assert result["same_start"] and result["settled"] and not result["cheap_settled"]
     assert 35_000_000 < result["exact"] < 50_000_000  # the kept 40 MB, read after settling
     assert 35_000_000 < result["trimmed"] < 50_000_000
+
+
+@pytest.mark.parametrize("sample", [
+    # (t0, t1, rss, anon, rss after, anon after, peak rss, traced, traced peak, traced after,
+    #  traced peak after, arrow, arrow max, arrow after, arrow max after)
+    (1.0, 1.5, 100, 60, 180, 140, 400, None, None, None, None, None, None, None, None),
+    (1.0, 1.25, 300, 200, 120, 40, 250, 10, 50, 30, 90, 0, 64, 128, 256),  # shrank; peak below the start
+    (2.0, 2.5, 100, 60, 180, 140, 400, None, None, 30, 90, None, None, 4096, 8192),  # pyarrow imported inside
+    (2.0, 2.5, None, None, None, None, None, 5, 5, None, None, None, None, None, None),  # no /proc
+])
+def test_sample_figures_are_the_figures_of_the_measurement_from_the_sample(sample: tuple) -> None:
+    # The report-only path makes its rows with sample_figures; budgets and confirmations with
+    # from_sample's Measurement. The two must agree figure for figure.
+    from leakhunt.measure import from_sample, sample_figures
+
+    m = from_sample(sample)
+    assert sample_figures(sample) == (m.seconds, m.figure("rss"), m.peak, m.figure("traced"), m.arrow_growth)
