@@ -27,6 +27,7 @@ import argparse
 import importlib.util
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -51,7 +52,7 @@ def synthetic_suite(directory: Path, count: int) -> str:
 
 
 # A pytest plugin (written to a temporary directory and loaded with -p) that adds up the wall time
-# spent inside leakhunt's code in the pytest process: per test, the Measurer and the hooks of the
+# spent inside leakhunt's code in the pytest process: per test, the Measurer, the QuickMeter and the hooks of the
 # path in use (``_ReportOnly`` for a session that only reports, ``_PerTest`` otherwise); at the end,
 # the records, the report file and the session's end; and what the garbage collector took (a
 # collection of the oldest generation walks the whole heap). Calls nest (the logreport hook runs
@@ -85,6 +86,9 @@ def _timed(fn, name=None):
 measure = sys.modules["leakhunt.measure"]  # the package exports a function of that name
 measure.Measurer.start = _timed(measure.Measurer.start)
 measure.Measurer.stop = _timed(measure.Measurer.stop)
+probes = sys.modules["leakhunt.probes"]
+probes.QuickMeter.start = _timed(probes.QuickMeter.start)  # the report-only path's meter (and Measurer's cheap case)
+probes.QuickMeter.stop = _timed(probes.QuickMeter.stop)
 for name in ("decide", "finish", "record", "trim_if_due", "_make_records", "_end_session"):
     setattr(session.LeakHunt, name, _timed(getattr(session.LeakHunt, name)))
 session._PerTest._decide = _timed(session._PerTest._decide)
@@ -220,6 +224,19 @@ def pairs(suite: str, target: str, mode: str, count: int, tmp: Path, cwd: Path) 
     return out
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm", "rb") as file:
+        return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def median_interval(values: list[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A 95 % interval of the median of ``values`` (percentile bootstrap): on a machine whose
+    identical runs differ by 10-15 %, how far the median of this many pairs can be trusted."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suites", nargs="+", default=SUITES,
@@ -231,19 +248,31 @@ def main() -> int:
                         help="instead: one run per suite and mode, timing leakhunt's code in the pytest process")
     parser.add_argument("--no-refreeze", action="store_true",
                         help="with --breakdown: leave out the refreeze after settled tests (its before)")
+    parser.add_argument("--parent-rss", type=int, default=0, metavar="MIB",
+                        help="hold this many MiB in the benchmark process while it starts the runs: pytest "
+                             "started by a bigger process (getrusage's floor; default 0)")
     args = parser.parse_args()
     if args.pairs < 1:
         parser.error(f"--pairs must be >= 1, got {args.pairs}")
-    import pandas
-
-    cwd = Path(pandas.__file__).parent
+    if args.parent_rss < 0:
+        parser.error(f"--parent-rss must be >= 0 (MiB), got {args.parent_rss}")
+    # pandas' directory, without importing pandas here: a child's getrusage reports at least the
+    # peak of the process that started it (docs/accounting.md, "the floor under getrusage"), so
+    # this process stays small, as a shell or CI runner is, unless --parent-rss asks otherwise.
+    spec = importlib.util.find_spec("pandas")
+    if spec is None or spec.origin is None:
+        parser.error("the benchmark runs pandas' own test suites: pip install pandas")
+    cwd = Path(spec.origin).parent
+    held = b"\x01" * (args.parent_rss * 2**20)  # written, so resident
+    print(f"benchmark process: {_rss_mib():.0f} MiB resident while it starts the runs", flush=True)
+    parent = f" (started by a {args.parent_rss} MiB process)" if args.parent_rss else ""
     if args.breakdown:
         with tempfile.TemporaryDirectory(prefix="leakhunt-cost-") as tmp:
             for suite in args.suites:
                 for mode in args.modes:
                     breakdown(suite, mode, Path(tmp), cwd, refreeze=not args.no_refreeze)  # warm-up
                     lines = breakdown(suite, mode, Path(tmp), cwd, refreeze=not args.no_refreeze)
-                    label = f"{suite} {mode}" + (" (no refreeze)" if args.no_refreeze else "")
+                    label = f"{suite} {mode}" + (" (no refreeze)" if args.no_refreeze else "") + parent
                     print(f"{label}: " + "; ".join(lines), flush=True)
                     if args.out:
                         with args.out.open("a", encoding="utf-8") as file:
@@ -260,14 +289,17 @@ def main() -> int:
                 rows.append((suite, mode, pairs(suite, target, mode, args.pairs, Path(tmp), cwd)))
 
     def ratio(values: list[float]) -> str:
-        return f"**{statistics.median(values):.2f}x** ({min(values):.2f}-{max(values):.2f})"
+        low, high = median_interval(values)
+        return (f"**{statistics.median(values):.2f}x** ({min(values):.2f}-{max(values):.2f}; "
+                f"median {low:.2f}-{high:.2f})")
 
     lines = [
         f"### Alternated pairs (Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
         "Each pair is a plain run and a run with the mode, back to back, the order swapped from pair",
-        "to pair; ratio = mode / plain within a pair. Median ratio, with the range over the pairs.",
+        "to pair; ratio = mode / plain within a pair. Median ratio, with the range over the pairs and",
+        "a 95 % interval of the median (bootstrap over the pairs, 2,000 resamples, seed 0).",
         "",
         "| suite | tests | mode | pairs | plain wall (median) | mode wall (median) | wall ratio | CPU ratio | bound "
         "| verdicts (last pair) |",
@@ -275,11 +307,12 @@ def main() -> int:
     ]
     for suite, mode, data in rows:
         lines.append(
-            f"| `{suite}` | {data['tail'][0].strip('= ')} | `{mode}` | {len(data['wall'])} | "
+            f"| `{suite}`{parent} | {data['tail'][0].strip('= ')} | `{mode}` | {len(data['wall'])} | "
             f"{statistics.median(data['plain_wall']):.1f} s | {statistics.median(data['mode_wall']):.1f} s | "
             f"{ratio(data['wall'])} | {ratio(data['cpu'])} | {BOUNDS[mode]} | "
             f"{data['verdicts'][-1] if data['verdicts'] else ''} |")
     lines.append("")
+    del held
     text = "\n".join(lines)
     print(text)
     if args.out:
