@@ -853,7 +853,13 @@ def _decorated(item: pytest.Item) -> Any:
     the test calls keeps its own budget."""
     fn = getattr(item, "obj", None)
     fn = getattr(fn, "__func__", fn)
-    return fn if getattr(fn, "__leakhunt_budget__", None) is not None else None
+    if getattr(fn, "__leakhunt_budget__", None) is None:
+        return None
+    # A decorator stacked on top (mock.patch, pytest-asyncio's wrapper) copies the attribute with
+    # functools.wraps: the decorator's own wrapper is the innermost function that carries it.
+    while getattr(getattr(fn, "__wrapped__", None), "__leakhunt_budget__", None) is not None:
+        fn = fn.__wrapped__
+    return fn
 
 
 def _measured_by_plugin(item: pytest.Item) -> contextlib.AbstractContextManager[None]:

@@ -205,6 +205,26 @@ def test_a_decorated_helper_keeps_its_budget_under_every_mode(pytester: pytest.P
     assert result.stdout.str().count("MemoryBudgetExceeded: build broke its memory budget") == 2
 
 
+def test_a_decorated_test_under_another_decorator_is_measured_once(pytester: pytest.Pytester) -> None:
+    # mock.patch on top of @memory_budget copies the budget attribute onto its own wrapper: the
+    # plugin still recognises the test's decorator, which then only calls the test.
+    pytester.makepyfile(test_patched="""
+        import os
+        from unittest import mock
+        from leakhunt import memory_budget
+
+        @mock.patch.dict(os.environ, {"LEAKHUNT_EXAMPLE": "1"})
+        @memory_budget(rss="10 MB")
+        def test_patched_over():
+            global KEEP
+            KEEP = bytearray(30_000_000)
+    """)
+    pytester.makeconftest(COUNT_DECORATOR)
+    result = run(pytester, "-rf")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*test_patched_over broke its memory budget*", "decorator measured 0 time(s)"])
+
+
 MISUSE = """
 import pytest
 from leakhunt import memory_budget
