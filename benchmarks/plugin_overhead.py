@@ -140,6 +140,65 @@ def pytest_collection_finish(session):
 """
 
 
+# --interleaved: one pytest run of N synthetic tests in which every second test is marked
+# no_leak_check; a plugin times each test's whole protocol (setup, call, teardown and every hook
+# around them) and compares each measured test with the opted-out test after it. The machine's
+# speed, which moves by 10-15 % between runs, is the same for two neighbouring tests, so the
+# difference is leakhunt's per-test cost (the meter and its handling of the reading) with little
+# noise. It leaves out what an opted-out test pays too (the hooks' calls) and the records and
+# the report file at the end.
+INTERLEAVED_TEST = "{mark}def test_{i}():\n    np.arange(20_000).sum()\n    [str(x) for x in range(300)]\n"
+INTERLEAVED_PLUGIN = """
+import statistics, sys, time
+
+import pytest
+
+TIMES = {}
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    started = time.perf_counter()
+    try:
+        return (yield)
+    finally:
+        TIMES[item.name] = time.perf_counter() - started
+
+
+def pytest_unconfigure(config):
+    count = len(TIMES)
+    pairs = [(TIMES[f"test_{k}"], TIMES[f"test_{k + 1}"]) for k in range(100, count - 1, 2)]  # 100 warm-up
+    diffs = [a - b for a, b in pairs]
+    sys.stderr.write(f"leakhunt-interleaved {statistics.median(a for a, _ in pairs) * 1e6:.1f} "
+                     f"{statistics.median(b for _, b in pairs) * 1e6:.1f} {statistics.median(diffs) * 1e6:.1f}\\n")
+"""
+
+
+def interleaved(count: int, runs: int, directory: Path, cwd: Path) -> list[str]:
+    """Per-test cost of --leak-report from neighbouring tests of one run (see INTERLEAVED_PLUGIN);
+    the same runs without --leak-report are the control (their difference should read ~0)."""
+    path = directory / f"test_interleaved_{count}.py"
+    path.write_text("import numpy as np\nimport pytest\n\n" + "".join(
+        INTERLEAVED_TEST.format(i=i, mark="@pytest.mark.no_leak_check\n" if i % 2 else "") for i in range(count)))
+    (directory / "leakhunt_interleaved.py").write_text(INTERLEAVED_PLUGIN)
+    env = {**_child_env(), "PYTHONPATH": str(directory)}
+    lines = []
+    for run in range(runs + 1):  # the first of each is a warm-up
+        for label, extra in (("--leak-report", ["--leak-report"]), ("control (no option)", [])):
+            proc = subprocess.run([sys.executable, "-m", "pytest", *BASE, str(path), "-p", "leakhunt_interleaved", *extra],
+                                  cwd=cwd, capture_output=True, text=True, env=env)
+            got = [line.split()[1:] for line in proc.stderr.splitlines() if line.startswith("leakhunt-interleaved")]
+            if run == 0:
+                continue
+            if not got:
+                lines.append(f"{label}: no figures (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
+                continue
+            measured, opted, diff = got[-1]
+            lines.append(f"run {run} {label}: measured test {measured} us, opted-out neighbour {opted} us, "
+                         f"median difference {diff} us")
+    return lines
+
+
 def breakdown(suite: str, mode: str, directory: Path, cwd: Path, refreeze: bool = True) -> list[str]:
     (directory / "leakhunt_cost.py").write_text(BREAKDOWN_PLUGIN)
     target = synthetic_suite(directory, int(suite.split(":")[1])) if suite.startswith("synthetic:") else suite_path(suite)
@@ -248,6 +307,9 @@ def main() -> int:
                         help="instead: one run per suite and mode, timing leakhunt's code in the pytest process")
     parser.add_argument("--no-refreeze", action="store_true",
                         help="with --breakdown: leave out the refreeze after settled tests (its before)")
+    parser.add_argument("--interleaved", type=int, metavar="TESTS",
+                        help="instead: the per-test cost from neighbouring tests of one run, TESTS synthetic tests "
+                             "with every second one opted out, --pairs runs (and as many control runs)")
     parser.add_argument("--parent-rss", type=int, default=0, metavar="MIB",
                         help="hold this many MiB in the benchmark process while it starts the runs: pytest "
                              "started by a bigger process (getrusage's floor; default 0)")
@@ -266,6 +328,14 @@ def main() -> int:
     held = b"\x01" * (args.parent_rss * 2**20)  # written, so resident
     print(f"benchmark process: {_rss_mib():.0f} MiB resident while it starts the runs", flush=True)
     parent = f" (started by a {args.parent_rss} MiB process)" if args.parent_rss else ""
+    if args.interleaved is not None:
+        if args.interleaved < 200:
+            parser.error(f"--interleaved needs at least 200 tests (100 are a warm-up), got {args.interleaved}")
+        with tempfile.TemporaryDirectory(prefix="leakhunt-interleaved-") as tmp:
+            for line in interleaved(args.interleaved, args.pairs, Path(tmp), cwd):
+                print(line + parent, flush=True)
+        del held
+        return 0
     if args.breakdown:
         with tempfile.TemporaryDirectory(prefix="leakhunt-cost-") as tmp:
             for suite in args.suites:
