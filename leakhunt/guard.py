@@ -32,13 +32,25 @@ _measured_elsewhere: contextvars.ContextVar[object] = contextvars.ContextVar("le
 @contextmanager
 def measured_elsewhere(fn: Callable[..., Any] | None = None) -> Iterator[None]:
     """Inside this block the ``@memory_budget`` decorator of ``fn`` only calls its function
-    (``fn`` is the decorated function, or a method bound to it): the caller measures that call
-    itself. Without ``fn``, every decorator in the block only calls its function."""
-    token = _measured_elsewhere.set(True if fn is None else getattr(fn, "__func__", fn))
+    (``fn``: the decorated function, a method bound to it, or a wrapper stacked on it): the
+    caller measures that call itself. Without ``fn``, every decorator in the block only calls its function."""
+    token = _measured_elsewhere.set(True if fn is None else _budget_wrapper(fn))
     try:
         yield
     finally:
         _measured_elsewhere.reset(token)
+
+
+def _budget_wrapper(fn: Any) -> Any:
+    """The ``@memory_budget`` wrapper of ``fn`` - a decorated function, a method bound to one, or
+    a wrapper stacked on one (``mock.patch``, pytest-asyncio: ``functools.wraps`` copies the
+    budget attribute onto them) - or None when ``fn`` carries no budget."""
+    fn = getattr(fn, "__func__", fn)
+    if getattr(fn, "__leakhunt_budget__", None) is None:
+        return None
+    while getattr(getattr(fn, "__wrapped__", None), "__leakhunt_budget__", None) is not None:
+        fn = fn.__wrapped__  # the decorator's own wrapper is the innermost carrier
+    return fn
 
 
 def _measurer(budget: Budget, *, trace: bool) -> Measurer:

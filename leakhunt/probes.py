@@ -463,9 +463,23 @@ _restore_at_exit = False
 
 def _fold(value: int) -> None:
     with _lock:
-        for window in _open:
-            if window._max is None or value > window._max:
-                window._max = value
+        _fold_locked(value)
+
+
+def _fold_locked(value: int) -> None:
+    """A reading into every open window's maximum (the lock held)."""
+    for window in _open:
+        if window._max is None or value > window._max:
+            window._max = value
+
+
+def _keep_mark_locked(mark: int) -> None:
+    """A mark read just before one of our resets: the process's peak keeps it, and the kernel's
+    mark is raised back to it at exit (the lock held)."""
+    global _mark_before_reset
+    if _mark_before_reset is None or mark > _mark_before_reset:
+        _mark_before_reset = mark
+        _restore_at_exit_once()
 
 
 def allow_hwm_reset(allowed: bool) -> bool:
@@ -576,7 +590,7 @@ class PeakWindow:
 
     def open(self, start: int | None = None) -> PeakWindow:
         """Open the window; ``start``: an RSS the caller read just now (one reading fewer)."""
-        global _can_reset, _sampler, _mark_before_reset
+        global _can_reset, _sampler
         with _lock:
             reset = _reset_allowed and _can_reset is not False
             # The mark before a reset is lost: open windows and the process's own peak keep it.
@@ -588,14 +602,11 @@ class PeakWindow:
             else:
                 mark = hwm_mark() if (_open or reset) else None
             if mark is not None:
-                for window in _open:
-                    if window._max is None or mark > window._max:
-                        window._max = mark
+                _fold_locked(mark)
             if reset:
                 _can_reset = _reset_hwm()
-                if _can_reset and mark is not None and (_mark_before_reset is None or mark > _mark_before_reset):
-                    _mark_before_reset = mark
-                    _restore_at_exit_once()
+                if _can_reset and mark is not None:
+                    _keep_mark_locked(mark)
             self.start = self._max = start if start is not None else rss()
             if reset and _can_reset:
                 self._mode = "hwm"
@@ -622,11 +633,8 @@ class PeakWindow:
                 raised = mark is not None and self._mark_at_open is not None and mark > self._mark_at_open
                 candidates = (rss(), mark if raised else None)
             for value in candidates:
-                if value is None:
-                    continue
-                for window in _open:
-                    if window._max is None or value > window._max:
-                        window._max = value
+                if value is not None:
+                    _fold_locked(value)
             if self in _open:
                 _open.remove(self)
             if _sampler is not None and not any(w._mode == "sampled" for w in _open):
@@ -681,7 +689,6 @@ class QuickMeter:
         self._before: tuple[Any, ...] = ()
 
     def start(self) -> None:
-        global _mark_before_reset
         window = self._window
         statm, clear = _fds.get("statm"), _fds.get("clear_refs")
         try:
@@ -697,13 +704,9 @@ class QuickMeter:
                 mark = _resource.getrusage(_SELF).ru_maxrss * 1024
                 if mark <= _floor_bound:
                     raise _Slow
-                for other in _open:
-                    if other._max is None or mark > other._max:
-                        other._max = mark
+                _fold_locked(mark)
                 os.write(clear, b"5")
-                if _mark_before_reset is None or mark > _mark_before_reset:
-                    _mark_before_reset = mark
-                    _restore_at_exit_once()
+                _keep_mark_locked(mark)
                 window.start = window._max = rss_now
                 window._mode = "hwm"
                 _open.append(window)
@@ -726,9 +729,7 @@ class QuickMeter:
                 # PeakWindow.close in "hwm" mode: the mark is the window's peak (never below RSS)
                 mark = _resource.getrusage(_SELF).ru_maxrss * 1024
                 if mark > _floor_bound and window in _open:
-                    for other in _open:
-                        if other._max is None or mark > other._max:
-                            other._max = mark
+                    _fold_locked(mark)
                     _open.remove(window)
                     peak = window.peak = window._max
         if peak is None:

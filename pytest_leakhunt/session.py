@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator
 import pytest
 
 from leakhunt import defaults, probes
-from leakhunt.guard import _measured_elsewhere, measured_elsewhere
+from leakhunt.guard import _budget_wrapper, _measured_elsewhere, measured_elsewhere
 from leakhunt.measure import Measurement, Measurer, confirm, from_sample, sample_figures
 from leakhunt.probes import SAMPLE_RSS_AFTER, SAMPLE_RSS_BEFORE, QuickMeter, Sample
 from leakhunt.settle import trim
@@ -302,13 +302,8 @@ class LeakHunt:
 
         scope = self.settings.scope
         records = self.records
-        for nodeid, outcome, verdict, figures, note in self.rows:
-            if type(figures) is tuple:  # a sample: its figures, without a Measurement for each test
-                seconds, rss_growth, peak, traced_growth, arrow_growth = sample_figures(figures)
-                records[nodeid] = TestRecord(nodeid, outcome, verdict, scope, round(seconds, 6), rss_growth, peak,
-                                             traced_growth, arrow_growth, None, False, note=note)
-            else:
-                records[nodeid] = TestRecord(nodeid, outcome, verdict, scope, *_figures(figures), note=note)
+        for nodeid, outcome, verdict, figures, note in self.rows:  # figures: a sample, or confirmed
+            records[nodeid] = TestRecord(nodeid, outcome, verdict, scope, *_figures(figures), note=note)
         self.rows.clear()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -810,10 +805,14 @@ def _fixture_roots(item: pytest.Item) -> dict[str, Any]:
             if name != "request" and value is not None}
 
 
-def _figures(m: Measurement | None) -> tuple[Any, ...]:
-    """A measurement's figures in TestRecord's order after (nodeid, outcome, verdict, scope)."""
+def _figures(m: Measurement | Sample | None) -> tuple[Any, ...]:
+    """A measurement's figures in TestRecord's order after (nodeid, outcome, verdict, scope); a
+    QuickMeter sample's without making a Measurement of it (one per test of the report)."""
     if m is None:
         return (None, None, None, None, None, None, False)
+    if type(m) is tuple:
+        seconds, rss_growth, peak, traced_growth, arrow_growth = sample_figures(m)
+        return (round(seconds, 6), rss_growth, peak, traced_growth, arrow_growth, None, False)
     return (round(m.seconds, 6), m.figure("rss"), m.peak, m.figure("traced"), m.arrow_growth,
             m.children_peak, m.settled)
 
@@ -848,18 +847,10 @@ def _scan_marks(items: list[pytest.Item]) -> tuple[bool, set[str]]:
 
 
 def _decorated(item: pytest.Item) -> Any:
-    """The test's function when it carries the library's ``@memory_budget`` (the plugin measures
-    the test under that budget, so the decorator only calls it), else None. A decorated helper
-    the test calls keeps its own budget."""
-    fn = getattr(item, "obj", None)
-    fn = getattr(fn, "__func__", fn)
-    if getattr(fn, "__leakhunt_budget__", None) is None:
-        return None
-    # A decorator stacked on top (mock.patch, pytest-asyncio's wrapper) copies the attribute with
-    # functools.wraps: the decorator's own wrapper is the innermost function that carries it.
-    while getattr(getattr(fn, "__wrapped__", None), "__leakhunt_budget__", None) is not None:
-        fn = fn.__wrapped__
-    return fn
+    """The test's own ``@memory_budget`` wrapper (the plugin measures the test under that budget,
+    so the decorator only calls it), else None. A decorated helper the test calls keeps its own
+    budget."""
+    return _budget_wrapper(getattr(item, "obj", None))
 
 
 def _measured_by_plugin(item: pytest.Item) -> contextlib.AbstractContextManager[None]:
