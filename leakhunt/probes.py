@@ -619,19 +619,26 @@ class PeakWindow:
             _open.append(self)
         return self
 
-    def close(self) -> int | None:
+    def close(self, end: int | None = None) -> int | None:
+        """Close the window; ``end``: an RSS the caller read just now (else one is read here).
+
+        The peak is never below the end reading: the kernel's mark can lag the exact resident
+        size (it moves in steps of 32 pages here, ``benchmarks/mark_lag.py``), so a window whose
+        memory only grew would otherwise read a peak below its growth.
+        """
         global _sampler
         sampler = None
         with _lock:
-            # VmHWM is never below the current RSS: in "hwm" mode one reading is enough. In
-            # "sampled" mode the mark counts when this window raised it.
+            # In "sampled" mode the mark counts when this window raised it.
             ru = _resource.getrusage(_SELF).ru_maxrss * 1024 if _resource is not None else None
             mark = ru if ru is not None and _floor_bound is not None and ru > _floor_bound else hwm_mark()
+            if end is None:
+                end = rss()
             if self._mode == "hwm":
-                candidates = (mark if mark is not None else rss(),)
+                candidates = (mark, end)
             else:
                 raised = mark is not None and self._mark_at_open is not None and mark > self._mark_at_open
-                candidates = (rss(), mark if raised else None)
+                candidates = (end, mark if raised else None)
             for value in candidates:
                 if value is not None:
                     _fold_locked(value)
@@ -668,7 +675,8 @@ class _Slow(Exception):
 class QuickMeter:
     """The cheapest measurement of many short calls in a row: a test suite's tests under
     ``--leak-report``. At a call's start, one RSS reading and a peak window opened from it (the
-    kernel's mark reset); at its end, the window's peak and one more reading; tracemalloc's and
+    kernel's mark reset); at its end, one more reading and the window's peak (never below that
+    reading, :meth:`PeakWindow.close`); tracemalloc's and
     Arrow's figures only when they are running. The window is a :class:`PeakWindow` like any
     other (windows around it and inside the call keep their peaks). :meth:`stop` returns a
     :data:`Sample`; :func:`leakhunt.measure.from_sample` makes a
@@ -723,18 +731,6 @@ class QuickMeter:
     def stop(self) -> Sample:
         t1 = time.perf_counter()
         window = self._window
-        peak = None
-        if window._mode == "hwm" and _sampler is None and _floor_bound is not None and _resource is not None:
-            with _lock:
-                # PeakWindow.close in "hwm" mode: the mark is the window's peak (never below RSS)
-                mark = _resource.getrusage(_SELF).ru_maxrss * 1024
-                if mark > _floor_bound and window in _open:
-                    _fold_locked(mark)
-                    _open.remove(window)
-                    peak = window.peak = window._max
-        if peak is None:
-            peak = window.close()
-        rss_now, anon, traced, traced_peak, arrow_now, arrow_max, t0 = self._before
         statm = _fds.get("statm")
         try:
             fields = os.pread(statm, 256, 0).split()  # type: ignore[arg-type]
@@ -742,6 +738,20 @@ class QuickMeter:
             anon_after = rss_after - int(fields[2]) * _PAGE
         except (TypeError, OSError, IndexError, ValueError):  # no statm (TypeError: None)
             rss_after, anon_after = _rss_and_anon()
+        peak = None
+        if window._mode == "hwm" and _sampler is None and _floor_bound is not None and _resource is not None \
+                and rss_after is not None:
+            with _lock:
+                # PeakWindow.close in "hwm" mode: the peak is the mark or the end reading,
+                # whichever is higher (the mark can lag the exact count)
+                mark = _resource.getrusage(_SELF).ru_maxrss * 1024
+                if mark > _floor_bound and window in _open:
+                    _fold_locked(mark if mark > rss_after else rss_after)
+                    _open.remove(window)
+                    peak = window.peak = window._max
+        if peak is None:
+            peak = window.close(rss_after)
+        rss_now, anon, traced, traced_peak, arrow_now, arrow_max, t0 = self._before
         traced_after = traced_peak_after = arrow_after = arrow_max_after = None
         if traced is not None and tracemalloc.is_tracing():
             traced_after, traced_peak_after = tracemalloc.get_traced_memory()
