@@ -237,6 +237,38 @@ def test_a_peak_is_never_below_the_growth_it_ends_with(path: str) -> None:
     assert all(peak >= growth for growth, peak in result), result
 
 
+@pytest.mark.skipif(not LINUX, reason="getrusage's mark above the floor is Linux's")
+def test_a_window_in_one_thread_sees_memory_another_thread_touched() -> None:
+    # The mark is the process's: read through getrusage(RUSAGE_THREAD) from a worker thread (a
+    # Dask worker's task thread) it still counts what the main thread allocated meanwhile.
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import threading
+        import numpy as np
+        from leakhunt import probes
+        opened, allocated, closed = threading.Event(), threading.Event(), {}
+        def task():
+            window = probes.PeakWindow().open()
+            opened.set()
+            allocated.wait(60)
+            closed["peak"] = window.close() - window.start
+            closed["mode"] = window.mode
+        worker = threading.Thread(target=task)
+        worker.start()
+        opened.wait(60)
+        block = np.ones(80_000_000 // 8)
+        del block
+        allocated.set()
+        worker.join()
+        emit(closed)
+        """,
+        small_parent=True,
+    )
+    assert result["mode"] == "hwm"
+    assert result["peak"] >= 75_000_000
+
+
 def test_peak_window_falls_back_to_a_sampling_thread_and_stops_it() -> None:
     pytest.importorskip("numpy")
     result = run_scenario(
