@@ -14,6 +14,8 @@ when installed: ``pip install pytest-memray``).
     python benchmarks/plugin_overhead.py --suites pandas.tests.series.methods --modes report --pairs 5
     python benchmarks/plugin_overhead.py --breakdown --suites synthetic:3000 pandas.tests.series.methods
     python benchmarks/plugin_overhead.py --breakdown --modes budget --suites pandas.tests.series.methods [--no-refreeze]
+    python benchmarks/plugin_overhead.py --interleaved 3000 --pairs 5
+    python benchmarks/plugin_overhead.py --instructions 1000 2000    # needs valgrind
 
 The pytest runs have Python's bytecode cache on (as an installed package has it), and each
 configuration runs once unmeasured before the pairs, so no pair pays for compiling.
@@ -28,6 +30,7 @@ import importlib.util
 import json
 import os
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -199,6 +202,51 @@ def interleaved(count: int, runs: int, directory: Path, cwd: Path) -> list[str]:
     return lines
 
 
+# --instructions: the machine's noise (10-15 % between identical runs) hides a cost of a few per
+# cent unless many pairs are run. Instructions counted by valgrind's callgrind do not move between
+# runs: a plain and a --leak-report run of two sizes of the synthetic suite split leakhunt's
+# instructions into a per-test part (the difference of the differences) and a once-per-session
+# part. The count is of user-space instructions only: the kernel's side of the five system calls
+# per test is not in it, nor is the time an instruction takes (a cold cache, a page fault).
+def instructions(sizes: tuple[int, int], directory: Path, cwd: Path) -> list[str]:
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    counts: dict[tuple[int, str], int] = {}
+    for size in sizes:
+        folder = directory / f"instructions_{size}"
+        folder.mkdir()
+        target = synthetic_suite(folder, size)
+        for mode, extra in (("plain", []), ("report", MODES["report"](folder))):
+            # one unmeasured run first: bytecode caches written, as in the timed pairs
+            subprocess.run([sys.executable, "-m", "pytest", *BASE, target, *extra], cwd=cwd,
+                           capture_output=True, env=_child_env())
+            out = folder / f"callgrind.{mode}"
+            proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                   sys.executable, "-m", "pytest", *BASE, target, *extra],
+                                  cwd=cwd, capture_output=True, text=True, env=_child_env())
+            found = re.findall(r"Collected : (\d+)", proc.stderr)
+            if not found:
+                raise SystemExit(f"callgrind printed no count (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
+            counts[size, mode] = int(found[-1])
+    (small, large) = sizes
+    lines = []
+    for size in sizes:
+        plain, report = counts[size, "plain"], counts[size, "report"]
+        lines.append(f"synthetic:{size}: plain {plain / 1e6:,.0f} M instructions, --leak-report {report / 1e6:,.0f} M "
+                     f"(+{(report - plain) / 1e6:,.1f} M, +{(report - plain) / plain * 100:.1f} %)")
+    added_small = counts[small, "report"] - counts[small, "plain"]
+    added_large = counts[large, "report"] - counts[large, "plain"]
+    per_test = (added_large - added_small) / (large - small)
+    plain_per_test = (counts[large, "plain"] - counts[small, "plain"]) / (large - small)
+    once = added_small - per_test * small
+    lines.append(f"per test: +{per_test / 1e3:,.1f} k instructions on a plain test's {plain_per_test / 1e3:,.0f} k "
+                 f"(+{per_test / plain_per_test * 100:.1f} %; the records and the report file's line of each "
+                 f"test included); once per session: +{once / 1e6:,.1f} M")
+    return lines
+
+
 def breakdown(suite: str, mode: str, directory: Path, cwd: Path, refreeze: bool = True) -> list[str]:
     (directory / "leakhunt_cost.py").write_text(BREAKDOWN_PLUGIN)
     target = synthetic_suite(directory, int(suite.split(":")[1])) if suite.startswith("synthetic:") else suite_path(suite)
@@ -310,6 +358,9 @@ def main() -> int:
     parser.add_argument("--interleaved", type=int, metavar="TESTS",
                         help="instead: the per-test cost from neighbouring tests of one run, TESTS synthetic tests "
                              "with every second one opted out, --pairs runs (and as many control runs)")
+    parser.add_argument("--instructions", type=int, nargs=2, metavar=("SMALL", "LARGE"),
+                        help="instead: instructions counted by valgrind's callgrind, plain and --leak-report, "
+                             "on SMALL and LARGE synthetic tests (per-test and once-per-session parts)")
     parser.add_argument("--parent-rss", type=int, default=0, metavar="MIB",
                         help="hold this many MiB in the benchmark process while it starts the runs: pytest "
                              "started by a bigger process (getrusage's floor; default 0)")
@@ -333,6 +384,15 @@ def main() -> int:
             parser.error(f"--interleaved needs at least 200 tests (100 are a warm-up), got {args.interleaved}")
         with tempfile.TemporaryDirectory(prefix="leakhunt-interleaved-") as tmp:
             for line in interleaved(args.interleaved, args.pairs, Path(tmp), cwd):
+                print(line + parent, flush=True)
+        del held
+        return 0
+    if args.instructions is not None:
+        small, large = args.instructions
+        if not 0 < small < large:
+            parser.error(f"--instructions needs two sizes, the first smaller, both > 0; got {small} {large}")
+        with tempfile.TemporaryDirectory(prefix="leakhunt-instructions-") as tmp:
+            for line in instructions((small, large), Path(tmp), cwd):
                 print(line + parent, flush=True)
         del held
         return 0
