@@ -32,6 +32,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -209,8 +210,6 @@ def interleaved(count: int, runs: int, directory: Path, cwd: Path) -> list[str]:
 # part. The count is of user-space instructions only: the kernel's side of the five system calls
 # per test is not in it, nor is the time an instruction takes (a cold cache, a page fault).
 def instructions(sizes: tuple[int, int], directory: Path, cwd: Path) -> list[str]:
-    import shutil
-
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
     counts: dict[tuple[int, str], int] = {}
@@ -244,7 +243,28 @@ def instructions(sizes: tuple[int, int], directory: Path, cwd: Path) -> list[str
     lines.append(f"per test: +{per_test / 1e3:,.1f} k instructions on a plain test's {plain_per_test / 1e3:,.0f} k "
                  f"(+{per_test / plain_per_test * 100:.1f} %; the records and the report file's line of each "
                  f"test included); once per session: +{once / 1e6:,.1f} M")
+    if shutil.which("callgrind_annotate") is not None:
+        folder = directory / f"instructions_{large}"
+        plain, report = (_self_costs(folder / f"callgrind.{mode}") for mode in ("plain", "report"))
+        added = sorted(((report.get(name, 0) - plain.get(name, 0), name) for name in set(plain) | set(report)),
+                       reverse=True)
+        total = counts[large, "report"] - counts[large, "plain"]
+        lines.append(f"where the +{total / 1e6:,.1f} M go at {large} tests (callgrind_annotate, instructions in "
+                     f"each C function itself; Python code runs in the interpreter loop):")
+        lines.extend(f"  {diff / 1e6:8,.1f} M  {diff / total * 100:4.1f} %  {name}" for diff, name in added[:10])
     return lines
+
+
+def _self_costs(path: Path) -> dict[str, int]:
+    """Instructions by C function (file:function), from ``callgrind_annotate``'s listing."""
+    out = subprocess.run(["callgrind_annotate", "--threshold=100", str(path)], capture_output=True, text=True).stdout
+    costs: dict[str, int] = {}
+    for line in out.splitlines():
+        match = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S.*)", line)
+        if match and "PROGRAM TOTALS" not in line:
+            name = re.sub(r"\s*\[.*\]$", "", match.group(2)).rsplit("/", 1)[-1]
+            costs[name] = costs.get(name, 0) + int(match.group(1).replace(",", ""))
+    return costs
 
 
 def breakdown(suite: str, mode: str, directory: Path, cwd: Path, refreeze: bool = True) -> list[str]:
