@@ -98,6 +98,18 @@ for name in ("decide", "finish", "record", "trim_if_due", "_make_records", "_end
 session._PerTest._decide = _timed(session._PerTest._decide)
 session._ReportOnly.pytest_runtest_logreport = _timed(session._ReportOnly.pytest_runtest_logreport)
 report_file.ReportFile.write = _timed(report_file.ReportFile.write)
+# Every reset of the kernel's mark is a write of "5" to /proc/self/clear_refs (the meter's inline
+# path and PeakWindow.open's alike): counted here, as a window resets only a mark above its start.
+_write, RESETS = os.write, [0]
+
+
+def _counted_write(fd, data):
+    if fd == probes._fds.get("clear_refs"):
+        RESETS[0] += 1
+    return _write(fd, data)
+
+
+os.write = _counted_write
 if os.environ.get("LEAKHUNT_COST_NO_REFREEZE"):  # what the settled path costs without it
     settle = sys.modules["leakhunt.settle"]
     settle.refreeze_heap = lambda: False
@@ -121,7 +133,8 @@ def pytest_unconfigure(config):
     tests = config.getoption("leakhunt_cost_tests", 0) or 0
     owner = config.pluginmanager.get_plugin("leakhunt-session")
     per_test = config.pluginmanager.get_plugin("leakhunt-per-test")
-    out = [f"path: {type(per_test).__name__}", f"trims: {owner.trims} for {tests} tests"]
+    out = [f"path: {type(per_test).__name__}", f"trims: {owner.trims} for {tests} tests",
+           f"resets of the mark: {RESETS[0]}"]
     own = 0.0
     for name, seconds in sorted(PARTS.items(), key=lambda kv: -kv[1]):
         if name in AT_END:

@@ -586,13 +586,21 @@ class PeakWindow:
 
     @property
     def mode(self) -> str:
-        """``"hwm"`` (kernel high-water mark, reset at open) or ``"sampled"`` (a sampling
+        """``"hwm"`` (kernel high-water mark, reset at open where it stood above the start) or ``"sampled"`` (a sampling
         thread, and the kernel's mark when the window raised it)."""
         return self._mode
 
     def open(self, start: int | None = None) -> PeakWindow:
-        """Open the window; ``start``: an RSS the caller read just now (one reading fewer)."""
+        """Open the window; ``start``: an RSS the caller read just now (one reading fewer).
+
+        The kernel's mark is reset only when it stands above ``start``: a mark at or below the
+        window's start holds no peak this window could wrongly count (its peak is never below
+        its start) and none another window or the process's peak could lose, so leaving it
+        changes no figure and saves a system call (most tests of a suite whose memory is flat).
+        """
         global _can_reset, _sampler
+        if start is None:
+            start = rss()
         with _lock:
             reset = _reset_allowed and _can_reset is not False
             # The mark before a reset is lost: open windows and the process's own peak keep it.
@@ -605,11 +613,13 @@ class PeakWindow:
                 mark = hwm_mark() if (_open or reset) else None
             if mark is not None:
                 _fold_locked(mark)
-            if reset:
+            if reset and _can_reset and mark is not None and start is not None and mark <= start:
+                pass  # nothing above the start to clear: the mark reads as if just reset
+            elif reset:
                 _can_reset = _reset_hwm()
                 if _can_reset and mark is not None:
                     _keep_mark_locked(mark)
-            self.start = self._max = start if start is not None else rss()
+            self.start = self._max = start
             if reset and _can_reset:
                 self._mode = "hwm"
             else:
@@ -677,7 +687,7 @@ class _Slow(Exception):
 class QuickMeter:
     """The cheapest measurement of many short calls in a row: a test suite's tests under
     ``--leak-report``. At a call's start, one RSS reading and a peak window opened from it (the
-    kernel's mark reset); at its end, one more reading and the window's peak (never below that
+    kernel's mark reset where it stood above that reading); at its end, one more reading and the window's peak (never below that
     reading, :meth:`PeakWindow.close`); tracemalloc's and
     Arrow's figures only when they are running. The window is a :class:`PeakWindow` like any
     other (windows around it and inside the call keep their peaks). :meth:`stop` returns a
@@ -688,7 +698,7 @@ class QuickMeter:
     it costs in a loop (issue 9 measured the start at 28 us in a test suite, 5 us in a loop). So
     the common case - /proc readable, the mark resettable and above getrusage's floor, no
     sampling thread - is written out here, reading ``statm``, ``getrusage`` and writing
-    ``clear_refs`` directly, with the window's bookkeeping inline; anything else takes
+    ``clear_refs`` (when the mark needs it) directly, with the window's bookkeeping inline; anything else takes
     :meth:`PeakWindow.open` and :meth:`PeakWindow.close`, which hold the same rules.
     """
 
@@ -715,8 +725,9 @@ class QuickMeter:
                 if mark <= _floor_bound:
                     raise _Slow
                 _fold_locked(mark)
-                os.write(clear, b"5")
-                _keep_mark_locked(mark)
+                if mark > rss_now:  # a peak above the start: keep it, then reset (else no need)
+                    os.write(clear, b"5")
+                    _keep_mark_locked(mark)
                 window.start = window._max = rss_now
                 window._mode = "hwm"
                 _open.append(window)

@@ -237,6 +237,63 @@ def test_a_peak_is_never_below_the_growth_it_ends_with(path: str) -> None:
     assert all(peak >= growth for growth, peak in result), result
 
 
+@pytest.mark.skipif(not LINUX, reason="the kernel's mark and /proc/self/statm are Linux's")
+@pytest.mark.parametrize("path", ["meter", "meter-general", "window"])
+def test_the_mark_is_reset_only_when_it_stands_above_the_start(path: str) -> None:
+    # Issue 9: a window opened where the mark is no higher than the RSS it starts from leaves the
+    # mark alone (one system call fewer per test of a flat suite). The figures must not change:
+    # a peak reached before the window opened is never its peak, and one reached inside is.
+    pytest.importorskip("numpy")
+    result = run_scenario(
+        """
+        import os
+        import numpy as np
+        from leakhunt import probes
+        from leakhunt.measure import from_sample
+        from leakhunt.probes import PeakWindow, QuickMeter
+        if PATH == "meter-general":
+            probes._resource = None
+        probes.PeakWindow().open().close()  # opens the files and learns whether the mark resets
+        resets = []
+        real_write = os.write
+        def counted_write(fd, data):  # every reset is a write to clear_refs, whichever path
+            if fd == probes._fds.get("clear_refs"):
+                resets.append(1)
+            return real_write(fd, data)
+        os.write = counted_write
+        meter = QuickMeter()
+        def measured(touch):
+            before = len(resets)
+            if PATH.startswith("meter"):
+                meter.start()
+                touch()
+                figures = from_sample(meter.stop())
+                peak = figures.peak
+            else:
+                window = PeakWindow().open()
+                touch()
+                peak = window.close() - window.start
+            return {"peak": peak, "reset": len(resets) - before}
+        def transient(size):
+            def touch():
+                block = np.ones(size // 8)
+                del block
+            return touch
+        nothing = lambda: None
+        transient(100_000_000)()             # a peak before any window: the mark stands high
+        first = measured(nothing)            # must reset: else it reads the 100 MB
+        second = measured(transient(50_000_000))  # the mark is at the start: no reset needed
+        third = measured(nothing)            # the 50 MB peak stands above the start: reset
+        emit({"first": first, "second": second, "third": third})
+        """.replace("PATH", repr(path)),
+        small_parent=True,  # above getrusage's floor, whatever this pytest process's peak
+    )
+    first, second, third = result["first"], result["second"], result["third"]
+    assert first["peak"] < 20_000_000 and third["peak"] < 20_000_000, result
+    assert second["peak"] >= 45_000_000, result
+    assert (first["reset"], second["reset"], third["reset"]) == (1, 0, 1), result
+
+
 @pytest.mark.skipif(not LINUX, reason="getrusage's mark above the floor is Linux's")
 def test_a_window_in_one_thread_sees_memory_another_thread_touched() -> None:
     # The mark is the process's: read through getrusage(RUSAGE_THREAD) from a worker thread (a
