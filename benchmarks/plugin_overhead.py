@@ -220,7 +220,7 @@ def interleaved(count: int, runs: int, directory: Path, cwd: Path) -> list[str]:
 # cent unless many pairs are run. Instructions counted by valgrind's callgrind do not move between
 # runs: a plain and a --leak-report run of two sizes of the synthetic suite split leakhunt's
 # instructions into a per-test part (the difference of the differences) and a once-per-session
-# part. The count is of user-space instructions only: the kernel's side of the five system calls
+# part. The count is of user-space instructions only: the kernel's side of the system calls
 # per test is not in it, nor is the time an instruction takes (a cold cache, a page fault).
 def instructions(sizes: tuple[int, int], directory: Path, cwd: Path) -> list[str]:
     if shutil.which("valgrind") is None:

@@ -586,8 +586,8 @@ class PeakWindow:
 
     @property
     def mode(self) -> str:
-        """``"hwm"`` (kernel high-water mark, reset at open where it stood above the start) or ``"sampled"`` (a sampling
-        thread, and the kernel's mark when the window raised it)."""
+        """``"hwm"`` (kernel high-water mark, reset at open where it stood above the start) or
+        ``"sampled"`` (a sampling thread, and the kernel's mark when the window raised it)."""
         return self._mode
 
     def open(self, start: int | None = None) -> PeakWindow:
@@ -613,9 +613,8 @@ class PeakWindow:
                 mark = hwm_mark() if (_open or reset) else None
             if mark is not None:
                 _fold_locked(mark)
-            if reset and _can_reset and mark is not None and start is not None and mark <= start:
-                pass  # nothing above the start to clear: the mark reads as if just reset
-            elif reset:
+            # A mark no higher than the start holds nothing to lose: it reads as if just reset.
+            if reset and not (_can_reset and mark is not None and start is not None and mark <= start):
                 _can_reset = _reset_hwm()
                 if _can_reset and mark is not None:
                     _keep_mark_locked(mark)
@@ -687,8 +686,8 @@ class _Slow(Exception):
 class QuickMeter:
     """The cheapest measurement of many short calls in a row: a test suite's tests under
     ``--leak-report``. At a call's start, one RSS reading and a peak window opened from it (the
-    kernel's mark reset where it stood above that reading); at its end, one more reading and the window's peak (never below that
-    reading, :meth:`PeakWindow.close`); tracemalloc's and
+    kernel's mark reset where it stood above that reading); at its end, one more reading and the
+    window's peak (never below that reading, :meth:`PeakWindow.close`); tracemalloc's and
     Arrow's figures only when they are running. The window is a :class:`PeakWindow` like any
     other (windows around it and inside the call keep their peaks). :meth:`stop` returns a
     :data:`Sample`; :func:`leakhunt.measure.from_sample` makes a
@@ -698,8 +697,9 @@ class QuickMeter:
     it costs in a loop (issue 9 measured the start at 28 us in a test suite, 5 us in a loop). So
     the common case - /proc readable, the mark resettable and above getrusage's floor, no
     sampling thread - is written out here, reading ``statm``, ``getrusage`` and writing
-    ``clear_refs`` (when the mark needs it) directly, with the window's bookkeeping inline; anything else takes
-    :meth:`PeakWindow.open` and :meth:`PeakWindow.close`, which hold the same rules.
+    ``clear_refs`` (when the mark needs it) directly, with the window's bookkeeping inline;
+    anything else takes :meth:`PeakWindow.open` and :meth:`PeakWindow.close`, which hold the
+    same rules.
     """
 
     __slots__ = ("_window", "_before")
