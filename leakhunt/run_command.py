@@ -26,17 +26,17 @@ from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from leakhunt import tracing
-from leakhunt.budget import Violation
+from leakhunt.budget import FIGURES
 from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceAtPeak, environment, parse_interval
 
 if TYPE_CHECKING:
     from leakhunt.report.files import ReportPath
 
-__all__ = ["configure_parser", "judge_run", "misplaced_options", "run", "Target", "record_run"]
+__all__ = ["configure_parser", "misplaced_options", "run", "Target", "record_run"]
 
 PROG = "leakhunt run"
 # Budget keywords that make sense for one run of a script (leak/repeat/warmup need repeats).
-_RUN_BUDGET_KEYWORDS = ("rss", "peak", "traced", "arrow", "children")
+_RUN_BUDGET_KEYWORDS = FIGURES
 #: Frames kept per traced allocation with --trace (the library's default).
 TRACE_FRAMES = tracing.TRACE_FRAMES
 
@@ -275,17 +275,20 @@ def record_run(
     An exception in the target is printed to ``stderr`` as Python prints it (through
     ``sys.excepthook``) and recorded; the figures up to that point are kept.
     """
-    from leakhunt.measure import Measurer
+    from leakhunt.imports import ImportMeter
+    from leakhunt.lifecycle import Block, Policy
     from leakhunt.probes import PeakWindow
 
     stderr = stderr if stderr is not None else sys.stderr
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    # With --trace the block is traced freshly with attribution (leakhunt.attribution.Scope):
-    # every allocation of the run has a traceback, so what is alive at exit can be told from
-    # what existed before, and grouped by root. A trace the user started is left running.
-    measurer = Measurer(settle=True, trace=True if trace else False, domains=trace, attribute=trace,
-                        trace_frames=trace_frames)
+    # The run is one block of the library's lifecycle. With --trace it is traced freshly with
+    # attribution (leakhunt.attribution.Scope): every allocation of the run has a traceback, so
+    # what is alive at exit can be told from what existed before, and grouped by root; the
+    # judgement then explains what the run keeps, within its budget or not. The peak's sites
+    # come from the run's own sampler (below). A trace the user started is left running.
+    block = Block(target.label, Policy.of(budget, trace=trace, rerun=False, exact=True, explain_kept=trace,
+                                          trace_frames=trace_frames, peak_sites=False))
     sampler = Sampler(interval, children=children, status=status)
     peaks: tracing.PeakSnapshots | None = None
     status_code = 0
@@ -295,13 +298,14 @@ def record_run(
         sys.path[0] = target.sys_path0()
     else:
         sys.path.append(target.sys_path0())
-    measurer.start()
+    block.start()
     window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
     sampler.start()
     if trace and tracemalloc.is_tracing():
         # the allocations alive at the traced peak; snapshots may take 10% of the run, none while importing
         peaks = tracing.PeakSnapshots(limit=max(top, 1), budget=0.1, skip_imports=True).start()
     restore_sigterm = _write_figures_on_sigterm()
+    imports = ImportMeter().install()  # what the script's imports take: a line of its own
     try:
         kept = target.execute()
     except SystemExit as exc:
@@ -312,13 +316,14 @@ def record_run(
         kept = exc
         status_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
     finally:
+        imports.remove()
         restore_sigterm()
         timeline = sampler.stop()
         window.close()
         overhead = tracemalloc.get_tracemalloc_memory() if peaks is not None else 0
         if peaks is not None:
             peaks.stop()
-        measurement = measurer.stop()
+        measurement = block.stop()
         sys.argv = saved_argv
         if saved_path0 is not None:
             sys.path[0] = saved_path0
@@ -335,24 +340,26 @@ def record_run(
     # and takes the pool's own maximum as the peak. The sampler may have seen a higher point.
     arrow_peak = _arrow_peak(measurement.arrow_peak, sampler.arrow_max, measurement.before.arrow)
     children_peak = timeline.max_of("children") if children else None
-    measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)
+    # One figure per concept: the peak is the window's (or the sampler's, when higher), in the
+    # record, the summary and the explanation alike.
+    start_rss = measurement.before.rss
+    peak_at = timeline.max_rss()
+    peak_rss = window.peak if window.peak is not None else measurement.peak_rss
+    if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
+        peak_rss = peak_at[1]  # the sampler saw higher than the window (sampled fallback)
+    peak_above = None if peak_rss is None or start_rss is None else max(0, peak_rss - start_rss)
+    measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak, peak=peak_above,
+                          peak_rss=peak_rss)
 
     # The judgement (the library's, as for every front end) while the target's globals are alive.
-    try:
-        with _as_main(target.main_module or kept):
-            violations, explanation = judge_run(measurement, budget, title=target.label, scope=measurer.scope,
-                                                peak=peaks)
-    finally:
-        measurer.close()
+    block.measurement = measurement
+    with _as_main(target.main_module or kept):
+        judgement = block.finish(peak=peaks, imports=imports.bytes)
+    violations, explanation = judgement.violations, judgement.explanation
     del kept
     budget_text = budget.describe() if budget is not None else None
     budget_limits = budget.limits() if budget is not None else {}
 
-    peak_at = timeline.max_rss()
-    start_rss = measurement.before.rss
-    peak_rss = window.peak if window.peak is not None else measurement.peak_rss
-    if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
-        peak_rss = peak_at[1]  # the sampler saw higher than the window (sampled fallback)
     return RunRecord(
         target=target.label,
         argv=[target.module or str(target.script), *target.args],
@@ -363,11 +370,14 @@ def record_run(
         error_traceback=traceback_text,
         start_rss=start_rss,
         peak_rss=peak_rss,
-        peak_above_start=None if peak_rss is None or start_rss is None else max(0, peak_rss - start_rss),
+        peak_above_start=peak_above,
         peak_time=peak_at[0] if peak_at is not None else None,
         peak_source="hwm" if window.mode == "hwm" else "sampled",
         final_rss=measurement.after.rss,
-        final_growth=measurement.rss_growth,
+        final_growth=measurement.figure("rss"),
+        file_backed_growth=measurement.file_backed_growth,
+        imports=imports.bytes if imports.modules else None,
+        imported=len(imports.modules),
         allocator_retention=measurement.allocator_retention,
         arrow_peak=arrow_peak,
         arrow_final=measurement.after.arrow,
@@ -378,7 +388,7 @@ def record_run(
         budget=budget_text,
         budget_limits=budget_limits,
         violations=violations,
-        explanation=explanation.to_dict() if explanation is not None else None,
+        explanation=explanation,
         tracing_overhead=measurement.tracing_overhead,
         environment=environment(),
         sampler_cpu=sampler.cpu_seconds,
@@ -415,37 +425,6 @@ def _via(filename: str, lineno: int, stacks: Sequence[tracing.Stack]) -> str | N
         return None
     inner_file, inner_line, _ = best.frames[0]
     return None if inner_file == filename else f"{short_path(inner_file)}:{inner_line}"
-
-
-def judge_run(measurement: Any, budget: Any, *, title: str, scope: Any = None, peak: Any = None
-              ) -> tuple[tuple[Violation, ...], Any]:
-    """The run's broken limits and its explanation, from :func:`leakhunt.judge.judge`.
-
-    With a scope (``--trace``) the explanation also says what keeps the memory alive at exit,
-    budget or not: the run is judged against its budget with ``rss=0`` added (so the judgement
-    explains every byte kept), and only the limits the user gave are reported as broken, with
-    their own values.
-    """
-    from leakhunt.budget import Budget
-    from leakhunt.judge import judge
-    from leakhunt.units import format_size
-
-    limits = budget.limits() if budget is not None else {}
-    asked = budget
-    kept = measurement.rss_growth or 0
-    if scope is not None and kept > 0:
-        asked = replace(budget if budget is not None else Budget(), rss=0)
-    if asked is None:
-        return (), None
-    judgement = judge(measurement, asked, title=title, scope=scope, peak=peak)
-    violations = tuple(replace(v, limit=limits[v.figure]) for v in judgement.violations
-                       if v.figure in limits and v.value > limits[v.figure])
-    explanation = judgement.explanation
-    if explanation is not None:
-        figures = tuple(replace(f, limit=limits.get(f.name)) for f in explanation.figures)
-        headline = "broke its memory budget" if violations else f"kept {format_size(kept)} at exit"
-        explanation = replace(explanation, figures=figures, headline=headline)
-    return violations, explanation
 
 
 @contextlib.contextmanager

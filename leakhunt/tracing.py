@@ -167,6 +167,7 @@ def summarise(snapshot: tracemalloc.Snapshot, *, limit: int = 10, user_only: boo
     best_stacks = sorted(merged.items(), key=lambda kv: kv[1][0], reverse=True)[:max(limit * 10, 50)]
     out_stacks = tuple(Stack(frames=tuple((f, n, _frames.code_line(f, n)) for f, n in frames), size=s, count=c)
                        for frames, (s, c) in best_stacks)
+    _frames.forget_lines()  # read for this summary only: nothing of it outlives the call
     return total, out_sites, out_stacks
 
 

@@ -377,7 +377,7 @@ import pytest
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, config):
     import sys
-    from pytest_leakhunt.session import _STATE
+    from pytest_leakhunt.per_test import _STATE
     session = terminalreporter._session
     leakhunt = config.pluginmanager.get_plugin("leakhunt-session")
     reports = [r for kind in terminalreporter.stats.values() for r in kind if hasattr(r, "user_properties")]

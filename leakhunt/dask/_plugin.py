@@ -113,16 +113,15 @@ class LeakhuntPlugin(WorkerPlugin):
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, worker: Any) -> None:
-        from leakhunt.attribution import Scope
+        from leakhunt.attribution import buffer_baseline
 
         self.worker = worker
         self.nthreads = max(1, int(getattr(worker.state, "nthreads", 1) or 1))
         # Hand back what allocators kept from earlier work, or the first tasks reuse it and their
         # growth reads as zero (no collection: that would cost the block half a second here).
         trim()
-        # Buffers alive now are not the block's survivors (an untraced scope: one heap pass).
-        with Scope(trace=False) as scope:
-            self.baseline = frozenset(scope.baseline or ())
+        # Buffers alive now are not the block's survivors (one heap pass).
+        self.baseline = buffer_baseline()
         self.started = time.time()
         self._last_unmanaged, self._last_arrow = self._reading()
         self.unmanaged_start = self._last_unmanaged

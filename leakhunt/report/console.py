@@ -88,13 +88,11 @@ def print_test_report(report: Any, out: Any, *, top: int = 10) -> None:
     failures = report.failures()
     explained = [r for r in failures if r.explanation]
     if explained:
-        from leakhunt.explanation import Explanation
-
         out.print()
         out.print(Text("why they failed", style="bold"))
         for record in explained:
             out.print()
-            for line in Explanation.from_dict(record.explanation).lines():
+            for line in record.explanation.lines():
                 out.print(_indented(line))
 
 
@@ -136,10 +134,8 @@ def print_run_summary(
                                                                     (f"  {site.code}{via}", "dim")))
             out.print(sites)
         if record.explanation:
-            from leakhunt.explanation import Explanation
-
             out.print(Text("  alive at exit:", style="bold"))
-            for line in Explanation.from_dict(record.explanation).lines()[1:]:
+            for line in record.explanation.lines()[1:]:
                 out.print(_indented("  " + line))
     if record.violations:
         out.print(Text.assemble(("leakhunt run: ", "bold"), (record.target, "bold"),

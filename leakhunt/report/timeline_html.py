@@ -112,15 +112,10 @@ def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
 
     trace = record.trace
     flame = None
-    explanation = None
     if trace is not None and trace.stacks:
         from leakhunt.report.pictures import icicle
 
         flame = icicle(trace.stacks)
-    if record.explanation:
-        from leakhunt.explanation import Explanation
-
-        explanation = Explanation.from_dict(record.explanation)
     return {
         "record": record,
         "version": __version__,
@@ -132,7 +127,7 @@ def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
         "peak_sites": list(trace.sites[:top]) if trace is not None else [],
         "site_where": site_where,
         "flame": flame,
-        "explanation": explanation,
+        "explanation": record.explanation,
         "exit_hint": EXIT_HINT,
     }
 
