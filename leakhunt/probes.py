@@ -565,9 +565,9 @@ def _restore_at_exit_once() -> None:
     global _restore_at_exit
     if not _restore_at_exit:
         _restore_at_exit = True
-        import atexit
+        from leakhunt.process_local import at_exit
 
-        atexit.register(restore_hwm)
+        at_exit(restore_hwm)  # not in a forked child: its mark is its own
 
 
 class PeakWindow:
