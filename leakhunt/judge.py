@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from leakhunt.measure import Measurement
     from leakhunt.tracing import PeakSnapshots
 
-__all__ = ["Judgement", "VERDICTS", "judge", "RETAINED", "hint_for"]
+__all__ = ["Judgement", "VERDICTS", "judge", "RETAINED", "hint_for", "unjudged"]
 
 #: verdict -> what it means (the docs list the same table)
 VERDICTS: dict[str, str] = {
@@ -38,9 +38,26 @@ VERDICTS: dict[str, str] = {
     "leak": "growth confirmed call after call under leak hunting: the test failed",
     "warmup_or_bounded_cache": "grew in the first window of repeats but not in the confirmation: not a leak",
     "not_hunted": "failed, skipped or not repeatable, so not hunted (a failed test keeps its frames alive)",
+    "not_judged": "the body failed, skipped itself or failed as expected (xfail): its figures are shown, "
+                  "its budget is not checked (a failed test keeps its frames alive)",
     "opted_out": "marked no_leak_check: not measured",
     "not_measured": "the test body did not run (skipped or failed in setup)",
 }
+
+
+def unjudged(*, passed: bool, measured: bool, hunted: bool) -> str:
+    """The verdict of a test that was not judged (no budget broken or checked, no hunt made).
+
+    A body that did not pass - it failed, skipped itself from inside, or failed as expected
+    (xfail) - is never ``ok``: a failed test keeps its frames alive, so its figures are shown
+    but say nothing about a budget or a leak (issue 21: an xfail test 30.5 MiB over a 10 MB
+    budget was recorded as ``ok``). ``hunted``: leak hunting was asked for.
+    """
+    if not measured:
+        return "not_measured"
+    if passed:
+        return "ok"
+    return "not_hunted" if hunted else "not_judged"
 
 #: Figures of memory a block keeps after it ends (a peak and the children's memory are gone).
 RETAINED = ("rss", "traced", "arrow")

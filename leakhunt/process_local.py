@@ -115,7 +115,7 @@ _installed: list[LocalHandler] = []
 
 
 def _after_fork_in_child() -> None:
-    for handler in list(_installed):
+    for handler in _installed:
         handler._forget()
     _installed.clear()
 

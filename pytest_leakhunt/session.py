@@ -21,16 +21,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import unittest
 from typing import TYPE_CHECKING, Any, Callable, Generator
 
 import pytest
 
 from leakhunt import defaults, probes
 from leakhunt.guard import _budget_wrapper, _measured_elsewhere, measured_elsewhere
+from leakhunt.judge import unjudged
 from leakhunt.measure import Measurement, Measurer, confirm, from_sample, sample_figures
 from leakhunt.probes import SAMPLE_RSS_AFTER, SAMPLE_RSS_BEFORE, QuickMeter, Sample
 from leakhunt.settle import trim
+from pytest_leakhunt import repetition
 from pytest_leakhunt.markers import BudgetError, opted_out, resolve_budget
 from pytest_leakhunt.options import Settings
 
@@ -416,12 +417,11 @@ class LeakHunt:
         judgement = state.judgement
         if judgement is not None:
             verdict = judgement.verdict
-        elif state.hunt_note is not None or (outcome != "passed" and self._hunting(state)):
+        elif state.hunt_note is not None:
             verdict = "not_hunted"
-        elif state.measurement is None:
-            verdict = "not_measured"
-        else:
-            verdict = "ok"
+        else:  # a body that failed, skipped itself or xfailed is never "ok" (issue 21)
+            verdict = unjudged(passed=outcome == "passed", measured=state.measurement is not None,
+                               hunted=self._hunting(state))
         if judgement is not None and judgement.failed:
             self._fail(report, judgement.text())
         if not (self._reporting or self._properties):
@@ -437,14 +437,15 @@ class LeakHunt:
 
     @staticmethod
     def _fail(report: pytest.TestReport, explanation: str) -> None:
-        """Fail a passing report with the explanation; an xfail test that broke its budget
-        failed as expected (our makereport wrapper is outside pytest's xfail handling, which
-        had seen a pass: XPASS, or XPASS(strict) as a failure)."""
-        strict_xpass = _is_strict_xpass(report)
-        if strict_xpass or (report.outcome == "passed" and hasattr(report, "wasxfail")):
-            reason = report.longrepr[len("[XPASS(strict)]"):].strip() if strict_xpass else report.wasxfail
+        """Fail a passing report with the explanation. Our makereport wrapper is outside pytest's
+        xfail handling, which saw the body pass: a non-strict xfail test (XPASS) that broke its
+        budget failed as expected; a strict one stays the failure pytest made it (issue 21: it
+        became "1 xfailed", exit status 0), with the explanation under pytest's own line."""
+        if _is_strict_xpass(report):
+            report.longrepr = f"{report.longrepr}\n\n{explanation}"
+        elif report.outcome == "passed" and hasattr(report, "wasxfail"):
             report.outcome = "skipped"
-            report.wasxfail = reason or "broke its memory budget"
+            report.wasxfail = report.wasxfail or "broke its memory budget"
             report.longrepr = explanation
         elif report.outcome == "passed":
             report.outcome = "failed"
@@ -470,8 +471,8 @@ class LeakHunt:
         j = state.judgement
         if state.opted_out:
             verdict = "opted_out"
-        if report.outcome == "failed" and outcome == "passed":
-            outcome = "failed"
+        if outcome == "passed" and report.outcome != "passed":  # failed (or xfailed) by its budget
+            outcome = report.outcome
         scope = self.settings.scope
         worker = self.config.workerinput.get("workerid") if self.worker else None  # type: ignore[attr-defined]
         figures = _figures(m)
@@ -494,34 +495,13 @@ class LeakHunt:
         )
 
     # ----------------------------------------------------------------- hunting
-    def body(self, item: pytest.Item) -> Callable[[], None]:
-        """A callable that runs the test body once more, with the same fixture values.
-
-        unittest tests report failures to a result object instead of raising: they run against
-        a private ``unittest.TestResult`` so that a failing repetition raises here and never
-        reaches the test's own report.
-        """
-        instance = getattr(item, "instance", None)
-        if isinstance(instance, unittest.TestCase):
-            def run_testcase() -> None:
-                result = unittest.TestResult()
-                instance.run(result)
-                problems = result.errors + result.failures
-                if problems:
-                    raise _RepetitionFailed(problems[0][1].strip().splitlines()[-1])
-            return run_testcase
-        return item.runtest
-
     def again(self, item: pytest.Item) -> Callable[[], None]:
         """The test body once more, for the library to tell one-time initialisation from a keep."""
-        body = self.body(item)
+        body = repetition.body(item)
 
         def call() -> None:
-            try:
-                with _measured_by_plugin(item):
-                    body()
-            except _HUNT_ERRORS as exc:  # pytest's outcomes are BaseExceptions: make them plain
-                raise _RepetitionFailed(f"{type(exc).__name__}: {exc}") from None
+            with _measured_by_plugin(item):
+                body()
         return call
 
     def hunt(self, item: pytest.Item, state: _TestState) -> None:
@@ -538,9 +518,9 @@ class LeakHunt:
             with _measured_by_plugin(item):
                 # Traced: pymalloc hides a small-object leak in RSS for many calls (its arenas are reused first).
                 # attribute: a confirmed leak comes with what the confirmation's calls left alive.
-                verdict = hunt(self.body(item), threshold=threshold, repeat=repeat, warmup=warmup,
+                verdict = hunt(repetition.body(item), threshold=threshold, repeat=repeat, warmup=warmup,
                                trace=True, attribute=True)
-        except _HUNT_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - the test failed when repeated (pytest's outcomes made plain)
             state.hunt_note = f"not hunted: a repetition of the test raised {type(exc).__name__}: {exc}"
             return
         first = state.judgement
@@ -627,7 +607,7 @@ class _ReportOnly:
             note = None
             if taken is not None and taken[0] == nodeid:
                 figures = sample = taken[1]
-                verdict = "ok"
+                verdict = unjudged(passed=_own_outcome(report) == "passed", measured=True, hunted=False)
                 before, after = sample[SAMPLE_RSS_BEFORE], sample[SAMPLE_RSS_AFTER]
                 if before is not None and after is not None:
                     if self.owner._wants_exact_growth(after - before):
@@ -678,6 +658,7 @@ class _PerTest:
         state = item.stash.get(_STATE, None)
         if state is None or state.opted_out:
             return (yield)
+        repetition.prepare(item)  # what a repetition needs that this call changes (a doctest's globals)
         if state.measurer is None:
             state.measurer = self.owner.measurer(state).start()
         token = _measured_elsewhere.set(_decorated(item))  # what _measured_by_plugin() does, for less
@@ -696,6 +677,8 @@ class _PerTest:
             return report
         try:
             self._decide(item, state, report)
+        except repetition.StopSession as stop:  # pytest.exit() in a repetition ends the session
+            repetition.reraise_stop(stop)
         except Exception as exc:  # never turn a measurement problem into a crash of the session
             report.sections.append(("leakhunt", f"leakhunt could not check this test: {type(exc).__name__}: {exc}"))
         finally:
@@ -788,13 +771,6 @@ class _FixtureScope:
             state = item.stash.get(_STATE, None)
             if state is not None and state.measurer is not None and state.measurement is None:
                 state.measurement = state.measurer.stop()
-
-
-class _RepetitionFailed(AssertionError):
-    pass
-
-
-_HUNT_ERRORS = (Exception, pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception)
 
 
 def _fixture_roots(item: pytest.Item) -> dict[str, Any]:

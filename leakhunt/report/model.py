@@ -32,6 +32,8 @@ VERDICTS: dict[str, str] = {
     "leak": "growth confirmed call after call under leak hunting: the test failed",
     "warmup_or_bounded_cache": "grew in the first window of repeats but not in the confirmation: not a leak",
     "not_hunted": "failed, skipped or not repeatable, so not hunted (a failed test keeps its frames alive)",
+    "not_judged": "the body failed, skipped itself or failed as expected (xfail): its figures are shown, "
+                  "its budget is not checked (a failed test keeps its frames alive)",
     "opted_out": "marked no_leak_check: not measured",
     "not_measured": "the test body did not run (skipped or failed in setup)",
 }
@@ -270,8 +272,10 @@ class TestReport:
                 "growth": self.growth,
                 "tests": len(self.records),
                 "collected": self.collected,
-                "missing": len(self.missing),
-                "missing_tests": list(self.missing),
+                # not known before the tests are collected (a report written as the session starts):
+                # null, never a 0 that a report saying it is incomplete would contradict (issue 21)
+                "missing": None if self.collected is None else len(self.missing),
+                "missing_tests": None if self.collected is None else list(self.missing),
                 "verdicts": self.verdict_counts(),
                 "processes": [s.to_dict() for s in self.sessions],
                 "stayed_up": [
@@ -300,7 +304,7 @@ class TestReport:
             created=str(data.get("created", "")),
             version=str(data.get("leakhunt_version", "")),
             collected=session.get("collected"),
-            missing=tuple(session.get("missing_tests", ())),
+            missing=tuple(session.get("missing_tests") or ()),
             stopped=data.get("stopped"),
             running=bool(data.get("running", False)),
         )
