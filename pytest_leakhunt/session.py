@@ -641,12 +641,15 @@ class _PerTest:
         if opted_out(item):
             item.stash[_STATE] = _TestState(budget=None, opted_out=True)
             return (yield)
+        error = None
         try:
             budget = resolve_budget(item, self.settings.budget)
         except BudgetError as exc:
+            budget, error = None, str(exc)
+        if error is not None:  # outside the except: the message is shown once, with no chained traceback
             item.stash[_STATE] = _TestState(budget=None)
             yield  # let every plugin set up, so that every teardown finds what it expects
-            pytest.fail(f"leakhunt: {exc}", pytrace=False)
+            pytest.fail(f"leakhunt: {error}", pytrace=False)
         if budget is not None or self.settings.active:
             item.stash[_STATE] = _TestState(budget=budget)
             if budget is None:
