@@ -197,8 +197,10 @@ def run_with_budget(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
         called = True
     if budget.leak is not None:
         warmup = max(0, budget.warmup - (1 if called else 0))  # the call above warmed up
-        verdict = hunt(fn, *args, threshold=budget.leak, repeat=budget.repeat, warmup=warmup, trace=True,
-                       attribute=True, **kwargs)
+        # the function's own arguments in a closure: a keyword of the function's named like one of
+        # hunt's options (trace=, confirm=) is the function's, never hunt's
+        verdict = hunt(lambda: fn(*args, **kwargs), threshold=budget.leak, repeat=budget.repeat, warmup=warmup,
+                       trace=True, attribute=True)
         judgement = judge(None, budget, verdict, title=title)
         if judgement.failed:
             raise judgement.error()
