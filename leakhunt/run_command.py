@@ -542,7 +542,7 @@ def run(args: argparse.Namespace) -> int:
     trace = args.trace or (budget is not None and budget.traced is not None)
     live = None
     if args.status and not args.quiet and _isatty(stderr) and os.environ.get("TERM") != "dumb":
-        from leakhunt.report.console import LiveStatus
+        from leakhunt.report.live_status import LiveStatus
 
         live = LiveStatus(stderr)
 
