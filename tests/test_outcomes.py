@@ -119,3 +119,30 @@ def test_a_failed_body_under_leak_hunting_is_not_hunted(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess(*QUIET, "--leak-hunt", "--leak-report-file=r.json")
     result.assert_outcomes(failed=1, skipped=1, xfailed=1)
     assert {t["verdict"] for t in records(pytester).values()} == {"not_hunted"}
+
+
+@pytest.mark.parametrize("path", ["report-only", "full"])
+def test_a_body_that_did_not_pass_is_not_ok_on_either_per_test_path(pytester: pytest.Pytester, path: str) -> None:
+    # a session that only reports takes the cheap per-test hooks; --junitxml takes the full ones
+    pytester.makepyfile(test_plain="""
+        import pytest
+
+        def test_passes():
+            pass
+
+        def test_skips_itself():
+            pytest.skip("no network")
+
+        def test_fails():
+            assert False
+
+        @pytest.mark.xfail(reason="known bug")
+        def test_xfails():
+            assert False
+    """)
+    extra = ["--junitxml=j.xml"] if path == "full" else []
+    result = pytester.runpytest_subprocess(*QUIET, "--leak-report-file=r.json", *extra)
+    result.assert_outcomes(passed=1, skipped=1, failed=1, xfailed=1)
+    assert {name: t["verdict"] for name, t in records(pytester).items()} == {
+        "test_passes": "ok", "test_skips_itself": "not_judged", "test_fails": "not_judged",
+        "test_xfails": "not_judged"}
