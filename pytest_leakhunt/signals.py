@@ -86,7 +86,10 @@ class SessionSignals:
 
     @contextmanager
     def deferred(self) -> Iterator[None]:
-        """Hold SIGINT and SIGTERM until the block ends (a report file being written)."""
+        """Hold SIGINT and SIGTERM until the block ends (the report file being written, at the
+        end of the session). A SIGTERM held there has nothing left to stop: the session ends as
+        it was ending, with exit status :data:`TERM_EXIT` (``terminated``); raised there, it
+        would escape pytest's end of session as an uncaught KeyboardInterrupt."""
         if self._deferring:
             yield
             return
@@ -96,7 +99,7 @@ class SessionSignals:
         finally:
             self._deferring = False
         held, self._deferred = self._deferred, []
-        if held:
+        if held and signal.SIGTERM not in held:
             self._act(held[0], None)
 
     def _handle(self, signum: int, frame: Any) -> None:

@@ -483,3 +483,27 @@ def test_a_report_written_as_the_session_starts_does_not_say_nothing_is_missing(
     data = report(pytester)
     assert data["complete"] is False and data["running"] is True
     assert data["session"]["missing"] is None and data["session"]["collected"] is None
+
+
+def test_a_sigterm_while_the_report_is_written_ends_the_session_as_it_was_ending(pytester: pytest.Pytester) -> None:
+    # The signal waits until the file is complete. Raised then (a KeyboardInterrupt, since issue
+    # 21), it would escape pytest's end of session: the session ends with its summary, status 143.
+    pytester.makeconftest("""
+        import os, signal
+        import leakhunt.report
+
+        _write = leakhunt.report.write_report
+
+        def write_report(report, path, *args, **kwargs):
+            if not report.running:                       # the final report, not the "running" one
+                os.kill(os.getpid(), signal.SIGTERM)     # lands while it is written
+            return _write(report, path, *args, **kwargs)
+
+        leakhunt.report.write_report = write_report
+    """)
+    pytester.makepyfile(test_a="def test_a():\n    pass\n")
+    result = run(pytester, "--leak-report-file=r.json", "--junitxml=junit.xml")
+    assert result.ret == 128 + signal.SIGTERM
+    result.stdout.fnmatch_lines(["*1 passed*"])
+    assert "Traceback" not in result.stderr.str() and "SessionTerminated" not in result.stderr.str()
+    assert report(pytester)["complete"] is True and (pytester.path / "junit.xml").exists()
