@@ -485,25 +485,39 @@ def test_a_report_written_as_the_session_starts_does_not_say_nothing_is_missing(
     assert data["session"]["missing"] is None and data["session"]["collected"] is None
 
 
-def test_a_sigterm_while_the_report_is_written_ends_the_session_as_it_was_ending(pytester: pytest.Pytester) -> None:
-    # The signal waits until the file is complete. Raised then (a KeyboardInterrupt, since issue
-    # 21), it would escape pytest's end of session: the session ends with its summary, status 143.
-    pytester.makeconftest("""
+SIGTERM_AT_THE_END = {
+    # the final report, not the "running" one, being written: the signal waits until it is complete
+    "report": """
         import os, signal
         import leakhunt.report
 
         _write = leakhunt.report.write_report
 
         def write_report(report, path, *args, **kwargs):
-            if not report.running:                       # the final report, not the "running" one
-                os.kill(os.getpid(), signal.SIGTERM)     # lands while it is written
+            if not report.running:
+                os.kill(os.getpid(), signal.SIGTERM)
             return _write(report, path, *args, **kwargs)
 
         leakhunt.report.write_report = write_report
-    """)
+    """,
+    "summary": """
+        import os, signal
+
+        def pytest_terminal_summary(terminalreporter):
+            os.kill(os.getpid(), signal.SIGTERM)
+    """,
+}
+
+
+@pytest.mark.parametrize("where", ["report", "summary"])
+def test_a_sigterm_while_the_session_ends_lets_it_end(pytester: pytest.Pytester, where: str) -> None:
+    # Raised there (a KeyboardInterrupt since issue 21) it would escape pytest's end of session
+    # as an uncaught exception: the session ends as it was ending, with exit status 143.
+    pytester.makeconftest(SIGTERM_AT_THE_END[where])
     pytester.makepyfile(test_a="def test_a():\n    pass\n")
     result = run(pytester, "--leak-report-file=r.json", "--junitxml=junit.xml")
     assert result.ret == 128 + signal.SIGTERM
-    result.stdout.fnmatch_lines(["*1 passed*"])
+    if where == "report":
+        result.stdout.fnmatch_lines(["*1 passed*"])  # nothing was left to stop
     assert "Traceback" not in result.stderr.str() and "SessionTerminated" not in result.stderr.str()
     assert report(pytester)["complete"] is True and (pytester.path / "junit.xml").exists()
