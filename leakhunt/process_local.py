@@ -1,4 +1,4 @@
-"""Signal handlers and at-exit work that act only in the process that installed them.
+"""Signal handlers and end-of-run work that act only in the process that installed them.
 
 A process made by ``fork`` (``os.fork``, multiprocessing's ``"fork"`` start method, a pool's
 workers) inherits its parent's Python signal handlers and at-exit callbacks. A handler of
@@ -12,20 +12,21 @@ the pool hung (issue 21: a pool's ``map_async(...).get(timeout=...)`` hung a tes
   child runs the user's code as it would without leakhunt; should the signal come before that
   (or through a handler that chains to ours), the handler acts as the previous disposition
   would: the default action (SIGTERM ends the process), ignored, or the previous handler.
-- :func:`at_exit` registers an at-exit callback that runs only in the process that registered it.
 - :class:`Owner` says whether the current process is the one that made it, for work that ends
   a run (a summary, a report file) and must not be done again by a forked copy of the process.
+
+(The at-exit restore of the kernel's high-water mark is the probes' own: a forked child forgets
+the parent's resets at the fork, :func:`leakhunt.probes._forget_resets`.)
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import signal
 import threading
 from typing import Any, Callable
 
-__all__ = ["LocalHandler", "Owner", "at_exit"]
+__all__ = ["LocalHandler", "Owner", "act_as"]
 
 Handler = Callable[[int, Any], Any]
 
@@ -122,15 +123,3 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def at_exit(fn: Callable[[], Any]) -> None:
-    """``atexit.register(fn)``, but ``fn`` runs only in this process, never in a forked child
-    that exits through the interpreter (``sys.exit``, the end of a script)."""
-    owner = Owner()
-
-    def run_here() -> None:
-        if owner.here():
-            fn()
-
-    atexit.register(run_here)
