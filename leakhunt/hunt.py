@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 from leakhunt import defaults, probes
 from leakhunt import tracing as _tracing
 from leakhunt.explanation import Root, Site
+from leakhunt.hunted import checks_callable
 from leakhunt.settle import settle
 from leakhunt.units import format_size, parse_size
 
@@ -201,6 +202,7 @@ def _settings(threshold: int | str, repeat: int, warmup: int) -> int:
     return limit
 
 
+@checks_callable  # a generator function, or an option that is also fn's parameter, is refused first
 def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THRESHOLD,
          repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, confirm: bool = True,
          trace: bool | None = None, attribute: bool = True, **kwargs: Any) -> LeakVerdict:
@@ -216,6 +218,10 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
     ``trace=False``) and, for a confirmed leak, keep what its calls left alive (grouped by
     root), their allocation sites and types in the verdict: the explanation of the leak, with
     no extra call. An exception from ``fn`` propagates: a failing call is never called a leak.
+
+    ``TypeError`` before any call for a generator or ``async`` function (a call would run none of
+    its body) and for an option of hunt's that ``fn`` also takes as a parameter (which one was
+    meant cannot be told): :mod:`leakhunt.hunted`.
     """
     limit = _settings(threshold, repeat, warmup)
     # Small objects watched by their block count first, traced only to confirm (see above).

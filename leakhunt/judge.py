@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from leakhunt.measure import Measurement
 
 __all__ = ["Evidence", "Judgement", "PeakEvidence", "RETAINED", "VERDICTS", "Verdict", "hint_for", "judge",
-           "standing"]
+           "standing", "unjudged"]
 
 
 class Verdict(str, enum.Enum):
@@ -64,15 +64,30 @@ VERDICTS: dict[str, str] = {
     "over_budget": "broke its memory budget: the test failed",
     "leak": "growth confirmed call after call under leak hunting: the test failed",
     "warmup_or_bounded_cache": "grew in the first window of repeats but not in the confirmation: not a leak",
-    "not_hunted": "hunting was asked for, but the body failed, was skipped or failed when repeated "
+    "not_hunted": "hunting was asked for, but the body failed, skipped itself, or failed when repeated "
                   "(a failed test keeps its frames alive)",
-    "not_judged": "the body failed or was skipped: its figures are recorded, not held to a budget",
+    "not_judged": "the body failed, skipped itself or failed as expected (xfail): its figures are shown, "
+                  "its budget is not checked (a failed test keeps its frames alive)",
     "opted_out": "marked no_leak_check: not measured",
     "not_measured": "the body did not run (skipped or failed in setup)",
 }
 
 _KIND_PLACE = {"python": "python", "numpy": "numpy", "polars": "polars", "bytes": "bytes", "mmap": "memmaps",
                "nbytes": "other arrays", "arrow-object": "arrow"}
+
+def unjudged(*, passed: bool, measured: bool, hunted: bool) -> Verdict:
+    """The verdict of a block that was not judged (no budget checked, no hunt made).
+
+    A body that did not pass - it failed, skipped itself from inside, or failed as expected
+    (xfail) - is never ``ok``: a failed test keeps its frames alive, so its figures are shown
+    but say nothing about a budget or a leak. ``hunted``: leak hunting was asked for.
+    """
+    if not measured:
+        return Verdict.NOT_MEASURED
+    if passed:
+        return Verdict.OK
+    return Verdict.NOT_HUNTED if hunted else Verdict.NOT_JUDGED
+
 
 #: Figures of memory a block keeps after it ends (a peak and the children's memory are gone).
 RETAINED = ("rss", "traced", "arrow", "file")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from leakhunt import defaults, probes
 from leakhunt.budget import Budget, check
-from leakhunt.judge import RETAINED, Evidence, Judgement, PeakEvidence, Verdict, judge, standing
+from leakhunt.judge import RETAINED, Evidence, Judgement, PeakEvidence, judge, standing, unjudged
 from leakhunt.measure import Measurement, Measurer, confirm
 from leakhunt.settle import freeze_heap, refreeze_heap, settle, thaw_heap, trim
 from leakhunt.tracing import TRACE_FRAMES
@@ -32,13 +32,7 @@ if TYPE_CHECKING:
     from leakhunt.attribution import Scope, Survivors
     from leakhunt.hunt import LeakVerdict
 
-__all__ = ["Block", "CallFailed", "HuntSettings", "Policy", "SessionMeter", "settle_listed"]
-
-
-class CallFailed(Exception):
-    """Raised by a front end's ``again`` callable when the block failed in a way that is not a
-    Python exception of the user's (a test framework's outcome, a unittest result): the message
-    says how, and is shown as it is."""
+__all__ = ["Block", "HuntSettings", "Policy", "SessionMeter", "settle_listed"]
 
 
 @dataclass(frozen=True)
@@ -172,11 +166,10 @@ class Block:
         (``leakhunt run``'s :class:`~leakhunt.imports.ImportMeter`)."""
         try:
             measurement = self.measurement
-            if measurement is None:
-                return Judgement(self.title, Verdict.NOT_MEASURED, budget=self.policy.budget)
-            if outcome != "passed":
-                unjudged = Verdict.NOT_HUNTED if self.policy.hunt is not None else Verdict.NOT_JUDGED
-                return Judgement(self.title, unjudged, measurement=measurement, budget=self.policy.budget)
+            if measurement is None or outcome != "passed":
+                verdict = unjudged(passed=outcome == "passed", measured=measurement is not None,
+                                   hunted=self.policy.hunt is not None)
+                return Judgement(self.title, verdict, measurement=measurement, budget=self.policy.budget)
             evidence = self._evidence(measurement, again, named, peak)
             if imports is not None:
                 evidence = replace(evidence, imports=imports)
@@ -321,7 +314,7 @@ class _Found:
 
 
 def _describe(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, CallFailed) else f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _listed(growth: int | None) -> bool:

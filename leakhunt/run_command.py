@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from leakhunt import tracing
 from leakhunt.budget import FIGURES
+from leakhunt.process_local import LocalHandler, Owner
 from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceAtPeak, environment, parse_interval
 
 if TYPE_CHECKING:
@@ -254,6 +255,15 @@ def _format_exception(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
+def _print_error(exc: BaseException, stderr: IO[str]) -> None:
+    """The target's error as Python prints it: through ``sys.excepthook`` (it may be customised)."""
+    if stderr is sys.stderr:
+        tb = _strip_our_frames(exc.__traceback__)
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+    else:
+        stderr.write(_format_exception(exc))
+
+
 # --------------------------------------------------------------------------------------
 # recording a run
 
@@ -304,6 +314,7 @@ def record_run(
     if trace and tracemalloc.is_tracing():
         # the allocations alive at the traced peak; snapshots may take 10% of the run, none while importing
         peaks = tracing.PeakSnapshots(limit=max(top, 1), budget=0.1, skip_imports=True).start()
+    owner = Owner()
     restore_sigterm = _write_figures_on_sigterm()
     imports = ImportMeter().install()  # what the script's imports take: a line of its own
     try:
@@ -316,6 +327,8 @@ def record_run(
         kept = exc
         status_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
     finally:
+        if not owner.here():  # a forked copy of the target reached its end: no figures, no summary
+            _end_forked_copy(status_code, error, stderr)
         imports.remove()
         restore_sigterm()
         timeline = sampler.stop()
@@ -330,11 +343,7 @@ def record_run(
     traceback_text = None
     if error is not None:
         traceback_text = _format_exception(error)
-        tb = _strip_our_frames(error.__traceback__)
-        if stderr is sys.stderr:  # through the hook, as Python does (it may be customised)
-            sys.excepthook(type(error), error.with_traceback(tb), tb)
-        else:
-            stderr.write(traceback_text)
+        _print_error(error, stderr)
 
     # Arrow: pyarrow is usually imported by the target; the engine then counts its pool from 0
     # and takes the pool's own maximum as the peak. The sampler may have seen a higher point.
@@ -457,25 +466,33 @@ def _write_figures_on_sigterm() -> Callable[[], None]:
     """Turn SIGTERM (a CI timeout, ``kill``, a container stop) into an exit the figures survive.
 
     Only when SIGTERM has its default action: a handler the caller installed is left alone,
-    and one the target installs replaces ours. Returns the function that restores the default.
+    and one the target installs replaces ours. Only in this process: a forked child of the
+    target (a multiprocessing worker) gets the default back, so ``Pool.terminate()`` ends it
+    silently, as without leakhunt (:mod:`leakhunt.process_local`). Returns the function that
+    restores the default.
     """
     import signal
-    import threading
 
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+    if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
         return lambda: None
 
     def on_sigterm(signum: int, frame: Any) -> None:
         print(f"{PROG}: terminated (SIGTERM); writing the figures so far", file=sys.stderr)
         raise _Terminated(128 + signum)
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    handler = LocalHandler(signal.SIGTERM, on_sigterm)
+    return handler.uninstall if handler.install() else (lambda: None)
 
-    def restore() -> None:
-        if signal.getsignal(signal.SIGTERM) is on_sigterm:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-    return restore
+def _end_forked_copy(status: int, error: BaseException | None, stderr: IO[str]) -> None:
+    """A forked copy of the target (``os.fork()`` in the script, a child that was not ended with
+    ``os._exit``) ran to the end of the script: it exits as it would under ``python script.py``
+    - its error printed, its status, the interpreter's own exit (at-exit callbacks, buffers
+    flushed) - and never measures, prints a summary or writes the run's report (issue 21: such a
+    child printed a second summary and overwrote the report)."""
+    if error is not None:
+        _print_error(error, stderr)
+    raise SystemExit(status)
 
 
 def _arrow_peak(from_pool: int | None, sampled: int | None, before: int | None) -> int | None:
@@ -504,7 +521,7 @@ def run(args: argparse.Namespace) -> int:
     trace = args.trace or (budget is not None and budget.traced is not None)
     live = None
     if args.status and not args.quiet and _isatty(stderr) and os.environ.get("TERM") != "dumb":
-        from leakhunt.report.console import LiveStatus
+        from leakhunt.report.live_status import LiveStatus
 
         live = LiveStatus(stderr)
 

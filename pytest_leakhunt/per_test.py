@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import unittest
 from typing import TYPE_CHECKING, Any, Callable, Generator
 
 import pytest
 
 from leakhunt.guard import _budget_wrapper, _measured_elsewhere, measured_elsewhere
-from leakhunt.lifecycle import Block, CallFailed, Policy, settle_listed
+from leakhunt.judge import unjudged
+from leakhunt.lifecycle import Block, Policy, settle_listed
 from leakhunt.probes import QuickMeter, Sample
+from pytest_leakhunt import repetition
 from pytest_leakhunt.markers import BudgetError, opted_out, resolve_budget
 
 if TYPE_CHECKING:
@@ -72,12 +73,15 @@ class PerTest:
         if opted_out(item):
             item.stash[_STATE] = _TestState(block=None, opted_out=True)
             return (yield)
+        error = None
         try:
             budget = resolve_budget(item, self.settings.budget)
         except BudgetError as exc:
+            budget, error = None, str(exc)
+        if error is not None:  # outside the except: the message is shown once, with no chained traceback
             item.stash[_STATE] = _TestState(block=None)
             yield  # let every plugin set up, so that every teardown finds what it expects
-            pytest.fail(f"leakhunt: {exc}", pytrace=False)
+            pytest.fail(f"leakhunt: {error}", pytrace=False)
         if budget is not None or self.settings.active:
             item.stash[_STATE] = _TestState(block=self.block(item, budget))
             if budget is None and self.owner.meter is not None:
@@ -89,6 +93,7 @@ class PerTest:
         state = item.stash.get(_STATE, None)
         if state is None or state.block is None:
             return (yield)
+        repetition.prepare(item)  # what a repetition needs that this call changes (a doctest's globals)
         if not state.block.started:
             state.block.start()
         token = _measured_elsewhere.set(_budget_wrapper(getattr(item, "obj", None)))
@@ -108,6 +113,8 @@ class PerTest:
             return report
         try:
             self._decide(item, state, report)
+        except repetition.StopSession as stop:  # pytest.exit() in a repetition ends the session
+            repetition.reraise_stop(stop)
         except Exception as exc:  # never turn a measurement problem into a crash of the session
             report.sections.append(("leakhunt", f"leakhunt could not check this test: {type(exc).__name__}: {exc}"))
         finally:
@@ -156,8 +163,8 @@ def _record(item: pytest.Item, state: _TestState, report: pytest.TestReport, jud
             outcome: str, scope: str, worker: str | None) -> Any:
     from leakhunt.report.model import TestRecord
 
-    if report.outcome == "failed" and outcome == "passed":
-        outcome = "failed"
+    if outcome == "passed" and report.outcome != "passed":  # failed (or xfailed) by its budget
+        outcome = report.outcome
     if state.opted_out or judgement is None:
         return TestRecord(item.nodeid, outcome, "opted_out" if state.opted_out else "not_measured", scope,
                           worker=worker)
@@ -165,14 +172,15 @@ def _record(item: pytest.Item, state: _TestState, report: pytest.TestReport, jud
 
 
 def _fail(report: pytest.TestReport, explanation: str) -> None:
-    """Fail a passing report with the explanation; an xfail test that broke its budget failed as
-    expected (our makereport wrapper is outside pytest's xfail handling, which had seen a pass:
-    XPASS, or XPASS(strict) as a failure)."""
-    strict_xpass = _is_strict_xpass(report)
-    if strict_xpass or (report.outcome == "passed" and hasattr(report, "wasxfail")):
-        reason = report.longrepr[len("[XPASS(strict)]"):].strip() if strict_xpass else report.wasxfail  # type: ignore[index]
+    """Fail a passing report with the explanation. Our makereport wrapper is outside pytest's
+    xfail handling, which saw the body pass: a non-strict xfail test (XPASS) that broke its
+    budget failed as expected; a strict one stays the failure pytest made it (it must never
+    become "1 xfailed", exit status 0), with the explanation under pytest's own line."""
+    if _is_strict_xpass(report):
+        report.longrepr = f"{report.longrepr}\n\n{explanation}"
+    elif report.outcome == "passed" and hasattr(report, "wasxfail"):
         report.outcome = "skipped"
-        report.wasxfail = reason or "broke its memory budget"
+        report.wasxfail = report.wasxfail or "broke its memory budget"
         report.longrepr = explanation
     elif report.outcome == "passed":
         report.outcome = "failed"
@@ -233,39 +241,15 @@ class FixtureScope:
 # the test body, once more
 
 
-#: pytest's outcomes are BaseExceptions: a repetition that ends in one failed, as far as the
-#: library is concerned (a plain Exception reaches it as it is)
-_OUTCOMES = (pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception)
-
-
-def _body(item: pytest.Item) -> Callable[[], None]:
-    """The test body, with the same fixture values. unittest tests report failures to a result
-    object instead of raising: they run against a private ``unittest.TestResult`` so that a
-    failing repetition raises here and never reaches the test's own report."""
-    instance = getattr(item, "instance", None)
-    if isinstance(instance, unittest.TestCase):
-        def run_testcase() -> None:
-            result = unittest.TestResult()
-            instance.run(result)
-            problems = result.errors + result.failures
-            if problems:
-                raise CallFailed(problems[0][1].strip().splitlines()[-1])
-        return run_testcase
-    return item.runtest
-
-
 def again_call(item: pytest.Item) -> Callable[[], None]:
-    """The test body once more, for the library's second call and hunt; pytest's outcomes
-    (BaseExceptions) become :class:`~leakhunt.lifecycle.CallFailed`."""
-    body = _body(item)
+    """The test body once more, for the library's second call and hunt
+    (:func:`pytest_leakhunt.repetition.body`), with its own ``@memory_budget`` only calling it."""
+    body = repetition.body(item)
     decorated = _budget_wrapper(getattr(item, "obj", None))
 
     def call() -> None:
-        try:
-            with measured_elsewhere(decorated) if decorated is not None else contextlib.nullcontext():
-                body()
-        except _OUTCOMES as exc:
-            raise CallFailed(f"{type(exc).__name__}: {exc}") from None
+        with measured_elsewhere(decorated) if decorated is not None else contextlib.nullcontext():
+            body()
     return call
 
 
@@ -319,7 +303,7 @@ class ReportOnly:
             figures: Any = None
             note = None
             if taken is not None and taken[0] == nodeid:
-                verdict = "ok" if _own_outcome(report) == "passed" else "not_judged"
+                verdict = unjudged(passed=_own_outcome(report) == "passed", measured=True, hunted=False).value
                 figures, note, rss_after = settle_listed(taken[1])
                 if rss_after is not None and self.meter is not None:
                     self.trim_due = self.meter.rose_since_trim(rss_after)

@@ -119,6 +119,8 @@ class LeakHunt:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
         # Outermost: our figures are read before any other plugin's end of session, and the
         # report is written even when a second Ctrl-C breaks that end off.
+        from pytest_leakhunt.signals import SessionTerminated
+
         try:
             self._end_session()
             if exitstatus == pytest.ExitCode.INTERRUPTED:
@@ -127,6 +129,10 @@ class LeakHunt:
             if isinstance(reason, str) and reason and self.stopped is None:
                 self.stopped = reason
             return (yield)  # the report file is written by ReportFile, last
+        except SessionTerminated:
+            # SIGTERM while the session ends: it is ending already (raised on, it would escape
+            # pytest's end of session as an uncaught KeyboardInterrupt); the exit status is 143
+            return None
         finally:
             report_file = self.config.pluginmanager.get_plugin("leakhunt-report-file")
             if report_file is not None:

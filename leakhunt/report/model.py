@@ -325,8 +325,10 @@ class TestReport:
                 "growth": self.growth,
                 "tests": len(self.records),
                 "collected": self.collected,
-                "missing": len(self.missing),
-                "missing_tests": list(self.missing),
+                # not known before the tests are collected (a report written as the session starts):
+                # null, never a 0 that a report saying it is incomplete would contradict (issue 21)
+                "missing": None if self.collected is None else len(self.missing),
+                "missing_tests": None if self.collected is None else list(self.missing),
                 "verdicts": self.verdict_counts(),
                 "processes": [s.to_dict() for s in self.sessions],
                 "stayed_up": [
@@ -355,7 +357,7 @@ class TestReport:
             created=str(data.get("created", "")),
             version=str(data.get("leakhunt_version", "")),
             collected=session.get("collected"),
-            missing=tuple(session.get("missing_tests", ())),
+            missing=tuple(session.get("missing_tests") or ()),
             stopped=data.get("stopped"),
             running=bool(data.get("running", False)),
         )
