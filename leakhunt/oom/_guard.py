@@ -1,0 +1,291 @@
+"""The guard: a watcher thread that writes the diagnosis before the kill, then acts.
+
+The watcher reads the figure the limit applies to every ``interval`` (one ``pread`` of a
+``/proc`` or cgroup file: ``benchmarks/oom_watcher.py`` prints its CPU share). When the figure
+reaches the threshold it takes the diagnosis (:mod:`leakhunt.oom._diagnosis`) while holding the
+other Python threads back (the interpreter's switch interval raised for the duration: the
+job cannot grow through Python code meanwhile, and what is shown is one moment), writes it
+atomically to the report path, prints a short summary on stderr, and then does what was asked:
+
+- ``continue`` (the default): carry on. The bar moves halfway up to the limit (5 % of the limit
+  at least), so a second crossing higher up writes again; once the figure falls back below the threshold (less 5 % of
+  the limit), the bar returns to the threshold.
+- ``stop``: raise ``MemoryError`` with the diagnosis as its message in the guarded thread
+  (:mod:`leakhunt.oom._stop`), so ``finally`` blocks run and the exit status says why — only
+  while the guard is armed, and only when this process is the one the kernel would kill first
+  among those sharing the limit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import replace
+from typing import IO, Any, Callable, Mapping
+
+from leakhunt.oom._diagnosis import Diagnosis, alive, figures, render_report
+from leakhunt.oom._limits import Figure, Limit, find_limit, parse_action, parse_threshold, threshold_bytes
+from leakhunt.oom._stop import Stopper
+from leakhunt.units import format_size
+
+__all__ = ["DEFAULT_INTERVAL", "DEFAULT_REPORT", "DEFAULT_THRESHOLD", "OomGuard", "oom_guard"]
+
+DEFAULT_THRESHOLD = "90%"
+DEFAULT_REPORT = "leakhunt-oom.json"
+#: Seconds between two readings: 10 ms costs ~0.2 % of a core here (benchmarks/oom_watcher.py).
+DEFAULT_INTERVAL = 0.01
+#: After a crossing the bar moves halfway up to the limit, by this share of the limit at least.
+STEP = 0.05
+#: Below the threshold by this share of the limit, the bar returns to the threshold.
+REARM = 0.05
+#: The switch interval while the diagnosis is taken: other threads wait for the GIL that long
+#: at most before they may take it by force (they still run when the watcher blocks on I/O).
+_HOLD = 60.0
+
+_OPTIONS = {"threshold": "threshold", "limit": "limit", "action": "action", "report": "report",
+            "interval": "interval"}
+
+
+def _interval(value: float | str, option: str) -> float:
+    from leakhunt.timeline import parse_interval
+
+    try:
+        seconds = parse_interval(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid {option} {value!r}: {exc}") from None
+    if not 0.001 <= seconds <= 1.0:
+        raise ValueError(f"invalid {option} {value!r}: expected from 1 ms to 1 s, like '10ms'")
+    return seconds
+
+
+class OomGuard:
+    """Watches memory against the limit that will kill the process; see :func:`oom_guard`.
+
+    Use it as a context manager, or :meth:`start` and :meth:`stop` it. ``crossings`` lists the
+    diagnoses taken so far; ``cpu_seconds`` the watcher's CPU time, ``samples`` its readings.
+    Front ends may pass ``found`` (a :class:`Limit` they know, e.g. a Dask worker's
+    ``memory_limit``), ``scope`` (what counts as alive, for :func:`leakhunt.attribution.survivors`),
+    ``context`` (a callable giving what runs now, for the diagnosis), ``on_crossing`` (called
+    with each diagnosis, first with the figures, then complete), and ``options`` (the names of
+    their own options, for error messages).
+    """
+
+    def __init__(self, threshold: float | int | str = DEFAULT_THRESHOLD, *, limit: int | str | None = None,
+                 action: str = "continue", report: str | os.PathLike[str] | None = DEFAULT_REPORT,
+                 interval: float | str = DEFAULT_INTERVAL, paths: int = 5, stderr: IO[str] | None = None,
+                 found: Limit | None = None, scope: Any = None,
+                 context: Callable[[], Mapping[str, Any]] | None = None,
+                 on_crossing: Callable[[Diagnosis], None] | None = None,
+                 options: Mapping[str, str] | None = None) -> None:
+        names = {**_OPTIONS, **(options or {})}
+        fraction_or_bytes = parse_threshold(threshold, option=names["threshold"])
+        self.action = parse_action(action, option=names["action"])
+        self.interval = _interval(interval, names["interval"])
+        if isinstance(paths, bool) or not isinstance(paths, int) or paths < 0:
+            raise ValueError(f"invalid paths {paths!r}: expected a whole number >= 0")
+        self.limit = found if found is not None else find_limit(limit, option=names["limit"])
+        self.threshold = threshold_bytes(fraction_or_bytes, self.limit, option=names["threshold"])
+        self.threshold_text = (f"{fraction_or_bytes * 100:g}%" if isinstance(fraction_or_bytes, float)
+                               else format_size(fraction_or_bytes))
+        self.report = None
+        self.report_format = "json"
+        if report is not None:
+            from leakhunt.report.files import ReportPathError, check_report_path
+
+            try:
+                checked = check_report_path(report, option=names["report"], formats=("json", "text"))
+            except ReportPathError as exc:
+                raise ValueError(str(exc)) from None
+            self.report, self.report_format = checked.path, checked.format
+        self.report_given = os.fspath(report) if report is not None else None
+        self.paths = paths
+        self.stderr = stderr
+        self.scope = scope
+        self.context = context
+        self.on_crossing = on_crossing
+        self.crossings: list[Diagnosis] = []
+        self.cpu_seconds = 0.0
+        self.samples = 0
+        self.highest: int | None = None
+        self.error: BaseException | None = None  # a failure inside the watcher, kept for the caller
+        self._stopper = Stopper()
+        self._reader: Figure = self.limit.reader()
+        self._bar = self.threshold
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    def describe(self) -> str:
+        """'threshold 90% (1.8 GiB) of 2.0 GiB (cgroup v1 ...), on the cgroup usage; action continue'."""
+        return (f"threshold {self.threshold_text} ({format_size(self.threshold)}) of {self.limit.describe()}; "
+                f"action {self.action}")
+
+    def start(self) -> OomGuard:
+        if self._thread is not None:
+            raise RuntimeError("an OomGuard can be started once; make a new one")
+        # What the diagnosis needs is imported now: an import at the crossing costs memory and time.
+        import leakhunt.attribution  # noqa: F401
+        import leakhunt.census  # noqa: F401
+        import leakhunt.report.files  # noqa: F401
+
+        if self.action == "stop":
+            self._stopper.install()
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="leakhunt-oom-guard", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Disarm, stop the watcher (a diagnosis being taken is finished first), remove the handler."""
+        self._stopper.armed = False
+        self._halt.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._stopper.uninstall()
+        self._reader.close()
+
+    def __enter__(self) -> OomGuard:
+        self.start()
+        self.armed = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def armed(self) -> bool:
+        """Whether a ``stop`` action may raise now (front ends arm it around the user's code)."""
+        return self._stopper.armed
+
+    @armed.setter
+    def armed(self, value: bool) -> None:
+        self._stopper.armed = bool(value)
+
+    @property
+    def stop_delivery(self) -> str:
+        """How a stop reaches the guarded thread: ``signal`` or ``async`` (see leakhunt.oom._stop)."""
+        return self._stopper.how
+
+    def stopped(self, exc: BaseException | None) -> bool:
+        """Is ``exc`` the MemoryError this guard raised to stop the guarded code?"""
+        return self._stopper.is_ours(exc)
+
+    # ------------------------------------------------------------------ the watcher
+    def _run(self) -> None:
+        began = time.thread_time()
+        reader = self._reader
+        before: int | None = None
+        try:
+            while not self._halt.is_set():
+                value = reader.read()
+                if value is not None:
+                    self.samples += 1
+                    if self.highest is None or value > self.highest:
+                        self.highest = value
+                    if value >= self._bar:
+                        value = reader.exact(value)
+                    if value >= self._bar:
+                        self._cross(value, before)
+                    elif value < self.threshold - REARM * self.limit.value:
+                        self._bar = self.threshold
+                    before = value
+                time.sleep(self.interval)
+        except BaseException as exc:  # pragma: no cover - never let the thread die silently
+            self.error = exc
+        finally:
+            self.cpu_seconds = time.thread_time() - began
+
+    def _cross(self, value: int, before: int | None) -> None:
+        started = time.perf_counter()
+        diagnosis = figures(number=len(self.crossings) + 1, at=time.time(), elapsed=started - self._t0,
+                            limit=self.limit, threshold=self._bar,
+                            threshold_text=self.threshold_text if self._bar == self.threshold
+                            else f"{self.threshold_text}, raised to {format_size(self._bar)} after crossing "
+                                 f"{len(self.crossings)}",
+                            value=value, before=before, interval=self.interval, context=self._context(),
+                            action=self.action)
+        held = sys.getswitchinterval()
+        sys.setswitchinterval(_HOLD)
+        try:
+            self._record(diagnosis, first=True)
+            try:
+                diagnosis = alive(diagnosis, scope=self.scope, paths=self.paths)
+            except Exception as exc:  # noqa: BLE001 - the figures already written still stand
+                diagnosis = replace(diagnosis, notes=(*diagnosis.notes, f"the search of what is alive failed: "
+                                                                        f"{type(exc).__name__}: {exc}"))
+            diagnosis = replace(diagnosis, seconds=time.perf_counter() - started)
+            self._record(diagnosis, first=False)
+        finally:
+            sys.setswitchinterval(held)
+        self.say(diagnosis.summary(self.report_given))
+        self._bar = value + max((self.limit.value - value) // 2, int(STEP * self.limit.value))
+        if self.action == "stop" and diagnosis.largest is not False:
+            self._stopper.fire(str(diagnosis))
+
+    def _context(self) -> dict[str, Any]:
+        if self.context is None:
+            return {}
+        try:
+            return dict(self.context())
+        except Exception as exc:  # noqa: BLE001 - a broken context must not lose the diagnosis
+            return {"context": f"unavailable ({type(exc).__name__}: {exc})"}
+
+    def _record(self, diagnosis: Diagnosis, *, first: bool) -> None:
+        if first:
+            self.crossings.append(diagnosis)
+        else:
+            self.crossings[-1] = diagnosis
+        if self.report is not None:
+            self._write()
+        if self.on_crossing is not None:
+            try:
+                self.on_crossing(diagnosis)
+            except Exception as exc:  # noqa: BLE001
+                self.say(f"leakhunt: the OOM guard's callback failed: {type(exc).__name__}: {exc}")
+
+    def _write(self) -> None:
+        from leakhunt.report.files import write_atomic
+
+        assert self.report is not None
+        crossings = list(self.crossings)
+        try:
+            write_atomic(self.report, lambda f: render_report(crossings, self.report_format, f))
+        except OSError as exc:
+            self.say(f"leakhunt: cannot write the OOM diagnosis to {self.report_given!r}: {exc.strerror or exc}")
+
+    def say(self, text: str) -> None:
+        """Print a line on the guard's stderr (nothing without one); never fails."""
+        if self.stderr is None:
+            return
+        try:
+            print(text, file=self.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+
+
+def oom_guard(threshold: float | int | str = DEFAULT_THRESHOLD, *, limit: int | str | None = None,
+              action: str = "continue", report: str | os.PathLike[str] | None = DEFAULT_REPORT,
+              interval: float | str = DEFAULT_INTERVAL, paths: int = 5,
+              stderr: IO[str] | None = sys.stderr) -> OomGuard:
+    """Guard a block against running out of memory: the diagnosis is written before the kill::
+
+        with leakhunt.oom_guard("90%", action="stop"):
+            run_the_job()
+
+    ``limit`` is the memory that will stop the process: by default the cgroup's limit, else
+    ``RLIMIT_AS``/``RLIMIT_DATA``, else the machine's memory, whichever has the least room
+    left (``guard.limit`` says which, on which figure); a size such as ``"2 GB"`` applies to
+    this process's resident memory. ``threshold`` is a share of it (``"90%"``, ``0.9``) or a
+    size below it. When the figure reaches the threshold, the diagnosis (figures, the biggest
+    roots alive with their paths and sizes, the split of resident memory, the allocation sites
+    when tracemalloc is tracing) is written to ``report`` (``.json`` or ``.txt``, atomically;
+    ``None`` for no file) and summarised on ``stderr``; then ``action``: ``"continue"`` (a
+    second crossing higher up writes again) or ``"stop"`` (``MemoryError`` with the diagnosis
+    as its message, raised in the thread that entered the block). Bad values raise
+    ``ValueError`` naming the value and the accepted form, before anything starts.
+    """
+    return OomGuard(threshold, limit=limit, action=action, report=report, interval=interval, paths=paths,
+                    stderr=stderr)
