@@ -16,7 +16,13 @@ what it cannot catch.
 from __future__ import annotations
 
 from leakhunt.oom._diagnosis import Diagnosis
-from leakhunt.oom._guard import DEFAULT_INTERVAL, DEFAULT_REPORT, DEFAULT_THRESHOLD, OomGuard, oom_guard
+from leakhunt.oom._guard import (
+    DEFAULT_INTERVAL,
+    DEFAULT_REPORT,
+    DEFAULT_THRESHOLD,
+    OomGuard,
+    oom_guard,
+)
 from leakhunt.oom._limits import (
     ACTIONS,
     Limit,

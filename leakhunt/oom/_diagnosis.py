@@ -24,7 +24,7 @@ from leakhunt.explanation import Root, Site
 from leakhunt.oom._limits import Limit
 from leakhunt.units import format_size
 
-__all__ = ["Diagnosis", "SCHEMA", "alive", "figures", "largest_here", "render_report", "report_dict"]
+__all__ = ["SCHEMA", "Diagnosis", "alive", "figures", "largest_here", "render_report", "report_dict"]
 
 SCHEMA = "leakhunt-oom-report"
 SCHEMA_VERSION = 1
@@ -158,8 +158,8 @@ class Diagnosis:
         if not self.complete:
             return ["  alive now: not found yet (the search was still running when this was written)"]
         if not self.roots:
-            return [f"  alive now: no buffer of {format_size(MIN_BUFFER)} or more with a root "
-                    f"({format_size(self.unrooted)} without one)"]
+            return [(f"  alive now: no buffer of {format_size(MIN_BUFFER)} or more with a root "
+                    f"({format_size(self.unrooted)} without one)")]
         lines = ["  alive now, biggest roots (what keeps the memory):"]
         for root in self.roots:
             lines.append(f"    {root.headline()}:")
@@ -174,8 +174,8 @@ class Diagnosis:
     def summary(self, path: str | None = None) -> str:
         """A few lines for stderr: the crossing, the biggest root, where the diagnosis is."""
         share = 100 * self.value / self.limit.value if self.limit.value else 0.0
-        lines = [f"leakhunt: memory at {share:.0f}% of its limit ({format_size(self.value)} of "
-                 f"{format_size(self.limit.value)}, {self.limit.source}); threshold {self.threshold_text}"]
+        lines = [(f"leakhunt: memory at {share:.0f}% of its limit ({format_size(self.value)} of "
+                 f"{format_size(self.limit.value)}, {self.limit.source}); threshold {self.threshold_text}")]
         if self.roots:
             lines.append(f"leakhunt: biggest: {self.roots[0].headline()}")
         if path:

@@ -2,10 +2,9 @@
 
 The watcher reads the figure the limit applies to every ``interval`` (one ``pread`` of a
 ``/proc`` or cgroup file: ``benchmarks/oom_watcher.py`` prints its CPU share). When the figure
-reaches the threshold it takes the diagnosis (:mod:`leakhunt.oom._diagnosis`) while holding the
-other Python threads back (the interpreter's switch interval raised for the duration: the
-job cannot grow through Python code meanwhile, and what is shown is one moment), writes it
-atomically to the report path, prints a short summary on stderr, and then does what was asked:
+reaches the threshold it takes the diagnosis (:mod:`leakhunt.oom._diagnosis`), writes it
+atomically to the report path (the figures at once, then again with what is alive), prints a
+short summary on stderr, and then does what was asked:
 
 - ``continue`` (the default): carry on. The bar moves halfway up to the limit (5 % of the limit
   at least), so a second crossing higher up writes again; once the figure falls back below the threshold (less 5 % of
@@ -26,7 +25,14 @@ from dataclasses import replace
 from typing import IO, Any, Callable, Mapping
 
 from leakhunt.oom._diagnosis import Diagnosis, alive, figures, render_report
-from leakhunt.oom._limits import Figure, Limit, find_limit, parse_action, parse_threshold, threshold_bytes
+from leakhunt.oom._limits import (
+    Figure,
+    Limit,
+    find_limit,
+    parse_action,
+    parse_threshold,
+    threshold_bytes,
+)
 from leakhunt.oom._stop import Stopper
 from leakhunt.units import format_size
 
@@ -40,10 +46,8 @@ DEFAULT_INTERVAL = 0.01
 STEP = 0.05
 #: Below the threshold by this share of the limit, the bar returns to the threshold.
 REARM = 0.05
-#: The switch interval while the diagnosis is taken: other threads wait for the GIL that long
-#: at most before they may take it by force (they still run when the watcher blocks on I/O).
-_HOLD = 60.0
 
+_STDERR: Any = object()  # oom_guard()'s default: sys.stderr when the guard is made
 _OPTIONS = {"threshold": "threshold", "limit": "limit", "action": "action", "report": "report",
             "interval": "interval"}
 
@@ -127,8 +131,8 @@ class OomGuard:
         if self._thread is not None:
             raise RuntimeError("an OomGuard can be started once; make a new one")
         # What the diagnosis needs is imported now: an import at the crossing costs memory and time.
-        import leakhunt.attribution  # noqa: F401
-        import leakhunt.census  # noqa: F401
+        import leakhunt.attribution
+        import leakhunt.census
         import leakhunt.report.files  # noqa: F401
 
         if self.action == "stop":
@@ -207,30 +211,35 @@ class OomGuard:
                                  f"{len(self.crossings)}",
                             value=value, before=before, interval=self.interval, context=self._context(),
                             action=self.action)
-        held = sys.getswitchinterval()
-        sys.setswitchinterval(_HOLD)
-        try:
-            self._record(diagnosis, first=True)
-            try:
-                diagnosis = alive(diagnosis, scope=self.scope, paths=self.paths)
-            except Exception as exc:  # noqa: BLE001 - the figures already written still stand
-                diagnosis = replace(diagnosis, notes=(*diagnosis.notes, f"the search of what is alive failed: "
-                                                                        f"{type(exc).__name__}: {exc}"))
-            diagnosis = replace(diagnosis, seconds=time.perf_counter() - started)
-            self._record(diagnosis, first=False)
-        finally:
-            sys.setswitchinterval(held)
+        # The job keeps running meanwhile (the GIL is shared as usual): holding the other threads
+        # back by raising the switch interval would hand the GIL to the job for that long as soon
+        # as the search blocks on a read, and stall the diagnosis instead.
+        self._record(diagnosis, first=True)
+        diagnosis = self._alive(diagnosis)
+        self._record(replace(diagnosis, seconds=time.perf_counter() - started), first=False)
+        diagnosis = self.crossings[-1]
         self.say(diagnosis.summary(self.report_given))
         self._bar = value + max((self.limit.value - value) // 2, int(STEP * self.limit.value))
         if self.action == "stop" and diagnosis.largest is not False:
             self._stopper.fire(str(diagnosis))
+
+    def _alive(self, diagnosis: Diagnosis) -> Diagnosis:
+        """What is alive; tried twice, as the job changes the heap while it is walked."""
+        error: Exception | None = None
+        for _ in range(2):
+            try:
+                return alive(diagnosis, scope=self.scope, paths=self.paths)
+            except Exception as exc:
+                error = exc
+        return replace(diagnosis, notes=(*diagnosis.notes, (f"the search of what is alive failed: "
+                                                           f"{type(error).__name__}: {error}")))
 
     def _context(self) -> dict[str, Any]:
         if self.context is None:
             return {}
         try:
             return dict(self.context())
-        except Exception as exc:  # noqa: BLE001 - a broken context must not lose the diagnosis
+        except Exception as exc:
             return {"context": f"unavailable ({type(exc).__name__}: {exc})"}
 
     def _record(self, diagnosis: Diagnosis, *, first: bool) -> None:
@@ -243,7 +252,7 @@ class OomGuard:
         if self.on_crossing is not None:
             try:
                 self.on_crossing(diagnosis)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.say(f"leakhunt: the OOM guard's callback failed: {type(exc).__name__}: {exc}")
 
     def _write(self) -> None:
@@ -269,7 +278,7 @@ class OomGuard:
 def oom_guard(threshold: float | int | str = DEFAULT_THRESHOLD, *, limit: int | str | None = None,
               action: str = "continue", report: str | os.PathLike[str] | None = DEFAULT_REPORT,
               interval: float | str = DEFAULT_INTERVAL, paths: int = 5,
-              stderr: IO[str] | None = sys.stderr) -> OomGuard:
+              stderr: IO[str] | None | Any = _STDERR) -> OomGuard:
     """Guard a block against running out of memory: the diagnosis is written before the kill::
 
         with leakhunt.oom_guard("90%", action="stop"):
@@ -284,8 +293,9 @@ def oom_guard(threshold: float | int | str = DEFAULT_THRESHOLD, *, limit: int | 
     when tracemalloc is tracing) is written to ``report`` (``.json`` or ``.txt``, atomically;
     ``None`` for no file) and summarised on ``stderr``; then ``action``: ``"continue"`` (a
     second crossing higher up writes again) or ``"stop"`` (``MemoryError`` with the diagnosis
-    as its message, raised in the thread that entered the block). Bad values raise
+    as its message, raised in the thread that entered the block). ``stderr`` (default
+    ``sys.stderr``; ``None`` for silence) gets a short summary of each crossing. Bad values raise
     ``ValueError`` naming the value and the accepted form, before anything starts.
     """
     return OomGuard(threshold, limit=limit, action=action, report=report, interval=interval, paths=paths,
-                    stderr=stderr)
+                    stderr=sys.stderr if stderr is _STDERR else stderr)

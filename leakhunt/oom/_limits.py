@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import resource
 from dataclasses import dataclass, replace
+
 from leakhunt.units import ACCEPTED_UNITS, format_size, parse_size
 
 __all__ = [
