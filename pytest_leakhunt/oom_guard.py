@@ -2,7 +2,7 @@
 
 Wiring only: :class:`leakhunt.oom.OomGuard` watches and diagnoses. Each process that runs
 tests (the session, or each xdist worker; never the xdist controller, which runs none) starts
-its own guard, armed while a test runs. When memory reaches the threshold during a test, the
+its own guard, armed while a test's phases run. When memory reaches the threshold during a test, the
 guard writes the diagnosis to the report file and raises ``MemoryError`` in the test; the test
 fails with the diagnosis as its failure text (also when the test swallowed the error, or had
 already failed for another reason: then the diagnosis is a section of its report). The session
@@ -87,12 +87,31 @@ class OomGuardPlugin:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
         self.current = item.nodeid
+        try:
+            return (yield)
+        finally:
+            self.current = None
+
+    # Armed only while a phase runs the test's own code (its fixtures, its body): a stop never
+    # lands in pytest's reporting between the phases.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        return (yield from self._armed())
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        return (yield from self._armed())
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+        return (yield from self._armed())
+
+    def _armed(self) -> Generator[None, None, None]:
         self.guard.armed = self.running
         try:
             return (yield)
         finally:
             self.guard.armed = False
-            self.current = None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]

@@ -2,13 +2,14 @@
 
 The watcher reads the figure the limit applies to every ``interval`` (one ``pread`` of a
 ``/proc`` or cgroup file: ``benchmarks/oom_watcher.py`` prints its CPU share). When the figure
-reaches the threshold it takes the diagnosis (:mod:`leakhunt.oom._diagnosis`), writes it
-atomically to the report path (the figures at once, then again with what is alive), prints a
-short summary on stderr, and then does what was asked:
+reaches the threshold it takes the diagnosis (:mod:`leakhunt.oom._diagnosis`) while the guarded
+thread waits in a signal handler (``hold``; :mod:`leakhunt.oom._stop`), writes it atomically
+to the report path (the figures at once, then again with what is alive), prints a short
+summary on stderr, and then does what was asked:
 
-- ``continue`` (the default): carry on. The bar moves halfway up to the limit (5 % of the limit
-  at least), so a second crossing higher up writes again; once the figure falls back below the threshold (less 5 % of
-  the limit), the bar returns to the threshold.
+- ``continue`` (the default): carry on. The bar moves halfway up to the limit (5 % of the
+  limit at least), so a second crossing higher up writes again; once the figure falls back
+  below the threshold (less 5 % of the limit), the bar returns to the threshold.
 - ``stop``: raise ``MemoryError`` with the diagnosis as its message in the guarded thread
   (:mod:`leakhunt.oom._stop`), so ``finally`` blocks run and the exit status says why — only
   while the guard is armed, and only when this process is the one the kernel would kill first
@@ -33,7 +34,7 @@ from leakhunt.oom._limits import (
     parse_threshold,
     threshold_bytes,
 )
-from leakhunt.oom._stop import Stopper
+from leakhunt.oom._stop import Interrupter
 from leakhunt.units import format_size
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_REPORT", "DEFAULT_THRESHOLD", "OomGuard", "oom_guard"]
@@ -70,10 +71,13 @@ class OomGuard:
     Use it as a context manager, or :meth:`start` and :meth:`stop` it. ``crossings`` lists the
     diagnoses taken so far; ``cpu_seconds`` the watcher's CPU time, ``samples`` its readings.
     Front ends may pass ``found`` (a :class:`Limit` they know, e.g. a Dask worker's
-    ``memory_limit``), ``scope`` (what counts as alive, for :func:`leakhunt.attribution.survivors`),
+    ``memory_limit``), ``scope`` (what counts as alive, for :func:`leakhunt.attribution.survivors`;
+    or a callable that makes it at each crossing),
     ``context`` (a callable giving what runs now, for the diagnosis), ``on_crossing`` (called
     with each diagnosis, first with the figures, then complete), and ``options`` (the names of
-    their own options, for error messages).
+    their own options, for error messages). ``hold=False`` never holds the guarded thread during
+    a diagnosis (a Dask worker's main thread is its event loop: holding it would not stop the
+    task threads that grow).
     """
 
     def __init__(self, threshold: float | int | str = DEFAULT_THRESHOLD, *, limit: int | str | None = None,
@@ -82,7 +86,7 @@ class OomGuard:
                  found: Limit | None = None, scope: Any = None,
                  context: Callable[[], Mapping[str, Any]] | None = None,
                  on_crossing: Callable[[Diagnosis], None] | None = None,
-                 options: Mapping[str, str] | None = None) -> None:
+                 options: Mapping[str, str] | None = None, hold: bool = True) -> None:
         names = {**_OPTIONS, **(options or {})}
         fraction_or_bytes = parse_threshold(threshold, option=names["threshold"])
         self.action = parse_action(action, option=names["action"])
@@ -109,12 +113,13 @@ class OomGuard:
         self.scope = scope
         self.context = context
         self.on_crossing = on_crossing
+        self.hold = hold
         self.crossings: list[Diagnosis] = []
         self.cpu_seconds = 0.0
         self.samples = 0
         self.highest: int | None = None
         self.error: BaseException | None = None  # a failure inside the watcher, kept for the caller
-        self._stopper = Stopper()
+        self._interrupter = Interrupter()
         self._reader: Figure = self.limit.reader()
         self._bar = self.threshold
         self._halt = threading.Event()
@@ -135,8 +140,8 @@ class OomGuard:
         import leakhunt.census
         import leakhunt.report.files  # noqa: F401
 
-        if self.action == "stop":
-            self._stopper.install()
+        if self.action == "stop" or self.hold:
+            self._interrupter.install()
         self._t0 = time.perf_counter()
         self._thread = threading.Thread(target=self._run, name="leakhunt-oom-guard", daemon=True)
         self._thread.start()
@@ -144,11 +149,11 @@ class OomGuard:
 
     def stop(self) -> None:
         """Disarm, stop the watcher (a diagnosis being taken is finished first), remove the handler."""
-        self._stopper.armed = False
+        self._interrupter.armed = False
         self._halt.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
-        self._stopper.uninstall()
+        self._interrupter.uninstall()
         self._reader.close()
 
     def __enter__(self) -> OomGuard:
@@ -162,20 +167,20 @@ class OomGuard:
     @property
     def armed(self) -> bool:
         """Whether a ``stop`` action may raise now (front ends arm it around the user's code)."""
-        return self._stopper.armed
+        return self._interrupter.armed
 
     @armed.setter
     def armed(self, value: bool) -> None:
-        self._stopper.armed = bool(value)
+        self._interrupter.armed = bool(value)
 
     @property
     def stop_delivery(self) -> str:
         """How a stop reaches the guarded thread: ``signal`` or ``async`` (see leakhunt.oom._stop)."""
-        return self._stopper.how
+        return self._interrupter.how
 
     def stopped(self, exc: BaseException | None) -> bool:
         """Is ``exc`` the MemoryError this guard raised to stop the guarded code?"""
-        return self._stopper.is_ours(exc)
+        return self._interrupter.is_ours(exc)
 
     # ------------------------------------------------------------------ the watcher
     def _run(self) -> None:
@@ -205,30 +210,36 @@ class OomGuard:
     def _cross(self, value: int, before: int | None) -> None:
         started = time.perf_counter()
         diagnosis = figures(number=len(self.crossings) + 1, at=time.time(), elapsed=started - self._t0,
-                            limit=self.limit, threshold=self._bar,
-                            threshold_text=self.threshold_text if self._bar == self.threshold
-                            else f"{self.threshold_text}, raised to {format_size(self._bar)} after crossing "
-                                 f"{len(self.crossings)}",
+                            limit=self.limit, threshold=self._bar, threshold_text=self._bar_text(),
                             value=value, before=before, interval=self.interval, context=self._context(),
                             action=self.action)
-        # The job keeps running meanwhile (the GIL is shared as usual): holding the other threads
-        # back by raising the switch interval would hand the GIL to the job for that long as soon
-        # as the search blocks on a read, and stall the diagnosis instead.
-        self._record(diagnosis, first=True)
-        diagnosis = self._alive(diagnosis)
-        self._record(replace(diagnosis, seconds=time.perf_counter() - started), first=False)
-        diagnosis = self.crossings[-1]
+        if self.hold:
+            self._interrupter.hold()  # the guarded thread waits in our handler (leakhunt.oom._stop)
+        stop = None
+        try:
+            self._record(diagnosis, first=True)
+            diagnosis = self._alive(diagnosis)
+            diagnosis = replace(diagnosis, seconds=time.perf_counter() - started)
+            self._record(diagnosis, first=False)
+            if self.action == "stop" and diagnosis.largest is not False:
+                stop = str(diagnosis)
+        finally:
+            self._interrupter.release(stop)
         self.say(diagnosis.summary(self.report_given))
         self._bar = value + max((self.limit.value - value) // 2, int(STEP * self.limit.value))
-        if self.action == "stop" and diagnosis.largest is not False:
-            self._stopper.fire(str(diagnosis))
+
+    def _bar_text(self) -> str:
+        if self._bar == self.threshold:
+            return self.threshold_text
+        return f"{self.threshold_text}, raised to {format_size(self._bar)} after crossing {len(self.crossings)}"
 
     def _alive(self, diagnosis: Diagnosis) -> Diagnosis:
         """What is alive; tried twice, as the job changes the heap while it is walked."""
         error: Exception | None = None
         for _ in range(2):
             try:
-                return alive(diagnosis, scope=self.scope, paths=self.paths)
+                scope = self.scope() if callable(self.scope) else self.scope
+                return alive(diagnosis, scope=scope, paths=self.paths)
             except Exception as exc:
                 error = exc
         return replace(diagnosis, notes=(*diagnosis.notes, (f"the search of what is alive failed: "
