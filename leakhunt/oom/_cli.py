@@ -104,5 +104,6 @@ def guarding(guard: OomGuard | None, target: Any, *, prog: str, quiet: bool = Fa
         guard.stop()
         target.execute = execute
         if guard.crossings:
-            guard.say(f"{prog}: the OOM guard wrote {len(guard.crossings)} diagnosis"
-                         f"{'' if len(guard.crossings) == 1 else 'es'} to {guard.report_given}")
+            many = len(guard.crossings) > 1
+            guard.say(f"{prog}: the OOM guard wrote {len(guard.crossings)} diagnos{'es' if many else 'is'} "
+                      f"to {guard.report_given}")

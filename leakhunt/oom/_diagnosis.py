@@ -24,7 +24,7 @@ from leakhunt.explanation import Root, Site
 from leakhunt.oom._limits import Limit
 from leakhunt.units import format_size
 
-__all__ = ["SCHEMA", "Diagnosis", "alive", "figures", "largest_here", "render_report", "report_dict"]
+__all__ = ["SCHEMA", "Diagnosis", "alive", "figures", "jump_note", "largest_here", "render_report", "report_dict"]
 
 SCHEMA = "leakhunt-oom-report"
 SCHEMA_VERSION = 1
@@ -34,6 +34,7 @@ MIN_BUFFER = 1 << 20
 
 # key -> label of the split of resident memory
 _WHERE = (("numpy", "numpy buffers"), ("arrow", "Arrow pool"), ("python", "Python heap"),
+          ("pandas", "pandas hash tables"),
           ("file_backed", "code and libraries (file-backed)"), ("unexplained", "unexplained (native, allocator)"))
 
 
@@ -43,8 +44,8 @@ class Diagnosis:
 
     ``value`` is the figure the limit applies to when the guard saw it over ``threshold``;
     ``before`` the last sample below, ``interval`` seconds earlier at most. ``where`` splits
-    this process's resident memory (keys numpy, arrow, python, file_backed, unexplained; a
-    value is None where unavailable). ``roots`` are the biggest buffers alive grouped by the
+    this process's resident memory (keys numpy, arrow, python, pandas, file_backed, unexplained;
+    a value is None where unavailable). ``roots`` are the biggest buffers alive grouped by the
     root that keeps them; ``sites`` the biggest allocation sites when tracemalloc traces.
     ``context`` is what the front end was running (``{"test": nodeid}``, ``{"tasks": [...]}``).
     ``largest`` says whether this process is the one the OOM killer picks first among those
@@ -190,7 +191,23 @@ class Diagnosis:
 def figures(**kwargs: Any) -> Diagnosis:
     """The cheap part, read at once: the keyword arguments of :class:`Diagnosis` plus this
     process's resident memory, Arrow pool and traced total."""
-    return Diagnosis(pid=os.getpid(), rss=probes.rss(), arrow=probes.arrow(), traced=probes.traced(), **kwargs)
+    diagnosis = Diagnosis(pid=os.getpid(), rss=probes.rss(), arrow=probes.arrow(), traced=probes.traced(), **kwargs)
+    note = jump_note(diagnosis)
+    return replace(diagnosis, notes=(*diagnosis.notes, note)) if note else diagnosis
+
+
+def jump_note(diagnosis: Diagnosis) -> str | None:
+    """When memory rose between two samples by more than the room the threshold leaves below
+    the limit: one allocation that big passes the limit before any sample sees it."""
+    if diagnosis.before is None:
+        return None
+    rise = diagnosis.value - diagnosis.before
+    room = diagnosis.limit.value - diagnosis.threshold
+    if rise <= room:
+        return None
+    return (f"memory rose {format_size(rise)} between two samples ({diagnosis.interval * 1000:.0f} ms), more "
+            f"than the {format_size(room)} the threshold leaves below the limit: a jump that big passes the "
+            f"limit between samples, and a kill then leaves only what the last sample saw")
 
 
 def alive(diagnosis: Diagnosis, *, scope: Any = None, paths: int = 5, timeout: float = 10.0) -> Diagnosis:
@@ -198,19 +215,23 @@ def alive(diagnosis: Diagnosis, *, scope: Any = None, paths: int = 5, timeout: f
     memory, the sites when tracing, and whether this process is the biggest sharing the limit.
 
     ``scope`` is what :func:`leakhunt.attribution.survivors` asks (``created_here(obj)``,
-    ``object_foreign(obj)``): on a Dask worker it leaves out the data Dask manages.
+    ``object_foreign(obj)``): on a Dask worker it leaves out the data Dask manages. The split
+    comes from tracemalloc's domains when it traces (one snapshot, also the sites), else from a
+    :func:`leakhunt.census.census` walk (under tracing that walk would take many times longer:
+    every allocation it makes is traced).
     """
     from leakhunt.attribution import survivors
-    from leakhunt.census import census
 
     started = time.perf_counter()
     notes = list(diagnosis.notes)
     found = survivors(scope, min_size=MIN_BUFFER, max_roots=paths, timeout=timeout)
-    taken = census(settle=False)
-    where = _split(taken)
     sites: tuple[Site, ...] = ()
     if tracemalloc.is_tracing():
-        sites = _sites(paths)
+        where, sites = _traced(paths)
+    else:
+        from leakhunt.census import census
+
+        where = _split(census(settle=False))
     if found.skipped:
         notes.append(f"{format_size(found.skipped)} in further buffers not searched")
     return replace(diagnosis, where=where, roots=found.roots, unrooted=found.unrooted, sites=sites,
@@ -220,23 +241,34 @@ def alive(diagnosis: Diagnosis, *, scope: Any = None, paths: int = 5, timeout: f
 
 def _split(taken: Any) -> dict[str, int | None]:
     """Resident memory by kind, from a census: numpy, Arrow, Python heap, file-backed, the rest."""
-    rss = taken.rss
-    known = taken.numpy + (taken.arrow or 0) + taken.python_heap + (taken.file_backed or 0)
-    split = {"numpy": taken.numpy, "arrow": taken.arrow, "python": taken.python_heap,
-             "file_backed": taken.file_backed, "unexplained": None if rss is None else max(0, rss - known)}
-    if taken.arrow is None:  # pyarrow not imported: no Arrow pool to speak of
-        del split["arrow"]
+    return _where(taken.rss, numpy=taken.numpy, python=taken.python_heap, arrow=taken.arrow,
+                  file_backed=taken.file_backed)
+
+
+def _where(rss: int | None, **parts: int | None) -> dict[str, int | None]:
+    """``parts`` and what of ``rss`` none of them explains; the Arrow pool only when pyarrow is
+    imported."""
+    split = {key: value for key, value in parts.items() if not (key == "arrow" and value is None)}
+    known = sum(value or 0 for value in split.values())
+    split["unexplained"] = None if rss is None else max(0, rss - known)
     return split
 
 
-def _sites(limit: int) -> tuple[Site, ...]:
+def _traced(limit: int) -> tuple[dict[str, int | None], tuple[Site, ...]]:
+    """The split from tracemalloc's domains, and the biggest sites, from one snapshot."""
     from leakhunt.tracing import summarise
 
+    rss, anon = probes.rss(), probes.rss_anon()
+    file_backed = None if rss is None or anon is None else rss - anon
     try:
-        _, sites, _ = summarise(tracemalloc.take_snapshot(), limit=limit, user_only=True)
-    except Exception:  # a snapshot can fail when memory is short: the rest still stands
-        return ()
-    return sites
+        snapshot = tracemalloc.take_snapshot()
+    except Exception:  # noqa: BLE001 - a snapshot can fail when memory is short: the rest still stands
+        return _where(rss, arrow=probes.arrow(), file_backed=file_backed), ()
+    domains = probes.traced_by_domain(snapshot) or {}
+    where = _where(rss, numpy=domains.get("numpy"), pandas=domains.get("pandas"), python=domains.get("python"),
+                   arrow=probes.arrow(), file_backed=file_backed)
+    _, sites, _ = summarise(snapshot, limit=limit, user_only=True)
+    return where, sites
 
 
 # --------------------------------------------------------------------------------------

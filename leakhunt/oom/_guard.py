@@ -174,6 +174,11 @@ class OomGuard:
         self._interrupter.armed = bool(value)
 
     @property
+    def signum(self) -> int | None:
+        """The real-time signal that reaches the guarded thread, or None (leakhunt.oom._stop)."""
+        return self._interrupter.signum
+
+    @property
     def stop_delivery(self) -> str:
         """How a stop reaches the guarded thread: ``signal`` or ``async`` (see leakhunt.oom._stop)."""
         return self._interrupter.how
