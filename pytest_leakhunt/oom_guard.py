@@ -21,8 +21,6 @@ from pytest_leakhunt.options import OomSettings
 __all__ = ["PLUGIN_NAME", "OomGuardPlugin", "make_guard"]
 
 PLUGIN_NAME = "leakhunt-oom-guard"
-_OPTIONS = {"threshold": "--leak-oom-guard", "limit": "--leak-memory-limit", "action": "--leak-oom-action",
-            "report": "--leak-oom-report"}
 
 
 def _worker_id(config: pytest.Config) -> str | None:
@@ -50,7 +48,7 @@ def make_guard(config: pytest.Config, settings: OomSettings) -> Any:
     try:
         guard = OomGuard(settings.threshold, limit=settings.limit, action="stop",
                          report=_report_path(settings, _worker_id(config)), stderr=sys.stderr, context=context,
-                         options=_OPTIONS)
+                         options=dict(settings.options))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     plugin = OomGuardPlugin(guard, settings)
@@ -69,7 +67,9 @@ class OomGuardPlugin:
         self.running = False
 
     def pytest_report_header(self, config: pytest.Config) -> str:
-        return f"leakhunt OOM guard: {self.guard.describe()}; diagnosis to {self.guard.report_given}"
+        then = "stops" if self.settings.action == "stop" else "goes on"
+        return (f"leakhunt OOM guard: {self.guard.describe(action=False)}; the test that crosses it fails, "
+                f"then the session {then}; diagnosis to {self.guard.report_given}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:

@@ -26,7 +26,7 @@ from leakhunt.units import format_size, parse_size
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
 
-__all__ = ["OomSettings", "Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "PEAK_MODES", "SCOPES"]
+__all__ = ["DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "PEAK_MODES", "SCOPES", "OomSettings", "Settings", "addoption"]
 
 DEFAULT_REPEATS = 10
 DEFAULT_THRESHOLD = "64 KiB"
@@ -173,7 +173,9 @@ class Settings:
         where, spec = raw("memory_budget")
         budget = None
         if spec not in (None, ""):
-            from leakhunt.budget import Budget  # imported only when asked for: plugin load stays light
+            from leakhunt.budget import (
+                Budget,  # imported only when asked for: plugin load stays light
+            )
 
             try:
                 if isinstance(spec, dict):  # a TOML table: memory_budget = {rss = "50 MB"}
@@ -264,7 +266,7 @@ class Settings:
         if self.scope != "call":
             parts.append(f"scope {self.scope}")
         if self.peak != "reset":
-            parts.append(f"peaks sampled (the kernel's high-water mark is left alone)")
+            parts.append("peaks sampled (the kernel's high-water mark is left alone)")
         return ", ".join(parts)
 
 
@@ -277,6 +279,8 @@ class OomSettings:
     action: str = "continue"  # what the session does after a test crossed: continue or stop
     report: Path = Path("leakhunt-oom.json")
     report_given: str = "leakhunt-oom.json"
+    # where each value came from (an option or its ini twin), for the guard's messages
+    options: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {"threshold": self.threshold, "limit": self.limit, "action": self.action,
@@ -307,8 +311,9 @@ def _oom_settings(raw: Any, *, base: Path) -> OomSettings | None:
         checked = check_report_path(given, option=report_where, formats=("json", "text"), base=base)
     except ValueError as exc:  # a ReportPathError is a ValueError
         raise pytest.UsageError(str(exc)) from None
+    options = (("threshold", where), ("limit", limit_where), ("action", action_where), ("report", report_where))
     return OomSettings(threshold=threshold, limit=limit, action=action, report=checked.path,  # type: ignore[arg-type]
-                       report_given=given)
+                       report_given=given, options=options)
 
 
 def _oom_threshold(where: str, value: object) -> str | float | None:

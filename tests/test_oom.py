@@ -20,8 +20,16 @@ from pathlib import Path
 import pytest
 
 import leakhunt
-from leakhunt.oom import Diagnosis, Limit, OomGuard, cgroup_limit, find_limit, parse_action, parse_limit
-from leakhunt.oom import parse_threshold
+from leakhunt.oom import (
+    Diagnosis,
+    Limit,
+    OomGuard,
+    cgroup_limit,
+    find_limit,
+    parse_action,
+    parse_limit,
+    parse_threshold,
+)
 from leakhunt.oom._diagnosis import jump_note
 
 MiB = 1024 * 1024

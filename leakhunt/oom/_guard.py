@@ -127,10 +127,10 @@ class OomGuard:
         self._t0 = 0.0
 
     # ------------------------------------------------------------------ lifecycle
-    def describe(self) -> str:
+    def describe(self, *, action: bool = True) -> str:
         """'threshold 90% (1.8 GiB) of 2.0 GiB (cgroup v1 ...), on the cgroup usage; action continue'."""
-        return (f"threshold {self.threshold_text} ({format_size(self.threshold)}) of {self.limit.describe()}; "
-                f"action {self.action}")
+        text = f"threshold {self.threshold_text} ({format_size(self.threshold)}) of {self.limit.describe()}"
+        return f"{text}; action {self.action}" if action else text
 
     def start(self) -> OomGuard:
         if self._thread is not None:
