@@ -244,7 +244,7 @@ def test_the_report_names_the_root_and_a_second_crossing_higher_up_writes_again(
     found = crossings(tmp_path / "oom.json")
     assert len(found) == 2
     first, second = found
-    assert first.threshold_text == "30%" and "raised to" in second.threshold_text
+    assert first.threshold_text == "30%" and second.threshold_text == "30%, raised after crossing 1"
     assert first.threshold <= first.value < second.threshold <= second.value
     for diagnosis in found:
         assert diagnosis.complete

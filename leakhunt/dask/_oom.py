@@ -121,18 +121,21 @@ def stop(guard: OomGuard | None) -> None:
         guard.stop()
 
 
-def collect(client: Any, name: str) -> tuple[Diagnosis, ...]:
-    """The workers' diagnoses of the watch ``name`` from the scheduler's event log (the most
-    complete of each crossing), with the nanny's restart that followed, if any."""
+def collect(client: Any, name: str, notes: list[str]) -> tuple[Diagnosis, ...]:
+    """The workers' diagnoses of the watch ``name`` from the scheduler's event log (the last,
+    most complete, of each crossing), with the nanny's restart that followed, if any. When the
+    log cannot be read (the scheduler is gone), none, and a line in ``notes`` says so."""
+    try:
+        events, restart_events = client.get_events(TOPIC), client.get_events(RESTART_TOPIC)
+    except Exception as exc:  # noqa: BLE001 - the rest of the report stands without them
+        notes.append(f"the workers' out-of-memory diagnoses could not be collected: {type(exc).__name__}: {exc}")
+        return ()
     latest: dict[tuple[Any, ...], Diagnosis] = {}
-    for _, msg in client.get_events(TOPIC):
-        if not isinstance(msg, dict) or msg.get("watch") != name:
-            continue
-        diagnosis = Diagnosis.from_dict(msg["diagnosis"])
-        key = (msg.get("address"), diagnosis.pid, diagnosis.number)
-        if key not in latest or diagnosis.complete:
-            latest[key] = diagnosis
-    restarts = {msg.get("pid"): msg for _, msg in client.get_events(RESTART_TOPIC) if isinstance(msg, dict)}
+    for _, msg in events:  # in the order they came: each step adds to the last
+        if isinstance(msg, dict) and msg.get("watch") == name:
+            diagnosis = Diagnosis.from_dict(msg["diagnosis"])
+            latest[(msg.get("address"), diagnosis.pid, diagnosis.number)] = diagnosis
+    restarts = {msg.get("pid"): msg for _, msg in restart_events if isinstance(msg, dict)}
     out = []
     for diagnosis in sorted(latest.values(), key=lambda d: d.at):
         restart = restarts.get(diagnosis.pid)

@@ -208,7 +208,7 @@ class Watch:
         if not self.settle:
             notes.append("not settled at the end: allocator retention is unknown")
         violations = tuple(check_budgets(tasks, self.budgets))
-        oom = _oom.collect(self.client, self.name) if self.oom_guard else ()
+        oom = _oom.collect(self.client, self.name, notes) if self.oom_guard else ()
         return ClusterReport(oom=oom,
             tasks=tuple(tasks), workers=tuple(workers), lost_workers=lost, notes=tuple(notes),
             settings={"threshold": self.hunt_threshold, "repeat": self.repeat, "warmup": self.warmup,

@@ -50,3 +50,8 @@ __all__ = [
     "parse_limit",
     "parse_threshold",
 ]
+
+for _name in ("Diagnosis", "Limit", "OomGuard", "cgroup_limit", "find_limit", "find_limits", "oom_guard",
+              "parse_action", "parse_limit", "parse_threshold"):
+    globals()[_name].__module__ = "leakhunt.oom"
+del _name

@@ -1,11 +1,12 @@
 """What the guard writes when memory crosses its threshold: the diagnosis, as data and as text.
 
-A :class:`Diagnosis` is taken in two steps, so that a kill that lands during the second still
-leaves the first behind: :func:`figures` (microseconds: the figure, the limit, this process's
-resident memory, the Arrow pool, the traced total) and :func:`alive` (seconds on a big heap:
-the biggest buffers alive with one path from a root to each, grouped by root, through
-:func:`leakhunt.attribution.survivors`; the split of resident memory by kind through
-:func:`leakhunt.census.census`; the biggest allocation sites when tracemalloc is tracing).
+A :class:`Diagnosis` is taken in three steps, each written as it is done, so that a kill that
+lands during one still leaves the ones before: :func:`figures` (microseconds: the figure, the
+limit, this process's resident memory, the Arrow pool, the traced total), :func:`alive` (the
+biggest buffers alive with one path from a root to each, grouped by root, through
+:func:`leakhunt.attribution.survivors`; the biggest allocation sites when tracemalloc is
+tracing) and :func:`split` (resident memory by kind through :func:`leakhunt.census.census`, a
+walk of the whole heap: about two thirds of a diagnosis here, benchmarks/oom_watcher.py).
 
 The report file holds every crossing of the run, newest last: JSON (``to_dict``) or text.
 """
@@ -24,7 +25,8 @@ from leakhunt.explanation import Root, Site
 from leakhunt.oom._limits import Limit
 from leakhunt.units import format_size
 
-__all__ = ["SCHEMA", "Diagnosis", "alive", "figures", "jump_note", "largest_here", "render_report", "report_dict"]
+__all__ = ["SCHEMA", "Diagnosis", "alive", "figures", "jump_note", "largest_here", "render_report", "report_dict",
+           "split"]
 
 SCHEMA = "leakhunt-oom-report"
 SCHEMA_VERSION = 1
@@ -211,32 +213,42 @@ def jump_note(diagnosis: Diagnosis) -> str | None:
 
 
 def alive(diagnosis: Diagnosis, *, scope: Any = None, paths: int = 5, timeout: float = 10.0) -> Diagnosis:
-    """``diagnosis`` completed: what is alive (roots with paths and sizes), the split of resident
-    memory, the sites when tracing, and whether this process is the biggest sharing the limit.
+    """``diagnosis`` with what is alive: the biggest buffers grouped by the root that keeps them
+    (with one path each and its size), the allocation sites and the split of resident memory
+    when tracemalloc traces (one snapshot), and whether this process is the biggest sharing the
+    limit. Untraced, the split is left to :func:`split` (a heap walk: the slowest part).
 
     ``scope`` is what :func:`leakhunt.attribution.survivors` asks (``created_here(obj)``,
-    ``object_foreign(obj)``): on a Dask worker it leaves out the data Dask manages. The split
-    comes from tracemalloc's domains when it traces (one snapshot, also the sites), else from a
-    :func:`leakhunt.census.census` walk (under tracing that walk would take many times longer:
-    every allocation it makes is traced).
+    ``object_foreign(obj)``): on a Dask worker it leaves out the data Dask manages.
     """
     from leakhunt.attribution import survivors
 
     started = time.perf_counter()
     notes = list(diagnosis.notes)
     found = survivors(scope, min_size=MIN_BUFFER, max_roots=paths, timeout=timeout)
+    where: Mapping[str, int | None] = {}
     sites: tuple[Site, ...] = ()
     if tracemalloc.is_tracing():
         where, sites = _traced(paths)
-    else:
-        from leakhunt.census import census
-
-        where = _split(census(settle=False))
     if found.skipped:
         notes.append(f"{format_size(found.skipped)} in further buffers not searched")
     return replace(diagnosis, where=where, roots=found.roots, unrooted=found.unrooted, sites=sites,
                    largest=largest_here(diagnosis.limit), complete=True, notes=tuple(notes),
                    seconds=diagnosis.seconds + time.perf_counter() - started)
+
+
+def split(diagnosis: Diagnosis) -> Diagnosis:
+    """``diagnosis`` with the split of resident memory by kind, from a
+    :func:`leakhunt.census.census` walk (when tracing, :func:`alive` took it from tracemalloc's
+    domains: under tracing the walk takes many times longer, as every allocation it makes is
+    traced)."""
+    if diagnosis.where:
+        return diagnosis
+    from leakhunt.census import census
+
+    started = time.perf_counter()
+    where = _split(census(settle=False))
+    return replace(diagnosis, where=where, seconds=diagnosis.seconds + time.perf_counter() - started)
 
 
 def _split(taken: Any) -> dict[str, int | None]:

@@ -4,7 +4,8 @@ The watcher reads the figure the limit applies to every ``interval`` (one ``prea
 ``/proc`` or cgroup file: ``benchmarks/oom_watcher.py`` prints its CPU share). When the figure
 reaches the threshold it takes the diagnosis (:mod:`leakhunt.oom._diagnosis`) while the guarded
 thread waits in a signal handler (``hold``; :mod:`leakhunt.oom._stop`), writes it atomically
-to the report path (the figures at once, then again with what is alive), prints a short
+to the report path (the figures at once, then again with what is alive, and again with the
+split of resident memory), prints a short
 summary on stderr, and then does what was asked:
 
 - ``continue`` (the default): carry on. The bar moves halfway up to the limit (5 % of the
@@ -25,7 +26,7 @@ import time
 from dataclasses import replace
 from typing import IO, Any, Callable, Mapping
 
-from leakhunt.oom._diagnosis import Diagnosis, alive, figures, render_report
+from leakhunt.oom._diagnosis import Diagnosis, alive, figures, render_report, split
 from leakhunt.oom._limits import (
     Figure,
     Limit,
@@ -223,9 +224,9 @@ class OomGuard:
         stop = None
         try:
             self._record(diagnosis, first=True)
-            diagnosis = self._alive(diagnosis)
-            diagnosis = replace(diagnosis, seconds=time.perf_counter() - started)
-            self._record(diagnosis, first=False)
+            for step in (self._alive, split):  # what is alive first: it names the cause
+                diagnosis = replace(step(diagnosis), seconds=time.perf_counter() - started)
+                self._record(diagnosis, first=False)
             if self.action == "stop" and diagnosis.largest is not False:
                 stop = str(diagnosis)
         finally:
@@ -236,10 +237,10 @@ class OomGuard:
     def _bar_text(self) -> str:
         if self._bar == self.threshold:
             return self.threshold_text
-        return f"{self.threshold_text}, raised to {format_size(self._bar)} after crossing {len(self.crossings)}"
+        return f"{self.threshold_text}, raised after crossing {len(self.crossings)}"
 
     def _alive(self, diagnosis: Diagnosis) -> Diagnosis:
-        """What is alive; tried twice, as the job changes the heap while it is walked."""
+        """What is alive; tried twice, as other threads may change the heap while it is walked."""
         error: Exception | None = None
         for _ in range(2):
             try:
