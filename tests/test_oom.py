@@ -400,6 +400,29 @@ def test_a_forked_child_gets_the_default_handler_back(tmp_path: Path) -> None:
     assert json.loads(proc.stdout) == {"ours": True, "child_default": True, "after": True}
 
 
+def test_a_report_that_cannot_be_written_is_said_and_the_job_goes_on(tmp_path: Path) -> None:
+    script = write(tmp_path / "unwritable.py", """
+        import shutil, time
+        from pathlib import Path
+        import numpy as np
+        import leakhunt
+
+        RESULTS = []
+        with leakhunt.oom_guard("30%", limit="300MB", report="out/oom.json") as guard:
+            shutil.rmtree("out", ignore_errors=True)
+            Path("out").write_text("a file where the directory was")
+            for _ in range(12):
+                RESULTS.append(np.ones(10 * 1024 * 1024 // 8))
+                time.sleep(0.02)
+        print("done", len(guard.crossings))
+    """)
+    proc = python(script)
+    assert proc.returncode == 0, proc.stderr
+    assert "done 1" in proc.stdout
+    assert "leakhunt: cannot write the OOM diagnosis to 'out/oom.json'" in proc.stderr
+    assert "leakhunt: biggest: RESULTS (global in __main__) keeps" in proc.stderr  # the summary still
+
+
 def test_under_the_threshold_nothing_is_written(tmp_path: Path) -> None:
     write(tmp_path / "job.py", GROW)
     proc = leakhunt_run("--oom-guard=50%", "--memory-limit", "300MB", "--oom-action", "stop", "job.py", "40",

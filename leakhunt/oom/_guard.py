@@ -120,6 +120,7 @@ class OomGuard:
         self.samples = 0
         self.highest: int | None = None
         self.error: BaseException | None = None  # a failure inside the watcher, kept for the caller
+        self._later: list[str] = []  # messages of a crossing, printed after it
         self._interrupter = Interrupter()
         self._reader: Figure = self.limit.reader()
         self._bar = self.threshold
@@ -224,14 +225,19 @@ class OomGuard:
         stop = None
         try:
             self._record(diagnosis, first=True)
-            for step in (self._alive, split):  # what is alive first: it names the cause
+            for step in (self._alive, self._split):  # what is alive first: it names the cause
                 diagnosis = replace(step(diagnosis), seconds=time.perf_counter() - started)
                 self._record(diagnosis, first=False)
             if self.action == "stop" and diagnosis.largest is not False:
                 stop = str(diagnosis)
         finally:
             self._interrupter.release(stop)
+        # Printed once the guarded thread goes on: held in the middle of a write to the same
+        # stream, it would hold the stream's lock the print needs.
         self.say(diagnosis.summary(self.report_given))
+        for line in self._later:
+            self.say(line)
+        self._later.clear()
         self._bar = value + max((self.limit.value - value) // 2, int(STEP * self.limit.value))
 
     def _bar_text(self) -> str:
@@ -251,6 +257,13 @@ class OomGuard:
         return replace(diagnosis, notes=(*diagnosis.notes, (f"the search of what is alive failed: "
                                                            f"{type(error).__name__}: {error}")))
 
+    def _split(self, diagnosis: Diagnosis) -> Diagnosis:
+        try:
+            return split(diagnosis)
+        except Exception as exc:  # noqa: BLE001 - what is written already stands
+            return replace(diagnosis, notes=(*diagnosis.notes, f"the split of resident memory failed: "
+                                                               f"{type(exc).__name__}: {exc}"))
+
     def _context(self) -> dict[str, Any]:
         if self.context is None:
             return {}
@@ -269,8 +282,8 @@ class OomGuard:
         if self.on_crossing is not None:
             try:
                 self.on_crossing(diagnosis)
-            except Exception as exc:
-                self.say(f"leakhunt: the OOM guard's callback failed: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a broken callback must not lose the diagnosis
+                self._later.append(f"leakhunt: the OOM guard's callback failed: {type(exc).__name__}: {exc}")
 
     def _write(self) -> None:
         from leakhunt.report.files import write_atomic
@@ -280,7 +293,8 @@ class OomGuard:
         try:
             write_atomic(self.report, lambda f: render_report(crossings, self.report_format, f))
         except OSError as exc:
-            self.say(f"leakhunt: cannot write the OOM diagnosis to {self.report_given!r}: {exc.strerror or exc}")
+            self._later.append(f"leakhunt: cannot write the OOM diagnosis to {self.report_given!r}: "
+                               f"{exc.strerror or exc}")
 
     def say(self, text: str) -> None:
         """Print a line on the guard's stderr (nothing without one); never fails."""
