@@ -42,7 +42,7 @@ __all__ = ["DEFAULT_INTERVAL", "DEFAULT_REPORT", "DEFAULT_THRESHOLD", "OomGuard"
 
 DEFAULT_THRESHOLD = "90%"
 DEFAULT_REPORT = "leakhunt-oom.json"
-#: Seconds between two readings: 10 ms costs ~0.2 % of a core here (benchmarks/oom_watcher.py).
+#: Seconds between two readings (the watcher's CPU share: benchmarks/oom_watcher.py prints it).
 DEFAULT_INTERVAL = 0.01
 #: After a crossing the bar moves halfway up to the limit, by this share of the limit at least.
 STEP = 0.05

@@ -53,7 +53,7 @@ _UNLIMITED = 1 << 62
 
 
 # --------------------------------------------------------------------------------------
-# reading figures: each reader keeps its file open and reads it with pread (1-2 us here)
+# reading figures: each reader keeps its file open and reads it with pread (no open per sample)
 
 
 class Figure:
