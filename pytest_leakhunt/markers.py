@@ -22,7 +22,7 @@ import pytest
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
 
-__all__ = ["MARKERS", "BudgetError", "opted_out", "resolve_budget"]
+__all__ = ["MARKERS", "BudgetError", "resolve_budget", "opted_out"]
 
 MARKERS = {
     "memory_budget": (

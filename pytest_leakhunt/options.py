@@ -26,7 +26,7 @@ from leakhunt.units import format_size, parse_size
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
 
-__all__ = ["DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "PEAK_MODES", "SCOPES", "OomSettings", "Settings", "addoption"]
+__all__ = ["OomSettings", "Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "PEAK_MODES", "SCOPES"]
 
 DEFAULT_REPEATS = 10
 DEFAULT_THRESHOLD = "64 KiB"
@@ -173,9 +173,7 @@ class Settings:
         where, spec = raw("memory_budget")
         budget = None
         if spec not in (None, ""):
-            from leakhunt.budget import (
-                Budget,  # imported only when asked for: plugin load stays light
-            )
+            from leakhunt.budget import Budget  # imported only when asked for: plugin load stays light
 
             try:
                 if isinstance(spec, dict):  # a TOML table: memory_budget = {rss = "50 MB"}
@@ -266,7 +264,7 @@ class Settings:
         if self.scope != "call":
             parts.append(f"scope {self.scope}")
         if self.peak != "reset":
-            parts.append("peaks sampled (the kernel's high-water mark is left alone)")
+            parts.append(f"peaks sampled (the kernel's high-water mark is left alone)")
         return ", ".join(parts)
 
 

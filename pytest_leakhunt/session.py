@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from leakhunt.tracing import TraceHandle
     from pytest_leakhunt.signals import SessionSignals
 
-__all__ = ["PLUGIN_NAME", "LeakHunt"]
+__all__ = ["LeakHunt", "PLUGIN_NAME"]
 
 PLUGIN_NAME = "leakhunt-session"
 _WORKER_OUTPUT_KEY = "leakhunt_session"
@@ -464,9 +464,7 @@ class LeakHunt:
     def record(
         self, item: pytest.Item, state: _TestState, report: pytest.TestReport, verdict: str, outcome: str
     ) -> TestRecord:
-        from leakhunt.report.model import (
-            TestRecord,  # not at import: a plain run never needs it
-        )
+        from leakhunt.report.model import TestRecord  # not at import: a plain run never needs it
 
         m = state.measurement
         j = state.judgement

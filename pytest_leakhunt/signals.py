@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-__all__ = ["TERM_EXIT", "SessionSignals"]
+__all__ = ["SessionSignals", "TERM_EXIT"]
 
 #: Exit status of a session ended by SIGTERM: what a shell shows for a process it killed.
 TERM_EXIT = 128 + signal.SIGTERM

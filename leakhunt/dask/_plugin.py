@@ -29,7 +29,7 @@ from leakhunt.hunt import NOISE, SeriesHunt
 from leakhunt.probes import PeakWindow
 from leakhunt.settle import freeze_heap, settle, thaw_heap, trim
 
-__all__ = ["RUNNING", "LeakhuntPlugin"]
+__all__ = ["LeakhuntPlugin", "RUNNING"]
 
 #: Worker task states in which a task's function is running.
 RUNNING = frozenset({"executing", "long-running"})

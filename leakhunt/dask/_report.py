@@ -17,18 +17,8 @@ from leakhunt.explanation import Root
 from leakhunt.oom import Diagnosis
 from leakhunt.units import format_size
 
-__all__ = [
-    "SCHEMA",
-    "SCHEMA_VERSION",
-    "VERDICTS",
-    "ClusterReport",
-    "PrefixFigures",
-    "PrefixViolation",
-    "WorkerFigures",
-    "check_budgets",
-    "merge",
-    "worker_verdict",
-]
+__all__ = ["ClusterReport", "PrefixFigures", "PrefixViolation", "WorkerFigures", "SCHEMA", "SCHEMA_VERSION",
+           "check_budgets", "merge", "worker_verdict", "VERDICTS"]
 
 SCHEMA = "leakhunt-cluster-report"
 SCHEMA_VERSION = 1

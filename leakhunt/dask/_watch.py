@@ -10,16 +10,10 @@ from leakhunt import defaults
 from leakhunt.budget import Budget, MemoryBudgetExceeded
 from leakhunt.dask import _oom, _worker
 from leakhunt.dask._plugin import LeakhuntPlugin
-from leakhunt.dask._report import (
-    BUDGET_FIGURES,
-    ClusterReport,
-    WorkerFigures,
-    check_budgets,
-    merge,
-)
+from leakhunt.dask._report import BUDGET_FIGURES, ClusterReport, WorkerFigures, check_budgets, merge
 from leakhunt.units import parse_size
 
-__all__ = ["Watch", "inspect_cluster", "parse_budgets", "watch"]
+__all__ = ["Watch", "watch", "inspect_cluster", "parse_budgets"]
 
 DEFAULT_THRESHOLD = defaults.DASK_THRESHOLD_TEXT
 _INSTALL = 'install it in the workers\' environment: pip install "leakhunt[dask]"'
@@ -209,11 +203,11 @@ class Watch:
             notes.append("not settled at the end: allocator retention is unknown")
         violations = tuple(check_budgets(tasks, self.budgets))
         oom = _oom.collect(self.client, self.name, notes) if self.oom_guard else ()
-        return ClusterReport(oom=oom,
+        return ClusterReport(
             tasks=tuple(tasks), workers=tuple(workers), lost_workers=lost, notes=tuple(notes),
             settings={"threshold": self.hunt_threshold, "repeat": self.repeat, "warmup": self.warmup,
                       "settle": self.settle, "budgets": {p: b.describe() for p, b in self.budgets.items()}},
-            violations=violations, seconds=seconds, version=_version())
+            violations=violations, seconds=seconds, version=_version(), oom=oom)
 
     def _failure_text(self) -> str:
         assert self.report is not None
