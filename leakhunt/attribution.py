@@ -629,7 +629,10 @@ class _RootFound:
     def add(self, chunk: _Chunk, path: RetentionPath | None = None) -> None:
         chunk.root = self.path.root
         self.chunks.append(chunk)
-        if path is not None and (self.best is None or chunk.size > self.best[0].size):
+        if path is None:
+            return
+        best = self.best
+        if best is None or chunk.size > best[0].size or (chunk.size == best[0].size and _first(path, best[1])):
             self.best = (chunk, path)
 
     def size(self, *, attributable: bool = False) -> int:
@@ -659,6 +662,12 @@ class _RootFound:
                     pattern=pattern_of(full.chain, full.root_kind, full.root), library=self.path.library,
                     objects=sum(c.count for c in self.chunks),
                     unknown=tuple(sorted(unknown.items(), key=lambda kv: -kv[1])))
+
+
+def _first(path: RetentionPath, other: RetentionPath) -> bool:
+    """Among equal chunks, show the first (``list[0]``, not ``list[7]``)."""
+    a, b = str(path), str(other)
+    return (len(a), a) < (len(b), b)
 
 
 def _site_of(obj: Any) -> Site | None:

@@ -89,6 +89,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="no live status line (it is shown on stderr only when stderr is a terminal)")
     add("-q", "--quiet", action="store_true",
         help="no live status line and no summary (errors and budget failures still print)")
+    from leakhunt.oom._cli import add_run_options
+
+    add_run_options(add)
     parser.add_argument("target", nargs="?", metavar="script.py", help="the script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, metavar="args", help="the target's arguments")
     parser.set_defaults(_own_options=own)
@@ -239,8 +242,12 @@ _OUR_FILES = {os.path.normcase(os.path.abspath(f)) for f in (__file__, runpy.__f
 
 
 def _ours(filename: str) -> bool:
-    # runpy is a frozen module since 3.11: its frames say "<frozen runpy>"
-    return filename == "<frozen runpy>" or os.path.normcase(os.path.abspath(filename)) in _OUR_FILES
+    # runpy is a frozen module since 3.11: its frames say "<frozen runpy>"; leakhunt's own
+    # frames around the target (the OOM guard's arming, leakhunt.oom._cli) are ours too
+    from leakhunt.frames import is_ours
+
+    return filename == "<frozen runpy>" or os.path.normcase(os.path.abspath(filename)) in _OUR_FILES \
+        or is_ours(filename)
 
 
 def _strip_our_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
@@ -508,6 +515,7 @@ def _arrow_peak(from_pool: int | None, sampled: int | None, before: int | None) 
 def run(args: argparse.Namespace) -> int:
     stderr = sys.stderr
     try:
+        oom = _oom_guard(args, stderr)  # first: a bare --oom-guard may have taken the script's name
         target = _target_from_args(args)
         target.check()
         outputs = _check_outputs(args)
@@ -525,12 +533,15 @@ def run(args: argparse.Namespace) -> int:
 
         live = LiveStatus(stderr)
 
+    from leakhunt.oom._cli import guarding
+
     try:
         if live is not None:
             live.start()
-        record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
-                            trace_frames=args.trace_frames, budget=budget,
-                            status=live.update if live is not None else None, stderr=stderr)
+        with guarding(oom, target, prog=PROG, quiet=args.quiet):
+            record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
+                                trace_frames=args.trace_frames, budget=budget,
+                                status=live.update if live is not None else None, stderr=stderr)
     finally:
         if live is not None:
             live.stop()
@@ -556,6 +567,16 @@ def run(args: argparse.Namespace) -> int:
     if record.violations or failed:
         return 1
     return 0
+
+
+def _oom_guard(args: argparse.Namespace, stderr: IO[str]) -> Any:
+    """The OOM guard --oom-guard asks for (leakhunt.oom), checked before the target runs."""
+    from leakhunt.oom._cli import guard_from_args
+
+    try:
+        return guard_from_args(args, stderr)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def misplaced_options(target: Target, own: Mapping[str, bool]) -> list[str]:
