@@ -40,6 +40,12 @@ VERDICTS: dict[str, str] = {
     "not_hunted": "failed, skipped or not repeatable, so not hunted (a failed test keeps its frames alive)",
     "opted_out": "marked no_leak_check: not measured",
     "not_measured": "the test body did not run (skipped or failed in setup)",
+    # States of a series of calls one watches rather than makes (a Dask task prefix):
+    "unconfirmed": "grew over a window of calls; the calls stopped before a confirming window was done: "
+                   "neither a leak nor cleared",
+    "too_few_calls": "fewer calls than a hunt needs (warm-up and a window of calls): not judged",
+    "given_back": "grew call after call, but the memory was given back before the watch ended (held for "
+                  "later work, such as a shuffle's buffers): not a leak",
 }
 
 #: Figures of memory a block keeps after it ends (a peak and the children's memory are gone).
@@ -164,6 +170,12 @@ def _judge(measurement: Measurement | None, budget: Budget | None, verdict: Leak
                                           named)
     if violations:
         name = "over_budget"
+    elif verdict is not None and verdict.given_back:
+        name = "given_back"
+    elif verdict is not None and not verdict.series and not verdict.leaking:
+        name = "too_few_calls"
+    elif verdict is not None and verdict.suspect and not verdict.leaking and verdict.cleared_note is None:
+        name = "unconfirmed"
     elif verdict is not None and verdict.leaking:
         name = "leak"
         violations = [Violation("leak", verdict.per_call or 0, verdict.threshold)]
