@@ -27,11 +27,105 @@ from leakhunt.budget import Budget
 from leakhunt.hunt import LeakVerdict, SeriesHunt, is_suspect, sen_slope
 from leakhunt.judge import Judgement, judge
 
-__all__ = ["PrefixJudgement", "WorkerSeries", "closed", "given_back", "held_by_leaks", "judge_prefix",
-           "own_per_call", "pooled_verdict", "verdict_from_dict", "MIN_WINDOW"]
+__all__ = ["PrefixJudgement", "SharedSeriesHunt", "WorkerSeries", "closed", "given_back", "held_by_leaks", "judge_prefix",
+           "own_per_call", "pooled_verdict", "verdict_from_dict", "MIN_WINDOW", "SHARED_CLEARED", "SHARED_SUSPECT"]
 
 #: The shortest window of calls a pooled hunt uses (two of them: a first window and its confirmation).
 MIN_WINDOW = 5
+
+#: A window of shared figures is suspect at this share of the threshold: a call's own growth is
+#: shared with the calls beside it, so a leak reads smaller there (a 2 MiB leak read 1.1-1.9 MiB
+#: per call with four threads; benchmarks/dask_attribution.py). Suspicion only costs a
+#: confirmation measured alone, which uses the full threshold.
+SHARED_SUSPECT = 0.5
+
+
+def _cumulative(figures: Sequence[int]) -> list[int]:
+    out = [0]
+    for figure in figures:
+        out.append(out[-1] + int(figure))
+    return out
+
+
+def _spread(figures: Sequence[int]) -> int:
+    """1.4826 x the median absolute deviation of ``figures`` (a standard deviation for normal scatter)."""
+    ordered = sorted(figures)
+    middle = ordered[len(ordered) // 2]
+    return int(1.4826 * sorted(abs(f - middle) for f in ordered)[len(ordered) // 2])
+
+
+class SharedSeriesHunt:
+    """:class:`leakhunt.hunt.SeriesHunt` for calls that share a process with other calls
+    (several threads per Dask worker): a call's figure is its share of the memory that moved
+    while it ran.
+
+    Windows of ``repeat`` shared figures (after ``warmup`` calls) only raise suspicion, by
+    :func:`leakhunt.hunt.is_suspect` with the threshold and the noise scaled by
+    :data:`SHARED_SUSPECT`. A suspicion is then confirmed or cleared by the next ``repeat`` calls
+    that ran *alone* (``add(figure, alone=True)``; the caller arranges them and settles around
+    them), under the full threshold with the window's own spread as a floor of its noise: those
+    figures are the calls' own. Calls that did not run alone while confirming are skipped.
+    """
+
+    def __init__(self, threshold: int, *, repeat: int, warmup: int, noise: int, accounting: str = "unmanaged") -> None:
+        self.threshold = threshold
+        self.repeat = repeat
+        self.warmup = warmup
+        self.noise = noise
+        self.accounting = accounting
+        self.calls = 0
+        self.confirming = False
+        self.leaking = self.suspected = self.cleared = False
+        self.windows = 0
+        self._window: list[int] = []
+        self._first: list[int] = []  # the suspect (or last judged) window, cumulative
+        self._second: list[int] = []  # the confirmation, cumulative
+
+    @property
+    def judged(self) -> bool:
+        return bool(self._first)
+
+    @property
+    def open_window(self) -> tuple[int, ...]:
+        """The figures of a confirmation under way."""
+        return tuple(self._window) if self.confirming else ()
+
+    def add(self, figure: int, alone: bool = False) -> None:
+        self.calls += 1
+        if self.leaking or self.calls <= self.warmup or (self.confirming and not alone):
+            return
+        self._window.append(int(figure))
+        if len(self._window) < self.repeat:
+            return
+        series, figures = _cumulative(self._window), self._window
+        self._window = []
+        if self.confirming:
+            self._second, self.confirming = series, False
+            if is_suspect(series, self.threshold, max(self.noise, _spread(figures))):
+                self.leaking, self.windows = True, self.windows + 1
+            else:
+                self.cleared = True
+            return
+        self._first = series
+        if is_suspect(series, max(1, int(self.threshold * SHARED_SUSPECT)), int(self.noise * SHARED_SUSPECT)):
+            self.suspected = self.confirming = True
+
+    def verdict(self) -> LeakVerdict:
+        window = self._second if self.leaking else self._first
+        name = self.accounting
+        return LeakVerdict(
+            leaking=self.leaking, suspect=self.suspected, per_call=int(sen_slope(window)) if window else None,
+            accounting=name if self.suspected else None, threshold=self.threshold, calls=self.calls,
+            series={name: list(self._first)} if self._first else {},
+            confirm_series={name: list(self._second)} if self._second else {},
+            cleared_note=SHARED_CLEARED if self.cleared and not self.leaking else None, windows=self.windows,
+            evidence=(f"suspected from figures shared with the calls running beside it; confirmed over {self.repeat} "
+                      f"calls measured alone") if self.leaking else None)
+
+
+#: A suspicion from shared figures that the calls measured alone did not confirm.
+SHARED_CLEARED = ("grew in a window of figures shared with the calls running beside it, not when measured "
+                  "alone: not a leak")
 
 _OBJECT_FIELDS = {"roots", "sites", "types"}  # LeakVerdict fields that are not plain data
 
@@ -135,9 +229,7 @@ def closed(series: WorkerSeries, *, noise: int) -> WorkerSeries:
     verdict, window = series.verdict, series.open_window
     if verdict.leaking or not verdict.suspect or len(window) < MIN_WINDOW:
         return series
-    cumulative = [0]
-    for figure in window:
-        cumulative.append(cumulative[-1] + figure)
+    cumulative = _cumulative(window)
     name = verdict.accounting or "unmanaged"
     shorter = f"a shorter window of {len(window)} calls (the calls ended before {len(window)} became a full window)"
     if is_suspect(cumulative, verdict.threshold, noise):
@@ -180,7 +272,11 @@ def judge_prefix(prefix: str, series: Sequence[WorkerSeries], *, threshold: int,
     notes: list[str] = []
     names = {v for _, v in rows}
     chosen = _chosen(rows, names)
-    if chosen is None:  # no worker judged it alone: judge it from all of them
+    together = _confirmed_together(rows, noise) if names.isdisjoint({"leak", "given_back"}) else None
+    if together is not None:  # no worker finished its confirmation alone: their calls together did
+        verdict, note = together
+        notes.append(note)
+    elif chosen is None:  # no worker judged it alone: judge it from all of them
         verdict, note = pooled_verdict(series, threshold=threshold, warmup=warmup, repeat=repeat, noise=noise,
                                        spread_noise=spread_noise)
         notes.append(note)
@@ -198,6 +294,17 @@ def judge_prefix(prefix: str, series: Sequence[WorkerSeries], *, threshold: int,
     per_call = _per_call(rows, judgement.verdict, verdict)
     return PrefixJudgement(prefix=prefix, judgement=judgement, per_call=per_call, workers=tuple(rows),
                            notes=tuple(notes) + judgement.notes)
+
+
+def _confirmed_together(rows: Sequence[tuple[WorkerSeries, str]], noise: int) -> tuple[LeakVerdict, str] | None:
+    """Confirmations the calls ended in on several workers, judged on their calls together."""
+    open_rows = [s for s, v in rows if v == "unconfirmed" and s.open_window]
+    window = tuple(f for s in open_rows for f in s.open_window)
+    if len(open_rows) < 2 or len(window) < MIN_WINDOW:
+        return None
+    done = closed(replace(open_rows[0], open_window=window), noise=noise).verdict
+    where = ", ".join(s.address for s in open_rows)
+    return done, f"confirmation judged on {len(window)} calls of {len(open_rows)} workers together ({where})"
 
 
 #: Which worker's verdict speaks for the prefix, strongest first.
@@ -231,10 +338,11 @@ def _per_call(rows: Sequence[tuple[WorkerSeries, str]], name: str, verdict: Leak
     values = [v for v in (own_per_call(s) for s, n in rows if n == name) if v is not None]
     if values:
         return int(statistics.median(values))
-    if any(s.shared for s, _ in rows):
+    shared = any(s.shared for s, _ in rows)
+    if verdict.per_call is not None and (name == "leak" or not shared):
+        return verdict.per_call  # a leak confirmed over several workers' calls together, or a pooled verdict
+    if shared:
         return None
-    if verdict.per_call is not None:
-        return verdict.per_call
     calls = sum(s.calls - s.errors for s, _ in rows)
     return sum(s.retained for s, _ in rows) // calls if calls > 0 else None
 

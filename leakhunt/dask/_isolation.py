@@ -7,66 +7,112 @@ threads): splitting each step equally among the running tasks, or regressing the
 growth on per-prefix call counts, or on each task's share of every interval, all leave errors
 of 1-3 MiB per call on clean prefixes and 25-50 % on a 2 MiB leak, because the prefixes of a
 dataframe pipeline run in lock-step and a neighbour's 20 MB temporary lands on whoever runs
-beside it (benchmarks/dask.md has the figures and the script that prints them).
+beside it (benchmarks/dask.md has the figures, and benchmarks/dask_attribution.py prints them).
 
 So a prefix is only *suspected* from the shared figures. Its confirmation window is measured
-the way a single-threaded worker measures every task: while the prefix has tasks waiting on
-this worker, the worker runs its tasks one at a time (``WorkerState.nthreads`` is set to 1, the
-number of tasks Dask lets execute at once), each of the prefix's tasks is settled around and
-read alone, and the worker gets its threads back as soon as the window is done or the prefix
-has nothing waiting. Results are unchanged; that stretch of the computation runs on one thread.
+the way a single-threaded worker measures every task: while the prefix has tasks coming on this
+worker, the worker runs its tasks one at a time (``WorkerState.nthreads``, the number of tasks
+Dask lets execute at once, is set to 1), each of the prefix's tasks is settled around and read
+alone, and the worker gets its threads back as soon as the prefix has nothing waiting here.
+Results are unchanged; that stretch of the computation runs on one thread. A budget bounds the
+cost: isolated time stays under ``share`` of the watch so far (plus ``allowance`` seconds);
+past it the worker keeps its threads and the confirmation stays open (the verdict says so).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Collection
 
-__all__ = ["Isolation", "PENDING"]
+__all__ = ["Isolation", "READY"]
 
-#: Worker task states of a task that can run on this worker now (its inputs are here) and has not
-#: started: isolating while a task waits for inputs would only slow the others down.
-PENDING = frozenset({"ready", "constrained"})
+#: Worker task states of a task that can start as soon as a thread is free.
+READY = frozenset({"ready", "constrained"})
 
 
 class Isolation:
-    """Runs a worker's tasks one at a time while a confirming prefix has tasks waiting here.
+    """Runs a worker's tasks one at a time around the tasks of a confirming prefix.
 
-    ``note(key, prefix, start, finish)`` on every transition keeps the count of each prefix's
-    waiting tasks; ``update(confirming)`` after each task event isolates or gives the threads
-    back; ``restore()`` gives them back for good (block end, teardown).
+    The worker becomes one thread wide just before such a task can start (when it arrives with
+    its inputs here, or when its last input arrives: Dask decides to start a task in the same
+    step, right after), so it starts once the tasks running beside it have ended, and runs
+    alone; the threads come back when no task of a confirming prefix is ready or running.
+
+    ``note(key, start, finish)`` on every transition; ``hold(confirming, running)`` after each
+    task ends; ``restore()`` gives the threads back for good (block end, teardown).
     """
 
-    def __init__(self, worker: Any, threads: int, prefix_of: Callable[[Any], str]) -> None:
+    def __init__(self, worker: Any, threads: int, prefix_of: Callable[[Any], str], *, share: float = 0.5,
+                 allowance: float = 10.0) -> None:
         self.worker = worker
         self.threads = threads
         self.prefix_of = prefix_of
-        self.waiting: dict[str, int] = {}
+        self.share = share
+        self.allowance = allowance
+        self.ready: dict[str, int] = {}  # prefix -> its tasks in a READY state here
+        self.names: frozenset[str] = frozenset()  # the confirming prefixes
         self.active = False
+        self.exhausted = False  # the budget was spent: no more isolation this block
         self.seconds = 0.0  # time spent isolated
         self.stretches = 0
+        self._began = time.perf_counter()
         self._since = 0.0
 
     def note(self, key: Any, start: str, finish: str) -> None:
-        entered, left = finish in PENDING, start in PENDING
-        if entered == left:
-            return
-        name = self.prefix_of(key)
-        count = self.waiting.get(name, 0) + (1 if entered else -1)
-        if count > 0:
-            self.waiting[name] = count
-        else:
-            self.waiting.pop(name, None)
+        entered, left = finish in READY, start in READY
+        if entered != left:
+            name = self.prefix_of(key)
+            count = self.ready.get(name, 0) + (1 if entered else -1)
+            if count > 0:
+                self.ready[name] = count
+            else:
+                self.ready.pop(name, None)
+        if self.names and finish in ("waiting", "memory") and start != finish:
+            self._before_start(key, finish)
 
-    def update(self, confirming: Iterable[str]) -> None:
-        want = self.threads > 1 and any(self.waiting.get(name) for name in confirming)
-        if want and not self.active:
-            self.active = True
-            self.stretches += 1
-            self._since = time.perf_counter()
-            self.worker.state.nthreads = 1
-        elif self.active and not want:
+    def _before_start(self, key: Any, finish: str) -> None:
+        """Isolate if a confirming prefix's task is about to become ready: ``key`` itself (it
+        arrived with its inputs here), or a task waiting for ``key`` alone (its last input)."""
+        ts = self.worker.state.tasks.get(key)
+        if ts is None:
+            return
+        candidates = (ts,) if finish == "waiting" else tuple(ts.dependents)
+        for task in candidates:
+            if task.state == "waiting" and not task.waiting_for_data and self.prefix_of(task.key) in self.names:
+                self._isolate()
+                return
+
+    def hold(self, confirming: Collection[str], running: Collection[str]) -> None:
+        """After a task ended: stay one thread wide while a confirming prefix has a task ready or
+        running here, else give the threads back."""
+        self.names = frozenset(confirming)
+        busy = any(self.ready.get(name) for name in self.names) or any(name in self.names for name in running)
+        if busy:
+            self._isolate()
+            self.check_budget()
+        else:
             self.restore()
+
+    def _isolate(self) -> None:
+        if self.active or self.exhausted or self.threads <= 1:
+            return
+        if not self._within_budget(0.0):
+            self.exhausted = True
+            return
+        self.active = True
+        self.stretches += 1
+        self._since = time.perf_counter()
+        self.worker.state.nthreads = 1
+
+    def _within_budget(self, running: float) -> bool:
+        elapsed = time.perf_counter() - self._began
+        return self.seconds + running <= self.share * elapsed + self.allowance
+
+    def check_budget(self) -> None:
+        """Give the threads back if this stretch has spent the budget (called at task events)."""
+        if self.active and not self._within_budget(time.perf_counter() - self._since):
+            self.restore()
+            self.exhausted = True
 
     def restore(self) -> None:
         """Give the worker its threads back, and have Dask fill them at once."""

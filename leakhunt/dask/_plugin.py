@@ -34,6 +34,7 @@ from leakhunt.dask._ledger import DataLedger, shuffle_buffers
 from leakhunt.hunt import NOISE, SeriesHunt
 from leakhunt.probes import PeakWindow
 from leakhunt.settle import freeze_heap, settle, thaw_heap, trim
+from leakhunt.taskhunt import SharedSeriesHunt
 
 __all__ = ["LeakhuntPlugin", "RUNNING", "Timeline"]
 
@@ -60,7 +61,7 @@ class _Running:
 
 @dataclass
 class _Prefix:
-    hunt: SeriesHunt
+    hunt: SeriesHunt | SharedSeriesHunt
     calls: int = 0
     errors: int = 0
     peak: int = 0
@@ -253,10 +254,13 @@ class LeakhuntPlugin(WorkerPlugin):
     def _prefix(self, name: str) -> _Prefix:
         entry = self.prefixes.get(name)
         if entry is None:
-            threaded = self.nthreads > 1
-            entry = self.prefixes[name] = _Prefix(SeriesHunt(
-                self.threshold, repeat=self.repeat, warmup=self.warmup, accounting="unmanaged",
-                noise=THREADED_NOISE if threaded else NOISE["rss"], spread_noise=threaded))
+            hunt: SeriesHunt | SharedSeriesHunt
+            if self.nthreads > 1:
+                hunt = SharedSeriesHunt(self.threshold, repeat=self.repeat, warmup=self.warmup, noise=THREADED_NOISE)
+            else:
+                hunt = SeriesHunt(self.threshold, repeat=self.repeat, warmup=self.warmup, accounting="unmanaged",
+                                  noise=NOISE["rss"])
+            entry = self.prefixes[name] = _Prefix(hunt)
         return entry
 
     def _confirming(self) -> set[str]:
@@ -297,7 +301,7 @@ class LeakhuntPlugin(WorkerPlugin):
             self._begin(later)
         self.deferred.clear()
         if self.isolation is not None:
-            self.isolation.update(self._confirming())
+            self.isolation.hold(self._confirming(), {task.prefix for task in self.running.values()})
 
     def _end(self, key: Any, task: _Running, finish: str) -> None:
         entry = self._prefix(task.prefix)
@@ -316,20 +320,25 @@ class LeakhuntPlugin(WorkerPlugin):
         entry.peak = max(entry.peak, peak)
         entry.retained += retained
         entry.arrow += int(task.arrow)
-        if len(entry.figures) < KEPT_FIGURES:
-            entry.figures.append(retained)
         if finish == "error":
             entry.errors += 1  # a failed task is never called a leak: its traceback holds its frames
-        elif confirming and self.nthreads > 1 and not measured:
-            entry.shared_skipped += 1  # a confirmation only counts calls that ran alone
         else:
-            self._hunt(entry, retained, confirming)
+            if len(entry.figures) < KEPT_FIGURES:
+                entry.figures.append(retained)
+            self._hunt(entry, retained, confirming, measured)
         entry.confirm_calls += measured
 
-    def _hunt(self, entry: _Prefix, retained: int, confirming: bool) -> None:
-        entry.hunt.add(retained)
-        if confirming and entry.hunt.confirming:
-            entry.open_window.append(retained)
+    def _hunt(self, entry: _Prefix, retained: int, confirming: bool, alone: bool) -> None:
+        hunt = entry.hunt
+        taken = not confirming or alone or not isinstance(hunt, SharedSeriesHunt)
+        if isinstance(hunt, SharedSeriesHunt):
+            hunt.add(retained, alone=alone)  # a confirmation only counts calls that ran alone
+        else:
+            hunt.add(retained)
+        entry.shared_skipped += not taken
+        if confirming and hunt.confirming:
+            if taken:
+                entry.open_window.append(retained)
         else:
             entry.open_window.clear()
         if entry.hunt.confirming and not confirming:
@@ -354,4 +363,5 @@ class LeakhuntPlugin(WorkerPlugin):
             "timeline": list(self.timeline.points),
             "isolated_seconds": isolation.seconds if isolation is not None else 0.0,
             "isolated_stretches": isolation.stretches if isolation is not None else 0,
+            "isolation_exhausted": isolation.exhausted if isolation is not None else False,
         }

@@ -299,16 +299,27 @@ def _task_lines(tasks: Sequence[PrefixFigures]) -> list[str]:
     width = max(6, *(len(t.prefix) for t in tasks))
     lines.append(f"    {'prefix':<{width}}  {'calls':>6}  {'peak':>10}  {'left/call':>11}  verdict")
     for t in tasks:
+        where = f" ({t.note})" if t.note and t.verdict == "leak" else ""
         lines.append(f"    {t.prefix:<{width}}  {t.calls:>6}  {format_size(t.peak):>10}  "
-                     f"{format_size(t.retained_per_call, signed=True):>11}  {t.words}"
-                     + (f" ({t.note})" if t.note else ""))
+                     f"{_per_call_text(t):>11}  {t.words}{where}")
+    if any(t.retained_per_call is None and t.calls for t in tasks):
+        lines.append("    (n/a: several threads per worker, and the prefix never ran alone; only a suspect prefix is "
+                     "measured alone)")
     for t in tasks:
         if t.explanation is not None and t.verdict == "leak":
             lines.append(f"  {t.prefix}: {t.explanation.headline}")
             lines.extend(f"    {note}" for note in t.explanation.notes[:1])
-            if t.explanation.hint:
+            if t.explanation.roots and t.explanation.hint:
                 lines.append(f"    fix hint: {t.explanation.hint}")
+        elif t.note:
+            lines.append(f"  {t.prefix}: {t.note}")
     return lines
+
+
+def _per_call_text(task: PrefixFigures) -> str:
+    if task.retained_per_call is None:
+        return "n/a" if task.calls else ""
+    return format_size(task.retained_per_call, signed=True)
 
 
 def _worker_lines(workers: Sequence[WorkerFigures], lost: Sequence[str]) -> list[str]:
