@@ -64,7 +64,9 @@ class SharedSeriesHunt:
     :data:`SHARED_SUSPECT`. A suspicion is then confirmed or cleared by the next ``repeat`` calls
     that ran *alone* (``add(figure, alone=True)``; the caller arranges them and settles around
     them), under the full threshold with the window's own spread as a floor of its noise: those
-    figures are the calls' own. Calls that did not run alone while confirming are skipped.
+    figures are the calls' own. Calls that did not run alone while confirming are skipped. Once
+    a confirmation has cleared it, the prefix's shared figures lean high beside its neighbours:
+    later windows are suspect only at the full threshold.
     """
 
     def __init__(self, threshold: int, *, repeat: int, warmup: int, noise: int, accounting: str = "unmanaged") -> None:
@@ -107,7 +109,8 @@ class SharedSeriesHunt:
                 self.cleared = True
             return
         self._first = series
-        if is_suspect(series, max(1, int(self.threshold * SHARED_SUSPECT)), int(self.noise * SHARED_SUSPECT)):
+        share = 1.0 if self.cleared else SHARED_SUSPECT  # cleared once: its shared figures lean high
+        if is_suspect(series, max(1, int(self.threshold * share)), int(self.noise * share)):
             self.suspected = self.confirming = True
 
     def verdict(self) -> LeakVerdict:
@@ -174,23 +177,22 @@ def given_back(held: Mapping[str, int], growth: int | None, slack: int = 16 << 2
     """The confirmed leaks of one worker (``{prefix: bytes its calls left behind}``) that its
     settled growth over the watch cannot hold: those were given back before it ended.
 
-    Keeps the subset of leaks with the most bytes that the growth holds (allowing a quarter of
-    the subset, or ``slack``, for what settling cannot hand back and what the figures miss); the
-    others were given back. Decided per prefix: a real leak beside a shuffle that gave its
-    buffers back stays a leak.
+    Keeps the subset of leaks with the most bytes that the growth holds, with room for memory
+    the worker held at the start and freed during the watch (up to as much again as it grew,
+    plus ``slack``: a P2P shuffle's leftovers from an earlier computation freed 40-80 MiB
+    during the next here); the others were given back. Decided per prefix: a real leak beside a
+    shuffle that gave its buffers back stays a leak, and only growth the worker plainly no
+    longer holds is relabelled.
     """
     leaks = {name: size for name, size in held.items() if size > 0}
     if growth is None or not leaks:
         return set()
-
-    def fits(size: int) -> bool:
-        return size <= max(0, growth) + max(slack, size // 4)
-
-    if fits(sum(leaks.values())):
+    room = 2 * max(0, growth) + slack
+    if sum(leaks.values()) <= room:
         return set()
     names = sorted(leaks, key=lambda n: -leaks[n])[:12]  # subsets of at most 12: 4,096 of them
     subsets = (c for k in range(len(names) + 1) for c in itertools.combinations(names, k))
-    kept = max((c for c in subsets if fits(sum(leaks[n] for n in c))), key=lambda c: sum(leaks[n] for n in c))
+    kept = max((c for c in subsets if sum(leaks[n] for n in c) <= room), key=lambda c: sum(leaks[n] for n in c))
     return set(leaks) - set(kept)
 
 
@@ -261,32 +263,9 @@ def judge_prefix(prefix: str, series: Sequence[WorkerSeries], *, threshold: int,
                  released: Sequence[str] = ()) -> PrefixJudgement:
     """One prefix over every worker. ``released``: the workers whose settled growth could not
     hold this prefix's confirmed leak (:func:`given_back`): there it was given back."""
-    rows = []
-    series = [closed(s, noise=noise) for s in series]
-    for s in series:
-        verdict = s.verdict
-        if verdict.leaking and s.address in released:
-            verdict = replace(verdict, leaking=False, given_back=True)
-            s = replace(s, verdict=verdict)
-        rows.append((s, _row_verdict(s)))
-    notes: list[str] = []
-    names = {v for _, v in rows}
-    chosen = _chosen(rows, names)
-    together = _confirmed_together(rows, noise) if names.isdisjoint({"leak", "given_back"}) else None
-    if together is not None:  # no worker finished its confirmation alone: their calls together did
-        verdict, note = together
-        notes.append(note)
-    elif chosen is None:  # no worker judged it alone: judge it from all of them
-        verdict, note = pooled_verdict(series, threshold=threshold, warmup=warmup, repeat=repeat, noise=noise,
-                                       spread_noise=spread_noise)
-        notes.append(note)
-    else:
-        verdict = chosen
-        if verdict.leaking:
-            notes.append(_confirmed_note(rows, "leak"))
-        elif verdict.given_back:
-            notes.append(f"given back on {', '.join(s.address for s, v in rows if v == 'given_back')}: the "
-                         f"worker's memory at the end of the watch (settled) could not hold it")
+    rows = _rows(series, released, noise)
+    verdict, notes = _decide(rows, threshold=threshold, warmup=warmup, repeat=repeat, noise=noise,
+                             spread_noise=spread_noise)
     errors = sum(s.errors for s in series)
     if errors:
         notes.append(f"{errors} failed call{'s' if errors != 1 else ''} never hunted (a failed task keeps its frames)")
@@ -296,11 +275,51 @@ def judge_prefix(prefix: str, series: Sequence[WorkerSeries], *, threshold: int,
                            notes=tuple(notes) + judgement.notes)
 
 
-def _confirmed_together(rows: Sequence[tuple[WorkerSeries, str]], noise: int) -> tuple[LeakVerdict, str] | None:
+def _rows(series: Sequence[WorkerSeries], released: Sequence[str], noise: int) -> list[tuple[WorkerSeries, str]]:
+    """Each worker's series (a confirmation cut short judged on what it had, a leak given back
+    relabelled) with its own verdict name."""
+    rows = []
+    for s in series:
+        s = closed(s, noise=noise)
+        if s.verdict.leaking and s.address in released:
+            s = replace(s, verdict=replace(s.verdict, leaking=False, given_back=True))
+        rows.append((s, _row_verdict(s)))
+    return rows
+
+
+def _decide(rows: list[tuple[WorkerSeries, str]], **hunt: Any) -> tuple[LeakVerdict, list[str]]:
+    """The verdict that speaks for the prefix, and how it was reached."""
+    notes: list[str] = []
+    # A suspicion from shared figures whose calls ended before a window of them ran alone is no
+    # evidence by itself: its calls alone on every worker together may judge it, else all calls.
+    weak = [s for s, v in rows if v == "unconfirmed" and s.shared]
+    if weak:
+        notes.append(f"suspected from shared figures on {', '.join(s.address for s in weak)}, where its calls ended "
+                     f"before {MIN_WINDOW} ran alone")
+    decided = [(s, v) for s, v in rows if all(s is not w for w in weak)]
+    names = {v for _, v in decided}
+    together = _confirmed_together(weak, hunt["noise"]) if names.isdisjoint({"leak", "given_back"}) else None
+    chosen = _chosen(decided, names)
+    if together is not None:  # no worker finished its confirmation alone: their calls together did
+        notes.append(together[1])
+        return together[0], notes
+    if chosen is None:  # no worker judged it alone: judge it from all of them
+        verdict, note = pooled_verdict([s for s, _ in rows], **hunt)
+        notes.append(note)
+        return verdict, notes
+    if chosen.leaking:
+        notes.append(_confirmed_note(decided, "leak"))
+    elif chosen.given_back:
+        notes.append(f"given back on {', '.join(s.address for s, v in rows if v == 'given_back')}: the "
+                     f"worker's memory at the end of the watch (settled) could not hold it")
+    return chosen, notes
+
+
+def _confirmed_together(rows: Sequence[WorkerSeries], noise: int) -> tuple[LeakVerdict, str] | None:
     """Confirmations the calls ended in on several workers, judged on their calls together."""
-    open_rows = [s for s, v in rows if v == "unconfirmed" and s.open_window]
+    open_rows = [s for s in rows if s.open_window]
     window = tuple(f for s in open_rows for f in s.open_window)
-    if len(open_rows) < 2 or len(window) < MIN_WINDOW:
+    if len(window) < MIN_WINDOW:
         return None
     done = closed(replace(open_rows[0], open_window=window), noise=noise).verdict
     where = ", ".join(s.address for s in open_rows)

@@ -19,9 +19,9 @@ from leakhunt.buffers import held_buffers
 
 __all__ = ["DataLedger", "shuffle_buffers", "WALK_FROM"]
 
-#: Values smaller than this (by Dask's sizeof) are counted by sizeof, without a walk: a walk
-#: costs 5-200 us (a DataFrame of three columns: about 170 us here), and small values hardly
-#: share buffers worth counting.
+#: Values smaller than this (by Dask's sizeof) are counted by sizeof, without a walk: a walk costs
+#: tens to hundreds of microseconds (``python benchmarks/dask_overhead.py --per-task`` times one
+#: for a pandas frame of three columns), and small values hardly share buffers worth counting.
 WALK_FROM = 64 * 1024
 
 

@@ -19,6 +19,7 @@ from leakhunt.explanation import Explanation, Root
 from leakhunt.hunt import NOISE
 from leakhunt.judge import VERDICTS
 from leakhunt.taskhunt import (
+    SHARED_CLEARED,
     WorkerSeries,
     closed,
     given_back,
@@ -81,6 +82,8 @@ class PrefixFigures:
 
     @property
     def words(self) -> str:
+        if self.verdict == "warmup_or_bounded_cache" and SHARED_CLEARED in self.note:
+            return "ok (cleared when run alone)"
         return VERDICT_WORDS.get(self.verdict, self.verdict)
 
 
@@ -158,7 +161,7 @@ class WorkerFigures:
         lines = [f"{now} = managed {format_size(self.managed)} + unmanaged {format_size(self.unmanaged)}; "
                  f"spilled to disk {format_size(self.spilled)}"]
         if self.unmanaged_old is not None and self.unmanaged_recent is not None:
-            lines.append(f"Dask at the end of the block: unmanaged old {format_size(self.unmanaged_old)}, "
+            lines.append(f"Dask's scheduler: unmanaged old {format_size(self.unmanaged_old)}, "
                          f"recent {format_size(self.unmanaged_recent)}")
         arrow = f"Arrow pool {format_size(self.arrow)}" if self.arrow is not None else "Arrow pool n/a (pyarrow not imported)"
         lines.append(f"live data: numpy {format_size(self.numpy)}, {arrow}, Python heap {format_size(self.python_heap)}")
@@ -311,8 +314,28 @@ def _task_lines(tasks: Sequence[PrefixFigures]) -> list[str]:
             lines.extend(f"    {note}" for note in t.explanation.notes[:1])
             if t.explanation.roots and t.explanation.hint:
                 lines.append(f"    fix hint: {t.explanation.hint}")
-        elif t.note:
-            lines.append(f"  {t.prefix}: {t.note}")
+    lines.extend(_grouped_notes(tasks))
+    return lines
+
+
+def _grouped_notes(tasks: Sequence[PrefixFigures]) -> list[str]:
+    """The notes of the prefixes that are not leaks, one line per kind: too few calls (with the
+    counts), cleared when run alone, and each other note with the prefixes it is about."""
+    few = [t for t in tasks if t.verdict == "too_few_calls"]
+    cleared = [t for t in tasks if t.words == "ok (cleared when run alone)"]
+    lines = []
+    if few:
+        lines.append("  too few calls to judge, even over all workers together: "
+                     + ", ".join(f"{t.prefix} ({t.calls})" for t in few)
+                     + "; a hunt needs its warm-up calls on each worker and two windows of at least 5 calls: run "
+                       "more partitions, or watch(..., warmup=0, repeat=5) for shorter windows")
+    if cleared:
+        lines.append(f"  {', '.join(t.prefix for t in cleared)}: {SHARED_CLEARED}")
+    by_note: dict[str, list[str]] = {}
+    for t in tasks:
+        if t.verdict != "leak" and t not in few and t not in cleared and t.note:
+            by_note.setdefault(t.note, []).append(t.prefix)
+    lines.extend(f"  {', '.join(names)}: {note}" for note, names in by_note.items())
     return lines
 
 

@@ -71,7 +71,8 @@ def _check_workers(client: Any) -> tuple[dict[str, Any], list[str]]:
 def _worker_figures(address: str, result: Any, dask_view: Mapping[str, Any]) -> WorkerFigures:
     if isinstance(result, BaseException):
         error = f"{type(result).__name__}: {result}"
-        if isinstance(result, ImportError):
+        # client.run hands the worker's error back as it can: an ImportError, or an Exception naming it
+        if isinstance(result, ImportError) or "ModuleNotFoundError" in error or "No module named" in error:
             error += f" ({_INSTALL})"
         return WorkerFigures(address=address, error=error)
     if result.get("error"):
