@@ -93,3 +93,27 @@ def test_a_clean_p2p_hash_join_is_never_suspect(client: Client) -> None:
     assert report.leaking == ()
     assert _flagged(report, leaky=None) == {}
     assert any(t.prefix == "hash-join-transfer" for t in report.tasks)
+
+
+def test_the_threads_docs_example_prints_what_docs_dask_md_shows() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, str(root / "docs" / "examples" / "dask_threads.py")], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if len(line.split()) > 2
+            and line.split()[1].isdigit()}
+    assert " LEAK (confirmed on tcp://" in rows["enrich"] and rows["enrich"].endswith("(2 of 2 workers))")
+    assert " +3.8 MiB " in rows["enrich"]
+    flagged = {name: row for name, row in rows.items() if name != "enrich" and "ok" not in row.split("  ")[-1]
+               and "too few calls" not in row}
+    assert flagged == {}
+    assert "4 threads, memory limit" in proc.stdout
+    assert "the allocator kept" in proc.stdout and "client.run(trim_memory)" in proc.stdout
+    page = (root / "docs" / "dask.md").read_text()
+    for fixed in ("4 threads, memory limit", "ok (cleared when run alone)", "confirmed over 10 calls measured alone",
+                  "MALLOC_TRIM_THRESHOLD_ is already set on this worker (65536"):
+        assert fixed in page

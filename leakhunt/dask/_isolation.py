@@ -2,12 +2,13 @@
 
 With several threads, tasks run at once and share one process: the memory that moves between
 two task events belongs to one of the tasks running then, and nothing in a process's resident
-memory says which. Measured on a pipeline of four prefixes computed together (issue 23, four
-threads): splitting each step equally among the running tasks, or regressing the worker's
-growth on per-prefix call counts, or on each task's share of every interval, all leave errors
-of 1-3 MiB per call on clean prefixes and 25-50 % on a 2 MiB leak, because the prefixes of a
-dataframe pipeline run in lock-step and a neighbour's 20 MB temporary lands on whoever runs
-beside it (benchmarks/dask.md has the figures, and benchmarks/dask_attribution.py prints them).
+memory says which. Measured on a pipeline of four prefixes computed together (issue 23, two and
+four threads; ``python benchmarks/dask_attribution.py``, tables in benchmarks/dask.md):
+splitting each step equally among the running tasks diluted a 2 MiB leak by up to 19 % and put
+up to a MiB per call on clean prefixes; each task's whole span, or regressions on per-prefix
+call counts or on the phases of each task's life, put 1.0 to 3.6 MiB per call on some clean
+prefix, and the whole span read the leak at up to 6.6 MiB, because the prefixes of a dataframe
+pipeline run in lock-step and a neighbour's 20 MB temporary lands on whoever runs beside it.
 
 So a prefix is only *suspected* from the shared figures. Its confirmation window is measured
 the way a single-threaded worker measures every task: while the prefix has tasks coming on this
