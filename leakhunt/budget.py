@@ -8,7 +8,7 @@ then call :func:`leakhunt.judge.judge`, which uses :func:`check`.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from leakhunt import defaults
 from leakhunt.units import format_size, parse_size
@@ -93,8 +93,9 @@ class Budget:
         return cls(**values)
 
     @classmethod
-    def from_spec(cls, spec: str, where: str = "") -> Budget:
-        """Parse ``"rss=50MB,peak=1GB"`` (the grammar of ``--memory-budget`` and ``--budget``)."""
+    def from_spec(cls, spec: str, where: str = "", keywords: Sequence[str] = KEYWORDS) -> Budget:
+        """Parse ``"rss=50MB,peak=1GB"`` (the grammar of ``--memory-budget`` and ``--budget``).
+        ``keywords``: the ones this front end accepts (a subset of :data:`KEYWORDS`)."""
         prefix = f"{where}: " if where else ""
         if not isinstance(spec, str) or not spec.strip():
             raise ValueError(f"{prefix}empty memory budget {spec!r}: expected KEY=SIZE[,KEY=SIZE...], "
@@ -106,8 +107,11 @@ class Budget:
             if not sep or not key or not value:
                 raise ValueError(
                     f"{prefix}bad memory budget {spec!r}: {item.strip()!r} is not KEY=SIZE "
-                    f"(keys: {', '.join(KEYWORDS)}; sizes like 50MB or 64KiB)"
+                    f"(keys: {', '.join(keywords)}; sizes like 50MB or 64KiB)"
                 )
+            if key not in keywords:
+                raise ValueError(f"{prefix}unknown memory budget keyword {key!r}; accepted keywords: "
+                                 f"{', '.join(keywords)}")
             if key in kwargs:
                 raise ValueError(f"{prefix}bad memory budget {spec!r}: {key!r} is given twice")
             kwargs[key] = int(value) if key in ("repeat", "warmup") and value.isdigit() else value

@@ -99,6 +99,7 @@ class LeakVerdict:
     explained_calls: int = 0  # calls whose survivors these are
     windows: int = 0  # confirmation windows of ``repeat`` calls run after the first window
     evidence: str | None = None  # which accounting decided a leak, and on what evidence
+    given_back: bool = False  # confirmed, but the memory was given back before the calls ended
 
     def explain(self, title: str = "the function") -> str:
         """The verdict in words. A leak is explained as every front end explains one
@@ -131,7 +132,7 @@ class LeakVerdict:
             "series": self.series, "confirm_series": self.confirm_series, "note": self.cleared_note,
             "roots": [r.to_dict() for r in self.roots], "sites": [s.to_dict() for s in self.sites],
             "types": [{"type": t, "count": n} for t, n in self.types], "explained_calls": self.explained_calls,
-            "windows": self.windows, "evidence": self.evidence,
+            "windows": self.windows, "evidence": self.evidence, "given_back": self.given_back,
         }
 
 

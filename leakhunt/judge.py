@@ -45,6 +45,10 @@ class Verdict(str, enum.Enum):
     NOT_JUDGED = "not_judged"
     OPTED_OUT = "opted_out"
     NOT_MEASURED = "not_measured"
+    # a series of calls one watches rather than makes (a Dask task prefix)
+    UNCONFIRMED = "unconfirmed"
+    TOO_FEW_CALLS = "too_few_calls"
+    GIVEN_BACK = "given_back"
 
     def __str__(self) -> str:
         return self.value
@@ -70,6 +74,12 @@ VERDICTS: dict[str, str] = {
                   "its budget is not checked (a failed test keeps its frames alive)",
     "opted_out": "marked no_leak_check: not measured",
     "not_measured": "the body did not run (skipped or failed in setup)",
+    # States of a series of calls one watches rather than makes (a Dask task prefix):
+    "unconfirmed": "grew over a window of calls; the calls stopped before a confirming window was done: "
+                   "neither a leak nor cleared",
+    "too_few_calls": "fewer calls than a hunt needs (warm-up and a window of calls): not judged",
+    "given_back": "grew call after call, but the memory was given back before the watch ended (held for "
+                  "later work, such as a shuffle's buffers): not a leak",
 }
 
 _KIND_PLACE = {"python": "python", "numpy": "numpy", "polars": "polars", "bytes": "bytes", "mmap": "memmaps",
@@ -234,6 +244,12 @@ def judge(
     elif evidence.hunt_error is not None:
         name = Verdict.NOT_HUNTED
         notes.append(evidence.hunt_error)
+    elif verdict is not None and verdict.given_back:
+        name = Verdict.GIVEN_BACK
+    elif verdict is not None and not verdict.series and not verdict.leaking:
+        name = Verdict.TOO_FEW_CALLS
+    elif verdict is not None and verdict.suspect and not verdict.leaking and verdict.cleared_note is None:
+        name = Verdict.UNCONFIRMED
     elif verdict is not None and verdict.leaking:
         name = Verdict.LEAK
         violations = [Violation("leak", verdict.per_call or 0, verdict.threshold)]

@@ -15,6 +15,7 @@ def _guard() -> Any:
     from distributed import get_worker
 
     for plugin in get_worker().plugins.values():
+        plugin = getattr(plugin, "inner", plugin)  # leakhunt's plugin travels inside a shell
         guard = getattr(plugin, "oom_guard", None)
         if guard is not None:
             return guard
