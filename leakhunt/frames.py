@@ -18,10 +18,16 @@ import sysconfig
 import tracemalloc
 from typing import Iterable, Sequence
 
-__all__ = ["OURS", "LIBRARY", "USER", "kind", "is_ours", "is_import", "user_frame", "traceback_frames",
+__all__ = ["FRAMEWORK", "OURS", "LIBRARY", "USER", "kind", "is_ours", "is_import", "user_frame", "traceback_frames",
            "short_path", "code_line", "forget_lines", "own_dirs", "library_dirs"]
 
 OURS, LIBRARY, USER = "ours", "library", "user"
+
+#: Packages of the test framework (and leakhunt): their objects and frames are never roots,
+#: path steps or the block's own objects (and "_abc", the interpreter's isinstance caches:
+#: bookkeeping, never why data is alive).
+FRAMEWORK = ("_pytest", "pytest", "pluggy", "xdist", "execnet", "pytest_leakhunt", "leakhunt",
+             "pytest_memray", "pytest_randomly", "pytest_cov", "_abc")
 
 
 @functools.lru_cache(maxsize=1)

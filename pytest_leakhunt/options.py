@@ -264,7 +264,7 @@ class Settings:
         if self.scope != "call":
             parts.append(f"scope {self.scope}")
         if self.peak != "reset":
-            parts.append(f"peaks sampled (the kernel's high-water mark is left alone)")
+            parts.append("peaks sampled (the kernel's high-water mark is left alone)")
         return ", ".join(parts)
 
 
