@@ -256,12 +256,6 @@ class Scope:
                 foreign += trace[1]
         return foreign, total
 
-    def object_foreign(self, obj: Any) -> bool:
-        if not self.fresh or not self.threads:
-            return False
-        tb = tracemalloc.get_object_traceback(obj)
-        return tb is not None and self.foreign(_frames.traceback_frames(tb), self.foreign_spans())
-
     def close(self) -> None:
         """Stop the trace the scope started (a trace of the user's is left alone), thaw what it
         froze, and let go of what it captured."""

@@ -3,7 +3,7 @@
 The gc knows most edges (lists, dicts, instances, pandas internals), but not the ones that keep
 data work's big buffers alive: a numpy view holds its ``.base`` through a C pointer that
 ``gc.get_referents`` never reports, numpy arrays are not gc-tracked at all (so
-``gc.get_referrers(base)`` finds nothing, FINDINGS.md), an object array holds its elements the
+``gc.get_referrers(base)`` finds nothing), an object array holds its elements the
 same hidden way, and CPython untracks a dict or tuple whose items all have untracked types, so
 a dict of arrays is invisible to ``get_referrers``. Every such parent is itself a referent of a
 tracked object or of a frame's local, so one forward pass finds them all. On the way it collects

@@ -1,6 +1,6 @@
 """Hunt per-call leaks: repeat a call, and call it a leak only if growth goes on and on.
 
-The rule (DESIGN.md, measured in FINDINGS.md): warm up, then settle and read after each of
+The rule (docs/accounting.md, "Hunting leaks", says how it was measured): warm up, then settle and read after each of
 ``repeat`` calls in every accounting available (anonymous RSS, tracemalloc, Arrow pool). An
 accounting is *suspect* when its Sen slope (the median of all pairwise slopes, robust to a
 one-off jump) reaches the threshold, at least half the deltas grow beyond noise, and the growth
@@ -32,7 +32,7 @@ from leakhunt.units import format_size, parse_size
 __all__ = ["LeakVerdict", "SeriesHunt", "hunt", "sen_slope", "series_text", "is_suspect", "confirmations", "evidence", "NOISE",
            "NAMES", "RESIDENT"]
 
-#: Per-call noise below which a delta does not count as growth (FINDINGS.md: settled,
+#: Per-call noise below which a delta does not count as growth (measured: settled,
 #: single-threaded anonymous RSS moves at most 16 kB between identical calls).
 NOISE: dict[str, int] = {"rss": 16 * 1024, "traced": 1024, "arrow": 64, "blocks": 8}
 
@@ -69,7 +69,7 @@ def sen_slope(series: list[int]) -> float:
 
 
 def is_suspect(series: list[int], threshold: int, noise: int) -> bool:
-    """DESIGN.md's rule over a settled series of ``calls + 1`` readings."""
+    """The suspicion rule (see the module's docstring) over a settled series of ``calls + 1`` readings."""
     calls = len(series) - 1
     if calls < 2:
         return False

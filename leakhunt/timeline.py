@@ -91,10 +91,6 @@ class Site:
     code: str = ""
     via: str | None = None
 
-    @property
-    def location(self) -> str:
-        return f"{self.filename}:{self.lineno}" if self.lineno > 0 else self.filename
-
 
 @dataclass(frozen=True)
 class TraceAtPeak:

@@ -28,7 +28,7 @@ from typing import IO, Any, Sequence
 
 from leakhunt.units import format_size
 
-__all__ = ["TEMPLATES", "environment", "render", "render_string"]
+__all__ = ["TEMPLATES", "environment", "render"]
 
 #: The directory of the shared template set.
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -85,7 +85,3 @@ def render(template: str, file: IO[str], /, *, extra_dirs: Sequence[str | os.Pat
     for chunk in tmpl.generate(**context):
         file.write(chunk)
 
-
-def render_string(template: str, /, **context: Any) -> str:
-    """Render ``template`` with ``context`` to a string."""
-    return environment().get_template(template).render(**context)
