@@ -397,7 +397,7 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
         type_growth=types,
         hint=hint_for(roots, figures, native=native, looked=survivors is not None or not retained),
         notes=tuple(notes),
-        traced=traced,
+        traced=traced or bool(peak_sites),
     )
 
 

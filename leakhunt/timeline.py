@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from leakhunt import probes
 from leakhunt.budget import Violation
+from leakhunt.native import NativePeak
 from leakhunt.tracing import Stack
 from leakhunt.units import format_size
 
@@ -220,6 +221,9 @@ class RunRecord:
     sampler_cpu: float = 0.0  # CPU seconds the sampler thread used: what sampling cost
     explanation: dict[str, Any] | None = None  # leakhunt.explanation.Explanation.to_dict() of what is alive at exit
     tracing_overhead: int = 0  # of final_growth: tracemalloc's own memory (--trace), not the target's
+    native: NativePeak | None = None  # the native backend's peak (memray; leakhunt.native)
+    trace_backend: str | None = None  # "native", "tracemalloc" or None (not traced)
+    trace_note: str | None = None  # why the run was not traced with the backend asked for
 
     @property
     def budget_broken(self) -> bool:
@@ -231,7 +235,7 @@ class RunRecord:
             value = getattr(self, f.name)
             if f.name == "samples":
                 value = value.to_dict()
-            elif f.name == "trace":
+            elif f.name in ("trace", "native"):
                 value = value.to_dict() if value is not None else None
             elif f.name == "violations":
                 value = [asdict(v) for v in value]
@@ -246,17 +250,22 @@ class RunRecord:
             raise ValueError(f"not a `leakhunt run --json` file (schema {found!r}, expected {SCHEMA!r})")
         kwargs = _known(cls, data)
         missing = [f.name for f in fields(cls) if f.name not in data
-                   and f.name not in ("budget", "budget_limits", "violations", "environment", "sampler_cpu",
-                                         "explanation", "tracing_overhead")]
+                   and f.name not in _OPTIONAL]
         if missing:
             raise ValueError(f"`leakhunt run --json` file lacks {', '.join(missing)}")
         kwargs["samples"] = Timeline.from_dict(data["samples"] or {})
         kwargs["trace"] = TraceAtPeak.from_dict(data["trace"]) if data.get("trace") else None
+        kwargs["native"] = NativePeak.from_dict(data["native"]) if data.get("native") else None
         kwargs["violations"] = tuple(Violation(**_known(Violation, v)) for v in data.get("violations") or ())
         kwargs["argv"] = list(data.get("argv") or [])
         kwargs["environment"] = dict(data.get("environment") or {})
         kwargs["budget_limits"] = {str(k): int(v) for k, v in (data.get("budget_limits") or {}).items()}
         return cls(**kwargs)
+
+
+#: RunRecord fields a `leakhunt run --json` file may lack (written by an older leakhunt).
+_OPTIONAL = ("budget", "budget_limits", "violations", "environment", "sampler_cpu", "explanation",
+             "tracing_overhead", "native", "trace_backend", "trace_note")
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
