@@ -197,12 +197,16 @@ def _decide(measurement: Measurement, budget: Budget | None, violations: list[Vi
     retained = [v for v in violations if v.figure in RETAINED]
     traced_first = scope is not None and scope.fresh
     rerun: Measurement | None = None
-    if not traced_first and again is not None:
+    # a peak source that saw the first call's own peak (leakhunt.native) explains a broken peak
+    peak_seen = "peak" in figures and peak is not None and bool(peak.sites)
+    if not traced_first and again is not None and not (peak_seen and figures == {"peak"}):
         try:
-            rerun, scope, peak = _traced_call(again, budget, peak_sites="peak" in figures)
+            rerun, scope, rerun_peak = _traced_call(again, budget, peak_sites="peak" in figures and not peak_seen)
+            peak = peak if peak_seen else rerun_peak
         except Exception as exc:
             notes.append(f"calling the block a second time, traced, to explain it failed: {type(exc).__name__}: {exc}")
-            scope = peak = None
+            scope = None
+            peak = peak if peak_seen else None
         else:
             looked_for = "what keeps the memory" if retained else "what was alive at its peak"
             notes.append(f"leakhunt called it a second time, traced, to find {looked_for} "
@@ -375,6 +379,8 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
         else:
             notes.append("allocation sites: not traced")
     peak_sites = ()
+    if "peak" in figures and getattr(peak, "unavailable", None):
+        notes.append(f"the peak's sites: {peak.unavailable}")
     if "peak" in figures and peak is not None:
         peak_sites = peak.sites
         if peak.traced_peak and peak.level and peak.level < 0.9 * peak.traced_peak:

@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -108,6 +109,7 @@ class NativeSite:
     threads: int = 0
     via: str = ""
     imports: bool = False  # the memory was allocated while importing a module
+    native: tuple[str, ...] = ()  # native functions of its biggest allocation, innermost first
 
     @property
     def where(self) -> str:
@@ -120,18 +122,24 @@ class NativeSite:
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["libraries"] = [list(pair) for pair in self.libraries]
+        out["native"] = list(self.native)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NativeSite:
         kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         kwargs["libraries"] = tuple((str(name), int(size)) for name, size in data.get("libraries", ()))
+        kwargs["native"] = tuple(str(name) for name in data.get("native", ()))
         return cls(**kwargs)
 
 
 @dataclass(frozen=True)
 class LineTotal:
-    """Bytes a line allocated over the whole run (freed or not), against what it held."""
+    """Bytes a line allocated over the whole run (freed or not), against what it held.
+
+    ``held`` bounds from above the most the line's allocations held at once: the sum, over the
+    distinct stacks it allocated from, of the most each held at once.
+    """
 
     file: str
     line: int
@@ -140,12 +148,13 @@ class LineTotal:
     count: int
     at_peak: int
     at_end: int
+    held: int = 0
 
     @property
     def churn(self) -> float:
-        """Allocated over the run per byte it ever held (at the peak or at the end)."""
-        held = max(self.at_peak, self.at_end, 1)
-        return self.allocated / held
+        """Allocated over the run per byte it held at most at once: a loop that copies what it
+        keeps on every pass allocates many times what it holds."""
+        return self.allocated / max(self.held, self.at_peak, self.at_end, 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -490,8 +499,6 @@ class NativeRecorder:
             tracker, self._tracker = self._tracker, None
             tracker.__exit__(None, None, None)
             self.seconds = time.perf_counter() - self._t0
-            if self.native_traces and self.path is not None:  # resolved beside the reading (native_frames)
-                self._frames = _FramesChild(self.path, seconds=max(0.5, 0.1 * self.seconds))
         if self.switch is not None:
             self.switch.restore()
 
@@ -507,6 +514,8 @@ class NativeRecorder:
         """
         assert self.path is not None and self.ticks is not None
         budget = native_budget if native_budget is not None else max(0.3, 0.05 * self.seconds)
+        if self.native_traces and self._frames is None:  # resolved beside the reading (native_frames)
+            self._frames = _FramesChild(self.path, seconds=max(0.5, 0.1 * self.seconds))
         reader = _Reader(self.path, self.ticks, top=top, status=status, native_budget=budget,
                          native_traces=self.native_traces, peak_rss=peak_rss, frames=self._frames)
         peak = reader.read()
@@ -777,8 +786,10 @@ class _Reader:
         self._phase("lines")
         reservations, reserved = self._reservations(scan, origins, self._collect_natives(scan))
         self._phase("native frames (waiting)")
-        peak_sites, libraries, explained = _sites(scan.at_peak, origins, reserved, self._libraries(scan, origins))
-        end_sites, _, _ = _sites(scan.at_end, origins, set(), self._libraries(scan, origins))
+        library = self._libraries(scan, origins)
+        natives = self._by_nid
+        peak_sites, libraries, explained = _sites(scan.at_peak, origins, reserved, library, natives)
+        end_sites, _, _ = _sites(scan.at_end, origins, set(), library, natives)
         totals = _totals(scan, origins, peak_sites, end_sites)
         stacks = self._stacks(scan, origins, reserved)
         self._phase("sites")
@@ -924,7 +935,8 @@ def _describe(frames: Frames, thread: bool) -> _Origin | None:
 
 
 def _sites(live: dict[Any, list[int]], origins: dict[Any, _Origin | None], skip: set[Any],
-           library: Callable[[Any], str]) -> tuple[list[NativeSite], tuple[tuple[str, int], ...], int]:
+           library: Callable[[Any], str], natives: dict[int, tuple[str, ...]],
+           ) -> tuple[list[NativeSite], tuple[tuple[str, int], ...], int]:
     """Sites by the user's line (biggest first), bytes by library, and the bytes charged to lines."""
     by_line: dict[tuple[str, int], dict[str, Any]] = {}
     libraries: dict[str, int] = {}
@@ -937,7 +949,7 @@ def _sites(live: dict[Any, list[int]], origins: dict[Any, _Origin | None], skip:
         lib = library(key) or "Python"
         libraries[lib] = libraries.get(lib, 0) + size
         entry = by_line.setdefault(origin.line, {"size": 0, "count": 0, "libs": {}, "threads": 0,
-                                                 "via": ("", 0), "imports": 0})
+                                                 "via": ("", 0, ()), "imports": 0})
         entry["size"] += size
         entry["count"] += count
         entry["libs"][lib] = entry["libs"].get(lib, 0) + size
@@ -946,10 +958,10 @@ def _sites(live: dict[Any, list[int]], origins: dict[Any, _Origin | None], skip:
         if origin.imports:
             entry["imports"] += size
         if size > entry["via"][1]:
-            entry["via"] = (origin.via, size)
+            entry["via"] = (origin.via, size, natives.get(key[1], ()))
     sites = [NativeSite(file=f, line=n, code=_frames.code_line(f, n), size=e["size"], count=e["count"],
                         libraries=tuple(sorted(e["libs"].items(), key=lambda kv: -kv[1])), threads=e["threads"],
-                        via=e["via"][0], imports=e["imports"] * 2 > e["size"])
+                        via=e["via"][0], imports=e["imports"] * 2 > e["size"], native=e["via"][2])
              for (f, n), e in by_line.items()]
     sites.sort(key=lambda s: -s.size)
     return sites, tuple(sorted(libraries.items(), key=lambda kv: -kv[1])), explained
@@ -958,18 +970,19 @@ def _sites(live: dict[Any, list[int]], origins: dict[Any, _Origin | None], skip:
 def _totals(scan: Any, origins: dict[Any, _Origin | None], at_peak: Sequence[NativeSite],
             at_end: Sequence[NativeSite]) -> list[LineTotal]:
     by_line: dict[tuple[str, int], list[int]] = {}
-    for key, (size, count) in scan.totals.items():
+    for key, (size, count, _alive, most) in scan.totals.items():
         origin = origins.get(key)
         if origin is None or origin.line is None:
             continue
-        entry = by_line.setdefault(origin.line, [0, 0])
+        entry = by_line.setdefault(origin.line, [0, 0, 0])
         entry[0] += size
         entry[1] += count
+        entry[2] += most
     peak = {(s.file, s.line): s.size for s in at_peak}
     end = {(s.file, s.line): s.size for s in at_end}
     out = [LineTotal(file=f, line=n, code=_frames.code_line(f, n), allocated=a, count=c,
-                     at_peak=peak.get((f, n), 0), at_end=end.get((f, n), 0))
-           for (f, n), (a, c) in by_line.items()]
+                     at_peak=peak.get((f, n), 0), at_end=end.get((f, n), 0), held=h)
+           for (f, n), (a, c, h) in by_line.items()]
     out.sort(key=lambda t: -t.allocated)
     return out
 
@@ -981,11 +994,13 @@ def _totals(scan: Any, origins: dict[Any, _Origin | None], at_peak: Sequence[Nat
 class NativePeakSource:
     """The allocations alive at a block's own peak, from memray: what the measuring code asks a
     peak source for (:meth:`start`, :meth:`stop`, then :attr:`sites`, :attr:`stacks`,
-    :attr:`level`), the shape of :class:`leakhunt.tracing.PeakSnapshots`.
+    :attr:`level`, :attr:`traced_peak`), the shape of :class:`leakhunt.tracing.PeakSnapshots`.
 
-    ``sites`` are :class:`leakhunt.explanation.Site` (the explanation's own), the biggest lines
-    first; ``native`` keeps the whole :class:`NativePeak`. When memray cannot record here,
-    :attr:`unavailable` says why and the sites stay empty (the block still runs).
+    Recording is all a block pays: the capture is read the first time one of those is asked for
+    (a block that broke its peak budget), and deleted when the source is. ``sites`` are
+    :class:`leakhunt.explanation.Site`, the biggest lines first; :attr:`native` is the whole
+    :class:`NativePeak`. Where memray cannot record, :attr:`unavailable` says why and the sites
+    stay empty (the block still runs).
     """
 
     interval = TICK
@@ -993,13 +1008,10 @@ class NativePeakSource:
     def __init__(self, *, limit: int = 10, native_traces: bool = True) -> None:
         self.limit = limit
         self.native_traces = native_traces
-        self.sites: tuple[Any, ...] = ()
-        self.stacks: tuple[Stack, ...] = ()
-        self.level = 0
-        self.traced_peak: int | None = None
-        self.native: NativePeak | None = None
         self.unavailable: str | None = None
+        self._native: NativePeak | None = None
         self._recorder: NativeRecorder | None = None
+        self._stopped = False
 
     def start(self) -> NativePeakSource:
         recorder = NativeRecorder(native_traces=self.native_traces)
@@ -1007,35 +1019,61 @@ class NativePeakSource:
             self._recorder = recorder.start()
         except NativeUnavailable as exc:
             self.unavailable = str(exc)
+            return self
+        weakref.finalize(self, recorder.close)  # the capture goes with the source, read or not
         return self
 
     def stop(self) -> NativePeakSource:
-        recorder, self._recorder = self._recorder, None
-        if recorder is None:
-            return self
-        recorder.stop()
-        try:
-            self._fill(recorder.analyse(top=self.limit, native_budget=0.5))
-        finally:
-            recorder.close()
+        if self._recorder is not None and not self._stopped:
+            self._recorder.stop()
+            self._stopped = True
         return self
 
     @classmethod
     def of(cls, peak: NativePeak, *, limit: int = 10) -> NativePeakSource:
         """A source holding a peak already read (``leakhunt run``'s, for its judgement)."""
         source = cls(limit=limit, native_traces=peak.native_traces)
-        source._fill(peak)
+        source._native = peak
         return source
 
-    def _fill(self, peak: NativePeak) -> None:
+    @property
+    def native(self) -> NativePeak | None:
+        if self._native is None and self._recorder is not None and self._stopped:
+            recorder, self._recorder = self._recorder, None
+            try:
+                self._native = recorder.analyse(top=self.limit, native_budget=0.5)
+            except Exception as exc:  # noqa: BLE001 - an unreadable capture explains nothing, breaks nothing
+                self.unavailable = f"memray's capture could not be read: {type(exc).__name__}: {exc}"
+            finally:
+                recorder.close()
+        return self._native
+
+    @property
+    def sites(self) -> tuple[Any, ...]:
         from leakhunt.explanation import Site
 
-        self.native = peak
-        self.sites = tuple(Site(file=s.file, line=s.line, code=s.code, size=s.size, count=s.count)
-                           for s in peak.sites[:self.limit])
-        self.stacks = peak.stacks
-        self.level = peak.explained
-        self.traced_peak = peak.explained
+        peak = self.native
+        if peak is None:
+            return ()
+        # the block's own lines: allocations with no line of the user's on their stack are the
+        # framework's around it (pytest's hooks), not what the block did
+        return tuple(Site(file=s.file, line=s.line, code=s.code, size=s.size, count=s.count)
+                     for s in peak.sites if _frames.kind(s.file) == _frames.USER)[:self.limit]
+
+    @property
+    def stacks(self) -> tuple[Stack, ...]:
+        peak = self.native
+        return peak.stacks if peak is not None else ()
+
+    @property
+    def level(self) -> int:
+        peak = self.native
+        return peak.explained if peak is not None else 0
+
+    @property
+    def traced_peak(self) -> int | None:
+        peak = self.native
+        return peak.explained if peak is not None else None
 
     def __enter__(self) -> NativePeakSource:
         return self.start()
@@ -1044,7 +1082,7 @@ class NativePeakSource:
         self.stop()
 
 
-def churn_findings(totals: Iterable[LineTotal], *, factor: float = 5.0, minimum: int = 100 << 20
+def churn_findings(totals: Iterable[LineTotal], *, factor: float = 4.0, minimum: int = 256 << 20
                    ) -> Iterator[LineTotal]:
     """Lines that allocated far more over the run than they ever held: a copy repeated in a loop
     (``cur = pd.concat([cur, day])`` copies everything kept so far on every pass)."""

@@ -96,7 +96,7 @@ class Scan:
 
     at_peak: dict[Key, list[int]] = field(default_factory=dict)
     at_end: dict[Key, list[int]] = field(default_factory=dict)
-    totals: dict[Key, list[int]] = field(default_factory=dict)
+    totals: dict[Key, list[int]] = field(default_factory=dict)  # [bytes, allocations, alive now, most alive]
     reps: dict[Key, Any] = field(default_factory=dict)  # one record per key, to resolve its stacks
     states: list[tuple[str, int]] = field(default_factory=list)  # ("tick", n) or ("stack", stack id)
     peak: int = 0  # bytes alive at the high-water mark, as memray counts them
@@ -218,9 +218,14 @@ def scan(records: Iterable[Any], *, peak: int, main_tid: int, is_marker: Callabl
             entry = live.pop(record.address, None)
             if entry is not None:
                 cur -= entry[1]
+                if entry[0] is not None:
+                    totals[entry[0]][2] -= entry[1]
             continue
         if allocator == MUNMAP:
-            cur -= sum(size for _key, size in ranges.remove(record.address, record.size))
+            for key, size in ranges.remove(record.address, record.size):
+                cur -= size
+                if key is not None:
+                    totals[key][2] -= size
             continue
         size = record.size
         key = keys.of(record, size)
@@ -232,11 +237,14 @@ def scan(records: Iterable[Any], *, peak: int, main_tid: int, is_marker: Callabl
         if key is not None:
             entry = totals.get(key)
             if entry is None:
-                totals[key] = [size, 1]
+                totals[key] = [size, 1, size, size]
                 out.reps[key] = record
             else:
                 entry[0] += size
                 entry[1] += 1
+                entry[2] += size
+                if entry[2] > entry[3]:
+                    entry[3] = entry[2]
         if cur > best:
             best, out.best_index = cur, n
             if snapshot is None and (cur >= peak if stop_at is None else n == stop_at):

@@ -100,10 +100,16 @@ class LeakHunt:
         self._rss_after_trim: int | None = None
         self._frozen = False
         self.trims = 0  # trims before cheap measurements (benchmarks read it)
+        self._peak_source: Any = None  # --leak-trace=native: leakhunt.native.NativePeakSource
+        self.native_note: str | None = None  # why --leak-trace=native cannot be honoured here
+        if settings.native:
+            self._peak_source, self.native_note = _native_peaks(config)
 
     # ----------------------------------------------------------------- session
-    def pytest_report_header(self, config: pytest.Config) -> str | None:
+    def pytest_report_header(self, config: pytest.Config) -> str | list[str] | None:
         described = self.settings.describe()
+        if self.native_note:
+            return [f"leakhunt: {described}", f"leakhunt: --leak-trace=native: {self.native_note}"]
         return f"leakhunt: {described}" if described else None
 
     @pytest.hookimpl(trylast=True)
@@ -338,7 +344,7 @@ class LeakHunt:
             # budget is explained by a traced second call (the library's judge decides).
             return Measurer.exact(trace=self.settings.trace or budget.traced is not None,
                                   children=self.settings.children or budget.children is not None,
-                                  peak_sites=budget.peak is not None)
+                                  peak_sites=(self._peak_source or True) if budget.peak is not None else False)
         # Cheap by design: no settling per test; tracemalloc only if already running. The
         # allocator was trimmed before the test's fixtures were set up, if that was due
         # (trim_if_due).
@@ -548,6 +554,20 @@ class LeakHunt:
         state.judgement = dataclasses.replace(
             judgement, measurement=state.measurement, budget=budget,
             notes=(first.notes if first is not None else ()) + judgement.notes)
+
+
+def _native_peaks(config: pytest.Config) -> tuple[Any, str | None]:
+    """(the peak source of --leak-trace=native, or None; why not). memray allows one tracker per
+    process: beside pytest-memray's, leakhunt's cannot start (broken peaks are then explained by
+    a traced second call, as without the option)."""
+    from leakhunt.native import NativePeakSource, unavailable
+
+    reason = unavailable()
+    if reason is None and config.pluginmanager.hasplugin("memray") and getattr(config.option, "memray", False):
+        reason = "pytest-memray (--memray) already tracks every test with memray, and memray allows one tracker"
+    if reason is not None:
+        return None, f"{reason}; broken peak budgets are explained by a traced second call instead"
+    return NativePeakSource, None
 
 
 class _Controller:

@@ -183,9 +183,10 @@ def _print_native(record: RunRecord, out: Any, top: int) -> None:
         shown_totals = native.totals[:min(top, 3)]
         table = _site_table(f"  allocated over the run (top {len(shown_totals)})")
         for total in shown_totals:
-            flag = "  copied again and again" if total in churn else ""
+            finding = (f"  {total.churn:.1f}x the most it held at once: the same data copied again and again;",
+                       "yellow") if total in churn else ("", "")
             table.add_row(format_size(total.allocated), Text.assemble(
-                (native_site_where(total), "bold"), (f"  {total.code}  ({total_text(total)}){flag}", "dim")))
+                (native_site_where(total), "bold"), finding, (f"  {total.code}  ({total_text(total)})", "dim")))
         out.print(table)
     for note in native.notes:
         out.print(_indented(f"  ({note})", style="dim"))

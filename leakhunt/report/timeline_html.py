@@ -110,13 +110,18 @@ def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
     """What ``run_report.html.j2`` needs to draw ``record``."""
     from leakhunt import __version__
 
-    trace = record.trace
-    flame = None
-    explanation = None
-    if trace is not None and trace.stacks:
-        from leakhunt.report.pictures import icicle
+    from leakhunt.report.flame import flame_json
+    from leakhunt.report.timeline_text import native_site_where
 
-        flame = icicle(trace.stacks)
+    trace = record.trace
+    native = record.native
+    explanation = None
+    stacks = native.stacks if native is not None else (trace.stacks if trace is not None else ())
+    churn: list[Any] = []
+    if native is not None:
+        from leakhunt.native import churn_findings
+
+        churn = list(churn_findings(native.totals))
     if record.explanation:
         from leakhunt.explanation import Explanation
 
@@ -131,7 +136,10 @@ def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
         "domains": [(k, v) for k, v in trace.domains.items()] if trace is not None else [],
         "peak_sites": list(trace.sites[:top]) if trace is not None else [],
         "site_where": site_where,
-        "flame": flame,
+        "native_where": native_site_where,
+        "native": native,
+        "churn": churn,
+        "flame_json": flame_json(stacks) if stacks else None,
         "explanation": explanation,
         "exit_hint": EXIT_HINT,
     }

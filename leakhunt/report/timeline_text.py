@@ -132,9 +132,6 @@ def native_site_extra(site: NativeSite) -> str:
 
 
 def total_text(total: LineTotal) -> str:
-    """``(alive at the end 400.0 MiB: 9.7x that allocated)`` for a line's total over the run."""
-    held = max(total.at_peak, total.at_end)
-    if held <= 0:
-        return f"{total.count:,} allocations, none alive at the peak or at the end"
-    return (f"{total.count:,} allocations; held at most {format_size(held)}: "
-            f"{total.churn:.1f}x that allocated")
+    """``7,254 allocations; 5.4x the most it held at once (400.0 MiB)`` for a line's total."""
+    held = max(total.held, total.at_peak, total.at_end)
+    return f"{total.count:,} allocations; {total.churn:.1f}x the most it held at once ({format_size(held)})"
