@@ -298,7 +298,8 @@ def record_run(
     stderr = stderr if stderr is not None else sys.stderr
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    tracer = _Tracer(trace, top=top, trace_frames=trace_frames, keep_capture=keep_capture, status=status)
+    tracer = _Tracer(trace, top=top, trace_frames=trace_frames, keep_capture=keep_capture, status=status,
+                     stderr=stderr)
     # With --trace (tracemalloc) the block is traced freshly with attribution
     # (leakhunt.attribution.Scope): every allocation of the run has a traceback, so what is alive
     # at exit can be told from what existed before, and grouped by root. A trace the user started
@@ -360,6 +361,8 @@ def record_run(
     measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)
 
     # The judgement (the library's, as for every front end) while the target's globals are alive.
+    if measurer.scope is not None or budget is not None:
+        _say(status, "leakhunt: the script returned; looking for what keeps memory alive at its end")
     try:
         with _as_main(target.main_module or kept):
             violations, explanation = judge_run(measurement, budget, title=target.label, scope=measurer.scope,
@@ -452,8 +455,11 @@ class _Tracer:
     active), tracemalloc traces the run instead and :attr:`note` says why."""
 
     def __init__(self, trace: bool | str, *, top: int, trace_frames: int, keep_capture: str | None,
-                 status: Callable[[str], None] | None) -> None:
+                 status: Callable[[str], None] | None, stderr: IO[str]) -> None:
         self.backend, self.note = _backend(trace)
+        self.stderr = stderr
+        if self.note:
+            self._warn()
         self.top = top
         self.trace_frames = trace_frames
         self.keep_capture = keep_capture
@@ -472,10 +478,15 @@ class _Tracer:
             except NativeUnavailable as exc:
                 self.backend = "tracemalloc"
                 self.note = f"the native backend cannot record here ({exc}): traced with tracemalloc instead"
+                self._warn()
                 self._handle = tracing.start(self.trace_frames)  # the peak's sites at least
         if self.backend == "tracemalloc" and tracemalloc.is_tracing():
             # the allocations alive at the traced peak; snapshots may take 10% of the run, none while importing
             self.peaks = tracing.PeakSnapshots(limit=max(self.top, 1), budget=0.1, skip_imports=True).start()
+
+    def _warn(self) -> None:
+        """Say it before the target runs, where a user watching the run sees it."""
+        print(f"{PROG}: {self.note}", file=self.stderr)
 
     def stop(self, timeline: Any) -> None:
         if self.recorder is not None:

@@ -1,8 +1,10 @@
 """The HTML report of a recorded run: one self-contained page from the shared templates.
 
-The timeline is drawn with matplotlib and inlined as SVG; the stacks alive at the peak are an
-icicle (:mod:`leakhunt.report.pictures`); the memory alive at exit is the run's explanation, each
-root with a picture of its path. Needs ``leakhunt[html]``; without it the error names the extra.
+The timeline is drawn with matplotlib and inlined as SVG; the stacks alive at the peak are a
+flame graph (:mod:`leakhunt.report.flame`, drawn in the page by ``flame.js``); with the native
+backend the peak's section is ``native_peak.html.j2``; the memory alive at exit is the run's
+explanation, each root with a picture of its path. Needs ``leakhunt[html]``; without it the
+error names the extra.
 """
 
 from __future__ import annotations
