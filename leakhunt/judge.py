@@ -381,6 +381,8 @@ def _explain_budget(measurement: Measurement, budget: Budget | None, violations:
     peak_sites = ()
     if "peak" in figures and getattr(peak, "unavailable", None):
         notes.append(f"the peak's sites: {peak.unavailable}")
+    if "peak" in figures:
+        notes.extend(getattr(peak, "notes", ()))  # what a peak source could not see (leakhunt.native)
     if "peak" in figures and peak is not None:
         peak_sites = peak.sites
         if peak.traced_peak and peak.level and peak.level < 0.9 * peak.traced_peak:

@@ -286,14 +286,14 @@ class AllocatorSwitch:
     """Make Arrow's and polars' allocations visible to memray while recording; undo after.
 
     Each switch is made only where it takes effect and is leakhunt's to make: the library not
-    yet imported (the setting is read when it loads) and the variable not set by the user.
-    ``notes`` says what was changed and what could not be.
+    yet imported (the setting is read when it loads, and the pool then stays the one Arrow's
+    figures read for the whole run) and the variable not set by the user. ``notes`` says what
+    was changed and what could not be.
     """
 
     environ: Any = field(default_factory=lambda: os.environ)
     notes: list[str] = field(default_factory=list)
     _saved: dict[str, str | None] = field(default_factory=dict)
-    _pool: Any = None
 
     ARROW = "ARROW_DEFAULT_MEMORY_POOL"
     JEMALLOC = "_RJEM_MALLOC_CONF"
@@ -324,20 +324,21 @@ class AllocatorSwitch:
                               "(mimalloc, its default, hides them in one 1 GiB reservation)")
 
     def _arrow_loaded(self) -> None:
+        """pyarrow is loaded already (a pytest session): its pool stays as it is. Switching it for
+        the block would move the block's Arrow memory out of the pool that Arrow's figure (and an
+        ``arrow=`` budget) reads."""
         import pyarrow as pa
 
-        pool = pa.default_memory_pool()
-        if pool.backend_name == "system":
-            return
-        try:  # already loaded: switch the default pool itself for the block, and back after
-            pa.set_memory_pool(pa.system_memory_pool())
-        except Exception as exc:  # noqa: BLE001 - the pool stays; the report says what that hides
-            self.notes.append(f"Arrow's pool ({pool.backend_name}) could not be switched ({exc}): memray "
-                              "sees its arenas, not the buffers made in them")
-            return
-        self._pool = pool
-        self.notes.append(f"Arrow's default pool was the system allocator while recording (it is "
-                          f"{pool.backend_name} otherwise), so memray sees every Arrow buffer at its line")
+        backend = pa.default_memory_pool().backend_name
+        if backend != "system":
+            self.notes.append(f"Arrow's pool is {backend} (pyarrow was loaded before the recording): memray sees "
+                              "its arenas, not the buffers made in them; ARROW_DEFAULT_MEMORY_POOL=system in the "
+                              "environment shows each buffer at its line")
+
+    @staticmethod
+    def _loaded(note: str) -> bool:
+        library = "polars" if note.startswith("polars") else "pyarrow"
+        return library in sys.modules
 
     def _polars(self) -> None:
         if "polars" in sys.modules:
@@ -349,17 +350,14 @@ class AllocatorSwitch:
                               f"({self.JEMALLOC}={self.JEMALLOC_CONF})")
 
     def restore(self) -> None:
+        """Put the settings back; keep only the notes of libraries the block loaded."""
+        self.notes = [note for note in self.notes if self._loaded(note)]
         for name, value in self._saved.items():
             if value is None:
                 self.environ.pop(name, None)
             else:
                 self.environ[name] = value
         self._saved.clear()
-        if self._pool is not None:
-            import pyarrow as pa
-
-            pa.set_memory_pool(self._pool)
-            self._pool = None
 
 
 # --------------------------------------------------------------------------------------
@@ -553,6 +551,8 @@ _NATIVE_LIBRARIES = (
     ("numpy", ("PyDataMem", "PyArray", "npy_", "default_malloc", "ufunc", "numpy")),
     ("duckdb", ("duckdb",)),
 )
+#: The notes of a NativePeak that say what memray could not see.
+_UNSEEN = ("Arrow's pool is", "polars was loaded before")
 #: Function names of mimalloc, whose 1 GiB arena memray sees as one allocation.
 _MIMALLOC = ("mi_", "_mi_")
 _EVAL = ("_PyEval_EvalFrame", "PyEval_EvalCode")
@@ -887,9 +887,6 @@ class _Reader:
         return tuple(out)
 
 
-_LIBRARY_OF: dict[str, str] = {}
-
-
 def _frame_text(filename: str, line: int, function: str) -> str:
     """What a flame graph box says about a frame: the user's own source line, a library's function."""
     if _frames.kind(filename) == _frames.USER:
@@ -906,30 +903,45 @@ def _known_library(origin: _Origin | None) -> bool:
     return origin is not None and bool(origin.library) and not (origin.thread and origin.library == "Python")
 
 
+_FILE_INFO: dict[str, tuple[str, str, bool]] = {}
+
+
+def _file_info(filename: str) -> tuple[str, str, bool]:
+    """(kind, library, is the import machinery) of a code file, worked out once per file."""
+    found = _FILE_INFO.get(filename)
+    if found is None:
+        kind = _frames.kind(filename)
+        found = _FILE_INFO[filename] = (kind, library_of(filename) if kind != _frames.USER else "",
+                                        filename.startswith("<frozen importlib"))
+    return found
+
+
 def _describe(frames: Frames, thread: bool) -> _Origin | None:
     """The user's line, library and ``via`` of a Python stack (newest first); None when the
     allocation is leakhunt's own. Runs once per distinct stack of a capture (thousands): one walk
-    from the newest frame to the user's."""
+    from the newest frame to the user's, one dictionary lookup per frame."""
     if not frames:
         return _Origin(line=("<no Python stack>", 0), frames=(), library="", via="", thread=thread, imports=False)
-    kinds = _frames._cache
-    kind = _frames.kind
+    info = _FILE_INFO
     library = ""
     imports = False
     line = None
     for _fn, f, n in frames:
-        k = kinds.get(f) or kind(f)
-        if k == _frames.USER:
+        kind, lib, importing = info.get(f) or _file_info(f)
+        if kind == _frames.USER:
             line = (f, n)
             break
-        if k == _frames.OURS:
+        if kind == _frames.OURS:
             return None
-        if not library:
-            library = _LIBRARY_OF.get(f) or _LIBRARY_OF.setdefault(f, library_of(f))
-        imports = imports or f.startswith("<frozen importlib")
+        if not library and lib != "Python":
+            library = lib  # the first library's own file (the import machinery is Python's)
+        imports = imports or importing
+    if not library and line is not None:
+        library = "Python" if any(_file_info(f)[1] == "Python" for _fn, f, _n in frames[:1]) else ""
     newest = (frames[0][1], frames[0][2])
     if line is None:  # no line of the user's: charged to the newest frame (a library's thread)
         line = newest
+        library = library or _file_info(newest[0])[1]
     via = "" if newest == line else f"{_frames.short_path(newest[0])}:{newest[1]}"
     return _Origin(line=line, frames=frames, library=library, via=via, thread=thread, imports=imports)
 
@@ -1064,6 +1076,12 @@ class NativePeakSource:
     def stacks(self) -> tuple[Stack, ...]:
         peak = self.native
         return peak.stacks if peak is not None else ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What memray could not see in the block (an allocator's arenas), for its explanation."""
+        peak = self.native
+        return tuple(n for n in peak.notes if n.startswith(_UNSEEN)) if peak is not None else ()
 
     @property
     def level(self) -> int:

@@ -39,6 +39,8 @@ MUNMAP = 15
 #: id (a worker's) or -1.
 Key = tuple[int, int, int]
 
+#: Allocations from this size up keep their native stack in their key (see _Keys.of).
+NATIVE_KEYED = 64 * 1024
 #: How often (records) :func:`scan` reports its progress.
 _PROGRESS_EVERY = 250_000
 
@@ -176,7 +178,9 @@ class _Keys:
             if stack != self.main_stack and tid == self.main_tid:
                 self.main_stack = stack
                 self._moved(("stack", stack))
-            return (stack, record.native_stack_id, -1)
+            # small allocations of one Python stack share a key whatever their native path: their
+            # native frames are never resolved, and most records of a capture are small ones
+            return (stack, record.native_stack_id if size >= NATIVE_KEYED else 0, -1)
         return (-2 - self.state, record.native_stack_id, tid)
 
     def _marker(self, record: Any, stack: int) -> bool:

@@ -32,18 +32,40 @@ _MMAP = 14
 _ARENA = 1 << 20  # a pymalloc arena: Python objects, nothing to resolve
 
 
+def _says_nothing(record: Any) -> bool:
+    """Whether the Python frames already say which library allocated: the innermost frame is a
+    library's or the interpreter's own, not the user's line calling C code directly nor a worker
+    thread without a Python stack (those are what native frames are resolved for)."""
+    from leakhunt import frames
+
+    try:
+        top = record.stack_trace(max_stacks=1)
+    except Exception:  # noqa: BLE001
+        return False
+    return bool(top) and frames.kind(top[0][1]) != frames.USER
+
+
 def _order(records: list[Any], limit: int) -> list[Any]:
-    """Big mappings first (possible arenas), then the biggest stacks; one per native stack."""
+    """Big mappings first (possible arenas), then the biggest stacks whose Python frames do not
+    say which library's C code allocated, up to ``limit``; one per native stack."""
     records = sorted(records, key=lambda r: -r.size)
     big = [r for r in records if r.allocator == _MMAP and r.size >= RESERVATION_MIN]
-    taken = {id(r) for r in big}
-    rest = [r for r in records if not (r.allocator == _MMAP and r.size == _ARENA) and id(r) not in taken]
+    out: list[Any] = []
     seen: set[int] = set()
-    out = []
-    for record in big + rest[:limit]:
+
+    def take(record: Any) -> None:
         if record.native_stack_id and record.native_stack_id not in seen:
             seen.add(record.native_stack_id)
             out.append(record)
+
+    for record in big:
+        take(record)
+    wanted = len(out) + limit
+    for record in records:
+        if len(out) >= wanted:
+            break
+        if not (record.allocator == _MMAP and record.size == _ARENA) and not _says_nothing(record):
+            take(record)
     return out
 
 
