@@ -208,6 +208,7 @@ class NativePeak:
     seconds: float = 0.0  # reading the capture
     phases: tuple[tuple[str, float], ...] = ()  # (what, seconds) of reading the capture
     exact: bool = True  # explained at memray's own high-water mark
+    malloc_kept: int | None = None  # freed memory malloc held in its arenas then (glibc), above the start
 
     @property
     def coverage(self) -> float | None:
@@ -224,6 +225,9 @@ class NativePeak:
         text = f"{share:.0%} of the {above} of resident anonymous memory above the start"
         if share > 1.05:
             text += " (more than 100%: some allocations were never touched, so never resident)"
+        elif self.malloc_kept and self.anon_above_start and share < 0.99:
+            text += (f"; malloc held {format_size(self.malloc_kept)} of freed memory then "
+                     f"({self.malloc_kept / self.anon_above_start:.0%}, allocator retention)")
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -380,6 +384,7 @@ class LineTicks(threading.Thread):
         self.target = target
         self.interval = interval
         self.samples: list[tuple[float, int | None, int | None, int]] = []  # (t, rss, anon, stack)
+        self.kept: list[int | None] = []  # per tick: freed memory malloc keeps (glibc), or None
         self.stacks: list[Frames] = []
         self._index: dict[Frames, int] = {}
         self._halt = threading.Event()
@@ -404,6 +409,7 @@ class LineTicks(threading.Thread):
             self.stacks.append(key)
         rss, anon = _memory()
         self.samples.append((time.perf_counter() - self.t0, rss, anon, found))
+        self.kept.append(_malloc_free())
         marker = bytearray(MARKER)  # the tick's place in the capture (see native_capture.scan)
         del marker
 
@@ -413,6 +419,37 @@ class LineTicks(threading.Thread):
         if self.is_alive():
             self.join()
         self._tick()
+
+
+_MALLINFO: Any = None
+
+
+def _malloc_free() -> int | None:
+    """Bytes glibc's malloc holds freed in its arenas (``mallinfo2().fordblks``): resident memory
+    no allocation holds. None off glibc (the read takes ~0.1 ms; once per tick)."""
+    global _MALLINFO
+    if _MALLINFO is None:
+        _MALLINFO = _mallinfo2() or False
+    if _MALLINFO is False:
+        return None
+    return int(_MALLINFO().fordblks)
+
+
+def _mallinfo2() -> Any:
+    import ctypes
+    import ctypes.util
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                          "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        function = libc.mallinfo2
+    except (OSError, AttributeError):  # not glibc, or glibc before 2.33
+        return None
+    function.restype = MallInfo2
+    return function
 
 
 def _memory() -> tuple[int | None, int | None]:
@@ -455,7 +492,6 @@ class NativeRecorder:
         self._tracker: Any = None
         self._tmpdir: str | None = None
         self._t0 = 0.0
-        self._frames: _FramesChild | None = None
 
     def start(self) -> NativeRecorder:
         reason = unavailable()
@@ -504,27 +540,22 @@ class NativeRecorder:
                 native_budget: float | None = None, peak_rss: int | None = None) -> NativePeak:
         """Read the capture into a :class:`NativePeak` (the recording must be stopped).
 
-        ``native_budget``: seconds to wait for the native frames once the capture is read
-        (default: a twentieth of the recorded time, at least 0.3 s); they are resolved by a
-        helper process meanwhile (:mod:`leakhunt.native_frames`). ``peak_rss``: the exact peak of resident memory
+        ``native_budget``: seconds to spend resolving native frames (default: a twentieth of the
+        recorded time, at least 0.2 s): a library's symbols take ~0.2 s to load the first time,
+        so a short run gets the frames of one or two libraries. ``peak_rss``: the exact peak of resident memory
         (the kernel's high-water mark) over the recording, when the caller read it: the
         anonymous memory at the peak is then at least that minus the file-backed pages.
         """
         assert self.path is not None and self.ticks is not None
-        budget = native_budget if native_budget is not None else max(0.3, 0.05 * self.seconds)
-        if self.native_traces and self._frames is None:  # resolved beside the reading (native_frames)
-            self._frames = _FramesChild(self.path, seconds=max(0.5, 0.1 * self.seconds))
+        budget = native_budget if native_budget is not None else max(0.2, 0.05 * self.seconds)
         reader = _Reader(self.path, self.ticks, top=top, status=status, native_budget=budget,
-                         native_traces=self.native_traces, peak_rss=peak_rss, frames=self._frames)
+                         native_traces=self.native_traces, peak_rss=peak_rss)
         peak = reader.read()
         notes = tuple(self.switch.notes if self.switch is not None else ()) + peak.notes
         return replace(peak, notes=notes, capture=self.path if self.keep else None)
 
     def close(self) -> None:
-        """Delete the temporary capture (a kept one stays); end the frames' helper process."""
-        if self._frames is not None:
-            self._frames.stop()
-            self._frames = None
+        """Delete the temporary capture (a kept one stays)."""
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -553,6 +584,12 @@ _NATIVE_LIBRARIES = (
 )
 #: The notes of a NativePeak that say what memray could not see.
 _UNSEEN = ("Arrow's pool is", "polars was loaded before")
+#: Native frames resolved per stack: enough to name the library's function that allocated;
+#: deeper frames reach the interpreter, whose symbols take the longest to load.
+NATIVE_FRAMES = 6
+#: Mappings from this size up are resolved whatever the time: they may be an allocator's arena
+#: (mimalloc reserves 1 GiB), which is not memory until used.
+RESERVATION_MIN = 64 << 20
 #: Function names of mimalloc, whose 1 GiB arena memray sees as one allocation.
 _MIMALLOC = ("mi_", "_mi_")
 _EVAL = ("_PyEval_EvalFrame", "PyEval_EvalCode")
@@ -568,68 +605,6 @@ def _keep_frames(names: Iterable[str]) -> tuple[str, ...]:
             break
         kept.append(name)
     return tuple(kept)
-
-
-class _FramesChild:
-    """The helper process of :mod:`leakhunt.native_frames`, read by a thread as it prints."""
-
-    def __init__(self, path: str, *, limit: int = 40, seconds: float = 1.0) -> None:
-        import subprocess
-
-        self.note = ""
-        self.found: dict[int, tuple[int, bool, list[str]]] = {}
-        self._started = time.perf_counter()
-        try:
-            self._proc: Any = subprocess.Popen(
-                [sys.executable, "-m", "leakhunt.native_frames", path, str(limit), f"{seconds:.3f}"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
-        except OSError as exc:
-            self._proc = None
-            self.note = f"native frames were not resolved: {exc}"
-            return
-        self._reader = threading.Thread(target=self._read, name="leakhunt-native-frames", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        import json
-
-        assert self._proc is not None and self._proc.stdout is not None
-        for line in self._proc.stdout:
-            try:
-                data = json.loads(line)
-                self.found[int(data["nid"])] = (int(data["size"]), bool(data["mmap"]), list(data["frames"]))
-            except (ValueError, KeyError, TypeError):
-                continue
-
-    def collect(self, grace: float) -> dict[int, tuple[int, bool, list[str]]]:
-        """What the child resolved, waiting for it at most ``grace`` seconds more."""
-        if self._proc is None:
-            return {}
-        import subprocess
-
-        try:
-            self._proc.wait(timeout=max(0.0, grace))
-        except subprocess.TimeoutExpired:
-            if self.found:
-                self.note = (f"native frames resolved for the {len(self.found)} biggest stacks at the peak (more "
-                             f"would have taken longer than the {grace:.1f} s allowed)")
-            else:
-                self.note = (f"native frames not resolved: it takes longer than the {grace:.1f} s allowed "
-                             "(--keep-capture FILE keeps the capture: memray flamegraph FILE shows them)")
-        self.stop()
-        return dict(self.found)
-
-    def stop(self) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait()
-        self._reader.join(timeout=5)
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-        self._proc = None
 
 
 def library_of(filename: str) -> str:
@@ -679,11 +654,9 @@ class _Reader:
     """One read of a capture into a :class:`NativePeak` (see :meth:`read`)."""
 
     def __init__(self, path: str, ticks: LineTicks, *, top: int, status: Callable[[str], None] | None,
-                 native_budget: float, native_traces: bool, peak_rss: int | None = None,
-                 frames: _FramesChild | None = None) -> None:
+                 native_budget: float, native_traces: bool, peak_rss: int | None = None) -> None:
         self.path = path
         self.peak_rss = peak_rss
-        self.frames = frames
         self.ticks = ticks
         self.top = max(top, 1)
         self.status = status
@@ -784,8 +757,8 @@ class _Reader:
         self._by_stack = {key[0]: rec for key, rec in scan.reps.items() if key[0] >= 0}
         origins = {key: self._origin(key, scan.reps[key], scan) for key in scan.totals}
         self._phase("lines")
-        reservations, reserved = self._reservations(scan, origins, self._collect_natives(scan))
-        self._phase("native frames (waiting)")
+        reservations, reserved = self._reservations(scan, origins, self._resolve_natives(scan, origins))
+        self._phase("native frames")
         library = self._libraries(scan, origins)
         natives = self._by_nid
         peak_sites, libraries, explained = _sites(scan.at_peak, origins, reserved, library, natives)
@@ -794,13 +767,23 @@ class _Reader:
         stacks = self._stacks(scan, origins, reserved)
         self._phase("sites")
         time_at, rss, anon = self._moment(scan.peak_tick)
+        kept = self._kept(scan.peak_tick)
         anon_above = None if anon is None or self.ticks.start_anon is None else max(0, anon - self.ticks.start_anon)
         return NativePeak(
             time=time_at, heap=scan.peak, explained=explained, anon_above_start=anon_above, rss=rss,
             sites=tuple(peak_sites[:self.top]), libraries=libraries, stacks=stacks,
             totals=tuple(totals[:self.top]), at_end=tuple(end_sites[:self.top]),
             reservations=tuple(reservations), allocations=scan.records, native_traces=self.native_traces,
-            notes=tuple(self.notes), exact=scan.exact)
+            notes=tuple(self.notes), exact=scan.exact, malloc_kept=kept)
+
+    def _kept(self, tick: int) -> int | None:
+        """Freed memory malloc held at the high-water mark, above what it held at the start."""
+        kept = getattr(self.ticks, "kept", [])
+        around = [kept[i] for i in (tick - 1, tick) if 0 <= i < len(kept) and kept[i] is not None]
+        if not around:
+            return None
+        first = next((k for k in kept if k is not None), 0)
+        return max(0, min(around) - first)
 
     def _moment(self, tick: int) -> tuple[float | None, int | None, int | None]:
         """(time, rss, anon) at the high-water mark: the ticks on either side of it. The exact
@@ -818,24 +801,43 @@ class _Reader:
             anon = max(anon, self.peak_rss - max(files))
         return when, rss, anon
 
-    def _collect_natives(self, scan: Any) -> set[int]:
-        """Native frames by native stack, from the helper process (within the budget); the
-        native stacks of allocator arenas (mimalloc's reservation)."""
+    def _native(self, key: Any, record: Any) -> tuple[str, ...]:
+        """The native functions of a key's stack, innermost first (resolved once per native stack)."""
+        found = self._by_nid.get(key[1])
+        if found is None:
+            try:
+                names = [frame[0] for frame in record.native_stack_trace(max_stacks=NATIVE_FRAMES)]
+            except Exception:  # noqa: BLE001 - a stack memray cannot resolve shows no native frames
+                names = []
+            found = self._by_nid[key[1]] = _keep_frames(names)
+        return found
+
+    def _resolve_natives(self, scan: Any, origins: dict[Any, _Origin | None]) -> set[int]:
+        """Native frames of the biggest stacks at the peak whose Python frames do not say which
+        library allocated (a C function called straight from your line, a worker thread), within
+        the time budget: a library's symbols take ~0.2 s to load the first time. Mappings big
+        enough to be an allocator's arena come first, whatever the time. Returns the native
+        stacks of mimalloc's arenas."""
         arenas: set[int] = set()
         if not self.native_traces:
             self.notes.append("native frames were not recorded")
             return arenas
-        if self.frames is None:
-            self.notes.append("native frames were not resolved")
-            return arenas
-        self._say("leakhunt: collecting native frames")
-        resolved = self.frames.collect(self.native_budget)
-        for nid, (size, mmap, names) in resolved.items():
-            self._by_nid[nid] = _keep_frames(names)
-            if mmap and any(name.startswith(_MIMALLOC) or "mimalloc" in name for name in names):
-                arenas.add(nid)
-        if self.frames.note:
-            self.notes.append(self.frames.note)
+        ranked = sorted(scan.at_peak.items(), key=lambda kv: -kv[1][0])
+        big = [key for key, (size, _) in ranked if size >= RESERVATION_MIN and scan.reps[key].allocator == _MMAP]
+        for key in big:
+            if any(name.startswith(_MIMALLOC) or "mimalloc" in name for name in self._native(key, scan.reps[key])):
+                arenas.add(key[1])
+        unknown = [key for key, _ in ranked[:max(self.top * 3, 30)] if key[1] and key[1] not in self._by_nid
+                   and not _known_library(origins.get(key)) and not _is_arena(scan.reps[key])]
+        t0 = time.perf_counter()
+        for done, key in enumerate(unknown):
+            if time.perf_counter() - t0 > self.native_budget:
+                self.notes.append(f"native frames resolved for the {done} biggest stacks at the peak whose Python "
+                                  f"frames do not name the library (looking up more symbols would take longer than "
+                                  f"the {self.native_budget:.1f} s allowed; --keep-capture keeps them for memray)")
+                break
+            self._say(f"leakhunt: resolving native frames ({done + 1} of {len(unknown)})")
+            self._native(key, scan.reps[key])
         return arenas
 
     def _reservations(self, scan: Any, origins: dict[Any, _Origin | None], arenas: set[int]
