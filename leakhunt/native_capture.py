@@ -194,6 +194,24 @@ class _Keys:
         self.state = len(self.out.states) - 1
 
 
+def _free(record: Any, allocator: int, live: dict[int, tuple[Any, int]], ranges: _Ranges,
+          totals: dict[Key, list[int]]) -> int:
+    """Forget what a free or an unmap releases; the bytes released."""
+    if allocator == MUNMAP:
+        released = 0
+        for key, size in ranges.remove(record.address, record.size):
+            released += size
+            if key is not None:
+                totals[key][2] -= size
+        return released
+    entry = live.pop(record.address, None)
+    if entry is None:
+        return 0
+    if entry[0] is not None:
+        totals[entry[0]][2] -= entry[1]
+    return entry[1]
+
+
 def scan(records: Iterable[Any], *, peak: int, main_tid: int, is_marker: Callable[[Any], bool],
          marker_size: int, total: int | None = None, progress: Callable[[int, int | None], None] | None = None,
          stop_at: int | None = None) -> Scan:
@@ -218,18 +236,8 @@ def scan(records: Iterable[Any], *, peak: int, main_tid: int, is_marker: Callabl
     for record in records:
         n += 1
         allocator = record.allocator
-        if allocator in FREES:
-            entry = live.pop(record.address, None)
-            if entry is not None:
-                cur -= entry[1]
-                if entry[0] is not None:
-                    totals[entry[0]][2] -= entry[1]
-            continue
-        if allocator == MUNMAP:
-            for key, size in ranges.remove(record.address, record.size):
-                cur -= size
-                if key is not None:
-                    totals[key][2] -= size
+        if allocator in FREES or allocator == MUNMAP:
+            cur -= _free(record, allocator, live, ranges, totals)
             continue
         size = record.size
         key = keys.of(record, size)

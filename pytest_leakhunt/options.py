@@ -137,8 +137,7 @@ class Settings:
                 return "--" + dest.replace("_", "-"), value
             return f"ini option {dest}", _ini(config, dest)
 
-        where, trace_value = raw("leak_trace")
-        native = isinstance(trace_value, str) and trace_value.strip().lower() == NATIVE
+        native = _is_native(raw("leak_trace")[1])
 
         def flag(dest: str) -> bool:
             where, value = raw(dest)
@@ -149,8 +148,7 @@ class Settings:
                 return True
             if isinstance(value, str) and text in _FALSE:
                 return False
-            accepted = "true, false or native" if dest == "leak_trace" else "true or false"
-            raise pytest.UsageError(f"{where}: expected {accepted}, got {value!r}")
+            raise pytest.UsageError(f"{where}: expected {_ACCEPTED.get(dest, 'true or false')}, got {value!r}")
 
         where, top = raw("leak_report_top")
         report_top_where = where
@@ -269,6 +267,13 @@ class Settings:
 
 
 _MISSING = object()
+#: What a flag option accepts, where it is more than true or false.
+_ACCEPTED = {"leak_trace": "true, false or native"}
+
+
+def _is_native(value: object) -> bool:
+    """``--leak-trace=native`` / ``leak_trace = native``."""
+    return isinstance(value, str) and value.strip().lower() == NATIVE
 
 
 def _ini(config: pytest.Config, name: str) -> object:
