@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from leakhunt.measure import Measurement
 
 __all__ = [
+    "LIMITS",
     "Budget",
     "Violation",
     "MemoryBudgetExceeded",
@@ -26,12 +27,15 @@ __all__ = [
 ]
 
 #: Budget keywords that limit a figure of a single measurement.
-FIGURES = ("rss", "peak", "traced", "arrow", "children")
+FIGURES = ("rss", "peak", "traced", "arrow", "children", "file")
+#: Keywords that set a limit (a budget needs one).
+LIMITS = FIGURES + ("leak",)
 #: Every keyword ``memory_budget`` and the pytest marker accept.
-KEYWORDS = FIGURES + ("leak", "repeat", "warmup")
+KEYWORDS = LIMITS + ("repeat", "warmup")
 
 _FIGURE_HELP = {
-    "rss": "settled RSS growth",
+    "rss": "settled anonymous RSS growth",
+    "file": "file-backed RSS growth",
     "peak": "high-water mark above the start",
     "traced": "tracemalloc growth",
     "arrow": "Arrow pool growth",
@@ -48,6 +52,7 @@ class Budget:
     traced: int | None = None
     arrow: int | None = None
     children: int | None = None
+    file: int | None = None
     leak: int | None = None
     repeat: int = defaults.REPEAT
     warmup: int = defaults.WARMUP
@@ -121,7 +126,7 @@ class Budget:
         if default is None:
             return self
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in FIGURES + ("leak",):
+        for name in LIMITS:
             if values[name] is None:
                 values[name] = getattr(default, name)
         return Budget(**values)
@@ -134,6 +139,12 @@ class Budget:
 
     def to_dict(self) -> dict[str, int | None]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def keyword_help() -> str:
+    """Every keyword with its default and what it limits: the marker's help is made from it."""
+    parts = [f"{name}=None" for name in LIMITS] + [f"repeat={defaults.REPEAT}", f"warmup={defaults.WARMUP}"]
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import tracemalloc
 from typing import Iterable, Sequence
 
 __all__ = ["OURS", "LIBRARY", "USER", "kind", "is_ours", "is_import", "user_frame", "traceback_frames",
-           "short_path", "code_line", "own_dirs", "library_dirs", "mark_ours"]
+           "short_path", "code_line", "forget_lines", "own_dirs", "library_dirs", "mark_ours"]
 
 OURS, LIBRARY, USER = "ours", "library", "user"
 
@@ -129,8 +129,31 @@ def short_path(filename: str) -> str:
     return filename
 
 
+#: Source lines read by :func:`code_line`, by file. Not ``linecache``: lines cached there while a
+#: block is watched would be objects the block made, and explained as the user's memory.
+#: :func:`forget_lines` empties it once an explanation is made.
+_LINES: dict[str, list[str]] = {}
+
+
 def code_line(filename: str, lineno: int) -> str:
     """The stripped source line, or "" when there is none."""
     if filename.startswith("<") or lineno <= 0:
         return ""
-    return linecache.getline(filename, lineno).strip()
+    lines = _LINES.get(filename)
+    if lines is None:
+        cached = linecache.cache.get(filename)
+        if cached is not None and len(cached) > 2:
+            lines = cached[2]
+        else:
+            try:
+                with open(filename, encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                lines = []
+        _LINES[filename] = lines
+    return lines[lineno - 1].strip() if lineno <= len(lines) else ""
+
+
+def forget_lines() -> None:
+    """Let go of the source lines :func:`code_line` read."""
+    _LINES.clear()

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 from leakhunt import defaults, probes
 from leakhunt import tracing as _tracing
 from leakhunt.explanation import Root, Site
+from leakhunt.hunted import checks_callable
 from leakhunt.settle import settle
 from leakhunt.units import format_size, parse_size
 
@@ -100,22 +101,28 @@ class LeakVerdict:
     evidence: str | None = None  # which accounting decided a leak, and on what evidence
 
     def explain(self, title: str = "the function") -> str:
-        lines = []
+        """The verdict in words. A leak is explained as every front end explains one
+        (:func:`leakhunt.judge.explain_leak`: its roots, sites and series); otherwise why it is
+        not one, in terms of the figures shown."""
         if self.leaking:
-            lines.append(f"{title} leaks {format_size(self.per_call)} per call "
-                         f"(threshold {format_size(self.threshold)}), seen in {NAMES[self.accounting or '']}")
-            lines.append(f"  {self.evidence or 'confirmed over a second window of calls'}; {self.calls} calls in all")
-        elif self.cleared_note:
-            lines.append(f"{title}: {self.cleared_note}")
+            from leakhunt.judge import explain_leak
+
+            return str(explain_leak(self, title))
+        if self.cleared_note:
+            lines = [f"{title}: {self.cleared_note}"]
         else:
-            lines.append(f"{title} does not leak: growth stayed under {format_size(self.threshold)} per call "
-                         f"({self.calls} calls)")
+            lines = [f"{title} does not leak: {self.why_not()} ({self.calls} calls)"]
         for name, values in self.series.items():
             slope, steps = series_text(name, values)
             lines.append(f"  {name:<6} {slope}/call   per call: {steps}")
-        if self.leaking and self.accounting == "rss" and "traced" not in {*self.series, *self.confirm_series}:
-            lines.append("  run with tracing (tracemalloc.start(), or pytest --leak-trace) to see where it is allocated")
         return "\n".join(lines)
+
+    def why_not(self) -> str:
+        """Which part of the rule the series did not meet, said with their own figures: a
+        slope under the threshold, growth in too few calls, or too little end to end."""
+        reasons = [_why_not(name, values, _limit(name, self.threshold)) for name, values in self.series.items()
+                   if len(values) > 2]
+        return "; ".join(r for r in reasons if r) or f"growth stayed under {format_size(self.threshold)} per call"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +139,20 @@ NAMES = {"rss": "resident memory (anonymous RSS)", "traced": "tracemalloc's trac
          "blocks": "pymalloc's allocated blocks",
          "unmanaged": "unmanaged memory (anonymous RSS minus Dask's managed data)",
           "arrow": "Arrow's memory pool", "": "no accounting"}
+
+
+def _why_not(name: str, series: list[int], threshold: int) -> str:
+    calls = len(series) - 1
+    deltas = [series[i + 1] - series[i] for i in range(calls)]
+    growing = sum(1 for d in deltas if d > NOISE[name])
+    slope = sen_slope(series)
+    unit = (lambda v: f"{v:+.0f} blocks") if name == "blocks" else (lambda v: format_size(v, signed=True))
+    if slope < threshold:
+        return f"{name} {unit(slope)}/call, under the threshold"
+    if growing * 2 < calls:
+        return f"{name} grew in {growing} of {calls} calls, not call after call"
+    total = series[-1] - series[0]
+    return f"{name} grew {unit(total)} over {calls} calls, less than a leak at the threshold keeps"
 
 
 def _rss_reader() -> Callable[[], int | None]:
@@ -181,9 +202,10 @@ def _settings(threshold: int | str, repeat: int, warmup: int) -> int:
     return limit
 
 
+@checks_callable  # a generator function, or an option that is also fn's parameter, is refused first
 def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THRESHOLD,
          repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, confirm: bool = True,
-         trace: bool | None = None, attribute: bool = False, **kwargs: Any) -> LeakVerdict:
+         trace: bool | None = None, attribute: bool = True, **kwargs: Any) -> LeakVerdict:
     """Call ``fn(*args, **kwargs)`` repeatedly and decide whether it leaks per call.
 
     ``trace``: ``None`` uses tracemalloc's figure if tracing is already on; ``True`` lets
@@ -191,10 +213,15 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
     first window watches pymalloc's count of allocated blocks (free to read, where tracing slows
     every call: benchmarks/plugin.md), and a window whose blocks grow by at least a
     threshold's worth per call (threshold / 512 bytes, the largest small object) is confirmed
-    with tracing on; with ``confirm=False`` the whole hunt is traced. ``False`` leaves tracing out. ``attribute``: trace the confirmation window freshly and, for a
-    confirmed leak, keep what its calls left alive (grouped by root), their allocation sites
-    and types in the verdict: the explanation of the leak, with no extra call. An exception
-    from ``fn`` propagates: a failing call is never called a leak.
+    with tracing on; with ``confirm=False`` the whole hunt is traced. ``False`` leaves tracing
+    out. ``attribute`` (the default): watch the confirmation window (traced freshly unless
+    ``trace=False``) and, for a confirmed leak, keep what its calls left alive (grouped by
+    root), their allocation sites and types in the verdict: the explanation of the leak, with
+    no extra call. An exception from ``fn`` propagates: a failing call is never called a leak.
+
+    ``TypeError`` before any call for a generator or ``async`` function (a call would run none of
+    its body) and for an option of hunt's that ``fn`` also takes as a parameter (which one was
+    meant cannot be told): :mod:`leakhunt.hunted`.
     """
     limit = _settings(threshold, repeat, warmup)
     # Small objects watched by their block count first, traced only to confirm (see above).
@@ -256,6 +283,8 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
         elif suspects:
             confirmed = suspects
     finally:
+        if scope is not None and confirmed:
+            scope.capture()  # what the confirmation's calls made: before the heap thaws
         if frozen:
             gc.unfreeze()  # before any search: frozen objects are invisible to gc.get_referrers
         if scope is not None:
@@ -301,8 +330,8 @@ def evidence(confirmed: Iterable[str], measured: Iterable[str], windows: int, re
             else "confirmed over a second window of calls" if windows == 1 else "not confirmed (confirm=False)")
     if grew and set(grew) <= RESIDENT:
         quiet = f", while {' and '.join(_SHORT[n] for n in flat)} did not grow" if flat else ""
-        return (f"decided by {seen} alone{quiet}: native memory, which needs stronger evidence "
-                f"(allocator fragmentation stops growing, a leak does not); {span}")
+        return (f"decided by {seen} alone{quiet}: growth only resident memory shows needs stronger "
+                f"evidence (allocator fragmentation stops growing, a leak does not); {span}")
     return f"decided by {seen}; {span}"
 
 
@@ -313,14 +342,10 @@ _SHORT = {"traced": "tracemalloc", "arrow": "Arrow's pool", "rss": "resident mem
 def _survivors_of(scope: Any) -> dict[str, Any]:
     """Roots, sites and types of what the calls inside ``scope`` left alive."""
     from leakhunt.attribution import created_types, survivors
-    from leakhunt.tracing import summarise
 
     try:
-        roots = survivors(scope).roots
-        sites: tuple[Site, ...] = ()
-        if scope.fresh:
-            sites = summarise(tracemalloc.take_snapshot(), limit=5, user_only=True)[1]
-        return {"roots": roots, "sites": sites, "types": created_types(scope)}
+        found = survivors(scope, sites=scope.fresh)
+        return {"roots": found.roots, "sites": found.sites, "types": created_types(scope)}
     except Exception:  # never let the explanation hide the verdict
         return {}
 

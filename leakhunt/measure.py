@@ -67,6 +67,13 @@ class Measurement:
         return _diff(self.after.rss_anon, self.before.rss_anon)
 
     @property
+    def file_backed_growth(self) -> int | None:
+        """Resident file-backed pages the block added (memory maps, libraries loaded, a file's
+        pages mapped while it is read): in RSS, but not what a leak grows."""
+        total, anon = self.rss_growth, self.rss_anon_growth
+        return None if total is None or anon is None else total - anon
+
+    @property
     def traced_growth(self) -> int | None:
         return _diff(self.after.traced, self.before.traced)
 
@@ -88,12 +95,17 @@ class Measurement:
         return {name: after.get(name, 0) - before.get(name, 0) for name in after}
 
     def figure(self, name: str) -> int | None:
-        """A figure by its budget keyword (rss, peak, traced, arrow, children): what a budget
-        checks. rss and traced leave out what older threads allocated during the block."""
+        """A figure by its budget keyword (rss, peak, traced, arrow, children, file): what a
+        budget checks. ``rss`` is anonymous resident memory (file-backed pages are ``file``);
+        rss and traced leave out what older threads allocated during the block and
+        tracemalloc's own memory."""
         if name == "rss":
-            return None if self.rss_growth is None else self.rss_growth - self.excluded - self.tracing_overhead
+            growth = self.rss_anon_growth if self.rss_anon_growth is not None else self.rss_growth
+            return None if growth is None else growth - self.excluded - self.tracing_overhead
         if name == "traced":
             return None if self.traced_growth is None else self.traced_growth - self.excluded
+        if name == "file":
+            return self.file_backed_growth
         return {"peak": self.peak, "arrow": self.arrow_growth, "children": self.children_peak}[name]
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,6 +113,7 @@ class Measurement:
         return {
             "rss_growth": self.rss_growth,
             "rss_anon_growth": self.rss_anon_growth,
+            "file_backed_growth": self.file_backed_growth,
             "peak": self.peak,
             "peak_rss": self.peak_rss,
             "traced_growth": self.traced_growth,
@@ -132,9 +145,9 @@ class Measurer:
     back to the OS before the start reading, without a collection: otherwise the block could
     reuse memory an allocator kept from earlier work, and its growth would read as zero.
 
-    ``attribute`` opens a :class:`leakhunt.attribution.Scope` at the start (a fresh trace of
-    the block, the threads and children that existed before it): what an explanation needs to
-    show only the block's own survivors. The scope stays open after :meth:`stop` (the
+    ``attribute`` opens a :class:`leakhunt.attribution.Scope` at the start (the heap frozen, a
+    fresh trace of the block when ``trace``, the threads and children that existed before it):
+    what an explanation needs to show only the block's own survivors. The scope stays open after :meth:`stop` (the
     survivors are looked at after the figures); :meth:`close` ends it. ``peak_sites`` samples
     the allocations alive at the traced high-water mark (:class:`leakhunt.tracing.PeakSnapshots`);
     a callable instead makes the peak source to use, traced or not (``start()``, ``stop()``,
@@ -194,7 +207,8 @@ class Measurer:
         if trace:
             return cls(settle=True, trace=True, children=children, domains=True, attribute=True,
                        peak_sites=peak_sites)
-        return cls(settle=True, trace=None, children=children, domains=False,
+        # untraced, the block's gc-tracked survivors are still told apart (a frozen heap: free)
+        return cls(settle=True, trace=None, children=children, domains=False, attribute=True,
                    peak_sites=peak_sites if callable(peak_sites) else False)
 
     @property
@@ -219,7 +233,7 @@ class Measurer:
         if self.attribute:
             from leakhunt.attribution import Scope
 
-            self.scope = Scope(trace=self.trace is not False, frames=self.trace_frames)
+            self.scope = Scope(trace=bool(self.trace), frames=self.trace_frames, children=self.children)
             self._exclude_pids = self.scope.children
         elif self.trace:
             self._trace_handle = _tracing.start(self.trace_frames)
@@ -374,10 +388,14 @@ def sample_figures(sample: Sample) -> tuple[float, int | None, int | None, int |
     :class:`~leakhunt.probes.QuickMeter` sample: what :func:`from_sample`'s measurement gives as
     ``seconds``, ``figure("rss")``, ``peak``, ``figure("traced")`` and ``arrow_growth``, without
     building it (a report of thousands of tests makes one row per test from these)."""
-    (t0, t1, rss_before, _, rss_after, _, peak_rss, traced_before, _, traced_after, _, arrow_before, _,
-     arrow_after, _) = sample
+    (t0, t1, rss_before, anon_before, rss_after, anon_after, peak_rss, traced_before, _, traced_after, _,
+     arrow_before, _, arrow_after, _) = sample
+    if anon_before is not None and anon_after is not None:  # figure("rss") is anonymous memory
+        growth: int | None = anon_after - anon_before
+    else:
+        growth = None if rss_after is None or rss_before is None else rss_after - rss_before
     return (t1 - t0,
-            None if rss_after is None or rss_before is None else rss_after - rss_before,
+            growth,
             None if peak_rss is None or rss_before is None else max(0, peak_rss - rss_before),
             None if traced_after is None or traced_before is None else traced_after - traced_before,
             arrow_after if arrow_before is None else None if arrow_after is None else arrow_after - arrow_before)

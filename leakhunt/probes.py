@@ -568,6 +568,20 @@ def restore_hwm() -> bool:
     return after is not None and after >= target - page
 
 
+def _forget_resets() -> None:
+    """In a forked child: the parent's resets are not the child's. Its mark is its own, and the
+    at-exit restore it inherits with the parent's at-exit callbacks finds nothing to do (it
+    used to raise a child's mark to its parent's peak). Kept as state, not as a check in the
+    callback: the callback is registered inside a measured window, which must allocate nothing
+    more than it did (tests/test_probes.py reads pages exactly)."""
+    global _mark_before_reset
+    _mark_before_reset = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_resets)
+
+
 def _restore_at_exit_once() -> None:
     global _restore_at_exit
     if not _restore_at_exit:

@@ -26,17 +26,18 @@ from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from leakhunt import tracing
-from leakhunt.budget import Violation
+from leakhunt.budget import FIGURES
+from leakhunt.process_local import LocalHandler, Owner
 from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceAtPeak, environment, parse_interval
 
 if TYPE_CHECKING:
     from leakhunt.report.files import ReportPath
 
-__all__ = ["configure_parser", "judge_run", "misplaced_options", "run", "Target", "record_run"]
+__all__ = ["configure_parser", "misplaced_options", "run", "Target", "record_run"]
 
 PROG = "leakhunt run"
 # Budget keywords that make sense for one run of a script (leak/repeat/warmup need repeats).
-_RUN_BUDGET_KEYWORDS = ("rss", "peak", "traced", "arrow", "children")
+_RUN_BUDGET_KEYWORDS = FIGURES
 #: Frames kept per traced allocation with --trace (the library's default).
 TRACE_FRAMES = tracing.TRACE_FRAMES
 
@@ -98,6 +99,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="no live status line (it is shown on stderr only when stderr is a terminal)")
     add("-q", "--quiet", action="store_true",
         help="no live status line and no summary (errors and budget failures still print)")
+    from leakhunt.oom._cli import add_run_options
+
+    add_run_options(add)
     parser.add_argument("target", nargs="?", metavar="script.py", help="the script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, metavar="args", help="the target's arguments")
     parser.set_defaults(_own_options=own)
@@ -248,8 +252,12 @@ _OUR_FILES = {os.path.normcase(os.path.abspath(f)) for f in (__file__, runpy.__f
 
 
 def _ours(filename: str) -> bool:
-    # runpy is a frozen module since 3.11: its frames say "<frozen runpy>"
-    return filename == "<frozen runpy>" or os.path.normcase(os.path.abspath(filename)) in _OUR_FILES
+    # runpy is a frozen module since 3.11: its frames say "<frozen runpy>"; leakhunt's own
+    # frames around the target (the OOM guard's arming, leakhunt.oom._cli) are ours too
+    from leakhunt.frames import is_ours
+
+    return filename == "<frozen runpy>" or os.path.normcase(os.path.abspath(filename)) in _OUR_FILES \
+        or is_ours(filename)
 
 
 def _strip_our_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
@@ -262,6 +270,15 @@ def _strip_our_frames(tb: types.TracebackType | None) -> types.TracebackType | N
 def _format_exception(exc: BaseException) -> str:
     tb = _strip_our_frames(exc.__traceback__)
     return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _print_error(exc: BaseException, stderr: IO[str]) -> None:
+    """The target's error as Python prints it: through ``sys.excepthook`` (it may be customised)."""
+    if stderr is sys.stderr:
+        tb = _strip_our_frames(exc.__traceback__)
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+    else:
+        stderr.write(_format_exception(exc))
 
 
 # --------------------------------------------------------------------------------------
@@ -292,7 +309,8 @@ def record_run(
     An exception in the target is printed to ``stderr`` as Python prints it (through
     ``sys.excepthook``) and recorded; the figures up to that point are kept.
     """
-    from leakhunt.measure import Measurer
+    from leakhunt.imports import ImportMeter
+    from leakhunt.lifecycle import Block, Policy
     from leakhunt.probes import PeakWindow
 
     stderr = stderr if stderr is not None else sys.stderr
@@ -300,13 +318,15 @@ def record_run(
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     tracer = _Tracer(trace, top=top, trace_frames=trace_frames, keep_capture=keep_capture, status=status,
                      stderr=stderr)
-    # With --trace (tracemalloc) the block is traced freshly with attribution
-    # (leakhunt.attribution.Scope): every allocation of the run has a traceback, so what is alive
-    # at exit can be told from what existed before, and grouped by root. A trace the user started
-    # is left running. The native backend records with memray instead (no tracemalloc).
+    # The run is one block of the library's lifecycle. With --trace=tracemalloc it is traced
+    # freshly with attribution (leakhunt.attribution.Scope): every allocation of the run has a
+    # traceback, so what is alive at exit can be told from what existed before, and grouped by
+    # root; the judgement then explains what the run keeps, within its budget or not. The peak's
+    # sites come from the tracer (below): memray's capture (the native backend) or the run's own
+    # snapshots of tracemalloc. A trace the user started is left running.
     traced = tracer.backend == "tracemalloc"
-    measurer = Measurer(settle=True, trace=True if traced else False, domains=traced, attribute=traced,
-                        trace_frames=trace_frames)
+    block = Block(target.label, Policy.of(budget, trace=traced, rerun=False, exact=True, explain_kept=traced,
+                                          trace_frames=trace_frames, peak_sites=False))
     sampler = Sampler(interval, children=children, status=status)
     status_code = 0
     error: BaseException | None = None
@@ -315,11 +335,13 @@ def record_run(
         sys.path[0] = target.sys_path0()
     else:
         sys.path.append(target.sys_path0())
-    measurer.start()
+    block.start()
     tracer.start()
     window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
     sampler.start()
+    owner = Owner()
     restore_sigterm = _write_figures_on_sigterm()
+    imports = ImportMeter().install()  # what the script's imports take: a line of its own
     try:
         kept = target.execute()
     except SystemExit as exc:
@@ -330,55 +352,52 @@ def record_run(
         kept = exc
         status_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
     finally:
+        if not owner.here():  # a forked copy of the target reached its end: no figures, no summary
+            _end_forked_copy(status_code, error, stderr)
+        imports.remove()
         restore_sigterm()
         timeline = sampler.stop()
         window.close()
         tracer.stop(timeline)
-        measurement = measurer.stop()
+        measurement = block.stop()
         sys.argv = saved_argv
         if saved_path0 is not None:
             sys.path[0] = saved_path0
     traceback_text = None
     if error is not None:
         traceback_text = _format_exception(error)
-        tb = _strip_our_frames(error.__traceback__)
-        if stderr is sys.stderr:  # through the hook, as Python does (it may be customised)
-            sys.excepthook(type(error), error.with_traceback(tb), tb)
-        else:
-            stderr.write(traceback_text)
-    native = tracer.native_peak(stderr, window.peak)
-    peaks = tracer.peaks
-    peak_source: Any = peaks
-    if native is not None:
-        from leakhunt.native import NativePeakSource
-
-        peak_source = NativePeakSource.of(native, limit=max(top, 1))
+        _print_error(error, stderr)
 
     # Arrow: pyarrow is usually imported by the target; the engine then counts its pool from 0
     # and takes the pool's own maximum as the peak. The sampler may have seen a higher point.
     arrow_peak = _arrow_peak(measurement.arrow_peak, sampler.arrow_max, measurement.before.arrow)
     children_peak = timeline.max_of("children") if children else None
-    measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)
+    # One figure per concept: the peak is the window's (or the sampler's, when higher), in the
+    # record, the summary and the explanation alike.
+    start_rss = measurement.before.rss
+    peak_at = timeline.max_rss()
+    peak_rss = window.peak if window.peak is not None else measurement.peak_rss
+    if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
+        peak_rss = peak_at[1]  # the sampler saw higher than the window (sampled fallback)
+    peak_above = None if peak_rss is None or start_rss is None else max(0, peak_rss - start_rss)
+    measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak, peak=peak_above,
+                          peak_rss=peak_rss)
 
     # The judgement (the library's, as for every front end) while the target's globals are alive.
-    if measurer.scope is not None or budget is not None:
+    native = tracer.native_peak(stderr, peak_rss)
+    block.measurement = measurement
+    if block.policy.explain_kept or budget is not None:
         _say(status, "leakhunt: the script returned; looking for what keeps memory alive at its end")
     try:
         with _as_main(target.main_module or kept):
-            violations, explanation = judge_run(measurement, budget, title=target.label, scope=measurer.scope,
-                                                peak=peak_source)
+            judgement = block.finish(peak=tracer.peak_source(native), imports=imports.bytes)
     finally:
-        measurer.close()
         tracer.close()
+    violations, explanation = judgement.violations, judgement.explanation
     del kept
     budget_text = budget.describe() if budget is not None else None
     budget_limits = budget.limits() if budget is not None else {}
 
-    peak_at = timeline.max_rss()
-    start_rss = measurement.before.rss
-    peak_rss = window.peak if window.peak is not None else measurement.peak_rss
-    if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
-        peak_rss = peak_at[1]  # the sampler saw higher than the window (sampled fallback)
     return RunRecord(
         target=target.label,
         argv=[target.module or str(target.script), *target.args],
@@ -389,22 +408,25 @@ def record_run(
         error_traceback=traceback_text,
         start_rss=start_rss,
         peak_rss=peak_rss,
-        peak_above_start=None if peak_rss is None or start_rss is None else max(0, peak_rss - start_rss),
+        peak_above_start=peak_above,
         peak_time=peak_at[0] if peak_at is not None else None,
         peak_source="hwm" if window.mode == "hwm" else "sampled",
         final_rss=measurement.after.rss,
-        final_growth=measurement.rss_growth,
+        final_growth=measurement.figure("rss"),
+        file_backed_growth=measurement.file_backed_growth,
+        imports=imports.bytes if imports.modules else None,
+        imported=len(imports.modules),
         allocator_retention=measurement.allocator_retention,
         arrow_peak=arrow_peak,
         arrow_final=measurement.after.arrow,
         children_peak=children_peak,
         traced_peak=measurement.traced_peak,
-        trace=_trace_at_peak(peaks, timeline, tracer.overhead) if peaks is not None else None,
+        trace=_trace_at_peak(tracer.peaks, timeline, tracer.overhead) if tracer.peaks is not None else None,
         samples=timeline,
         budget=budget_text,
         budget_limits=budget_limits,
         violations=violations,
-        explanation=explanation.to_dict() if explanation is not None else None,
+        explanation=explanation,
         tracing_overhead=measurement.tracing_overhead,
         environment=environment(),
         sampler_cpu=sampler.cpu_seconds,
@@ -497,6 +519,14 @@ class _Tracer:
                               "summarising the traced allocations at the peak")
             self.peaks.stop()
 
+    def peak_source(self, native: Any) -> Any:
+        """What the judgement reads the peak's sites from: memray's peak, or tracemalloc's snapshots."""
+        if native is None:
+            return self.peaks
+        from leakhunt.native import NativePeakSource
+
+        return NativePeakSource.of(native, limit=max(self.top, 1))
+
     def native_peak(self, stderr: IO[str], peak_rss: int | None) -> Any:
         """The recorded peak, read; never lost to an error in reading it (the run's figures stay)."""
         if self.recorder is None:
@@ -538,37 +568,6 @@ def _via(filename: str, lineno: int, stacks: Sequence[tracing.Stack]) -> str | N
     return None if inner_file == filename else f"{short_path(inner_file)}:{inner_line}"
 
 
-def judge_run(measurement: Any, budget: Any, *, title: str, scope: Any = None, peak: Any = None
-              ) -> tuple[tuple[Violation, ...], Any]:
-    """The run's broken limits and its explanation, from :func:`leakhunt.judge.judge`.
-
-    With a scope (``--trace``) the explanation also says what keeps the memory alive at exit,
-    budget or not: the run is judged against its budget with ``rss=0`` added (so the judgement
-    explains every byte kept), and only the limits the user gave are reported as broken, with
-    their own values.
-    """
-    from leakhunt.budget import Budget
-    from leakhunt.judge import judge
-    from leakhunt.units import format_size
-
-    limits = budget.limits() if budget is not None else {}
-    asked = budget
-    kept = measurement.rss_growth or 0
-    if scope is not None and kept > 0:
-        asked = replace(budget if budget is not None else Budget(), rss=0)
-    if asked is None:
-        return (), None
-    judgement = judge(measurement, asked, title=title, scope=scope, peak=peak)
-    violations = tuple(replace(v, limit=limits[v.figure]) for v in judgement.violations
-                       if v.figure in limits and v.value > limits[v.figure])
-    explanation = judgement.explanation
-    if explanation is not None:
-        figures = tuple(replace(f, limit=limits.get(f.name)) for f in explanation.figures)
-        headline = "broke its memory budget" if violations else f"kept {format_size(kept)} at exit"
-        explanation = replace(explanation, figures=figures, headline=headline)
-    return violations, explanation
-
-
 @contextlib.contextmanager
 def _as_main(main: Any) -> Iterator[None]:
     """The target's module back in ``sys.modules["__main__"]`` while its survivors are named
@@ -599,25 +598,33 @@ def _write_figures_on_sigterm() -> Callable[[], None]:
     """Turn SIGTERM (a CI timeout, ``kill``, a container stop) into an exit the figures survive.
 
     Only when SIGTERM has its default action: a handler the caller installed is left alone,
-    and one the target installs replaces ours. Returns the function that restores the default.
+    and one the target installs replaces ours. Only in this process: a forked child of the
+    target (a multiprocessing worker) gets the default back, so ``Pool.terminate()`` ends it
+    silently, as without leakhunt (:mod:`leakhunt.process_local`). Returns the function that
+    restores the default.
     """
     import signal
-    import threading
 
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+    if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
         return lambda: None
 
     def on_sigterm(signum: int, frame: Any) -> None:
         print(f"{PROG}: terminated (SIGTERM); writing the figures so far", file=sys.stderr)
         raise _Terminated(128 + signum)
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    handler = LocalHandler(signal.SIGTERM, on_sigterm)
+    return handler.uninstall if handler.install() else (lambda: None)
 
-    def restore() -> None:
-        if signal.getsignal(signal.SIGTERM) is on_sigterm:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-    return restore
+def _end_forked_copy(status: int, error: BaseException | None, stderr: IO[str]) -> None:
+    """A forked copy of the target (``os.fork()`` in the script, a child that was not ended with
+    ``os._exit``) ran to the end of the script: it exits as it would under ``python script.py``
+    - its error printed, its status, the interpreter's own exit (at-exit callbacks, buffers
+    flushed) - and never measures, prints a summary or writes the run's report (issue 21: such a
+    child printed a second summary and overwrote the report)."""
+    if error is not None:
+        _print_error(error, stderr)
+    raise SystemExit(status)
 
 
 def _arrow_peak(from_pool: int | None, sampled: int | None, before: int | None) -> int | None:
@@ -633,6 +640,7 @@ def _arrow_peak(from_pool: int | None, sampled: int | None, before: int | None) 
 def run(args: argparse.Namespace) -> int:
     stderr = sys.stderr
     try:
+        oom = _oom_guard(args, stderr)  # first: a bare --oom-guard may have taken the script's name
         target = _target_from_args(args)
         target.check()
         outputs = _check_outputs(args)
@@ -647,17 +655,20 @@ def run(args: argparse.Namespace) -> int:
     trace = _trace_choice(args.trace, budget)
     live = None
     if args.status and not args.quiet and _isatty(stderr) and os.environ.get("TERM") != "dumb":
-        from leakhunt.report.console import LiveStatus
+        from leakhunt.report.live_status import LiveStatus
 
         live = LiveStatus(stderr)
+
+    from leakhunt.oom._cli import guarding
 
     try:
         if live is not None:
             live.start()
-        record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
-                            trace_frames=args.trace_frames, budget=budget,
-                            status=live.update if live is not None else None, stderr=stderr,
-                            keep_capture=args.keep_capture)
+        with guarding(oom, target, prog=PROG, quiet=args.quiet):
+            record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
+                                trace_frames=args.trace_frames, budget=budget,
+                                status=live.update if live is not None else None, stderr=stderr,
+                                keep_capture=args.keep_capture)
     finally:
         if live is not None:
             live.stop()
@@ -707,6 +718,16 @@ def _check_keep_capture(args: argparse.Namespace) -> None:
         raise UsageError(f"--keep-capture {path!r} is a directory: give a file name, such as run.bin")
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise UsageError(f"--keep-capture {path!r}: cannot write into {folder!r} (no such directory, or not writable)")
+
+
+def _oom_guard(args: argparse.Namespace, stderr: IO[str]) -> Any:
+    """The OOM guard --oom-guard asks for (leakhunt.oom), checked before the target runs."""
+    from leakhunt.oom._cli import guard_from_args
+
+    try:
+        return guard_from_args(args, stderr)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def misplaced_options(target: Target, own: Mapping[str, bool]) -> list[str]:

@@ -117,10 +117,11 @@ def by_traceback(snapshot: tracemalloc.Snapshot) -> dict[tuple[tuple[str, int], 
     """The sizes of a snapshot's traces, grouped by traceback (frames newest first).
 
     The loop over the traces allocates nothing per trace: tracemalloc is usually still tracing
-    when a snapshot is summarised, and traces every allocation made meanwhile with its frames -
-    an int per trace (an ``id()``, a running sum) cost 7 us each with a million traces held
-    (issue 20: 60 s for a snapshot of 724,000 traces, 0.5 s this way). A traceback tuple is
-    hashed, not allocated; appending to a list allocates only when the list grows.
+    when a snapshot is summarised, and traces every allocation made meanwhile with its frames:
+    an int per trace (an ``id()``, a running sum) made summarising a snapshot of 724,000 traces
+    take 60 s (issue 20's object-heavy script, benchmarks/scripts/object_heavy.py at 50,000 rows,
+    once, on a loaded machine; 2.4 s this way). A traceback tuple is hashed, not allocated;
+    appending to a list allocates only when the list grows.
     """
     groups: dict[tuple[tuple[str, int], ...], list[int]] = {}
     get = groups.get
@@ -175,6 +176,7 @@ def summarise(snapshot: tracemalloc.Snapshot, *, limit: int = 10, user_only: boo
     out_stacks = tuple(Stack(frames=tuple((f, n, _frames.code_line(f, n) if _frames.kind(f) == _frames.USER else "")
                                           for f, n in frames), size=s, count=c)
                        for frames, s, c in stacks)
+    _frames.forget_lines()  # read for this summary only: nothing of it outlives the call
     return total, out_sites, out_stacks
 
 

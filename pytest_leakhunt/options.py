@@ -26,7 +26,8 @@ from leakhunt.units import format_size, parse_size
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
 
-__all__ = ["Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "NATIVE", "PEAK_MODES", "SCOPES"]
+__all__ = ["OomSettings", "Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "NATIVE", "PEAK_MODES",
+           "SCOPES"]
 
 DEFAULT_REPEATS = 10
 DEFAULT_THRESHOLD = "64 KiB"
@@ -38,6 +39,7 @@ PEAK_MODES = ("reset", "sample")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 _HUNT_ON = "__default__"  # --leak-hunt without a value
+_OOM_ON = "__default__"  # --leak-oom-guard without a value
 #: --leak-trace=native / leak_trace = native: budgeted peaks explained by memray (leakhunt.native)
 NATIVE = "native"
 
@@ -91,6 +93,19 @@ def addoption(parser: pytest.Parser) -> None:
                              "restored at the end of the session; 'sample': never touch it (VmHWM, "
                              "ru_maxrss and /usr/bin/time read as without leakhunt during the session "
                              "too), a thread samples RSS every millisecond instead.")
+    add("--leak-oom-guard", "guard against out-of-memory kills: true/false or the threshold (90%, 1.5GB)",
+        nargs="?", const=_OOM_ON, metavar="THRESHOLD",
+        help="watch memory against the limit that will kill the session (cgroup, rlimit, machine, or "
+             "--leak-memory-limit); the test that reaches THRESHOLD (default 90%%) is stopped and fails "
+             "with what is alive; write --leak-oom-guard=95%%.")
+    add("--leak-memory-limit", "the limit for --leak-oom-guard, on the process's resident memory",
+        metavar="SIZE", help="the limit for --leak-oom-guard on each test process's resident memory, e.g. "
+                             "'2GB' (default: the cgroup's, an rlimit, or the machine's).")
+    add("--leak-oom-action", "after an out-of-memory diagnosis: continue or stop the session",
+        metavar="ACTION", help="after the failing test: 'continue' the session (default) or 'stop' it.")
+    add("--leak-oom-report", "where --leak-oom-guard writes its diagnosis (.json or .txt)",
+        metavar="PATH", help="where --leak-oom-guard writes the diagnosis: .json or .txt (default "
+                             "leakhunt-oom.json; an xdist worker adds its id: leakhunt-oom-gw0.json).")
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,7 @@ class Settings:
     rerun: bool = True
     scope: str = "call"
     peak: str = "reset"
+    oom: OomSettings | None = None  # --leak-oom-guard
 
     @property
     def active(self) -> bool:
@@ -127,6 +143,7 @@ class Settings:
             "leak_rerun": self.rerun,
             "leak_scope": self.scope,
             "leak_peak": self.peak,
+            "leak_oom_guard": self.oom.to_dict() if self.oom is not None else None,
         }
 
     @classmethod
@@ -229,6 +246,7 @@ class Settings:
             raise pytest.UsageError(f"{where}: expected one of {', '.join(PEAK_MODES)}, got {peak_value!r}")
 
         return cls(
+            oom=_oom_settings(raw, base=config.invocation_params.dir),
             report=flag("leak_report"),
             report_top=report_top,
             report_file=report_file,
@@ -264,6 +282,71 @@ class Settings:
         if self.peak != "reset":
             parts.append(f"peaks sampled (the kernel's high-water mark is left alone)")
         return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class OomSettings:
+    """``--leak-oom-guard`` and its companions, checked (the guard itself is made per process)."""
+
+    threshold: str | float = "90%"
+    limit: str | int | None = None
+    action: str = "continue"  # what the session does after a test crossed: continue or stop
+    report: Path = Path("leakhunt-oom.json")
+    report_given: str = "leakhunt-oom.json"
+    # where each value came from (an option or its ini twin), for the guard's messages
+    options: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"threshold": self.threshold, "limit": self.limit, "action": self.action,
+                "report": str(self.report)}
+
+
+def _oom_settings(raw: Any, *, base: Path) -> OomSettings | None:
+    """The guard's settings; a companion option without --leak-oom-guard is an error on the
+    command line (a default in an ini file)."""
+    where, value = raw("leak_oom_guard")
+    companions = [raw(dest) for dest in ("leak_memory_limit", "leak_oom_action", "leak_oom_report")]
+    threshold = _oom_threshold(where, value)
+    if threshold is None:
+        given = [w for w, v in companions if w.startswith("--") and v not in (None, "")]
+        if given:
+            raise pytest.UsageError(f"{given[0]} only applies with --leak-oom-guard: add it, or drop {given[0]}")
+        return None
+    from leakhunt.oom import DEFAULT_REPORT, parse_action, parse_limit
+    from leakhunt.report.files import check_report_path
+
+    (limit_where, limit), (action_where, action), (report_where, report) = companions
+    limit = None if limit in (None, "") else limit
+    given = str(report) if report not in (None, "") else DEFAULT_REPORT
+    try:
+        if limit is not None:
+            parse_limit(limit, option=limit_where)  # type: ignore[arg-type]
+        action = parse_action(str(action), option=action_where) if action not in (None, "") else "continue"
+        checked = check_report_path(given, option=report_where, formats=("json", "text"), base=base)
+    except ValueError as exc:  # a ReportPathError is a ValueError
+        raise pytest.UsageError(str(exc)) from None
+    options = (("threshold", where), ("limit", limit_where), ("action", action_where), ("report", report_where))
+    return OomSettings(threshold=threshold, limit=limit, action=action, report=checked.path,  # type: ignore[arg-type]
+                       report_given=given, options=options)
+
+
+def _oom_threshold(where: str, value: object) -> str | float | None:
+    """--leak-oom-guard's threshold (the default for a bare flag or true), or None when off."""
+    from leakhunt.oom import DEFAULT_THRESHOLD, parse_threshold
+
+    text = str(value).strip().lower()
+    if value in (None, False) or text in _FALSE:
+        return None
+    if value is True or value == _OOM_ON or text in _TRUE:
+        return DEFAULT_THRESHOLD
+    threshold = value if isinstance(value, (int, float)) else str(value)
+    try:
+        parse_threshold(threshold, option=where)
+    except ValueError as exc:
+        hint = (" (write --leak-oom-guard=90%, or put --leak-oom-guard after the test paths: a bare value "
+                "after it is read as the threshold)") if where.startswith("--") else ""
+        raise pytest.UsageError(f"{exc}{hint}") from None
+    return threshold
 
 
 _MISSING = object()

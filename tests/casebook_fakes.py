@@ -62,6 +62,8 @@ def random_result(case: Case, rnd: random.Random) -> CaseResult:
                 "resident": rnd.choice(_GRID[1:]), "traced_peak": rnd.choice(_GRID),
                 "built_freed": rnd.choice(_GRID), "loaded_freed": rnd.choice(_GRID),
                 "children_idle": rnd.choice(_GRID), "children_peak": rnd.choice(_GRID), "workers": 2,
+                "killed": rnd.choice([0, 1]), "reported": rnd.choice([0, 1]), "named": rnd.choice([0, 1]),
+                "exit_status": rnd.choice([0, 1, -9]), "kernel": rnd.choice([0, 1]),
             }
             figures[(variant.name, scale)] = [run(rnd.choice(_GRID), seconds=rnd.choice([0.1, 1.0, 10.0]),
                                                   **extra)]

@@ -46,7 +46,7 @@ def sample_report(n: int = 40) -> TestReport:
     records = [TestRecord("test_etl.py::test_daily_means", "failed", verdict="over_budget", peak=190 * MIB,
                           rss_growth=96 * MIB, settled=True, budget={"rss": 20_000_000},
                           violations=[{"figure": "rss", "value": 96 * MIB, "limit": 20_000_000}],
-                          explanation=held_slice().to_dict(), seconds=0.5)]
+                          explanation=held_slice(), seconds=0.5)]
     for i in range(n):  # sizes from 4 KiB to 156 MiB, all below the failing test's peak
         peak = 4096 * (1 + (i * 7919) % 40_000)
         records.append(TestRecord(f"tests/test_m{i % 5}.py::test_case[{i}]", "passed", peak=peak,

@@ -278,7 +278,8 @@ def test_confirmations_and_evidence() -> None:
     assert evidence(["traced", "rss"], ["rss", "traced"], 1, 10) == (
         "decided by tracemalloc and resident memory; confirmed over a second window of calls")
     assert evidence(["rss"], ["rss", "traced", "arrow"], 2, 10).startswith(
-        "decided by resident memory alone, while tracemalloc and Arrow's pool did not grow: native memory")
+        "decided by resident memory alone, while tracemalloc and Arrow's pool did not grow: growth only "
+        "resident memory shows needs stronger evidence")
 
 
 # ---------------------------------------------------------------------------------------

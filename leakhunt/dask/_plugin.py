@@ -24,6 +24,7 @@ from dask.utils import key_split
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from leakhunt import defaults, probes
+from leakhunt.dask import _oom
 from leakhunt.hunt import NOISE, SeriesHunt
 from leakhunt.probes import PeakWindow
 from leakhunt.settle import freeze_heap, settle, thaw_heap, trim
@@ -81,8 +82,9 @@ class LeakhuntPlugin(WorkerPlugin):
 
     def __init__(self, *, threshold: int, repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP,
                  survivor_min: int = 1 << 20,
-                 version: str = "") -> None:
+                 version: str = "", oom: dict[str, Any] | None = None) -> None:
         self.threshold = threshold
+        self.oom = oom  # the OOM guard's settings (leakhunt.dask._oom), None: off
         self.repeat = repeat
         self.warmup = warmup
         self.survivor_min = survivor_min
@@ -101,11 +103,12 @@ class LeakhuntPlugin(WorkerPlugin):
         self._last_unmanaged = 0
         self._last_arrow = 0
         self.unmanaged_start = 0  # unmanaged memory when the watch began (after a trim)
+        self.oom_guard: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Only the settings travel to the workers; each worker starts its own state.
         return {"threshold": self.threshold, "repeat": self.repeat, "warmup": self.warmup,
-                "survivor_min": self.survivor_min, "version": self.version}
+                "survivor_min": self.survivor_min, "version": self.version, "oom": self.oom}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -113,21 +116,23 @@ class LeakhuntPlugin(WorkerPlugin):
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, worker: Any) -> None:
-        from leakhunt.attribution import Scope
+        from leakhunt.attribution import buffer_baseline
 
         self.worker = worker
         self.nthreads = max(1, int(getattr(worker.state, "nthreads", 1) or 1))
         # Hand back what allocators kept from earlier work, or the first tasks reuse it and their
         # growth reads as zero (no collection: that would cost the block half a second here).
         trim()
-        # Buffers alive now are not the block's survivors (an untraced scope: one heap pass).
-        with Scope(trace=False) as scope:
-            self.baseline = frozenset(scope.baseline or ())
+        # Buffers alive now are not the block's survivors (one heap pass).
+        self.baseline = buffer_baseline()
         self.started = time.time()
         self._last_unmanaged, self._last_arrow = self._reading()
         self.unmanaged_start = self._last_unmanaged
+        self.oom_guard = _oom.start(self, worker)  # the diagnosis before the nanny's restart
 
     def teardown(self, worker: Any) -> None:
+        _oom.stop(self.oom_guard)
+        self.oom_guard = None
         for task in self.running.values():
             task.window.close()
         self.running.clear()

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from leakhunt.budget import Budget, Violation, check
 from leakhunt.explanation import Root
+from leakhunt.oom import Diagnosis
 from leakhunt.units import format_size
 
 __all__ = ["ClusterReport", "PrefixFigures", "PrefixViolation", "WorkerFigures", "SCHEMA", "SCHEMA_VERSION",
@@ -37,6 +38,13 @@ BUDGET_FIGURES = {
     "arrow": "Arrow pool growth its tasks left behind",
     "leak": "confirmed growth per call",
 }
+
+
+def _oom_text(diagnosis: Diagnosis, present: set[str]) -> list[str]:
+    lines = [f"    {line}" for line in diagnosis.lines()]
+    if diagnosis.limit.where and diagnosis.limit.where not in present:
+        lines.append("      (this worker left the cluster afterwards: restarted or killed)")
+    return lines
 
 
 def worker_verdict(entry: Mapping[str, Any]) -> str:
@@ -157,6 +165,7 @@ class ClusterReport:
     violations: tuple[PrefixViolation, ...] = ()
     seconds: float | None = None
     version: str = ""
+    oom: tuple[Diagnosis, ...] = ()  # workers' out-of-memory diagnoses (leakhunt.dask._oom), oldest first
 
     # ------------------------------------------------------------------ forms
     def to_dict(self) -> dict[str, Any]:
@@ -170,6 +179,7 @@ class ClusterReport:
             "violations": [{"prefix": v.prefix, "worker": v.worker, "figure": v.figure, "value": v.value,
                             "limit": v.limit, "pattern": v.pattern} for v in self.violations],
             "seconds": self.seconds,
+            "oom": [d.to_dict() for d in self.oom],
         }
 
     @classmethod
@@ -187,6 +197,7 @@ class ClusterReport:
                              for v in data.get("violations", ())),
             seconds=data.get("seconds"),
             version=str(data.get("version", "")),
+            oom=tuple(Diagnosis.from_dict(d) for d in data.get("oom") or ()),
         )
 
     def prefix(self, name: str) -> PrefixFigures:
@@ -217,6 +228,15 @@ class ClusterReport:
 
     def __str__(self) -> str:
         return self.explain()
+
+    def _oom_lines(self) -> list[str]:
+        if not self.oom:
+            return []
+        present = {w.address for w in self.workers if not w.error}
+        lines = ["  out-of-memory guard: workers near their memory limit, diagnosed before the nanny's restart"]
+        for diagnosis in self.oom:
+            lines.extend(_oom_text(diagnosis, present))
+        return lines
 
     def lines(self) -> list[str]:
         measured = [w for w in self.workers if not w.error]
@@ -249,6 +269,7 @@ class ClusterReport:
                     lines.append(f"          {root.text}")
         for address in self.lost_workers:
             lines.append(f"    {address}: left the cluster during the block; its figures are lost")
+        lines.extend(self._oom_lines())
         for note in self.notes:
             lines.append(f"  ({note})")
         return lines

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from leakhunt import defaults
 from leakhunt.budget import Budget, MemoryBudgetExceeded
-from leakhunt.dask import _worker
+from leakhunt.dask import _oom, _worker
 from leakhunt.dask._plugin import LeakhuntPlugin
 from leakhunt.dask._report import BUDGET_FIGURES, ClusterReport, WorkerFigures, check_budgets, merge
 from leakhunt.units import parse_size
@@ -119,8 +119,10 @@ class Watch:
 
     def __init__(self, client: Any, *, budget: Mapping[str, Any] | None = None, threshold: int | str = DEFAULT_THRESHOLD,
                  repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, settle: bool = True, paths: int = 3,
-                 survivor_min: int | str = "1 MiB") -> None:
+                 survivor_min: int | str = "1 MiB", oom_guard: bool | str | float = True) -> None:
         self.budgets = parse_budgets(budget)
+        self.oom_guard = oom_guard is not False
+        self.oom_threshold = _oom.check_threshold(oom_guard) if self.oom_guard else None
         self.threshold = parse_size(threshold)
         if self.threshold <= 0:
             raise ValueError(f"watch threshold must be > 0 bytes, got {threshold!r}")
@@ -149,8 +151,9 @@ class Watch:
         try:
             results, self._notes = _check_workers(self.client)
             self._started_workers = set(results)
+            oom = {"threshold": self.oom_threshold, "watch": self.name} if self.oom_guard else None
             plugin = LeakhuntPlugin(threshold=self.hunt_threshold, repeat=self.repeat, warmup=self.warmup,
-                                    survivor_min=self.survivor_min, version=_version())
+                                    survivor_min=self.survivor_min, version=_version(), oom=oom)
             self.client.register_plugin(plugin, name=self.name)  # reaches workers that join later too
         except BaseException:
             if self._owned:
@@ -199,11 +202,12 @@ class Watch:
         if not self.settle:
             notes.append("not settled at the end: allocator retention is unknown")
         violations = tuple(check_budgets(tasks, self.budgets))
+        oom = _oom.collect(self.client, self.name, notes) if self.oom_guard else ()
         return ClusterReport(
             tasks=tuple(tasks), workers=tuple(workers), lost_workers=lost, notes=tuple(notes),
             settings={"threshold": self.hunt_threshold, "repeat": self.repeat, "warmup": self.warmup,
                       "settle": self.settle, "budgets": {p: b.describe() for p, b in self.budgets.items()}},
-            violations=violations, seconds=seconds, version=_version())
+            violations=violations, seconds=seconds, version=_version(), oom=oom)
 
     def _failure_text(self) -> str:
         assert self.report is not None
@@ -216,7 +220,7 @@ class Watch:
 
 def watch(client: Any, *, budget: Mapping[str, Any] | None = None, threshold: int | str = DEFAULT_THRESHOLD,
           repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, settle: bool = True, paths: int = 3,
-          survivor_min: int | str = "1 MiB") -> Watch:
+          survivor_min: int | str = "1 MiB", oom_guard: bool | str | float = True) -> Watch:
     """Measure every task on every worker of ``client``'s cluster while the block runs::
 
         with watch(client, budget={"process-*": "peak=1GB,rss=50MB"}) as w:
@@ -229,6 +233,12 @@ def watch(client: Any, *, budget: Mapping[str, Any] | None = None, threshold: in
     settling, unless ``settle=False``): RSS, managed, and unmanaged memory split by kind, with
     the ``paths`` biggest survivors (buffers of at least ``survivor_min``) and what keeps them.
     A broken ``budget`` raises :class:`leakhunt.MemoryBudgetExceeded` when the block ends.
+
+    ``oom_guard``: each worker with a ``memory_limit`` writes its diagnosis (the tasks running,
+    what is alive) when its memory crosses a share of that limit below the nanny's terminate
+    fraction: Dask's pause fraction by default (True), another share such as ``"85%"``, or
+    False for none. The report keeps it as ``report.oom`` after the worker is restarted
+    (docs/oom.md).
     """
     return Watch(client, budget=budget, threshold=threshold, repeat=repeat, warmup=warmup, settle=settle,
-                 paths=paths, survivor_min=survivor_min)
+                 paths=paths, survivor_min=survivor_min, oom_guard=oom_guard)

@@ -117,17 +117,12 @@ def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
 
     trace = record.trace
     native = record.native
-    explanation = None
     stacks = native.stacks if native is not None else (trace.stacks if trace is not None else ())
     churn: list[Any] = []
     if native is not None:
         from leakhunt.native import churn_findings
 
         churn = list(churn_findings(native.totals))
-    if record.explanation:
-        from leakhunt.explanation import Explanation
-
-        explanation = Explanation.from_dict(record.explanation)
     return {
         "record": record,
         "version": __version__,
@@ -142,7 +137,7 @@ def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
         "native": native,
         "churn": churn,
         "flame_json": flame_json(stacks) if stacks else None,
-        "explanation": explanation,
+        "explanation": record.explanation,
         "exit_hint": EXIT_HINT,
     }
 

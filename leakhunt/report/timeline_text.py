@@ -24,7 +24,7 @@ def figure_rows(record: RunRecord) -> list[tuple[str, str]]:
     rows = [
         ("peak RSS", peak),
         ("peak above start", f"{format_size(r.peak_above_start, signed=True)} (start {format_size(r.start_rss)})"),
-        ("final growth", _final(r)),
+        ("kept at the end", _final(r)),
         ("Arrow pool peak", format_size(r.arrow_peak) if r.arrow_peak is not None else "n/a (pyarrow not imported)"),
     ]
     if r.arrow_peak is not None:
@@ -53,11 +53,18 @@ def figure_rows(record: RunRecord) -> list[tuple[str, str]]:
 
 
 def _final(r: RunRecord) -> str:
-    text = f"{format_size(r.final_growth, signed=True)} (settled; RSS at the end {format_size(r.final_rss)})"
+    text = f"{format_size(r.final_growth, signed=True)} anonymous (settled; RSS at the end {format_size(r.final_rss)})"
+    if r.imports is not None:
+        text += f", of which libraries and modules loaded {format_size(r.imports)} ({r.imported} imports)"
+    extra = []
+    if r.file_backed_growth:
+        extra.append(f"file-backed pages {format_size(r.file_backed_growth, signed=True)} (code and memory maps)")
     if r.allocator_retention:
-        text += f", {format_size(r.allocator_retention)} more was freed but kept by allocators"
+        extra.append(f"{format_size(r.allocator_retention)} freed but kept by allocators (given back)")
     if r.tracing_overhead:
-        text += f"; {format_size(r.tracing_overhead)} of it is tracemalloc's own memory"
+        extra.append(f"tracemalloc's own {format_size(r.tracing_overhead)}")
+    if extra:
+        text += "; not counted: " + ", ".join(extra)
     return text
 
 
