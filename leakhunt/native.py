@@ -906,15 +906,20 @@ def _known_library(origin: _Origin | None) -> bool:
 
 
 _FILE_INFO: dict[str, tuple[str, str, bool]] = {}
+#: leakhunt's frames that run the user's work on its behalf: leakhunt run's import meter wraps
+#: each import's exec_module (leakhunt/imports.py), and what the import allocates is the import
+#: line's, not leakhunt's.
+_THROUGH = frozenset(os.path.join(os.path.dirname(os.path.abspath(_frames.__file__)), name) for name in ("imports.py",))
+_THROUGH_KIND = "through"
 
 
 def _file_info(filename: str) -> tuple[str, str, bool]:
     """(kind, library, is the import machinery) of a code file, worked out once per file."""
     found = _FILE_INFO.get(filename)
     if found is None:
-        kind = _frames.kind(filename)
-        found = _FILE_INFO[filename] = (kind, library_of(filename) if kind != _frames.USER else "",
-                                        filename.startswith("<frozen importlib"))
+        kind = _THROUGH_KIND if os.path.abspath(filename) in _THROUGH else _frames.kind(filename)
+        found = _FILE_INFO[filename] = (kind, library_of(filename) if kind not in (_frames.USER, _THROUGH_KIND)
+                                        else "", filename.startswith("<frozen importlib"))
     return found
 
 
@@ -935,6 +940,8 @@ def _describe(frames: Frames, thread: bool) -> _Origin | None:
             break
         if kind == _frames.OURS:
             return None
+        if kind == _THROUGH_KIND:
+            continue
         if not library and lib != "Python":
             library = lib  # the first library's own file (the import machinery is Python's)
         imports = imports or importing

@@ -105,6 +105,15 @@ def test_describe_finds_the_users_line_and_the_library_that_allocated() -> None:
     assert native._describe(ours, thread=False) is None  # leakhunt's own allocation
 
 
+def test_an_import_through_leakhunts_import_meter_is_the_import_lines() -> None:
+    # leakhunt run's ImportMeter wraps each import's exec_module: its frame sits between the
+    # user's import line and the module's own code, and must not make the memory leakhunt's
+    meter = os.path.join(os.path.dirname(frames.__file__), "imports.py")
+    stack = (("<module>", LIB, 3), ("exec_module", meter, 80), ("<module>", USER, 1))
+    origin = native._describe(stack, thread=False)
+    assert origin is not None and origin.line == (USER, 1) and origin.library == "polars"
+
+
 def test_native_library_names_the_c_code() -> None:
     assert native.native_library(["arrow::PoolBuffer::Reserve(long)", "PyObject_Call"]) == "pyarrow"
     assert native.native_library(["_rjem_je_pages_map", "rayon_core::registry"]) == "polars"
