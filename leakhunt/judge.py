@@ -112,14 +112,19 @@ class PeakEvidence:
     level: int = 0  # traced bytes the snapshot of the peak holds
     traced_peak: int | None = None  # the true traced peak
     interval: float = 0.0  # seconds between samples
+    notes: tuple[str, ...] = ()  # what the peak source could not see (leakhunt.native.NativePeakSource)
 
     @classmethod
     def of(cls, peak: Any) -> PeakEvidence | None:
-        """From a :class:`leakhunt.tracing.PeakSnapshots` (or anything with the same fields)."""
+        """From a :class:`leakhunt.tracing.PeakSnapshots` (or anything with the same fields: a
+        :class:`leakhunt.native.NativePeakSource` also has ``notes`` and ``unavailable``)."""
         if peak is None:
             return None
+        notes = tuple(getattr(peak, "notes", ()))
+        if getattr(peak, "unavailable", None):
+            notes += (f"the peak's sites: {peak.unavailable}",)
         return cls(sites=tuple(peak.sites), level=int(peak.level or 0), traced_peak=peak.traced_peak,
-                   interval=float(getattr(peak, "interval", 0.0)))
+                   interval=float(getattr(peak, "interval", 0.0)), notes=notes)
 
 
 @dataclass(frozen=True)
@@ -360,7 +365,7 @@ def _peak_notes(measurement: Measurement, peak: PeakEvidence | None) -> list[str
                      f"{format_size(peak.traced_peak)} (it was sampled every {peak.interval * 1000:g} ms)")
     if not peak.sites and peak.traced_peak is not None and (measurement.peak or 0) > 2 * peak.traced_peak:
         notes.append("most of the peak was not traced memory (Arrow's pool or native allocations)")
-    return notes
+    return notes + list(peak.notes)
 
 
 def _differs(a: int | None, b: int | None) -> bool:
@@ -415,7 +420,7 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         hint=hint_for(roots, figures, native=native,
                       looked=(evidence.survivors is not None and (evidence.traced or bool(roots))) or not retained),
         notes=tuple(extra),
-        traced=traced,
+        traced=traced or bool(peak_sites),
         accounting=accounting,
         accounted_of=accounted.figure("rss") if accounting else None,
     )

@@ -69,7 +69,9 @@ class Policy:
     explain_kept: bool = False
     report_growth: bool = False
     trace_frames: int = TRACE_FRAMES
-    peak_sites: bool | None = None  # sample the allocations alive at the peak (None: when a peak limit asks)
+    # sample the allocations alive at the peak (None: when a peak limit asks); a callable: the peak
+    # source to make for a block with a peak limit, traced or not (leakhunt.native.NativePeakSource)
+    peak_sites: bool | Callable[[], Any] | None = None
 
     @classmethod
     def of(cls, budget: Budget | None, *, hunt_repeat: int | None = None,
@@ -102,7 +104,8 @@ class Policy:
                 budget is not None and budget.peak is not None)
             return Measurer(settle=True, trace=True, children=children, domains=True, attribute=True,
                             peak_sites=peak_sites, trace_frames=self.trace_frames)
-        return Measurer.exact(trace=False, children=children)
+        native = callable(self.peak_sites) and budget is not None and budget.peak is not None
+        return Measurer.exact(trace=False, children=children, peak_sites=self.peak_sites if native else False)
 
 
 class Block:
@@ -225,15 +228,17 @@ class Block:
             return Evidence()
         figures = {v.figure for v in violations}
         excess = max((v.value - v.limit for v in violations if v.figure in RETAINED), default=0)
-        found = self._first_call(excess > 0 or policy.explain_kept, named, peak)
+        found = self._first_call(excess > 0 or policy.explain_kept, named, peak, figures)
         first_own = found.attributable
         if self._second_call_needed(found, violations, excess, again):
             # The second call is traced whatever the first was (the rule sees the same evidence
             # in every mode): it decides what the first call's survivors did not, and what it
             # made explains (with the lines that allocated it, which an untraced call lacks).
-            second = self._traced_call(again, named, peak_sites="peak" in figures,  # type: ignore[arg-type]
+            second = self._traced_call(again, named, peak_sites=_wants_peak_sites(found, figures),  # type: ignore[arg-type]
                                        retained=excess > 0 or policy.explain_kept)
             second.first_own = first_own
+            if found.peak_seen:
+                second.peak = found.peak  # the first call's own peak, not the second's snapshot
             if second.second is None and found.survivors is not None:
                 found.notes.extend(second.notes)  # the second call failed: the first call's survivors explain
             else:
@@ -244,14 +249,17 @@ class Block:
                                   f"them all (and the block was not called again)")
         return found.evidence(first_own, policy.explain_kept)
 
-    def _first_call(self, retained: bool, named: dict[str, Any] | None, peak: Any) -> _Found:
+    def _first_call(self, retained: bool, named: dict[str, Any] | None, peak: Any, figures: set[str]) -> _Found:
         """What the first call left alive (when a retained figure is explained) and its peak."""
         measurer = self._measurer
         scope = measurer.scope if measurer is not None else None
         if peak is None and measurer is not None:
             peak = measurer.peak
+        traced_first = scope is not None and scope.fresh  # before the survivors' search stops the trace
+        peak, peak_seen = _first_peak(peak, figures, traced_first)
         found = _Found.of(scope, named, peak=peak) if retained and scope is not None else _Found(peak=peak)
-        found.traced_first = scope is not None and found.traced
+        found.traced_first = traced_first
+        found.peak_seen = peak_seen
         return found
 
     def _second_call_needed(self, found: _Found, violations: list[Any], excess: int,
@@ -262,7 +270,7 @@ class Block:
         if again is None or not self.policy.rerun or not violations or self.concurrent:
             return False
         decided = found.attributable is not None and excess and found.attributable >= excess
-        peak_sites = any(v.figure == "peak" for v in violations) and not (found.traced_first and found.peak)
+        peak_sites = _wants_peak_sites(found, {v.figure for v in violations})
         return bool((not decided or not found.traced_first) and (excess or peak_sites))
 
     def _traced_call(self, again: Callable[[], Any], named: dict[str, Any] | None, *, peak_sites: bool,
@@ -295,6 +303,21 @@ class Block:
         finally:
             measurer.close()
 
+
+def _wants_peak_sites(found: _Found, figures: set[str]) -> bool:
+    """A broken peak that the first call's own peak source did not explain."""
+    return "peak" in figures and not ((found.traced_first and found.peak is not None) or found.peak_seen)
+
+
+def _first_peak(peak: Any, figures: set[str], traced_first: bool) -> tuple[Any, bool]:
+    """(the first call's peak source, for a broken peak only: a source may cost to read, as
+    memray's capture does; whether it saw that call's own peak untraced - leakhunt.native's -
+    which then explains a broken peak without a second call)."""
+    if "peak" not in figures or peak is None:
+        return None, False
+    return peak, not traced_first and bool(peak.sites)
+
+
 class _Found:
     """What was found about a block's memory: its survivors, sites and types, its peak."""
 
@@ -304,6 +327,7 @@ class _Found:
         self.second: Measurement | None = None
         self.second_traced = False
         self.traced_first = False  # the first call was traced freshly
+        self.peak_seen = False  # the first call's peak source saw its own peak (leakhunt.native)
         self.first_own: int | None = None
         self.survivors: Survivors | None = None
         self.sites: tuple[Any, ...] = ()

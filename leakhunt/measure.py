@@ -6,7 +6,7 @@ import time
 import tracemalloc
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from leakhunt import probes
 from leakhunt import tracing as _tracing
@@ -149,12 +149,14 @@ class Measurer:
     fresh trace of the block when ``trace``, the threads and children that existed before it):
     what an explanation needs to show only the block's own survivors. The scope stays open after :meth:`stop` (the
     survivors are looked at after the figures); :meth:`close` ends it. ``peak_sites`` samples
-    the allocations alive at the traced high-water mark (:class:`leakhunt.tracing.PeakSnapshots`).
+    the allocations alive at the traced high-water mark (:class:`leakhunt.tracing.PeakSnapshots`);
+    a callable instead makes the peak source to use, traced or not (``start()``, ``stop()``,
+    then ``sites``: :class:`leakhunt.native.NativePeakSource`, memray's exact peak).
     """
 
     # A measurement's state, before start(): class-level defaults, set on the instance when used.
     scope: Scope | None = None
-    peak: PeakSnapshots | None = None
+    peak: Any = None  # PeakSnapshots, or the caller's peak source
     measurement: Measurement | None = None
     _trace_handle: TraceHandle | None = None
     _window: PeakWindow | None = None
@@ -180,7 +182,7 @@ class Measurer:
         trace_frames: int = TRACE_FRAMES,
         trim: bool = False,
         attribute: bool = False,
-        peak_sites: bool = False,
+        peak_sites: bool | Callable[[], Any] = False,
     ) -> None:
         self.settle = settle
         self.trace = trace
@@ -196,7 +198,8 @@ class Measurer:
         self._quick = not (settle or trim or attribute or peak_sites or children or domains or trace)
 
     @classmethod
-    def exact(cls, *, trace: bool = False, children: bool = False, peak_sites: bool = False) -> Measurer:
+    def exact(cls, *, trace: bool = False, children: bool = False,
+              peak_sites: bool | Callable[[], Any] = False) -> Measurer:
         """The measurement a budget decides on: settled at both ends, so its figures read the
         same whatever ran earlier in the process. ``trace`` also traces the block freshly with
         attribution ready (the survivors of the block, the sites; ``peak_sites``: the
@@ -205,7 +208,8 @@ class Measurer:
             return cls(settle=True, trace=True, children=children, domains=True, attribute=True,
                        peak_sites=peak_sites)
         # untraced, the block's gc-tracked survivors are still told apart (a frozen heap: free)
-        return cls(settle=True, trace=None, children=children, domains=False, attribute=True)
+        return cls(settle=True, trace=None, children=children, domains=False, attribute=True,
+                   peak_sites=peak_sites if callable(peak_sites) else False)
 
     @property
     def tracing(self) -> bool:
@@ -244,7 +248,9 @@ class Measurer:
             self._children_mark = (probes.children_hwm(), probes.forks())
             self._children_sampler = _ChildrenSampler(exclude_pids=self._exclude_pids)
             self._children_sampler.start()
-        if self.peak_sites and self.tracing:
+        if callable(self.peak_sites):
+            self.peak = self.peak_sites().start()  # the caller's peak source (leakhunt.native)
+        elif self.peak_sites and self.tracing:
             self.peak = PeakSnapshots().start()
         # The window starts from the reading just taken when nothing ran in between.
         quiet = self._children_sampler is None and self.peak is None

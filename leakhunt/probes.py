@@ -211,11 +211,18 @@ def traced_by_domain(snapshot: tracemalloc.Snapshot | None = None) -> dict[str, 
     out = {name: 0 for name in DOMAINS.values()}
     out["other"] = 0
     raw = getattr(snapshot.traces, "_traces", None)  # (domain, size, ...) tuples: no object each
-    pairs = ((t[0], t[1]) for t in raw) if raw is not None else (
-        (t.domain, t.size) for t in snapshot.traces
-    )
-    for domain, size in pairs:
-        out[DOMAINS.get(domain, "other")] += size
+    if raw is None:  # pragma: no cover - a tracemalloc without the private list
+        raw = [(t.domain, t.size) for t in snapshot.traces]
+    # Sizes gathered per domain, summed once: nothing allocated per trace while tracemalloc
+    # traces this loop's own allocations (leakhunt.tracing.by_traceback says why).
+    sizes: dict[int, list[int]] = {}
+    for trace in raw:
+        found = sizes.get(trace[0])
+        if found is None:
+            found = sizes[trace[0]] = []
+        found.append(trace[1])
+    for domain, values in sizes.items():
+        out[DOMAINS.get(domain, "other")] += sum(values)
     return out
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from engine_subprocess import run_scenario
 from leakhunt import Budget, MemoryBudgetExceeded, Violation, measure, memory_budget
-from leakhunt import budget as budget_module
 from leakhunt import guard as guard_module
 from leakhunt.units import ACCEPTED_UNITS
 
