@@ -32,6 +32,7 @@ from leakhunt import defaults, probes
 from leakhunt.dask import _oom
 from leakhunt.dask._isolation import Isolation
 from leakhunt.dask._ledger import DataLedger, shuffle_buffers
+from leakhunt.dask._threads import release_on_threads
 from leakhunt.hunt import NOISE, SeriesHunt
 from leakhunt.probes import PeakWindow
 from leakhunt.settle import freeze_heap, settle, thaw_heap, trim
@@ -207,6 +208,12 @@ class LeakhuntPlugin(WorkerPlugin):
         if not self.frozen:
             self.frozen = freeze_heap()
 
+    def _settle(self) -> None:
+        """Settle around a task measured alone: this thread, then Arrow's pool on every task
+        thread (it keeps what each thread freed: leakhunt.dask._threads)."""
+        settle()
+        release_on_threads(self.worker)
+
     def _thaw(self) -> None:
         if self.frozen:
             thaw_heap()
@@ -292,7 +299,7 @@ class LeakhuntPlugin(WorkerPlugin):
         alone = not self.running and not getattr(self.worker.state, "long_running", None)
         settled = alone and self._prefix(name).hunt.confirming
         if settled:
-            settle()  # a confirmation task that runs alone: a settled start reading
+            self._settle()  # a confirmation task that runs alone: a settled start reading
         self._advance()
         for other in self.running.values():
             other.solo = False
@@ -316,7 +323,7 @@ class LeakhuntPlugin(WorkerPlugin):
         confirming = entry.hunt.confirming
         measured = confirming and task.settled and task.solo and len(self.running) == 1
         if measured:
-            settle()
+            self._settle()
         self._advance()
         del self.running[key]
         top = task.window.close()
