@@ -3,12 +3,13 @@
 pyarrow's default pool (mimalloc in the wheels) keeps the memory a thread freed in that thread's
 heap, and ``release_unused()`` hands back only the calling thread's. leakhunt settles on the
 worker's event loop, so memory freed by Arrow work in Dask's task threads stayed resident and
-read as growth. Measured on issue 23's P2P shuffle (4 threads per worker, ``tests/dask_pipelines.py``
-``shuffled``): after the shuffle and with the leak dropped, a settled worker still held 115-130 MiB
-more than before it, neither glibc's (``mallinfo2``), nor Arrow's live bytes, nor Python's;
-with ``ARROW_DEFAULT_MEMORY_POOL=system`` it held none, and ``release_unused()`` run on each of
-the four task threads gave back 75-85 MiB of it. That memory is freed, not alive: a second
-shuffle on the same workers grew by the leak alone.
+read as growth. ``python benchmarks/dask_shuffle_memory.py`` (issue 23's P2P shuffle behind a
+leak, ``tests/dask_pipelines.py``, 4 threads per worker): after the shuffle, with the leak
+dropped and the worker settled on one thread, it held 124-134 MiB more than before, neither
+glibc's (``mallinfo2``) nor Arrow's live bytes; ``release_unused()`` on every task thread gave
+back 40-80 MiB of it; with the system allocator as Arrow's pool (``--arrow-pool system``) the
+worker held 13-23 MiB more. That memory is freed, not
+alive: after a second shuffle the worker held no more than after the first.
 
 :func:`release_on_threads` runs ``release_unused()`` once on every thread of the worker's
 thread pools, while they are idle (the callers settle between tasks, with none running). It
@@ -31,13 +32,14 @@ __all__ = ["RENDEZVOUS_SECONDS", "release_on_threads"]
 RENDEZVOUS_SECONDS = 0.5
 
 
-def _pools(worker: Any) -> list[tuple[concurrent.futures.ThreadPoolExecutor, int]]:
-    """The worker's thread pools that run tasks, with their sizes."""
+def _pools(worker: Any) -> list[tuple[concurrent.futures.Executor, int]]:
+    """The worker's thread pools, with their sizes: Dask's own ``ThreadPoolExecutor`` (a copy of
+    the standard library's, not a subclass of it) and the standard library's."""
     executors = getattr(worker, "executors", None) or {}
     out = []
     for executor in executors.values():
         size = int(getattr(executor, "_max_workers", 0) or 0)
-        if isinstance(executor, concurrent.futures.ThreadPoolExecutor) and size > 0:
+        if isinstance(executor, concurrent.futures.Executor) and hasattr(executor, "_threads") and size > 0:
             out.append((executor, size))
     return out
 
@@ -53,7 +55,7 @@ def release_on_threads(worker: Any, timeout: float = RENDEZVOUS_SECONDS) -> int:
     return sum(_release_pool(executor, size, timeout) for executor, size in _pools(worker))
 
 
-def _release_pool(executor: concurrent.futures.ThreadPoolExecutor, size: int, timeout: float) -> int:
+def _release_pool(executor: concurrent.futures.Executor, size: int, timeout: float) -> int:
     barrier = threading.Barrier(size, timeout=timeout)
 
     def job() -> bool:
