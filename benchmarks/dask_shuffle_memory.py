@@ -4,11 +4,13 @@ Run: python benchmarks/dask_shuffle_memory.py [--threads 4] [--partitions 120]
 
 On a ``LocalCluster`` of 2 worker processes, issue 23's ``shuffled`` block
 (``tests/dask_pipelines.py``: a leak of 2 MiB per call in front of a P2P shuffle) runs twice,
-unwatched. After each, the leak is dropped and each worker is settled as leakhunt settled it
-before ``leakhunt.dask._threads`` (a collection, ``malloc_trim``, pyarrow's ``release_unused()``
-on the calling thread); the script prints the worker's anonymous resident memory against where it
+unwatched. After each, the leak is dropped and each worker is settled as leakhunt settles it
+(``leakhunt.settle.settle``: a collection, pyarrow's ``release_unused()`` on the calling thread,
+``malloc_trim``); the script prints the worker's anonymous resident memory against where it
 started, glibc's heap and mmapped bytes (``mallinfo2``) and Arrow's live bytes; then the same
-after ``leakhunt.dask._threads.release_on_threads`` (``release_unused()`` on every task thread).
+after pyarrow's ``release_unused()`` on every thread of the worker's pools (its default pool,
+mimalloc, keeps what each thread freed in that thread's heap; leakhunt's settle releases only
+the calling thread's).
 ``--arrow-pool system`` starts the workers with ``ARROW_DEFAULT_MEMORY_POOL=system``. Figures, not
 timings: fine on a busy machine.
 """
@@ -26,14 +28,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # das
 MiB = 1024 * 1024
 
 
+def release_on_threads(worker: object, timeout: float = 0.5) -> int:
+    """pyarrow's ``release_unused()`` once on every thread of the worker's thread pools (idle
+    here): n jobs per pool of n threads meet at a barrier, so that each runs on a thread of its
+    own. Dask's ThreadPoolExecutor is a copy of the standard library's, not a subclass of it."""
+    import concurrent.futures
+    import threading
+
+    import pyarrow as pa
+
+    released = 0
+    for executor in getattr(worker, "executors", {}).values():
+        size = int(getattr(executor, "_max_workers", 0) or 0)
+        if not hasattr(executor, "_threads") or size < 1:
+            continue
+        barrier = threading.Barrier(size, timeout=timeout)
+
+        def job(barrier: threading.Barrier = barrier) -> bool:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                return False
+            pa.default_memory_pool().release_unused()
+            return True
+
+        done, _ = concurrent.futures.wait([executor.submit(job) for _ in range(size)], timeout=2 * timeout)
+        released += sum(1 for f in done if f.result())
+    return released
+
+
 def _state(dask_worker: object) -> dict[str, float]:
-    """Settled as before (this thread only), then on every task thread."""
+    """Settled as leakhunt settles (on this thread), then Arrow's pool on every task thread."""
     import ctypes
 
     import pyarrow as pa
 
     from leakhunt import probes
-    from leakhunt.dask._threads import release_on_threads
     from leakhunt.settle import settle
 
     class Mallinfo2(ctypes.Structure):

@@ -261,10 +261,11 @@ def dask_shuffle(series: WorkerSeries) -> WorkerSeries:
     note and its figures kept. The user's leak feeding a shuffle is its own prefix's (the tasks
     that ran the user's function), and a task with fused code is never counted as Dask's.
 
-    Why: a P2P shuffle's unpack tasks (``p2pshuffle``) read 1-3 MiB per call when measured
-    alone with four threads per worker, and once confirmed, while running only
-    ``distributed.shuffle``'s code; a settled worker kept 115-130 MiB after the shuffle that no
-    live object held and that a second shuffle did not add to (leakhunt.dask._threads).
+    Why: with four threads per worker, a P2P shuffle's unpack tasks (``p2pshuffle``), running
+    only ``distributed.shuffle``'s code, grew by up to 29 MiB over a window of 10 calls measured
+    alone (tests/test_dask_threads.py's shuffle, 9 runs) and were once confirmed as a leak; after
+    the shuffle a settled worker kept 124-134 MiB that no live object held and that a second
+    shuffle did not add to (benchmarks/dask_shuffle_memory.py).
     """
     verdict = series.verdict
     if not series.dask_shuffle or not (verdict.leaking or verdict.suspect or verdict.given_back):

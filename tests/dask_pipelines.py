@@ -80,12 +80,3 @@ def reset() -> int:
     """Drop what leaky() kept (between blocks on a shared cluster)."""
     KEPT.clear()
     return 0
-
-
-def threads_released(dask_worker: object) -> tuple[int, int]:
-    """How many threads leakhunt's settle released Arrow's pool on, and the worker's task threads."""
-    import pyarrow  # noqa: F401  (released only where pyarrow is imported)
-
-    from leakhunt.dask._threads import release_on_threads
-
-    return release_on_threads(dask_worker), dask_worker.state.nthreads  # type: ignore[attr-defined]

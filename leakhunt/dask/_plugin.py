@@ -32,7 +32,6 @@ from leakhunt import defaults, probes
 from leakhunt.dask import _oom
 from leakhunt.dask._isolation import Isolation
 from leakhunt.dask._ledger import DataLedger, runs_only_shuffle_code, shuffle_buffers
-from leakhunt.dask._threads import release_on_threads
 from leakhunt.hunt import NOISE, SeriesHunt
 from leakhunt.probes import PeakWindow
 from leakhunt.settle import freeze_heap, settle, thaw_heap, trim
@@ -215,12 +214,6 @@ class LeakhuntPlugin(WorkerPlugin):
         if not self.frozen:
             self.frozen = freeze_heap()
 
-    def _settle(self) -> None:
-        """Settle around a task measured alone: this thread, then Arrow's pool on every task
-        thread (it keeps what each thread freed: leakhunt.dask._threads)."""
-        settle()
-        release_on_threads(self.worker)
-
     def _thaw(self) -> None:
         if self.frozen:
             thaw_heap()
@@ -308,7 +301,7 @@ class LeakhuntPlugin(WorkerPlugin):
         entry.saw(getattr(self.worker.state.tasks.get(key), "run_spec", None))
         settled = alone and entry.hunt.confirming
         if settled:
-            self._settle()  # a confirmation task that runs alone: a settled start reading
+            settle()  # a confirmation task that runs alone: a settled start reading
         self._advance()
         for other in self.running.values():
             other.solo = False
@@ -332,7 +325,7 @@ class LeakhuntPlugin(WorkerPlugin):
         confirming = entry.hunt.confirming
         measured = confirming and task.settled and task.solo and len(self.running) == 1
         if measured:
-            self._settle()
+            settle()
         self._advance()
         del self.running[key]
         top = task.window.close()

@@ -153,10 +153,6 @@ def collect(*, dask_worker: Any, name: str, settle: bool = True, paths: int = 3)
     figures = inspect_worker(dask_worker=dask_worker, settle=settle, paths=paths, min_size=plugin.survivor_min,
                              baseline=set(plugin.baseline))
     figures["nthreads"] = nthreads
-    if settle:  # Arrow's pool keeps what each task thread freed (leakhunt.dask._threads)
-        from leakhunt.dask._threads import release_on_threads
-
-        release_on_threads(dask_worker)
     snapshot["unmanaged_growth"] = plugin.unmanaged_growth()  # after inspect_worker settled
     figures["tasks"] = snapshot
     return figures
