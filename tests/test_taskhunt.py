@@ -8,12 +8,14 @@ import pytest
 from leakhunt.hunt import LeakVerdict, SeriesHunt
 from leakhunt.judge import VERDICTS, judge
 from leakhunt.taskhunt import (
+    DASK_SHUFFLE,
     MIN_WINDOW,
     SHARED_CLEARED,
     SharedSeriesHunt,
     WorkerSeries,
     closed,
     given_back,
+    held_by_leaks,
     judge_prefix,
     own_per_call,
     pooled_verdict,
@@ -186,3 +188,46 @@ def test_confirmations_cut_short_on_two_workers_are_judged_together() -> None:
     alone = _judge(rows[:1], noise=MiB, spread_noise=True)
     assert alone.verdict != "unconfirmed"
     assert "suspected from shared figures on tcp://a:1, where its calls ended before 5 ran alone" in alone.notes
+
+
+# ------------------------------------------------------------------------ Dask's own P2P shuffle tasks
+
+
+@pytest.mark.parametrize("dask_shuffle", [True, False])
+def test_a_growth_in_tasks_that_run_only_dasks_shuffle_code_is_dasks_not_a_leak(dask_shuffle: bool) -> None:
+    # The same confirmed growth on both workers: a leak when the prefix runs the user's code,
+    # ok and named as the shuffle's when its tasks run only distributed.shuffle's code.
+    series = [_series(f"tcp://w{i}", [2 * MiB] * 30, dask_shuffle=dask_shuffle) for i in (1, 2)]
+    assert all(s.verdict.leaking for s in series)
+    judged = _judge(series)
+    if dask_shuffle:
+        assert judged.verdict == "ok", judged.notes
+        assert any(DASK_SHUFFLE in note and "tcp://w1, tcp://w2" in note for note in judged.notes)
+        assert held_by_leaks({"p2pshuffle": series[0]}) == {}  # never counted as a leak the worker holds
+    else:
+        assert judged.verdict == "leak"
+        assert held_by_leaks({"step": series[0]}) == {"step": 30 * 2 * MiB}
+
+
+def test_a_shuffle_prefix_that_did_not_grow_carries_no_shuffle_note() -> None:
+    judged = _judge([_series("tcp://w1", [0] * 30, dask_shuffle=True)])
+    assert judged.verdict == "ok" and not any(DASK_SHUFFLE in note for note in judged.notes)
+
+
+def test_only_a_task_that_runs_nothing_but_distributed_shuffle_code_is_dasks() -> None:
+    pytest.importorskip("distributed")
+    from dask._task_spec import Task, TaskRef
+    from distributed.shuffle._core import p2p_barrier
+    from distributed.shuffle._shuffle import shuffle_unpack
+
+    from leakhunt.dask._ledger import runs_only_shuffle_code
+
+    def users(frame: object) -> object:
+        return frame
+
+    assert runs_only_shuffle_code(Task(("p2pshuffle-x", 0), shuffle_unpack, "x", 0, TaskRef("shuffle-barrier-x")))
+    assert runs_only_shuffle_code(Task("shuffle-barrier-x", p2p_barrier, "x", 1, 2))
+    assert not runs_only_shuffle_code(Task(("leaky-x", 0), users, TaskRef("p")))
+    # the user's code fused into the task: not Dask's alone
+    assert not runs_only_shuffle_code(Task(("p2pshuffle-x", 0), shuffle_unpack, "x", 0, Task("inner", users, 1)))
+    assert not runs_only_shuffle_code(None)

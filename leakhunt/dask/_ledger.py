@@ -17,7 +17,11 @@ from typing import Any
 
 from leakhunt.buffers import held_buffers
 
-__all__ = ["DataLedger", "shuffle_buffers", "WALK_FROM"]
+__all__ = ["DataLedger", "runs_only_shuffle_code", "shuffle_buffers", "SHUFFLE_MODULE", "WALK_FROM"]
+
+#: Where Dask's P2P shuffle machinery lives: its unpack tasks (``shuffle_unpack``,
+#: ``merge_unpack``, ``rechunk_unpack``) and barriers (``p2p_barrier``) call a function of it.
+SHUFFLE_MODULE = "distributed.shuffle"
 
 #: Values smaller than this (by Dask's sizeof) are counted by sizeof, without a walk: a walk costs
 #: tens to hundreds of microseconds (``python benchmarks/dask_overhead.py --per-task`` times one
@@ -94,3 +98,17 @@ def shuffle_buffers(worker: Any) -> int:
         for part in ("comm", "disk"):
             total += int((run.get(part) or {}).get("memory") or 0)
     return total
+
+
+def runs_only_shuffle_code(run_spec: Any) -> bool:
+    """Whether a task runs Dask's P2P shuffle code and nothing else: its function is
+    :data:`SHUFFLE_MODULE`'s and no argument is a task of its own (fused code, which could be
+    the user's). Such a task calls no code of the user's, so what it keeps is Dask's."""
+    func = getattr(run_spec, "func", None)
+    module = getattr(func, "__module__", None) or ""
+    if module != SHUFFLE_MODULE and not module.startswith(SHUFFLE_MODULE + "."):
+        return False
+    from dask._task_spec import Task
+
+    arguments = list(getattr(run_spec, "args", ()) or ()) + list((getattr(run_spec, "kwargs", None) or {}).values())
+    return not any(isinstance(a, Task) for a in arguments)

@@ -31,7 +31,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from leakhunt import defaults, probes
 from leakhunt.dask import _oom
 from leakhunt.dask._isolation import Isolation
-from leakhunt.dask._ledger import DataLedger, shuffle_buffers
+from leakhunt.dask._ledger import DataLedger, runs_only_shuffle_code, shuffle_buffers
 from leakhunt.hunt import NOISE, SeriesHunt
 from leakhunt.probes import PeakWindow
 from leakhunt.settle import freeze_heap, settle, thaw_heap, trim
@@ -73,6 +73,7 @@ class _Prefix:
     shared_skipped: int = 0  # calls a confirmation could not use: another task ran beside them
     figures: list[int] = field(default_factory=list)  # the first calls' figures, in order
     open_window: list[int] = field(default_factory=list)  # the confirmation under way: its calls' figures
+    dask_shuffle: bool | None = None  # every task of it ran only Dask's P2P shuffle code (None: none seen)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,7 +82,13 @@ class _Prefix:
             "judged": self.hunt.judged, "confirming": self.hunt.confirming, "settled_calls": self.confirm_calls,
             "shared_skipped": self.shared_skipped, "figures": self.figures,
             "open_window": self.open_window if self.hunt.confirming else [],
+            "dask_shuffle": bool(self.dask_shuffle),
         }
+
+    def saw(self, run_spec: Any) -> None:
+        """Note whose code a task of this prefix runs (leakhunt.dask._ledger.runs_only_shuffle_code)."""
+        if self.dask_shuffle is not False:
+            self.dask_shuffle = runs_only_shuffle_code(run_spec)
 
 
 class Timeline:
@@ -290,7 +297,9 @@ class LeakhuntPlugin(WorkerPlugin):
     def _begin(self, key: Any) -> None:
         name = key_split(key)
         alone = not self.running and not getattr(self.worker.state, "long_running", None)
-        settled = alone and self._prefix(name).hunt.confirming
+        entry = self._prefix(name)
+        entry.saw(getattr(self.worker.state.tasks.get(key), "run_spec", None))
+        settled = alone and entry.hunt.confirming
         if settled:
             settle()  # a confirmation task that runs alone: a settled start reading
         self._advance()

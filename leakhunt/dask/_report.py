@@ -20,6 +20,7 @@ from leakhunt.hunt import NOISE
 from leakhunt.judge import VERDICTS
 from leakhunt.oom import Diagnosis
 from leakhunt.taskhunt import (
+    DASK_SHUFFLE,
     SHARED_CLEARED,
     WorkerSeries,
     closed,
@@ -85,6 +86,8 @@ class PrefixFigures:
     def words(self) -> str:
         if self.verdict == "warmup_or_bounded_cache" and SHARED_CLEARED in self.note:
             return "ok (cleared when run alone)"
+        if self.verdict == "ok" and DASK_SHUFFLE in self.note:
+            return "ok (Dask's P2P shuffle)"
         return VERDICT_WORDS.get(self.verdict, self.verdict)
 
 
@@ -404,7 +407,8 @@ def _series(address: str, entry: Mapping[str, Any], threads: int) -> WorkerSerie
                         calls=int(entry.get("calls", 0)), errors=int(entry.get("errors", 0)),
                         figures=tuple(int(f) for f in entry.get("figures") or ()),
                         retained=int(entry.get("retained", 0)), settled_calls=int(entry.get("settled_calls", 0)),
-                        shared=threads > 1, open_window=tuple(int(f) for f in entry.get("open_window") or ())),
+                        shared=threads > 1, open_window=tuple(int(f) for f in entry.get("open_window") or ()),
+                        dask_shuffle=bool(entry.get("dask_shuffle"))),
                   noise=_noise(threads > 1))
 
 
@@ -431,7 +435,7 @@ def _row(series: WorkerSeries, verdict: str, entry: Mapping[str, Any]) -> dict[s
             "retained": series.retained, "arrow": int(entry.get("arrow", 0)),
             "retained_per_call": own_per_call(series), "verdict": verdict, "settled_calls": series.settled_calls,
             "shared_skipped": int(entry.get("shared_skipped", 0)), "figures": list(series.figures),
-            "hunt": series.verdict.to_dict()}
+            "dask_shuffle": series.dask_shuffle, "hunt": series.verdict.to_dict()}
 
 
 def merge(collected: Mapping[str, Mapping[str, Any]], settings: HuntSettings | None = None) -> list[PrefixFigures]:
