@@ -21,6 +21,7 @@ from typing import Any, Callable
 from leakhunt import probes
 from leakhunt.budget import Violation
 from leakhunt.explanation import Explanation
+from leakhunt.machine import environment
 from leakhunt.tracing import Stack
 from leakhunt.units import format_size
 
@@ -432,22 +433,3 @@ class Sampler:
             self.status("  ".join(parts))
         except Exception:  # noqa: BLE001 - a broken status must not stop the sampling
             self.status = None
-
-
-def environment() -> dict[str, str]:
-    """Versions that explain a run's figures: Python, platform, and the data libraries loaded."""
-    import platform
-
-    env = {"python": platform.python_version(), "platform": platform.platform()}
-    try:
-        from leakhunt import __version__
-
-        env["leakhunt"] = str(__version__)
-    except Exception:  # pragma: no cover - the package is being assembled
-        pass
-    for name in ("numpy", "pandas", "pyarrow", "polars"):
-        module = sys.modules.get(name)
-        version = getattr(module, "__version__", None)
-        if version:
-            env[name] = str(version)
-    return env

@@ -83,6 +83,16 @@ def addoption(parser: pytest.Parser) -> None:
                              "restored at the end of the session; 'sample': never touch it (VmHWM, "
                              "ru_maxrss and /usr/bin/time read as without leakhunt during the session "
                              "too), a thread samples RSS every millisecond instead.")
+    add("--leak-baseline", "compare every test's memory with this saved report (.json)",
+        metavar="BASE.json", help="compare each test's peak and retained memory with the report saved in "
+                                  "BASE.json (--leak-report-file=BASE.json of an earlier run); regressions fail "
+                                  "the session.")
+    add("--leak-regression", "growth over the baseline that is a regression, e.g. 20% or 20%,4MiB",
+        metavar="PCT[,SIZE]", help="growth over the baseline's figure that counts as a regression: a percentage "
+                                   "and, optionally, a floor in bytes below which nothing is one (default "
+                                   "20%%,1MiB).")
+    add("--leak-regression-warn", "report regressions against the baseline as warnings: true/false",
+        action="store_true", help="report regressions as warnings: the session's status is left alone.")
     add("--leak-oom-guard", "guard against out-of-memory kills: true/false or the threshold (90%, 1.5GB)",
         nargs="?", const=_OOM_ON, metavar="THRESHOLD",
         help="watch memory against the limit that will kill the session (cgroup, rlimit, machine, or "
@@ -113,11 +123,15 @@ class Settings:
     scope: str = "call"
     peak: str = "reset"
     oom: OomSettings | None = None  # --leak-oom-guard
+    baseline: Path | None = None  # --leak-baseline
+    baseline_given: str | None = None  # its path as the user wrote it, for messages
+    regression: str | None = None  # --leak-regression, as given (checked)
+    regression_warn: bool = False
 
     @property
     def active(self) -> bool:
         """Whether anything asks for a measurement of every test."""
-        return bool(self.report or self.report_file or self.budget or self.hunt)
+        return bool(self.report or self.report_file or self.budget or self.hunt or self.baseline)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -133,6 +147,9 @@ class Settings:
             "leak_scope": self.scope,
             "leak_peak": self.peak,
             "leak_oom_guard": self.oom.to_dict() if self.oom is not None else None,
+            "leak_baseline": str(self.baseline) if self.baseline else None,
+            "leak_regression": self.regression,
+            "leak_regression_warn": self.regression_warn,
         }
 
     @classmethod
@@ -232,7 +249,14 @@ class Settings:
         if peak not in PEAK_MODES:
             raise pytest.UsageError(f"{where}: expected one of {', '.join(PEAK_MODES)}, got {peak_value!r}")
 
+        baseline, regression = _baseline_settings(raw, base=config.invocation_params.dir)
+        if raw("leak_regression_warn")[0].startswith("--") and flag("leak_regression_warn") and baseline is None:
+            raise pytest.UsageError("--leak-regression-warn only applies with --leak-baseline: add it, or drop it")
         return cls(
+            baseline=baseline,
+            baseline_given=str(raw("leak_baseline")[1]) if baseline is not None else None,
+            regression=regression,
+            regression_warn=flag("leak_regression_warn"),
             oom=_oom_settings(raw, base=config.invocation_params.dir),
             report=flag("leak_report"),
             report_top=report_top,
@@ -312,6 +336,25 @@ def _oom_settings(raw: Any, *, base: Path) -> OomSettings | None:
     options = (("threshold", where), ("limit", limit_where), ("action", action_where), ("report", report_where))
     return OomSettings(threshold=threshold, limit=limit, action=action, report=checked.path,  # type: ignore[arg-type]
                        report_given=given, options=options)
+
+
+def _baseline_settings(raw: Any, *, base: Path) -> tuple[Path | None, str | None]:
+    """--leak-baseline's path (the file is read when the session is configured) and the
+    --leak-regression rule, checked; the rule without a baseline is an error on the command line."""
+    from leakhunt.baseline import Rule
+
+    where, path = raw("leak_baseline")
+    rule_where, rule = raw("leak_regression")
+    if rule not in (None, ""):
+        try:
+            Rule.parse(rule, where=rule_where)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    if path in (None, ""):
+        if rule not in (None, "") and rule_where.startswith("--"):
+            raise pytest.UsageError(f"{rule_where}={rule} only applies with --leak-baseline: add it, or drop it")
+        return None, None
+    return base / Path(str(path)), None if rule in (None, "") else str(rule)
 
 
 def _oom_threshold(where: str, value: object) -> str | float | None:

@@ -34,7 +34,7 @@ def register(owner: LeakHunt, *, settling: bool, opted: set[str]) -> None:
     """The per-test hooks a session needs: the cheap ones when it only reports."""
     settings = owner.settings
     manager = owner.config.pluginmanager
-    if settling or settings.scope != "call" or owner.properties or settings.children:
+    if settling or settings.scope != "call" or owner.properties or settings.children or settings.baseline:
         manager.register(PerTest(owner), "leakhunt-per-test")
     else:
         manager.register(ReportOnly(owner, opted), "leakhunt-per-test")
@@ -151,6 +151,10 @@ class PerTest:
         if not (self.owner.reporting or self.owner.properties):
             return  # a budget checked, nothing to report
         record = _record(item, state, report, judgement, outcome, self.settings.scope, self.owner.worker_id)
+        if self.owner.regressions is not None and judgement is not None:  # --leak-baseline
+            call_scope = self.settings.scope == "call"
+            self.owner.regressions.explain(record, judgement.measurement, again=again_call(item) if call_scope else None,
+                                           named=_fixture_roots(item))
         self.owner.keep(record)
         if self.owner.properties:  # an xdist worker sends it; --junitxml shows it
             props = record.to_properties()

@@ -25,7 +25,17 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_leakhunt.session import PLUGIN_NAME, LeakHunt
 
     leakhunt = LeakHunt(config, settings)
+    if settings.baseline is not None:  # read and checked now: a bad baseline is a usage error
+        from pytest_leakhunt.baseline import PLUGIN_NAME as BASELINE, Regressions
+
+        leakhunt.regressions = Regressions(leakhunt, settings)
+        config.pluginmanager.register(leakhunt.regressions, BASELINE)
     config.pluginmanager.register(leakhunt, PLUGIN_NAME)
+    from pytest_leakhunt import step_summary
+
+    summary_path = step_summary.wanted(leakhunt)
+    if summary_path is not None:  # GitHub Actions: the job's page gets the summary
+        config.pluginmanager.register(step_summary.StepSummary(leakhunt, summary_path), step_summary.PLUGIN_NAME)
     if settings.report_file is not None and not hasattr(config, "workerinput"):  # the xdist controller writes
         from pytest_leakhunt.report_file import ReportFile
 

@@ -227,6 +227,8 @@ class TestReport:
     stopped: str | None = None
     #: the session was still running when this file was written (see ``stopped``)
     running: bool = False
+    #: what the figures were measured on (:func:`leakhunt.machine.environment`); {} when unknown
+    environment: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -269,10 +271,12 @@ class TestReport:
         return sum(growths) if growths else None
 
     @classmethod
-    def running_since(cls, created: str, *, settings: dict[str, Any], version: str) -> TestReport:
+    def running_since(cls, created: str, *, settings: dict[str, Any], version: str,
+                      environment: Mapping[str, str] | None = None) -> TestReport:
         """The report written when a session starts: it says the session has not finished (it
         stays if the process is killed before the end)."""
         return cls(records=(), settings=settings, created=created, running=True, version=version,
+                   environment=dict(environment or {}),
                    stopped=(f"written when the session started ({created}); the session has not finished, "
                             "or ended without writing its figures (killed by SIGKILL or the out-of-memory "
                             "killer, or crashed)"))
@@ -319,6 +323,7 @@ class TestReport:
             "running": self.running,
             "stopped": self.stopped,
             "settings": self.settings,
+            "environment": dict(self.environment),
             "session": {
                 "peak": self.peak,
                 "peak_rss": self.peak_rss,
@@ -360,4 +365,5 @@ class TestReport:
             missing=tuple(session.get("missing_tests") or ()),
             stopped=data.get("stopped"),
             running=bool(data.get("running", False)),
+            environment={str(k): str(v) for k, v in (data.get("environment") or {}).items()},
         )

@@ -16,7 +16,7 @@ from typing import IO, Any, Callable, Sequence, Union
 from leakhunt.report.model import TestRecord, TestReport
 from leakhunt.units import format_size
 
-__all__ = ["Cell", "Table", "TextReport", "MARKUP", "VERDICT_STYLES", "fit"]
+__all__ = ["Block", "Cell", "Line", "Table", "TextReport", "MARKUP", "VERDICT_STYLES", "fit", "write_blocks"]
 
 #: How each verdict is styled: bad (failed), warn (look at it), good, muted (not measured).
 VERDICT_STYLES: dict[str, str] = {
@@ -158,41 +158,54 @@ class TextReport:
     # ------------------------------------------------------------------ plain / pytest
     def write(self, write: Callable[..., Any]) -> None:
         """Write through ``write(text, **markup)``: pytest's terminal writer, or any such function."""
-        for block in self.blocks():
-            if isinstance(block, Table):
-                self._write_table(write, block)
-            else:
-                for cell in block:
-                    write(cell.text, **MARKUP.get(cell.style or "", {}))
-                write("\n")
+        write_blocks(self.blocks(), write, self.width)
 
     def render(self, file: IO[str]) -> None:
         """Plain text into ``file``."""
         self.write(lambda text, **_markup: file.write(text))
 
-    def _write_table(self, write: Callable[..., Any], table: Table) -> None:
-        write("\n")
-        write(table.title + "\n", bold=True)
-        gap = 2
-        widths = [max([len(name)] + [len(row[i].text) for row in table.rows]) for i, (name, _) in
-                  enumerate(table.columns)]
-        # the last column (a test id or a note) takes what is left, and is cut from the left
-        fixed = sum(widths[:-1]) + gap * (len(widths) - 1)
-        widths[-1] = max(12, min(widths[-1], self.width - fixed))
 
-        def cells(texts: Sequence[Cell], heading: bool = False) -> None:
-            for i, ((_, align), cell) in enumerate(zip(table.columns, texts)):
-                text = fit(cell.text, widths[i]) if i == len(widths) - 1 else cell.text
-                last = i == len(widths) - 1
-                padded = text.rjust(widths[i]) if align == "right" else (text if last else text.ljust(widths[i]))
-                markup = {"bold": True} if heading else MARKUP.get(cell.style or "", {})
-                write(padded, **markup)
-                if not last:
-                    write(" " * gap)
+def write_blocks(blocks: Sequence[Block], write: Callable[..., Any], width: int = MAX_WIDTH) -> None:
+    """Lines and tables through ``write(text, **markup)``, in ``width`` columns; no line ends in
+    spaces (a CI log keeps no padding)."""
+    for block in blocks:
+        if isinstance(block, Table):
+            _write_table(write, block, width)
+        else:
+            for cell in block:
+                write(cell.text, **MARKUP.get(cell.style or "", {}))
             write("\n")
 
-        cells([Cell(name) for name, _ in table.columns], heading=True)
-        for row in table.rows:
-            cells(row)
-        if table.note:
-            write(table.note[: self.width] + "\n")
+
+def _write_table(write: Callable[..., Any], table: Table, width: int) -> None:
+    write("\n")
+    write(table.title + "\n", bold=True)
+    gap = 2
+    widths = [max([len(name)] + [len(row[i].text) for row in table.rows]) for i, (name, _) in
+              enumerate(table.columns)]
+    # the last column (a test id or a note) takes what is left, and is cut from the left
+    fixed = sum(widths[:-1]) + gap * (len(widths) - 1)
+    widths[-1] = max(12, min(widths[-1], width - fixed))
+
+    def cells(texts: Sequence[Cell], heading: bool = False) -> None:
+        pieces: list[tuple[str, dict[str, bool]]] = []
+        for i, ((_, align), cell) in enumerate(zip(table.columns, texts)):
+            last = i == len(widths) - 1
+            text = fit(cell.text, widths[i]) if last else cell.text
+            padded = text.rjust(widths[i]) if align == "right" else text.ljust(widths[i])
+            pieces.append((padded, {"bold": True} if heading else MARKUP.get(cell.style or "", {})))
+            if not last:
+                pieces.append((" " * gap, {}))
+        while pieces and not pieces[-1][0].strip():  # nothing after the last word: no padding
+            pieces.pop()
+        if pieces:
+            pieces[-1] = (pieces[-1][0].rstrip(), pieces[-1][1])
+        for text, markup in pieces:
+            write(text, **markup)
+        write("\n")
+
+    cells([Cell(name) for name, _ in table.columns], heading=True)
+    for row in table.rows:
+        cells(row)
+    if table.note:
+        write(table.note[:width] + "\n")
