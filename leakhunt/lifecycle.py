@@ -69,6 +69,7 @@ class Policy:
     report_growth: bool = False
     trace_frames: int = TRACE_FRAMES
     peak_sites: bool | None = None  # sample the allocations alive at the peak (None: when a peak limit asks)
+    front: str = "api"  # whose options the explanation's advice names: pytest, run or api (leakhunt.hints)
 
     @classmethod
     def of(cls, budget: Budget | None, *, hunt_repeat: int | None = None,
@@ -170,7 +171,7 @@ class Block:
                 verdict = unjudged(passed=outcome == "passed", measured=measurement is not None,
                                    hunted=self.policy.hunt is not None)
                 return Judgement(self.title, verdict, measurement=measurement, budget=self.policy.budget)
-            evidence = self._evidence(measurement, again, named, peak)
+            evidence = replace(self._evidence(measurement, again, named, peak), front=self.policy.front)
             if imports is not None:
                 evidence = replace(evidence, imports=imports)
             verdict = None

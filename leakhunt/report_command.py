@@ -17,7 +17,7 @@ from typing import Any
 __all__ = ["configure_parser", "load", "run"]
 
 PROG = "leakhunt report"
-DEFAULT_RULE = "20%,1MiB"  # leakhunt.baseline's defaults (tests/test_baseline.py checks they agree)
+DEFAULT_RULE = "20%,4MiB"  # leakhunt.baseline's defaults (tests/test_baseline.py checks they agree)
 _RUN_FORMATS = ("html", "text", "png")
 _TEST_FORMATS = ("html", "text")
 
@@ -120,7 +120,8 @@ def _compare(report: Any, comparing: Any, args: argparse.Namespace, checked: Any
         out = console(sys.stdout)
         print_blocks(CompareText(comparison, baseline=args.compare, top=args.top, width=out.width).blocks(), out)
         return status
-    try:
+
+    def write() -> None:
         if checked.format == "text":
             from leakhunt.report.compare_text import CompareText
 
@@ -130,14 +131,22 @@ def _compare(report: Any, comparing: Any, args: argparse.Namespace, checked: Any
 
             page = CompareHtml(comparison, new_name=args.json_file, base_name=args.compare, version=report.version)
             write_atomic(checked.path, page.render)
+
+    return _written(args.output, write) or status
+
+
+def _written(output: str, write: Any) -> int:
+    """``write()`` the output: 0, or 2 with the error printed (an extra missing, a disk full)."""
+    try:
+        write()
     except ImportError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"{PROG}: error: cannot write {args.output!r}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"{PROG}: error: cannot write {output!r}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.output}", file=sys.stderr)
-    return status
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
     if checked is None:
         text(sys.stdout, plain=False)
         return 0
-    try:
+
+    def write() -> None:
         if checked.format == "text":
             write_atomic(checked.path, lambda f: text(f, plain=True))
         elif checked.format == "png":
@@ -192,11 +202,5 @@ def run(args: argparse.Namespace) -> int:
             from leakhunt.report.html import HtmlReport
 
             write_atomic(checked.path, HtmlReport(item).render)
-    except ImportError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"{PROG}: error: cannot write {args.output!r}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output}", file=sys.stderr)
-    return 0
+
+    return _written(args.output, write)

@@ -305,7 +305,7 @@ def record_run(
     # judgement then explains what the run keeps, within its budget or not. The peak's sites
     # come from the run's own sampler (below). A trace the user started is left running.
     block = Block(target.label, Policy.of(budget, trace=trace, rerun=False, exact=True, explain_kept=trace,
-                                          trace_frames=trace_frames, peak_sites=False))
+                                          trace_frames=trace_frames, peak_sites=False, front="run"))
     sampler = Sampler(interval, children=children, status=status)
     peaks: tracing.PeakSnapshots | None = None
     status_code = 0

@@ -90,7 +90,7 @@ def addoption(parser: pytest.Parser) -> None:
     add("--leak-regression", "growth over the baseline that is a regression, e.g. 20% or 20%,4MiB",
         metavar="PCT[,SIZE]", help="growth over the baseline's figure that counts as a regression: a percentage "
                                    "and, optionally, a floor in bytes below which nothing is one (default "
-                                   "20%%,1MiB).")
+                                   "20%%,4MiB).")
     add("--leak-regression-warn", "report regressions against the baseline as warnings: true/false",
         action="store_true", help="report regressions as warnings: the session's status is left alone.")
     add("--leak-oom-guard", "guard against out-of-memory kills: true/false or the threshold (90%, 1.5GB)",
@@ -218,9 +218,7 @@ class Settings:
             if text in ("true", "yes", "on"):
                 hunt = DEFAULT_REPEATS
             elif text not in ("0", "false", "no", "off"):
-                hunt = _positive_int(where, hunt_value, minimum=4, hint=(
-                    " (write --leak-hunt=N, or put --leak-hunt after the test paths: "
-                    "a bare value after it is read as N)"))
+                hunt = _positive_int(where, hunt_value, minimum=4)
 
         where, threshold_value = raw("leak_threshold")
         threshold = parse_size(DEFAULT_THRESHOLD)
@@ -370,13 +368,51 @@ def _oom_threshold(where: str, value: object) -> str | float | None:
     try:
         parse_threshold(threshold, option=where)
     except ValueError as exc:
-        hint = (" (write --leak-oom-guard=90%, or put --leak-oom-guard after the test paths: a bare value "
-                "after it is read as the threshold)") if where.startswith("--") else ""
-        raise pytest.UsageError(f"{exc}{hint}") from None
+        raise pytest.UsageError(str(exc)) from None
     return threshold
 
 
 _MISSING = object()
+
+
+def _hunt_value(text: str) -> bool:
+    """Whether ``text`` is a value of --leak-hunt: a whole number, or true/false."""
+    word = text.strip().lower()
+    return word.isdigit() or word in _TRUE or word in _FALSE
+
+
+def _oom_value(text: str) -> bool:
+    """Whether ``text`` is a value of --leak-oom-guard: a threshold (90%, 1.5GB), or true/false."""
+    from leakhunt.oom import parse_threshold
+
+    if text.strip().lower() in _TRUE or text.strip().lower() in _FALSE:
+        return True
+    try:
+        parse_threshold(text, option="--leak-oom-guard")
+    except ValueError:
+        return False
+    return True
+
+
+#: Options whose value is optional, and what their values look like: the argument after one of
+#: them is its value only when it looks like one; otherwise it is a test path, as a user means
+#: ``pytest --leak-hunt tests/`` (issue 26).
+_OPTIONAL_VALUES = {"--leak-hunt": _hunt_value, "--leak-oom-guard": _oom_value}
+
+
+def free_paths(args: list[str]) -> list[str]:
+    """Rewrite ``args`` in place so that an optional value never swallows a test path
+    (``--leak-hunt tests/`` becomes ``--leak-hunt=true tests/``); returns the paths freed."""
+    freed = []
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--":
+            break
+        looks = _OPTIONAL_VALUES.get(arg)
+        following = args[i + 1]
+        if looks is not None and not following.startswith("-") and not looks(following):
+            args[i] = f"{arg}=true"
+            freed.append(following)
+    return freed
 
 
 def _ini(config: pytest.Config, name: str) -> object:

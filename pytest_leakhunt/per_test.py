@@ -65,7 +65,8 @@ class PerTest:
     def block(self, item: pytest.Item, budget: Budget | None) -> Block:
         settings = self.settings
         policy = Policy.of(budget, hunt_repeat=settings.hunt, threshold=settings.threshold, trace=settings.trace,
-                           rerun=settings.rerun, children=settings.children, report_growth=self.owner.reporting)
+                           rerun=settings.rerun, children=settings.children, report_growth=self.owner.reporting,
+                           front="pytest")
         return Block(item.nodeid, policy)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -144,7 +145,7 @@ class PerTest:
             again = again_call(item) if self.settings.scope == "call" else None
             judgement = state.block.finish(outcome=outcome, again=again, named=_fixture_roots(item))
             if judgement.failed:
-                _fail(report, judgement.text())
+                _fail(report, _failure_text(judgement))
             if state.block.policy.budget is not None or state.block.policy.hunt is not None:
                 if self.owner.meter is not None:
                     self.owner.meter.after_settled_block()
@@ -173,6 +174,14 @@ def _record(item: pytest.Item, state: _TestState, report: pytest.TestReport, jud
         return TestRecord(item.nodeid, outcome, "opted_out" if state.opted_out else "not_measured", scope,
                           worker=worker)
     return TestRecord.from_judgement(item.nodeid, outcome, scope, judgement, worker=worker)
+
+
+def _failure_text(judgement: Judgement) -> str:
+    """The failure as pytest shows it: its first line, which pytest's short summary repeats after
+    the node id, is what broke ("rss grew 30.5 MiB > budget 20MB = 19.1 MiB"), then the
+    explanation."""
+    broken = judgement.explanation.broken_text() if judgement.explanation is not None else ""
+    return f"{broken}\n{judgement.text()}" if broken else judgement.text()
 
 
 def _fail(report: pytest.TestReport, explanation: str) -> None:

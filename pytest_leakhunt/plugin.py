@@ -10,11 +10,21 @@ from __future__ import annotations
 import pytest
 
 from pytest_leakhunt.markers import MARKERS
-from pytest_leakhunt.options import Settings, addoption
+from pytest_leakhunt.options import Settings, addoption, free_paths
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     addoption(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """``pytest --leak-hunt tests/``: the path is a path, not the option's value. pytest's first
+    look at the command line (for the conftests to load) read it as the value: it is given back."""
+    freed = free_paths(args)
+    known = early_config.known_args_namespace
+    if freed and isinstance(getattr(known, "file_or_dir", None), list):
+        known.file_or_dir.extend(freed)
 
 
 def pytest_configure(config: pytest.Config) -> None:

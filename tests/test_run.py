@@ -258,7 +258,7 @@ def test_budget_exit_status(tmp_path: Path, spec: str, status: int) -> None:
     data = json.loads((tmp_path / "r.json").read_text())
     if status:
         assert "broke its memory budget" in proc.stderr
-        assert "high-water mark above the start" in proc.stderr and "> budget 57.2 MiB" in proc.stderr
+        assert "high-water mark above the start" in proc.stderr and "> budget 60MB = 57.2 MiB" in proc.stderr
         assert [v["figure"] for v in data["violations"]] == ["peak"]
     else:
         assert data["violations"] == [] and "ok" in proc.stderr
@@ -268,7 +268,19 @@ def test_budget_broken_is_reported_even_with_quiet(tmp_path: Path) -> None:
     write(tmp_path / "job.py", "kept = bytearray(80 * 1024 * 1024)\n")
     proc = leakhunt("run", "-q", "--budget", "rss=20MB", "job.py", cwd=tmp_path)
     assert proc.returncode == 1
-    assert "settled anonymous RSS growth" in proc.stderr and "rss=19.1 MiB" in proc.stderr
+    assert "settled anonymous RSS growth" in proc.stderr and "rss=20MB = 19.1 MiB" in proc.stderr
+
+
+def test_budget_failure_advice_is_for_leakhunt_run(tmp_path: Path) -> None:
+    """Issue 26: an untraced `leakhunt run --budget` failure advised pytest's options."""
+    write(tmp_path / "job.py", "kept = []\nkept.append(bytearray(80 * 1024 * 1024))\n")
+    proc = leakhunt("run", "--budget", "rss=20MB", "-o", "r.html", "job.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    page = (tmp_path / "r.html").read_text()
+    for text in (proc.stderr, page):
+        assert "leakhunt run --trace" in text
+        assert "pytest" not in text and "--leak-no-rerun" not in text and "--leak-trace" not in text
+    assert proc.stderr.count("allocation sites: not traced") == 1
 
 
 def test_target_failure_status_wins_over_budget(tmp_path: Path) -> None:

@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Sequence
 
 from leakhunt.baseline import TestChange
-from leakhunt.report.charts import GROWTH, PEAK, figure, svg
+from leakhunt.report.charts import GROWTH, PEAK, _short_id, figure, svg
 from leakhunt.units import format_size
 
 __all__ = ["changes_svg"]
 
 _MiB = 1024 * 1024
-
-
-def _short(nodeid: str, limit: int = 60) -> str:
-    return nodeid if len(nodeid) <= limit else "\u2026" + nodeid[-(limit - 1):]
 
 
 def changes_svg(changes: Sequence[TestChange], *, top: int = 20,
@@ -40,7 +36,7 @@ def changes_svg(changes: Sequence[TestChange], *, top: int = 20,
         ax.barh([y + offset for y in ys], values, height=height, color=colour, label=label,
                 edgecolor="#c62828", linewidth=edges)
     ax.axvline(0, color="#1f2328", linewidth=0.8)
-    ax.set_yticks(ys, [_short(c.nodeid) for c in rows], fontsize=8)
+    ax.set_yticks(ys, [_short_id(c.nodeid) for c in rows], fontsize=8)
     ax.set_xlabel("change against the baseline (MiB = 1024\u00b2 bytes; red outline: a regression)")
     from matplotlib.ticker import FuncFormatter
 

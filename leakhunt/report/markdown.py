@@ -23,10 +23,10 @@ def cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _code(text: str) -> str:
-    body = cell(text)
-    fence = "``" if "`" in body else "`"
-    return f"{fence}{body}{fence}" if fence == "`" else f"{fence} {body} {fence}"
+def _code(text: str, *, in_table: bool = True) -> str:
+    """A code span (a test id); in a table cell its pipes are escaped (GitHub reads them so)."""
+    body = cell(text) if in_table else text.replace("\n", " ")
+    return f"`{body}`" if "`" not in body else f"`` {body} ``"
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
@@ -93,7 +93,7 @@ class MarkdownSummary:
                         *change.explanation.lines()[1:], "```", "", "</details>", ""]
         for title, tests in (("new", comparison.new_tests()), ("gone", comparison.gone_tests())):
             if tests:
-                shown = ", ".join(_code(t.nodeid) for t in tests[: self.top])
+                shown = ", ".join(_code(t.nodeid, in_table=False) for t in tests[: self.top])
                 more = f" and {len(tests) - self.top:,} more" if len(tests) > self.top else ""
                 out += [f"{len(tests):,} {title} since the baseline: {shown}{more}", ""]
         return out

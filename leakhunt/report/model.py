@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from leakhunt.probes import Sample
 
 __all__ = [
+    "budget_text",
     "SCHEMA",
     "SCHEMA_VERSION",
     "VERDICTS",
@@ -63,6 +64,7 @@ class TestRecord:
     leak_per_call: int | None = None
     leak_accounting: str | None = None
     budget: dict[str, int] | None = None
+    budget_given: dict[str, str] | None = None  # the limits as the user wrote them ("20MB")
     violations: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None
     worker: str | None = None
@@ -78,7 +80,9 @@ class TestRecord:
             leak_per_call=None if hunt is None else hunt.per_call,
             leak_accounting=None if hunt is None else hunt.accounting,
             budget=None if judgement.budget is None else _budget_dict(judgement.budget),
-            violations=[{"figure": v.figure, "value": v.value, "limit": v.limit} for v in judgement.violations],
+            budget_given=dict(judgement.budget.given) or None if judgement.budget is not None else None,
+            violations=[{"figure": v.figure, "value": v.value, "limit": v.limit, **({"given": v.given} if v.given else {})}
+                        for v in judgement.violations],
             note="; ".join(judgement.notes) or None,
             worker=worker,
             explanation=judgement.explanation,
@@ -95,6 +99,7 @@ class TestRecord:
         # Not dataclasses.asdict: its deep copy costs more than the measurement (thousands of tests).
         data = {name: getattr(self, name) for name in _RECORD_FIELDS}
         data["budget"] = dict(self.budget) if self.budget is not None else None
+        data["budget_given"] = dict(self.budget_given) if self.budget_given is not None else None
         data["violations"] = [dict(v) for v in self.violations]
         data["explanation"] = self.explanation.to_dict() if self.explanation is not None else None
         return data
@@ -135,7 +140,7 @@ class TestRecord:
                 data[name[len(_PREFIX):]] = value
         if "nodeid" not in data:
             return None
-        for key in ("budget", "violations", "explanation"):
+        for key in ("budget", "budget_given", "violations", "explanation"):
             if isinstance(data.get(key), str):
                 data[key] = json.loads(data[key])
         return cls.from_dict(data)
@@ -163,6 +168,16 @@ def _budget_dict(budget: Budget) -> dict[str, int]:
     if budget.leak is not None:
         limits.update(leak=budget.leak, repeat=budget.repeat, warmup=budget.warmup)
     return limits
+
+
+def budget_text(budget: Mapping[str, int], given: Mapping[str, str] | None = None) -> str:
+    """A record's budget in one line, each limit as the user wrote it beside the binary figure
+    ('rss=20MB = 19.1 MiB, peak=1.0 GiB')."""
+    from leakhunt.units import format_limit
+
+    spelled = dict(given or {})
+    return ", ".join(f"{k}={v}" if k in ("repeat", "warmup") else f"{k}={format_limit(v, spelled.get(k))}"
+                     for k, v in budget.items())
 
 
 @dataclass(frozen=True)
