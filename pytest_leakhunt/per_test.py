@@ -66,7 +66,8 @@ class PerTest:
         settings = self.settings
         policy = Policy.of(budget, hunt_repeat=settings.hunt, threshold=settings.threshold, trace=settings.trace,
                            rerun=settings.rerun, children=settings.children, report_growth=self.owner.reporting,
-                           front="pytest")
+                           front="pytest",
+                           peak_sites=self.owner.peak_source)  # None, or memray's (--leak-trace=native)
         return Block(item.nodeid, policy)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
