@@ -304,6 +304,11 @@ def test_target_failure_status_wins_over_budget(tmp_path: Path) -> None:
     (["--budget", "speed=1MB", "ok.py"], "unknown memory budget keyword 'speed'"),
     (["--budget", "leak=1MB", "ok.py"], "leak= needs repeated calls"),
     (["--trace-frames", "0", "ok.py"], "invalid --trace-frames '0'"),
+    # issue 26: an option that would change nothing is an error, and a near miss names the option
+    (["--top", "3", "ok.py"], "--top only applies to a traced run: add --trace, or drop --top"),
+    (["--trace-frames", "5", "--top", "2", "ok.py"], "--top and --trace-frames only apply to a traced run"),
+    (["--trace-frame", "5", "--trace", "ok.py"], "unrecognized argument: '--trace-frame' (did you mean --trace-frames?)"),
+    (["--tracee", "ok.py"], "leakhunt run: error: unrecognized argument: '--tracee' (did you mean --trace?)"),
     (["-o", "ok.py/r.html", "ok.py"], "-o 'ok.py/r.html': 'ok.py' is a file, not a directory"),
     (["--json", "ok.py/sub/r.json", "ok.py"], "--json 'ok.py/sub/r.json': 'ok.py' is a file, not a directory"),
     (["-o", "r.xml", "ok.py"], "-o 'r.xml' has suffix '.xml': the file name must end in .html, .htm, .txt, .json, .png"),
@@ -565,6 +570,9 @@ def test_options_after_the_script_are_the_scripts_but_we_say_so(tmp_path: Path) 
     assert not (tmp_path / "report.html").exists()
     proc = leakhunt("run", "args.py", "--verbose", cwd=tmp_path)  # nothing of ours: no warning
     assert "warning" not in proc.stderr
+    # --trace takes no value: the option after it is moved on its own, with its value
+    proc = leakhunt("run", "args.py", "--trace", "--top", "3", cwd=tmp_path)
+    assert proc.stderr.splitlines()[0].endswith("leakhunt run --trace --top 3 args.py")
 
 
 def test_docs_example_shows_the_kept_slice(tmp_path: Path) -> None:
