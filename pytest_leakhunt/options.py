@@ -173,6 +173,7 @@ class Settings:
         budget = _budget(raw)
         hunt = _hunt(raw)
         threshold = _threshold(raw, hunt)
+        _check_report_top(raw)
         scope = _one_of(raw, "leak_scope", "call", SCOPES)
         peak = _one_of(raw, "leak_peak", "reset", PEAK_MODES)
         baseline, regression = _baseline_settings(raw, base=base)
@@ -250,13 +251,16 @@ class _Raw:
 
 
 def _report_top(raw: _Raw) -> int:
-    """--leak-report-top: the terminal table's length, only with --leak-report."""
+    """--leak-report-top: the terminal table's length (only with --leak-report: _check_report_top)."""
     where, top = raw("leak_report_top")
-    report_top = DEFAULT_TOP if top in (None, "") else _positive_int(where, top)
+    return DEFAULT_TOP if top in (None, "") else _positive_int(where, top)
+
+
+def _check_report_top(raw: _Raw) -> None:
+    where, top = raw("leak_report_top")
     if where.startswith("--") and not raw.flag("leak_report"):
         raise pytest.UsageError(f"{where}={top} only applies to the terminal table of "
                                 "--leak-report: add --leak-report, or drop it")
-    return report_top
 
 
 def _report_file(raw: _Raw, base: Path) -> Path | None:
