@@ -46,8 +46,8 @@ __all__ = [
 
 #: Growth beyond the baseline's figure that counts as a regression, as a share of it. Run to run
 #: in one order, pandas' series.methods' figures of 1 MiB or more moved by 0.6 % at most, but for
-#: a first use of pyarrow (below the floor); history moves a big test's retained figure by ~22 %
-#: (FINDINGS.md). benchmarks/baseline.md.
+#: a first use of pyarrow (below the floor); the margin is for what earlier tests leave behind,
+#: which moves a big test's retained figure more (benchmarks/baseline.md).
 DEFAULT_THRESHOLD = 0.20
 DEFAULT_THRESHOLD_TEXT = "20%"
 #: Growth in bytes below which nothing is a regression: the largest run-to-run difference of any
