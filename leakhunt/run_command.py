@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 from leakhunt import tracing
 from leakhunt.budget import FIGURES
 from leakhunt.machine import environment
+from leakhunt.outside import OutsideSampler
 from leakhunt.process_local import LocalHandler, Owner
 from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceAtPeak, parse_interval
 
@@ -332,6 +333,8 @@ def record_run(
     sampler = Sampler(interval, children=children, status=status)
     outcome = _Outcome()  # its kept: the target's globals (or the failing traceback), alive until read
     _set_path0(target.sys_path0())
+    outside = OutsideSampler(interval)  # RSS read from another process: no gap while C code holds the GIL
+    outside.start()
     block.start()
     tracer.start()
     window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
@@ -346,7 +349,7 @@ def record_run(
             _end_forked_copy(outcome.status, outcome.error, stderr)
         imports.remove()
         restore_sigterm()
-        timeline = sampler.stop()
+        timeline, ran = _timeline(sampler, outside)
         window.close()
         tracer.stop(timeline)
         measurement = block.stop()
@@ -373,7 +376,7 @@ def record_run(
         target=target.label,
         argv=[target.module or str(target.script), *target.args],
         started_at=started_at,
-        seconds=measurement.seconds,
+        seconds=ran,
         start_rss=measurement.before.rss,
         peak_rss=measurement.peak_rss,
         peak_above_start=measurement.peak,
@@ -391,7 +394,7 @@ def record_run(
         violations=judgement.violations,
         explanation=judgement.explanation,
         environment=environment(),
-        sampler_cpu=sampler.cpu_seconds,
+        sampler_cpu=sampler.cpu_seconds + outside.cpu_seconds,
         native=native,
         trace_backend=tracer.backend,
         trace_note=tracer.note,
@@ -457,6 +460,17 @@ def _peak_figures(measurement: Any, window: Any, timeline: Any, arrow_max: int |
     peak_above = None if peak_rss is None or start_rss is None else max(0, peak_rss - start_rss)
     return replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak, peak=peak_above,
                    peak_rss=peak_rss)
+
+
+def _timeline(sampler: Sampler, outside: OutsideSampler) -> tuple[Any, float]:
+    """The run's timeline: Arrow's pool (and the children) as the script's thread sampled them,
+    RSS as the outside process read it (or the thread, where that process could not run); and
+    the seconds it spans, the script's run (not the tracer's work after it: the duration and
+    the timeline end together)."""
+    timeline = sampler.stop()
+    ran = timeline.t[-1] if timeline.t else 0.0
+    samples = outside.stop()
+    return (timeline.with_outside(samples, sampler.t0) if samples is not None else timeline), ran
 
 
 def _peak_time(timeline: Any) -> dict[str, Any]:
