@@ -7,11 +7,11 @@ then call :func:`leakhunt.judge.judge`, which uses :func:`check`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from leakhunt import defaults
-from leakhunt.units import format_size, parse_size
+from leakhunt.units import format_limit, format_size, parse_size
 
 if TYPE_CHECKING:
     from leakhunt.measure import Measurement
@@ -56,6 +56,8 @@ class Budget:
     leak: int | None = None
     repeat: int = defaults.REPEAT
     warmup: int = defaults.WARMUP
+    #: the limits as the user wrote them (``(("rss", "20MB"),)``), shown beside the binary figure
+    given: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @classmethod
     def from_kwargs(cls, where: str = "", **kwargs: Any) -> Budget:
@@ -77,9 +79,12 @@ class Budget:
                 f"too (the per-call growth that counts as a leak), or drop {repeats[0]}="
             )
         values: dict[str, Any] = {}
+        given = []
         for key, value in kwargs.items():
             if value is None:
                 continue
+            if isinstance(value, str) and key not in ("repeat", "warmup"):
+                given.append((key, " ".join(value.split())))
             if key in ("repeat", "warmup"):
                 low = 2 if key == "repeat" else 0
                 if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -90,7 +95,7 @@ class Budget:
                 values[key] = parse_size(value)
             except ValueError as exc:
                 raise ValueError(f"{prefix}{key}={value!r} is not a valid size ({exc})") from None
-        return cls(**values)
+        return cls(**values, given=tuple(given))
 
     @classmethod
     def from_spec(cls, spec: str, where: str = "", keywords: Sequence[str] = KEYWORDS) -> Budget:
@@ -117,6 +122,10 @@ class Budget:
             kwargs[key] = int(value) if key in ("repeat", "warmup") and value.isdigit() else value
         return cls.from_kwargs(where, **kwargs)
 
+    def spelled(self, name: str) -> str | None:
+        """How the user wrote the limit ``name`` (None: as bytes, or not set)."""
+        return dict(self.given).get(name)
+
     def limits(self) -> dict[str, int]:
         """The figure limits that are set, by keyword (without ``leak``)."""
         return {name: getattr(self, name) for name in FIGURES if getattr(self, name) is not None}
@@ -130,15 +139,20 @@ class Budget:
         if default is None:
             return self
         values = {f.name: getattr(self, f.name) for f in fields(self)}
+        given = dict(self.given)
         for name in LIMITS:
             if values[name] is None:
                 values[name] = getattr(default, name)
+                if default.spelled(name) is not None:
+                    given[name] = default.spelled(name)  # type: ignore[assignment]
+        values["given"] = tuple(given.items())
         return Budget(**values)
 
     def describe(self) -> str:
-        parts = [f"{name}={format_size(limit)}" for name, limit in self.limits().items()]
+        parts = [f"{name}={format_limit(limit, self.spelled(name))}" for name, limit in self.limits().items()]
         if self.leak is not None:
-            parts.append(f"leak={format_size(self.leak)}/call (repeat={self.repeat}, warmup={self.warmup})")
+            parts.append(f"leak={format_limit(self.leak, self.spelled('leak'))}/call (repeat={self.repeat}, "
+                         f"warmup={self.warmup})")
         return ", ".join(parts) or "no limits"
 
     def to_dict(self) -> dict[str, int | None]:
@@ -158,9 +172,11 @@ class Violation:
     figure: str
     value: int
     limit: int
+    given: str | None = field(default=None, compare=False)  # the limit as the user wrote it
 
     def __str__(self) -> str:
-        return f"{_FIGURE_HELP.get(self.figure, self.figure)} {format_size(self.value)} > budget {format_size(self.limit)}"
+        return (f"{_FIGURE_HELP.get(self.figure, self.figure)} {format_size(self.value)} > budget "
+                f"{format_limit(self.limit, self.given)}")
 
 
 def check(measurement: Measurement | Mapping[str, int | None], budget: Budget) -> list[Violation]:
@@ -171,6 +187,7 @@ def check(measurement: Measurement | Mapping[str, int | None], budget: Budget) -
     (the Dask integration's per-prefix figures).
     """
     limits = dict(budget.limits())
+    given = dict(budget.given)
     if isinstance(measurement, Mapping):
         if budget.leak is not None:
             limits["leak"] = budget.leak
@@ -181,7 +198,7 @@ def check(measurement: Measurement | Mapping[str, int | None], budget: Budget) -
     for name, limit in limits.items():
         value = figure(name)
         if value is not None and value > limit:
-            out.append(Violation(name, value, limit))
+            out.append(Violation(name, value, limit, given.get(name)))
     return out
 
 

@@ -7,6 +7,7 @@ Each subcommand lives with the code it fronts and exposes two functions,
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
@@ -37,9 +38,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             sub.add_parser(name, help=help_text)
             continue
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        # no abbreviations: `--trace-frame` is not quietly `--trace-frames` (an unknown option is
+        # an error that names the close one, _unknown_options)
+        p = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         module.configure_parser(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _parser=p)
     return parser
 
 
@@ -63,11 +66,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(chosen if chosen in _SUBCOMMANDS else None)
     argv = args_list
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _unknown_options(getattr(args, "_parser", parser), unknown)
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return 2
     return int(args._run(args) or 0)
+
+
+def _unknown_options(parser: argparse.ArgumentParser, unknown: Sequence[str]) -> None:
+    """Exit (status 2, the subcommand's usage) naming the options it does not know, each with
+    the close option it has, when there is one."""
+    known = [flag for action in parser._actions for flag in action.option_strings]  # argparse keeps no public list
+    parts = []
+    for arg in unknown:
+        flag = arg.split("=", 1)[0]
+        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6) if flag.startswith("-") else []
+        parts.append(f"{arg!r} (did you mean {close[0]}?)" if close else repr(arg))
+    parser.error(f"unrecognized argument{'s' if len(parts) > 1 else ''}: {', '.join(parts)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from leakhunt.units import format_size
+from leakhunt.units import format_limit, format_size
 
 __all__ = ["Explanation", "Figure", "PathStep", "Root", "Site", "FIGURE_LABELS", "PLACES"]
 
@@ -47,22 +47,36 @@ class Figure:
     name: str  # rss | peak | traced | arrow | children | file | leak
     value: int | None
     limit: int | None = None
+    given: str | None = None  # the limit as the user wrote it ("20MB"), shown beside the binary figure
 
     @property
     def broken(self) -> bool:
         return self.value is not None and self.limit is not None and self.value > self.limit
 
+    @property
+    def _word(self) -> str:
+        return "threshold" if self.name == "leak" else "budget"
+
     def __str__(self) -> str:
         text = f"{FIGURE_LABELS.get(self.name, self.name)} {format_size(self.value)}"
-        word = "threshold" if self.name == "leak" else "budget"
-        return text + (f" ({word} {format_size(self.limit)})" if self.limit is not None else f" (no {word})")
+        return text + (f" ({self._word} {self.limit_text()})" if self.limit is not None else f" (no {self._word})")
+
+    def limit_text(self) -> str:
+        """'20MB = 19.1 MiB' (:func:`leakhunt.units.format_limit`)."""
+        return format_limit(self.limit, self.given)
+
+    def broken_text(self) -> str:
+        """'rss grew 30.5 MiB > budget 20MB = 19.1 MiB'."""
+        return f"{FIGURE_LABELS.get(self.name, self.name)} {format_size(self.value)} > {self._word} {self.limit_text()}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "limit": self.limit, "broken": self.broken}
+        return {"name": self.name, "value": self.value, "limit": self.limit, "broken": self.broken,
+                "limit_given": self.given}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Figure:
-        return cls(name=str(data["name"]), value=data.get("value"), limit=data.get("limit"))
+        return cls(name=str(data["name"]), value=data.get("value"), limit=data.get("limit"),
+                   given=data.get("limit_given"))
 
 
 @dataclass(frozen=True)
@@ -247,6 +261,11 @@ class Explanation:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def broken_text(self) -> str:
+        """The broken figures in one line ('rss grew 30.5 MiB > budget 20MB = 19.1 MiB'); "" when
+        none is broken. The first line of a pytest failure (its short summary shows it)."""
+        return "; ".join(f.broken_text() for f in self.figures if f.broken)
 
     # ------------------------------------------------------------------ text
     def where_text(self) -> str:

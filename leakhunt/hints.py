@@ -12,7 +12,7 @@ import sys
 import types
 from typing import Any, Callable, Sequence
 
-__all__ = ["HINTS", "pattern_of", "hint_for"]
+__all__ = ["ADVICE", "HINTS", "advice", "hint_for", "pattern_of"]
 
 #: pattern -> the fix. The first patterns are holders found on a path; the last ones describe
 #: the root itself. Where a library documents the fix, the hint gives that one.
@@ -51,6 +51,25 @@ HINTS: dict[str, str] = {
     "attribute": "an object that outlives the block holds it through an attribute; drop the reference "
                  "when done",
 }
+
+#: How the user of each front end gets what an explanation lacks: ``looked``, a way to find what
+#: keeps the memory; ``trace``, a way to trace the block. ``api``: memory_budget and measure.
+ADVICE: dict[str, dict[str, str]] = {
+    "pytest": {"looked": "let leakhunt call the block again traced (drop --leak-no-rerun), or trace it "
+                         "(pytest --leak-trace)",
+               "trace": "pytest --leak-trace, or let leakhunt call the block again"},
+    "run": {"looked": "trace the run (leakhunt run --trace)",
+            "trace": "leakhunt run --trace"},
+    "api": {"looked": "trace it (tracemalloc.start() before the block), or use memory_budget as a decorator, "
+                      "which calls the function again traced",
+            "trace": "tracemalloc.start() before the block, or memory_budget as a decorator"},
+}
+
+
+def advice(front: str, what: str) -> str:
+    """The way ``front``'s user gets ``what`` (a key of an :data:`ADVICE` entry)."""
+    return ADVICE.get(front, ADVICE["api"])[what]
+
 
 #: patterns that explain a path, strongest first (the container patterns come after)
 _RANK = ("exception", "groupby", "method_cache", "unbounded_cache", "cache", "pyplot", "logging", "finalize",
@@ -150,10 +169,12 @@ def pattern_of(chain: Sequence[Any], root_kind: str, root_label: str = "") -> st
     return "attribute"
 
 
-def hint_for(roots: Sequence[Any], figures: set[str], *, native: bool = False, looked: bool = True) -> str:
+def hint_for(roots: Sequence[Any], figures: set[str], *, native: bool = False, looked: bool = True,
+             front: str = "api") -> str:
     """The fix hint: from the pattern of the biggest root of the user's (roots are ranked by what
     they keep); else from the figures broken. ``native``: every survivor was searched and none
-    holds the growth; ``looked``: survivors were looked for at all."""
+    holds the growth; ``looked``: survivors were looked for at all; ``front``: whose options the
+    advice names (``pytest``, ``run`` or ``api``, :data:`ADVICE`)."""
     own = [r for r in roots if not r.library] or list(roots)
     if own:
         return HINTS.get(own[0].pattern, HINTS["attribute"])
@@ -169,6 +190,5 @@ def hint_for(roots: Sequence[Any], figures: set[str], *, native: bool = False, l
         return ("no Python object of this block holds the growth: native memory (a C extension), "
                 "memory a library keeps, or fragmentation the allocator could not give back")
     if not looked:
-        return ("what keeps the memory was not looked for: let leakhunt call the block again traced "
-                "(drop --leak-no-rerun), or trace it (pytest --leak-trace)")
+        return f"what keeps the memory was not looked for: {advice(front, 'looked')}"
     return "the growth is many small objects: look at the allocation sites and the types that grew"

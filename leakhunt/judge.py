@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from leakhunt.budget import FIGURES, Budget, MemoryBudgetExceeded, Violation, check
 from leakhunt.explanation import FIGURE_LABELS, Explanation, Figure, Root, Site
-from leakhunt.hints import hint_for
+from leakhunt.hints import advice, hint_for
 from leakhunt.units import format_size
 
 if TYPE_CHECKING:
@@ -158,6 +158,8 @@ class Evidence:
     first_own: int | None = None
     #: anonymous memory the imports during the block took, measured (``leakhunt run``)
     imports: int | None = None
+    #: the front end whose options an explanation's advice names (leakhunt.hints.ADVICE)
+    front: str = "api"
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,7 @@ def _figures(measurement: Measurement, budget: Budget | None) -> tuple[Figure, .
         value = measurement.figure(name)
         if name not in limits and (value is None or (name == "file" and abs(value) < _FILE_SHOWN)):
             continue  # file-backed pages are news only when a budget limits them, or they are many
-        out.append(Figure(name, value, limits.get(name)))
+        out.append(Figure(name, value, limits.get(name), budget.spelled(name) if budget is not None else None))
     return tuple(out)
 
 
@@ -338,8 +340,7 @@ def _roots_part(evidence: Evidence, retained: bool) -> tuple[tuple[Root, ...], s
     unexplained = ""
     if not survivors.roots and not evidence.traced:
         unexplained = ("no object of the block that leakhunt can tell apart untraced holds it: arrays and Arrow "
-                       "objects put into older containers are told apart by a trace (pytest --leak-trace, or "
-                       "let leakhunt call the block again)")
+                       f"objects put into older containers are told apart by a trace ({advice(evidence.front, 'trace')})")
     elif not survivors.roots:
         unexplained = ("no buffer this block created is still alive: the growth is many small objects "
                        "(see the allocation sites and the types that grew) or native memory")
@@ -418,7 +419,8 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         peak_sites=peak_sites,
         type_growth=evidence.types if retained else (),
         hint=hint_for(roots, figures, native=native,
-                      looked=(evidence.survivors is not None and (evidence.traced or bool(roots))) or not retained),
+                      looked=(evidence.survivors is not None and (evidence.traced or bool(roots))) or not retained,
+                      front=evidence.front),
         notes=tuple(extra),
         traced=traced or bool(peak_sites),
         accounting=accounting,

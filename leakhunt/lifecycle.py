@@ -72,6 +72,7 @@ class Policy:
     # sample the allocations alive at the peak (None: when a peak limit asks); a callable: the peak
     # source to make for a block with a peak limit, traced or not (leakhunt.native.NativePeakSource)
     peak_sites: bool | Callable[[], Any] | None = None
+    front: str = "api"  # whose options the explanation's advice names: pytest, run or api (leakhunt.hints)
 
     @classmethod
     def of(cls, budget: Budget | None, *, hunt_repeat: int | None = None,
@@ -188,7 +189,7 @@ class Block:
                 verdict = unjudged(passed=outcome == "passed", measured=measurement is not None,
                                    hunted=self.policy.hunt is not None)
                 return Judgement(self.title, verdict, measurement=measurement, budget=self.policy.budget)
-            evidence = self._evidence(measurement, again, named, peak)
+            evidence = replace(self._evidence(measurement, again, named, peak), front=self.policy.front)
             if imports is not None:
                 evidence = replace(evidence, imports=imports)
             verdict = None

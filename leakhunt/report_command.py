@@ -2,7 +2,9 @@
 
 ``leakhunt report IN.json`` prints it as text; ``-o OUT.html`` writes the page, ``-o OUT.txt``
 the text, ``-o OUT.png`` the timeline plot of a run. Test reports of schema versions 1 and 2
-are read (1 carries no explanations).
+are read (1 carries no explanations). ``--compare BASE.json`` compares a test report with a
+baseline (:mod:`leakhunt.baseline`): the regressions, the biggest first; the exit status is 1
+when a test regressed.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any
 __all__ = ["configure_parser", "load", "run"]
 
 PROG = "leakhunt report"
+DEFAULT_RULE = "20%,4MiB"  # leakhunt.baseline's defaults (tests/test_baseline.py checks they agree)
 _RUN_FORMATS = ("html", "text", "png")
 _TEST_FORMATS = ("html", "text")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.usage = "leakhunt report IN.json [-o OUT.html | -o OUT.txt | -o OUT.png]"
+    parser.usage = ("leakhunt report IN.json [-o OUT.html | -o OUT.txt | -o OUT.png]\n"
+                    "       leakhunt report NEW.json --compare BASE.json [--regression PCT] [-o diff.html]")
     parser.epilog = ("IN.json is a file written by `leakhunt run --json` (or -o run.json) or by "
                      "`pytest --leak-report-file=report.json`. Without -o the text goes to the terminal.")
     parser.add_argument("json_file", metavar="IN.json",
@@ -30,6 +34,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "OUT.png (the timeline plot); the suffix picks the format")
     parser.add_argument("--top", type=_top_type, default=10, metavar="N",
                         help="allocation sites (a run) or tests per table (a test report) to show (default 10)")
+    parser.add_argument("--compare", metavar="BASE.json",
+                        help="compare the test report IN.json with the baseline BASE.json (an earlier "
+                             "`pytest --leak-report-file=BASE.json`): exit status 1 when a test regressed")
+    parser.add_argument("--regression", metavar="PCT[,SIZE]",
+                        help="with --compare: growth over the baseline that counts as a regression "
+                             f"(default {DEFAULT_RULE.replace('%', '%%')}: a percentage, and a floor below which nothing is one)")
 
 
 def _top_type(text: str) -> int:
@@ -78,6 +88,67 @@ def load(path: str) -> Any:
                      f"(schema {found!r}; expected {RUN_SCHEMA!r} or {TEST_SCHEMA!r})")
 
 
+def _comparing(args: argparse.Namespace) -> Any:
+    """(baseline report, rule) of --compare, checked before any work; None without it."""
+    from leakhunt.baseline import BaselineError, Rule, load_report
+
+    if args.compare is None:
+        if args.regression is not None:
+            raise UsageError("--regression only applies with --compare: add it, or drop it")
+        return None
+    try:
+        rule = Rule.parse(args.regression, where="--regression") if args.regression is not None else Rule()
+        return load_report(args.compare, option="--compare"), rule
+    except BaselineError as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _compare(report: Any, comparing: Any, args: argparse.Namespace, checked: Any) -> int:
+    """The comparison as text (the terminal, or -o .txt) or HTML; 1 when a test regressed."""
+    from leakhunt.baseline import compare
+    from leakhunt.report.files import write_atomic
+
+    base, rule = comparing
+    comparison = compare(report, base, rule)
+    status = 1 if comparison.regressions() else 0
+    if checked is None:
+        from leakhunt.report.compare_text import CompareText
+        from leakhunt.report.console import console, print_blocks
+
+        out = console(sys.stdout)
+        print_blocks(CompareText(comparison, baseline=args.compare, top=args.top, width=out.width).blocks(), out)
+        return status
+
+    def write() -> None:
+        if checked.format == "text":
+            from leakhunt.report.compare_text import CompareText
+
+            write_atomic(checked.path, CompareText(comparison, baseline=args.compare, top=args.top).render)
+        else:
+            from leakhunt.report.compare_html import CompareHtml
+
+            page = CompareHtml(comparison, new_name=args.json_file, base_name=args.compare, version=report.version)
+            write_atomic(checked.path, page.render)
+
+    return _written(args.output, write) or status
+
+
+def _written(output: str, write: Any) -> int:
+    """``write()`` the output: 0, or 2 with the error printed (an extra missing, a disk full)."""
+    try:
+        write()
+    except ImportError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{PROG}: error: cannot write {output!r}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from leakhunt.report.files import ReportPathError, check_report_path, write_atomic, write_atomic_binary
     from leakhunt.timeline import RunRecord
@@ -87,8 +158,15 @@ def run(args: argparse.Namespace) -> int:
         checked = None
         if args.output is not None:
             checked = check_report_path(args.output, option="-o", formats=_RUN_FORMATS)
+        comparing = _comparing(args)
         item = load(args.json_file)
         is_run = isinstance(item, RunRecord)
+        if comparing is not None:
+            if is_run:
+                raise UsageError(f"--compare compares test reports: {args.json_file!r} is a `leakhunt run` file")
+            if checked is not None and checked.format not in _TEST_FORMATS:
+                raise UsageError(f"-o {args.output!r}: a comparison is written as .html, .htm or .txt")
+            return _compare(item, comparing, args, checked)
         if checked is not None and not is_run and checked.format not in _TEST_FORMATS:
             raise UsageError(f"-o {args.output!r}: a test report is written as .html, .htm or .txt "
                              "(a .png plot is for a `leakhunt run` file)")
@@ -108,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
     if checked is None:
         text(sys.stdout, plain=False)
         return 0
-    try:
+
+    def write() -> None:
         if checked.format == "text":
             write_atomic(checked.path, lambda f: text(f, plain=True))
         elif checked.format == "png":
@@ -123,11 +202,5 @@ def run(args: argparse.Namespace) -> int:
             from leakhunt.report.html import HtmlReport
 
             write_atomic(checked.path, HtmlReport(item).render)
-    except ImportError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"{PROG}: error: cannot write {args.output!r}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output}", file=sys.stderr)
-    return 0
+
+    return _written(args.output, write)

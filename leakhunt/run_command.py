@@ -27,8 +27,10 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from leakhunt import tracing
 from leakhunt.budget import FIGURES
+from leakhunt.machine import environment
+from leakhunt.outside import OutsideSampler
 from leakhunt.process_local import LocalHandler, Owner
-from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceAtPeak, environment, parse_interval
+from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceAtPeak, parse_interval
 
 if TYPE_CHECKING:
     from leakhunt.report.files import ReportPath
@@ -40,6 +42,7 @@ PROG = "leakhunt run"
 _RUN_BUDGET_KEYWORDS = FIGURES
 #: Frames kept per traced allocation with --trace (the library's default).
 TRACE_FRAMES = tracing.TRACE_FRAMES
+DEFAULT_TOP = 10  # --top: allocation sites shown with --trace
 
 
 class UsageError(Exception):
@@ -59,7 +62,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     own: dict[str, bool] = {}  # flag -> takes a value
 
     def add(*flags: str, **kwargs: Any) -> None:
-        takes_value = kwargs.get("action") not in ("store_true", "store_false")
+        takes_value = kwargs.get("action") not in ("store_true", "store_false", "store_const")
         own.update((flag, takes_value) for flag in flags if flag.startswith("-"))
         parser.add_argument(*flags, **kwargs)
 
@@ -79,7 +82,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
              "and says why, where memray cannot run")
     add("--trace=tracemalloc", dest="trace", action="store_const", const="tracemalloc",
         help="trace with tracemalloc (also explains what keeps memory alive at exit)")
-    add("--trace-frames", type=_frames_type, default=TRACE_FRAMES, metavar="N",
+    add("--trace-frames", type=_frames_type, default=None, metavar="N",
         help=f"frames kept per traced allocation with tracemalloc (default {TRACE_FRAMES}): fewer is "
              "faster, but may not reach your line from deep inside a library")
     add("--keep-capture", metavar="FILE",
@@ -93,8 +96,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--budget", type=_budget_type, metavar="SPEC",
         help="fail (exit 1) when the run breaks it: e.g. 'peak=1GB,rss=100MB' "
              "(rss: settled final growth; peak: above the start; arrow; traced; children)")
-    add("--top", type=_top_type, default=10, metavar="N",
-        help="allocation sites to show with --trace (default 10)")
+    add("--top", type=_top_type, default=None, metavar="N",
+        help=f"allocation sites to show with --trace (default {DEFAULT_TOP})")
     add("--no-status", dest="status", action="store_false",
         help="no live status line (it is shown on stderr only when stderr is a terminal)")
     add("-q", "--quiet", action="store_true",
@@ -326,15 +329,12 @@ def record_run(
     # snapshots of tracemalloc. A trace the user started is left running.
     traced = tracer.backend == "tracemalloc"
     block = Block(target.label, Policy.of(budget, trace=traced, rerun=False, exact=True, explain_kept=traced,
-                                          trace_frames=trace_frames, peak_sites=False))
+                                          trace_frames=trace_frames, peak_sites=False, front="run"))
     sampler = Sampler(interval, children=children, status=status)
-    status_code = 0
-    error: BaseException | None = None
-    kept: Any = None  # the target's globals (or the failing traceback): alive until we have read
-    if sys.path:
-        sys.path[0] = target.sys_path0()
-    else:
-        sys.path.append(target.sys_path0())
+    outcome = _Outcome()  # its kept: the target's globals (or the failing traceback), alive until read
+    _set_path0(target.sys_path0())
+    outside = OutsideSampler(interval)  # RSS read from another process: no gap while C code holds the GIL
+    outside.start()
     block.start()
     tracer.start()
     window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
@@ -343,97 +343,149 @@ def record_run(
     restore_sigterm = _write_figures_on_sigterm()
     imports = ImportMeter().install()  # what the script's imports take: a line of its own
     try:
-        kept = target.execute()
-    except SystemExit as exc:
-        status_code = _exit_status(exc, stderr)
-        kept = exc
-    except BaseException as exc:  # noqa: BLE001 - the target's failure is reported, not ours
-        error = exc
-        kept = exc
-        status_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        _execute(target, outcome, stderr)
     finally:
         if not owner.here():  # a forked copy of the target reached its end: no figures, no summary
-            _end_forked_copy(status_code, error, stderr)
+            _end_forked_copy(outcome.status, outcome.error, stderr)
         imports.remove()
         restore_sigterm()
-        timeline = sampler.stop()
+        timeline, ran = _timeline(sampler, outside)
         window.close()
         tracer.stop(timeline)
         measurement = block.stop()
         sys.argv = saved_argv
         if saved_path0 is not None:
             sys.path[0] = saved_path0
-    traceback_text = None
-    if error is not None:
-        traceback_text = _format_exception(error)
-        _print_error(error, stderr)
+    ended = outcome.figures()  # the traceback as it was raised, before it is printed
+    if outcome.error is not None:
+        _print_error(outcome.error, stderr)
+    measurement = _peak_figures(measurement, window, timeline, sampler.arrow_max, children)
 
+    # The judgement (the library's, as for every front end) while the target's globals are alive.
+    native = tracer.native_peak(stderr, measurement.peak_rss)
+    block.measurement = measurement
+    if block.policy.explain_kept or budget is not None:
+        _say(status, "leakhunt: the script returned; looking for what keeps memory alive at its end")
+    try:
+        with _as_main(target.main_module or outcome.kept):
+            judgement = block.finish(peak=tracer.peak_source(native), imports=imports.bytes)
+    finally:
+        tracer.close()
+    outcome.kept = None
+    return RunRecord(
+        target=target.label,
+        argv=[target.module or str(target.script), *target.args],
+        started_at=started_at,
+        seconds=ran,
+        start_rss=measurement.before.rss,
+        peak_rss=measurement.peak_rss,
+        peak_above_start=measurement.peak,
+        peak_source="hwm" if window.mode == "hwm" else "sampled",
+        final_rss=measurement.after.rss,
+        final_growth=measurement.figure("rss"),
+        file_backed_growth=measurement.file_backed_growth,
+        allocator_retention=measurement.allocator_retention,
+        arrow_peak=measurement.arrow_peak,
+        arrow_final=measurement.after.arrow,
+        children_peak=measurement.children_peak,
+        traced_peak=measurement.traced_peak,
+        tracing_overhead=measurement.tracing_overhead,
+        samples=timeline,
+        violations=judgement.violations,
+        explanation=judgement.explanation,
+        environment=environment(),
+        sampler_cpu=sampler.cpu_seconds + outside.cpu_seconds,
+        native=native,
+        trace_backend=tracer.backend,
+        trace_note=tracer.note,
+        **ended,
+        **_peak_time(timeline),
+        **_imports_figures(imports),
+        **_budget_figures(budget),
+        trace=_trace_at_peak(tracer.peaks, timeline, tracer.overhead) if tracer.peaks is not None else None,
+    )
+
+
+class _Outcome:
+    """How the target ended: its exit status, the exception it raised, and what it left alive."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.error: BaseException | None = None
+        self.kept: Any = None
+
+    def figures(self) -> dict[str, Any]:
+        """The record's fields about the end: exit status, the exception's last line, its traceback."""
+        error = self.error
+        if error is None:
+            return {"exit_status": self.status, "error": None, "error_traceback": None}
+        return {"exit_status": self.status,
+                "error": traceback.format_exception_only(type(error), error)[-1].strip(),
+                "error_traceback": _format_exception(error)}
+
+
+def _execute(target: Target, outcome: _Outcome, stderr: IO[str]) -> None:
+    """Run the target, noting in ``outcome`` how it ended; its exceptions are reported, not ours."""
+    try:
+        outcome.kept = target.execute()
+    except SystemExit as exc:
+        outcome.status = _exit_status(exc, stderr)
+        outcome.kept = exc
+    except BaseException as exc:  # noqa: BLE001 - the target's failure is reported, not ours
+        outcome.error = exc
+        outcome.kept = exc
+        outcome.status = 130 if isinstance(exc, KeyboardInterrupt) else 1
+
+
+def _set_path0(path: str) -> None:
+    """``sys.path[0]`` as Python sets it for the target (its script's folder, or the current one)."""
+    if sys.path:
+        sys.path[0] = path
+    else:
+        sys.path.append(path)
+
+
+def _peak_figures(measurement: Any, window: Any, timeline: Any, arrow_max: int | None, children: bool) -> Any:
+    """The measurement with the run's peaks: one figure per concept, in the record, the summary and
+    the explanation alike. The peak is the window's (or the sampler's, when higher)."""
     # Arrow: pyarrow is usually imported by the target; the engine then counts its pool from 0
     # and takes the pool's own maximum as the peak. The sampler may have seen a higher point.
-    arrow_peak = _arrow_peak(measurement.arrow_peak, sampler.arrow_max, measurement.before.arrow)
+    arrow_peak = _arrow_peak(measurement.arrow_peak, arrow_max, measurement.before.arrow)
     children_peak = timeline.max_of("children") if children else None
-    # One figure per concept: the peak is the window's (or the sampler's, when higher), in the
-    # record, the summary and the explanation alike.
     start_rss = measurement.before.rss
     peak_at = timeline.max_rss()
     peak_rss = window.peak if window.peak is not None else measurement.peak_rss
     if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
         peak_rss = peak_at[1]  # the sampler saw higher than the window (sampled fallback)
     peak_above = None if peak_rss is None or start_rss is None else max(0, peak_rss - start_rss)
-    measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak, peak=peak_above,
-                          peak_rss=peak_rss)
+    return replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak, peak=peak_above,
+                   peak_rss=peak_rss)
 
-    # The judgement (the library's, as for every front end) while the target's globals are alive.
-    native = tracer.native_peak(stderr, peak_rss)
-    block.measurement = measurement
-    if block.policy.explain_kept or budget is not None:
-        _say(status, "leakhunt: the script returned; looking for what keeps memory alive at its end")
-    try:
-        with _as_main(target.main_module or kept):
-            judgement = block.finish(peak=tracer.peak_source(native), imports=imports.bytes)
-    finally:
-        tracer.close()
-    violations, explanation = judgement.violations, judgement.explanation
-    del kept
-    budget_text = budget.describe() if budget is not None else None
-    budget_limits = budget.limits() if budget is not None else {}
 
-    return RunRecord(
-        target=target.label,
-        argv=[target.module or str(target.script), *target.args],
-        started_at=started_at,
-        seconds=measurement.seconds,
-        exit_status=status_code,
-        error=traceback.format_exception_only(type(error), error)[-1].strip() if error is not None else None,
-        error_traceback=traceback_text,
-        start_rss=start_rss,
-        peak_rss=peak_rss,
-        peak_above_start=peak_above,
-        peak_time=peak_at[0] if peak_at is not None else None,
-        peak_source="hwm" if window.mode == "hwm" else "sampled",
-        final_rss=measurement.after.rss,
-        final_growth=measurement.figure("rss"),
-        file_backed_growth=measurement.file_backed_growth,
-        imports=imports.bytes if imports.modules else None,
-        imported=len(imports.modules),
-        allocator_retention=measurement.allocator_retention,
-        arrow_peak=arrow_peak,
-        arrow_final=measurement.after.arrow,
-        children_peak=children_peak,
-        traced_peak=measurement.traced_peak,
-        trace=_trace_at_peak(tracer.peaks, timeline, tracer.overhead) if tracer.peaks is not None else None,
-        samples=timeline,
-        budget=budget_text,
-        budget_limits=budget_limits,
-        violations=violations,
-        explanation=explanation,
-        tracing_overhead=measurement.tracing_overhead,
-        environment=environment(),
-        sampler_cpu=sampler.cpu_seconds,
-        native=native,
-        trace_backend=tracer.backend,
-        trace_note=tracer.note,
-    )
+def _timeline(sampler: Sampler, outside: OutsideSampler) -> tuple[Any, float]:
+    """The run's timeline: Arrow's pool (and the children) as the script's thread sampled them,
+    RSS as the outside process read it (or the thread, where that process could not run); and
+    the seconds it spans, the script's run (not the tracer's work after it: the duration and
+    the timeline end together)."""
+    timeline = sampler.stop()
+    ran = timeline.t[-1] if timeline.t else 0.0
+    samples = outside.stop()
+    return (timeline.with_outside(samples, sampler.t0) if samples is not None else timeline), ran
+
+
+def _peak_time(timeline: Any) -> dict[str, Any]:
+    peak_at = timeline.max_rss()
+    return {"peak_time": peak_at[0] if peak_at is not None else None}
+
+
+def _imports_figures(imports: Any) -> dict[str, Any]:
+    return {"imports": imports.bytes if imports.modules else None, "imported": len(imports.modules)}
+
+
+def _budget_figures(budget: Any) -> dict[str, Any]:
+    if budget is None:
+        return {"budget": None, "budget_limits": {}}
+    return {"budget": budget.describe(), "budget_limits": budget.limits()}
 
 
 def _trace_at_peak(peaks: tracing.PeakSnapshots, timeline: Any, overhead: int) -> TraceAtPeak | None:
@@ -645,6 +697,8 @@ def run(args: argparse.Namespace) -> int:
         target.check()
         outputs = _check_outputs(args)
         _check_keep_capture(args)
+        trace = _trace_choice(args.trace, args.budget)
+        top, frames = _trace_options(args, trace)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=stderr)
         return 2
@@ -652,7 +706,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: warning: {warning}", file=stderr)
     budget = args.budget
     children = args.children or (budget is not None and budget.children is not None)
-    trace = _trace_choice(args.trace, budget)
     live = None
     if args.status and not args.quiet and _isatty(stderr) and os.environ.get("TERM") != "dumb":
         from leakhunt.report.live_status import LiveStatus
@@ -665,8 +718,8 @@ def run(args: argparse.Namespace) -> int:
         if live is not None:
             live.start()
         with guarding(oom, target, prog=PROG, quiet=args.quiet):
-            record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
-                                trace_frames=args.trace_frames, budget=budget,
+            record = record_run(target, interval=args.interval, children=children, trace=trace, top=top,
+                                trace_frames=frames, budget=budget,
                                 status=live.update if live is not None else None, stderr=stderr,
                                 keep_capture=args.keep_capture)
     finally:
@@ -683,10 +736,10 @@ def run(args: argparse.Namespace) -> int:
     written: list[str] = []
     failed = False
     for option, checked in outputs:
-        failed |= not _write(option, checked, record, args.top, written, stderr)
+        failed |= not _write(option, checked, record, top, written, stderr)
     out = console(stderr)
     if not args.quiet:
-        print_run_summary(record, out, top=min(args.top, 5), written=written)
+        print_run_summary(record, out, top=min(top, 5), written=written)
     elif record.violations:
         print_run_summary(record, out, top=0, written=written, only_budget=True)
     if record.exit_status != 0:
@@ -701,6 +754,20 @@ def _trace_choice(asked: str | None, budget: Any) -> bool | str:
     if budget is not None and budget.traced is not None and asked in (None, "auto"):
         return "tracemalloc"
     return asked or False
+
+
+def _trace_options(args: argparse.Namespace, trace: bool | str) -> tuple[int, int]:
+    """``--top`` and ``--trace-frames``, which only a traced run uses: given without ``--trace``
+    they would change nothing, which is an error (as the plugin's options are)."""
+    if not trace:
+        given = [flag for flag, value in (("--top", args.top), ("--trace-frames", args.trace_frames))
+                 if value is not None]
+        if given:
+            names = " and ".join(given)
+            raise UsageError(f"{names} only {'apply' if len(given) > 1 else 'applies'} to a traced run: "
+                             f"add --trace, or drop {names}")
+    return (DEFAULT_TOP if args.top is None else args.top,
+            TRACE_FRAMES if args.trace_frames is None else args.trace_frames)
 
 
 def _check_keep_capture(args: argparse.Namespace) -> None:

@@ -11,7 +11,6 @@ from :class:`leakhunt.tracing.PeakSnapshots` (:class:`TraceAtPeak` keeps what it
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from array import array
@@ -22,6 +21,7 @@ from leakhunt import probes
 from leakhunt.budget import Violation
 from leakhunt.explanation import Explanation
 from leakhunt.native import NativePeak
+from leakhunt.outside import OutsideSamples
 from leakhunt.tracing import Stack
 from leakhunt.units import format_size
 
@@ -142,15 +142,23 @@ class TraceAtPeak:
         return cls(**kwargs)
 
 
+#: A stretch with no sample is a gap when it is longer than this many intervals, and than _GAP_MIN.
+_GAP_FACTOR = 4
+_GAP_MIN = 0.1  # seconds
+
+
 @dataclass(frozen=True)
 class Timeline:
-    """The samples: parallel columns, ``None`` where a figure was unavailable."""
+    """The samples: parallel columns, ``None`` where a figure was unavailable (or not read at
+    that moment: the RSS read from outside and Arrow's pool read inside have their own times)."""
 
     interval: float  # the interval the sampler ended with (it doubles when it compacts)
     t: list[float]  # seconds since the run started
     rss: list[int | None]
     arrow: list[int | None]
     children: list[int | None]
+    #: RSS read from another process (leakhunt.outside): no gap while C code holds the GIL
+    outside: bool = False
 
     def __len__(self) -> int:
         return len(self.t)
@@ -167,9 +175,35 @@ class Timeline:
         values = [v for v in getattr(self, column) if v is not None]
         return max(values) if values else None
 
+    def count(self, column: str = "rss") -> int:
+        """How many samples read ``column``."""
+        return sum(v is not None for v in getattr(self, column))
+
+    def gaps(self, column: str = "rss") -> list[tuple[float, float]]:
+        """The stretches (start, end) in which ``column`` has no sample for more than four
+        intervals (and 0.1 s): a thread of the script was not scheduled (C code held the GIL),
+        or the machine was too busy to run the sampler."""
+        times = [t for t, v in zip(self.t, getattr(self, column)) if v is not None]
+        limit = max(_GAP_FACTOR * self.interval, _GAP_MIN)
+        return [(a, b) for a, b in zip(times, times[1:]) if b - a > limit]
+
+    def with_outside(self, samples: OutsideSamples, t0: float) -> Timeline:
+        """This timeline's Arrow and children samples with the RSS read from outside
+        (:mod:`leakhunt.outside`; times on ``t0``'s clock), in time order. Samples from another
+        clock (more than a minute apart) are not merged."""
+        moved = [(t - t0, rss) for t, rss in zip(samples.t, samples.rss) if t >= t0]
+        if not moved or moved[0][0] > 60.0:
+            return self
+        rows: list[tuple[float, int | None, int | None, int | None]] = [
+            (t, None, a, c) for t, a, c in zip(self.t, self.arrow, self.children) if a is not None or c is not None]
+        rows.extend((t, rss, None, None) for t, rss in moved)
+        rows.sort(key=lambda row: row[0])
+        return Timeline(interval=samples.interval, t=[r[0] for r in rows], rss=[r[1] for r in rows],
+                        arrow=[r[2] for r in rows], children=[r[3] for r in rows], outside=True)
+
     def to_dict(self) -> dict[str, Any]:
         return {"interval": self.interval, "t": [round(t, 6) for t in self.t], "rss": self.rss,
-                "arrow": self.arrow, "children": self.children}
+                "arrow": self.arrow, "children": self.children, "outside": self.outside}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Timeline:
@@ -183,7 +217,7 @@ class Timeline:
             return [None if v is None else int(v) for v in values]
 
         return cls(interval=float(data.get("interval", DEFAULT_INTERVAL)), t=t, rss=column("rss"),
-                   arrow=column("arrow"), children=column("children"))
+                   arrow=column("arrow"), children=column("children"), outside=bool(data.get("outside", False)))
 
 
 @dataclass(frozen=True)
@@ -434,22 +468,3 @@ class Sampler:
             self.status("  ".join(parts))
         except Exception:  # noqa: BLE001 - a broken status must not stop the sampling
             self.status = None
-
-
-def environment() -> dict[str, str]:
-    """Versions that explain a run's figures: Python, platform, and the data libraries loaded."""
-    import platform
-
-    env = {"python": platform.python_version(), "platform": platform.platform()}
-    try:
-        from leakhunt import __version__
-
-        env["leakhunt"] = str(__version__)
-    except Exception:  # pragma: no cover - the package is being assembled
-        pass
-    for name in ("numpy", "pandas", "pyarrow", "polars"):
-        module = sys.modules.get(name)
-        version = getattr(module, "__version__", None)
-        if version:
-            env[name] = str(version)
-    return env

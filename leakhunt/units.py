@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["parse_size", "format_size", "ACCEPTED_UNITS"]
+__all__ = ["parse_size", "format_size", "format_limit", "ACCEPTED_UNITS"]
 
 _UNITS: dict[str, int] = {
     "b": 1,
@@ -79,3 +79,25 @@ def format_size(n: int | float | None, *, signed: bool = False) -> str:
         if size < 1024 or unit == "TiB":
             return f"{sign}{size:.1f} {unit}"
     raise AssertionError("unreachable")
+
+
+def format_limit(limit: int | None, given: str | None = None) -> str:
+    """A limit as users read it: the binary figure, after the user's own spelling when that says
+    something else: ``format_limit(20_000_000, "20MB") == '20MB = 19.1 MiB'``; without a spelling
+    (or when it reads the same, ``"64 KiB"``) just ``'19.1 MiB'``. The one rendering of a budget's
+    limits, wherever one is shown."""
+    shown = format_size(limit)
+    if not given or limit is None:
+        return shown
+    spelled = " ".join(given.split())
+    if _same(spelled, shown):
+        return shown
+    return f"{spelled} = {shown}"
+
+
+def _same(spelled: str, shown: str) -> bool:
+    """Whether ``spelled`` reads as ``shown`` ('64KiB' and '64.0 KiB'; '1024' and '1.0 KiB' do not)."""
+    def key(text: str) -> str:
+        return re.sub(r"\.0+(?=[a-z]|$)", "", text.replace(" ", "").lower())
+
+    return key(spelled) == key(shown)

@@ -54,7 +54,8 @@ def _budget_kwargs(budget: Budget) -> dict[str, Any]:
 
     values = {name: getattr(budget, name, None) for name in _BUDGET_FIELDS}
     defaults = {f.name: f.default for f in dataclasses.fields(Budget)}
-    return {k: v for k, v in values.items() if v is not None and v != defaults.get(k)}
+    # a limit the user spelled keeps its spelling ("20MB"), shown beside the binary figure
+    return {k: budget.spelled(k) or v for k, v in values.items() if v is not None and v != defaults.get(k)}
 
 
 def _marker_kwargs(item: pytest.Item, mark: pytest.Mark) -> dict[str, Any]:

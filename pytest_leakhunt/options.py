@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pytest
 
@@ -93,6 +93,16 @@ def addoption(parser: pytest.Parser) -> None:
                              "restored at the end of the session; 'sample': never touch it (VmHWM, "
                              "ru_maxrss and /usr/bin/time read as without leakhunt during the session "
                              "too), a thread samples RSS every millisecond instead.")
+    add("--leak-baseline", "compare every test's memory with this saved report (.json)",
+        metavar="BASE.json", help="compare each test's peak and retained memory with the report saved in "
+                                  "BASE.json (--leak-report-file=BASE.json of an earlier run); regressions fail "
+                                  "the session.")
+    add("--leak-regression", "growth over the baseline that is a regression, e.g. 20% or 20%,4MiB",
+        metavar="PCT[,SIZE]", help="growth over the baseline's figure that counts as a regression: a percentage "
+                                   "and, optionally, a floor in bytes below which nothing is one (default "
+                                   "20%%,4MiB).")
+    add("--leak-regression-warn", "report regressions against the baseline as warnings: true/false",
+        action="store_true", help="report regressions as warnings: the session's status is left alone.")
     add("--leak-oom-guard", "guard against out-of-memory kills: true/false or the threshold (90%, 1.5GB)",
         nargs="?", const=_OOM_ON, metavar="THRESHOLD",
         help="watch memory against the limit that will kill the session (cgroup, rlimit, machine, or "
@@ -124,11 +134,15 @@ class Settings:
     scope: str = "call"
     peak: str = "reset"
     oom: OomSettings | None = None  # --leak-oom-guard
+    baseline: Path | None = None  # --leak-baseline
+    baseline_given: str | None = None  # its path as the user wrote it, for messages
+    regression: str | None = None  # --leak-regression, as given (checked)
+    regression_warn: bool = False
 
     @property
     def active(self) -> bool:
         """Whether anything asks for a measurement of every test."""
-        return bool(self.report or self.report_file or self.budget or self.hunt)
+        return bool(self.report or self.report_file or self.budget or self.hunt or self.baseline)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -144,120 +158,44 @@ class Settings:
             "leak_scope": self.scope,
             "leak_peak": self.peak,
             "leak_oom_guard": self.oom.to_dict() if self.oom is not None else None,
+            "leak_baseline": str(self.baseline) if self.baseline else None,
+            "leak_regression": self.regression,
+            "leak_regression_warn": self.regression_warn,
         }
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
-        def raw(dest: str) -> tuple[str, object]:
-            value = config.getoption(dest)
-            if value is not None:
-                return "--" + dest.replace("_", "-"), value
-            return f"ini option {dest}", _ini(config, dest)
-
+        raw = _Raw(config)
+        base = config.invocation_params.dir
         native = _is_native(raw("leak_trace")[1])
-
-        def flag(dest: str) -> bool:
-            where, value = raw(dest)
-            if value is None or isinstance(value, bool):
-                return bool(value)
-            text = str(value).strip().lower()
-            if isinstance(value, str) and text in _TRUE:
-                return True
-            if isinstance(value, str) and text in _FALSE:
-                return False
-            raise pytest.UsageError(f"{where}: expected {_ACCEPTED.get(dest, 'true or false')}, got {value!r}")
-
-        where, top = raw("leak_report_top")
-        report_top_where = where
-        report_top = DEFAULT_TOP if top in (None, "") else _positive_int(where, top)
-
-        where, path = raw("leak_report_file")
-        report_file = None
-        if path not in (None, ""):
-            # one rule for every front end: suffix, directories and extras checked now, not at the end
-            from leakhunt.report.files import ReportPathError, check_report_path
-
-            try:
-                report_file = check_report_path(str(path), option=where, formats=("json", "html", "text"),
-                                                base=config.invocation_params.dir).path
-            except ReportPathError as exc:
-                raise pytest.UsageError(str(exc)) from None
-
-        where, spec = raw("memory_budget")
-        budget = None
-        if spec not in (None, ""):
-            from leakhunt.budget import Budget  # imported only when asked for: plugin load stays light
-
-            try:
-                if isinstance(spec, dict):  # a TOML table: memory_budget = {rss = "50 MB"}
-                    budget = Budget.from_kwargs(where=f"{where}={spec!r}", **spec)
-                elif isinstance(spec, str):
-                    budget = Budget.from_spec(spec, where=f"{where}={spec!r}")
-                else:
-                    raise ValueError(f"{where}={spec!r}: expected KEY=SIZE[,KEY=SIZE...] such as "
-                                     "'rss=50MB,peak=1GB' (or, in TOML, a table such as {rss = \"50 MB\"})")
-            except ValueError as exc:
-                raise pytest.UsageError(str(exc)) from None
-            if budget.is_empty:
-                budget = None
-
-        where, hunt_value = raw("leak_hunt")
-        hunt = None
-        if hunt_value == _HUNT_ON or hunt_value is True:
-            hunt = DEFAULT_REPEATS
-        elif hunt_value is False:
-            hunt = None
-        elif isinstance(hunt_value, (int, float)):  # TOML: leak_hunt = 20
-            hunt = _positive_int(where, hunt_value, minimum=4)
-        elif hunt_value not in (None, ""):
-            text = str(hunt_value).strip().lower()
-            if text in ("true", "yes", "on"):
-                hunt = DEFAULT_REPEATS
-            elif text not in ("0", "false", "no", "off"):
-                hunt = _positive_int(where, hunt_value, minimum=4, hint=(
-                    " (write --leak-hunt=N, or put --leak-hunt after the test paths: "
-                    "a bare value after it is read as N)"))
-
-        where, threshold_value = raw("leak_threshold")
-        threshold = parse_size(DEFAULT_THRESHOLD)
-        if threshold_value not in (None, ""):
-            try:
-                threshold = parse_size(threshold_value)  # type: ignore[arg-type]  # TOML may give an int
-            except ValueError as exc:
-                raise pytest.UsageError(f"{where}: {exc}") from None
-            if threshold <= 0:
-                raise pytest.UsageError(f"{where}: the threshold must be above 0 B, got {threshold_value!r}")
-            if where.startswith("--") and hunt is None:
-                raise pytest.UsageError(
-                    f"{where}={threshold_value} only applies when every test is hunted: add --leak-hunt, "
-                    "or drop it (a test's own memory_budget(leak=SIZE) sets its own threshold)")
-        if report_top_where.startswith("--") and not flag("leak_report"):
-            raise pytest.UsageError(f"{report_top_where}={top} only applies to the terminal table of "
-                                    "--leak-report: add --leak-report, or drop it")
-
-        where, scope_value = raw("leak_scope")
-        scope = "call" if scope_value in (None, "") else str(scope_value).strip()
-        if scope not in SCOPES:
-            raise pytest.UsageError(f"{where}: expected one of {', '.join(SCOPES)}, got {scope_value!r}")
-
-        where, peak_value = raw("leak_peak")
-        peak = "reset" if peak_value in (None, "") else str(peak_value).strip()
-        if peak not in PEAK_MODES:
-            raise pytest.UsageError(f"{where}: expected one of {', '.join(PEAK_MODES)}, got {peak_value!r}")
-
+        report_top = _report_top(raw)
+        report_file = _report_file(raw, base)
+        budget = _budget(raw)
+        hunt = _hunt(raw)
+        threshold = _threshold(raw, hunt)
+        _check_report_top(raw)
+        scope = _one_of(raw, "leak_scope", "call", SCOPES)
+        peak = _one_of(raw, "leak_peak", "reset", PEAK_MODES)
+        baseline, regression = _baseline_settings(raw, base=base)
+        if raw.given("leak_regression_warn") and raw.flag("leak_regression_warn") and baseline is None:
+            raise pytest.UsageError("--leak-regression-warn only applies with --leak-baseline: add it, or drop it")
         return cls(
-            oom=_oom_settings(raw, base=config.invocation_params.dir),
-            report=flag("leak_report"),
+            baseline=baseline,
+            baseline_given=str(raw("leak_baseline")[1]) if baseline is not None else None,
+            regression=regression,
+            regression_warn=raw.flag("leak_regression_warn"),
+            oom=_oom_settings(raw, base=base),
+            report=raw.flag("leak_report"),
             report_top=report_top,
             report_file=report_file,
             budget=budget,
             budget_spec=budget.describe() if budget else None,
             hunt=hunt,
             threshold=threshold,
-            trace=False if native else flag("leak_trace"),
+            trace=False if native else raw.flag("leak_trace"),
             native=native,
-            children=flag("leak_children"),
-            rerun=not flag("leak_no_rerun"),
+            children=raw.flag("leak_children"),
+            rerun=not raw.flag("leak_no_rerun"),
             scope=scope,
             peak=peak,
         )
@@ -282,6 +220,125 @@ class Settings:
         if self.peak != "reset":
             parts.append("peaks sampled (the kernel's high-water mark is left alone)")
         return ", ".join(parts)
+
+
+class _Raw:
+    """An option's raw value and where it came from: the command line, else its ini twin."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def __call__(self, dest: str) -> tuple[str, object]:
+        value = self.config.getoption(dest)
+        if value is not None:
+            return "--" + dest.replace("_", "-"), value
+        return f"ini option {dest}", _ini(self.config, dest)
+
+    def given(self, dest: str) -> bool:
+        """Whether the command line gave it (not an ini file's default)."""
+        return self(dest)[0].startswith("--")
+
+    def flag(self, dest: str) -> bool:
+        where, value = self(dest)
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        text = str(value).strip().lower()
+        if isinstance(value, str) and text in _TRUE:
+            return True
+        if isinstance(value, str) and text in _FALSE:
+            return False
+        raise pytest.UsageError(f"{where}: expected {_ACCEPTED.get(dest, 'true or false')}, got {value!r}")
+
+
+def _report_top(raw: _Raw) -> int:
+    """--leak-report-top: the terminal table's length (only with --leak-report: _check_report_top)."""
+    where, top = raw("leak_report_top")
+    return DEFAULT_TOP if top in (None, "") else _positive_int(where, top)
+
+
+def _check_report_top(raw: _Raw) -> None:
+    where, top = raw("leak_report_top")
+    if where.startswith("--") and not raw.flag("leak_report"):
+        raise pytest.UsageError(f"{where}={top} only applies to the terminal table of "
+                                "--leak-report: add --leak-report, or drop it")
+
+
+def _report_file(raw: _Raw, base: Path) -> Path | None:
+    """--leak-report-file: one rule for every front end (suffix, directories and extras checked
+    now, not at the end)."""
+    where, path = raw("leak_report_file")
+    if path in (None, ""):
+        return None
+    from leakhunt.report.files import ReportPathError, check_report_path
+
+    try:
+        return check_report_path(str(path), option=where, formats=("json", "html", "text"), base=base).path
+    except ReportPathError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _budget(raw: _Raw) -> Any:
+    """--memory-budget: the session's default budget (None when it sets no limit)."""
+    where, spec = raw("memory_budget")
+    if spec in (None, ""):
+        return None
+    from leakhunt.budget import Budget  # imported only when asked for: plugin load stays light
+
+    try:
+        if isinstance(spec, dict):  # a TOML table: memory_budget = {rss = "50 MB"}
+            budget = Budget.from_kwargs(where=f"{where}={spec!r}", **spec)
+        elif isinstance(spec, str):
+            budget = Budget.from_spec(spec, where=f"{where}={spec!r}")
+        else:
+            raise ValueError(f"{where}={spec!r}: expected KEY=SIZE[,KEY=SIZE...] such as "
+                             "'rss=50MB,peak=1GB' (or, in TOML, a table such as {rss = \"50 MB\"})")
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return None if budget.is_empty else budget
+
+
+def _hunt(raw: _Raw) -> int | None:
+    """--leak-hunt: the repeats for every test, or None."""
+    where, hunt_value = raw("leak_hunt")
+    if hunt_value == _HUNT_ON or hunt_value is True:
+        return DEFAULT_REPEATS
+    if hunt_value is False or hunt_value in (None, ""):
+        return None
+    if isinstance(hunt_value, (int, float)):  # TOML: leak_hunt = 20
+        return _positive_int(where, hunt_value, minimum=4)
+    text = str(hunt_value).strip().lower()
+    if text in ("true", "yes", "on"):
+        return DEFAULT_REPEATS
+    if text in ("0", "false", "no", "off"):
+        return None
+    return _positive_int(where, hunt_value, minimum=4)
+
+
+def _threshold(raw: _Raw, hunt: int | None) -> int:
+    """--leak-threshold: what a hunted test may keep per call; only with --leak-hunt."""
+    where, threshold_value = raw("leak_threshold")
+    if threshold_value in (None, ""):
+        return parse_size(DEFAULT_THRESHOLD)
+    try:
+        threshold = parse_size(threshold_value)  # type: ignore[arg-type]  # TOML may give an int
+    except ValueError as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+    if threshold <= 0:
+        raise pytest.UsageError(f"{where}: the threshold must be above 0 B, got {threshold_value!r}")
+    if where.startswith("--") and hunt is None:
+        raise pytest.UsageError(
+            f"{where}={threshold_value} only applies when every test is hunted: add --leak-hunt, "
+            "or drop it (a test's own memory_budget(leak=SIZE) sets its own threshold)")
+    return threshold
+
+
+def _one_of(raw: _Raw, dest: str, default: str, allowed: Sequence[str]) -> str:
+    """A value from a fixed set (--leak-scope, --leak-peak)."""
+    where, value = raw(dest)
+    chosen = default if value in (None, "") else str(value).strip()
+    if chosen not in allowed:
+        raise pytest.UsageError(f"{where}: expected one of {', '.join(allowed)}, got {value!r}")
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -330,6 +387,25 @@ def _oom_settings(raw: Any, *, base: Path) -> OomSettings | None:
                        report_given=given, options=options)
 
 
+def _baseline_settings(raw: Any, *, base: Path) -> tuple[Path | None, str | None]:
+    """--leak-baseline's path (the file is read when the session is configured) and the
+    --leak-regression rule, checked; the rule without a baseline is an error on the command line."""
+    from leakhunt.baseline import Rule
+
+    where, path = raw("leak_baseline")
+    rule_where, rule = raw("leak_regression")
+    if rule not in (None, ""):
+        try:
+            Rule.parse(rule, where=rule_where)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    if path in (None, ""):
+        if rule not in (None, "") and rule_where.startswith("--"):
+            raise pytest.UsageError(f"{rule_where}={rule} only applies with --leak-baseline: add it, or drop it")
+        return None, None
+    return base / Path(str(path)), None if rule in (None, "") else str(rule)
+
+
 def _oom_threshold(where: str, value: object) -> str | float | None:
     """--leak-oom-guard's threshold (the default for a bare flag or true), or None when off."""
     from leakhunt.oom import DEFAULT_THRESHOLD, parse_threshold
@@ -343,9 +419,7 @@ def _oom_threshold(where: str, value: object) -> str | float | None:
     try:
         parse_threshold(threshold, option=where)
     except ValueError as exc:
-        hint = (" (write --leak-oom-guard=90%, or put --leak-oom-guard after the test paths: a bare value "
-                "after it is read as the threshold)") if where.startswith("--") else ""
-        raise pytest.UsageError(f"{exc}{hint}") from None
+        raise pytest.UsageError(str(exc)) from None
     return threshold
 
 
@@ -357,6 +431,46 @@ _ACCEPTED = {"leak_trace": "true, false or native"}
 def _is_native(value: object) -> bool:
     """``--leak-trace=native`` / ``leak_trace = native``."""
     return isinstance(value, str) and value.strip().lower() == NATIVE
+
+
+def _hunt_value(text: str) -> bool:
+    """Whether ``text`` is a value of --leak-hunt: a whole number, or true/false."""
+    word = text.strip().lower()
+    return word.isdigit() or word in _TRUE or word in _FALSE
+
+
+def _oom_value(text: str) -> bool:
+    """Whether ``text`` is a value of --leak-oom-guard: a threshold (90%, 1.5GB), or true/false."""
+    from leakhunt.oom import parse_threshold
+
+    if text.strip().lower() in _TRUE or text.strip().lower() in _FALSE:
+        return True
+    try:
+        parse_threshold(text, option="--leak-oom-guard")
+    except ValueError:
+        return False
+    return True
+
+
+#: Options whose value is optional, and what their values look like: the argument after one of
+#: them is its value only when it looks like one; otherwise it is a test path, as a user means
+#: ``pytest --leak-hunt tests/`` (issue 26).
+_OPTIONAL_VALUES = {"--leak-hunt": _hunt_value, "--leak-oom-guard": _oom_value}
+
+
+def free_paths(args: list[str]) -> list[str]:
+    """Rewrite ``args`` in place so that an optional value never swallows a test path
+    (``--leak-hunt tests/`` becomes ``--leak-hunt=true tests/``); returns the paths freed."""
+    freed = []
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--":
+            break
+        looks = _OPTIONAL_VALUES.get(arg)
+        following = args[i + 1]
+        if looks is not None and not following.startswith("-") and not looks(following):
+            args[i] = f"{arg}=true"
+            freed.append(following)
+    return freed
 
 
 def _ini(config: pytest.Config, name: str) -> object:

@@ -34,7 +34,7 @@ def register(owner: LeakHunt, *, settling: bool, opted: set[str]) -> None:
     """The per-test hooks a session needs: the cheap ones when it only reports."""
     settings = owner.settings
     manager = owner.config.pluginmanager
-    if settling or settings.scope != "call" or owner.properties or settings.children:
+    if settling or settings.scope != "call" or owner.properties or settings.children or settings.baseline:
         manager.register(PerTest(owner), "leakhunt-per-test")
     else:
         manager.register(ReportOnly(owner, opted), "leakhunt-per-test")
@@ -66,6 +66,7 @@ class PerTest:
         settings = self.settings
         policy = Policy.of(budget, hunt_repeat=settings.hunt, threshold=settings.threshold, trace=settings.trace,
                            rerun=settings.rerun, children=settings.children, report_growth=self.owner.reporting,
+                           front="pytest",
                            peak_sites=self.owner.peak_source)  # None, or memray's (--leak-trace=native)
         return Block(item.nodeid, policy)
 
@@ -145,13 +146,17 @@ class PerTest:
             again = again_call(item) if self.settings.scope == "call" else None
             judgement = state.block.finish(outcome=outcome, again=again, named=_fixture_roots(item))
             if judgement.failed:
-                _fail(report, judgement.text())
+                _fail(report, _failure_text(judgement))
             if state.block.policy.budget is not None or state.block.policy.hunt is not None:
                 if self.owner.meter is not None:
                     self.owner.meter.after_settled_block()
         if not (self.owner.reporting or self.owner.properties):
             return  # a budget checked, nothing to report
         record = _record(item, state, report, judgement, outcome, self.settings.scope, self.owner.worker_id)
+        if self.owner.regressions is not None and judgement is not None:  # --leak-baseline
+            call_scope = self.settings.scope == "call"
+            self.owner.regressions.explain(record, judgement.measurement, again=again_call(item) if call_scope else None,
+                                           named=_fixture_roots(item))
         self.owner.keep(record)
         if self.owner.properties:  # an xdist worker sends it; --junitxml shows it
             props = record.to_properties()
@@ -170,6 +175,14 @@ def _record(item: pytest.Item, state: _TestState, report: pytest.TestReport, jud
         return TestRecord(item.nodeid, outcome, "opted_out" if state.opted_out else "not_measured", scope,
                           worker=worker)
     return TestRecord.from_judgement(item.nodeid, outcome, scope, judgement, worker=worker)
+
+
+def _failure_text(judgement: Judgement) -> str:
+    """The failure as pytest shows it: its first line, which pytest's short summary repeats after
+    the node id, is what broke ("rss grew 30.5 MiB > budget 20MB = 19.1 MiB"), then the
+    explanation."""
+    broken = judgement.explanation.broken_text() if judgement.explanation is not None else ""
+    return f"{broken}\n{judgement.text()}" if broken else judgement.text()
 
 
 def _fail(report: pytest.TestReport, explanation: str) -> None:

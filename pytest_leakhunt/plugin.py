@@ -10,11 +10,21 @@ from __future__ import annotations
 import pytest
 
 from pytest_leakhunt.markers import MARKERS
-from pytest_leakhunt.options import Settings, addoption
+from pytest_leakhunt.options import Settings, addoption, free_paths
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     addoption(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """``pytest --leak-hunt tests/``: the path is a path, not the option's value. pytest's first
+    look at the command line (for the conftests to load) read it as the value: it is given back."""
+    freed = free_paths(args)
+    known = early_config.known_args_namespace
+    if freed and isinstance(getattr(known, "file_or_dir", None), list):
+        known.file_or_dir.extend(freed)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,7 +35,17 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_leakhunt.session import PLUGIN_NAME, LeakHunt
 
     leakhunt = LeakHunt(config, settings)
+    if settings.baseline is not None:  # read and checked now: a bad baseline is a usage error
+        from pytest_leakhunt.baseline import PLUGIN_NAME as BASELINE, Regressions
+
+        leakhunt.regressions = Regressions(leakhunt, settings)
+        config.pluginmanager.register(leakhunt.regressions, BASELINE)
     config.pluginmanager.register(leakhunt, PLUGIN_NAME)
+    from pytest_leakhunt import step_summary
+
+    summary_path = step_summary.wanted(leakhunt)
+    if summary_path is not None:  # GitHub Actions: the job's page gets the summary
+        config.pluginmanager.register(step_summary.StepSummary(leakhunt, summary_path), step_summary.PLUGIN_NAME)
     if settings.report_file is not None and not hasattr(config, "workerinput"):  # the xdist controller writes
         from pytest_leakhunt.report_file import ReportFile
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from leakhunt.lifecycle import SessionMeter
     from leakhunt.probes import Sample
     from leakhunt.report.model import SessionFigures, TestRecord
+    from pytest_leakhunt.baseline import Regressions
     from pytest_leakhunt.signals import SessionSignals
 
 __all__ = ["LeakHunt", "PLUGIN_NAME", "WORKER_OUTPUT_KEY"]
@@ -55,7 +56,8 @@ class LeakHunt:
         self.collected: list[str] | None = None  # node ids, when a report is written
         self.signals: SessionSignals | None = None
         self.meter: SessionMeter | None = None
-        self.reporting = bool(settings.report or settings.report_file) and not self.worker
+        self.reporting = bool(settings.report or settings.report_file or settings.baseline) and not self.worker
+        self.regressions: Regressions | None = None  # --leak-baseline (pytest_leakhunt.baseline)
         # --junitxml shows the records as properties; otherwise only xdist workers need them
         self.properties = self.worker or bool(getattr(config.option, "xmlpath", None))
         self.worker_errors: dict[str, str] = {}
@@ -152,12 +154,14 @@ class LeakHunt:
         """The test report as it stands. ``running``: the one written when the session starts,
         which says so (it stays if the process is killed before the end)."""
         import leakhunt
+        from leakhunt.machine import environment
         from leakhunt.report.model import TestReport
 
         created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         version = str(getattr(leakhunt, "__version__", ""))
         if running:
-            return TestReport.running_since(created, settings=self.settings.to_dict(), version=version)
+            return TestReport.running_since(created, settings=self.settings.to_dict(), version=version,
+                                            environment=environment())
         signalled = self.signals.describe() if self.signals is not None else None
         interrupted = self.interrupted or signalled is not None
         stopped = signalled or self.stopped
@@ -178,6 +182,7 @@ class LeakHunt:
             collected=None if self.collected is None else len(self.collected),
             missing=missing,
             stopped=stopped,
+            environment=environment(),
         )
 
     def _make_records(self) -> None:

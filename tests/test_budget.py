@@ -43,7 +43,7 @@ def test_a_retained_50_mb_array_breaks_rss_20_mb() -> None:
     assert value >= 45 * MB and value == result["rss_growth"]
     message = result["message"]
     assert message.startswith("the block broke its memory budget")
-    assert "(budget 19.1 MiB)" in message
+    assert "(budget 20 MB = 19.1 MiB)" in message  # the user's spelling beside the binary figure
     assert "HOLD (global in __main__) -> list[0] -> ndarray 47.7 MiB" in message
     assert "fix hint:" in message
 
@@ -74,7 +74,7 @@ def test_a_200_mb_transient_passes_rss_20_mb_and_breaks_peak_50_mb() -> None:
     [(figure, value, limit)] = result["violations"]  # peak only: rss stayed in budget
     assert (figure, limit) == ("peak", 50 * MB)
     assert value >= 190 * MB
-    assert "(budget 47.7 MiB)" in result["message"]
+    assert "(budget 50 MB = 47.7 MiB)" in result["message"]
     assert "process in chunks or stream" in result["message"]
 
 
@@ -332,7 +332,9 @@ def test_budget_from_kwargs_and_spec() -> None:
     with pytest.raises(ValueError, match=r"repeat=4 only applies to leak hunting: give leak=SIZE"):
         Budget.from_spec("rss=50MB,repeat=4")
     assert budget.limits() == {"rss": 50 * MB, "peak": 1024}
-    assert budget.describe() == "rss=47.7 MiB, peak=1.0 KiB, leak=64.0 KiB/call (repeat=5, warmup=3)"
+    # each limit as the user wrote it beside the binary figure; bytes and binary spellings read as shown
+    assert budget.describe() == "rss=50 MB = 47.7 MiB, peak=1.0 KiB, leak=64.0 KiB/call (repeat=5, warmup=3)"
+    assert Budget(rss=50 * MB).describe() == "rss=47.7 MiB"
     assert Budget().is_empty and not budget.is_empty
     assert Budget(rss=1).merged_over(Budget(rss=2, peak=3)) == Budget(rss=1, peak=3)
     json.dumps(budget.to_dict())
@@ -462,7 +464,7 @@ def test_children_budget_blames_the_children_not_this_process() -> None:
         """
     )
     assert result["figures"] == ["children"]
-    assert "children peak" in result["message"] and "(budget 19.1 MiB)" in result["message"]
+    assert "children peak" in result["message"] and "(budget 20 MB = 19.1 MiB)" in result["message"]
     assert "still alive because" not in result["message"]  # nothing in this process to look for
     assert "fix hint: child processes hold the memory" in result["message"]
 

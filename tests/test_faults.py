@@ -328,7 +328,8 @@ def test_native_toml_types(pytester: pytest.Pytester, filename: str, table: str)
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([
-        "leakhunt: report, default budget rss=953.7 MiB, peak=1.9 GiB, hunting leaks (5 repeats, threshold 128.0 KiB/call)"])
+        "leakhunt: report, default budget rss=1 GB = 953.7 MiB, peak=2 GB = 1.9 GiB, hunting leaks (5 repeats, "
+        "threshold 128.0 KiB/call)"])
 
 
 @pytest.mark.parametrize(("toml", "message"), [

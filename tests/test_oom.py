@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -525,6 +526,11 @@ def memory_cgroup() -> Path:
     try:
         yield group
     finally:
+        # leakhunt run's sampling process (leakhunt.outside) ends when the script's process is
+        # gone: a moment after the kill on a busy machine; the group is empty then
+        deadline = time.monotonic() + 10
+        while (group / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+            time.sleep(0.05)
         group.rmdir()
 
 

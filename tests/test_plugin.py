@@ -134,7 +134,7 @@ def test_budgets_markers_decorator_params_classes_unittest_junit(pytester: pytes
     }
     result.stdout.fnmatch_lines([
         "*test_budgets.py::test_marker_over broke its memory budget",
-        "*rss grew * MiB (budget 9.5 MiB)*peak * (budget 953.7 MiB)*",
+        "*rss grew * MiB (budget 10 MB = 9.5 MiB)*peak * (budget 1 GB = 953.7 MiB)*",
         "*KEEP (global in test_budgets) keeps 1 buffer, 28.6 MiB:",
         "*KEEP (global in test_budgets) -> list*ndarray 28.6 MiB*",
     ])
@@ -142,7 +142,7 @@ def test_budgets_markers_decorator_params_classes_unittest_junit(pytester: pytes
     # list is not counted from a trace alone (the rule is the same untraced), so the second,
     # traced call decides, and says so
     result.stdout.fnmatch_lines(["*allocated at test_budgets.py:15*", "*called it a second time, traced*"])
-    result.stdout.fnmatch_lines(["*test_param[[]big[]] broke its memory budget", "*peak 5?.? MiB (budget 19.1 MiB)*"])
+    result.stdout.fnmatch_lines(["*test_param[[]big[]] broke its memory budget", "*peak 5?.? MiB (budget 20 MB = 19.1 MiB)*"])
     # the library's decorator saw the plugin measuring and measured nothing itself
     result.stdout.fnmatch_lines(["decorator measured 0 time(s)"])
 
@@ -299,11 +299,23 @@ def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester, args: lis
     result.stderr.fnmatch_lines([message])
 
 
-def test_leak_hunt_swallowing_a_path_says_how_to_write_it(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_x="def test_ok():\n    pass\n")
-    result = pytester.runpytest(*QUIET, "--leak-hunt", "test_x.py")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*got 'test_x.py' (write --leak-hunt=N*"])
+def test_leak_hunt_before_a_path_leaves_the_path_alone(pytester: pytest.Pytester) -> None:
+    """Issue 26: ``pytest --leak-hunt tests/`` read the path as the number of repeats. An optional
+    value is taken only when it is a whole number or true/false; the path is a path, also for the
+    conftests pytest loads first (the option the conftest below adds exists)."""
+    sub = pytester.mkpydir("sub")
+    (sub / "conftest.py").write_text("def pytest_addoption(parser):\n    parser.addoption('--custom', action='store_true')\n")
+    (sub / "test_x.py").write_text("def test_ok(request):\n    assert request.config.getoption('custom')\n")
+    pytester.makepyfile(test_elsewhere="def test_not_collected():\n    assert False\n")
+    result = pytester.runpytest_subprocess(*QUIET, "--leak-hunt", "sub", "--custom")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["leakhunt: hunting leaks (10 repeats, *"])
+    result = pytester.runpytest_subprocess(*QUIET, "--leak-hunt", "6", "sub", "--custom")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["leakhunt: hunting leaks (6 repeats, *"])
+    result = pytester.runpytest_subprocess(*QUIET, "--leak-hunt", "false", "sub", "--custom")
+    result.assert_outcomes(passed=1)
+    assert "hunting leaks" not in result.stdout.str()
 
 
 def test_nothing_runs_per_test_without_options_or_markers(pytester: pytest.Pytester) -> None:
@@ -572,7 +584,7 @@ def test_scope_setup_call_teardown_adds_function_fixtures(pytester: pytest.Pytes
     result.assert_outcomes(passed=1)
     result = run(pytester, "--leak-scope=setup-call-teardown")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*ERROR at teardown of test_with_fixture*", "*rss grew 2?.* MiB (budget 9.5 MiB)*"])
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_with_fixture*", "*rss grew 2?.* MiB (budget 10 MB = 9.5 MiB)*"])
 
 
 def test_children(pytester: pytest.Pytester) -> None:
@@ -588,7 +600,7 @@ def test_children(pytester: pytest.Pytester) -> None:
     """)
     result = run(pytester, "--leak-children")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*children peak * MiB (budget 19.1 MiB)*"])
+    result.stdout.fnmatch_lines(["*children peak * MiB (budget 20 MB = 19.1 MiB)*"])
 
 
 def test_xdist_workers_enforce_and_controller_reports_every_test(pytester: pytest.Pytester) -> None:
@@ -646,7 +658,7 @@ def test_docs_example_produces_the_documented_failures(pytester: pytest.Pytester
     result.assert_outcomes(passed=4, failed=2)
     result.stdout.fnmatch_lines([
         "test_plugin_example.py::test_daily_means broke its memory budget",
-        "  rss grew * MiB (budget 19.1 MiB)   peak * MiB (no budget)   arrow pool grew * (no budget)",
+        "  rss grew * MiB (budget 20 MB = 19.1 MiB)   peak * MiB (no budget)   arrow pool grew * (no budget)",
         "  where it lives: numpy buffers 30.5 MiB, *",
         "  still alive because:",
         "    RESULTS (global in test_plugin_example) keeps 1 buffer, 30.5 MiB:",
@@ -657,7 +669,7 @@ def test_docs_example_produces_the_documented_failures(pytester: pytest.Pytester
         "  (leakhunt called it a second time, traced, to find what keeps the memory (shown: what that call made))",
         "  fix hint: a slice or view keeps its whole parent buffer; store .copy() or plain values instead",
         "test_plugin_example.py::test_totals[[]large[]] broke its memory budget",
-        "  rss grew * (no budget)   peak 1* MiB (budget 47.7 MiB)   arrow pool grew * (no budget)",
+        "  rss grew * (no budget)   peak 1* MiB (budget 50 MB = 47.7 MiB)   arrow pool grew * (no budget)",
         "  alive at the peak (biggest allocations, by line):",
         "*MiB  test_plugin_example.py:14 (return pd.DataFrame(*",
         "*leakhunt: memory per test*",
@@ -838,3 +850,26 @@ def test_the_cheap_path_records_what_the_full_path_does(pytester: pytest.Pyteste
     assert kept["settled"] is True and kept["rss_growth"] > 35_000_000  # confirmed after a trim
     assert tests["test_passes"]["rss_growth"] < 1_000_000
     assert tests["test_opted_out"]["rss_growth"] is None
+
+
+def test_a_budget_failure_is_summed_up_by_its_broken_figure(pytester: pytest.Pytester) -> None:
+    """Issue 26: pytest's short summary repeated the node id (the explanation's first line); it
+    shows what broke, and every limit is shown as the user wrote it beside the binary figure."""
+    pytester.makepyfile(test_summary="""
+        import pytest
+
+        KEEP = []
+
+        @pytest.mark.memory_budget(rss="10 MB", peak="1 GB")
+        def test_over():
+            block = bytearray(30 * 1024 * 1024)
+            block[::4096] = b"x" * len(block[::4096])
+            KEEP.append(block)
+    """)
+    result = run(pytester, "-rf", "--leak-no-rerun", "--leak-report-file=r.html")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*rss grew 2?.? MiB (budget 10 MB = 9.5 MiB)   peak 3?.? MiB (budget 1 GB = 953.7 MiB)*",
+                                 "FAILED test_summary.py::test_over - rss grew 2?.? MiB > budget 10 MB = 9.5 MiB"])
+    page = (pytester.path / "r.html").read_text()
+    assert "rss=10 MB = 9.5 MiB, peak=1 GB = 953.7 MiB" in page  # the budget cell of the table
+    assert '<td class="num">10 MB = 9.5 MiB</td>' in page  # the explanation's table

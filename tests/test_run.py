@@ -258,7 +258,7 @@ def test_budget_exit_status(tmp_path: Path, spec: str, status: int) -> None:
     data = json.loads((tmp_path / "r.json").read_text())
     if status:
         assert "broke its memory budget" in proc.stderr
-        assert "high-water mark above the start" in proc.stderr and "> budget 57.2 MiB" in proc.stderr
+        assert "high-water mark above the start" in proc.stderr and "> budget 60MB = 57.2 MiB" in proc.stderr
         assert [v["figure"] for v in data["violations"]] == ["peak"]
     else:
         assert data["violations"] == [] and "ok" in proc.stderr
@@ -268,7 +268,19 @@ def test_budget_broken_is_reported_even_with_quiet(tmp_path: Path) -> None:
     write(tmp_path / "job.py", "kept = bytearray(80 * 1024 * 1024)\n")
     proc = leakhunt("run", "-q", "--budget", "rss=20MB", "job.py", cwd=tmp_path)
     assert proc.returncode == 1
-    assert "settled anonymous RSS growth" in proc.stderr and "rss=19.1 MiB" in proc.stderr
+    assert "settled anonymous RSS growth" in proc.stderr and "rss=20MB = 19.1 MiB" in proc.stderr
+
+
+def test_budget_failure_advice_is_for_leakhunt_run(tmp_path: Path) -> None:
+    """Issue 26: an untraced `leakhunt run --budget` failure advised pytest's options."""
+    write(tmp_path / "job.py", "kept = []\nkept.append(bytearray(80 * 1024 * 1024))\n")
+    proc = leakhunt("run", "--budget", "rss=20MB", "-o", "r.html", "job.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    page = (tmp_path / "r.html").read_text()
+    for text in (proc.stderr, page):
+        assert "leakhunt run --trace" in text
+        assert "pytest" not in text and "--leak-no-rerun" not in text and "--leak-trace" not in text
+    assert proc.stderr.count("allocation sites: not traced") == 1
 
 
 def test_target_failure_status_wins_over_budget(tmp_path: Path) -> None:
@@ -292,6 +304,11 @@ def test_target_failure_status_wins_over_budget(tmp_path: Path) -> None:
     (["--budget", "speed=1MB", "ok.py"], "unknown memory budget keyword 'speed'"),
     (["--budget", "leak=1MB", "ok.py"], "leak= needs repeated calls"),
     (["--trace-frames", "0", "ok.py"], "invalid --trace-frames '0'"),
+    # issue 26: an option that would change nothing is an error, and a near miss names the option
+    (["--top", "3", "ok.py"], "--top only applies to a traced run: add --trace, or drop --top"),
+    (["--trace-frames", "5", "--top", "2", "ok.py"], "--top and --trace-frames only apply to a traced run"),
+    (["--trace-frame", "5", "--trace", "ok.py"], "unrecognized argument: '--trace-frame' (did you mean --trace-frames?)"),
+    (["--tracee", "ok.py"], "leakhunt run: error: unrecognized argument: '--tracee' (did you mean --trace?)"),
     (["-o", "ok.py/r.html", "ok.py"], "-o 'ok.py/r.html': 'ok.py' is a file, not a directory"),
     (["--json", "ok.py/sub/r.json", "ok.py"], "--json 'ok.py/sub/r.json': 'ok.py' is a file, not a directory"),
     (["-o", "r.xml", "ok.py"], "-o 'r.xml' has suffix '.xml': the file name must end in .html, .htm, .txt, .json, .png"),
@@ -553,6 +570,9 @@ def test_options_after_the_script_are_the_scripts_but_we_say_so(tmp_path: Path) 
     assert not (tmp_path / "report.html").exists()
     proc = leakhunt("run", "args.py", "--verbose", cwd=tmp_path)  # nothing of ours: no warning
     assert "warning" not in proc.stderr
+    # --trace takes no value: the option after it is moved on its own, with its value
+    proc = leakhunt("run", "args.py", "--trace", "--top", "3", cwd=tmp_path)
+    assert proc.stderr.splitlines()[0].endswith("leakhunt run --trace --top 3 args.py")
 
 
 def test_docs_example_shows_the_kept_slice(tmp_path: Path) -> None:

@@ -9,28 +9,59 @@ from __future__ import annotations
 
 from typing import IO, Any, Sequence
 
-from leakhunt.report.text import MAX_WIDTH, Table, TextReport, fit
+from leakhunt.report.text import MAX_WIDTH, Block, Table, TextReport, fit
 from leakhunt.report.timeline_text import figure_rows, site_where, violation_lines
 from leakhunt.timeline import RunRecord
 from leakhunt.units import format_size
 
-__all__ = ["STYLES", "console", "print_run_summary", "print_test_report"]
+__all__ = ["STYLES", "console", "print_blocks", "print_run_summary", "print_test_report"]
 
 #: Cell style -> rich style.
 STYLES: dict[str, str] = {"bad": "bold red", "warn": "yellow", "good": "green", "muted": "dim", "head": "bold"}
 
 
+class _Trimmed:
+    """A text file whose lines lose their trailing spaces: rich pads tables and wrapped lines to
+    the console's width, which a terminal hides and a CI log or a file keeps (issue 26)."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        if lines:
+            self._file.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:  # a line that does not end (print(..., end="")) is written as it is
+            self._file.write(self._pending)
+            self._pending = ""
+        self._file.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, ...: the file's
+        return getattr(self._file, name)
+
+
 def console(file: IO[str], *, plain: bool = False, width: int | None = None) -> Any:
-    """A rich Console on ``file``, at most 100 columns; ``plain`` for a file (no colour, no terminal codes)."""
+    """A rich Console on ``file``, at most 100 columns; ``plain`` for a file (no colour, no terminal
+    codes). Only a terminal gets lines padded to the width."""
     from rich.console import Console
 
     if plain:
-        return Console(file=file, width=width or MAX_WIDTH, color_system=None, force_terminal=False,
+        return Console(file=_Trimmed(file), width=width or MAX_WIDTH, color_system=None, force_terminal=False,
                        highlight=False, emoji=False, markup=False, soft_wrap=False)
     probe = Console(file=file)
-    # a terminal's own width up to 100 columns; a pipe or a file gets 100
-    wide = width or (probe.width if probe.is_terminal else MAX_WIDTH)
-    return Console(file=file, width=min(wide, MAX_WIDTH), highlight=False, emoji=False, markup=False)
+    if not probe.is_terminal:  # a pipe or a file gets 100 columns, and no padding
+        return Console(file=_Trimmed(file), width=width or MAX_WIDTH, highlight=False, emoji=False, markup=False)
+    # a terminal's own width up to 100 columns
+    return Console(file=file, width=min(width or probe.width, MAX_WIDTH), highlight=False, emoji=False,
+                   markup=False)
 
 
 def _rich_table(table: Table, width: int) -> Any:
@@ -70,12 +101,11 @@ def _indented(line: str, style: str = "") -> Any:
     return Padding(Text(text, style=style), (0, 0, 0, len(line) - len(text)), expand=False)
 
 
-def print_test_report(report: Any, out: Any, *, top: int = 10) -> None:
-    """The test report (:class:`leakhunt.report.model.TestReport`) on the rich console ``out``."""
+def print_blocks(blocks: Sequence[Block], out: Any) -> None:
+    """Lines and tables (:mod:`leakhunt.report.text`) on the rich console ``out``."""
     from rich.text import Text
 
-    text = TextReport(report, top=top, width=out.width)
-    for block in text.blocks():
+    for block in blocks:
         if isinstance(block, Table):
             out.print()
             out.print(_rich_table(block, out.width))
@@ -84,6 +114,13 @@ def print_test_report(report: Any, out: Any, *, top: int = 10) -> None:
             for cell in block:
                 line.append(cell.text, style=STYLES.get(cell.style or "", ""))
             out.print(line)
+
+
+def print_test_report(report: Any, out: Any, *, top: int = 10) -> None:
+    """The test report (:class:`leakhunt.report.model.TestReport`) on the rich console ``out``."""
+    from rich.text import Text
+
+    print_blocks(TextReport(report, top=top, width=out.width).blocks(), out)
     failures = report.failures()
     explained = [r for r in failures if r.explanation]
     if explained:

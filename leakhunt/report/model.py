@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from leakhunt.probes import Sample
 
 __all__ = [
+    "budget_text",
     "SCHEMA",
     "SCHEMA_VERSION",
     "VERDICTS",
@@ -63,6 +64,7 @@ class TestRecord:
     leak_per_call: int | None = None
     leak_accounting: str | None = None
     budget: dict[str, int] | None = None
+    budget_given: dict[str, str] | None = None  # the limits as the user wrote them ("20MB")
     violations: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None
     worker: str | None = None
@@ -78,7 +80,9 @@ class TestRecord:
             leak_per_call=None if hunt is None else hunt.per_call,
             leak_accounting=None if hunt is None else hunt.accounting,
             budget=None if judgement.budget is None else _budget_dict(judgement.budget),
-            violations=[{"figure": v.figure, "value": v.value, "limit": v.limit} for v in judgement.violations],
+            budget_given=dict(judgement.budget.given) or None if judgement.budget is not None else None,
+            violations=[{"figure": v.figure, "value": v.value, "limit": v.limit, **({"given": v.given} if v.given else {})}
+                        for v in judgement.violations],
             note="; ".join(judgement.notes) or None,
             worker=worker,
             explanation=judgement.explanation,
@@ -95,6 +99,7 @@ class TestRecord:
         # Not dataclasses.asdict: its deep copy costs more than the measurement (thousands of tests).
         data = {name: getattr(self, name) for name in _RECORD_FIELDS}
         data["budget"] = dict(self.budget) if self.budget is not None else None
+        data["budget_given"] = dict(self.budget_given) if self.budget_given is not None else None
         data["violations"] = [dict(v) for v in self.violations]
         data["explanation"] = self.explanation.to_dict() if self.explanation is not None else None
         return data
@@ -135,7 +140,7 @@ class TestRecord:
                 data[name[len(_PREFIX):]] = value
         if "nodeid" not in data:
             return None
-        for key in ("budget", "violations", "explanation"):
+        for key in ("budget", "budget_given", "violations", "explanation"):
             if isinstance(data.get(key), str):
                 data[key] = json.loads(data[key])
         return cls.from_dict(data)
@@ -163,6 +168,16 @@ def _budget_dict(budget: Budget) -> dict[str, int]:
     if budget.leak is not None:
         limits.update(leak=budget.leak, repeat=budget.repeat, warmup=budget.warmup)
     return limits
+
+
+def budget_text(budget: Mapping[str, int], given: Mapping[str, str] | None = None) -> str:
+    """A record's budget in one line, each limit as the user wrote it beside the binary figure
+    ('rss=20MB = 19.1 MiB, peak=1.0 GiB')."""
+    from leakhunt.units import format_limit
+
+    spelled = dict(given or {})
+    return ", ".join(f"{k}={v}" if k in ("repeat", "warmup") else f"{k}={format_limit(v, spelled.get(k))}"
+                     for k, v in budget.items())
 
 
 @dataclass(frozen=True)
@@ -227,6 +242,8 @@ class TestReport:
     stopped: str | None = None
     #: the session was still running when this file was written (see ``stopped``)
     running: bool = False
+    #: what the figures were measured on (:func:`leakhunt.machine.environment`); {} when unknown
+    environment: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -269,10 +286,12 @@ class TestReport:
         return sum(growths) if growths else None
 
     @classmethod
-    def running_since(cls, created: str, *, settings: dict[str, Any], version: str) -> TestReport:
+    def running_since(cls, created: str, *, settings: dict[str, Any], version: str,
+                      environment: Mapping[str, str] | None = None) -> TestReport:
         """The report written when a session starts: it says the session has not finished (it
         stays if the process is killed before the end)."""
         return cls(records=(), settings=settings, created=created, running=True, version=version,
+                   environment=dict(environment or {}),
                    stopped=(f"written when the session started ({created}); the session has not finished, "
                             "or ended without writing its figures (killed by SIGKILL or the out-of-memory "
                             "killer, or crashed)"))
@@ -319,6 +338,7 @@ class TestReport:
             "running": self.running,
             "stopped": self.stopped,
             "settings": self.settings,
+            "environment": dict(self.environment),
             "session": {
                 "peak": self.peak,
                 "peak_rss": self.peak_rss,
@@ -360,4 +380,5 @@ class TestReport:
             missing=tuple(session.get("missing_tests") or ()),
             stopped=data.get("stopped"),
             running=bool(data.get("running", False)),
+            environment={str(k): str(v) for k, v in (data.get("environment") or {}).items()},
         )

@@ -29,7 +29,7 @@ import os
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-from leakhunt.units import format_size
+from leakhunt.units import format_limit, format_size
 
 __all__ = ["TEMPLATES", "environment", "render"]
 
@@ -72,6 +72,10 @@ def environment(extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> Any:
     )
     env.filters["size"] = format_size
     env.filters["signed"] = _signed
+    env.filters["limit"] = format_limit  # a budget's limit: 'budget 20MB = 19.1 MiB'
+    from leakhunt.report.model import budget_text
+
+    env.globals["budget_text"] = budget_text
     env.globals["percent"] = _percent
     from leakhunt.explanation import FIGURE_LABELS
     from leakhunt.report.pictures import retention_picture

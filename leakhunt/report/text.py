@@ -11,12 +11,12 @@ signature (the plugin passes its terminal writer, which knows about ``--color`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Sequence, Union
+from typing import IO, Any, Callable, Mapping, Sequence, Union
 
 from leakhunt.report.model import TestRecord, TestReport
 from leakhunt.units import format_size
 
-__all__ = ["Cell", "Table", "TextReport", "MARKUP", "VERDICT_STYLES", "fit"]
+__all__ = ["Block", "Cell", "Line", "Table", "TextReport", "MARKUP", "VERDICT_STYLES", "fit", "write_blocks"]
 
 #: How each verdict is styled: bad (failed), warn (look at it), good, muted (not measured).
 VERDICT_STYLES: dict[str, str] = {
@@ -106,6 +106,26 @@ class TextReport:
     def blocks(self) -> list[Block]:
         """The report as lines and tables, in order."""
         report = self.report
+        out: list[Block] = [self._head(), *self._warnings()]
+        counts = report.verdict_counts()
+        if counts:
+            out.append(_verdicts_line(counts))
+        for title, rows in ((f"top {self.top} by peak", report.top_by_peak(self.top)),
+                            (f"top {self.top} by RSS growth", report.top_by_growth(self.top))):
+            if rows:
+                out.append(self._table(title, rows))
+        stayed = report.stayed_up()
+        if stayed:
+            out.append(self._stayed_up(stayed))
+        notes = [r for r in report.records if r.note]
+        if notes:
+            out.append(Table(title="notes", columns=(("test", "left"), ("note", "left")),
+                             rows=tuple((Cell(r.nodeid), Cell(r.note or "", "muted")) for r in notes)))
+        return out
+
+    def _head(self) -> Line:
+        """The session's line: its peak, its growth, how many tests and processes."""
+        report = self.report
         processes = len(report.sessions)
         where = f" ({processes} processes)" if processes > 1 else ""
         resident = report.peak_rss
@@ -117,7 +137,12 @@ class TextReport:
         )
         if report.interrupted:
             head += (Cell("  [interrupted: partial]", "warn"),)
-        out: list[Block] = [head]
+        return head
+
+    def _warnings(self) -> list[Block]:
+        """What the report lacks: missing tests, figures lost with a process."""
+        report = self.report
+        out: list[Block] = []
         missing = report.completeness()
         if missing:
             out.append((Cell(missing, "warn"),))
@@ -125,74 +150,82 @@ class TextReport:
         if lost:
             out.append((Cell("figures lost: " + "; ".join(f"{s.worker or 'a process'}: {s.lost}" for s in lost),
                              "warn"),))
-        counts = report.verdict_counts()
-        if counts:
-            line: list[Cell] = [Cell("verdicts: ", "head")]
-            for i, (verdict, n) in enumerate(sorted(counts.items())):
-                if i:
-                    line.append(Cell(", "))
-                line.append(Cell(f"{n} {verdict}", VERDICT_STYLES.get(verdict)))
-            out.append(tuple(line))
-        for title, rows in ((f"top {self.top} by peak", report.top_by_peak(self.top)),
-                            (f"top {self.top} by RSS growth", report.top_by_growth(self.top))):
-            if rows:
-                out.append(self._table(title, rows))
-        stayed = report.stayed_up()
-        if stayed:
-            body = []
-            for r in stayed:
-                if r.verdict == "leak" and r.leak_per_call is not None:
-                    figure = f"{format_size(r.leak_per_call, signed=True)}/call"
-                else:
-                    figure = format_size(r.rss_growth, signed=True)
-                body.append((Cell(figure), Cell(r.verdict, VERDICT_STYLES.get(r.verdict)), Cell(r.nodeid)))
-            out.append(Table(
-                title=f"memory stayed up after (settled growth >= {format_size(report.stayed_up_min)}, or a leak)",
-                columns=(("kept", "right"), ("verdict", "left"), ("test", "left")), rows=tuple(body)))
-        notes = [r for r in report.records if r.note]
-        if notes:
-            out.append(Table(title="notes", columns=(("test", "left"), ("note", "left")),
-                             rows=tuple((Cell(r.nodeid), Cell(r.note or "", "muted")) for r in notes)))
         return out
+
+    def _stayed_up(self, stayed: Sequence[Any]) -> Table:
+        """The tests whose memory stayed up after them: what each kept (per call for a leak)."""
+        body = []
+        for r in stayed:
+            if r.verdict == "leak" and r.leak_per_call is not None:
+                figure = f"{format_size(r.leak_per_call, signed=True)}/call"
+            else:
+                figure = format_size(r.rss_growth, signed=True)
+            body.append((Cell(figure), Cell(r.verdict, VERDICT_STYLES.get(r.verdict)), Cell(r.nodeid)))
+        return Table(
+            title=f"memory stayed up after (settled growth >= {format_size(self.report.stayed_up_min)}, or a leak)",
+            columns=(("kept", "right"), ("verdict", "left"), ("test", "left")), rows=tuple(body))
 
     # ------------------------------------------------------------------ plain / pytest
     def write(self, write: Callable[..., Any]) -> None:
         """Write through ``write(text, **markup)``: pytest's terminal writer, or any such function."""
-        for block in self.blocks():
-            if isinstance(block, Table):
-                self._write_table(write, block)
-            else:
-                for cell in block:
-                    write(cell.text, **MARKUP.get(cell.style or "", {}))
-                write("\n")
+        write_blocks(self.blocks(), write, self.width)
 
     def render(self, file: IO[str]) -> None:
         """Plain text into ``file``."""
         self.write(lambda text, **_markup: file.write(text))
 
-    def _write_table(self, write: Callable[..., Any], table: Table) -> None:
-        write("\n")
-        write(table.title + "\n", bold=True)
-        gap = 2
-        widths = [max([len(name)] + [len(row[i].text) for row in table.rows]) for i, (name, _) in
-                  enumerate(table.columns)]
-        # the last column (a test id or a note) takes what is left, and is cut from the left
-        fixed = sum(widths[:-1]) + gap * (len(widths) - 1)
-        widths[-1] = max(12, min(widths[-1], self.width - fixed))
 
-        def cells(texts: Sequence[Cell], heading: bool = False) -> None:
-            for i, ((_, align), cell) in enumerate(zip(table.columns, texts)):
-                text = fit(cell.text, widths[i]) if i == len(widths) - 1 else cell.text
-                last = i == len(widths) - 1
-                padded = text.rjust(widths[i]) if align == "right" else (text if last else text.ljust(widths[i]))
-                markup = {"bold": True} if heading else MARKUP.get(cell.style or "", {})
-                write(padded, **markup)
-                if not last:
-                    write(" " * gap)
+def _verdicts_line(counts: Mapping[str, int]) -> Line:
+    """``verdicts: 2 leak, 5 ok``, each verdict in its style."""
+    line: list[Cell] = [Cell("verdicts: ", "head")]
+    for i, (verdict, n) in enumerate(sorted(counts.items())):
+        if i:
+            line.append(Cell(", "))
+        line.append(Cell(f"{n} {verdict}", VERDICT_STYLES.get(verdict)))
+    return tuple(line)
+
+
+def write_blocks(blocks: Sequence[Block], write: Callable[..., Any], width: int = MAX_WIDTH) -> None:
+    """Lines and tables through ``write(text, **markup)``, in ``width`` columns; no line ends in
+    spaces (a CI log keeps no padding)."""
+    for block in blocks:
+        if isinstance(block, Table):
+            _write_table(write, block, width)
+        else:
+            for cell in block:
+                write(cell.text, **MARKUP.get(cell.style or "", {}))
             write("\n")
 
-        cells([Cell(name) for name, _ in table.columns], heading=True)
-        for row in table.rows:
-            cells(row)
-        if table.note:
-            write(table.note[: self.width] + "\n")
+
+def _write_table(write: Callable[..., Any], table: Table, width: int) -> None:
+    write("\n")
+    write(table.title + "\n", bold=True)
+    gap = 2
+    widths = [max([len(name)] + [len(row[i].text) for row in table.rows]) for i, (name, _) in
+              enumerate(table.columns)]
+    # the last column (a test id or a note) takes what is left, and is cut from the left
+    fixed = sum(widths[:-1]) + gap * (len(widths) - 1)
+    widths[-1] = max(12, min(widths[-1], width - fixed))
+
+    def cells(texts: Sequence[Cell], heading: bool = False) -> None:
+        pieces: list[tuple[str, dict[str, bool]]] = []
+        for i, ((_, align), cell) in enumerate(zip(table.columns, texts)):
+            last = i == len(widths) - 1
+            text = fit(cell.text, widths[i]) if last else cell.text
+            padded = text.rjust(widths[i]) if align == "right" else text.ljust(widths[i])
+            pieces.append((padded, {"bold": True} if heading else MARKUP.get(cell.style or "", {})))
+            if not last:
+                pieces.append((" " * gap, {}))
+        while pieces and not pieces[-1][0].strip():  # nothing after the last word: no padding
+            pieces.pop()
+        if pieces:
+            pieces[-1] = (pieces[-1][0].rstrip(), pieces[-1][1])
+        for text, markup in pieces:
+            write(text, **markup)
+        write("\n")
+
+    cells([Cell(name) for name, _ in table.columns], heading=True)
+    for row in table.rows:
+        cells(row)
+    if table.note:
+        write(table.note[:width] + "\n")

@@ -9,9 +9,10 @@ error names the extra.
 
 from __future__ import annotations
 
+import bisect
 from typing import IO, Any
 
-from leakhunt.report.timeline_text import figure_rows, site_where, violation_lines
+from leakhunt.report.timeline_text import figure_rows, site_where, timeline_caption, violation_lines
 from leakhunt.timeline import RunRecord, Timeline
 from leakhunt.units import format_size
 
@@ -41,6 +42,24 @@ def _envelope(t: list[float], values: list[int | None], points: int = _MAX_POINT
     return xs, ys
 
 
+def _broken(xs: list[float], ys: list[float], gaps: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """The line with a break (NaN) across each gap: a stretch with no sample is not drawn."""
+    if not gaps:
+        return xs, ys
+    starts = [start for start, _ in gaps]  # in time order, as the samples
+    bx: list[float] = []
+    by: list[float] = []
+    for x, y in zip(xs, ys):
+        if bx:
+            i = bisect.bisect_left(starts, bx[-1])
+            if i < len(gaps) and gaps[i][1] <= x:  # a gap lies between the last point and this one
+                bx.append(bx[-1])
+                by.append(float("nan"))
+        bx.append(x)
+        by.append(y)
+    return bx, by
+
+
 def _figure(record: RunRecord) -> Any:
     from leakhunt.report.charts import figure
 
@@ -48,10 +67,12 @@ def _figure(record: RunRecord) -> Any:
     fig = figure(10, 4.2)
     ax = fig.add_subplot(1, 1, 1)
     xs, ys = _envelope(samples.t, samples.rss)
-    ax.plot(xs, ys, color="#1f77b4", linewidth=1.4, label="RSS")
+    ax.plot(*_broken(xs, ys, samples.gaps()), color="#1f77b4", linewidth=1.4, label="RSS")
+    for i, (start, end) in enumerate(samples.gaps()):  # no sample: drawn as a gap, not a ramp
+        ax.axvspan(start, end, color="#7f7f7f", alpha=0.18, linewidth=0, label=None if i else "no sample")
     if any(v is not None for v in samples.arrow):
         ax_x, ax_y = _envelope(samples.t, samples.arrow)
-        ax.plot(ax_x, ax_y, color="#ff7f0e", linewidth=1.2, label="Arrow pool")
+        ax.plot(*_broken(ax_x, ax_y, samples.gaps("arrow")), color="#ff7f0e", linewidth=1.2, label="Arrow pool")
     if any(v is not None for v in samples.children):
         cx, cy = _envelope(samples.t, samples.children)
         ax.plot(cx, cy, color="#2ca02c", linewidth=1.2, label="children (PSS)")
@@ -129,6 +150,7 @@ def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
         "rows": figure_rows(record),
         "violation_lines": violation_lines(record),
         "timeline_svg": plot_svg(record),
+        "timeline_caption": timeline_caption(record),
         "trace": trace,
         "domains": [(k, v) for k, v in trace.domains.items()] if trace is not None else [],
         "peak_sites": list(trace.sites[:top]) if trace is not None else [],

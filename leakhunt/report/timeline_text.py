@@ -6,7 +6,7 @@ import os
 
 from leakhunt.frames import LIBRARY, kind, short_path
 from leakhunt.native import LineTotal, NativeSite
-from leakhunt.timeline import RunRecord, Site
+from leakhunt.timeline import RunRecord, Site, Timeline
 from leakhunt.units import format_size
 
 __all__ = ["figure_rows", "violation_lines", "site_where", "native_rows", "native_site_where",
@@ -44,12 +44,37 @@ def figure_rows(record: RunRecord) -> list[tuple[str, str]]:
     if r.trace_note:
         rows.append(("tracing", r.trace_note))
     cost = f", sampling used {r.sampler_cpu / r.seconds:.1%} CPU" if r.seconds > 0 else ""
-    rows.append(("duration", f"{r.seconds:.2f} s, {len(r.samples)} samples every "
-                 f"{r.samples.interval * 1000:g} ms{cost}"))
+    rows.append(("duration", f"{r.seconds:.2f} s, {r.samples.count()} samples every "
+                 f"{r.samples.interval * 1000:g} ms{gaps_text(r.samples)}{cost}"))
     rows.append(("exit status", str(r.exit_status) + (f" ({r.error})" if r.error else "")))
     if r.budget is not None:
         rows.append(("budget", f"{r.budget}: " + ("BROKEN" if r.violations else "ok")))
     return rows
+
+
+def gaps_text(samples: Timeline) -> str:
+    """``, no sample for 1.00 s (1 gap)``: where the timeline has no sample, or nothing."""
+    gaps = samples.gaps()
+    if not gaps:
+        return ""
+    total = sum(b - a for a, b in gaps)
+    return f", no sample for {total:.2f} s ({len(gaps)} gap{'s' if len(gaps) > 1 else ''})"
+
+
+def timeline_caption(r: RunRecord) -> str:
+    """What the timeline's picture is drawn from: who read RSS, how often, and its gaps."""
+    samples = r.samples
+    who = "from outside the script (another process)" if samples.outside else "by a thread of the script"
+    text = f"RSS read every {samples.interval * 1000:g} ms {who}: {samples.count()} samples."
+    gaps = samples.gaps()
+    if gaps:
+        total = sum(b - a for a, b in gaps)
+        text += (f" No sample for {total:.2f} s in {len(gaps)} gap{'s' if len(gaps) > 1 else ''} (shaded): "
+                 + ("the machine was too busy to run the sampler." if samples.outside else
+                    "the script's C code held the GIL, or the machine was too busy."))
+    if samples.outside and samples.gaps("arrow"):
+        text += " Arrow's pool is read by a thread of the script: its line breaks where that thread was not run."
+    return text
 
 
 def _final(r: RunRecord) -> str:
