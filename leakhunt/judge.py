@@ -392,12 +392,7 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
     figures = {v.figure for v in violations}
     retained = bool(figures & set(RETAINED))
     roots, unexplained, root_notes = _roots_part(evidence, retained)
-    extra = list(notes) + root_notes
-    if measurement.excluded:
-        threads = ", ".join(evidence.threads) or "threads"
-        extra.append(f"{format_size(measurement.excluded)} that threads older than the block allocated during it "
-                     f"is not counted ({threads})")
-    extra += _second_notes(evidence, violations)
+    extra = [*notes, *root_notes, *_excluded_notes(measurement, evidence), *_second_notes(evidence, violations)]
     traced, site_notes = _sites_notes(evidence, retained)
     extra += site_notes
     peak_sites: tuple[Site, ...] = ()
@@ -426,6 +421,15 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         accounting=accounting,
         accounted_of=accounted.figure("rss") if accounting else None,
     )
+
+
+def _excluded_notes(measurement: Measurement, evidence: Evidence) -> list[str]:
+    """What the block's figures leave out: allocations of threads older than the block."""
+    if not measurement.excluded:
+        return []
+    threads = ", ".join(evidence.threads) or "threads"
+    return [f"{format_size(measurement.excluded)} that threads older than the block allocated during it "
+            f"is not counted ({threads})"]
 
 
 def _accounting(measurement: Measurement, evidence: Evidence) -> tuple[tuple[str, int], ...]:
