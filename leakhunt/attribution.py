@@ -39,6 +39,7 @@ from typing import Any, Iterator
 
 from leakhunt import frames as _frames
 from leakhunt import tracing
+from leakhunt.cycles import CYCLE_KIND, CYCLE_ROOT, cycle_through_arrays
 from leakhunt.explanation import Root, Site
 from leakhunt.heap import HeapScan, object_elements
 from leakhunt.hints import pattern_of
@@ -319,7 +320,7 @@ class _Chunk:
     """An object the block made that no other new object holds, with the new objects under it."""
 
     __slots__ = ("entry", "count", "python", "buffers", "unknown", "biggest", "biggest_size", "traced_only",
-                 "is_import", "root", "unrooted", "searched")
+                 "is_import", "root", "unrooted", "searched", "arrays", "estimated")
 
     def __init__(self, entry: Any) -> None:
         self.entry = entry
@@ -334,6 +335,8 @@ class _Chunk:
         self.root: str | None = None
         self.unrooted = False
         self.searched = False  # a bounded search found no root (not counted as rootless)
+        self.arrays: list[Any] | None = None  # object arrays in it (a cycle through one is never freed)
+        self.estimated: dict[str, int] | None = None  # holders sized by their library's estimate
 
     @property
     def size(self) -> int:
@@ -353,6 +356,11 @@ class _Chunk:
                 self.unknown = {}
             self.unknown[name] = self.unknown.get(name, 0) + 1
         elif held.buffers:
+            if held.kind == "numpy" and obj.dtype.hasobject:
+                self.arrays = (self.arrays or []) + [obj]
+            elif held.kind == "polars":
+                self.estimated = self.estimated or {}
+                self.estimated[_type_name(obj)] = self.estimated.get(_type_name(obj), 0) + 1
             if self.buffers is None:
                 self.buffers = {}
             for key, size in held.buffers:
@@ -504,19 +512,17 @@ def _foreign(scope: Any, obj: Any, spans: tuple[tuple[str, int, int], ...]) -> b
 
 def _chunks(new: _New, scan: HeapScan) -> list[_Chunk]:
     """The block's survivors, split into chunks (largest first)."""
-    ids = new.ids
-    held: set[int] = set()
+    held, hidden = _held(new, scan)
     tracked = new.tracked
-    for i in range(0, len(tracked), 1024):  # what new objects hold: one referents list per batch
-        held.update(id(ref) for ref in gc.get_referents(*tracked[i:i + 1024]) if id(ref) in ids)
-    for child, parents in scan.edges.items():
-        if child in ids and any(id(p) in ids for p in parents):
-            held.add(child)
     assigned: set[int] = set()
     chunks: list[_Chunk] = []
-    entries = [o for o in tracked if id(o) not in held] + new.data_entries
+    entries = [o for o in tracked if id(o) not in held and id(o) not in hidden] + new.data_entries
+    # An object held through a hidden edge by a holder that is not told apart as new (an object
+    # array untraced) is walked last: when a new object reaches that holder, it is part of that
+    # chunk (a Series slice pinning its parent's 100,000 objects is one chunk, not 100,001).
+    later = [o for o in tracked if id(o) in hidden]
     pending = [o for o in tracked if id(o) in held]
-    for entry in entries:
+    for entry in entries + later:
         if id(entry) not in assigned:
             chunks.append(_walk_chunk(entry, new, assigned))
     for obj in pending:  # new objects in cycles that nothing new enters from outside
@@ -526,6 +532,21 @@ def _chunks(new: _New, scan: HeapScan) -> list[_Chunk]:
         chunk.traced_only = id(chunk.entry) in new.traced_ids
     chunks.sort(key=lambda c: c.size, reverse=True)
     return chunks
+
+
+def _held(new: _New, scan: HeapScan) -> tuple[set[int], set[int]]:
+    """Ids of the new objects that new objects hold, and of those held only through edges the gc
+    does not report (an object array's items) by holders not told apart as new."""
+    ids = new.ids
+    held: set[int] = set()
+    tracked = new.tracked
+    for i in range(0, len(tracked), 1024):  # what new objects hold: one referents list per batch
+        held.update(id(ref) for ref in gc.get_referents(*tracked[i:i + 1024]) if id(ref) in ids)
+    hidden: set[int] = set()
+    for child, parents in scan.edges.items():
+        if child in ids:
+            (held if any(id(p) in ids for p in parents) else hidden).add(child)
+    return held, hidden - held
 
 
 def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
@@ -538,11 +559,27 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
         chunk.account(obj)
         for child in _children(obj):
             cid = id(child)
-            if cid in assigned or not child_of(child):
+            if cid in assigned:
+                continue
+            if type(child) in _NUMBERS:
+                if sys.getrefcount(child) <= _OWN_REFS:  # held by this holder alone: its memory
+                    assigned.add(cid)
+                    chunk.python += sys.getsizeof(child)
+                continue
+            if not child_of(child):
                 continue
             assigned.add(cid)
             stack.append(child)
     return chunk
+
+
+#: Numbers are never told apart as new (most are shared: small ints, constants), but one that
+#: nothing but its holder refers to (a list of floats, the ints of an object column's objects) is
+#: the holder's memory: 100,000 objects of a pandas object column keep as much again in numbers.
+_NUMBERS = frozenset({int, float, complex})
+#: References to a number its holder alone keeps, seen from a walk's loop: the holder's, the
+#: referents list's, the loop variable's and sys.getrefcount's own argument.
+_OWN_REFS = 4
 
 
 class _Reach:
@@ -653,15 +690,49 @@ class _RootFound:
         # buffers counted in the headline: from 1 KiB (a frame's index arrays are not news)
         buffers = {k for c in self.chunks if c.buffers for k, size in c.buffers.items() if size >= 1024}
         unknown: dict[str, int] = {}
+        estimated: dict[str, int] = {}
         for c in self.chunks:
             for name, n in (c.unknown or {}).items():
                 unknown[name] = unknown.get(name, 0) + n
+            for name, n in (c.estimated or {}).items():
+                estimated[name] = estimated.get(name, 0) + n
         target = full.chain[-1]
         return Root(root=self.path.root, kind=self.path.root_kind, buffers=len(buffers), size=self.size(),
                     path=full.nodes(), text=str(full), site=new.sites.get(id(target)) or _site_of(target),
                     pattern=pattern_of(full.chain, full.root_kind, full.root), library=self.path.library,
                     objects=sum(c.count for c in self.chunks),
-                    unknown=tuple(sorted(unknown.items(), key=lambda kv: -kv[1])))
+                    unknown=tuple(sorted(unknown.items(), key=lambda kv: -kv[1])),
+                    estimated=tuple(sorted(estimated.items(), key=lambda kv: -kv[1])))
+
+
+class _CycleRoot(_RootFound):
+    """Chunks no root holds that are cycles through an object array (:mod:`leakhunt.cycles`):
+    the cycle is their path."""
+
+    def root(self, new: _New) -> Root:
+        found = super().root(new)
+        assert self.best is not None
+        path = self.best[1]
+        return replace(found, path=path.nodes(), text=str(path), kind=CYCLE_KIND,
+                       pattern=pattern_of(path.chain, CYCLE_KIND, path.root))
+
+
+def _cycle_root(chunks: list[_Chunk]) -> dict[str, _RootFound]:
+    """The rootless chunks (searched to the end) that are cycles through an object array, as one
+    root (none when there are none)."""
+    found: _CycleRoot | None = None
+    for chunk in chunks:
+        if not (chunk.unrooted and chunk.arrays):
+            continue
+        chain = cycle_through_arrays(chunk.arrays, _children)
+        if chain is None:
+            continue
+        path = RetentionPath(CYCLE_ROOT, CYCLE_KIND, chain)
+        if found is None:
+            found = _CycleRoot(path)
+        found.add(chunk, path)
+        chunk.unrooted = False
+    return {} if found is None else {found.path.root: found}
 
 
 def _first(path: RetentionPath, other: RetentionPath) -> bool:
@@ -788,6 +859,7 @@ def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout:
     # leakhunt's own lists of what the block made are referrers of it all: never a way up
     ignore = {id(new.tracked), id(chunks), id(getattr(new.scope, "_captured", None))}
     roots = _root_chunks(chunks, named, scan, deadline, ignore)
+    roots.update(_cycle_root(chunks))
     ranked = sorted(roots.values(), key=lambda r: r.size(), reverse=True)
     total = sum(r.size() for r in ranked)
     # a library's root is shown when it keeps something that matters (a cache of pandas' that
@@ -873,7 +945,10 @@ def kept_by(obj: Any, limit: int = 2_000_000) -> int | None:
         else:
             python += held.size
         for child in _children(item):
-            if id(child) not in seen and not isinstance(child, _ATOMIC):
+            if type(child) in _NUMBERS and id(child) not in seen and sys.getrefcount(child) <= _OWN_REFS:
+                seen.add(id(child))
+                python += sys.getsizeof(child)
+            elif id(child) not in seen and not isinstance(child, _ATOMIC):
                 seen.add(id(child))
                 keep.append(child)
                 stack.append(child)

@@ -12,11 +12,16 @@ import sys
 import types
 from typing import Any, Callable, Sequence
 
+from leakhunt.cycles import CYCLE_KIND
+
 __all__ = ["HINTS", "pattern_of", "hint_for"]
 
 #: pattern -> the fix. The first patterns are holders found on a path; the last ones describe
 #: the root itself. Where a library documents the fix, the hint gives that one.
 HINTS: dict[str, str] = {
+    "object_array_cycle": "numpy arrays take no part in the garbage collector's cycle detection: an object stored "
+                          "in an object array (a DataFrame cell) that refers back to the array's owner is never "
+                          "freed; store a weakref.ref to the owner instead, or clear the cell before dropping it",
     "exception": "a stored exception keeps its traceback's frames and every local variable in them alive; "
                  "store str(exc) or traceback.format_exception(exc) instead, or drop the frames with "
                  "traceback.clear_frames(exc.__traceback__)",
@@ -53,7 +58,7 @@ HINTS: dict[str, str] = {
 }
 
 #: patterns that explain a path, strongest first (the container patterns come after)
-_RANK = ("exception", "groupby", "method_cache", "unbounded_cache", "cache", "pyplot", "logging", "finalize",
+_RANK = ("object_array_cycle", "exception", "groupby", "method_cache", "unbounded_cache", "cache", "pyplot", "logging", "finalize",
          "atexit", "pandas_option", "thread_local", "view", "arrow_slice", "closure")
 
 
@@ -134,6 +139,8 @@ def pattern_of(chain: Sequence[Any], root_kind: str, root_label: str = "") -> st
                 kind = None
             if kind:
                 found.add(kind)
+    if root_kind == CYCLE_KIND:
+        found.add("object_array_cycle")
     for label, kind in (("atexit", "atexit"), ("weakref.finalize", "finalize")):
         if root_label.startswith(label):
             found.add(kind)

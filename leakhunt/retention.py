@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from leakhunt import frames as _frames
+from leakhunt.cycles import CYCLE_ROOT, is_object_array, object_array_cycle
 from leakhunt.explanation import PathStep
 from leakhunt.heap import HeapScan, live_frames, module_dicts
 from leakhunt.settle import thawed
@@ -663,27 +664,35 @@ def why_alive(
             f"why_alive needs max_paths >= 1, max_depth >= 1 and timeout > 0; "
             f"got max_paths={max_paths!r}, max_depth={max_depth!r}, timeout={timeout!r}"
         )
+    caller = sys._getframe(_skip_callers + 1)
     with thawed():  # frozen objects are invisible to gc.get_referrers
         found, complete = paths_to([obj], max_paths=max_paths, max_depth=max_depth, timeout=timeout,
-                                   max_frontier=max_frontier, _caller=sys._getframe(_skip_callers + 1))
+                                   max_frontier=max_frontier, _caller=caller)
     paths = found[0]
     note = "" if complete else "search stopped by its depth, width or time bound"
     if not paths and complete:
-        note = _no_root_note(obj)
+        note = _no_root_note(obj, caller.f_globals if caller.f_code.co_name == "<module>" else None)
+    del caller
     from leakhunt.attribution import kept_by
 
     return RetentionPaths(target=describe(obj), size=kept_by(obj), paths=tuple(paths), complete=complete, note=note)
 
 
-def _no_root_note(obj: Any) -> str:
+def _no_root_note(obj: Any, caller_globals: dict[str, Any] | None = None) -> str:
+    from leakhunt.attribution import _children
+
+    chain = object_array_cycle(obj, _children)
+    if chain is not None and any(is_object_array(o) for o in chain):
+        return (f"no root holds it: it is in {CYCLE_ROOT}: "
+                + " -> ".join(RetentionPath("", "other", chain).steps()[1:]))
     frames = live_frames()
-    locals_dicts = set()
+    skipped = {id(caller_globals)} if caller_globals is not None else set()  # the asker's own variable
     for f in frames:
         try:
-            locals_dicts.add(id(f.f_locals))
+            skipped.add(id(f.f_locals))
         except Exception:
             continue
-    referrers = [r for r in gc.get_referrers(obj) if not isinstance(r, types.FrameType) and id(r) not in locals_dicts]
+    referrers = [r for r in gc.get_referrers(obj) if not isinstance(r, types.FrameType) and id(r) not in skipped]
     del frames
     if not referrers:
         return "no path from a module global or a frame local was found"
