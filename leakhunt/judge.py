@@ -388,7 +388,9 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         extra += _peak_notes(measurement, evidence.peak)
     second = evidence.second if evidence.second_traced else None
     native = bool(retained and evidence.survivors is not None and not roots and evidence.traced)
-    accounted = second if second is not None else measurement
+    # the figure of the call whose survivors are shown; the first call's when the traced second
+    # call grew nothing (it replaced what the first call kept: a global overwritten)
+    accounted = second if second is not None and (second.figure("rss") or 0) > 0 else measurement
     accounting = _accounting(accounted, evidence) if retained else ()
     return Explanation(
         title=title,

@@ -246,7 +246,7 @@ class Measurer:
             if traced_now is not None and self._before.traced is not None:
                 self._before = replace(self._before, traced=traced_now)
                 self._foreign_before = foreign
-        self._tm_before = tracemalloc.get_tracemalloc_memory() if self.fresh else None
+        self._tm_before = _tracing.own_memory() if self.fresh else None
         if self.fresh:
             tracemalloc.reset_peak()  # our own trace: resetting its peak is ours to do
         if self.tracing:
@@ -320,7 +320,7 @@ class Measurer:
                 after = replace(after, traced=traced_now)  # the same moment as the excluded part
                 excluded = max(0, foreign - self._foreign_before)
         if self._tm_before is not None and tracemalloc.is_tracing():
-            overhead = max(0, tracemalloc.get_tracemalloc_memory() - self._tm_before)
+            overhead = max(0, _tracing.own_memory() - self._tm_before)
         self.measurement = Measurement(
             before=self._before,
             after=after,

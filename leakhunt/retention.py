@@ -415,6 +415,12 @@ def _frame_label(frame: types.FrameType, name: str) -> str:
     return f"{name} (local in {code.co_name} at {code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno})"
 
 
+def _defined_in(obj: Any, module: str) -> bool:
+    """Does ``module`` define ``obj`` (a class or function), or the type of ``obj``?"""
+    own = getattr(obj, "__module__", None) if isinstance(obj, (type, types.FunctionType)) else type(obj).__module__
+    return own == module
+
+
 class _Search:
     """The state of one backward search from ``targets`` (see :func:`paths_to`)."""
 
@@ -439,6 +445,7 @@ class _Search:
         self.keep: dict[int, Any] = {id(t): t for t in targets}  # every node seen, kept alive by id
         self.ups: dict[int, list[int]] = {}  # id(node) -> ids of the objects found referring to it
         self.roots: dict[int, tuple[str, str]] = {}  # id(node held directly by a root) -> (label, kind)
+        self.defined: set[int] = set()  # library roots held by a global of the module defining them
         self.hidden = scan.edges if scan is not None else HeapScan(data=False).edges
         self.own_scan = scan is None
         self.ignore = {id(self.keep), id(self.ups), id(self.roots), id(self.modules), id(self.frames),
@@ -522,6 +529,8 @@ class _Search:
                 name = _edge(ref, held)
                 label = _global_label(name[2:-2] if name.startswith("['") else "?", self.modules[rid], held)
                 self.better(hid, label, "library" if rid in self.library else "global")
+                if rid in self.library and _defined_in(held, self.modules[rid]):
+                    self.defined.add(hid)
                 continue
             if rid in self.locals or rid in self.frames:
                 if hid in self.local_roots:
@@ -555,7 +564,10 @@ class _Search:
                         prev[up] = nid
                         nxt.append(up)
             level = nxt
-        ranked = sorted(found, key=lambda nid: RANKS[self.roots[nid][1]])  # stable: nearest first
+        # stable: nearest first; of a library's roots, one that the module defining it holds first
+        # (logging's own Logger, not another library's global alias of one)
+        ranked = sorted(found, key=lambda nid: (RANKS[self.roots[nid][1]],
+                                                self.roots[nid][1] == "library" and nid not in self.defined))
         out: list[RetentionPath] = []
         labels: set[str] = set()
         for nid in ranked:

@@ -340,7 +340,7 @@ def record_run(
         restore_sigterm()
         timeline = sampler.stop()
         window.close()
-        overhead = tracemalloc.get_tracemalloc_memory() if peaks is not None else 0
+        overhead = tracing.own_memory() if peaks is not None else 0
         if peaks is not None:
             peaks.stop()
         measurement = block.stop()
