@@ -35,16 +35,16 @@ import tracemalloc
 import types
 from dataclasses import dataclass, replace
 from collections import Counter
-from typing import Any, Iterator
+from typing import Any
 
 from leakhunt import frames as _frames
 from leakhunt import tracing
 from leakhunt.cycles import CYCLE_KIND, CYCLE_ROOT, cycle_through_arrays
 from leakhunt.explanation import Root, Site
-from leakhunt.heap import HeapScan, object_elements
+from leakhunt.heap import PLAIN, HeapScan, children, closed
 from leakhunt.hints import pattern_of
-from leakhunt.retention import FRAMEWORK as _FRAMEWORK_PACKAGES
-from leakhunt.retention import RetentionPath, is_framework, paths_to
+from leakhunt.frames import FRAMEWORK as _FRAMEWORK_PACKAGES
+from leakhunt.retention import RetentionPath, paths_to
 from leakhunt.settle import thawed
 from leakhunt.sizing import holding
 
@@ -257,12 +257,6 @@ class Scope:
                 foreign += trace[1]
         return foreign, total
 
-    def object_foreign(self, obj: Any) -> bool:
-        if not self.fresh or not self.threads:
-            return False
-        tb = tracemalloc.get_object_traceback(obj)
-        return tb is not None and self.foreign(_frames.traceback_frames(tb), self.foreign_spans())
-
     def close(self) -> None:
         """Stop the trace the scope started (a trace of the user's is left alone), thaw what it
         froze, and let go of what it captured."""
@@ -326,7 +320,7 @@ class _Chunk:
         self.entry = entry
         self.count = 0
         self.python = 0
-        self.buffers: dict[Any, int] | None = None
+        self.buffers: dict[Any, tuple[int, str]] | None = None  # key -> (bytes, kind)
         self.unknown: dict[str, int] | None = None
         self.biggest: Any = None
         self.biggest_size = -1
@@ -340,13 +334,13 @@ class _Chunk:
 
     @property
     def size(self) -> int:
-        return self.python + (sum(self.buffers.values()) if self.buffers else 0)
+        return self.python + (sum(size for size, _ in self.buffers.values()) if self.buffers else 0)
 
     def account(self, obj: Any) -> None:
         self.count += 1
         if self.count == 1 and (isinstance(obj, types.ModuleType) or _namespace(obj)):
             self.is_import = True  # a module, or its namespace: code loaded
-        if type(obj) in _PLAIN:  # the common case, without a Holding
+        if type(obj) in PLAIN:  # the common case, without a Holding
             self.python += sys.getsizeof(obj)
             return
         held = holding(obj)
@@ -364,7 +358,7 @@ class _Chunk:
             if self.buffers is None:
                 self.buffers = {}
             for key, size in held.buffers:
-                self.buffers[key] = max(self.buffers.get(key, 0), size)
+                self.buffers[key] = (max(self.buffers.get(key, (0, ""))[0], size), held.kind)
         else:
             self.python += held.size
         size = held.size or 0
@@ -388,7 +382,7 @@ class _Chunk:
                 while parents[id(chain[-1])] is not None:
                     chain.append(parents[id(chain[-1])])
                 return tuple(reversed(chain))
-            for child in _children(obj):
+            for child in children(obj):
                 if id(child) not in parents and new.child(child):
                     parents[id(child)] = obj
                     stack.append(child)
@@ -399,51 +393,6 @@ def _type_name(obj: Any) -> str:
     tp = type(obj)
     module = tp.__module__ or ""
     return tp.__name__ if module == "builtins" else f"{module.split('.')[0]} {tp.__name__}"
-
-
-_PLAIN = frozenset({dict, list, tuple, set, frozenset, str, int, float, complex, bool, types.SimpleNamespace})
-_CLOSED: dict[type, bool] = {}  # type -> a forward walk does not enter its objects
-
-
-def _closed(tp: type) -> bool:
-    found = _CLOSED.get(tp)
-    if found is None:
-        module = getattr(tp, "__module__", None)
-        found = _CLOSED[tp] = issubclass(tp, (types.ModuleType, type, types.CodeType)) or (
-            isinstance(module, str) and module.split(".", 1)[0] in _FRAMEWORK_PACKAGES)
-    return found
-
-
-def _children(obj: Any) -> Iterator[Any]:
-    """What an object holds, for a forward walk: gc's referents plus the edges the gc does not
-    report; modules, classes, code and the test framework's objects are not entered, a function
-    only through its closure and defaults, a frame only through its local variables."""
-    tp = type(obj)
-    if tp in _PLAIN:
-        yield from gc.get_referents(obj)
-        return
-    if _closed(tp):
-        return
-    if isinstance(obj, types.FunctionType):
-        if obj.__closure__:
-            yield obj.__closure__
-        if obj.__defaults__:
-            yield obj.__defaults__
-        return
-    if isinstance(obj, types.FrameType):
-        try:
-            yield from list(obj.f_locals.values())
-        except Exception:
-            pass
-        return
-    np = sys.modules.get("numpy")
-    if np is not None and isinstance(obj, np.ndarray):
-        if obj.base is not None:
-            yield obj.base
-        elif obj.dtype.hasobject:
-            yield from object_elements(obj)
-        return
-    yield from gc.get_referents(obj)
 
 
 class _DataNewness:
@@ -557,7 +506,7 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
     while stack:
         obj = stack.pop()
         chunk.account(obj)
-        for child in _children(obj):
+        for child in children(obj):
             cid = id(child)
             if cid in assigned:
                 continue
@@ -598,13 +547,13 @@ class _Reach:
         found: list[_Chunk] = []
         seen = self.seen
         while self.frontier and time.perf_counter() < deadline:
-            plain = [o for o in self.frontier if type(o) in _PLAIN or not _special(type(o))]
-            children: list[Any] = gc.get_referents(*plain) if plain else []
+            plain = [o for o in self.frontier if type(o) in PLAIN or not _special(type(o))]
+            held: list[Any] = gc.get_referents(*plain) if plain else []
             for obj in self.frontier:
-                if type(obj) not in _PLAIN and _special(type(obj)):
-                    children.extend(_children(obj))
+                if type(obj) not in PLAIN and _special(type(obj)):
+                    held.extend(children(obj))
             nxt: list[Any] = []
-            for child in children:
+            for child in held:
                 tp = type(child)
                 if tp in _ATOMIC_TYPES:
                     continue
@@ -616,7 +565,7 @@ class _Reach:
                 if chunk is not None:
                     if chunk.root is None:
                         found.append(chunk)
-                elif tp in _PLAIN or not _closed(tp):
+                elif tp in PLAIN or not closed(tp):
                     nxt.append(child)
             self.frontier = nxt
         return found
@@ -645,11 +594,11 @@ _SPECIAL: dict[type, bool] = {}
 
 
 def _special(tp: type) -> bool:
-    """Objects whose forward edges are not (only) gc's referents (see :func:`_children`)."""
+    """Objects whose forward edges are not (only) gc's referents (see :func:`leakhunt.heap.children`)."""
     found = _SPECIAL.get(tp)
     if found is None:
         np = sys.modules.get("numpy")
-        found = _SPECIAL[tp] = _closed(tp) or issubclass(tp, (types.FunctionType, types.FrameType)) or (
+        found = _SPECIAL[tp] = closed(tp) or issubclass(tp, (types.FunctionType, types.FrameType)) or (
             np is not None and issubclass(tp, np.ndarray))
     return found
 
@@ -673,7 +622,7 @@ class _RootFound:
             self.best = (chunk, path)
 
     def size(self, *, attributable: bool = False) -> int:
-        buffers: dict[Any, int] = {}
+        buffers: dict[Any, tuple[int, str]] = {}
         python = 0
         for chunk in self.chunks:
             if attributable and chunk.traced_only:
@@ -681,14 +630,14 @@ class _RootFound:
             python += chunk.python
             if chunk.buffers:
                 buffers.update(chunk.buffers)
-        return python + sum(buffers.values())
+        return python + sum(size for size, _ in buffers.values())
 
     def root(self, new: _New) -> Root:
         assert self.best is not None
         chunk, path = self.best
         full = path.extended(chunk.inner_chain(new))
         # buffers counted in the headline: from 1 KiB (a frame's index arrays are not news)
-        buffers = {k for c in self.chunks if c.buffers for k, size in c.buffers.items() if size >= 1024}
+        buffers = {k for c in self.chunks if c.buffers for k, (size, _) in c.buffers.items() if size >= 1024}
         unknown: dict[str, int] = {}
         estimated: dict[str, int] = {}
         for c in self.chunks:
@@ -724,7 +673,7 @@ def _cycle_root(chunks: list[_Chunk]) -> dict[str, _RootFound]:
     for chunk in chunks:
         if not (chunk.unrooted and chunk.arrays):
             continue
-        chain = cycle_through_arrays(chunk.arrays, _children)
+        chain = cycle_through_arrays(chunk.arrays, children)
         if chain is None:
             continue
         path = RetentionPath(CYCLE_ROOT, CYCLE_KIND, chain)
@@ -866,15 +815,15 @@ def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout:
     # the block filled); a few hundred bytes a library made on first use are counted, not shown
     worth = max(_LIBRARY_SHOWN, total // 100)
     shown = tuple(r.root(new) for r in ranked if not r.path.library or r.size() >= worth)[:max_roots]
-    rooted_buffers: dict[Any, int] = {}
+    rooted_buffers: dict[Any, tuple[int, str]] = {}
     rooted_python = 0
     for found in ranked:
         for chunk in found.chunks:
             rooted_python += chunk.python
             rooted_buffers.update(chunk.buffers or {})
     by_kind: dict[str, int] = {"python": rooted_python} if rooted_python else {}
-    for key, size in rooted_buffers.items():
-        by_kind[key[0]] = by_kind.get(key[0], 0) + size
+    for size, kind in rooted_buffers.values():
+        by_kind[kind] = by_kind.get(kind, 0) + size
     return Survivors(
         roots=shown,
         found=sum(c.size for c in chunks),
@@ -882,8 +831,8 @@ def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout:
         unrooted=sum(c.size for c in chunks if c.unrooted),
         skipped=sum(c.size for c in chunks if c.root is None and not c.unrooted and not c.is_import),
         imports=sum(c.size for c in chunks if c.is_import),
-        rooted=rooted_python + sum(rooted_buffers.values()),
-        rooted_arrow=sum(size for key, size in rooted_buffers.items() if key[0] == "arrow"),
+        rooted=rooted_python + sum(size for size, _ in rooted_buffers.values()),
+        rooted_arrow=by_kind.get("arrow", 0),
         attributable=sum(r.size(attributable=True) for r in ranked if not r.path.library),
         user_rooted=sum(r.size() for r in ranked if not r.path.library),
         objects=sum(c.count for c in chunks),
@@ -904,7 +853,7 @@ def _root_types(chunks: list[_Chunk], new: _New, limit: int = 6) -> tuple[tuple[
                 continue
             seen.add(id(obj))
             counts[type(obj)] += 1
-            stack.extend(c for c in _children(obj) if id(c) not in seen and new.child(c))
+            stack.extend(c for c in children(obj) if id(c) not in seen and new.child(c))
     named = {(tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"): n
              for tp, n in counts.items() if tp not in _ATOMIC_TYPES}
     return tuple(sorted(named.items(), key=lambda kv: -kv[1])[:limit])
@@ -944,7 +893,7 @@ def kept_by(obj: Any, limit: int = 2_000_000) -> int | None:
             buffers.update(held.buffers)
         else:
             python += held.size
-        for child in _children(item):
+        for child in children(item):
             if type(child) in _NUMBERS and id(child) not in seen and sys.getrefcount(child) <= _OWN_REFS:
                 seen.add(id(child))
                 python += sys.getsizeof(child)

@@ -3,7 +3,7 @@
 The gc knows most edges (lists, dicts, instances, pandas internals), but not the ones that keep
 data work's big buffers alive: a numpy view holds its ``.base`` through a C pointer that
 ``gc.get_referents`` never reports, numpy arrays are not gc-tracked at all (so
-``gc.get_referrers(base)`` finds nothing, FINDINGS.md), an object array holds its elements the
+``gc.get_referrers(base)`` finds nothing), an object array holds its elements the
 same hidden way, and CPython untracks a dict or tuple whose items all have untracked types, so
 a dict of arrays is invisible to ``get_referrers``. Every such parent is itself a referent of a
 tracked object or of a frame's local, so one forward pass finds them all. On the way it collects
@@ -25,7 +25,8 @@ from typing import Any, Iterator
 from leakhunt import frames as _frames
 from leakhunt.sizing import is_data
 
-__all__ = ["HeapScan", "live_frames", "module_dicts", "object_elements", "OBJECT_ARRAY_LIMIT"]
+__all__ = ["HeapScan", "PLAIN", "children", "closed", "live_frames", "module_dicts", "object_elements",
+           "OBJECT_ARRAY_LIMIT"]
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 _ATOMIC = (int, float, complex, str, bool, type(None))
@@ -233,3 +234,54 @@ def _maybe_data_type(tp: type) -> bool:
         return True
     module = getattr(tp, "__module__", None)
     return isinstance(module, str) and module.startswith(("numpy", "pyarrow", "polars"))
+
+
+# --------------------------------------------------------------------------------------
+# forward: what an object holds
+
+
+PLAIN = frozenset({dict, list, tuple, set, frozenset, str, int, float, complex, bool, types.SimpleNamespace})
+_CLOSED_TYPES: dict[type, bool] = {}  # type -> a forward walk does not enter its objects
+
+
+def closed(tp: type) -> bool:
+    """Does a forward walk leave objects of this type unentered (modules, classes, code, the
+    test framework's and leakhunt's own objects)?"""
+    found = _CLOSED_TYPES.get(tp)
+    if found is None:
+        module = getattr(tp, "__module__", None)
+        found = _CLOSED_TYPES[tp] = issubclass(tp, (types.ModuleType, type, types.CodeType)) or (
+            isinstance(module, str) and module.split(".", 1)[0] in _frames.FRAMEWORK)
+    return found
+
+
+def children(obj: Any) -> Iterator[Any]:
+    """What an object holds, for a forward walk: gc's referents plus the edges the gc does not
+    report; modules, classes, code and the test framework's objects are not entered, a function
+    only through its closure and defaults, a frame only through its local variables."""
+    tp = type(obj)
+    if tp in PLAIN:
+        yield from gc.get_referents(obj)
+        return
+    if closed(tp):
+        return
+    if isinstance(obj, types.FunctionType):
+        if obj.__closure__:
+            yield obj.__closure__
+        if obj.__defaults__:
+            yield obj.__defaults__
+        return
+    if isinstance(obj, types.FrameType):
+        try:
+            yield from list(obj.f_locals.values())
+        except Exception:
+            pass
+        return
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, np.ndarray):
+        if obj.base is not None:
+            yield obj.base
+        elif obj.dtype.hasobject:
+            yield from object_elements(obj)
+        return
+    yield from gc.get_referents(obj)

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from leakhunt.hunt import LeakVerdict
     from leakhunt.measure import Measurement
 
-__all__ = ["Evidence", "Judgement", "PeakEvidence", "RETAINED", "VERDICTS", "Verdict", "hint_for", "judge",
-           "standing", "unjudged"]
+__all__ = ["Evidence", "Judgement", "PeakEvidence", "RETAINED", "VERDICTS", "Verdict", "hint_for", "hunted",
+           "judge", "standing", "unjudged"]
 
 
 class Verdict(str, enum.Enum):
@@ -112,14 +112,19 @@ class PeakEvidence:
     level: int = 0  # traced bytes the snapshot of the peak holds
     traced_peak: int | None = None  # the true traced peak
     interval: float = 0.0  # seconds between samples
+    notes: tuple[str, ...] = ()  # what the peak source could not see (leakhunt.native.NativePeakSource)
 
     @classmethod
     def of(cls, peak: Any) -> PeakEvidence | None:
-        """From a :class:`leakhunt.tracing.PeakSnapshots` (or anything with the same fields)."""
+        """From a :class:`leakhunt.tracing.PeakSnapshots` (or anything with the same fields: a
+        :class:`leakhunt.native.NativePeakSource` also has ``notes`` and ``unavailable``)."""
         if peak is None:
             return None
+        notes = tuple(getattr(peak, "notes", ()))
+        if getattr(peak, "unavailable", None):
+            notes += (f"the peak's sites: {peak.unavailable}",)
         return cls(sites=tuple(peak.sites), level=int(peak.level or 0), traced_peak=peak.traced_peak,
-                   interval=float(getattr(peak, "interval", 0.0)))
+                   interval=float(getattr(peak, "interval", 0.0)), notes=notes)
 
 
 @dataclass(frozen=True)
@@ -201,13 +206,8 @@ def standing(measurement: Measurement, budget: Budget | None,
     violations = check(measurement, budget) if budget is not None else []
     retained = [v for v in violations if v.figure in RETAINED]
     second = evidence.second
-    if not retained or second is None:
+    if not retained or second is None or _kept_by_roots(evidence, retained):
         return violations, []
-    excess = max(v.value - v.limit for v in retained)
-    if evidence.first_own is not None and evidence.first_own >= excess:
-        return violations, []  # the block's own survivors hold the excess
-    if evidence.second_traced and evidence.survivors is not None and evidence.survivors.user_rooted >= excess:
-        return violations, []  # what the second call made is kept by the user's roots: kept each time
     assert budget is not None
     kept = {v.figure: v for v in check(second, budget) if v.figure in RETAINED}
     first = max(retained, key=lambda v: v.value - v.limit)
@@ -219,6 +219,16 @@ def standing(measurement: Measurement, budget: Budget | None,
         return [v for v in violations if v.figure not in RETAINED], [note]
     value = kept[first.figure].value if first.figure in kept else max(v.value for v in kept.values())
     return violations, [f"a second call kept {format_size(value)} too: not one-time initialisation"]
+
+
+def _kept_by_roots(evidence: Evidence, retained: Sequence[Violation]) -> bool:
+    """Do the user's roots keep the excess: what the first call left (counted alike traced or
+    not), or what a traced second call made?"""
+    excess = max(v.value - v.limit for v in retained)
+    if evidence.first_own is not None and evidence.first_own >= excess:
+        return True
+    return bool(evidence.second_traced and evidence.survivors is not None
+                and evidence.survivors.user_rooted >= excess)
 
 
 def judge(
@@ -244,27 +254,34 @@ def judge(
     elif evidence.hunt_error is not None:
         name = Verdict.NOT_HUNTED
         notes.append(evidence.hunt_error)
-    elif verdict is not None and verdict.given_back:
-        name = Verdict.GIVEN_BACK
-    elif verdict is not None and not verdict.series and not verdict.leaking:
-        name = Verdict.TOO_FEW_CALLS
-    elif verdict is not None and verdict.suspect and not verdict.leaking and verdict.cleared_note is None:
-        name = Verdict.UNCONFIRMED
-    elif verdict is not None and verdict.leaking:
-        name = Verdict.LEAK
-        violations = [Violation("leak", verdict.per_call or 0, verdict.threshold)]
-        explanation = explain_leak(verdict, title) if explain else None
-    elif verdict is not None and verdict.suspect:
-        name = Verdict.WARMUP_OR_BOUNDED_CACHE
-        if verdict.cleared_note:
+    elif verdict is not None:
+        name = hunted(verdict)
+        if name is Verdict.LEAK:
+            violations = [Violation("leak", verdict.per_call or 0, verdict.threshold)]
+            explanation = explain_leak(verdict, title) if explain else None
+        elif name is Verdict.WARMUP_OR_BOUNDED_CACHE and verdict.cleared_note:
             notes.append(verdict.cleared_note)
     else:
         name = Verdict.OK
-        if explain and evidence.explain_kept and measurement is not None and (measurement.figure("rss") or 0) > 0:
-            explanation = explain_kept(measurement, budget, title, evidence, notes)
+    if name is Verdict.OK and explain and evidence.explain_kept and measurement is not None \
+            and (measurement.figure("rss") or 0) > 0:
+        explanation = explain_kept(measurement, budget, title, evidence, notes)
     return Judgement(title=title, verdict=name, measurement=measurement, budget=budget,
                      violations=tuple(violations), hunt=verdict, explanation=explanation,
                      notes=tuple(notes) if explanation is None else ())
+
+
+def hunted(verdict: LeakVerdict) -> Verdict:
+    """The verdict a hunt's outcome gives (a hunt made, or a series of calls watched)."""
+    if verdict.given_back:
+        return Verdict.GIVEN_BACK
+    if verdict.leaking:
+        return Verdict.LEAK
+    if not verdict.series:
+        return Verdict.TOO_FEW_CALLS
+    if verdict.suspect:
+        return Verdict.WARMUP_OR_BOUNDED_CACHE if verdict.cleared_note is not None else Verdict.UNCONFIRMED
+    return Verdict.OK
 
 
 # --------------------------------------------------------------------------------------
@@ -348,7 +365,7 @@ def _peak_notes(measurement: Measurement, peak: PeakEvidence | None) -> list[str
                      f"{format_size(peak.traced_peak)} (it was sampled every {peak.interval * 1000:g} ms)")
     if not peak.sites and peak.traced_peak is not None and (measurement.peak or 0) > 2 * peak.traced_peak:
         notes.append("most of the peak was not traced memory (Arrow's pool or native allocations)")
-    return notes
+    return notes + list(peak.notes)
 
 
 def _differs(a: int | None, b: int | None) -> bool:
@@ -405,7 +422,7 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         hint=hint_for(roots, figures, native=native,
                       looked=(evidence.survivors is not None and (evidence.traced or bool(roots))) or not retained),
         notes=tuple(extra),
-        traced=traced,
+        traced=traced or bool(peak_sites),
         accounting=accounting,
         accounted_of=accounted.figure("rss") if accounting else None,
     )

@@ -18,6 +18,7 @@ The user's block is called again only through ``again``, a callable the front en
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -68,7 +69,9 @@ class Policy:
     explain_kept: bool = False
     report_growth: bool = False
     trace_frames: int = TRACE_FRAMES
-    peak_sites: bool | None = None  # sample the allocations alive at the peak (None: when a peak limit asks)
+    # sample the allocations alive at the peak (None: when a peak limit asks); a callable: the peak
+    # source to make for a block with a peak limit, traced or not (leakhunt.native.NativePeakSource)
+    peak_sites: bool | Callable[[], Any] | None = None
 
     @classmethod
     def of(cls, budget: Budget | None, *, hunt_repeat: int | None = None,
@@ -101,7 +104,8 @@ class Policy:
                 budget is not None and budget.peak is not None)
             return Measurer(settle=True, trace=True, children=children, domains=True, attribute=True,
                             peak_sites=peak_sites, trace_frames=self.trace_frames)
-        return Measurer.exact(trace=False, children=children)
+        native = callable(self.peak_sites) and budget is not None and budget.peak is not None
+        return Measurer.exact(trace=False, children=children, peak_sites=self.peak_sites if native else False)
 
 
 class Block:
@@ -113,11 +117,17 @@ class Block:
         self.title = title
         self.policy = policy if policy is not None else Policy()
         self.measurement: Measurement | None = measurement
+        self.concurrent: tuple[str, ...] = ()  # threads of other blocks that ran at the same time
         self._measurer: Measurer | None = None
 
     # ------------------------------------------------------------------ measuring
     def start(self) -> Block:
-        self._measurer = self.policy.measurer().start()
+        _ACTIVE.enter(self)
+        try:
+            self._measurer = self.policy.measurer().start()
+        except BaseException:
+            _ACTIVE.leave(self)
+            raise
         return self
 
     @property
@@ -132,9 +142,17 @@ class Block:
         if self._measurer is None:
             raise RuntimeError(f"{self.title}: Block.stop() called before start()")
         if self.measurement is None:
-            measurement = self._measurer.stop()
+            try:
+                measurement = self._measurer.stop()
+            finally:
+                self.concurrent = _ACTIVE.leave(self)
             if self.policy.cheap and self.policy.report_growth and _listed(measurement.rss_growth):
                 measurement = confirm(measurement, collect=False)
+            if self.concurrent:
+                # Another block ran at the same time in another thread: resident memory is the
+                # process's, and what one thread made cannot be told from what the other made.
+                # Fail safe: nothing is left out as "another thread's", the budget holds the total.
+                measurement = replace(measurement, excluded=0)
             self.measurement = measurement
         return self.measurement
 
@@ -210,28 +228,50 @@ class Block:
             return Evidence()
         figures = {v.figure for v in violations}
         excess = max((v.value - v.limit for v in violations if v.figure in RETAINED), default=0)
-        retained = bool(excess) or policy.explain_kept
+        found = self._first_call(excess > 0 or policy.explain_kept, named, peak, figures)
+        first_own = found.attributable
+        if self._second_call_needed(found, violations, excess, again):
+            # The second call is traced whatever the first was (the rule sees the same evidence
+            # in every mode): it decides what the first call's survivors did not, and what it
+            # made explains (with the lines that allocated it, which an untraced call lacks).
+            second = self._traced_call(again, named, peak_sites=_wants_peak_sites(found, figures),  # type: ignore[arg-type]
+                                       retained=excess > 0 or policy.explain_kept)
+            second.first_own = first_own
+            if found.peak_seen:
+                second.peak = found.peak  # the first call's own peak, not the second's snapshot
+            if second.second is None and found.survivors is not None:
+                found.notes.extend(second.notes)  # the second call failed: the first call's survivors explain
+            else:
+                found = second
+        if self.concurrent:
+            found.notes.insert(0, f"other blocks ran at the same time (in {', '.join(self.concurrent)}): the figures "
+                                  f"are the whole process's, which cannot be split between them, so the budget holds "
+                                  f"them all (and the block was not called again)")
+        return found.evidence(first_own, policy.explain_kept)
+
+    def _first_call(self, retained: bool, named: dict[str, Any] | None, peak: Any, figures: set[str]) -> _Found:
+        """What the first call left alive (when a retained figure is explained) and its peak."""
         measurer = self._measurer
         scope = measurer.scope if measurer is not None else None
         if peak is None and measurer is not None:
             peak = measurer.peak
         traced_first = scope is not None and scope.fresh  # before the survivors' search stops the trace
+        peak, peak_seen = _first_peak(peak, figures, traced_first)
         found = _Found.of(scope, named, peak=peak) if retained and scope is not None else _Found(peak=peak)
-        first_own = found.attributable
-        can_call = again is not None and policy.rerun and bool(violations)
-        decided = first_own is not None and excess and first_own >= excess
-        peak_sites = "peak" in figures and not (traced_first and found.peak is not None)
-        if can_call and (not decided or not traced_first) and (excess or peak_sites):
-            # The second call is traced whatever the first was (the rule sees the same evidence
-            # in every mode): it decides what the first call's survivors did not, and what it
-            # made explains (with the lines that allocated it, which an untraced call lacks).
-            second = self._traced_call(again, named, peak_sites="peak" in figures, retained=retained)  # type: ignore[arg-type]
-            second.first_own = first_own
-            if second.second is None and found.survivors is not None:
-                found.notes.extend(second.notes)  # the second call failed: the first call's survivors explain
-            else:
-                found = second
-        return found.evidence(first_own, policy.explain_kept)
+        found.traced_first = traced_first
+        found.peak_seen = peak_seen
+        return found
+
+    def _second_call_needed(self, found: _Found, violations: list[Any], excess: int,
+                            again: Callable[[], Any] | None) -> bool:
+        """A broken limit that the first call does not settle: its survivors do not hold the
+        excess, or an untraced first call cannot show where the memory was allocated (or what
+        was alive at the peak)."""
+        if again is None or not self.policy.rerun or not violations or self.concurrent:
+            return False
+        decided = found.attributable is not None and excess and found.attributable >= excess
+        peak_sites = _wants_peak_sites(found, {v.figure for v in violations})
+        return bool((not decided or not found.traced_first) and (excess or peak_sites))
 
     def _traced_call(self, again: Callable[[], Any], named: dict[str, Any] | None, *, peak_sites: bool,
                      retained: bool) -> _Found:
@@ -263,6 +303,21 @@ class Block:
         finally:
             measurer.close()
 
+
+def _wants_peak_sites(found: _Found, figures: set[str]) -> bool:
+    """A broken peak that the first call's own peak source did not explain."""
+    return "peak" in figures and not ((found.traced_first and found.peak is not None) or found.peak_seen)
+
+
+def _first_peak(peak: Any, figures: set[str], traced_first: bool) -> tuple[Any, bool]:
+    """(the first call's peak source, for a broken peak only: a source may cost to read, as
+    memray's capture does; whether it saw that call's own peak untraced - leakhunt.native's -
+    which then explains a broken peak without a second call)."""
+    if "peak" not in figures or peak is None:
+        return None, False
+    return peak, not traced_first and bool(peak.sites)
+
+
 class _Found:
     """What was found about a block's memory: its survivors, sites and types, its peak."""
 
@@ -271,6 +326,8 @@ class _Found:
         self.notes: list[str] = notes or []
         self.second: Measurement | None = None
         self.second_traced = False
+        self.traced_first = False  # the first call was traced freshly
+        self.peak_seen = False  # the first call's peak source saw its own peak (leakhunt.native)
         self.first_own: int | None = None
         self.survivors: Survivors | None = None
         self.sites: tuple[Any, ...] = ()
@@ -304,8 +361,9 @@ class _Found:
         found.traced = scope.fresh
         try:
             found.survivors = survivors(scope, named=named, sites=True)
-        except Exception:  # a walk that went wrong must never hide the failure itself
+        except Exception as exc:  # a walk that went wrong must never hide the failure itself
             found.survivors = None
+            found.notes.append(f"what keeps the memory could not be found: {_describe(exc)}")
         found.sites = found.survivors.sites if found.survivors is not None else ()
         found.user_trace = bool(found.sites) and not found.traced
         found.threads = tuple(scope.active_threads())
@@ -335,6 +393,31 @@ def settle_listed(sample: probes.Sample) -> tuple[probes.Sample | Measurement, s
         return confirm(from_sample(sample), collect=False), None, after
     except Exception as exc:  # never turn a measurement problem into a crash
         return sample, f"leakhunt could not confirm the growth: {_describe(exc)}", after
+
+
+class _Active:
+    """The blocks being measured now, and which ones overlapped in time (in other threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blocks: dict[int, tuple[Block, str, set[str]]] = {}
+
+    def enter(self, block: Block) -> None:
+        name = threading.current_thread().name
+        with self._lock:
+            others = {entry[1] for entry in self._blocks.values() if entry[1] != name}
+            for other, other_name, seen in self._blocks.values():
+                if other_name != name:
+                    seen.add(name)
+            self._blocks[id(block)] = (block, name, others)
+
+    def leave(self, block: Block) -> tuple[str, ...]:
+        with self._lock:
+            entry = self._blocks.pop(id(block), None)
+        return tuple(sorted(entry[2])) if entry is not None else ()
+
+
+_ACTIVE = _Active()
 
 
 # --------------------------------------------------------------------------------------

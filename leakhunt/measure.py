@@ -6,7 +6,7 @@ import time
 import tracemalloc
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from leakhunt import probes
 from leakhunt import tracing as _tracing
@@ -149,12 +149,14 @@ class Measurer:
     fresh trace of the block when ``trace``, the threads and children that existed before it):
     what an explanation needs to show only the block's own survivors. The scope stays open after :meth:`stop` (the
     survivors are looked at after the figures); :meth:`close` ends it. ``peak_sites`` samples
-    the allocations alive at the traced high-water mark (:class:`leakhunt.tracing.PeakSnapshots`).
+    the allocations alive at the traced high-water mark (:class:`leakhunt.tracing.PeakSnapshots`);
+    a callable instead makes the peak source to use, traced or not (``start()``, ``stop()``,
+    then ``sites``: :class:`leakhunt.native.NativePeakSource`, memray's exact peak).
     """
 
     # A measurement's state, before start(): class-level defaults, set on the instance when used.
     scope: Scope | None = None
-    peak: PeakSnapshots | None = None
+    peak: Any = None  # PeakSnapshots, or the caller's peak source
     measurement: Measurement | None = None
     _trace_handle: TraceHandle | None = None
     _window: PeakWindow | None = None
@@ -180,7 +182,7 @@ class Measurer:
         trace_frames: int = TRACE_FRAMES,
         trim: bool = False,
         attribute: bool = False,
-        peak_sites: bool = False,
+        peak_sites: bool | Callable[[], Any] = False,
     ) -> None:
         self.settle = settle
         self.trace = trace
@@ -196,7 +198,8 @@ class Measurer:
         self._quick = not (settle or trim or attribute or peak_sites or children or domains or trace)
 
     @classmethod
-    def exact(cls, *, trace: bool = False, children: bool = False, peak_sites: bool = False) -> Measurer:
+    def exact(cls, *, trace: bool = False, children: bool = False,
+              peak_sites: bool | Callable[[], Any] = False) -> Measurer:
         """The measurement a budget decides on: settled at both ends, so its figures read the
         same whatever ran earlier in the process. ``trace`` also traces the block freshly with
         attribution ready (the survivors of the block, the sites; ``peak_sites``: the
@@ -205,7 +208,8 @@ class Measurer:
             return cls(settle=True, trace=True, children=children, domains=True, attribute=True,
                        peak_sites=peak_sites)
         # untraced, the block's gc-tracked survivors are still told apart (a frozen heap: free)
-        return cls(settle=True, trace=None, children=children, domains=False, attribute=True)
+        return cls(settle=True, trace=None, children=children, domains=False, attribute=True,
+                   peak_sites=peak_sites if callable(peak_sites) else False)
 
     @property
     def tracing(self) -> bool:
@@ -226,15 +230,7 @@ class Measurer:
             _settle()
         elif self.trim:
             _trim()
-        if self.attribute:
-            from leakhunt.attribution import Scope
-
-            self.scope = Scope(trace=bool(self.trace), frames=self.trace_frames, children=self.children)
-            self._exclude_pids = self.scope.children
-        elif self.trace:
-            self._trace_handle = _tracing.start(self.trace_frames)
-        elif self.children:
-            self._exclude_pids = _child_pids()
+        self._open_trace()
         domains = self.domains if self.domains is not None else self.fresh
         self._domains = bool(domains and self.tracing)
         self._before = self._reading()
@@ -246,23 +242,41 @@ class Measurer:
             if traced_now is not None and self._before.traced is not None:
                 self._before = replace(self._before, traced=traced_now)
                 self._foreign_before = foreign
-        self._tm_before = _tracing.own_memory() if self.fresh else None
-        if self.fresh:
-            tracemalloc.reset_peak()  # our own trace: resetting its peak is ours to do
-        if self.tracing:
-            self._traced_peak_before = tracemalloc.get_traced_memory()[1]
+        self._mark_traced_start()
         self._arrow_max_before = probes.arrow_pool_max()
         if self.children:
             self._children_mark = (probes.children_hwm(), probes.forks())
             self._children_sampler = _ChildrenSampler(exclude_pids=self._exclude_pids)
             self._children_sampler.start()
-        if self.peak_sites and self.tracing:
+        if callable(self.peak_sites):
+            self.peak = self.peak_sites().start()  # the caller's peak source (leakhunt.native)
+        elif self.peak_sites and self.tracing:
             self.peak = PeakSnapshots().start()
         # The window starts from the reading just taken when nothing ran in between.
         quiet = self._children_sampler is None and self.peak is None
         self._window = PeakWindow().open(start=self._before.rss if quiet else None)
         self._t0 = time.perf_counter()
         return self
+
+    def _open_trace(self) -> None:
+        """The scope (attribution, and the block's fresh trace when asked), or only a trace."""
+        if self.attribute:
+            from leakhunt.attribution import Scope
+
+            self.scope = Scope(trace=bool(self.trace), frames=self.trace_frames, children=self.children)
+            self._exclude_pids = self.scope.children
+        elif self.trace:
+            self._trace_handle = _tracing.start(self.trace_frames)
+        elif self.children:
+            self._exclude_pids = _child_pids()
+
+    def _mark_traced_start(self) -> None:
+        """What tracemalloc holds at the start: its own memory (never the block's) and its peak."""
+        self._tm_before = _tracing.own_memory() if self.fresh else None
+        if self.fresh:
+            tracemalloc.reset_peak()  # our own trace: resetting its peak is ours to do
+        if self.tracing:
+            self._traced_peak_before = tracemalloc.get_traced_memory()[1]
 
     def _start_quick(self) -> Measurer:
         """The cheap start: a :class:`~leakhunt.probes.QuickMeter` (one reading, a peak reset)."""
@@ -287,56 +301,61 @@ class Measurer:
         peak_rss = self._window.close()
         if self.peak is not None:
             self.peak.stop()
-        children_peak = None
-        if self._children_sampler is not None:
-            children_peak = self._children_sampler.stop()
-            waited = waited_children_peak(self._children_mark, peak_rss, self._exclude_pids)
-            if waited is not None and (children_peak is None or waited > children_peak):
-                children_peak = waited
+        children_peak = self._children_peak(peak_rss)
         traced_peak = self._traced_peak() if self.tracing else None
         arrow_peak = self._arrow_peak()
-        if self.settle:
-            unsettled_rss = probes.rss()
-            _settle()
-            after = self._reading()
-        else:
-            after = self._reading()
-            unsettled_rss = after.rss
+        after, retention = self._end_reading()
         if self._trace_handle is not None:
             self._trace_handle.stop()
             self._trace_handle = None
-        retention = None
-        if self.settle and unsettled_rss is not None and after.rss is not None:
-            retention = max(0, unsettled_rss - after.rss)
         peak = None
         if peak_rss is not None and self._before.rss is not None:
             peak = max(0, peak_rss - self._before.rss)
         if children_peak is not None and after.children is not None:
             children_peak = max(children_peak, after.children)
-        excluded = overhead = 0
-        if self.scope is not None and self.settle:
-            foreign, traced_now = self.scope.foreign_traced()
-            if traced_now is not None and after.traced is not None:
-                after = replace(after, traced=traced_now)  # the same moment as the excluded part
-                excluded = max(0, foreign - self._foreign_before)
+        after, excluded = self._foreign(after)
+        overhead = 0
         if self._tm_before is not None and tracemalloc.is_tracing():
             overhead = max(0, _tracing.own_memory() - self._tm_before)
         self.measurement = Measurement(
-            before=self._before,
-            after=after,
-            peak_rss=peak_rss,
-            peak=peak,
-            traced_peak=traced_peak,
-            arrow_peak=arrow_peak,
-            children_peak=children_peak,
-            allocator_retention=retention,
-            seconds=seconds,
-            settled=self.settle,
-            traced=self._before.traced is not None,
-            excluded=excluded,
+            before=self._before, after=after, peak_rss=peak_rss, peak=peak, traced_peak=traced_peak,
+            arrow_peak=arrow_peak, children_peak=children_peak, allocator_retention=retention, seconds=seconds,
+            settled=self.settle, traced=self._before.traced is not None, excluded=excluded,
             tracing_overhead=overhead,
         )
         return self.measurement
+
+    def _children_peak(self, peak_rss: int | None) -> int | None:
+        """The children's peak: sampled, or from the kernel's record of waited-for children."""
+        if self._children_sampler is None:
+            return None
+        children_peak = self._children_sampler.stop()
+        waited = waited_children_peak(self._children_mark, peak_rss, self._exclude_pids)
+        if waited is not None and (children_peak is None or waited > children_peak):
+            children_peak = waited
+        return children_peak
+
+    def _end_reading(self) -> tuple[Reading, int | None]:
+        """The end reading (settled first when asked) and what settling gave back."""
+        if not self.settle:
+            return self._reading(), None
+        unsettled_rss = probes.rss()
+        _settle()
+        after = self._reading()
+        retention = None
+        if unsettled_rss is not None and after.rss is not None:
+            retention = max(0, unsettled_rss - after.rss)
+        return after, retention
+
+    def _foreign(self, after: Reading) -> tuple[Reading, int]:
+        """What threads older than the block allocated during it (left out of its figures),
+        with the traced figure read at the same moment."""
+        if self.scope is None or not self.settle:
+            return after, 0
+        foreign, traced_now = self.scope.foreign_traced()
+        if traced_now is None or after.traced is None:
+            return after, 0
+        return replace(after, traced=traced_now), max(0, foreign - self._foreign_before)
 
     def _traced_peak(self) -> int:
         """The traced high-water mark of the block, over its start."""

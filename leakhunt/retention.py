@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from leakhunt import frames as _frames
 from leakhunt.cycles import CYCLE_ROOT, is_object_array, object_array_cycle
+from leakhunt.frames import FRAMEWORK
 from leakhunt.explanation import PathStep
 from leakhunt.heap import HeapScan, live_frames, module_dicts
 from leakhunt.settle import thawed
@@ -36,10 +37,6 @@ _PANDAS_INTERNALS = ("pandas.core.internals", "pandas._libs.internals")
 # when an object has no __dict__ entry for the edge.
 _KNOWN_ATTRS = ("_mgr", "values", "_values", "_data", "_ndarray", "_pa_array", "blocks", "obj",
                 "_obj_with_exclusions", "_selected_obj", "base", "array", "_cache")
-#: Packages of the test framework (and leakhunt): their objects are never roots or path steps.
-FRAMEWORK = ("_pytest", "pytest", "pluggy", "xdist", "execnet", "pytest_leakhunt", "leakhunt",
-             "pytest_memray", "pytest_randomly", "pytest_cov",
-             "_abc")  # the interpreter's isinstance caches: bookkeeping, never why data is alive
 #: Root kinds, best first.
 RANKS = {"global": 0, "named": 1, "local": 2, "library": 3, "library-local": 4}
 

@@ -69,12 +69,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="sampling interval for the timeline: '10ms' (default), '0.5s', '0.02'")
     add("--children", action="store_true",
         help="also sample child processes' memory (PSS, sampled every 50 ms at most)")
-    add("--trace", action="store_true",
-        help="trace allocations with tracemalloc: the sites and stacks alive at the peak, and what "
-             "keeps memory alive at exit (slows the target down)")
+    add("--trace", dest="trace", action="store_const", const="auto", default=None,
+        help="trace allocations: the sites and stacks alive at the peak. With memray installed "
+             "(pip install \"leakhunt[native]\") every allocation, native ones included (Arrow, polars, "
+             "pandas' C code), alive at the exact high-water mark; otherwise tracemalloc (Python objects "
+             "and numpy only, snapshotted near the peak, plus what keeps memory alive at exit)")
+    add("--trace=native", dest="trace", action="store_const", const="native",
+        help="trace with memray (native backend), whatever is installed; falls back to tracemalloc, "
+             "and says why, where memray cannot run")
+    add("--trace=tracemalloc", dest="trace", action="store_const", const="tracemalloc",
+        help="trace with tracemalloc (also explains what keeps memory alive at exit)")
     add("--trace-frames", type=_frames_type, default=TRACE_FRAMES, metavar="N",
-        help=f"frames kept per traced allocation (default {TRACE_FRAMES}): fewer is "
+        help=f"frames kept per traced allocation with tracemalloc (default {TRACE_FRAMES}): fewer is "
              "faster, but may not reach your line from deep inside a library")
+    add("--keep-capture", metavar="FILE",
+        help="with the native backend: keep memray's capture file as FILE (open it with memray's own "
+             "reporters: memray flamegraph FILE); the JSON report names it")
     add("-o", "--output", metavar="REPORT",
         help="write the report: REPORT.html (self-contained page: timeline, peak, flame graph), "
              "REPORT.txt (the summary as text), REPORT.json (the figures and samples) or "
@@ -280,14 +290,21 @@ def record_run(
     *,
     interval: float = DEFAULT_INTERVAL,
     children: bool = False,
-    trace: bool = False,
+    trace: bool | str = False,
     top: int = 10,
     trace_frames: int = TRACE_FRAMES,
     budget: Any = None,
     status: Callable[[str], None] | None = None,
     stderr: IO[str] | None = None,
+    keep_capture: str | None = None,
 ) -> RunRecord:
     """Run ``target`` under the sampler and return its :class:`RunRecord`.
+
+    ``trace``: False, ``"tracemalloc"`` (True means the same), ``"native"`` (memray: the
+    allocations alive at the exact high-water mark, :mod:`leakhunt.native`) or ``"auto"``
+    (native where memray can record, else tracemalloc). Where the native backend cannot record
+    (memray missing, an unsupported platform, another memray tracker active) the run is traced
+    with tracemalloc instead and the record's ``trace_note`` says why.
 
     An exception in the target is printed to ``stderr`` as Python prints it (through
     ``sys.excepthook``) and recorded; the figures up to that point are kept.
@@ -299,15 +316,18 @@ def record_run(
     stderr = stderr if stderr is not None else sys.stderr
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    # The run is one block of the library's lifecycle. With --trace it is traced freshly with
-    # attribution (leakhunt.attribution.Scope): every allocation of the run has a traceback, so
-    # what is alive at exit can be told from what existed before, and grouped by root; the
-    # judgement then explains what the run keeps, within its budget or not. The peak's sites
-    # come from the run's own sampler (below). A trace the user started is left running.
-    block = Block(target.label, Policy.of(budget, trace=trace, rerun=False, exact=True, explain_kept=trace,
+    tracer = _Tracer(trace, top=top, trace_frames=trace_frames, keep_capture=keep_capture, status=status,
+                     stderr=stderr)
+    # The run is one block of the library's lifecycle. With --trace=tracemalloc it is traced
+    # freshly with attribution (leakhunt.attribution.Scope): every allocation of the run has a
+    # traceback, so what is alive at exit can be told from what existed before, and grouped by
+    # root; the judgement then explains what the run keeps, within its budget or not. The peak's
+    # sites come from the tracer (below): memray's capture (the native backend) or the run's own
+    # snapshots of tracemalloc. A trace the user started is left running.
+    traced = tracer.backend == "tracemalloc"
+    block = Block(target.label, Policy.of(budget, trace=traced, rerun=False, exact=True, explain_kept=traced,
                                           trace_frames=trace_frames, peak_sites=False))
     sampler = Sampler(interval, children=children, status=status)
-    peaks: tracing.PeakSnapshots | None = None
     status_code = 0
     error: BaseException | None = None
     kept: Any = None  # the target's globals (or the failing traceback): alive until we have read
@@ -316,11 +336,9 @@ def record_run(
     else:
         sys.path.append(target.sys_path0())
     block.start()
+    tracer.start()
     window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
     sampler.start()
-    if trace and tracemalloc.is_tracing():
-        # the allocations alive at the traced peak; snapshots may take 10% of the run, none while importing
-        peaks = tracing.PeakSnapshots(limit=max(top, 1), budget=0.1, skip_imports=True).start()
     owner = Owner()
     restore_sigterm = _write_figures_on_sigterm()
     imports = ImportMeter().install()  # what the script's imports take: a line of its own
@@ -340,9 +358,7 @@ def record_run(
         restore_sigterm()
         timeline = sampler.stop()
         window.close()
-        overhead = tracing.own_memory() if peaks is not None else 0
-        if peaks is not None:
-            peaks.stop()
+        tracer.stop(timeline)
         measurement = block.stop()
         sys.argv = saved_argv
         if saved_path0 is not None:
@@ -368,9 +384,15 @@ def record_run(
                           peak_rss=peak_rss)
 
     # The judgement (the library's, as for every front end) while the target's globals are alive.
+    native = tracer.native_peak(stderr, peak_rss)
     block.measurement = measurement
-    with _as_main(target.main_module or kept):
-        judgement = block.finish(peak=peaks, imports=imports.bytes)
+    if block.policy.explain_kept or budget is not None:
+        _say(status, "leakhunt: the script returned; looking for what keeps memory alive at its end")
+    try:
+        with _as_main(target.main_module or kept):
+            judgement = block.finish(peak=tracer.peak_source(native), imports=imports.bytes)
+    finally:
+        tracer.close()
     violations, explanation = judgement.violations, judgement.explanation
     del kept
     budget_text = budget.describe() if budget is not None else None
@@ -399,7 +421,7 @@ def record_run(
         arrow_final=measurement.after.arrow,
         children_peak=children_peak,
         traced_peak=measurement.traced_peak,
-        trace=_trace_at_peak(peaks, timeline, overhead) if peaks is not None else None,
+        trace=_trace_at_peak(tracer.peaks, timeline, tracer.overhead) if tracer.peaks is not None else None,
         samples=timeline,
         budget=budget_text,
         budget_limits=budget_limits,
@@ -408,6 +430,9 @@ def record_run(
         tracing_overhead=measurement.tracing_overhead,
         environment=environment(),
         sampler_cpu=sampler.cpu_seconds,
+        native=native,
+        trace_backend=tracer.backend,
+        trace_note=tracer.note,
     )
 
 
@@ -425,6 +450,106 @@ def _trace_at_peak(peaks: tracing.PeakSnapshots, timeline: Any, overhead: int) -
     return TraceAtPeak(time=peaks.taken_at, rss=rss, traced=peaks.level, domains=dict(peaks.domains), sites=sites,
                        snapshots=peaks.snapshots, snapshot_seconds=peaks.seconds, tracemalloc_overhead=overhead,
                        stacks=peaks.stacks)
+
+
+def _backend(trace: bool | str) -> tuple[str | None, str | None]:
+    """(the backend to trace with, or None; why it is not the one asked for)."""
+    if trace is False or trace is None:
+        return None, None
+    if trace is True or trace == "tracemalloc":
+        return "tracemalloc", None
+    if trace not in ("auto", "native"):
+        raise ValueError(f"trace={trace!r}: expected False, True, 'tracemalloc', 'native' or 'auto'")
+    from leakhunt.native import unavailable
+
+    reason = unavailable()
+    if reason is None:
+        return "native", None
+    if trace == "auto":
+        return "tracemalloc", f"traced with tracemalloc: {reason}"
+    return "tracemalloc", f"the native backend cannot record here ({reason}): traced with tracemalloc instead"
+
+
+class _Tracer:
+    """What ``--trace`` runs beside the target: memray (:mod:`leakhunt.native`) or tracemalloc's
+    snapshots of the peak (:class:`leakhunt.tracing.PeakSnapshots`). Started after the
+    measurement's start, stopped before its end; where memray cannot record (another tracker is
+    active), tracemalloc traces the run instead and :attr:`note` says why."""
+
+    def __init__(self, trace: bool | str, *, top: int, trace_frames: int, keep_capture: str | None,
+                 status: Callable[[str], None] | None, stderr: IO[str]) -> None:
+        self.backend, self.note = _backend(trace)
+        self.stderr = stderr
+        if self.note:
+            self._warn()
+        self.top = top
+        self.trace_frames = trace_frames
+        self.keep_capture = keep_capture
+        self.status = status
+        self.recorder: Any = None
+        self.peaks: tracing.PeakSnapshots | None = None
+        self.overhead = 0  # tracemalloc's own memory at the end
+        self._handle: tracing.TraceHandle | None = None
+
+    def start(self) -> None:
+        if self.backend == "native":
+            from leakhunt.native import NativeRecorder, NativeUnavailable
+
+            try:
+                self.recorder = NativeRecorder(keep=self.keep_capture).start()
+            except NativeUnavailable as exc:
+                self.backend = "tracemalloc"
+                self.note = f"the native backend cannot record here ({exc}): traced with tracemalloc instead"
+                self._warn()
+                self._handle = tracing.start(self.trace_frames)  # the peak's sites at least
+        if self.backend == "tracemalloc" and tracemalloc.is_tracing():
+            # the allocations alive at the traced peak; snapshots may take 10% of the run, none while importing
+            self.peaks = tracing.PeakSnapshots(limit=max(self.top, 1), budget=0.1, skip_imports=True).start()
+
+    def _warn(self) -> None:
+        """Say it before the target runs, where a user watching the run sees it."""
+        print(f"{PROG}: {self.note}", file=self.stderr)
+
+    def stop(self, timeline: Any) -> None:
+        if self.recorder is not None:
+            self.recorder.stop()
+        if self.peaks is not None:
+            self.overhead = tracing.own_memory()
+            _say(self.status, f"leakhunt: the script returned at {timeline.t[-1] if timeline.t else 0:.1f} s; "
+                              "summarising the traced allocations at the peak")
+            self.peaks.stop()
+
+    def peak_source(self, native: Any) -> Any:
+        """What the judgement reads the peak's sites from: memray's peak, or tracemalloc's snapshots."""
+        if native is None:
+            return self.peaks
+        from leakhunt.native import NativePeakSource
+
+        return NativePeakSource.of(native, limit=max(self.top, 1))
+
+    def native_peak(self, stderr: IO[str], peak_rss: int | None) -> Any:
+        """The recorded peak, read; never lost to an error in reading it (the run's figures stay)."""
+        if self.recorder is None:
+            return None
+        try:
+            return self.recorder.analyse(top=max(self.top, 10), status=self.status, peak_rss=peak_rss)
+        except Exception as exc:  # noqa: BLE001 - a capture we cannot read must not cost the report
+            print(f"{PROG}: could not read memray's capture: {type(exc).__name__}: {exc}", file=stderr)
+            return None
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+        if self._handle is not None:
+            self._handle.stop()
+
+
+def _say(status: Callable[[str], None] | None, text: str) -> None:
+    if status is not None:
+        try:
+            status(text)
+        except Exception:  # noqa: BLE001 - a broken status line never stops the run
+            pass
 
 
 def _via(filename: str, lineno: int, stacks: Sequence[tracing.Stack]) -> str | None:
@@ -519,6 +644,7 @@ def run(args: argparse.Namespace) -> int:
         target = _target_from_args(args)
         target.check()
         outputs = _check_outputs(args)
+        _check_keep_capture(args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=stderr)
         return 2
@@ -526,7 +652,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: warning: {warning}", file=stderr)
     budget = args.budget
     children = args.children or (budget is not None and budget.children is not None)
-    trace = args.trace or (budget is not None and budget.traced is not None)
+    trace = _trace_choice(args.trace, budget)
     live = None
     if args.status and not args.quiet and _isatty(stderr) and os.environ.get("TERM") != "dumb":
         from leakhunt.report.live_status import LiveStatus
@@ -541,7 +667,8 @@ def run(args: argparse.Namespace) -> int:
         with guarding(oom, target, prog=PROG, quiet=args.quiet):
             record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
                                 trace_frames=args.trace_frames, budget=budget,
-                                status=live.update if live is not None else None, stderr=stderr)
+                                status=live.update if live is not None else None, stderr=stderr,
+                                keep_capture=args.keep_capture)
     finally:
         if live is not None:
             live.stop()
@@ -567,6 +694,30 @@ def run(args: argparse.Namespace) -> int:
     if record.violations or failed:
         return 1
     return 0
+
+
+def _trace_choice(asked: str | None, budget: Any) -> bool | str:
+    """The backend ``--trace`` asks for; a ``traced=`` budget limits tracemalloc's figure."""
+    if budget is not None and budget.traced is not None and asked in (None, "auto"):
+        return "tracemalloc"
+    return asked or False
+
+
+def _check_keep_capture(args: argparse.Namespace) -> None:
+    """``--keep-capture FILE``: only with the native backend, into a directory that exists."""
+    path = args.keep_capture
+    if path is None:
+        return
+    if args.trace == "tracemalloc":
+        raise UsageError("--keep-capture keeps memray's capture: it needs the native backend "
+                         "(--trace or --trace=native), not --trace=tracemalloc")
+    if args.trace is None:
+        raise UsageError("--keep-capture keeps the capture of a traced run: add --trace")
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise UsageError(f"--keep-capture {path!r} is a directory: give a file name, such as run.bin")
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"--keep-capture {path!r}: cannot write into {folder!r} (no such directory, or not writable)")
 
 
 def _oom_guard(args: argparse.Namespace, stderr: IO[str]) -> Any:

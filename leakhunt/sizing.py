@@ -33,8 +33,10 @@ class Holding:
 
     ``size``: bytes (``None``: unknown to leakhunt); ``buffers``: identities and sizes of the
     data buffers behind it, ``((key, bytes), ...)``, so that a buffer shared by several holders
-    is counted once; ``kind``: ``numpy``, ``arrow``, ``polars``, ``bytes``, ``memmap`` (file
-    backed), ``nbytes`` (another library's array), ``python`` or ``unknown``.
+    is counted once (numpy and Arrow memory is keyed by its address, an int, so the two count
+    memory they share once; others by the holder); ``kind``: ``numpy``, ``arrow``, ``polars``,
+    ``bytes``, ``memmap`` (file backed), ``nbytes`` (another library's array), ``python`` or
+    ``unknown``.
     """
 
     size: int | None
@@ -68,7 +70,9 @@ def _numpy(arr: Any) -> Holding:
     if arr.base is not None:
         return Holding(sys.getsizeof(arr), "numpy")  # a view: its header (the walk reaches the base)
     size = int(arr.nbytes)
-    return Holding(size, "numpy", ((("numpy", id(arr)), size),))
+    # keyed by the address of its data: an Arrow buffer made from it without a copy (or an
+    # array viewing an Arrow buffer) is the same memory, counted once
+    return Holding(size, "numpy", ((arr.__array_interface__["data"][0], size),)) if size else Holding(0, "numpy")
 
 
 _ARROW_CONTAINERS = ("Table", "RecordBatch", "ChunkedArray")
@@ -90,7 +94,7 @@ def _arrow_arrays(obj: Any) -> list[Any]:
 def _arrow_buffers(obj: Any) -> tuple[tuple[Any, int], ...]:
     pa = sys.modules["pyarrow"]
     if isinstance(obj, pa.Buffer):
-        return ((("arrow", obj.address), obj.size),)
+        return ((obj.address, obj.size),) if obj.size else ()
     seen: dict[Any, int] = {}
     for array in _arrow_arrays(obj):
         parts = [array]
@@ -99,8 +103,8 @@ def _arrow_buffers(obj: Any) -> tuple[tuple[Any, int], ...]:
             parts.append(dictionary)
         for part in parts:
             for buf in part.buffers():
-                if buf is not None:
-                    seen[("arrow", buf.address)] = max(seen.get(("arrow", buf.address), 0), buf.size)
+                if buf is not None and buf.size:
+                    seen[buf.address] = max(seen.get(buf.address, 0), buf.size)
     return tuple(seen.items())
 
 

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from leakhunt import probes
 from leakhunt.budget import Violation
 from leakhunt.explanation import Explanation
+from leakhunt.native import NativePeak
 from leakhunt.tracing import Stack
 from leakhunt.units import format_size
 
@@ -90,10 +91,6 @@ class Site:
     count: int
     code: str = ""
     via: str | None = None
-
-    @property
-    def location(self) -> str:
-        return f"{self.filename}:{self.lineno}" if self.lineno > 0 else self.filename
 
 
 @dataclass(frozen=True)
@@ -224,6 +221,9 @@ class RunRecord:
     file_backed_growth: int | None = None  # file-backed pages added (libraries' code, memory maps): not a leak
     imports: int | None = None  # of final_growth: anonymous memory the script's imports took
     imported: int = 0  # modules imported by the script (outermost imports)
+    native: NativePeak | None = None  # the native backend's peak (memray; leakhunt.native)
+    trace_backend: str | None = None  # "native", "tracemalloc" or None (not traced)
+    trace_note: str | None = None  # why the run was not traced with the backend asked for
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema": SCHEMA}
@@ -231,12 +231,10 @@ class RunRecord:
             value = getattr(self, f.name)
             if f.name == "samples":
                 value = value.to_dict()
-            elif f.name == "trace":
+            elif f.name in ("trace", "native", "explanation"):
                 value = value.to_dict() if value is not None else None
             elif f.name == "violations":
                 value = [asdict(v) for v in value]
-            elif f.name == "explanation":
-                value = value.to_dict() if value is not None else None
             out[f.name] = value
         return out
 
@@ -248,19 +246,23 @@ class RunRecord:
             raise ValueError(f"not a `leakhunt run --json` file (schema {found!r}, expected {SCHEMA!r})")
         kwargs = _known(cls, data)
         missing = [f.name for f in fields(cls) if f.name not in data
-                   and f.name not in ("budget", "budget_limits", "violations", "environment", "sampler_cpu",
-                                         "explanation", "tracing_overhead", "file_backed_growth", "imports",
-                                         "imported")]
+                   and f.name not in _OPTIONAL]
         if missing:
             raise ValueError(f"`leakhunt run --json` file lacks {', '.join(missing)}")
         kwargs["samples"] = Timeline.from_dict(data["samples"] or {})
         kwargs["trace"] = TraceAtPeak.from_dict(data["trace"]) if data.get("trace") else None
+        kwargs["native"] = NativePeak.from_dict(data["native"]) if data.get("native") else None
         kwargs["violations"] = tuple(Violation(**_known(Violation, v)) for v in data.get("violations") or ())
         kwargs["argv"] = list(data.get("argv") or [])
         kwargs["environment"] = dict(data.get("environment") or {})
         kwargs["budget_limits"] = {str(k): int(v) for k, v in (data.get("budget_limits") or {}).items()}
         kwargs["explanation"] = Explanation.from_dict(data["explanation"]) if data.get("explanation") else None
         return cls(**kwargs)
+
+
+#: RunRecord fields a `leakhunt run --json` file may lack (written by an older leakhunt).
+_OPTIONAL = ("budget", "budget_limits", "violations", "environment", "sampler_cpu", "explanation",
+             "tracing_overhead", "file_backed_growth", "imports", "imported", "native", "trace_backend", "trace_note")
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from leakhunt.units import format_size, parse_size
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
 
-__all__ = ["OomSettings", "Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "PEAK_MODES", "SCOPES"]
+__all__ = ["OomSettings", "Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "NATIVE", "PEAK_MODES",
+           "SCOPES"]
 
 DEFAULT_REPEATS = 10
 DEFAULT_THRESHOLD = "64 KiB"
@@ -39,6 +40,8 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 _HUNT_ON = "__default__"  # --leak-hunt without a value
 _OOM_ON = "__default__"  # --leak-oom-guard without a value
+#: --leak-trace=native / leak_trace = native: budgeted peaks explained by memray (leakhunt.native)
+NATIVE = "native"
 
 
 def addoption(parser: pytest.Parser) -> None:
@@ -68,9 +71,16 @@ def addoption(parser: pytest.Parser) -> None:
              f"(N measured repeats, default {DEFAULT_REPEATS}; write --leak-hunt=N).")
     add("--leak-threshold", "per-call growth that counts as a leak under hunting",
         metavar="SIZE", help=f"per-call growth that counts as a leak (default {DEFAULT_THRESHOLD}).")
-    add("--leak-trace", "trace allocations (tracemalloc) for the whole session: true/false",
-        action="store_true",
+    add("--leak-trace", "trace allocations for the whole session: true/false (tracemalloc), or native "
+        "(memray: a broken peak budget shows the allocations alive at the test's own peak)",
+        action="store_const", const=True,
         help="run the session under tracemalloc: traced figures for every test, no re-run to explain.")
+    # argparse takes an option named with its value as is: `--leak-trace=native` is its own flag,
+    # so a bare `--leak-trace` never swallows the test path after it
+    group.addoption("--leak-trace=native", dest="leak_trace", action="store_const", const=NATIVE,
+                    help="a test that breaks its peak budget shows the allocations alive at its own peak, "
+                         "native ones included (memray; pip install \"leakhunt[native]\"); other tests "
+                         "pay nothing.")
     add("--leak-children", "add child processes' memory (PSS) to every measurement: true/false",
         action="store_true", help="measure child processes too (PSS; costs ~0.2 ms per child per reading).")
     add("--leak-no-rerun", "do not re-run a failing test with tracing to explain it: true/false",
@@ -108,6 +118,7 @@ class Settings:
     hunt: int | None = None  # measured repeats, or None when not hunting every test
     threshold: int = 64 * 1024
     trace: bool = False
+    native: bool = False  # peaks of budgeted tests explained by memray (--leak-trace=native)
     children: bool = False
     rerun: bool = True
     scope: str = "call"
@@ -127,7 +138,7 @@ class Settings:
             "memory_budget": self.budget_spec,
             "leak_hunt": self.hunt,
             "leak_threshold": self.threshold,
-            "leak_trace": self.trace,
+            "leak_trace": NATIVE if self.native else self.trace,
             "leak_children": self.children,
             "leak_rerun": self.rerun,
             "leak_scope": self.scope,
@@ -143,6 +154,8 @@ class Settings:
                 return "--" + dest.replace("_", "-"), value
             return f"ini option {dest}", _ini(config, dest)
 
+        native = _is_native(raw("leak_trace")[1])
+
         def flag(dest: str) -> bool:
             where, value = raw(dest)
             if value is None or isinstance(value, bool):
@@ -152,7 +165,7 @@ class Settings:
                 return True
             if isinstance(value, str) and text in _FALSE:
                 return False
-            raise pytest.UsageError(f"{where}: expected true or false, got {value!r}")
+            raise pytest.UsageError(f"{where}: expected {_ACCEPTED.get(dest, 'true or false')}, got {value!r}")
 
         where, top = raw("leak_report_top")
         report_top_where = where
@@ -241,7 +254,8 @@ class Settings:
             budget_spec=budget.describe() if budget else None,
             hunt=hunt,
             threshold=threshold,
-            trace=flag("leak_trace"),
+            trace=False if native else flag("leak_trace"),
+            native=native,
             children=flag("leak_children"),
             rerun=not flag("leak_no_rerun"),
             scope=scope,
@@ -259,12 +273,14 @@ class Settings:
             parts.append(f"hunting leaks ({self.hunt} repeats, threshold {format_size(self.threshold)}/call)")
         if self.trace:
             parts.append("tracing")
+        if self.native:
+            parts.append("peaks of budgeted tests explained by memray")
         if self.children:
             parts.append("children")
         if self.scope != "call":
             parts.append(f"scope {self.scope}")
         if self.peak != "reset":
-            parts.append(f"peaks sampled (the kernel's high-water mark is left alone)")
+            parts.append("peaks sampled (the kernel's high-water mark is left alone)")
         return ", ".join(parts)
 
 
@@ -334,6 +350,13 @@ def _oom_threshold(where: str, value: object) -> str | float | None:
 
 
 _MISSING = object()
+#: What a flag option accepts, where it is more than true or false.
+_ACCEPTED = {"leak_trace": "true, false or native"}
+
+
+def _is_native(value: object) -> bool:
+    """``--leak-trace=native`` / ``leak_trace = native``."""
+    return isinstance(value, str) and value.strip().lower() == NATIVE
 
 
 def _ini(config: pytest.Config, name: str) -> object:

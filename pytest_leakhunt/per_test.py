@@ -65,7 +65,8 @@ class PerTest:
     def block(self, item: pytest.Item, budget: Budget | None) -> Block:
         settings = self.settings
         policy = Policy.of(budget, hunt_repeat=settings.hunt, threshold=settings.threshold, trace=settings.trace,
-                           rerun=settings.rerun, children=settings.children, report_growth=self.owner.reporting)
+                           rerun=settings.rerun, children=settings.children, report_growth=self.owner.reporting,
+                           peak_sites=self.owner.peak_source)  # None, or memray's (--leak-trace=native)
         return Block(item.nodeid, policy)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)

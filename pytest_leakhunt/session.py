@@ -60,10 +60,16 @@ class LeakHunt:
         self.properties = self.worker or bool(getattr(config.option, "xmlpath", None))
         self.worker_errors: dict[str, str] = {}
         self._per_test_registered = False
+        self.peak_source: Any = None  # --leak-trace=native: leakhunt.native.NativePeakSource
+        self.native_note: str | None = None  # why --leak-trace=native cannot be honoured here
+        if settings.native:
+            self.peak_source, self.native_note = _native_peaks(config)
 
     # ----------------------------------------------------------------- session
-    def pytest_report_header(self, config: pytest.Config) -> str | None:
+    def pytest_report_header(self, config: pytest.Config) -> str | list[str] | None:
         described = self.settings.describe()
+        if self.native_note:
+            return [f"leakhunt: {described}", f"leakhunt: --leak-trace=native: {self.native_note}"]
         return f"leakhunt: {described}" if described else None
 
     @pytest.hookimpl(trylast=True)
@@ -206,3 +212,17 @@ class LeakHunt:
             self.meter.release()
         if self.signals is not None:
             self.signals.uninstall()
+
+
+def _native_peaks(config: pytest.Config) -> tuple[Any, str | None]:
+    """(the peak source of --leak-trace=native, or None; why not). memray allows one tracker per
+    process: beside pytest-memray's, leakhunt's cannot start (broken peaks are then explained by
+    a traced second call, as without the option)."""
+    from leakhunt.native import NativePeakSource, unavailable
+
+    reason = unavailable()
+    if reason is None and config.pluginmanager.hasplugin("memray") and getattr(config.option, "memray", False):
+        reason = "pytest-memray (--memray) already tracks every test with memray, and memray allows one tracker"
+    if reason is not None:
+        return None, f"{reason}; broken peak budgets are explained by a traced second call instead"
+    return NativePeakSource, None

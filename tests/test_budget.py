@@ -12,7 +12,6 @@ import pytest
 
 from engine_subprocess import run_scenario
 from leakhunt import Budget, MemoryBudgetExceeded, Violation, measure, memory_budget
-from leakhunt import budget as budget_module
 from leakhunt import guard as guard_module
 from leakhunt.units import ACCEPTED_UNITS
 
@@ -466,3 +465,46 @@ def test_children_budget_blames_the_children_not_this_process() -> None:
     assert "children peak" in result["message"] and "(budget 19.1 MiB)" in result["message"]
     assert "still alive because" not in result["message"]  # nothing in this process to look for
     assert "fix hint: child processes hold the memory" in result["message"]
+
+
+THREADED_BLOCKS = """
+import threading
+import numpy as np
+from leakhunt import MemoryBudgetExceeded, memory_budget
+
+KEPT = []
+meet = threading.Barrier(2)
+out = {{}}
+
+def task(name):
+    try:
+        with memory_budget(rss="10 MB"):
+            KEPT.append(np.ones({n} // 8))
+            meet.wait(timeout=30)  # both blocks are open at once
+            meet.wait(timeout=30)
+        out[name] = "passed"
+    except MemoryBudgetExceeded as exc:
+        out[name] = str(exc)
+
+threads = [threading.Thread(target=task, args=(f"t{{i}}",), name=f"pipeline-{{i}}") for i in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+emit(out)
+"""
+
+
+@pytest.mark.parametrize(("kept", "fails"), [(32_000_000, True), (1_000_000, False)])
+def test_blocks_in_concurrent_threads_hold_the_total_and_say_so(kept: int, fails: bool) -> None:
+    # issue 21: two pipeline tasks in threads, each under memory_budget(rss="10 MB") and each
+    # keeping 30.5 MiB, both passed (each counted the other, then left it out as another
+    # thread's). Resident memory cannot be split between threads: both blocks are held to the
+    # total (fail safe) and say so; the other way, two small blocks pass.
+    result = run_scenario(THREADED_BLOCKS.format(n=kept))
+    for name in ("t0", "t1"):
+        if fails:
+            assert result[name] != "passed"
+            assert "rss grew" in result[name] and "other blocks ran at the same time (in pipeline-" in result[name]
+        else:
+            assert result[name] == "passed", result[name]

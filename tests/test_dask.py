@@ -143,6 +143,11 @@ def test_the_split_puts_a_kept_arrow_table_under_arrow(client: Client) -> None:
     assert numpy < 16 * MB  # the tables' memory is Arrow's, not numpy's
     roots = [r.root for w_ in report.workers for r in w_.survivors]
     assert "KEPT_TABLES (global in dask_tasks)" in roots
+    # issue 23: equal-sized tables collapsed into one ("keeps 1 buffer"); by their buffers'
+    # addresses four equal tables are four
+    kept_roots = [r for w_ in report.workers for r in w_.survivors if r.root == "KEPT_TABLES (global in dask_tasks)"]
+    assert sum(r.buffers for r in kept_roots) == 4
+    assert sum(r.size for r in kept_roots) >= 4 * 16 * MB
     kept = report.prefix("keep_arrow_table")
     assert kept.verdict == "too_few_calls"  # 4 calls: too few to hunt, even over both workers
     assert "watch(..., warmup=0, repeat=5)" in kept.note

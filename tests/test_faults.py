@@ -13,7 +13,6 @@ import importlib.util
 import json
 import signal
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 

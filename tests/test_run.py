@@ -121,7 +121,7 @@ def test_trace_shows_the_sites_alive_at_the_peak(tmp_path: Path) -> None:
 
         spike()
     """)
-    proc = leakhunt("run", "--trace", "--json", "r.json", "-o", "r.html", "traced.py", cwd=tmp_path)
+    proc = leakhunt("run", "--trace=tracemalloc", "--json", "r.json", "-o", "r.html", "traced.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     trace = json.loads((tmp_path / "r.json").read_text())["trace"]
     top = trace["sites"][0]
@@ -571,7 +571,7 @@ def test_docs_example_shows_the_kept_slice(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# why memory is alive at exit (--trace): the library's judgement, survivors grouped by root
+# why memory is alive at exit (--trace=tracemalloc): the library's judgement, survivors grouped by root
 
 KEEPS = """
 import sys
@@ -588,7 +588,8 @@ RECENT.append(b"summary" if "--fixed" in sys.argv else batch())
 @pytest.mark.parametrize("fixed", [False, True])
 def test_trace_says_why_memory_is_alive_at_exit(tmp_path: Path, fixed: bool) -> None:
     write(tmp_path / "keeps.py", KEEPS)
-    proc = leakhunt("run", "--trace", "--json", "r.json", "-o", "r.html", "keeps.py", *(["--fixed"] if fixed else []),
+    proc = leakhunt("run", "--trace=tracemalloc", "--json", "r.json", "-o", "r.html", "keeps.py",
+                    *(["--fixed"] if fixed else []),
                     cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "r.json").read_text())
@@ -611,7 +612,7 @@ def test_trace_says_why_memory_is_alive_at_exit(tmp_path: Path, fixed: bool) -> 
 
 def test_budget_goes_through_the_judgement(tmp_path: Path) -> None:
     write(tmp_path / "keeps.py", KEEPS)
-    proc = leakhunt("run", "--trace", "--budget", "rss=10MB", "--json", "r.json", "keeps.py", cwd=tmp_path)
+    proc = leakhunt("run", "--trace=tracemalloc", "--budget", "rss=10MB", "--json", "r.json", "keeps.py", cwd=tmp_path)
     assert proc.returncode == 1
     data = json.loads((tmp_path / "r.json").read_text())
     assert [v["figure"] for v in data["violations"]] == ["rss"] and data["violations"][0]["limit"] == 10_000_000

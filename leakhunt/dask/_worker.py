@@ -79,9 +79,6 @@ class _NotManaged:
     def created_here(self, obj: Any) -> bool:
         return id(obj) not in self.managed and (self.baseline is None or id(obj) not in self.baseline)
 
-    def object_foreign(self, obj: Any) -> bool:
-        return False  # tasks run in the worker's own threads: none of them is foreign
-
 
 def survivor_roots(*, exclude: set[int], baseline: set[int] | None = None, min_size: int = 1 << 20,
                    paths: int = 3) -> list[dict[str, Any]]:

@@ -218,8 +218,8 @@ def alive(diagnosis: Diagnosis, *, scope: Any = None, paths: int = 5, timeout: f
     when tracemalloc traces (one snapshot), and whether this process is the biggest sharing the
     limit. Untraced, the split is left to :func:`split` (a heap walk: the slowest part).
 
-    ``scope`` is what :func:`leakhunt.attribution.survivors` asks (``created_here(obj)``,
-    ``object_foreign(obj)``): on a Dask worker it leaves out the data Dask manages.
+    ``scope`` is what :func:`leakhunt.attribution.survivors` asks (``created_here(obj)``): on a
+    Dask worker it leaves out the data Dask manages.
     """
     from leakhunt.attribution import survivors
 

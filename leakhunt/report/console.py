@@ -121,17 +121,15 @@ def print_run_summary(
             grid.add_row("  " + label, Text(value, style=style))
         out.print(grid)
         if record.trace is not None and top and record.trace.sites:
-            sites = RichTable(title=f"  alive at the peak (traced, top {min(top, len(record.trace.sites))})",
-                              title_justify="left", title_style="bold", box=None, show_header=False,
-                              pad_edge=False, padding=(0, 1))
+            sites = _site_table(f"  alive at the peak (traced, top {min(top, len(record.trace.sites))})")
             shown = record.trace.sites[:top]
-            sites.add_column(justify="right", no_wrap=True, min_width=12)
-            sites.add_column(overflow="ellipsis", no_wrap=True, ratio=1)  # the line, then its code
             for site in shown:
                 via = f"  (via {site.via})" if site.via else ""
                 sites.add_row(format_size(site.size), Text.assemble((site_where(site), "bold"),
                                                                     (f"  {site.code}{via}", "dim")))
             out.print(sites)
+        if record.native is not None and top:
+            _print_native(record, out, top)
         if record.explanation:
             out.print(Text("  alive at exit:", style="bold"))
             for line in record.explanation.lines()[1:]:
@@ -143,3 +141,43 @@ def print_run_summary(
             out.print(_indented("  " + line, style="red"))
     for path in written:
         out.print(f"  wrote {path}")
+
+
+def _site_table(title: str) -> Any:
+    from rich.table import Table as RichTable
+
+    table = RichTable(title=title, title_justify="left", title_style="bold", box=None, show_header=False,
+                      pad_edge=False, padding=(0, 1))
+    table.add_column(justify="right", no_wrap=True, min_width=12)
+    table.add_column(overflow="ellipsis", no_wrap=True, ratio=1)  # the line, then its code
+    return table
+
+
+def _print_native(record: RunRecord, out: Any, top: int) -> None:
+    """The native backend's sites at the peak, the lines that allocated most, its notes."""
+    from rich.text import Text
+
+    from leakhunt.native import churn_findings
+    from leakhunt.report.timeline_text import native_site_extra, native_site_where, total_text
+
+    native = record.native
+    assert native is not None
+    if native.sites:
+        shown = native.sites[:top]
+        table = _site_table(f"  alive at the peak (memray, top {len(shown)})")
+        for site in shown:
+            table.add_row(format_size(site.size), Text.assemble((native_site_where(site), "bold"),
+                                                                (f"  {site.code}  {native_site_extra(site)}", "dim")))
+        out.print(table)
+    churn = list(churn_findings(native.totals))
+    if native.totals:
+        shown_totals = native.totals[:min(top, 3)]
+        table = _site_table(f"  allocated over the run (top {len(shown_totals)})")
+        for total in shown_totals:
+            finding = (f"  {total.churn:.1f}x the most it held at once: the same data copied again and again;",
+                       "yellow") if total in churn else ("", "")
+            table.add_row(format_size(total.allocated), Text.assemble(
+                (native_site_where(total), "bold"), finding, (f"  {total.code}  ({total_text(total)})", "dim")))
+        out.print(table)
+    for note in native.notes:
+        out.print(_indented(f"  ({note})", style="dim"))
