@@ -715,9 +715,7 @@ def _root_chunks(chunks: list[_Chunk], named: dict[str, Any] | None, scan: HeapS
     roots: dict[str, _RootFound] = {}
     remaining = [c for c in chunks if not c.is_import]
     while remaining and time.perf_counter() < deadline:
-        for found_root in roots.values():
-            for chunk in found_root.reach.advance(entries, deadline):
-                found_root.add(chunk)
+        _advance_roots(roots, entries, deadline)
         remaining = [c for c in remaining if c.root is None and not c.searched and not c.is_import]
         if not remaining or time.perf_counter() >= deadline:
             break
@@ -725,23 +723,36 @@ def _root_chunks(chunks: list[_Chunk], named: dict[str, Any] | None, scan: HeapS
         found, complete = paths_to([c.entry for c in batch], named=named, scan=scan, ignore=ignore,
                                    timeout=max(0.1, deadline - time.perf_counter()))
         for chunk, paths in zip(batch, found):
-            chunk.searched = True
-            if not paths:
-                chunk.unrooted = complete  # searched to the end: no root holds it (a C extension's reference)
-                continue
-            path = paths[0]
-            if _is_import_root(path):
-                chunk.is_import = True
-                continue
-            found_root = roots.get(path.root)
-            if found_root is None:
-                found_root = roots[path.root] = _RootFound(path)
-            if chunk.root is None:
-                found_root.add(chunk, path)
-            elif chunk.root == path.root and found_root.best is None:
-                found_root.best = (chunk, path)
+            _place(chunk, paths, complete, roots)
         del found
     return {label: r for label, r in roots.items() if r.best is not None}
+
+
+def _advance_roots(roots: dict[str, _RootFound], entries: dict[int, _Chunk], deadline: float) -> None:
+    """Each root found walks on to the chunks it keeps."""
+    for found_root in roots.values():
+        for chunk in found_root.reach.advance(entries, deadline):
+            found_root.add(chunk)
+
+
+def _place(chunk: _Chunk, paths: list[RetentionPath], complete: bool, roots: dict[str, _RootFound]) -> None:
+    """A searched chunk: unrooted (searched to the end: a C extension's reference), code loaded,
+    or kept by the root its nearest path starts from."""
+    chunk.searched = True
+    if not paths:
+        chunk.unrooted = complete
+        return
+    path = paths[0]
+    if _is_import_root(path):
+        chunk.is_import = True
+        return
+    found_root = roots.get(path.root)
+    if found_root is None:
+        found_root = roots[path.root] = _RootFound(path)
+    if chunk.root is None:
+        found_root.add(chunk, path)
+    elif chunk.root == path.root and found_root.best is None:
+        found_root.best = (chunk, path)
 
 
 def _is_import_root(path: RetentionPath) -> bool:
@@ -810,11 +821,30 @@ def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout:
     roots = _root_chunks(chunks, named, scan, deadline, ignore)
     roots.update(_cycle_root(chunks))
     ranked = sorted(roots.values(), key=lambda r: r.size(), reverse=True)
-    total = sum(r.size() for r in ranked)
-    # a library's root is shown when it keeps something that matters (a cache of pandas' that
-    # the block filled); a few hundred bytes a library made on first use are counted, not shown
-    worth = max(_LIBRARY_SHOWN, total // 100)
-    shown = tuple(r.root(new) for r in ranked if not r.path.library or r.size() >= worth)[:max_roots]
+    rooted, by_kind = _rooted_by_kind(ranked)
+    own = [r for r in ranked if not r.path.library]
+    return Survivors(
+        roots=_shown(ranked, new, max_roots),
+        rooted=rooted,
+        rooted_arrow=by_kind.get("arrow", 0),
+        attributable=sum(r.size(attributable=True) for r in own),
+        user_rooted=sum(r.size() for r in own),
+        by_kind=tuple(sorted(by_kind.items(), key=lambda kv: -kv[1])),
+        types=_root_types([c for r in own for c in r.chunks], new),
+        **_chunk_figures(chunks),
+    )
+
+
+def _shown(ranked: list[_RootFound], new: _New, max_roots: int) -> tuple[Root, ...]:
+    """The roots shown, biggest first: a library's when it keeps something that matters (a cache
+    of pandas' that the block filled); a few hundred bytes a library made on first use are
+    counted, not shown."""
+    worth = max(_LIBRARY_SHOWN, sum(r.size() for r in ranked) // 100)
+    return tuple(r.root(new) for r in ranked if not r.path.library or r.size() >= worth)[:max_roots]
+
+
+def _rooted_by_kind(ranked: list[_RootFound]) -> tuple[int, dict[str, int]]:
+    """Bytes every root keeps (shared buffers once), and the same by kind (python, numpy, arrow...)."""
     rooted_buffers: dict[Any, tuple[int, str]] = {}
     rooted_python = 0
     for found in ranked:
@@ -824,21 +854,19 @@ def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout:
     by_kind: dict[str, int] = {"python": rooted_python} if rooted_python else {}
     for size, kind in rooted_buffers.values():
         by_kind[kind] = by_kind.get(kind, 0) + size
-    return Survivors(
-        roots=shown,
-        found=sum(c.size for c in chunks),
-        buffers=sum(len(c.buffers or ()) for c in chunks),
-        unrooted=sum(c.size for c in chunks if c.unrooted),
-        skipped=sum(c.size for c in chunks if c.root is None and not c.unrooted and not c.is_import),
-        imports=sum(c.size for c in chunks if c.is_import),
-        rooted=rooted_python + sum(size for size, _ in rooted_buffers.values()),
-        rooted_arrow=by_kind.get("arrow", 0),
-        attributable=sum(r.size(attributable=True) for r in ranked if not r.path.library),
-        user_rooted=sum(r.size() for r in ranked if not r.path.library),
-        objects=sum(c.count for c in chunks),
-        by_kind=tuple(sorted(by_kind.items(), key=lambda kv: -kv[1])),
-        types=_root_types([c for r in ranked if not r.path.library for c in r.chunks], new),
-    )
+    return rooted_python + sum(size for size, _ in rooted_buffers.values()), by_kind
+
+
+def _chunk_figures(chunks: list[_Chunk]) -> dict[str, int]:
+    """What the chunks hold: in all, searched without a root, not searched, code loaded."""
+    return {
+        "found": sum(c.size for c in chunks),
+        "buffers": sum(len(c.buffers or ()) for c in chunks),
+        "unrooted": sum(c.size for c in chunks if c.unrooted),
+        "skipped": sum(c.size for c in chunks if c.root is None and not c.unrooted and not c.is_import),
+        "imports": sum(c.size for c in chunks if c.is_import),
+        "objects": sum(c.count for c in chunks),
+    }
 
 
 def _root_types(chunks: list[_Chunk], new: _New, limit: int = 6) -> tuple[tuple[str, int], ...]:
