@@ -44,7 +44,8 @@ def module_dicts() -> dict[int, str]:
     out: dict[int, str] = {}
     for name, module in list(sys.modules.items()):
         d = getattr(module, "__dict__", None)
-        if isinstance(d, dict):
+        # a module under another name too (multiprocessing's __mp_main__ for __main__) keeps its own
+        if isinstance(d, dict) and (id(d) not in out or getattr(module, "__name__", None) == name):
             out[id(d)] = name
     return out
 

@@ -23,7 +23,7 @@ from leakhunt import frames as _frames
 from leakhunt.cycles import CYCLE_ROOT, is_object_array, object_array_cycle
 from leakhunt.frames import FRAMEWORK
 from leakhunt.explanation import PathStep
-from leakhunt.heap import HeapScan, live_frames, module_dicts
+from leakhunt.heap import HeapScan, children, live_frames, module_dicts
 from leakhunt.settle import thawed
 from leakhunt.sizing import data_size, holding
 from leakhunt.units import format_size
@@ -248,6 +248,12 @@ def _is_internal(obj: Any) -> bool:
 # paths
 
 
+def _said_by_next(parent: Any, child: Any) -> bool:
+    """A step the next one says: an instance's or class's ``__dict__`` (shown as ``.attr``), a
+    function's closure tuple (the next step names the variable)."""
+    return _is_attr_dict(parent, child) or (isinstance(parent, types.FunctionType) and parent.__closure__ is child)
+
+
 class _Renderer:
     """A chain of objects as display steps and as :class:`PathStep` nodes."""
 
@@ -281,23 +287,26 @@ class _Renderer:
             self.block_values(child)
             return
         self.in_internals = False
-        if not last and _is_attr_dict(parent, child):
-            return  # an instance's or class's __dict__: the next step shows as .attr
-        if not last and isinstance(parent, types.FunctionType) and parent.__closure__ is child:
-            return  # the closure tuple: the next step names the variable
+        if not last and _said_by_next(parent, child):
+            return
         owner = chain[i - 2] if i >= 2 else None
+        edge = self.edge_into(owner, parent, child)
+        if edge is not None:
+            self.show(parent, child, edge, last)
+
+    def edge_into(self, owner: Any, parent: Any, child: Any) -> str | None:
+        """The edge from ``parent`` to ``child`` as shown (``owner`` holds ``parent``); ``None``
+        when the step was said already (a closure variable's name)."""
         edge = _edge(parent, child)
         if isinstance(parent, dict) and _is_attr_dict(owner, parent) and edge.startswith("['"):
-            edge = "." + edge[2:-2]
-        elif isinstance(child, types.CellType) and isinstance(owner, types.FunctionType):
+            return "." + edge[2:-2]
+        if isinstance(child, types.CellType) and isinstance(owner, types.FunctionType):
             names = dict(zip(owner.__code__.co_freevars, owner.__closure__ or ()))
             edge = next((f" closure variable {n!r}" for n, c in names.items() if c is child), edge)
             self.parts.append(edge.strip(" ->"))
             self.pending = edge.strip(" ->")
-            return
-        elif isinstance(parent, types.CellType):
-            edge = ""
-        self.show(parent, child, edge, last)
+            return None
+        return "" if isinstance(parent, types.CellType) else edge
 
     def block_values(self, child: Any) -> None:
         self.in_internals = False
@@ -688,9 +697,7 @@ def why_alive(
 
 
 def _no_root_note(obj: Any, caller_globals: dict[str, Any] | None = None) -> str:
-    from leakhunt.attribution import _children
-
-    chain = object_array_cycle(obj, _children)
+    chain = object_array_cycle(obj, children)
     if chain is not None and any(is_object_array(o) for o in chain):
         return (f"no root holds it: it is in {CYCLE_ROOT}: "
                 + " -> ".join(RetentionPath("", "other", chain).steps()[1:]))

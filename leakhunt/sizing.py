@@ -148,8 +148,9 @@ def _bytes(obj: Any) -> Holding | None:
 
 
 #: Libraries whose objects' ``nbytes`` counts data the walk reaches anyway (a pandas Index's
-#: ndarray): not counted twice.
-_WALKED = ("builtins", "pandas", "numpy", "pyarrow", "polars")
+#: ndarray): not counted twice; and dask, whose collections' ``nbytes`` is what their graph would
+#: compute, not memory they hold (dask/dask#3530: a lazy 122 MiB array is a graph of a few KiB).
+_WALKED = ("builtins", "pandas", "numpy", "pyarrow", "polars", "dask")
 
 
 def _nbytes(obj: Any) -> Holding | None:
