@@ -10,7 +10,9 @@ The one rule for a retained figure over its limit (the same whatever the options
 block's own survivors hold counts; when they do not account for the excess and the block was
 called a second time, the second call decides - within the limit, the first call's excess was
 one-time initialisation (first imports, pools, caches) or other threads' memory and is not
-counted; over it, the excess stands.
+counted; over it, the excess stands. Without a second call, what modules loaded during the
+block hold is not counted either (a module imported inside a test), so the verdict does not
+depend on whether the block could be called again.
 """
 
 from __future__ import annotations
@@ -158,6 +160,9 @@ class Evidence:
     first_own: int | None = None
     #: anonymous memory the imports during the block took, measured (``leakhunt run``)
     imports: int | None = None
+    #: bytes the first call's survivors hold under modules loaded during the block (their code
+    #: and state: :attr:`leakhunt.attribution.Survivors.imports`); None: not looked for
+    first_imports: int | None = None
 
 
 @dataclass(frozen=True)
@@ -206,8 +211,11 @@ def standing(measurement: Measurement, budget: Budget | None,
     violations = check(measurement, budget) if budget is not None else []
     retained = [v for v in violations if v.figure in RETAINED]
     second = evidence.second
-    if not retained or second is None or _kept_by_roots(evidence, retained):
+    if not retained or _kept_by_roots(evidence, retained):
         return violations, []
+    if second is None:  # no second call (--leak-no-rerun): modules loaded are still not the block's growth
+        loaded = _loaded(evidence, retained)
+        return ([v for v in violations if v.figure not in RETAINED], [loaded]) if loaded else (violations, [])
     assert budget is not None
     kept = {v.figure: v for v in check(second, budget) if v.figure in RETAINED}
     first = max(retained, key=lambda v: v.value - v.limit)
@@ -219,6 +227,16 @@ def standing(measurement: Measurement, budget: Budget | None,
         return [v for v in violations if v.figure not in RETAINED], [note]
     value = kept[first.figure].value if first.figure in kept else max(v.value for v in kept.values())
     return violations, [f"a second call kept {format_size(value)} too: not one-time initialisation"]
+
+
+def _loaded(evidence: Evidence, retained: Sequence[Violation]) -> str | None:
+    """The note when modules loaded during the block hold the excess (a module imported inside a
+    test): code and module state, loaded once, not counted (as a second call would find); else None."""
+    excess = max(v.value - v.limit for v in retained)
+    if evidence.first_imports is None or evidence.first_imports < excess:
+        return None
+    return (f"modules loaded during the block hold {format_size(evidence.first_imports)}: code and module "
+            f"state, loaded once: not counted")
 
 
 def _kept_by_roots(evidence: Evidence, retained: Sequence[Violation]) -> bool:
@@ -385,18 +403,28 @@ def _second_notes(evidence: Evidence, violations: Sequence[Violation]) -> list[s
     return ["the traced second call read " + ", ".join(differs) + " (the figures above are the first call's)"]
 
 
+def _excluded_notes(measurement: Measurement, evidence: Evidence) -> list[str]:
+    """What threads older than the block allocated during it, which is not counted."""
+    if not measurement.excluded:
+        return []
+    threads = ", ".join(evidence.threads) or "threads"
+    return [f"{format_size(measurement.excluded)} that threads older than the block allocated during it "
+            f"is not counted ({threads})"]
+
+
+def _accounted(measurement: Measurement, second: Measurement | None) -> Measurement:
+    """The figures of the call whose survivors are shown: the first call's when the traced
+    second call grew nothing (it replaced what the first call kept: a global overwritten)."""
+    return second if second is not None and (second.figure("rss") or 0) > 0 else measurement
+
+
 def explain_budget(measurement: Measurement, budget: Budget | None, violations: Sequence[Violation], title: str,
                    evidence: Evidence, notes: Sequence[str] = ()) -> Explanation:
     """Why a block broke its budget: from its figures and the evidence gathered."""
     figures = {v.figure for v in violations}
     retained = bool(figures & set(RETAINED))
     roots, unexplained, root_notes = _roots_part(evidence, retained)
-    extra = list(notes) + root_notes
-    if measurement.excluded:
-        threads = ", ".join(evidence.threads) or "threads"
-        extra.append(f"{format_size(measurement.excluded)} that threads older than the block allocated during it "
-                     f"is not counted ({threads})")
-    extra += _second_notes(evidence, violations)
+    extra = list(notes) + root_notes + _excluded_notes(measurement, evidence) + _second_notes(evidence, violations)
     traced, site_notes = _sites_notes(evidence, retained)
     extra += site_notes
     peak_sites: tuple[Site, ...] = ()
@@ -405,9 +433,7 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         extra += _peak_notes(measurement, evidence.peak)
     second = evidence.second if evidence.second_traced else None
     native = bool(retained and evidence.survivors is not None and not roots and evidence.traced)
-    # the figure of the call whose survivors are shown; the first call's when the traced second
-    # call grew nothing (it replaced what the first call kept: a global overwritten)
-    accounted = second if second is not None and (second.figure("rss") or 0) > 0 else measurement
+    accounted = _accounted(measurement, second)
     accounting = _accounting(accounted, evidence) if retained else ()
     return Explanation(
         title=title,
