@@ -520,8 +520,9 @@ class _Search:
 
     def _dead_end(self, ref: Any) -> bool:
         if isinstance(ref, types.FrameType):
-            return id(ref) not in self.frames or ref.f_code.co_name == "<module>" \
-                or _framework_file(ref.f_code.co_filename)
+            # a frame on no live stack (a stored exception's traceback, a suspended generator)
+            # is a holder like any other: its locals stay alive while it does (issue 21, item 5)
+            return ref.f_code.co_name == "<module>" or _framework_file(ref.f_code.co_filename)
         return is_framework(ref) and id(ref) not in self.modules
 
     def level(self, frontier: list[Any]) -> list[Any]:
