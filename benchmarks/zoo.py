@@ -2,13 +2,14 @@
 leak" answers), what is true of it, the verdict leakhunt gave, the root it named first, the
 explained share and the time. tests/test_zoo.py asserts the same cases; this prints them.
 
-    python benchmarks/zoo.py                 # every file (about 4 minutes alone)
+    python benchmarks/zoo.py                 # every file (about 5 minutes alone)
     python benchmarks/zoo.py budgets hunts   # some files (keys of tests/zoo/catalogue.py's FILES)
 
-Each pytest file runs once, in a fresh pytest process of its own (``--leak-report-file`` and
-``--junitxml``: the time is pytest's for the test, explanation included); the library script runs
-once in a fresh interpreter (its time is measured around each call, explanation included).
-Times are not benchmarks unless the machine is quiet.
+Each pytest reproducer runs alone, in a pytest process of its own (``--leak-report-file``; the
+time is the whole process's, its start and imports included: the plugin explains after pytest
+times the test); the library script runs once in a fresh interpreter (its time is measured
+around each call, explanation included). Times are not benchmarks unless the machine is quiet;
+tests/test_zoo.py runs the files whole, and the budgets in two orders.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,23 +46,26 @@ _SHARE = re.compile(r"(\d+)% of [^:]* explained")
 
 
 def _pytest_file(file: str, where: Path) -> dict[str, tuple[str, str | None, float | None, float]]:
-    """``{test: (verdict, first root, explained share, seconds)}`` from one pytest run."""
+    """``{test: (verdict, first root, explained share, seconds)}``: each test run alone, in a
+    pytest process of its own (the time is the process's: the interpreter's start and imports,
+    the test, the plugin's second call and explanation)."""
     source, name = FILES[file]
     (where / name).write_text((ZOO / source).read_text())
     (where / "zoo_table.py").write_text("import numpy as np\n\nTABLE = np.ones(2_000_000)\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:xdist", "-p",
-                    "no:cacheprovider", name, "--leak-report-file=report.json", "--junitxml=junit.xml",
-                    *FLAGS.get(file, [])], cwd=where, env=env, capture_output=True, text=True, timeout=1800)
-    times = {case.get("name"): float(case.get("time", 0)) for case in ET.parse(where / "junit.xml").iter("testcase")}
     out = {}
-    for record in json.loads((where / "report.json").read_text())["tests"]:
-        test = record["nodeid"].split("::")[-1]
+    for case in by_file(file):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:xdist", "-p",
+                        "no:cacheprovider", f"{name}::{case.name}", "--leak-report-file=report.json",
+                        *FLAGS.get(file, [])], cwd=where, env=env, capture_output=True, text=True, timeout=1800)
+        seconds = time.perf_counter() - start
+        record = json.loads((where / "report.json").read_text())["tests"][0]
         data = record.get("explanation")
         explanation = Explanation.from_dict(data) if data else None
         root = explanation.roots[0].root if explanation is not None and explanation.roots else None
         share = explanation.explained if explanation is not None else None
-        out[test] = (record["verdict"], root, share, times.get(test, 0.0))
+        out[case.name] = (record["verdict"], root, share, seconds)
     return out
 
 

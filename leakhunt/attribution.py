@@ -506,6 +506,8 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
     while stack:
         obj = stack.pop()
         chunk.account(obj)
+        if type(obj) is dict:
+            chunk.python += _own_keys(obj)
         for child in children(obj):
             cid = id(child)
             if cid in assigned:
@@ -522,13 +524,21 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
     return chunk
 
 
-#: Numbers are never told apart as new (most are shared: small ints, constants), but one that
-#: nothing but its holder refers to (a list of floats, the ints of an object column's objects) is
+#: Numbers and strings are never told apart as new (most are shared: small ints, constants,
+#: interned names), but one that nothing but its holder refers to (a list of floats, the ints of
+#: an object column's objects, the keys of dicts in an object column: pandas-dev/pandas#49582) is
 #: the holder's memory: 100,000 objects of a pandas object column keep as much again in numbers.
-_NUMBERS = frozenset({int, float, complex})
+_NUMBERS = frozenset({int, float, complex, str, bytes})
 #: References to a number its holder alone keeps, seen from a walk's loop: the holder's, the
 #: referents list's, the loop variable's and sys.getrefcount's own argument.
 _OWN_REFS = 4
+
+
+def _own_keys(d: dict[Any, Any]) -> int:
+    """Bytes of a dict's string keys that nothing but the dict refers to: the gc does not report
+    the keys of a dict whose keys are all strings, so the walks' referents never show them
+    (references: the dict's, the loop variable's and sys.getrefcount's argument)."""
+    return sum(sys.getsizeof(k) for k in d if type(k) is str and sys.getrefcount(k) <= 3)
 
 
 class _Reach:
@@ -920,7 +930,7 @@ def kept_by(obj: Any, limit: int = 2_000_000) -> int | None:
         elif held.buffers:
             buffers.update(held.buffers)
         else:
-            python += held.size
+            python += held.size + (_own_keys(item) if type(item) is dict else 0)
         for child in children(item):
             if type(child) in _NUMBERS and id(child) not in seen and sys.getrefcount(child) <= _OWN_REFS:
                 seen.add(id(child))

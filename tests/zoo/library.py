@@ -119,7 +119,7 @@ def get_df(n):
 
 
 @memory_budget(rss="1 MB")
-def get_filtered_df(n=800):
+def get_filtered_df(n=1000):
     df = get_df(n)
     df["d"] = 2 * df.a
     out = df[df.d.between(1e5, 5e5)].copy()
