@@ -39,6 +39,7 @@ from typing import Any
 
 from leakhunt import frames as _frames
 from leakhunt import tracing
+from leakhunt.cycles import CYCLE_KIND, CYCLE_ROOT, cycle_through_arrays
 from leakhunt.explanation import Root, Site
 from leakhunt.heap import PLAIN, HeapScan, children, closed
 from leakhunt.hints import pattern_of
@@ -313,7 +314,7 @@ class _Chunk:
     """An object the block made that no other new object holds, with the new objects under it."""
 
     __slots__ = ("entry", "count", "python", "buffers", "unknown", "biggest", "biggest_size", "traced_only",
-                 "is_import", "root", "unrooted", "searched")
+                 "is_import", "root", "unrooted", "searched", "arrays", "estimated")
 
     def __init__(self, entry: Any) -> None:
         self.entry = entry
@@ -328,6 +329,8 @@ class _Chunk:
         self.root: str | None = None
         self.unrooted = False
         self.searched = False  # a bounded search found no root (not counted as rootless)
+        self.arrays: list[Any] | None = None  # object arrays in it (a cycle through one is never freed)
+        self.estimated: dict[str, int] | None = None  # holders sized by their library's estimate
 
     @property
     def size(self) -> int:
@@ -347,6 +350,11 @@ class _Chunk:
                 self.unknown = {}
             self.unknown[name] = self.unknown.get(name, 0) + 1
         elif held.buffers:
+            if held.kind == "numpy" and obj.dtype.hasobject:
+                self.arrays = (self.arrays or []) + [obj]
+            elif held.kind == "polars":
+                self.estimated = self.estimated or {}
+                self.estimated[_type_name(obj)] = self.estimated.get(_type_name(obj), 0) + 1
             if self.buffers is None:
                 self.buffers = {}
             for key, size in held.buffers:
@@ -453,19 +461,17 @@ def _foreign(scope: Any, obj: Any, spans: tuple[tuple[str, int, int], ...]) -> b
 
 def _chunks(new: _New, scan: HeapScan) -> list[_Chunk]:
     """The block's survivors, split into chunks (largest first)."""
-    ids = new.ids
-    held: set[int] = set()
+    held, hidden = _held(new, scan)
     tracked = new.tracked
-    for i in range(0, len(tracked), 1024):  # what new objects hold: one referents list per batch
-        held.update(id(ref) for ref in gc.get_referents(*tracked[i:i + 1024]) if id(ref) in ids)
-    for child, parents in scan.edges.items():
-        if child in ids and any(id(p) in ids for p in parents):
-            held.add(child)
     assigned: set[int] = set()
     chunks: list[_Chunk] = []
-    entries = [o for o in tracked if id(o) not in held] + new.data_entries
+    entries = [o for o in tracked if id(o) not in held and id(o) not in hidden] + new.data_entries
+    # An object held through a hidden edge by a holder that is not told apart as new (an object
+    # array untraced) is walked last: when a new object reaches that holder, it is part of that
+    # chunk (a Series slice pinning its parent's 100,000 objects is one chunk, not 100,001).
+    later = [o for o in tracked if id(o) in hidden]
     pending = [o for o in tracked if id(o) in held]
-    for entry in entries:
+    for entry in entries + later:
         if id(entry) not in assigned:
             chunks.append(_walk_chunk(entry, new, assigned))
     for obj in pending:  # new objects in cycles that nothing new enters from outside
@@ -477,6 +483,21 @@ def _chunks(new: _New, scan: HeapScan) -> list[_Chunk]:
     return chunks
 
 
+def _held(new: _New, scan: HeapScan) -> tuple[set[int], set[int]]:
+    """Ids of the new objects that new objects hold, and of those held only through edges the gc
+    does not report (an object array's items) by holders not told apart as new."""
+    ids = new.ids
+    held: set[int] = set()
+    tracked = new.tracked
+    for i in range(0, len(tracked), 1024):  # what new objects hold: one referents list per batch
+        held.update(id(ref) for ref in gc.get_referents(*tracked[i:i + 1024]) if id(ref) in ids)
+    hidden: set[int] = set()
+    for child, parents in scan.edges.items():
+        if child in ids:
+            (held if any(id(p) in ids for p in parents) else hidden).add(child)
+    return held, hidden - held
+
+
 def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
     chunk = _Chunk(entry)
     assigned.add(id(entry))
@@ -485,13 +506,39 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
     while stack:
         obj = stack.pop()
         chunk.account(obj)
+        if type(obj) is dict:
+            chunk.python += _own_keys(obj)
         for child in children(obj):
             cid = id(child)
-            if cid in assigned or not child_of(child):
+            if cid in assigned:
+                continue
+            if type(child) in _NUMBERS:
+                if sys.getrefcount(child) <= _OWN_REFS:  # held by this holder alone: its memory
+                    assigned.add(cid)
+                    chunk.python += sys.getsizeof(child)
+                continue
+            if not child_of(child):
                 continue
             assigned.add(cid)
             stack.append(child)
     return chunk
+
+
+#: Numbers and strings are never told apart as new (most are shared: small ints, constants,
+#: interned names), but one that nothing but its holder refers to (a list of floats, the ints of
+#: an object column's objects, the keys of dicts in an object column: pandas-dev/pandas#49582) is
+#: the holder's memory: 100,000 objects of a pandas object column keep as much again in numbers.
+_NUMBERS = frozenset({int, float, complex, str, bytes})
+#: References to a number its holder alone keeps, seen from a walk's loop: the holder's, the
+#: referents list's, the loop variable's and sys.getrefcount's own argument.
+_OWN_REFS = 4
+
+
+def _own_keys(d: dict[Any, Any]) -> int:
+    """Bytes of a dict's string keys that nothing but the dict refers to: the gc does not report
+    the keys of a dict whose keys are all strings, so the walks' referents never show them
+    (references: the dict's, the loop variable's and sys.getrefcount's argument)."""
+    return sum(sys.getsizeof(k) for k in d if type(k) is str and sys.getrefcount(k) <= 3)
 
 
 class _Reach:
@@ -557,7 +604,7 @@ _SPECIAL: dict[type, bool] = {}
 
 
 def _special(tp: type) -> bool:
-    """Objects whose forward edges are not (only) gc's referents (see :func:`_children`)."""
+    """Objects whose forward edges are not (only) gc's referents (see :func:`leakhunt.heap.children`)."""
     found = _SPECIAL.get(tp)
     if found is None:
         np = sys.modules.get("numpy")
@@ -602,15 +649,49 @@ class _RootFound:
         # buffers counted in the headline: from 1 KiB (a frame's index arrays are not news)
         buffers = {k for c in self.chunks if c.buffers for k, (size, _) in c.buffers.items() if size >= 1024}
         unknown: dict[str, int] = {}
+        estimated: dict[str, int] = {}
         for c in self.chunks:
             for name, n in (c.unknown or {}).items():
                 unknown[name] = unknown.get(name, 0) + n
+            for name, n in (c.estimated or {}).items():
+                estimated[name] = estimated.get(name, 0) + n
         target = full.chain[-1]
         return Root(root=self.path.root, kind=self.path.root_kind, buffers=len(buffers), size=self.size(),
                     path=full.nodes(), text=str(full), site=new.sites.get(id(target)) or _site_of(target),
                     pattern=pattern_of(full.chain, full.root_kind, full.root), library=self.path.library,
                     objects=sum(c.count for c in self.chunks),
-                    unknown=tuple(sorted(unknown.items(), key=lambda kv: -kv[1])))
+                    unknown=tuple(sorted(unknown.items(), key=lambda kv: -kv[1])),
+                    estimated=tuple(sorted(estimated.items(), key=lambda kv: -kv[1])))
+
+
+class _CycleRoot(_RootFound):
+    """Chunks no root holds that are cycles through an object array (:mod:`leakhunt.cycles`):
+    the cycle is their path."""
+
+    def root(self, new: _New) -> Root:
+        found = super().root(new)
+        assert self.best is not None
+        path = self.best[1]
+        return replace(found, path=path.nodes(), text=str(path), kind=CYCLE_KIND,
+                       pattern=pattern_of(path.chain, CYCLE_KIND, path.root))
+
+
+def _cycle_root(chunks: list[_Chunk]) -> dict[str, _RootFound]:
+    """The rootless chunks (searched to the end) that are cycles through an object array, as one
+    root (none when there are none)."""
+    found: _CycleRoot | None = None
+    for chunk in chunks:
+        if not (chunk.unrooted and chunk.arrays):
+            continue
+        chain = cycle_through_arrays(chunk.arrays, children)
+        if chain is None:
+            continue
+        path = RetentionPath(CYCLE_ROOT, CYCLE_KIND, chain)
+        if found is None:
+            found = _CycleRoot(path)
+        found.add(chunk, path)
+        chunk.unrooted = False
+    return {} if found is None else {found.path.root: found}
 
 
 def _first(path: RetentionPath, other: RetentionPath) -> bool:
@@ -644,9 +725,7 @@ def _root_chunks(chunks: list[_Chunk], named: dict[str, Any] | None, scan: HeapS
     roots: dict[str, _RootFound] = {}
     remaining = [c for c in chunks if not c.is_import]
     while remaining and time.perf_counter() < deadline:
-        for found_root in roots.values():
-            for chunk in found_root.reach.advance(entries, deadline):
-                found_root.add(chunk)
+        _advance_roots(roots, entries, deadline)
         remaining = [c for c in remaining if c.root is None and not c.searched and not c.is_import]
         if not remaining or time.perf_counter() >= deadline:
             break
@@ -654,23 +733,36 @@ def _root_chunks(chunks: list[_Chunk], named: dict[str, Any] | None, scan: HeapS
         found, complete = paths_to([c.entry for c in batch], named=named, scan=scan, ignore=ignore,
                                    timeout=max(0.1, deadline - time.perf_counter()))
         for chunk, paths in zip(batch, found):
-            chunk.searched = True
-            if not paths:
-                chunk.unrooted = complete  # searched to the end: no root holds it (a C extension's reference)
-                continue
-            path = paths[0]
-            if _is_import_root(path):
-                chunk.is_import = True
-                continue
-            found_root = roots.get(path.root)
-            if found_root is None:
-                found_root = roots[path.root] = _RootFound(path)
-            if chunk.root is None:
-                found_root.add(chunk, path)
-            elif chunk.root == path.root and found_root.best is None:
-                found_root.best = (chunk, path)
+            _place(chunk, paths, complete, roots)
         del found
     return {label: r for label, r in roots.items() if r.best is not None}
+
+
+def _advance_roots(roots: dict[str, _RootFound], entries: dict[int, _Chunk], deadline: float) -> None:
+    """Each root found walks on to the chunks it keeps."""
+    for found_root in roots.values():
+        for chunk in found_root.reach.advance(entries, deadline):
+            found_root.add(chunk)
+
+
+def _place(chunk: _Chunk, paths: list[RetentionPath], complete: bool, roots: dict[str, _RootFound]) -> None:
+    """A searched chunk: unrooted (searched to the end: a C extension's reference), code loaded,
+    or kept by the root its nearest path starts from."""
+    chunk.searched = True
+    if not paths:
+        chunk.unrooted = complete
+        return
+    path = paths[0]
+    if _is_import_root(path):
+        chunk.is_import = True
+        return
+    found_root = roots.get(path.root)
+    if found_root is None:
+        found_root = roots[path.root] = _RootFound(path)
+    if chunk.root is None:
+        found_root.add(chunk, path)
+    elif chunk.root == path.root and found_root.best is None:
+        found_root.best = (chunk, path)
 
 
 def _is_import_root(path: RetentionPath) -> bool:
@@ -737,12 +829,32 @@ def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout:
     # leakhunt's own lists of what the block made are referrers of it all: never a way up
     ignore = {id(new.tracked), id(chunks), id(getattr(new.scope, "_captured", None))}
     roots = _root_chunks(chunks, named, scan, deadline, ignore)
+    roots.update(_cycle_root(chunks))
     ranked = sorted(roots.values(), key=lambda r: r.size(), reverse=True)
-    total = sum(r.size() for r in ranked)
-    # a library's root is shown when it keeps something that matters (a cache of pandas' that
-    # the block filled); a few hundred bytes a library made on first use are counted, not shown
-    worth = max(_LIBRARY_SHOWN, total // 100)
-    shown = tuple(r.root(new) for r in ranked if not r.path.library or r.size() >= worth)[:max_roots]
+    rooted, by_kind = _rooted_by_kind(ranked)
+    own = [r for r in ranked if not r.path.library]
+    return Survivors(
+        roots=_shown(ranked, new, max_roots),
+        rooted=rooted,
+        rooted_arrow=by_kind.get("arrow", 0),
+        attributable=sum(r.size(attributable=True) for r in own),
+        user_rooted=sum(r.size() for r in own),
+        by_kind=tuple(sorted(by_kind.items(), key=lambda kv: -kv[1])),
+        types=_root_types([c for r in own for c in r.chunks], new),
+        **_chunk_figures(chunks),
+    )
+
+
+def _shown(ranked: list[_RootFound], new: _New, max_roots: int) -> tuple[Root, ...]:
+    """The roots shown, biggest first: a library's when it keeps something that matters (a cache
+    of pandas' that the block filled); a few hundred bytes a library made on first use are
+    counted, not shown."""
+    worth = max(_LIBRARY_SHOWN, sum(r.size() for r in ranked) // 100)
+    return tuple(r.root(new) for r in ranked if not r.path.library or r.size() >= worth)[:max_roots]
+
+
+def _rooted_by_kind(ranked: list[_RootFound]) -> tuple[int, dict[str, int]]:
+    """Bytes every root keeps (shared buffers once), and the same by kind (python, numpy, arrow...)."""
     rooted_buffers: dict[Any, tuple[int, str]] = {}
     rooted_python = 0
     for found in ranked:
@@ -752,21 +864,19 @@ def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout:
     by_kind: dict[str, int] = {"python": rooted_python} if rooted_python else {}
     for size, kind in rooted_buffers.values():
         by_kind[kind] = by_kind.get(kind, 0) + size
-    return Survivors(
-        roots=shown,
-        found=sum(c.size for c in chunks),
-        buffers=sum(len(c.buffers or ()) for c in chunks),
-        unrooted=sum(c.size for c in chunks if c.unrooted),
-        skipped=sum(c.size for c in chunks if c.root is None and not c.unrooted and not c.is_import),
-        imports=sum(c.size for c in chunks if c.is_import),
-        rooted=rooted_python + sum(size for size, _ in rooted_buffers.values()),
-        rooted_arrow=by_kind.get("arrow", 0),
-        attributable=sum(r.size(attributable=True) for r in ranked if not r.path.library),
-        user_rooted=sum(r.size() for r in ranked if not r.path.library),
-        objects=sum(c.count for c in chunks),
-        by_kind=tuple(sorted(by_kind.items(), key=lambda kv: -kv[1])),
-        types=_root_types([c for r in ranked if not r.path.library for c in r.chunks], new),
-    )
+    return rooted_python + sum(size for size, _ in rooted_buffers.values()), by_kind
+
+
+def _chunk_figures(chunks: list[_Chunk]) -> dict[str, int]:
+    """What the chunks hold: in all, searched without a root, not searched, code loaded."""
+    return {
+        "found": sum(c.size for c in chunks),
+        "buffers": sum(len(c.buffers or ()) for c in chunks),
+        "unrooted": sum(c.size for c in chunks if c.unrooted),
+        "skipped": sum(c.size for c in chunks if c.root is None and not c.unrooted and not c.is_import),
+        "imports": sum(c.size for c in chunks if c.is_import),
+        "objects": sum(c.count for c in chunks),
+    }
 
 
 def _root_types(chunks: list[_Chunk], new: _New, limit: int = 6) -> tuple[tuple[str, int], ...]:
@@ -820,9 +930,12 @@ def kept_by(obj: Any, limit: int = 2_000_000) -> int | None:
         elif held.buffers:
             buffers.update(held.buffers)
         else:
-            python += held.size
+            python += held.size + (_own_keys(item) if type(item) is dict else 0)
         for child in children(item):
-            if id(child) not in seen and not isinstance(child, _ATOMIC):
+            if type(child) in _NUMBERS and id(child) not in seen and sys.getrefcount(child) <= _OWN_REFS:
+                seen.add(id(child))
+                python += sys.getsizeof(child)
+            elif id(child) not in seen and not isinstance(child, _ATOMIC):
                 seen.add(id(child))
                 keep.append(child)
                 stack.append(child)

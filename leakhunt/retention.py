@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from leakhunt import frames as _frames
+from leakhunt.cycles import CYCLE_ROOT, is_object_array, object_array_cycle
 from leakhunt.frames import FRAMEWORK
 from leakhunt.explanation import PathStep
-from leakhunt.heap import HeapScan, live_frames, module_dicts
+from leakhunt.heap import HeapScan, children, live_frames, module_dicts
 from leakhunt.settle import thawed
 from leakhunt.sizing import data_size, holding
 from leakhunt.units import format_size
@@ -247,6 +248,12 @@ def _is_internal(obj: Any) -> bool:
 # paths
 
 
+def _said_by_next(parent: Any, child: Any) -> bool:
+    """A step the next one says: an instance's or class's ``__dict__`` (shown as ``.attr``), a
+    function's closure tuple (the next step names the variable)."""
+    return _is_attr_dict(parent, child) or (isinstance(parent, types.FunctionType) and parent.__closure__ is child)
+
+
 class _Renderer:
     """A chain of objects as display steps and as :class:`PathStep` nodes."""
 
@@ -280,23 +287,26 @@ class _Renderer:
             self.block_values(child)
             return
         self.in_internals = False
-        if not last and _is_attr_dict(parent, child):
-            return  # an instance's or class's __dict__: the next step shows as .attr
-        if not last and isinstance(parent, types.FunctionType) and parent.__closure__ is child:
-            return  # the closure tuple: the next step names the variable
+        if not last and _said_by_next(parent, child):
+            return
         owner = chain[i - 2] if i >= 2 else None
+        edge = self.edge_into(owner, parent, child)
+        if edge is not None:
+            self.show(parent, child, edge, last)
+
+    def edge_into(self, owner: Any, parent: Any, child: Any) -> str | None:
+        """The edge from ``parent`` to ``child`` as shown (``owner`` holds ``parent``); ``None``
+        when the step was said already (a closure variable's name)."""
         edge = _edge(parent, child)
         if isinstance(parent, dict) and _is_attr_dict(owner, parent) and edge.startswith("['"):
-            edge = "." + edge[2:-2]
-        elif isinstance(child, types.CellType) and isinstance(owner, types.FunctionType):
+            return "." + edge[2:-2]
+        if isinstance(child, types.CellType) and isinstance(owner, types.FunctionType):
             names = dict(zip(owner.__code__.co_freevars, owner.__closure__ or ()))
             edge = next((f" closure variable {n!r}" for n, c in names.items() if c is child), edge)
             self.parts.append(edge.strip(" ->"))
             self.pending = edge.strip(" ->")
-            return
-        elif isinstance(parent, types.CellType):
-            edge = ""
-        self.show(parent, child, edge, last)
+            return None
+        return "" if isinstance(parent, types.CellType) else edge
 
     def block_values(self, child: Any) -> None:
         self.in_internals = False
@@ -411,6 +421,12 @@ def _frame_label(frame: types.FrameType, name: str) -> str:
     return f"{name} (local in {code.co_name} at {code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno})"
 
 
+def _defined_in(obj: Any, module: str) -> bool:
+    """Does ``module`` define ``obj`` (a class or function), or the type of ``obj``?"""
+    own = getattr(obj, "__module__", None) if isinstance(obj, (type, types.FunctionType)) else type(obj).__module__
+    return own == module
+
+
 class _Search:
     """The state of one backward search from ``targets`` (see :func:`paths_to`)."""
 
@@ -435,6 +451,7 @@ class _Search:
         self.keep: dict[int, Any] = {id(t): t for t in targets}  # every node seen, kept alive by id
         self.ups: dict[int, list[int]] = {}  # id(node) -> ids of the objects found referring to it
         self.roots: dict[int, tuple[str, str]] = {}  # id(node held directly by a root) -> (label, kind)
+        self.defined: set[int] = set()  # library roots held by a global of the module defining them
         self.hidden = scan.edges if scan is not None else HeapScan(data=False).edges
         self.own_scan = scan is None
         self.ignore = {id(self.keep), id(self.ups), id(self.roots), id(self.modules), id(self.frames),
@@ -503,8 +520,9 @@ class _Search:
 
     def _dead_end(self, ref: Any) -> bool:
         if isinstance(ref, types.FrameType):
-            return id(ref) not in self.frames or ref.f_code.co_name == "<module>" \
-                or _framework_file(ref.f_code.co_filename)
+            # a frame on no live stack (a stored exception's traceback, a suspended generator)
+            # is a holder like any other: its locals stay alive while it does (issue 21, item 5)
+            return ref.f_code.co_name == "<module>" or _framework_file(ref.f_code.co_filename)
         return is_framework(ref) and id(ref) not in self.modules
 
     def level(self, frontier: list[Any]) -> list[Any]:
@@ -518,6 +536,8 @@ class _Search:
                 name = _edge(ref, held)
                 label = _global_label(name[2:-2] if name.startswith("['") else "?", self.modules[rid], held)
                 self.better(hid, label, "library" if rid in self.library else "global")
+                if rid in self.library and _defined_in(held, self.modules[rid]):
+                    self.defined.add(hid)
                 continue
             if rid in self.locals or rid in self.frames:
                 if hid in self.local_roots:
@@ -551,7 +571,10 @@ class _Search:
                         prev[up] = nid
                         nxt.append(up)
             level = nxt
-        ranked = sorted(found, key=lambda nid: RANKS[self.roots[nid][1]])  # stable: nearest first
+        # stable: nearest first; of a library's roots, one that the module defining it holds first
+        # (logging's own Logger, not another library's global alias of one)
+        ranked = sorted(found, key=lambda nid: (RANKS[self.roots[nid][1]],
+                                                self.roots[nid][1] == "library" and nid not in self.defined))
         out: list[RetentionPath] = []
         labels: set[str] = set()
         for nid in ranked:
@@ -660,27 +683,33 @@ def why_alive(
             f"why_alive needs max_paths >= 1, max_depth >= 1 and timeout > 0; "
             f"got max_paths={max_paths!r}, max_depth={max_depth!r}, timeout={timeout!r}"
         )
+    caller = sys._getframe(_skip_callers + 1)
     with thawed():  # frozen objects are invisible to gc.get_referrers
         found, complete = paths_to([obj], max_paths=max_paths, max_depth=max_depth, timeout=timeout,
-                                   max_frontier=max_frontier, _caller=sys._getframe(_skip_callers + 1))
+                                   max_frontier=max_frontier, _caller=caller)
     paths = found[0]
     note = "" if complete else "search stopped by its depth, width or time bound"
     if not paths and complete:
-        note = _no_root_note(obj)
+        note = _no_root_note(obj, caller.f_globals if caller.f_code.co_name == "<module>" else None)
+    del caller
     from leakhunt.attribution import kept_by
 
     return RetentionPaths(target=describe(obj), size=kept_by(obj), paths=tuple(paths), complete=complete, note=note)
 
 
-def _no_root_note(obj: Any) -> str:
+def _no_root_note(obj: Any, caller_globals: dict[str, Any] | None = None) -> str:
+    chain = object_array_cycle(obj, children)
+    if chain is not None and any(is_object_array(o) for o in chain):
+        return (f"no root holds it: it is in {CYCLE_ROOT}: "
+                + " -> ".join(RetentionPath("", "other", chain).steps()[1:]))
     frames = live_frames()
-    locals_dicts = set()
+    skipped = {id(caller_globals)} if caller_globals is not None else set()  # the asker's own variable
     for f in frames:
         try:
-            locals_dicts.add(id(f.f_locals))
+            skipped.add(id(f.f_locals))
         except Exception:
             continue
-    referrers = [r for r in gc.get_referrers(obj) if not isinstance(r, types.FrameType) and id(r) not in locals_dicts]
+    referrers = [r for r in gc.get_referrers(obj) if not isinstance(r, types.FrameType) and id(r) not in skipped]
     del frames
     if not referrers:
         return "no path from a module global or a frame local was found"

@@ -566,7 +566,7 @@ class _Tracer:
         if self.recorder is not None:
             self.recorder.stop()
         if self.peaks is not None:
-            self.overhead = tracemalloc.get_tracemalloc_memory()
+            self.overhead = tracing.own_memory()
             _say(self.status, f"leakhunt: the script returned at {timeline.t[-1] if timeline.t else 0:.1f} s; "
                               "summarising the traced allocations at the peak")
             self.peaks.stop()

@@ -148,8 +148,9 @@ def _bytes(obj: Any) -> Holding | None:
 
 
 #: Libraries whose objects' ``nbytes`` counts data the walk reaches anyway (a pandas Index's
-#: ndarray): not counted twice.
-_WALKED = ("builtins", "pandas", "numpy", "pyarrow", "polars")
+#: ndarray): not counted twice; and dask, whose collections' ``nbytes`` is what their graph would
+#: compute, not memory they hold (dask/dask#3530: a lazy 122 MiB array is a graph of a few KiB).
+_WALKED = ("builtins", "pandas", "numpy", "pyarrow", "polars", "dask")
 
 
 def _nbytes(obj: Any) -> Holding | None:
@@ -163,6 +164,34 @@ def _nbytes(obj: Any) -> Holding | None:
     if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
         return Holding(size, "nbytes", ((("nbytes", id(obj)), size),))
     return None
+
+
+class _Plain:
+    """An instance of a class defined in Python: the interpreter's header before each one."""
+
+
+#: What the interpreter allocates before an object, which ``object.__sizeof__`` leaves out and
+#: ``sys.getsizeof`` counts: the garbage collector's header (an object it tracks), and before an
+#: instance of a Python class (3.11+) the pointers to its dict and weak references.
+_GC_HEADER = sys.getsizeof([]) - [].__sizeof__()
+_PRE_HEADER = sys.getsizeof(_Plain()) - object.__sizeof__(_Plain()) - _GC_HEADER
+_HAVE_GC = 1 << 14  # Py_TPFLAGS_HAVE_GC
+_MANAGED_DICT = 1 << 4  # Py_TPFLAGS_MANAGED_DICT (3.11+)
+_SIZEOF_OWN: dict[type, bool] = {}
+
+
+def _own_size(obj: Any, tp: type) -> int:
+    """An object's own size, its header included. ``sys.getsizeof`` where the type keeps
+    ``object.__sizeof__``; otherwise ``object.__sizeof__`` plus the header (a DataFrame's
+    ``__sizeof__`` is deep: what it holds is walked, not counted twice)."""
+    plain = _SIZEOF_OWN.get(tp)
+    if plain is None:
+        plain = _SIZEOF_OWN[tp] = getattr(tp, "__sizeof__", None) is object.__sizeof__
+    if plain:
+        return sys.getsizeof(obj)
+    flags = tp.__flags__
+    return (object.__sizeof__(obj) + (_GC_HEADER if flags & _HAVE_GC else 0)
+            + (_PRE_HEADER if flags & _MANAGED_DICT else 0))
 
 
 def holding(obj: Any) -> Holding:
@@ -188,7 +217,7 @@ def holding(obj: Any) -> Holding:
         if found is not None:
             return found
         try:
-            return Holding(object.__sizeof__(obj))  # its own header: a DataFrame's __sizeof__ is deep
+            return Holding(_own_size(obj, tp))
         except TypeError:
             return Holding(None, "unknown")
     try:
