@@ -176,6 +176,9 @@ def run(args: argparse.Namespace) -> int:
 
         for path in write_pages(results, found, args.markdown):
             print(f"wrote {path}", file=sys.stderr)
+    for r in results:
+        if r.not_run:
+            print(f"leakhunt casebook: {r.case.name} not run: {r.not_run}", file=sys.stderr)
     for name, error in failures.items():
         print(f"leakhunt casebook: {name} failed:\n{error}", file=sys.stderr)
     return 1 if failures else 0

@@ -335,6 +335,7 @@ def write_pages(results: Sequence[CaseResult], versions: Mapping[str, str], dire
 
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    results = [r for r in results if not r.not_run]  # its committed page stays as it was
     for r in results:
         images: dict[str, str] = {}
         for kind, draw in (("timeline", timeline_plot), ("growth", growth_plot)):

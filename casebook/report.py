@@ -44,6 +44,7 @@ _VERDICT_STYLE: Mapping[str, tuple[str, str]] = {
     "myth: holds after all": ("myth: holds", "yellow"),
     "inconclusive": ("inconclusive", "magenta"),
     "claims only": ("claims only", "blue"),
+    "not run": ("not run", "dim"),
 }
 _CLAIM_STYLE: Mapping[str | None, str] = {
     "holds": "green", "does not hold": "cyan", "partly": "yellow", None: "dim",
@@ -128,13 +129,18 @@ def render_table(results: Sequence[CaseResult], versions: Mapping[str, str], fil
     ledger.add_column("verdict", no_wrap=True)
     ledger.add_column("claim", overflow="fold")
     for r in results:
+        if r.not_run:
+            continue  # said once below, with what to install
         for claim in judge_claims(r):
             shown = claim.verdict or "not measured"
             ledger.add_row(r.case.name, Text(shown, style=_CLAIM_STYLE[claim.verdict]), claim.text)
     if ledger.row_count:
         out.print(ledger)
+    for r in results:
+        if r.not_run:
+            out.print(Text(f"{r.case.name}: not run: {r.not_run}", style="yellow"))
     done = sum(reproduced(r) for r in results)
-    leaks = sum(r.case.expect == "leak" for r in results)
+    leaks = sum(r.case.expect == "leak" and not r.not_run for r in results)
     out.print(f"{done} of {leaks} leak stories reproduced; evidence for each claim: --json or "
               f"--markdown DIR.")
     for name, error in (failures or {}).items():
@@ -209,6 +215,7 @@ def case_document(r: CaseResult) -> dict[str, Any]:
         "variants": {name: _variant_document(r, name) for name in names},
         "causes": causes(r),
         "skipped": dict(r.skipped),
+        "not_run": r.not_run,
     }
     if case.expect != "claims":
         doc["leaky"] = _medians(r.get("leaky"))

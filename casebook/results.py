@@ -77,6 +77,7 @@ class CaseResult:
     runs: int
     results: tuple[VariantResult, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)  # variant -> why it did not run
+    not_run: str | None = None  # why the whole case did not run: what to install
 
     def get(self, name: str, scale: float = 1.0) -> VariantResult | None:
         for result in self.results:

@@ -37,8 +37,27 @@ STEP_TIMEOUT = 1800
 #: What the fork server imports once, for every process it forks.
 PRELOAD = ["numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.csv", "pyarrow.compute",
            "psutil", "leakhunt", "casebook.child"]
-# Optional modules a variant may need -> the extra that installs them (pyproject.toml).
-_EXTRAS = {"polars": "compare", "duckdb": "compare", "distributed": "dask"}
+# Optional modules a case or a variant may need -> the extra that installs them
+# (pyproject.toml); any other missing module is the casebook's own extra.
+_EXTRAS = {"polars": "compare", "duckdb": "compare", "dask": "dask", "distributed": "dask"}
+
+
+def missing_module(modules: Sequence[str]) -> str | None:
+    """The first of ``modules`` (dotted names) whose package is not installed, or None."""
+    for module in modules:
+        package = module.split(".")[0]
+        try:
+            found = find_spec(package)
+        except (ImportError, ValueError):  # a broken install, or a module set to None
+            found = None
+        if found is None:
+            return package
+    return None
+
+
+def install_hint(module: str) -> str:
+    """What to install for ``module``, in the words a user types."""
+    return f"install leakhunt[{_EXTRAS.get(module, 'casebook')}] ({module} is not installed)"
 
 
 class CaseError(RuntimeError):
@@ -225,9 +244,8 @@ def _plan(case: Case, *, runs: int, alternatives: bool, growth: bool, explain: b
         if variant.kind == "alternative" and not alternatives:
             skipped[variant.name] = "alternatives were not asked for (--no-alternatives)"
             continue
-        if variant.requires and find_spec(variant.requires) is None:
-            extra = _EXTRAS.get(variant.requires, "all")
-            skipped[variant.name] = f"{variant.requires} is not installed (pip install \"leakhunt[{extra}]\")"
+        if variant.requires and missing_module([variant.requires]):
+            skipped[variant.name] = install_hint(variant.requires.split(".")[0])
             continue
         chosen.append(variant)
 
@@ -321,6 +339,9 @@ def run_cases(
 ) -> tuple[list[CaseResult], dict[str, str]]:
     """Measure ``cases`` at ``size``: every variant ``runs`` times, each run in a fresh process.
 
+    A case whose optional library (one of its ``imports``) is not installed is not run: its
+    result has no measurements and ``not_run`` says what to install.
+
     ``explain`` asks the story's code of a "retained" case for leakhunt's explanation of what
     stays alive; ``profile`` adds memory_profiler line tables for the variants that ask for
     them; ``timelines`` samples memory over time for the plots. ``only`` maps a case name to
@@ -334,7 +355,14 @@ def run_cases(
         raise ValueError(f"jobs must be >= 1, got {jobs!r}")
     progress = progress or Progress()
     plans = []
+    not_run: dict[str, str] = {}
     for case in cases:
+        # A case whose optional library is missing is not run, and says what to install: it
+        # never fails the command (the README's first line must work with the extra it names).
+        absent = missing_module(case.imports)
+        if absent is not None:
+            not_run[case.name] = install_hint(absent)
+            continue
         chains, skipped = _plan(case, runs=runs, alternatives=alternatives, growth=growth,
                                 explain=explain, profile=profile,
                                 only=None if only is None else only.get(case.name))
@@ -355,7 +383,12 @@ def run_cases(
         shutil.rmtree(root, ignore_errors=True)
     results: list[CaseResult] = []
     failures: dict[str, str] = {}
-    for case, chains, skipped in plans:
+    by_case = {case.name: (case, chains, skipped) for case, chains, skipped in plans}
+    for case in cases:
+        if case.name in not_run:
+            results.append(CaseResult(case=case, size=size, runs=runs, results=(), not_run=not_run[case.name]))
+            continue
+        case, chains, skipped = by_case[case.name]
         errors = [chain.error for chain in chains if chain.error]
         if errors:
             failures[case.name] = errors[0]

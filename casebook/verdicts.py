@@ -63,6 +63,7 @@ CASE_VERDICTS: Mapping[str, str] = {
     "myth: holds after all": "the code the story blamed breaks the budget: the claim is true here",
     "inconclusive": "a deciding figure fell between the margins (or was not measured)",
     "claims only": "nothing to budget: the case judges claims",
+    "not run": "a library the case needs is not installed (it says which extra to install)",
 }
 
 
@@ -110,6 +111,8 @@ def _variant_verdict(r: CaseResult, name: str | None) -> BudgetVerdict | None:
 def case_verdict(r: CaseResult) -> str:
     """The case's verdict (a key of :data:`CASE_VERDICTS`)."""
     case = r.case
+    if r.not_run:
+        return "not run"
     if case.expect == "claims":
         return "claims only"
     leaky = _variant_verdict(r, "leaky")
@@ -304,10 +307,13 @@ def judge_claims(r: CaseResult) -> list[ClaimResult]:
     evidence = Evidence(r)
     out = []
     for claim in r.case.claims:
-        try:
-            ruling = claim.decide(evidence)
-        except Missing as exc:
-            ruling = Ruling(None, f"not measured: {exc}")
+        if r.not_run:
+            ruling = Ruling(None, f"not run: {r.not_run}")
+        else:
+            try:
+                ruling = claim.decide(evidence)
+            except Missing as exc:
+                ruling = Ruling(None, f"not measured: {exc}")
         out.append(ClaimResult(claim.text, claim.source or r.case.story, ruling.verdict,
                                ruling.evidence, dict(ruling.figures)))
     return out

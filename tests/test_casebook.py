@@ -147,6 +147,37 @@ def test_the_casebook_uses_only_leakhunts_public_api(path: Path) -> None:
             assert not module.startswith("casebook.cases"), f"{path.name} imports a sibling case: {module}"
 
 
+# Libraries the casebook extra installs but a plain install may lack: a case that imports one
+# must declare it (in its `imports`, or a variant's `requires`) so that the runner can say what
+# to install instead of failing.
+OPTIONAL = {"dask", "distributed", "polars", "duckdb"}
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_a_case_declares_every_optional_library_it_imports(name: str) -> None:
+    case = get_case(name)
+    declared = {m.split(".")[0] for m in case.imports}
+    declared |= {v.requires.split(".")[0] for v in case.variants if v.requires}
+    used = {module.split(".")[0] for module, _ in _imports(PACKAGE / "cases" / f"{name}.py")}
+    assert used & OPTIONAL <= declared, (name, used & OPTIONAL - declared)
+
+
+def test_a_missing_library_names_the_extra_that_installs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from casebook.runner import install_hint, missing_module, run_cases
+
+    monkeypatch.setitem(sys.modules, "dask", None)
+    assert missing_module(["numpy", "dask.dataframe"]) == "dask"
+    assert missing_module(["numpy", "pandas"]) is None
+    assert install_hint("dask") == "install leakhunt[dask] (dask is not installed)"
+    assert install_hint("polars") == "install leakhunt[compare] (polars is not installed)"
+    results, failures = run_cases([get_case("dask_top_n")], "test", runs=3)  # nothing is started
+    assert failures == {} and results[0].not_run == "install leakhunt[dask] (dask is not installed)"
+    assert case_verdict(results[0]) == "not run"
+    assert {c.verdict for c in judge_claims(results[0])} == {None}
+
+
 def test_the_core_plugin_does_not_register_the_casebook() -> None:
     for path in (ROOT / "pytest_leakhunt").glob("*.py"):
         assert not any(module.startswith("casebook") for module, _ in _imports(path)), path

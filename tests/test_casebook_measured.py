@@ -199,3 +199,24 @@ def test_cli_json_and_pages(tmp_path: Path) -> None:
     for image in ("row_slice-timeline.png", "row_slice-growth.png", "mean_myth-timeline.png"):
         assert (pages / "img" / image).read_bytes().startswith(b"\x89PNG"), image
     assert "Line by line" not in page  # row_slice asks for no line profile
+
+
+def test_a_case_whose_library_is_missing_is_not_run_and_the_command_succeeds(tmp_path: Path) -> None:
+    """dask made unimportable in every process the command starts (a `sitecustomize` on the
+    path, as on a machine without the extra): dask_top_n says what to install, the other case
+    runs, and the command exits 0."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['dask'] = None\n"
+                                           "sys.modules['distributed'] = None\n")
+    path = os.pathsep.join([str(hide), os.environ.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-m", "leakhunt.cli", "casebook", "dask_top_n", "mean_myth", "--size", "test"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        env={**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": path})
+    assert proc.returncode == 0, proc.stderr
+    assert "dask_top_n: not run: install leakhunt[dask] (dask is not installed)" in proc.stdout
+    assert re.search(r"^dask_top_n\s.*not run\s*$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^mean_myth\s+retained\b.*myth: does not hold\s*$", proc.stdout, re.M), proc.stdout
+    assert "dask_top_n not run: install leakhunt[dask]" in proc.stderr
+    assert "Traceback" not in proc.stderr
