@@ -14,6 +14,7 @@ from casebook.model import METRICS
 from casebook.results import CaseResult, VariantResult
 from casebook.verdicts import (
     CASE_VERDICTS,
+    CPU_SPREAD,
     GROWTH_LINE,
     SPREAD,
     TIME_SPREAD,
@@ -235,7 +236,8 @@ def to_document(results: Sequence[CaseResult], versions: Mapping[str, str],
         "schema": SCHEMA,
         "size": results[0].size if results else None,
         "runs": results[0].runs if results else None,
-        "margins": {"spread": SPREAD, "time_spread": TIME_SPREAD, "growth_line": GROWTH_LINE},
+        "margins": {"spread": SPREAD, "cpu_spread": CPU_SPREAD, "time_spread": TIME_SPREAD,
+                    "growth_line": GROWTH_LINE},
         "metrics": dict(METRICS),
         "verdicts": dict(CASE_VERDICTS),
         "versions": dict(versions),
