@@ -1,9 +1,11 @@
 """Wall-time overhead of leakhunt's Dask worker plugin on a dataframe computation.
 
-Run: python benchmarks/dask_overhead.py [--days 200] [--rounds 3]   (prints the table of benchmarks/dask.md)
-     python benchmarks/dask_overhead.py --per-task   (the plugin's own code per task, no cluster)
+Run: python benchmarks/dask_overhead.py [--days 200] [--rounds 3] [--threads 1]   (prints the table of benchmarks/dask.md)
+     python benchmarks/dask_overhead.py --per-task   (the plugin's own code per task, and a result's walk; no cluster)
 
-One ``LocalCluster`` of 2 worker processes (1 thread each). The computation is a
+One ``LocalCluster`` of 2 worker processes (``--threads`` each: 1 by default; with more, a
+prefix suspected from shared figures is confirmed on calls run alone, which the block's cost
+includes: the table says how long the workers ran one task at a time). The computation is a
 ``dask.datasets.timeseries`` frame (one partition a day, 86,400 rows each): group-by means, a
 filtered aggregation, a per-partition rolling mean and a shuffle by key, computed together.
 Each round runs it plain and under ``watch(client)``, alternating which goes first, and the
@@ -64,7 +66,8 @@ def per_task_cost(n: int = 20_000) -> float:
     from leakhunt.dask import LeakhuntPlugin
 
     plugin = LeakhuntPlugin(threshold=1 << 20)
-    plugin.worker = SimpleNamespace(state=SimpleNamespace(nbytes=0, nthreads=1), data={})
+    plugin.worker = SimpleNamespace(state=SimpleNamespace(nbytes=0, nthreads=1, tasks={}, long_running=set()),
+                                    data={}, plugins={})
     plugin._last_unmanaged, plugin._last_arrow = plugin._reading()
     started = time.perf_counter()
     for i in range(n):
@@ -74,21 +77,44 @@ def per_task_cost(n: int = 20_000) -> float:
     return (time.perf_counter() - started) / n
 
 
+def walk_cost(n: int = 2_000) -> float:
+    """Seconds to count a pandas frame of three columns (100,000 rows) by its buffers, as the
+    plugin does for each result of 64 KiB or more (leakhunt.dask._ledger.DataLedger)."""
+    import numpy as np
+    import pandas as pd
+
+    from leakhunt.dask._ledger import DataLedger
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"k": rng.integers(0, 10, 100_000), "x": rng.random(100_000),
+                          "name": pd.array(rng.choice(["a", "b"], 100_000), dtype="string[pyarrow]")})
+    ledger = DataLedger()
+    started = time.perf_counter()
+    for i in range(n):
+        ledger.add(i, frame, 4 << 20)
+        ledger.remove(i)
+    return (time.perf_counter() - started) / n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=200,
                         help="partitions (days of data); 200 take about a minute here (100 did under load)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (Dask's default is several)")
     parser.add_argument("--per-task", action="store_true", help="only time the plugin's own code per task")
     args = parser.parse_args()
     if args.per_task:
         costs = sorted(per_task_cost() for _ in range(5))
         print(f"plugin code per task (start + end), median of 5 x 20,000: {costs[2] * 1e6:.1f} us")
+        walks = sorted(walk_cost() for _ in range(5))
+        print(f"counting a 3-column frame of 100,000 rows by its buffers, median of 5 x 2,000: {walks[2] * 1e6:.1f} us")
         return
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+    with LocalCluster(n_workers=2, threads_per_worker=args.threads, processes=True, dashboard_address=":0",
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         run_once(client, min(args.days, 10))  # warm up imports on the workers
         plain, watched, inside, tasks, report = [], [], [], 0, None
+        isolated: list[float] = []  # seconds the workers ran one task at a time (confirmations)
         enter: list[float] = []  # registering the plugin (a heap pass on each worker)
         leave: list[float] = []  # collecting: settle, census and survivors on each worker
         cpu: dict[str, list[float]] = {"plain": [], "watched": []}
@@ -110,9 +136,11 @@ def main() -> None:
                 cpu["watched"].append(workers_cpu(client) - cpu_before)
                 tasks = sum(t.calls for t in w.report.tasks)
                 report = w.report
+                isolated.append(sum(x.isolated_seconds or 0 for x in report.workers))
         ratios = [w_ / p for w_, p in zip(watched, plain)]
         inner = [i / p for i, p in zip(inside, plain)]
-        print(f"{args.days} partitions, {tasks} tasks per run, 2 workers x 1 thread, {args.rounds} rounds")
+        print(f"{args.days} partitions, {tasks} tasks per run, 2 workers x {args.threads} thread"
+              f"{'s' if args.threads > 1 else ''}, {args.rounds} rounds")
         cpu_ratios = [w_ / p for w_, p in zip(cpu["watched"], cpu["plain"])]
         print("| round | plain s | watched s | inside s | watched/plain | inside/plain | workers' CPU plain s | watched s | CPU watched/plain |")
         print("|---|---|---|---|---|---|---|---|---|")
@@ -128,6 +156,9 @@ def main() -> None:
               f"worker): median {med(leave):.1f} s")
         print(f"last watched run: {settled} of {tasks} tasks measured settled (confirmation windows); "
               f"verdicts: {verdicts}")
+        if args.threads > 1:
+            print(f"workers ran one task at a time (confirmations) for {', '.join(f'{s:.1f}' for s in isolated)} s "
+                  f"in the watched runs")
 
 
 if __name__ == "__main__":

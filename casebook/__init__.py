@@ -20,6 +20,7 @@ CASE_NAMES: tuple[str, ...] = (
     "numpy_view",
     "index_slice",
     "groupby_held",
+    "killed_batch",
     # Memory Leak Fix Documentation
     "concat_loop",
     "parquet_append",

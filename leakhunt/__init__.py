@@ -7,6 +7,7 @@ from leakhunt.guard import memory_budget
 from leakhunt.growth import track_growth
 from leakhunt.hunt import LeakVerdict, hunt
 from leakhunt.measure import Measurement, measure
+from leakhunt.oom import oom_guard
 from leakhunt.retention import RetentionPaths, why_alive
 from leakhunt.settle import settle
 from leakhunt.units import format_size, parse_size
@@ -24,6 +25,7 @@ __all__ = [
     "hunt",
     "measure",
     "memory_budget",
+    "oom_guard",
     "parse_size",
     "settle",
     "track_growth",

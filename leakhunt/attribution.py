@@ -4,17 +4,25 @@ A process runs many blocks (tests) one after another; an explanation is only use
 about what *this* block did. A :class:`Scope` is opened when the block starts and records what
 attribution needs to tell the block's own objects from everything else:
 
-- a *fresh* trace (:func:`leakhunt.tracing.start` with ``fresh=True``): every object the block
-  allocates has a tracemalloc traceback, and nothing older has one. Where the user runs their
-  own trace (never restarted), the scope instead records the buffers alive at the start;
+- the heap as it is: it is frozen (``gc.freeze()``, or left frozen when someone froze it), so at
+  the block's end ``gc.get_objects()`` lists exactly the gc-tracked objects made since
+  (:meth:`Scope.capture` takes them, then thaws what it froze, before the end is settled);
+- optionally a *fresh* trace (:func:`leakhunt.tracing.start` with ``fresh=True``): every object
+  the block allocates has a tracemalloc traceback, nothing older has one, so objects the gc
+  does not track (numpy arrays, Arrow objects, strings) are told apart too, and the lines that
+  allocated them are known. Without a trace, such an object counts as the block's when an
+  object the block made holds it;
 - the threads alive at the start, with the CPU time each had used: memory that one of those
   threads allocated during the block is not the block's (their allocations are recognised by
   the thread's own code at the root of the allocation's traceback);
 - the child processes alive at the start: they are not the block's children.
 
-:func:`survivors` then lists the block's buffers that are still alive (numpy buffers, Arrow
-objects, bytes; whatever their size, largest first), finds one path from a root to each with
-one backwards search (:func:`leakhunt.retention.paths_to`), and groups them by root.
+:func:`survivors` then splits what the block made into *chunks* (an object no other new object
+holds, with everything new it holds), searches backwards from the biggest chunks to their roots
+(:func:`leakhunt.retention.paths_to`, a few dozen at a time), and walks forward from each root
+found to every chunk it keeps: a root's figure is everything it keeps, each buffer counted once
+(:mod:`leakhunt.sizing`), and roots are ranked by it. Chunks no search reached are counted as
+unrooted; modules loaded during the block are a category of their own, not a root.
 """
 
 from __future__ import annotations
@@ -22,25 +30,34 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 import tracemalloc
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from collections import Counter
 from typing import Any
-
-import objgraph
 
 from leakhunt import frames as _frames
 from leakhunt import tracing
 from leakhunt.explanation import Root, Site
+from leakhunt.heap import PLAIN, HeapScan, children, closed
+from leakhunt.hints import pattern_of
+from leakhunt.frames import FRAMEWORK as _FRAMEWORK_PACKAGES
+from leakhunt.retention import RetentionPath, paths_to
 from leakhunt.settle import thawed
-from leakhunt.retention import HeapScan, RetentionPath, biggest_buffers, buffer_size, paths_to
+from leakhunt.sizing import holding
 
-__all__ = ["Scope", "Survivors", "survivors", "MIN_BUFFER"]
+__all__ = ["Scope", "Survivors", "survivors", "created_types", "kept_by", "buffer_baseline"]
 
-#: Buffers from this size up are searched one by one; smaller ones show in allocation sites.
-MIN_BUFFER = 64 * 1024
+#: Chunks searched per round of the backward search (the biggest first).
+_BATCH = 48
+#: Objects a forward walk from one root may visit (a root that reaches a library's whole heap
+#: stops there; the chunks it did not reach are searched from their own side).
+_REACH = 400_000
+_ATOMIC = (int, float, complex, bool, type(None))
+#: A library's root keeping less than this (and under 1 % of what roots keep) is not shown.
+_LIBRARY_SHOWN = 64 * 1024
 _THREADING = threading.__file__
-
 
 @dataclass(frozen=True)
 class _Thread:
@@ -92,21 +109,55 @@ def _child_pids() -> frozenset[int]:
         return frozenset()
 
 
-class Scope:
-    """What existed when a block began. Open it before the block, :meth:`close` after explaining.
+_FRAMEWORK_TYPE: dict[type, bool] = {}
 
-    ``trace``: trace the block freshly (the default); ``False`` leaves tracing as it is and
-    records the buffers alive at the start instead (one pass over the heap).
+
+def _ours_or_framework(tp: type) -> bool:
+    found = _FRAMEWORK_TYPE.get(tp)
+    if found is None:
+        module = getattr(tp, "__module__", None)
+        found = _FRAMEWORK_TYPE[tp] = isinstance(module, str) and module.split(".", 1)[0] in _FRAMEWORK_PACKAGES
+    return found
+
+
+def _running_frames() -> set[int]:
+    out: set[int] = set()
+    tops = list(sys._current_frames().values())
+    for top in tops:
+        f: types.FrameType | None = top
+        while f is not None:
+            out.add(id(f))
+            f = f.f_back
+    tops.clear()  # this frame is among them: no cycle through its own variables
+    f = top = None  # noqa: F841
+    return out
+
+
+class Scope:
+    """What existed when a block began. Open it before the block, :meth:`capture` at its end
+    (before the end is settled), :meth:`close` after explaining.
+
+    ``trace``: trace the block freshly; ``children``: record the child processes alive now
+    (a block that measures its children leaves them out); ``freeze``: tell the block's
+    gc-tracked objects by freezing the heap (see the module's docstring).
     """
 
-    def __init__(self, *, trace: bool = True, frames: int = tracing.TRACE_FRAMES) -> None:
+    def __init__(self, *, trace: bool = True, frames: int = tracing.TRACE_FRAMES, freeze: bool = True,
+                 children: bool = True) -> None:
         self.trace = tracing.start(frames, fresh=True) if trace else None
-        self.baseline: frozenset[int] | None = None
-        if self.trace is None or not self.trace.fresh:
-            with thawed():
-                self.baseline = frozenset(id(obj) for obj, _ in biggest_buffers(min_size=MIN_BUFFER, limit=1 << 30))
+        # Under a trace of the user's, older objects have tracebacks too: the data holders alive
+        # now are recorded instead (one pass over the heap; only an explaining call asks for it).
+        self.baseline: frozenset[int] | None = buffer_baseline() if trace and not self.fresh else None
         self.threads = _threads()
-        self.children = _child_pids()
+        self.children = _child_pids() if children else frozenset()
+        self._made: list[Any] | None = None
+        self._captured: list[Any] | None = None
+        self._froze = False
+        self.frozen = False
+        if freeze and gc.isenabled():
+            self._froze = gc.get_freeze_count() == 0
+            gc.freeze()  # someone else's freeze stays theirs: this adds to it, never undoes it
+            self.frozen = True
         self.closed = False
 
     @property
@@ -114,16 +165,53 @@ class Scope:
         """Every traced allocation was made inside the block."""
         return self.trace is not None and self.trace.fresh and self.trace.active and tracemalloc.is_tracing()
 
-    def created_here(self, obj: Any) -> bool:
-        """Was ``obj`` created inside the block (as far as the scope can tell)?"""
+    def release_trace(self) -> None:
+        """Stop the trace the scope started, once what needs it has been read: every allocation
+        is traced while it runs, and the walks of an explanation allocate a lot."""
+        if self.trace is not None:
+            self.trace.stop()
+
+    def capture(self) -> None:
+        """After the block (before anything thaws the heap): take the gc-tracked objects it made
+        that are still alive (:attr:`captured`). Idempotent; only what explains a block calls
+        it, so a block that needs no explanation pays nothing for it. One list: cheap under
+        the block's trace, where every allocation is traced."""
+        if self._made is not None or not self.frozen or self.closed:
+            return
+        gc.collect()  # with the older heap frozen, this walks only what the block made
+        self._made = gc.get_objects()
+        self._running = _running_frames()  # the stacks running now are not what the block left
+
+    @property
+    def captured(self) -> list[Any] | None:
+        """The gc-tracked objects the block made that are still alive (after :meth:`capture`),
+        leaving out the test framework's and leakhunt's own."""
+        if self._captured is None and self._made is not None:
+            running = self._running
+            self._captured = [o for o in self._made if not _ours_or_framework(type(o)) and id(o) not in running
+                              and not _framework_made(o)]
+            self._made = None
+        return self._captured
+
+    def created_here(self, obj: Any) -> bool | None:
+        """Was ``obj`` created inside the block? ``None`` when the scope cannot tell (an object
+        the gc does not track, without a fresh trace)."""
         if self.fresh:
             try:
                 return tracemalloc.get_object_traceback(obj) is not None
             except Exception:
                 return False
+        if self.captured is not None and gc.is_tracked(obj):
+            return id(obj) in self._captured_ids()
         if self.baseline is not None:
             return id(obj) not in self.baseline
-        return True
+        return None
+
+    def _captured_ids(self) -> set[int]:
+        ids = self.__dict__.get("_ids")
+        if ids is None:
+            ids = self.__dict__["_ids"] = {id(o) for o in self.captured or ()}
+        return ids
 
     # -------------------------------------------------------------- other threads
     def active_threads(self) -> list[str]:
@@ -168,16 +256,16 @@ class Scope:
                 foreign += trace[1]
         return foreign, total
 
-    def object_foreign(self, obj: Any) -> bool:
-        if not self.fresh or not self.threads:
-            return False
-        tb = tracemalloc.get_object_traceback(obj)
-        return tb is not None and self.foreign(_frames.traceback_frames(tb), self.foreign_spans())
-
     def close(self) -> None:
-        """Stop the trace the scope started (a trace of the user's is left alone)."""
+        """Stop the trace the scope started (a trace of the user's is left alone), thaw what it
+        froze, and let go of what it captured."""
         if not self.closed:
             self.closed = True
+            if self._froze:
+                gc.unfreeze()
+                self._froze = False
+            self._made = self._captured = None
+            self.__dict__.pop("_ids", None)
             if self.trace is not None:
                 self.trace.stop()
 
@@ -188,71 +276,347 @@ class Scope:
         self.close()
 
 
+# --------------------------------------------------------------------------------------
+# survivors
+
+
 @dataclass(frozen=True)
 class Survivors:
-    """The block's buffers still alive, grouped by root."""
+    """What the block made that is still alive: grouped by root, and in named categories.
+
+    ``found``: bytes of everything new still alive; ``roots``: the biggest roots (by what they
+    keep); ``rooted``: bytes of every root found (shared buffers once); ``imports``: modules
+    loaded during the block (a category, not a root); ``unrooted``: bytes of chunks for which
+    no root was found within the search's bounds; ``skipped``: bytes not searched because the
+    time ran out; ``attributable``: bytes the user's roots keep that every mode of measuring
+    can attribute (gc-tracked objects and what they hold; not objects told apart by a trace
+    alone), which the judgement's rule uses so that tracing never changes a verdict.
+    """
 
     roots: tuple[Root, ...]
-    found: int  # bytes in every buffer of the block still alive (from MIN_BUFFER up)
-    buffers: int  # how many
-    unrooted: int  # bytes of those for which no root was found within the search's bounds
-    skipped: int  # bytes of buffers not searched (past max_buffers)
+    found: int
+    buffers: int
+    unrooted: int = 0
+    skipped: int = 0
+    imports: int = 0
+    rooted: int = 0
+    attributable: int = 0
+    objects: int = 0
+    sites: tuple[Site, ...] = ()  # the biggest lines still alive (with ``sites=True``, when traced)
+    rooted_arrow: int = 0  # of ``rooted``: Arrow buffers (Arrow's pool is counted on its own too)
+    user_rooted: int = 0  # of ``rooted``: what the user's roots keep (not libraries')
+    by_kind: tuple[tuple[str, int], ...] = ()  # ``rooted`` by kind: python, numpy, arrow, polars, ...
+    types: tuple[tuple[str, int], ...] = ()  # the objects the user's roots keep, by type
+
+
+class _Chunk:
+    """An object the block made that no other new object holds, with the new objects under it."""
+
+    __slots__ = ("entry", "count", "python", "buffers", "unknown", "biggest", "biggest_size", "traced_only",
+                 "is_import", "root", "unrooted", "searched")
+
+    def __init__(self, entry: Any) -> None:
+        self.entry = entry
+        self.count = 0
+        self.python = 0
+        self.buffers: dict[Any, tuple[int, str]] | None = None  # key -> (bytes, kind)
+        self.unknown: dict[str, int] | None = None
+        self.biggest: Any = None
+        self.biggest_size = -1
+        self.traced_only = False
+        self.is_import = False
+        self.root: str | None = None
+        self.unrooted = False
+        self.searched = False  # a bounded search found no root (not counted as rootless)
 
     @property
-    def rooted(self) -> int:
-        return sum(r.size for r in self.roots)
+    def size(self) -> int:
+        return self.python + (sum(size for size, _ in self.buffers.values()) if self.buffers else 0)
+
+    def account(self, obj: Any) -> None:
+        self.count += 1
+        if self.count == 1 and (isinstance(obj, types.ModuleType) or _namespace(obj)):
+            self.is_import = True  # a module, or its namespace: code loaded
+        if type(obj) in PLAIN:  # the common case, without a Holding
+            self.python += sys.getsizeof(obj)
+            return
+        held = holding(obj)
+        if held.size is None:
+            name = _type_name(obj)
+            if self.unknown is None:
+                self.unknown = {}
+            self.unknown[name] = self.unknown.get(name, 0) + 1
+        elif held.buffers:
+            if self.buffers is None:
+                self.buffers = {}
+            for key, size in held.buffers:
+                self.buffers[key] = (max(self.buffers.get(key, (0, ""))[0], size), held.kind)
+        else:
+            self.python += held.size
+        size = held.size or 0
+        if held.data and size > self.biggest_size:
+            self.biggest, self.biggest_size = obj, size
+        if isinstance(obj, types.ModuleType):
+            self.is_import = True
+
+    def inner_chain(self, new: _New) -> tuple[Any, ...]:
+        """From the entry down to the biggest data object it holds (walked again: only the
+        shown roots need it)."""
+        target = self.biggest
+        if target is None or target is self.entry:
+            return (self.entry,)
+        parents: dict[int, Any] = {id(self.entry): None}
+        stack = [self.entry]
+        while stack:
+            obj = stack.pop()
+            if obj is target:
+                chain = [obj]
+                while parents[id(chain[-1])] is not None:
+                    chain.append(parents[id(chain[-1])])
+                return tuple(reversed(chain))
+            for child in children(obj):
+                if id(child) not in parents and new.child(child):
+                    parents[id(child)] = obj
+                    stack.append(child)
+        return (self.entry,)
 
 
-def _own_module(name: str) -> bool:
-    return name.split(".", 1)[0] in ("leakhunt", "pytest_leakhunt")
+def _type_name(obj: Any) -> str:
+    tp = type(obj)
+    module = tp.__module__ or ""
+    return tp.__name__ if module == "builtins" else f"{module.split('.')[0]} {tp.__name__}"
 
 
-def _library_module(name: str) -> bool:
-    """Is the module an installed library's (or the standard library's), not the user's code?"""
-    filename = getattr(sys.modules.get(name), "__file__", None)
-    return not filename or _frames.kind(filename) == _frames.LIBRARY
+class _DataNewness:
+    """Which data holders the block made, read from their tracebacks while the block's trace
+    runs (with the lines that allocated them), and which gc-tracked objects older threads made."""
 
-
-def _library_root(path: RetentionPath) -> bool:
-    """Is the path's root a global of an installed library (not the user's code)?"""
-    if path.root_kind != "global" or " (global in " not in path.root:
-        return False
-    return _library_module(path.root.rsplit(" (global in ", 1)[1].rstrip(")"))
-
-
-def _pattern(path: RetentionPath) -> str:
-    """What keeps the memory, read from the path's objects (not from its text)."""
-    chain = path.chain
-    kinds = set()
-    for i, obj in enumerate(chain):
-        tp = type(obj)
-        module = tp.__module__ or ""
-        if module.startswith("pandas") and "GroupBy" in tp.__name__:
-            kinds.add("groupby")
-        np = sys.modules.get("numpy")
-        if np is not None and isinstance(obj, np.ndarray) and obj.base is not None and i < len(chain) - 1:
-            kinds.add("view")
-        if module.startswith("pyarrow") and hasattr(obj, "get_total_buffer_size") and hasattr(obj, "nbytes"):
+    def __init__(self, scope: Any, data: list[Any]) -> None:
+        self.new: dict[int, bool] = {}
+        self.sites: dict[int, Site | None] = {}
+        spans = scope.foreign_spans() if scope.active_threads() else ()
+        for obj in data:
             try:
-                if obj.get_total_buffer_size() > 2 * obj.nbytes + 4096:
-                    kinds.add("arrow_slice")
+                tb = tracemalloc.get_object_traceback(obj)
             except Exception:
-                pass
-        if tp.__name__ == "_lru_cache_wrapper":
-            kinds.add("cache")
-        if isinstance(obj, types.CellType):
-            kinds.add("closure")
-    for kind in ("groupby", "view", "arrow_slice", "cache", "closure"):
-        if kind in kinds:
-            return kind
-    if path.root_kind == "local":
-        return "local"
-    first = chain[0] if chain else None
-    if isinstance(first, list):
-        return "list"
-    if isinstance(first, dict):
-        return "dict"
-    return "attribute"
+                tb = None
+            frames = _frames.traceback_frames(tb) if tb is not None else None
+            new = frames is not None and not (spans and scope.foreign(frames, spans))
+            self.new[id(obj)] = new
+            if new:
+                self.sites[id(obj)] = _site(obj, frames)
+        self.foreign: set[int] = set()
+        if spans:  # what older threads made during the block is not the block's
+            self.foreign = {id(o) for o in scope.captured or () if _foreign(scope, o, spans)}
+
+
+class _New:
+    """Which objects the block made (see :class:`Scope`)."""
+
+    def __init__(self, scope: Any, scan: HeapScan, min_size: int, decided: _DataNewness | None = None) -> None:
+        self.scope = scope
+        self.tracked: list[Any] = list(getattr(scope, "captured", None) or ())
+        if decided is not None and decided.foreign:
+            self.tracked = [o for o in self.tracked if id(o) not in decided.foreign]
+        self.ids = {id(o) for o in self.tracked}
+        self.data_new: dict[int, bool] = {}
+        self.sites: dict[int, Site | None] = {}
+        if decided is not None:
+            self.data_new, self.sites = decided.new, decided.sites
+        elif scope is None:  # no block: every data holder alive counts (what is alive now)
+            self.data_new = {id(obj): True for obj in scan.data}
+        elif not hasattr(scope, "captured") or getattr(scope, "baseline", None) is not None:
+            # a scope that tells data holders apart itself (a baseline of them, a Dask worker's)
+            self.data_new = {id(obj): bool(scope.created_here(obj)) for obj in scan.data}
+        self.data_entries = [obj for obj in scan.data if id(obj) not in self.ids and self.data_new.get(id(obj))
+                             and (not min_size or (holding(obj).size or 0) >= min_size)]
+        self.traced_ids = {id(o) for o in self.data_entries}
+        self.ids.update(self.traced_ids)
+
+    def child(self, obj: Any) -> bool:
+        """Is ``obj``, held by an object the block made, the block's too? (An untracked object
+        that is not data - a string, a tuple of numbers - counts as its holder's.)"""
+        if isinstance(obj, _ATOMIC) or isinstance(obj, (types.ModuleType, type)):
+            return False
+        if id(obj) in self.ids:
+            return True
+        if gc.is_tracked(obj):
+            return False
+        known = self.data_new.get(id(obj))
+        return True if known is None else known
+
+
+def _foreign(scope: Any, obj: Any, spans: tuple[tuple[str, int, int], ...]) -> bool:
+    tb = tracemalloc.get_object_traceback(obj)
+    return tb is not None and scope.foreign(_frames.traceback_frames(tb), spans)
+
+
+def _chunks(new: _New, scan: HeapScan) -> list[_Chunk]:
+    """The block's survivors, split into chunks (largest first)."""
+    ids = new.ids
+    held: set[int] = set()
+    tracked = new.tracked
+    for i in range(0, len(tracked), 1024):  # what new objects hold: one referents list per batch
+        held.update(id(ref) for ref in gc.get_referents(*tracked[i:i + 1024]) if id(ref) in ids)
+    for child, parents in scan.edges.items():
+        if child in ids and any(id(p) in ids for p in parents):
+            held.add(child)
+    assigned: set[int] = set()
+    chunks: list[_Chunk] = []
+    entries = [o for o in tracked if id(o) not in held] + new.data_entries
+    pending = [o for o in tracked if id(o) in held]
+    for entry in entries:
+        if id(entry) not in assigned:
+            chunks.append(_walk_chunk(entry, new, assigned))
+    for obj in pending:  # new objects in cycles that nothing new enters from outside
+        if id(obj) not in assigned:
+            chunks.append(_walk_chunk(obj, new, assigned))
+    for chunk in chunks:
+        chunk.traced_only = id(chunk.entry) in new.traced_ids
+    chunks.sort(key=lambda c: c.size, reverse=True)
+    return chunks
+
+
+def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
+    chunk = _Chunk(entry)
+    assigned.add(id(entry))
+    stack = [entry]
+    child_of = new.child
+    while stack:
+        obj = stack.pop()
+        chunk.account(obj)
+        for child in children(obj):
+            cid = id(child)
+            if cid in assigned or not child_of(child):
+                continue
+            assigned.add(cid)
+            stack.append(child)
+    return chunk
+
+
+class _Reach:
+    """A forward walk from a root's object, level by level and resumable, that finds the chunks
+    the root keeps (below a chunk's entry is the chunk's own: not walked again)."""
+
+    def __init__(self, start: Any) -> None:
+        self.seen: set[int] = {id(start)}
+        self.frontier: list[Any] = [start]
+
+    @property
+    def done(self) -> bool:
+        return not self.frontier
+
+    def advance(self, entries: dict[int, _Chunk], deadline: float) -> list[_Chunk]:
+        found: list[_Chunk] = []
+        seen = self.seen
+        while self.frontier and time.perf_counter() < deadline:
+            plain = [o for o in self.frontier if type(o) in PLAIN or not _special(type(o))]
+            held: list[Any] = gc.get_referents(*plain) if plain else []
+            for obj in self.frontier:
+                if type(obj) not in PLAIN and _special(type(obj)):
+                    held.extend(children(obj))
+            nxt: list[Any] = []
+            for child in held:
+                tp = type(child)
+                if tp in _ATOMIC_TYPES:
+                    continue
+                cid = id(child)
+                if cid in seen:
+                    continue
+                seen.add(cid)
+                chunk = entries.get(cid)
+                if chunk is not None:
+                    if chunk.root is None:
+                        found.append(chunk)
+                elif tp in PLAIN or not closed(tp):
+                    nxt.append(child)
+            self.frontier = nxt
+        return found
+
+
+_ATOMIC_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes})
+_CODE = (types.ModuleType, types.FunctionType, type, types.CodeType, types.MethodType)
+
+
+def _namespace(obj: Any) -> bool:
+    """A module's namespace (its ``__dict__``)."""
+    return type(obj) is dict and "__name__" in obj and "__spec__" in obj
+
+
+def _framework_made(obj: Any) -> bool:
+    """A namespace, class or function of leakhunt's (or the test framework's): code it loaded
+    while the block ran is not the block's."""
+    if _namespace(obj):
+        name = obj.get("__name__")
+    elif isinstance(obj, (type, types.FunctionType)):
+        name = getattr(obj, "__module__", None)
+    else:
+        return False
+    return isinstance(name, str) and name.split(".", 1)[0] in _FRAMEWORK_PACKAGES
+_SPECIAL: dict[type, bool] = {}
+
+
+def _special(tp: type) -> bool:
+    """Objects whose forward edges are not (only) gc's referents (see :func:`_children`)."""
+    found = _SPECIAL.get(tp)
+    if found is None:
+        np = sys.modules.get("numpy")
+        found = _SPECIAL[tp] = closed(tp) or issubclass(tp, (types.FunctionType, types.FrameType)) or (
+            np is not None and issubclass(tp, np.ndarray))
+    return found
+
+
+class _RootFound:
+    """A root and the chunks it keeps."""
+
+    def __init__(self, path: RetentionPath) -> None:
+        self.path = path
+        self.chunks: list[_Chunk] = []
+        self.best: tuple[_Chunk, RetentionPath] | None = None  # the biggest chunk searched to
+        self.reach = _Reach(path.chain[0])
+
+    def add(self, chunk: _Chunk, path: RetentionPath | None = None) -> None:
+        chunk.root = self.path.root
+        self.chunks.append(chunk)
+        if path is None:
+            return
+        best = self.best
+        if best is None or chunk.size > best[0].size or (chunk.size == best[0].size and _first(path, best[1])):
+            self.best = (chunk, path)
+
+    def size(self, *, attributable: bool = False) -> int:
+        buffers: dict[Any, tuple[int, str]] = {}
+        python = 0
+        for chunk in self.chunks:
+            if attributable and chunk.traced_only:
+                continue
+            python += chunk.python
+            if chunk.buffers:
+                buffers.update(chunk.buffers)
+        return python + sum(size for size, _ in buffers.values())
+
+    def root(self, new: _New) -> Root:
+        assert self.best is not None
+        chunk, path = self.best
+        full = path.extended(chunk.inner_chain(new))
+        # buffers counted in the headline: from 1 KiB (a frame's index arrays are not news)
+        buffers = {k for c in self.chunks if c.buffers for k, (size, _) in c.buffers.items() if size >= 1024}
+        unknown: dict[str, int] = {}
+        for c in self.chunks:
+            for name, n in (c.unknown or {}).items():
+                unknown[name] = unknown.get(name, 0) + n
+        target = full.chain[-1]
+        return Root(root=self.path.root, kind=self.path.root_kind, buffers=len(buffers), size=self.size(),
+                    path=full.nodes(), text=str(full), site=new.sites.get(id(target)) or _site_of(target),
+                    pattern=pattern_of(full.chain, full.root_kind, full.root), library=self.path.library,
+                    objects=sum(c.count for c in self.chunks),
+                    unknown=tuple(sorted(unknown.items(), key=lambda kv: -kv[1])))
+
+
+def _first(path: RetentionPath, other: RetentionPath) -> bool:
+    """Among equal chunks, show the first (``list[0]``, not ``list[7]``)."""
+    a, b = str(path), str(other)
+    return (len(a), a) < (len(b), b)
 
 
 def _site_of(obj: Any) -> Site | None:
@@ -262,107 +626,216 @@ def _site_of(obj: Any) -> Site | None:
         tb = tracemalloc.get_object_traceback(obj)
     except Exception:
         return None
-    if tb is None:
-        return None
-    frame = _frames.user_frame(_frames.traceback_frames(tb))
+    return _site(obj, _frames.traceback_frames(tb)) if tb is not None else None
+
+
+def _site(obj: Any, frames: tuple[tuple[str, int], ...]) -> Site | None:
+    frame = _frames.user_frame(frames)
     if frame is None:
         return None
-    return Site(file=frame[0], line=frame[1], code=_frames.code_line(*frame), size=buffer_size(obj) or 0, count=1)
+    return Site(file=frame[0], line=frame[1], code=_frames.code_line(*frame), size=holding(obj).size or 0, count=1)
 
 
-def survivors(scope: Scope | None = None, **kwargs: Any) -> Survivors:
-    """The buffers ``scope``'s block created and still holds (every buffer alive when ``scope``
-    is None), grouped by the root that keeps them, largest group first.
-
-    Keywords: ``min_size`` (buffers smaller are left to the allocation sites), ``max_buffers``
-    (searched one by one; the rest are counted), ``timeout``, ``max_roots``, and ``named``:
-    objects that count as roots under a label, e.g. a test's fixture values (``{"cache
-    (fixture)": value}``), ranked above frame locals and library globals, so memory a fixture
-    object holds is shown as the fixture's, not through the test runner.
-    """
-    with thawed():  # frozen objects are invisible to the heap walks
-        return _survivors(scope, **kwargs)
-
-
-def _survivors(scope: Scope | None = None, *, min_size: int = MIN_BUFFER, max_buffers: int = 64,
-               timeout: float = 5.0, max_roots: int = 8, named: dict[str, Any] | None = None) -> Survivors:
-    scan = HeapScan(min_size=min_size)
-    candidates = [(obj, size) for obj, size in scan.buffers
-                  if scope is None or (scope.created_here(obj) and not scope.object_foreign(obj))]
-    scan.buffers.clear()
-    found = sum(size for _, size in candidates)
-    count = len(candidates)
-    searched = candidates[:max_buffers]
-    skipped = sum(size for _, size in candidates[max_buffers:])
-    del candidates
-    groups: dict[str, dict[str, Any]] = {}
-    unrooted = 0
-    if searched:
-        objs = [obj for obj, _ in searched]
-        paths = paths_to(objs, timeout=timeout, skip_module=_own_module, scan=scan, named=named,
-                         library_module=_library_module)
-        del objs
-        for (obj, size), path in zip(searched, paths):
-            if path is None:
-                unrooted += size
+def _root_chunks(chunks: list[_Chunk], named: dict[str, Any] | None, scan: HeapScan,
+                 deadline: float, ignore: set[int]) -> dict[str, _RootFound]:
+    """Roots for the chunks: a backward search from the biggest chunks no root keeps yet, a
+    batch at a time; and from each root found, a forward walk to every chunk it keeps."""
+    entries = {id(c.entry): c for c in chunks if not c.is_import}
+    roots: dict[str, _RootFound] = {}
+    remaining = [c for c in chunks if not c.is_import]
+    while remaining and time.perf_counter() < deadline:
+        for found_root in roots.values():
+            for chunk in found_root.reach.advance(entries, deadline):
+                found_root.add(chunk)
+        remaining = [c for c in remaining if c.root is None and not c.searched and not c.is_import]
+        if not remaining or time.perf_counter() >= deadline:
+            break
+        batch = remaining[:_BATCH]
+        found, complete = paths_to([c.entry for c in batch], named=named, scan=scan, ignore=ignore,
+                                   timeout=max(0.1, deadline - time.perf_counter()))
+        for chunk, paths in zip(batch, found):
+            chunk.searched = True
+            if not paths:
+                chunk.unrooted = complete  # searched to the end: no root holds it (a C extension's reference)
                 continue
-            group = groups.get(path.root)
-            if group is None:
-                groups[path.root] = {"kind": path.root_kind, "size": size, "buffers": 1, "path": path,
-                                     "site": _site_of(obj), "pattern": _pattern(path),
-                                     "library": _library_root(path)}
-            else:
-                group["size"] += size
-                group["buffers"] += 1
-                rep = group["path"]
-                # among equal buffers show the first one (list[0], not list[7])
-                text, shown = str(path), str(rep)
-                if buffer_size(rep.chain[-1]) == size and (len(text), text) < (len(shown), shown):
-                    group["path"], group["site"] = path, _site_of(obj)
-        del paths
-    searched.clear()
-    scan.clear()
-    ordered = sorted(groups.items(), key=lambda kv: kv[1]["size"], reverse=True)
-    roots = tuple(
-        Root(root=label, kind=g["kind"], buffers=g["buffers"], size=g["size"], path=g["path"].nodes(),
-             text=str(g["path"]), site=g["site"], pattern=g["pattern"], library=g["library"])
-        for label, g in ordered[:max_roots]
+            path = paths[0]
+            if _is_import_root(path):
+                chunk.is_import = True
+                continue
+            found_root = roots.get(path.root)
+            if found_root is None:
+                found_root = roots[path.root] = _RootFound(path)
+            if chunk.root is None:
+                found_root.add(chunk, path)
+            elif chunk.root == path.root and found_root.best is None:
+                found_root.best = (chunk, path)
+        del found
+    return {label: r for label, r in roots.items() if r.best is not None}
+
+
+def _is_import_root(path: RetentionPath) -> bool:
+    """A root that is the import system's (a module's own state, the table of loaded modules),
+    or code: a function or class a module defines, held as that module's global."""
+    first = path.chain[0] if path.chain else None
+    return path.root.endswith("(state of the module)") or path.root == "modules (global in sys)" or (
+        path.library and isinstance(first, types.ModuleType)) or (
+        path.root_kind == "global" and isinstance(first, (types.FunctionType, type)) and len(path.chain) == 1)
+
+
+def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout: float = 5.0,
+              max_roots: int = 8, min_size: int = 0, sites: bool = False) -> Survivors:
+    """What ``scope``'s block made and still holds, grouped by the root that keeps it, biggest
+    root first (see the module's docstring); with no scope, the data holders alive now. ``named``: objects that count as roots under a
+    label, e.g. a test's fixture values (``{"cache (fixture)": value}``), ranked above frame
+    locals and library globals. ``min_size``: data holders smaller than this are not searched
+    on their own (a scope that can only tell data holders apart, such as a Dask worker's).
+    ``sites``: also the biggest lines still alive, from a snapshot of the trace."""
+    capture = getattr(scope, "capture", None)
+    if capture is not None:
+        capture()  # before the heap is thawed below
+    with thawed():  # frozen objects are invisible to the heap walks
+        # Under the block's own trace every allocation is traced: first only what needs the
+        # trace (which data holders the block made, by their tracebacks), then the trace is
+        # stopped and the walks run at full speed.
+        fresh = bool(getattr(scope, "fresh", False))
+        data = HeapScan(edges=False).data if fresh else None
+        decided = _DataNewness(scope, data) if data is not None else None
+        snapshot = tracemalloc.take_snapshot() if sites and tracemalloc.is_tracing() else None
+        release = getattr(scope, "release_trace", None)
+        if release is not None:
+            release()
+        # the snapshot's own objects (a tuple per trace) must not be in the heap walked below
+        found_sites = _summary(scope, snapshot) if snapshot is not None else ()
+        del snapshot
+        scan = HeapScan(data=data is None)
+        if data is not None:
+            scan.data = data
+        try:
+            new = _New(scope, scan, min_size, decided)
+            found = _survivors(new, scan, named, timeout, max_roots)
+            return replace(found, sites=found_sites) if found_sites else found
+        finally:
+            scan.clear()
+
+
+def _summary(scope: Any, snapshot: tracemalloc.Snapshot) -> tuple[Site, ...]:
+    """The user's lines with the most memory alive in ``snapshot``: the block's own when its
+    trace is fresh, everything alive under a trace the user runs; never what older threads
+    allocated."""
+    try:
+        spans = scope.foreign_spans() if hasattr(scope, "foreign_spans") and scope.active_threads() else ()
+        exclude = (lambda frames: scope.foreign(frames, spans)) if spans else None
+        return tracing.summarise(snapshot, limit=5, user_only=True, exclude=exclude)[1]
+    except Exception:
+        return ()
+
+
+def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout: float,
+               max_roots: int) -> Survivors:
+    chunks = _chunks(new, scan)
+    deadline = time.perf_counter() + timeout  # for the searches: the walks above are bounded by the heap
+    # leakhunt's own lists of what the block made are referrers of it all: never a way up
+    ignore = {id(new.tracked), id(chunks), id(getattr(new.scope, "_captured", None))}
+    roots = _root_chunks(chunks, named, scan, deadline, ignore)
+    ranked = sorted(roots.values(), key=lambda r: r.size(), reverse=True)
+    total = sum(r.size() for r in ranked)
+    # a library's root is shown when it keeps something that matters (a cache of pandas' that
+    # the block filled); a few hundred bytes a library made on first use are counted, not shown
+    worth = max(_LIBRARY_SHOWN, total // 100)
+    shown = tuple(r.root(new) for r in ranked if not r.path.library or r.size() >= worth)[:max_roots]
+    rooted_buffers: dict[Any, tuple[int, str]] = {}
+    rooted_python = 0
+    for found in ranked:
+        for chunk in found.chunks:
+            rooted_python += chunk.python
+            rooted_buffers.update(chunk.buffers or {})
+    by_kind: dict[str, int] = {"python": rooted_python} if rooted_python else {}
+    for size, kind in rooted_buffers.values():
+        by_kind[kind] = by_kind.get(kind, 0) + size
+    return Survivors(
+        roots=shown,
+        found=sum(c.size for c in chunks),
+        buffers=sum(len(c.buffers or ()) for c in chunks),
+        unrooted=sum(c.size for c in chunks if c.unrooted),
+        skipped=sum(c.size for c in chunks if c.root is None and not c.unrooted and not c.is_import),
+        imports=sum(c.size for c in chunks if c.is_import),
+        rooted=rooted_python + sum(size for size, _ in rooted_buffers.values()),
+        rooted_arrow=by_kind.get("arrow", 0),
+        attributable=sum(r.size(attributable=True) for r in ranked if not r.path.library),
+        user_rooted=sum(r.size() for r in ranked if not r.path.library),
+        objects=sum(c.count for c in chunks),
+        by_kind=tuple(sorted(by_kind.items(), key=lambda kv: -kv[1])),
+        types=_root_types([c for r in ranked if not r.path.library for c in r.chunks], new),
     )
-    unrooted += sum(g["size"] for _, g in ordered[max_roots:])
-    return Survivors(roots=roots, found=found, buffers=count,
-                     unrooted=unrooted, skipped=skipped)
+
+
+def _root_types(chunks: list[_Chunk], new: _New, limit: int = 6) -> tuple[tuple[str, int], ...]:
+    """The objects the user's roots keep, by type (largest counts first)."""
+    counts: Counter[type] = Counter()
+    seen: set[int] = set()
+    for chunk in chunks:
+        stack = [chunk.entry]
+        while stack and len(seen) < _REACH:
+            obj = stack.pop()
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            counts[type(obj)] += 1
+            stack.extend(c for c in children(obj) if id(c) not in seen and new.child(c))
+    named = {(tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"): n
+             for tp, n in counts.items() if tp not in _ATOMIC_TYPES}
+    return tuple(sorted(named.items(), key=lambda kv: -kv[1])[:limit])
 
 
 def created_types(scope: Scope, limit: int = 6) -> tuple[tuple[str, int], ...]:
-    """gc-tracked objects the block created and still holds, by type (largest counts first)."""
-    if not scope.fresh:
-        return ()
-    # The raw traceback (newest frame first): a Traceback object per heap object costs seconds.
-    get_tb = getattr(tracemalloc, "_get_object_traceback", None)
-    if get_tb is None:  # pragma: no cover - a tracemalloc without the private function
-        def get_tb(obj: Any) -> Any:
-            tb = tracemalloc.get_object_traceback(obj)
-            return None if tb is None else _frames.traceback_frames(tb)
-    mine: dict[Any, bool] = {}  # by traceback: allocated by the user's own code, not by us
+    """gc-tracked objects the block made and still holds, by type (largest counts first);
+    modules, classes and functions (imports) are left out, and so are the interpreter's own
+    (``hamt``: context variables)."""
+    scope.capture()
+    counts = Counter(type(o) for o in scope.captured or ())
+    named: dict[str, int] = {}
+    for tp, n in counts.items():
+        if issubclass(tp, (types.ModuleType, type, types.FunctionType)) or tp.__name__.startswith("hamt"):
+            continue
+        module = getattr(tp, "__module__", "") or ""
+        name = tp.__qualname__ if module == "builtins" else f"{module}.{tp.__qualname__}"
+        named[name] = named.get(name, 0) + n
+    return tuple(sorted(named.items(), key=lambda kv: -kv[1])[:limit])
 
-    def users(obj: Any) -> bool:
-        frames = get_tb(obj)
-        if frames is None:
-            return False
-        key = frames
-        if key not in mine:
-            # made by the user's own code (not ours, not a library on its own), and not by an
-            # import: a module's functions and classes are one-time initialisation, not growth
-            frame = _frames.user_frame(frames)
-            mine[key] = (frame is not None and _frames.kind(frame[0]) == _frames.USER
-                         and not _frames.is_import(frames))
-        return mine[key]
 
+def kept_by(obj: Any, limit: int = 2_000_000) -> int | None:
+    """Everything ``obj`` keeps alive, in bytes: its own data and what it holds (each buffer
+    once); ``None`` when it holds something leakhunt cannot size and nothing it can."""
+    seen: set[int] = {id(obj)}
+    keep = [obj]
+    stack = [obj]
+    python = 0
+    buffers: dict[Any, int] = {}
+    unknown = False
+    while stack and len(seen) < limit:
+        item = stack.pop()
+        held = holding(item)
+        if held.size is None:
+            unknown = True
+        elif held.buffers:
+            buffers.update(held.buffers)
+        else:
+            python += held.size
+        for child in children(item):
+            if id(child) not in seen and not isinstance(child, _ATOMIC):
+                seen.add(id(child))
+                keep.append(child)
+                stack.append(child)
+    keep.clear()
+    total = python + sum(buffers.values())
+    return None if unknown and not buffers else total
+
+
+def buffer_baseline() -> frozenset[int]:
+    """The ids of every data holder alive now (one heap pass): what a caller that cannot freeze
+    the heap (a Dask worker watching many tasks) compares its survivors with."""
     with thawed():
-        new = [o for o in gc.get_objects() if users(o)]
-    counts = objgraph.typestats(objects=new, shortnames=False)
-    del new
-    ranked = sorted(((n, c) for n, c in counts.items() if not _own_module(n.split(".")[0])),
-                    key=lambda kv: kv[1], reverse=True)
-    return tuple((name.removeprefix("builtins."), count) for name, count in ranked[:limit])
-
+        scan = HeapScan(edges=False)
+    ids = frozenset(id(o) for o in scan.data)
+    scan.clear()
+    return ids

@@ -8,7 +8,7 @@ then call :func:`leakhunt.judge.judge`, which uses :func:`check`.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from leakhunt import defaults
 from leakhunt.units import format_size, parse_size
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from leakhunt.measure import Measurement
 
 __all__ = [
+    "LIMITS",
     "Budget",
     "Violation",
     "MemoryBudgetExceeded",
@@ -26,12 +27,15 @@ __all__ = [
 ]
 
 #: Budget keywords that limit a figure of a single measurement.
-FIGURES = ("rss", "peak", "traced", "arrow", "children")
+FIGURES = ("rss", "peak", "traced", "arrow", "children", "file")
+#: Keywords that set a limit (a budget needs one).
+LIMITS = FIGURES + ("leak",)
 #: Every keyword ``memory_budget`` and the pytest marker accept.
-KEYWORDS = FIGURES + ("leak", "repeat", "warmup")
+KEYWORDS = LIMITS + ("repeat", "warmup")
 
 _FIGURE_HELP = {
-    "rss": "settled RSS growth",
+    "rss": "settled anonymous RSS growth",
+    "file": "file-backed RSS growth",
     "peak": "high-water mark above the start",
     "traced": "tracemalloc growth",
     "arrow": "Arrow pool growth",
@@ -48,6 +52,7 @@ class Budget:
     traced: int | None = None
     arrow: int | None = None
     children: int | None = None
+    file: int | None = None
     leak: int | None = None
     repeat: int = defaults.REPEAT
     warmup: int = defaults.WARMUP
@@ -88,8 +93,9 @@ class Budget:
         return cls(**values)
 
     @classmethod
-    def from_spec(cls, spec: str, where: str = "") -> Budget:
-        """Parse ``"rss=50MB,peak=1GB"`` (the grammar of ``--memory-budget`` and ``--budget``)."""
+    def from_spec(cls, spec: str, where: str = "", keywords: Sequence[str] = KEYWORDS) -> Budget:
+        """Parse ``"rss=50MB,peak=1GB"`` (the grammar of ``--memory-budget`` and ``--budget``).
+        ``keywords``: the ones this front end accepts (a subset of :data:`KEYWORDS`)."""
         prefix = f"{where}: " if where else ""
         if not isinstance(spec, str) or not spec.strip():
             raise ValueError(f"{prefix}empty memory budget {spec!r}: expected KEY=SIZE[,KEY=SIZE...], "
@@ -101,8 +107,11 @@ class Budget:
             if not sep or not key or not value:
                 raise ValueError(
                     f"{prefix}bad memory budget {spec!r}: {item.strip()!r} is not KEY=SIZE "
-                    f"(keys: {', '.join(KEYWORDS)}; sizes like 50MB or 64KiB)"
+                    f"(keys: {', '.join(keywords)}; sizes like 50MB or 64KiB)"
                 )
+            if key not in keywords:
+                raise ValueError(f"{prefix}unknown memory budget keyword {key!r}; accepted keywords: "
+                                 f"{', '.join(keywords)}")
             if key in kwargs:
                 raise ValueError(f"{prefix}bad memory budget {spec!r}: {key!r} is given twice")
             kwargs[key] = int(value) if key in ("repeat", "warmup") and value.isdigit() else value
@@ -121,7 +130,7 @@ class Budget:
         if default is None:
             return self
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in FIGURES + ("leak",):
+        for name in LIMITS:
             if values[name] is None:
                 values[name] = getattr(default, name)
         return Budget(**values)
@@ -134,6 +143,12 @@ class Budget:
 
     def to_dict(self) -> dict[str, int | None]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def keyword_help() -> str:
+    """Every keyword with its default and what it limits: the marker's help is made from it."""
+    parts = [f"{name}=None" for name in LIMITS] + [f"repeat={defaults.REPEAT}", f"warmup={defaults.WARMUP}"]
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,34 @@ def _kind(kinds: dict[type, int], tp: type) -> int:
     return kind
 
 
+def _untracked_contents(container: Any, share: float, kinds: dict[type, int],
+                        array: Any) -> tuple[float, int]:
+    """The heap bytes (shared out by references, as in :func:`_walk_heap`) and the count of the
+    untracked objects an untracked container holds, through nested untracked containers."""
+    getrefcount, getsizeof, header = sys.getrefcount, sys.getsizeof, object.__sizeof__
+    is_tracked, referents = gc.is_tracked, gc.get_referents
+    heap = 0.0
+    objects = 0
+    nested = [(child, share) for child in referents(container)]
+    while nested:
+        child, weight = nested.pop()
+        kind = kinds.get(type(child))
+        if kind is None:
+            kind = _kind(kinds, type(child))
+        if kind == _SKIP or kind == _ARROW or is_tracked(child):
+            continue
+        if kind == _NDARRAY:
+            array(child)
+            continue
+        part = weight / max(1, getrefcount(child) - 2)  # the name and the argument
+        objects += 1
+        heap += (header(child) if kind == _OTHER else getsizeof(child)) * part
+        if kind == _CONTAINER:
+            nested.extend((grandchild, part) for grandchild in referents(child))
+        del child
+    return heap, objects
+
+
 def _walk_heap(excluded_owners: dict[int, int]) -> tuple[dict[int, int], int, int]:
     """One pass over the gc heap: (numpy owners not excluded, Python heap bytes, objects seen).
 
@@ -159,7 +187,6 @@ def _walk_heap(excluded_owners: dict[int, int]) -> tuple[dict[int, int], int, in
     is_tracked, referents = gc.is_tracked, gc.get_referents
     heap = 0.0
     objects = 0
-    nested: list[tuple[Any, float]] = []
 
     def array(ref: Any) -> None:
         owner = ref
@@ -192,26 +219,11 @@ def _walk_heap(excluded_owners: dict[int, int]) -> tuple[dict[int, int], int, in
             objects += 1
             heap += (header(ref) if kind == _OTHER else getsizeof(ref)) * share
             if kind == _CONTAINER:
-                # The same steps as above, for what an untracked container holds. Kept inline, not
-                # a function: a call per referent made the walk 1.6x slower (hundreds of
-                # thousands of referents on a worker's heap).
-                nested.extend((child, share) for child in referents(ref))
-                while nested:
-                    child, weight = nested.pop()
-                    kind = kinds.get(type(child))
-                    if kind is None:
-                        kind = _kind(kinds, type(child))
-                    if kind == _SKIP or kind == _ARROW or is_tracked(child):
-                        continue
-                    if kind == _NDARRAY:
-                        array(child)
-                        continue
-                    part = weight / max(1, getrefcount(child) - 2)  # the name and the argument
-                    objects += 1
-                    heap += (header(child) if kind == _OTHER else getsizeof(child)) * part
-                    if kind == _CONTAINER:
-                        nested.extend((grandchild, part) for grandchild in referents(child))
-                    del child
+                # What an untracked container holds: one call per container (a call per
+                # referent made the walk 1.6x slower: hundreds of thousands on a worker's heap).
+                more, count = _untracked_contents(ref, share, kinds, array)
+                heap += more
+                objects += count
     del tracked
     return owners, int(heap), objects
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -42,7 +43,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _console_script() -> None:
+    """The ``leakhunt`` console script (pip's wrapper that calls :func:`main`) is leakhunt's
+    frame, not the user's: tell :mod:`leakhunt.frames`."""
+    main_module = sys.modules.get("__main__")
+    path = getattr(main_module, "__file__", None)
+    if path and getattr(main_module, "__spec__", None) is None and \
+            os.path.splitext(os.path.basename(path))[0] in ("leakhunt", "leakhunt-script"):
+        from leakhunt.frames import mark_ours
+
+        mark_ours(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _console_script()
     args_list = list(sys.argv[1:] if argv is None else argv)
     # Import only the chosen subcommand's module: `leakhunt run` must not pay for (or break on)
     # the casebook's pandas imports.

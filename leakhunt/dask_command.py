@@ -1,6 +1,7 @@
-"""``leakhunt dask SCHEDULER_ADDRESS``: inspect a running Dask cluster once.
+"""``leakhunt dask SCHEDULER_ADDRESS``: inspect a running Dask cluster once, or watch it a while.
 
-For every worker: resident memory, Dask's managed part, and the unmanaged rest split into
+``--watch 60s`` registers leakhunt's worker plugin for that long on a cluster whose client code
+you cannot wrap, and reports per task prefix as ``watch(client)`` does. Otherwise, for every worker: resident memory, Dask's managed part, and the unmanaged rest split into
 numpy, Arrow, the Python heap, allocator retention (with ``--settle``), code and libraries and
 what none of those explain; then the biggest buffers Dask does not manage and what keeps them
 alive. It answers Dask's "Unmanaged memory use is high: a leak, or not released to the OS?".
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from typing import Any
 
 __all__ = ["configure_parser", "run"]
 
@@ -19,9 +22,12 @@ PROG = "leakhunt dask"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.usage = "leakhunt dask SCHEDULER_ADDRESS [--settle] [--json PATH] [--html PATH]"
+    parser.usage = "leakhunt dask SCHEDULER_ADDRESS [--watch DURATION] [--settle] [--json PATH] [--html PATH]"
     parser.add_argument("address", metavar="SCHEDULER_ADDRESS",
                         help="the scheduler, e.g. tcp://10.0.0.5:8786 (as Client() takes it)")
+    parser.add_argument("--watch", metavar="DURATION",
+                        help="watch the tasks the cluster runs for DURATION (e.g. 60s, 5m, 1h), then report per "
+                             "task prefix and per worker (the workers are settled at the end); Ctrl-C ends it early")
     parser.add_argument("--settle", action="store_true",
                         help="collect garbage and hand freed memory back on each worker first, to measure "
                              "what the allocators kept (changes the workers' memory: it frees it)")
@@ -40,6 +46,39 @@ def _error(message: str) -> int:
     return 2
 
 
+_UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``"60s"``, ``"5m"``, ``"1h"`` or ``"90"`` (seconds); ``ValueError`` quoting it."""
+    value = text.strip().lower()
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyz ")
+    unit = value[len(number):].strip()
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        raise ValueError(f"--watch {text!r} is not a duration: expected a number with s, m or h, such as "
+                         f"60s, 5m or 1h") from None
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(f"--watch {text!r} is not a duration > 0: expected e.g. 60s, 5m or 1h")
+    return seconds
+
+
+def _report(args: argparse.Namespace, client: Any, min_size: int, period: float | None) -> Any:
+    from leakhunt.dask import inspect_cluster, watch
+
+    if period is None:
+        return inspect_cluster(client, settle=args.settle, paths=args.paths, min_size=min_size)
+    w = watch(client, paths=args.paths, survivor_min=min_size)
+    print(f"watching {args.address} for {period:g} s (Ctrl-C ends it early) ...", file=sys.stderr)
+    with w:
+        try:
+            time.sleep(period)
+        except KeyboardInterrupt:
+            print("ended early: reporting what was watched", file=sys.stderr)
+    return w.report
+
+
 def run(args: argparse.Namespace) -> int:
     from leakhunt.units import parse_size
 
@@ -52,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
         return _error(f"--timeout {args.timeout} is not valid: expected seconds > 0")
     try:
         min_size = parse_size(args.min_size)
+        period = parse_duration(args.watch) if args.watch is not None else None
     except ValueError as exc:
-        return _error(f"--min-size: {exc}")
+        return _error(str(exc) if str(exc).startswith("--watch") else f"--min-size: {exc}")
     from leakhunt.report.files import ReportPathError, check_report_path
 
     for flag, path, fmt in (("--json", args.json, "json"), ("--html", args.html, "html")):
@@ -65,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from distributed import Client
 
-        from leakhunt.dask import inspect_cluster
+        import leakhunt.dask  # noqa: F401 - fail here, with the extra to install
     except ImportError as exc:
         return _error(str(exc) if "leakhunt[dask]" in str(exc) else
                       f'{exc}; `leakhunt dask` needs Dask\'s distributed: pip install "leakhunt[dask]"')
@@ -74,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, TimeoutError, ValueError) as exc:
         return _error(f"cannot connect to the scheduler at {args.address!r} within {args.timeout:g} s: {exc}")
     try:
-        report = inspect_cluster(client, settle=args.settle, paths=args.paths, min_size=min_size)
+        report = _report(args, client, min_size, period)
     except ImportError as exc:
         return _error(str(exc))
     finally:

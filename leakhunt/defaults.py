@@ -3,7 +3,8 @@ and every docs page that names one reads it from here."""
 
 from __future__ import annotations
 
-__all__ = ["REPEAT", "WARMUP", "THRESHOLD", "THRESHOLD_TEXT", "DASK_THRESHOLD", "DASK_THRESHOLD_TEXT"]
+__all__ = ["REPEAT", "WARMUP", "THRESHOLD", "THRESHOLD_TEXT", "DASK_THRESHOLD", "DASK_THRESHOLD_TEXT",
+           "DASK_THREADED_NOISE", "STAYED_UP", "TRIM_AFTER"]
 
 #: Measured calls of a leak hunt (and of its confirmation window).
 REPEAT = 10
@@ -16,3 +17,12 @@ THRESHOLD_TEXT = "64 KiB"
 #: and a worker's unmanaged memory moves by up to ~1 MB between tasks with several threads.
 DASK_THRESHOLD = 1024 * 1024
 DASK_THRESHOLD_TEXT = "1 MiB"
+#: Per-task noise of the figures shared among tasks that run at once (several threads per worker:
+#: settled readings move by +-1-1.4 MB with several busy threads, measured). Each window's
+#: spread of figures can raise it (``leakhunt.hunt.SeriesHunt(spread_noise=True)``).
+DASK_THREADED_NOISE = 1024 * 1024
+#: Growth from which a cheaply measured block's figure, when a report lists it, is confirmed
+#: after a trim (the report's "memory stayed up" table starts there).
+STAYED_UP = 1024 * 1024
+#: RSS rise since the last trim from which a session trims before its next cheap block.
+TRIM_AFTER = 1024 * 1024

@@ -18,10 +18,16 @@ import sysconfig
 import tracemalloc
 from typing import Iterable, Sequence
 
-__all__ = ["OURS", "LIBRARY", "USER", "kind", "is_ours", "is_import", "user_frame", "traceback_frames",
-           "short_path", "code_line", "own_dirs", "library_dirs"]
+__all__ = ["FRAMEWORK", "OURS", "LIBRARY", "USER", "kind", "is_ours", "is_import", "user_frame", "traceback_frames",
+           "short_path", "code_line", "forget_lines", "own_dirs", "library_dirs", "mark_ours"]
 
 OURS, LIBRARY, USER = "ours", "library", "user"
+
+#: Packages of the test framework (and leakhunt): their objects and frames are never roots,
+#: path steps or the block's own objects (and "_abc", the interpreter's isinstance caches:
+#: bookkeeping, never why data is alive).
+FRAMEWORK = ("_pytest", "pytest", "pluggy", "xdist", "execnet", "pytest_leakhunt", "leakhunt",
+             "pytest_memray", "pytest_randomly", "pytest_cov", "_abc")
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,11 +60,23 @@ _TRACEMALLOC = tracemalloc.__file__
 _cache: dict[str, str] = {}
 
 
+_OWN_FILES: set[str] = set()
+
+
+def mark_ours(filename: str) -> None:
+    """Count one more file as leakhunt's own: the ``leakhunt`` console script, which sits in the
+    environment's ``bin`` (not a library directory) and starts every ``leakhunt run``: its frame
+    (``leakhunt:6``) must never read as the user's code."""
+    for name in {filename, os.path.abspath(filename), os.path.realpath(filename)}:
+        _OWN_FILES.add(name)
+        _cache[name] = OURS
+
+
 def kind(filename: str) -> str:
     """``"ours"``, ``"library"`` or ``"user"`` for a code file name (as frames give it)."""
     found = _cache.get(filename)
     if found is None:
-        if filename.startswith(own_dirs()) or filename == _TRACEMALLOC:
+        if filename.startswith(own_dirs()) or filename == _TRACEMALLOC or filename in _OWN_FILES:
             found = OURS
         elif filename.startswith("<"):
             # code typed by the user (python -c, a REPL, a notebook cell) is theirs; the rest
@@ -78,14 +96,22 @@ def is_ours(filename: str) -> bool:
 
 def user_frame(frames: Sequence[tuple[str, int]]) -> tuple[str, int] | None:
     """The newest user frame of ``frames`` (newest first), else the newest frame; ``None``
-    when a frame of ours is newer than any user frame (the allocation is leakhunt's own)."""
-    for filename, lineno in frames:
-        k = kind(filename)
+    when a frame of ours is newer than any user frame (the allocation is leakhunt's own).
+
+    Returns the frame's own pair and allocates nothing - no loop iterator, no new tuple: it runs
+    once per traceback of a snapshot while tracemalloc traces (and so slows) every allocation
+    (leakhunt.tracing.by_traceback)."""
+    cache = _cache
+    i, n = 0, len(frames)
+    while i < n:
+        frame = frames[i]
+        k = cache.get(frame[0]) or kind(frame[0])
         if k == OURS:
             return None
         if k == USER:
-            return filename, lineno
-    return frames[0] if frames else None
+            return frame
+        i += 1
+    return frames[0] if n else None
 
 
 def is_import(frames: Sequence[tuple[str, int]]) -> bool:
@@ -109,8 +135,31 @@ def short_path(filename: str) -> str:
     return filename
 
 
+#: Source lines read by :func:`code_line`, by file. Not ``linecache``: lines cached there while a
+#: block is watched would be objects the block made, and explained as the user's memory.
+#: :func:`forget_lines` empties it once an explanation is made.
+_LINES: dict[str, list[str]] = {}
+
+
 def code_line(filename: str, lineno: int) -> str:
     """The stripped source line, or "" when there is none."""
     if filename.startswith("<") or lineno <= 0:
         return ""
-    return linecache.getline(filename, lineno).strip()
+    lines = _LINES.get(filename)
+    if lines is None:
+        cached = linecache.cache.get(filename)
+        if cached is not None and len(cached) > 2:
+            lines = cached[2]
+        else:
+            try:
+                with open(filename, encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                lines = []
+        _LINES[filename] = lines
+    return lines[lineno - 1].strip() if lineno <= len(lines) else ""
+
+
+def forget_lines() -> None:
+    """Let go of the source lines :func:`code_line` read."""
+    _LINES.clear()

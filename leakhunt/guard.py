@@ -1,8 +1,10 @@
-"""``memory_budget``: hold a block or a function to a budget. A front end of :func:`leakhunt.judge.judge`.
+"""``memory_budget``: hold a block or a function to a budget. A front end of
+:class:`leakhunt.lifecycle.Block`, which measures, hunts when ``leak=`` asks, and judges; this
+module raises the judgement's :class:`~leakhunt.MemoryBudgetExceeded` when it failed.
 
-It measures exactly (:meth:`leakhunt.measure.Measurer.exact`: settled at both ends, the block
-traced freshly so the explanation shows only what the block made), hunts when ``leak=`` asks,
-and raises the judgement's :class:`~leakhunt.MemoryBudgetExceeded` when it failed.
+A ``with`` block (and a coroutine) cannot be called a second time, so it is traced itself: the
+explanation then shows only what the block made. A decorated function is measured untraced and,
+when it breaks its budget, called again traced to explain it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import inspect
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar, overload
 
-from leakhunt.budget import KEYWORDS, Budget
-from leakhunt.judge import Judgement, judge
-from leakhunt.measure import Measurement, Measurer
+from leakhunt.budget import KEYWORDS, LIMITS, Budget
+from leakhunt.judge import Judgement
+from leakhunt.lifecycle import Block, Policy
+from leakhunt.measure import Measurement
 
 __all__ = ["memory_budget", "measured_elsewhere", "run_with_budget"]
 
@@ -53,13 +56,6 @@ def _budget_wrapper(fn: Any) -> Any:
     return fn
 
 
-def _measurer(budget: Budget, *, trace: bool) -> Measurer:
-    """Exact figures; traced when the budget limits the traced figure, or when the block cannot
-    be called a second time to explain a failure (a ``with`` block, a coroutine)."""
-    return Measurer.exact(trace=trace or budget.traced is not None, children=budget.children is not None,
-                          peak_sites=budget.peak is not None)
-
-
 class memory_budget:
     """Hold a block or a function to a memory budget.
 
@@ -81,8 +77,9 @@ class memory_budget:
 
     def __init__(self, *args: Any, rss: int | str | None = None, peak: int | str | None = None,
                  traced: int | str | None = None, arrow: int | str | None = None,
-                 children: int | str | None = None, leak: int | str | None = None,
-                 repeat: int | None = None, warmup: int | None = None, **unknown: Any) -> None:
+                 children: int | str | None = None, file: int | str | None = None,
+                 leak: int | str | None = None, repeat: int | None = None, warmup: int | None = None,
+                 **unknown: Any) -> None:
         if unknown:  # Python's own TypeError would not list what is accepted
             raise TypeError(f"memory_budget() got an unknown keyword {sorted(unknown)[0]!r}; "
                             f"accepted keywords: {', '.join(KEYWORDS)}")
@@ -93,12 +90,12 @@ class memory_budget:
                 f"write @memory_budget(rss=\"50 MB\") (with parentheses and a limit), not @memory_budget"
             )
         given = {k: v for k, v in dict(rss=rss, peak=peak, traced=traced, arrow=arrow, children=children,
-                                       leak=leak, repeat=repeat, warmup=warmup).items() if v is not None}
+                                       file=file, leak=leak, repeat=repeat, warmup=warmup).items() if v is not None}
         self.budget = Budget.from_kwargs("memory_budget", **given)
         if self.budget.is_empty:
-            raise ValueError(f"memory_budget() needs at least one limit ({', '.join(KEYWORDS[:6])}), "
+            raise ValueError(f"memory_budget() needs at least one limit ({', '.join(LIMITS)}), "
                              f"e.g. memory_budget(rss=\"50 MB\")")
-        self._measurer: Measurer | None = None
+        self._block: Block | None = None
         self.measurement: Measurement | None = None
         self.judgement: Judgement | None = None
 
@@ -110,20 +107,18 @@ class memory_budget:
                 "memory_budget(leak=...) repeats a function, so it works only as a decorator; "
                 "as a context manager use rss=, peak=, traced=, arrow= or children="
             )
-        self._measurer = _measurer(self.budget, trace=True).start()
+        self._block = Block("the block", Policy.of(self.budget, trace=True, rerun=False)).start()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        measurer = self._measurer
-        assert measurer is not None
+        block = self._block
+        assert block is not None
         try:
-            self.measurement = measurer.stop()
-            if exc_type is None:  # a block that failed on its own is not blamed for its memory
-                self.judgement = judge(self.measurement, self.budget, title="the block", scope=measurer.scope,
-                                       peak=measurer.peak)
+            self.measurement = block.stop()
         finally:
-            measurer.close()
-        if self.judgement is not None and self.judgement.failed:
+            # a block that failed on its own is not blamed for its memory
+            self.judgement = block.finish(outcome="passed" if exc_type is None else "failed")
+        if self.judgement.failed:
             raise self.judgement.error()
 
     # -- decorator -------------------------------------------------------------------------
@@ -144,15 +139,15 @@ class memory_budget:
                 elsewhere = _measured_elsewhere.get()
                 if elsewhere is True or elsewhere is async_wrapper:
                     return await fn(*args, **kwargs)
-                measurer = _measurer(budget, trace=True).start()
+                block = Block(title, Policy.of(budget, trace=True, rerun=False)).start()
                 try:
-                    try:
-                        result = await fn(*args, **kwargs)
-                    finally:
-                        measurement = measurer.stop()
-                    judgement = judge(measurement, budget, title=title, scope=measurer.scope, peak=measurer.peak)
-                finally:
-                    measurer.close()
+                    result = await fn(*args, **kwargs)
+                except BaseException:
+                    block.stop()
+                    block.close()
+                    raise
+                block.stop()
+                judgement = block.finish()
                 if judgement.failed:
                     raise judgement.error()
                 return result
@@ -173,33 +168,9 @@ class memory_budget:
 
 def run_with_budget(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                     budget: Budget, title: str) -> Any:
-    """Call ``fn`` under ``budget``: measured once for the figures, hunted for ``leak``."""
-    from leakhunt.hunt import hunt
-
-    result = None
-    called = False
-    if budget.limits():
-        measurer = _measurer(budget, trace=False).start()
-        try:
-            try:
-                result = fn(*args, **kwargs)
-            finally:
-                measurement = measurer.stop()
-            judgement = judge(measurement, budget, title=title, scope=measurer.scope, peak=measurer.peak,
-                              again=lambda: fn(*args, **kwargs))
-        finally:
-            measurer.close()
-        if judgement.failed:
-            raise judgement.error()
-        called = True
-    elif budget.leak is not None and budget.warmup > 0:
-        result = fn(*args, **kwargs)  # the first warm-up call: the decorated function returns its result
-        called = True
-    if budget.leak is not None:
-        warmup = max(0, budget.warmup - (1 if called else 0))  # the call above warmed up
-        verdict = hunt(fn, *args, threshold=budget.leak, repeat=budget.repeat, warmup=warmup, trace=True,
-                       attribute=True, **kwargs)
-        judgement = judge(None, budget, verdict, title=title)
-        if judgement.failed:
-            raise judgement.error()
+    """Call ``fn`` under ``budget``: measured once for the figures (called again to confirm and
+    explain a failure), hunted for ``leak``."""
+    result, judgement = Block(title, Policy.of(budget)).call(fn, *args, **kwargs)
+    if judgement.failed:
+        raise judgement.error()
     return result

@@ -1,6 +1,6 @@
 """Hunt per-call leaks: repeat a call, and call it a leak only if growth goes on and on.
 
-The rule (DESIGN.md, measured in FINDINGS.md): warm up, then settle and read after each of
+The rule (docs/accounting.md, "Hunting leaks", says how it was measured): warm up, then settle and read after each of
 ``repeat`` calls in every accounting available (anonymous RSS, tracemalloc, Arrow pool). An
 accounting is *suspect* when its Sen slope (the median of all pairwise slopes, robust to a
 one-off jump) reaches the threshold, at least half the deltas grow beyond noise, and the growth
@@ -25,13 +25,14 @@ from typing import Any, Callable, Iterable
 from leakhunt import defaults, probes
 from leakhunt import tracing as _tracing
 from leakhunt.explanation import Root, Site
+from leakhunt.hunted import checks_callable
 from leakhunt.settle import settle
 from leakhunt.units import format_size, parse_size
 
 __all__ = ["LeakVerdict", "SeriesHunt", "hunt", "sen_slope", "series_text", "is_suspect", "confirmations", "evidence", "NOISE",
            "NAMES", "RESIDENT"]
 
-#: Per-call noise below which a delta does not count as growth (FINDINGS.md: settled,
+#: Per-call noise below which a delta does not count as growth (measured: settled,
 #: single-threaded anonymous RSS moves at most 16 kB between identical calls).
 NOISE: dict[str, int] = {"rss": 16 * 1024, "traced": 1024, "arrow": 64, "blocks": 8}
 
@@ -68,7 +69,7 @@ def sen_slope(series: list[int]) -> float:
 
 
 def is_suspect(series: list[int], threshold: int, noise: int) -> bool:
-    """DESIGN.md's rule over a settled series of ``calls + 1`` readings."""
+    """The suspicion rule (see the module's docstring) over a settled series of ``calls + 1`` readings."""
     calls = len(series) - 1
     if calls < 2:
         return False
@@ -98,24 +99,31 @@ class LeakVerdict:
     explained_calls: int = 0  # calls whose survivors these are
     windows: int = 0  # confirmation windows of ``repeat`` calls run after the first window
     evidence: str | None = None  # which accounting decided a leak, and on what evidence
+    given_back: bool = False  # confirmed, but the memory was given back before the calls ended
 
     def explain(self, title: str = "the function") -> str:
-        lines = []
+        """The verdict in words. A leak is explained as every front end explains one
+        (:func:`leakhunt.judge.explain_leak`: its roots, sites and series); otherwise why it is
+        not one, in terms of the figures shown."""
         if self.leaking:
-            lines.append(f"{title} leaks {format_size(self.per_call)} per call "
-                         f"(threshold {format_size(self.threshold)}), seen in {NAMES[self.accounting or '']}")
-            lines.append(f"  {self.evidence or 'confirmed over a second window of calls'}; {self.calls} calls in all")
-        elif self.cleared_note:
-            lines.append(f"{title}: {self.cleared_note}")
+            from leakhunt.judge import explain_leak
+
+            return str(explain_leak(self, title))
+        if self.cleared_note:
+            lines = [f"{title}: {self.cleared_note}"]
         else:
-            lines.append(f"{title} does not leak: growth stayed under {format_size(self.threshold)} per call "
-                         f"({self.calls} calls)")
+            lines = [f"{title} does not leak: {self.why_not()} ({self.calls} calls)"]
         for name, values in self.series.items():
             slope, steps = series_text(name, values)
             lines.append(f"  {name:<6} {slope}/call   per call: {steps}")
-        if self.leaking and self.accounting == "rss" and "traced" not in {*self.series, *self.confirm_series}:
-            lines.append("  run with tracing (tracemalloc.start(), or pytest --leak-trace) to see where it is allocated")
         return "\n".join(lines)
+
+    def why_not(self) -> str:
+        """Which part of the rule the series did not meet, said with their own figures: a
+        slope under the threshold, growth in too few calls, or too little end to end."""
+        reasons = [_why_not(name, values, _limit(name, self.threshold)) for name, values in self.series.items()
+                   if len(values) > 2]
+        return "; ".join(r for r in reasons if r) or f"growth stayed under {format_size(self.threshold)} per call"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,7 +132,7 @@ class LeakVerdict:
             "series": self.series, "confirm_series": self.confirm_series, "note": self.cleared_note,
             "roots": [r.to_dict() for r in self.roots], "sites": [s.to_dict() for s in self.sites],
             "types": [{"type": t, "count": n} for t, n in self.types], "explained_calls": self.explained_calls,
-            "windows": self.windows, "evidence": self.evidence,
+            "windows": self.windows, "evidence": self.evidence, "given_back": self.given_back,
         }
 
 
@@ -132,6 +140,20 @@ NAMES = {"rss": "resident memory (anonymous RSS)", "traced": "tracemalloc's trac
          "blocks": "pymalloc's allocated blocks",
          "unmanaged": "unmanaged memory (anonymous RSS minus Dask's managed data)",
           "arrow": "Arrow's memory pool", "": "no accounting"}
+
+
+def _why_not(name: str, series: list[int], threshold: int) -> str:
+    calls = len(series) - 1
+    deltas = [series[i + 1] - series[i] for i in range(calls)]
+    growing = sum(1 for d in deltas if d > NOISE[name])
+    slope = sen_slope(series)
+    unit = (lambda v: f"{v:+.0f} blocks") if name == "blocks" else (lambda v: format_size(v, signed=True))
+    if slope < threshold:
+        return f"{name} {unit(slope)}/call, under the threshold"
+    if growing * 2 < calls:
+        return f"{name} grew in {growing} of {calls} calls, not call after call"
+    total = series[-1] - series[0]
+    return f"{name} grew {unit(total)} over {calls} calls, less than a leak at the threshold keeps"
 
 
 def _rss_reader() -> Callable[[], int | None]:
@@ -155,18 +177,35 @@ def _limit(name: str, limit: int) -> int:
 
 
 def _window(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-            calls: int, names: list[str]) -> dict[str, list[int]]:
+            calls: int, names: list[str], scope: Any = None) -> dict[str, list[int]]:
+    """``calls`` calls of ``fn``, settling and reading every accounting in ``names`` before the
+    first and after each. With ``scope`` (a confirmation window) and threads older than the hunt
+    running, what those threads allocated is left out of the readings (from one snapshot of
+    the scope's fresh trace per reading): a background thread's growth is not the calls'."""
     # Pre-allocated so the measuring loop itself allocates nothing that grows.
     series = {name: [0] * (calls + 1) for name in names}
     readers = {"rss": _rss_reader(), "traced": probes.traced, "arrow": probes.arrow,
                "blocks": sys.getallocatedblocks}
+    foreign = scope is not None and scope.fresh and bool(scope.threads)
     for i in range(calls + 1):
         if i:
             fn(*args, **kwargs)  # the result is dropped at once: a returned value is not a leak
         settle()
         for name in names:
             series[name][i] = readers[name]() or 0
+        if foreign:
+            _leave_out_foreign(series, i, scope)
     return series
+
+
+def _leave_out_foreign(series: dict[str, list[int]], i: int, scope: Any) -> None:
+    theirs, total = scope.foreign_traced()
+    if total is None:
+        return
+    if "traced" in series:
+        series["traced"][i] = total - theirs
+    if "rss" in series:
+        series["rss"][i] -= theirs
 
 
 def _settings(threshold: int | str, repeat: int, warmup: int) -> int:
@@ -181,9 +220,10 @@ def _settings(threshold: int | str, repeat: int, warmup: int) -> int:
     return limit
 
 
+@checks_callable  # a generator function, or an option that is also fn's parameter, is refused first
 def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THRESHOLD,
          repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, confirm: bool = True,
-         trace: bool | None = None, attribute: bool = False, **kwargs: Any) -> LeakVerdict:
+         trace: bool | None = None, attribute: bool = True, **kwargs: Any) -> LeakVerdict:
     """Call ``fn(*args, **kwargs)`` repeatedly and decide whether it leaks per call.
 
     ``trace``: ``None`` uses tracemalloc's figure if tracing is already on; ``True`` lets
@@ -191,105 +231,145 @@ def hunt(fn: Callable[..., Any], *args: Any, threshold: int | str = defaults.THR
     first window watches pymalloc's count of allocated blocks (free to read, where tracing slows
     every call: benchmarks/plugin.md), and a window whose blocks grow by at least a
     threshold's worth per call (threshold / 512 bytes, the largest small object) is confirmed
-    with tracing on; with ``confirm=False`` the whole hunt is traced. ``False`` leaves tracing out. ``attribute``: trace the confirmation window freshly and, for a
-    confirmed leak, keep what its calls left alive (grouped by root), their allocation sites
-    and types in the verdict: the explanation of the leak, with no extra call. An exception
-    from ``fn`` propagates: a failing call is never called a leak.
+    with tracing on; with ``confirm=False`` the whole hunt is traced. ``False`` leaves tracing
+    out. ``attribute`` (the default): watch the confirmation window (traced freshly unless
+    ``trace=False``) and, for a confirmed leak, keep what its calls left alive (grouped by
+    root), their allocation sites and types in the verdict: the explanation of the leak, with
+    no extra call; what threads older than the hunt allocate during the confirmation is left
+    out of its readings. An exception from ``fn`` propagates: a failing call is never called a
+    leak.
+
+    ``TypeError`` before any call for a generator or ``async`` function (a call would run none of
+    its body) and for an option of hunt's that ``fn`` also takes as a parameter (which one was
+    meant cannot be told): :mod:`leakhunt.hunted`.
     """
     limit = _settings(threshold, repeat, warmup)
-    # Small objects watched by their block count first, traced only to confirm (see above).
-    by_blocks = bool(trace) and confirm and not tracemalloc.is_tracing()
-    handle = _tracing.start(1) if trace and not by_blocks else None  # one frame: the figure, not the sites
-    windows = 0
-    frozen = False
-    scope = None
-    confirmed: list[str] = []
-    found: dict[str, Any] = {}
-    try:
-        for _ in range(warmup):
-            fn(*args, **kwargs)
+    return _Hunt(fn, args, kwargs, limit, repeat, warmup, confirm, trace, attribute).run()
+
+
+class _Hunt:
+    """One hunt, step by step: warm up, the first window, the confirmation, the verdict."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], limit: int,
+                 repeat: int, warmup: int, confirm: bool, trace: bool | None, attribute: bool) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.limit, self.repeat, self.warmup = limit, repeat, warmup
+        self.confirm, self.trace, self.attribute = confirm, trace, attribute
+        # Small objects watched by their block count first, traced only to confirm (see hunt).
+        self.by_blocks = bool(trace) and confirm and not tracemalloc.is_tracing()
+        self.handle: Any = None
+        self.scope: Any = None
+        self.frozen = False
+        self.names: list[str] = []
+        self.first: dict[str, list[int]] = {}
+        self.second: dict[str, list[int]] = {}
+        self.suspects: list[str] = []
+        self.confirmed: list[str] = []
+        self.windows = 0
+        self.calls = warmup
+        self.found: dict[str, Any] = {}
+
+    def run(self) -> LeakVerdict:
+        if self.trace and not self.by_blocks:
+            self.handle = _tracing.start(1)  # one frame: the figure, not the sites
+        try:
+            for _ in range(self.warmup):
+                self.fn(*self.args, **self.kwargs)
+            self._freeze()
+            self._first_window()
+            if self.suspects and self.confirm:
+                self._confirmation()
+            elif self.suspects:
+                self.confirmed = self.suspects
+        finally:
+            self._finish()
+        return self._verdict()
+
+    def _freeze(self) -> None:
         # Settling after every call means a full collection each time: 70-100 ms on a heap
         # with pandas' test modules imported. Objects that exist before the measured calls
         # cannot be garbage the calls made, so freeze them: a collection then only walks
         # what the calls created (0.06 ms on that heap; benchmarks/engine.py). No full
         # collection first: garbage from before is frozen too, unchanged during the windows,
-        # and collected as usual after them (that collection was a third of --leak-hunt's time
-        # on pandas' own tests, issue 9). Not when someone else has frozen objects:
+        # and collected as usual after them. Not when someone else has frozen objects:
         # unfreezing would undo their freeze.
         if gc.isenabled() and gc.get_freeze_count() == 0:
             gc.freeze()
-            frozen = True
+            self.frozen = True
+
+    def _first_window(self) -> None:
         names = ["rss"] if _rss_reader()() is not None else []
-        if trace is not False and tracemalloc.is_tracing():
+        if self.trace is not False and tracemalloc.is_tracing():
             names.append("traced")
-        elif by_blocks:
+        elif self.by_blocks:
             names.append("blocks")
         if probes.arrow() is not None:
             names.append("arrow")
-        first = _window(fn, args, kwargs, repeat, names)
-        suspects = [n for n in names if is_suspect(first[n], _limit(n, limit), NOISE[n])]
-        calls = warmup + repeat
-        second: dict[str, list[int]] = {}
-        if suspects and confirm:
-            if by_blocks:
-                # tracemalloc decides what the block count or resident memory suggested: it
-                # traces numpy's buffers too, so it confirms their growth in bytes
-                names = [n if n != "blocks" else "traced" for n in names]
-                hinted = "blocks" in suspects or "rss" in suspects
-                suspects = [n for n in suspects if n != "blocks"] + (["traced"] if hinted else [])
-            if attribute:
-                from leakhunt.attribution import Scope
+        self.names = names
+        self.first = _window(self.fn, self.args, self.kwargs, self.repeat, names)
+        self.suspects = [n for n in names if is_suspect(self.first[n], _limit(n, self.limit), NOISE[n])]
+        self.calls += self.repeat
 
-                scope = Scope(trace=trace is not False)
-                if "traced" in names and not tracemalloc.is_tracing():
-                    names.remove("traced")
-            elif "traced" in names and not tracemalloc.is_tracing():
-                handle = _tracing.start(1)
-            # Window after window while what still grows needs more evidence than it has had
-            # (growth in resident memory alone: two windows in a row).
-            confirmed = suspects
-            while confirmed and windows < confirmations(confirmed):
-                second = _window(fn, args, kwargs, repeat, names)
-                calls += repeat
-                windows += 1
-                confirmed = [n for n in confirmed if is_suspect(second[n], limit, NOISE[n])]
-        elif suspects:
-            confirmed = suspects
-    finally:
-        if frozen:
+    def _confirmation(self) -> None:
+        names, suspects = self.names, self.suspects
+        if self.by_blocks:
+            # tracemalloc decides what the block count or resident memory suggested: it traces
+            # numpy's buffers too, so it confirms their growth in bytes
+            names = [n if n != "blocks" else "traced" for n in names]
+            hinted = "blocks" in suspects or "rss" in suspects
+            suspects = [n for n in suspects if n != "blocks"] + (["traced"] if hinted else [])
+        if self.attribute:
+            from leakhunt.attribution import Scope
+
+            self.scope = Scope(trace=self.trace is not False, children=False)
+        elif "traced" in names and not tracemalloc.is_tracing():
+            self.handle = _tracing.start(1)
+        if "traced" in names and not tracemalloc.is_tracing():
+            names.remove("traced")
+        self.names = names
+        # Window after window while what still grows needs more evidence than it has had
+        # (growth in resident memory alone: two windows in a row).
+        self.confirmed = suspects
+        while self.confirmed and self.windows < confirmations(self.confirmed):
+            self.second = _window(self.fn, self.args, self.kwargs, self.repeat, names, self.scope)
+            self.calls += self.repeat
+            self.windows += 1
+            self.confirmed = [n for n in self.confirmed if is_suspect(self.second[n], self.limit, NOISE[n])]
+
+    def _finish(self) -> None:
+        scope = self.scope
+        if scope is not None and self.confirmed:
+            scope.capture()  # what the confirmation's calls made: before the heap thaws
+        if self.frozen:
             gc.unfreeze()  # before any search: frozen objects are invisible to gc.get_referrers
         if scope is not None:
-            if confirmed:
-                found = _survivors_of(scope)
+            if self.confirmed:
+                self.found = _survivors_of(scope)
             scope.close()
-        if handle is not None:
-            handle.stop()
-    # Name the accounting where growth is largest; every series is in the verdict.
-    pool, judged = (confirmed, second or first) if confirmed else (suspects or names, first)
-    pool = [n for n in pool if n in judged and n != "blocks"]  # a count, not bytes
-    # Where tracemalloc confirmed it, its figure is the leak's own bytes (resident memory then
-    # includes tracemalloc's own records of the leaked objects).
-    if "traced" in pool and "traced" in confirmed:
-        pool = ["traced"]
-    best = max(pool, key=lambda n: sen_slope(judged[n]), default=None)
-    per_call = int(sen_slope(judged[best])) if best else None
-    return LeakVerdict(
-        leaking=bool(confirmed),
-        suspect=bool(suspects),
-        per_call=per_call,
-        accounting=best if suspects else None,
-        threshold=limit,
-        calls=calls,
-        series=first,
-        confirm_series=second,
-        cleared_note=_CLEARED if suspects and not confirmed else None,
-        roots=found.get("roots", ()),
-        sites=found.get("sites", ()),
-        types=found.get("types", ()),
-        explained_calls=repeat * windows if found else 0,
-        windows=windows,
-        evidence=evidence(confirmed, names, windows, repeat) if confirmed else None,
-    )
+        if self.handle is not None:
+            self.handle.stop()
+
+    def _verdict(self) -> LeakVerdict:
+        confirmed, suspects, first = self.confirmed, self.suspects, self.first
+        # Name the accounting where growth is largest; every series is in the verdict.
+        pool, judged = (confirmed, self.second or first) if confirmed else (suspects or self.names, first)
+        pool = [n for n in pool if n in judged and n != "blocks"]  # a count, not bytes
+        # Where tracemalloc confirmed it, its figure is the leak's own bytes (resident memory then
+        # includes tracemalloc's own records of the leaked objects).
+        if "traced" in pool and "traced" in confirmed:
+            pool = ["traced"]
+        best = max(pool, key=lambda n: sen_slope(judged[n]), default=None)
+        found = self.found
+        return LeakVerdict(
+            leaking=bool(confirmed), suspect=bool(suspects),
+            per_call=int(sen_slope(judged[best])) if best else None,
+            accounting=best if suspects else None, threshold=self.limit, calls=self.calls,
+            series=first, confirm_series=self.second,
+            cleared_note=_CLEARED if suspects and not confirmed else None,
+            roots=found.get("roots", ()), sites=found.get("sites", ()), types=found.get("types", ()),
+            explained_calls=self.repeat * self.windows if found else 0, windows=self.windows,
+            evidence=evidence(confirmed, self.names, self.windows, self.repeat) if confirmed else None,
+        )
 
 
 def evidence(confirmed: Iterable[str], measured: Iterable[str], windows: int, repeat: int) -> str:
@@ -301,8 +381,8 @@ def evidence(confirmed: Iterable[str], measured: Iterable[str], windows: int, re
             else "confirmed over a second window of calls" if windows == 1 else "not confirmed (confirm=False)")
     if grew and set(grew) <= RESIDENT:
         quiet = f", while {' and '.join(_SHORT[n] for n in flat)} did not grow" if flat else ""
-        return (f"decided by {seen} alone{quiet}: native memory, which needs stronger evidence "
-                f"(allocator fragmentation stops growing, a leak does not); {span}")
+        return (f"decided by {seen} alone{quiet}: growth only resident memory shows needs stronger "
+                f"evidence (allocator fragmentation stops growing, a leak does not); {span}")
     return f"decided by {seen}; {span}"
 
 
@@ -313,14 +393,10 @@ _SHORT = {"traced": "tracemalloc", "arrow": "Arrow's pool", "rss": "resident mem
 def _survivors_of(scope: Any) -> dict[str, Any]:
     """Roots, sites and types of what the calls inside ``scope`` left alive."""
     from leakhunt.attribution import created_types, survivors
-    from leakhunt.tracing import summarise
 
     try:
-        roots = survivors(scope).roots
-        sites: tuple[Site, ...] = ()
-        if scope.fresh:
-            sites = summarise(tracemalloc.take_snapshot(), limit=5, user_only=True)[1]
-        return {"roots": roots, "sites": sites, "types": created_types(scope)}
+        found = survivors(scope, sites=scope.fresh)
+        return {"roots": found.roots, "sites": found.sites, "types": created_types(scope)}
     except Exception:  # never let the explanation hide the verdict
         return {}
 

@@ -1,97 +1,171 @@
-"""One judgement for every front end: a measurement, a budget and a hunt verdict in; a verdict
-and a structured explanation out.
+"""The judgement: figures, a budget, a hunt's verdict and the evidence gathered in; a verdict and a
+structured explanation out. Pure: it measures nothing and runs no code of the user's.
 
-The ``memory_budget`` decorator and context manager, the pytest plugin, ``leakhunt run --budget``
-and the Dask integration all call :func:`judge`; none of them decides a verdict or builds an
-explanation itself. Renderers (the failure text, the JSON and HTML reports) take the
-:class:`Judgement`'s :class:`~leakhunt.explanation.Explanation`.
+:class:`leakhunt.lifecycle.Block` gathers the evidence (the second call, the survivors, the
+sites) and calls :func:`judge` once; every front end (the ``memory_budget`` decorator and
+context manager, the pytest plugin, ``leakhunt run``, Dask's per-prefix verdicts) goes through
+it. Renderers take the :class:`Judgement`'s :class:`~leakhunt.explanation.Explanation`.
 
-Deciding a retained figure (rss, traced, arrow) over its limit, when the block's own survivors do
-not account for the excess and the block can be called again (``again``): a second call tells
-one-time initialisation (first import, first use of a pool or cache: gone on the second call)
-from memory the block keeps every time it runs (native memory, or a library's cache it fills).
-The second call is made after the explanation is taken, so what it does never shows in it.
+The one rule for a retained figure over its limit (the same whatever the options): what the
+block's own survivors hold counts; when they do not account for the excess and the block was
+called a second time, the second call decides - within the limit, the first call's excess was
+one-time initialisation (first imports, pools, caches) or other threads' memory and is not
+counted; over it, the excess stands.
 """
 
 from __future__ import annotations
 
-import tracemalloc
+import enum
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from leakhunt.budget import Budget, MemoryBudgetExceeded, Violation, check
-from leakhunt.explanation import FIGURE_LABELS, Explanation, Figure, Root
+from leakhunt.budget import FIGURES, Budget, MemoryBudgetExceeded, Violation, check
+from leakhunt.explanation import FIGURE_LABELS, Explanation, Figure, Root, Site
+from leakhunt.hints import hint_for
 from leakhunt.units import format_size
 
 if TYPE_CHECKING:
-    from leakhunt.attribution import Scope, Survivors
+    from leakhunt.attribution import Survivors
     from leakhunt.hunt import LeakVerdict
     from leakhunt.measure import Measurement
-    from leakhunt.tracing import PeakSnapshots
 
-__all__ = ["Judgement", "VERDICTS", "judge", "RETAINED", "hint_for"]
+__all__ = ["Evidence", "Judgement", "PeakEvidence", "RETAINED", "VERDICTS", "Verdict", "hint_for", "hunted",
+           "judge", "standing", "unjudged"]
 
-#: verdict -> what it means (the docs list the same table)
+
+class Verdict(str, enum.Enum):
+    """Every state a judged block (or test) can end in. A ``str``: ``verdict == "ok"`` holds,
+    and JSON writes the value."""
+
+    OK = "ok"
+    OVER_BUDGET = "over_budget"
+    LEAK = "leak"
+    WARMUP_OR_BOUNDED_CACHE = "warmup_or_bounded_cache"
+    NOT_HUNTED = "not_hunted"
+    NOT_JUDGED = "not_judged"
+    OPTED_OUT = "opted_out"
+    NOT_MEASURED = "not_measured"
+    # a series of calls one watches rather than makes (a Dask task prefix)
+    UNCONFIRMED = "unconfirmed"
+    TOO_FEW_CALLS = "too_few_calls"
+    GIVEN_BACK = "given_back"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def meaning(self) -> str:
+        return VERDICTS[self.value]
+
+    @property
+    def failed(self) -> bool:
+        return self in (Verdict.OVER_BUDGET, Verdict.LEAK)
+
+
+#: verdict -> what it means: the one table (the reports, the docs and Dask read it from here)
 VERDICTS: dict[str, str] = {
     "ok": "measured, within every budget, not found leaking",
     "over_budget": "broke its memory budget: the test failed",
     "leak": "growth confirmed call after call under leak hunting: the test failed",
     "warmup_or_bounded_cache": "grew in the first window of repeats but not in the confirmation: not a leak",
-    "not_hunted": "failed, skipped or not repeatable, so not hunted (a failed test keeps its frames alive)",
+    "not_hunted": "hunting was asked for, but the body failed, skipped itself, or failed when repeated "
+                  "(a failed test keeps its frames alive)",
+    "not_judged": "the body failed, skipped itself or failed as expected (xfail): its figures are shown, "
+                  "its budget is not checked (a failed test keeps its frames alive)",
     "opted_out": "marked no_leak_check: not measured",
-    "not_measured": "the test body did not run (skipped or failed in setup)",
+    "not_measured": "the body did not run (skipped or failed in setup)",
+    # States of a series of calls one watches rather than makes (a Dask task prefix):
+    "unconfirmed": "grew over a window of calls; the calls stopped before a confirming window was done: "
+                   "neither a leak nor cleared",
+    "too_few_calls": "fewer calls than a hunt needs (warm-up and a window of calls): not judged",
+    "given_back": "grew call after call, but the memory was given back before the watch ended (held for "
+                  "later work, such as a shuffle's buffers): not a leak",
 }
+
+_KIND_PLACE = {"python": "python", "numpy": "numpy", "polars": "polars", "bytes": "bytes", "mmap": "memmaps",
+               "nbytes": "other arrays", "arrow-object": "arrow"}
+
+def unjudged(*, passed: bool, measured: bool, hunted: bool) -> Verdict:
+    """The verdict of a block that was not judged (no budget checked, no hunt made).
+
+    A body that did not pass - it failed, skipped itself from inside, or failed as expected
+    (xfail) - is never ``ok``: a failed test keeps its frames alive, so its figures are shown
+    but say nothing about a budget or a leak. ``hunted``: leak hunting was asked for.
+    """
+    if not measured:
+        return Verdict.NOT_MEASURED
+    if passed:
+        return Verdict.OK
+    return Verdict.NOT_HUNTED if hunted else Verdict.NOT_JUDGED
+
 
 #: Figures of memory a block keeps after it ends (a peak and the children's memory are gone).
-RETAINED = ("rss", "traced", "arrow")
-
-_HINTS = {
-    "groupby": "a GroupBy object holds its whole frame; keep the aggregated result, not the GroupBy",
-    "view": "a slice or view keeps its whole parent buffer; store .copy() or plain values instead",
-    "arrow_slice": "an Arrow slice keeps every buffer of its parent; keep a copy "
-                   "(pa.Table.from_pylist(t.slice(...).to_pylist()), or .take(...)) instead",
-    "cache": "a cache holds big values; bound it (maxsize) or cache something smaller",
-    "closure": "a function (a callback, a lambda) keeps every variable it closes over alive; "
-               "pass it small values, or drop the function when done",
-    "list": "a module-level list keeps everything appended to it; clear it when done, or keep small "
-            "summaries (numbers, .copy() of a few rows) instead of whole objects",
-    "dict": "a module-level dict keeps every value stored in it; delete entries when done, or bound it",
-    "local": "a variable still in scope holds it; del it, or measure after the function returns",
-    "attribute": "an object that outlives the block holds it through an attribute; drop the reference "
-                 "when done",
-}
+RETAINED = ("rss", "traced", "arrow", "file")
+_FILE_SHOWN = 1024 * 1024
 
 
-def hint_for(roots: Sequence[Root], figures: set[str], *, native: bool = False, looked: bool = True) -> str:
-    """The fix hint: from the pattern of the biggest root's path; else from the figures broken.
-    ``native``: survivors were looked for and none holds the growth; ``looked``: they were
-    looked for at all."""
-    own = [r for r in roots if not r.library] or list(roots)
-    if own:
-        return _HINTS.get(own[0].pattern, _HINTS["attribute"])
-    if figures == {"peak"}:
-        return "the memory was freed, but too much was alive at once: process in chunks or stream instead"
-    if "children" in figures and not figures & set(RETAINED):
-        return ("child processes hold the memory: bound the work in flight, or recycle workers "
-                "(max_tasks_per_child)")
-    if "arrow" in figures:
-        return ("Arrow memory is alive that no Python object of this block holds: a table cached by a "
-                "library, or the pool keeping freed memory (pa.default_memory_pool().release_unused())")
-    if native:
-        return ("no Python object of this block holds the growth: native memory (a C extension), "
-                "memory a library keeps, or fragmentation the allocator could not give back")
-    if not looked:
-        return ("what keeps the memory was not looked for: let leakhunt call the block again traced "
-                "(drop --leak-no-rerun), or trace it (pytest --leak-trace)")
-    return "the growth is many small objects: look at the allocation sites and the types that grew"
+@dataclass(frozen=True)
+class PeakEvidence:
+    """The allocations alive at a block's traced high-water mark (from a peak sampler)."""
+
+    sites: tuple[Site, ...] = ()
+    level: int = 0  # traced bytes the snapshot of the peak holds
+    traced_peak: int | None = None  # the true traced peak
+    interval: float = 0.0  # seconds between samples
+    notes: tuple[str, ...] = ()  # what the peak source could not see (leakhunt.native.NativePeakSource)
+
+    @classmethod
+    def of(cls, peak: Any) -> PeakEvidence | None:
+        """From a :class:`leakhunt.tracing.PeakSnapshots` (or anything with the same fields: a
+        :class:`leakhunt.native.NativePeakSource` also has ``notes`` and ``unavailable``)."""
+        if peak is None:
+            return None
+        notes = tuple(getattr(peak, "notes", ()))
+        if getattr(peak, "unavailable", None):
+            notes += (f"the peak's sites: {peak.unavailable}",)
+        return cls(sites=tuple(peak.sites), level=int(peak.level or 0), traced_peak=peak.traced_peak,
+                   interval=float(getattr(peak, "interval", 0.0)), notes=notes)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What :class:`leakhunt.lifecycle.Block` gathered beside the first measurement.
+
+    ``second`` is a second call's measurement (``second_traced``: the traced one that explains);
+    ``survivors`` what the block (or its traced call) left alive, grouped by root (``None``: not
+    looked for); ``sites`` the biggest allocation sites still alive (``user_trace``: from a
+    trace the user started, so older memory is in them too); ``traced`` whether sites could be
+    had at all; ``types`` the objects that grew; ``peak`` the allocations alive at the peak;
+    ``threads`` older threads that ran during the block; ``hunt_error`` why a hunt that was
+    asked for could not run.
+    """
+
+    second: Measurement | None = None
+    second_traced: bool = False
+    survivors: Survivors | None = None
+    sites: tuple[Site, ...] = ()
+    user_trace: bool = False
+    traced: bool = False
+    types: tuple[tuple[str, int], ...] = ()
+    peak: PeakEvidence | None = None
+    threads: tuple[str, ...] = ()
+    hunt_error: str | None = None
+    notes: tuple[str, ...] = ()
+    explain_kept: bool = False  # explain what the block keeps even within its budget (leakhunt run)
+    #: bytes the first call's survivors hold under the user's roots, counted the same way
+    #: whether it was traced or not (:attr:`leakhunt.attribution.Survivors.attributable`); a
+    #: traced second call's survivors are ``survivors`` (``second_traced``)
+    first_own: int | None = None
+    #: anonymous memory the imports during the block took, measured (``leakhunt run``)
+    imports: int | None = None
 
 
 @dataclass(frozen=True)
 class Judgement:
-    """The outcome: ``verdict`` (a key of :data:`VERDICTS`), the broken limits, the explanation."""
+    """The outcome: ``verdict``, the broken limits, the hunt's verdict, the explanation."""
 
     title: str
-    verdict: str
+    verdict: Verdict
     measurement: Measurement | None = None
     budget: Budget | None = None
     violations: tuple[Violation, ...] = ()
@@ -101,7 +175,7 @@ class Judgement:
 
     @property
     def failed(self) -> bool:
-        return self.verdict in ("over_budget", "leak")
+        return self.verdict.failed
 
     def text(self) -> str:
         if self.explanation is not None:
@@ -115,7 +189,7 @@ class Judgement:
     def to_dict(self) -> dict[str, Any]:
         return {
             "title": self.title,
-            "verdict": self.verdict,
+            "verdict": self.verdict.value,
             "violations": [{"figure": v.figure, "value": v.value, "limit": v.limit} for v in self.violations],
             "measurement": self.measurement.to_dict() if self.measurement is not None else None,
             "budget": self.budget.to_dict() if self.budget is not None else None,
@@ -125,183 +199,117 @@ class Judgement:
         }
 
 
+def standing(measurement: Measurement, budget: Budget | None,
+             evidence: Evidence) -> tuple[list[Violation], list[str]]:
+    """The broken limits that stand after the second-call rule (see the module's docstring), and
+    notes saying how the rule was applied."""
+    violations = check(measurement, budget) if budget is not None else []
+    retained = [v for v in violations if v.figure in RETAINED]
+    second = evidence.second
+    if not retained or second is None or _kept_by_roots(evidence, retained):
+        return violations, []
+    assert budget is not None
+    kept = {v.figure: v for v in check(second, budget) if v.figure in RETAINED}
+    first = max(retained, key=lambda v: v.value - v.limit)
+    if not kept:
+        why = ("threads older than the block allocated it" if second.excluded
+               else "first imports, pools, caches: one-time initialisation")
+        note = (f"{FIGURE_LABELS[first.figure]} {format_size(first.value)} on the first call, "
+                f"{format_size(second.figure(first.figure))} on a second: not counted ({why})")
+        return [v for v in violations if v.figure not in RETAINED], [note]
+    value = kept[first.figure].value if first.figure in kept else max(v.value for v in kept.values())
+    return violations, [f"a second call kept {format_size(value)} too: not one-time initialisation"]
+
+
+def _kept_by_roots(evidence: Evidence, retained: Sequence[Violation]) -> bool:
+    """Do the user's roots keep the excess: what the first call left (counted alike traced or
+    not), or what a traced second call made?"""
+    excess = max(v.value - v.limit for v in retained)
+    if evidence.first_own is not None and evidence.first_own >= excess:
+        return True
+    return bool(evidence.second_traced and evidence.survivors is not None
+                and evidence.survivors.user_rooted >= excess)
+
+
 def judge(
     measurement: Measurement | None = None,
     budget: Budget | None = None,
     verdict: LeakVerdict | None = None,
     *,
     title: str = "the block",
-    scope: Scope | None = None,
-    peak: PeakSnapshots | None = None,
-    again: Callable[[], Any] | None = None,
+    evidence: Evidence | None = None,
     explain: bool = True,
-    named: dict[str, Any] | None = None,
 ) -> Judgement:
-    """Judge a block: its figures against ``budget`` and, when it was hunted, the hunt's verdict.
-
-    ``scope`` (from :class:`leakhunt.measure.Measurer` with ``attribute=True``) lets the
-    explanation show only the block's own survivors; ``peak`` the allocations alive at its
-    high-water mark. ``again`` calls the block once more: used only to tell one-time
-    initialisation from a retained figure no survivor of the block explains. ``named`` objects
-    count as roots in the explanation (a test's fixture values). The scope is closed before
-    returning.
-    """
-    try:
-        return _judge(measurement, budget, verdict, title, scope, peak, again, explain, named)
-    finally:
-        if scope is not None:
-            scope.close()
-
-
-def _judge(measurement: Measurement | None, budget: Budget | None, verdict: LeakVerdict | None, title: str,
-           scope: Scope | None, peak: PeakSnapshots | None, again: Callable[[], Any] | None,
-           explain: bool, named: dict[str, Any] | None) -> Judgement:
-    violations = check(measurement, budget) if measurement is not None and budget is not None else []
-    notes: list[str] = []
-    explanation = None
-    if violations and measurement is not None:
-        violations, explanation = _decide(measurement, budget, violations, title, scope, peak, again, explain,
-                                          named)
+    """Judge a block: its figures against ``budget`` (with the ``evidence`` the lifecycle
+    gathered) and, when it was hunted, the hunt's ``verdict``. Pure: the same inputs always give
+    the same judgement."""
+    evidence = evidence if evidence is not None else Evidence()
+    violations, notes = standing(measurement, budget, evidence) if measurement is not None else ([], [])
+    notes = list(evidence.notes) + notes
+    explanation: Explanation | None = None
     if violations:
-        name = "over_budget"
-    elif verdict is not None and verdict.leaking:
-        name = "leak"
-        violations = [Violation("leak", verdict.per_call or 0, verdict.threshold)]
-        explanation = _explain_leak(verdict, title) if explain else None
-    elif verdict is not None and verdict.suspect:
-        name = "warmup_or_bounded_cache"
-        if verdict.cleared_note:
+        name = Verdict.OVER_BUDGET
+        if explain:
+            explanation = explain_budget(measurement, budget, violations, title, evidence, notes)  # type: ignore[arg-type]
+    elif evidence.hunt_error is not None:
+        name = Verdict.NOT_HUNTED
+        notes.append(evidence.hunt_error)
+    elif verdict is not None:
+        name = hunted(verdict)
+        if name is Verdict.LEAK:
+            violations = [Violation("leak", verdict.per_call or 0, verdict.threshold)]
+            explanation = explain_leak(verdict, title) if explain else None
+        elif name is Verdict.WARMUP_OR_BOUNDED_CACHE and verdict.cleared_note:
             notes.append(verdict.cleared_note)
     else:
-        name = "ok"
-        if explanation is not None:  # a limit broken on the first call was not confirmed
-            notes.extend(explanation.notes)
-            explanation = None
+        name = Verdict.OK
+    if name is Verdict.OK and explain and evidence.explain_kept and measurement is not None \
+            and (measurement.figure("rss") or 0) > 0:
+        explanation = explain_kept(measurement, budget, title, evidence, notes)
     return Judgement(title=title, verdict=name, measurement=measurement, budget=budget,
-                     violations=tuple(violations), hunt=verdict, explanation=explanation, notes=tuple(notes))
+                     violations=tuple(violations), hunt=verdict, explanation=explanation,
+                     notes=tuple(notes) if explanation is None else ())
 
 
-def _decide(measurement: Measurement, budget: Budget | None, violations: list[Violation], title: str,
-            scope: Scope | None, peak: PeakSnapshots | None, again: Callable[[], Any] | None,
-            explain: bool, named: dict[str, Any] | None) -> tuple[list[Violation], Explanation | None]:
-    """Confirm and explain broken limits. Returns the limits that stand, and the explanation.
-
-    A retained figure over its limit stands when the block's own survivors account for the
-    excess; otherwise a second call decides: if it keeps the figure within the limit, the first
-    call's excess was one-time initialisation (or another thread's memory) and is not counted.
-    When the block was not traced, the second call is traced and explains (only what *it*
-    created is shown, so its repeated side effects never double what is shown).
-    """
-    notes: list[str] = []
-    figures = {v.figure for v in violations}
-    retained = [v for v in violations if v.figure in RETAINED]
-    traced_first = scope is not None and scope.fresh
-    rerun: Measurement | None = None
-    if not traced_first and again is not None:
-        try:
-            rerun, scope, peak = _traced_call(again, budget, peak_sites="peak" in figures)
-        except Exception as exc:
-            notes.append(f"calling the block a second time, traced, to explain it failed: {type(exc).__name__}: {exc}")
-            scope = peak = None
-        else:
-            looked_for = "what keeps the memory" if retained else "what was alive at its peak"
-            notes.append(f"leakhunt called it a second time, traced, to find {looked_for} "
-                         f"(shown: what that call made)")
-    try:
-        survivors = _survivors(scope, violations, named)
-        own = sum(r.size for r in survivors.roots if not r.library) if survivors is not None else 0
-        stands = list(violations)
-        if retained and (traced_first or rerun is not None):
-            excess = max(v.value - v.limit for v in retained)
-            second = rerun
-            if second is None and again is not None and own < excess:
-                if scope is not None:
-                    scope.close()  # the first call's trace: the second call is measured on its own
-                try:
-                    second = _untraced_call(again, budget)
-                except Exception as exc:
-                    notes.append(f"calling the block a second time failed: {type(exc).__name__}: {exc}")
-            if second is not None and own < excess:
-                kept = {v.figure: v for v in check(second, budget) if v.figure in RETAINED}  # type: ignore[arg-type]
-                first = max(retained, key=lambda v: v.value - v.limit)
-                if not kept:
-                    stands = [v for v in violations if v.figure not in RETAINED]
-                    why = ("threads older than the block allocated it" if second.excluded
-                           else "first imports, pools, caches: one-time initialisation")
-                    notes.append(f"{FIGURE_LABELS[first.figure]} {format_size(first.value)} on the first call, "
-                                 f"{format_size(second.figure(first.figure))} on a second: not counted ({why})")
-                else:
-                    value = kept[first.figure].value if first.figure in kept else max(v.value for v in kept.values())
-                    notes.append(f"a second call kept {format_size(value)} too: not one-time initialisation")
-        explanation = None
-        if explain and stands:
-            explanation = _explain_budget(measurement, budget, stands, title, scope, peak, survivors, rerun)
-            explanation = replace(explanation, notes=tuple(notes) + explanation.notes)
-        elif notes:
-            explanation = Explanation(title=title, headline="", notes=tuple(notes))
-        return stands, explanation
-    finally:
-        if scope is not None:
-            scope.close()
+def hunted(verdict: LeakVerdict) -> Verdict:
+    """The verdict a hunt's outcome gives (a hunt made, or a series of calls watched)."""
+    if verdict.given_back:
+        return Verdict.GIVEN_BACK
+    if verdict.leaking:
+        return Verdict.LEAK
+    if not verdict.series:
+        return Verdict.TOO_FEW_CALLS
+    if verdict.suspect:
+        return Verdict.WARMUP_OR_BOUNDED_CACHE if verdict.cleared_note is not None else Verdict.UNCONFIRMED
+    return Verdict.OK
 
 
-def _traced_call(again: Callable[[], Any], budget: Budget | None,
-                 peak_sites: bool) -> tuple[Measurement, Scope | None, PeakSnapshots | None]:
-    from leakhunt.measure import Measurer
-
-    measurer = Measurer.exact(trace=True, children=budget is not None and budget.children is not None,
-                              peak_sites=peak_sites)
-    measurer.start()
-    try:
-        again()
-    except BaseException:
-        measurer.stop()
-        measurer.close()
-        raise
-    return measurer.stop(), measurer.scope, measurer.peak
-
-
-def _untraced_call(again: Callable[[], Any], budget: Budget | None) -> Measurement:
-    from leakhunt.measure import Measurer
-
-    measurer = Measurer.exact(trace=budget is not None and budget.traced is not None)
-    measurer.start()
-    try:
-        again()
-    finally:
-        second = measurer.stop()
-        measurer.close()
-    return second
-
-
-def _survivors(scope: Scope | None, violations: Sequence[Violation],
-               named: dict[str, Any] | None = None) -> Survivors | None:
-    """The block's survivors, when a retained figure broke and attribution is possible."""
-    if scope is None or not any(v.figure in RETAINED for v in violations):
-        return None
-    from leakhunt.attribution import survivors
-
-    try:
-        return survivors(scope, named=named)
-    except Exception:  # a walk that went wrong must never hide the failure itself
-        return None
+# --------------------------------------------------------------------------------------
+# explanations (data; rendered by leakhunt.explanation and the report renderers)
 
 
 def _figures(measurement: Measurement, budget: Budget | None) -> tuple[Figure, ...]:
     limits = budget.limits() if budget is not None else {}
     out = []
-    for name in ("rss", "peak", "traced", "arrow", "children"):
+    for name in FIGURES:
         value = measurement.figure(name)
-        if value is None and name not in limits:
-            continue
+        if name not in limits and (value is None or (name == "file" and abs(value) < _FILE_SHOWN)):
+            continue  # file-backed pages are news only when a budget limits them, or they are many
         out.append(Figure(name, value, limits.get(name)))
     return tuple(out)
 
 
-def _where(measurement: Measurement) -> dict[str, int | None]:
+def _where(measurement: Measurement, survivors: Survivors | None = None) -> dict[str, int | None]:
     where: dict[str, int | None] = {}
     domains = measurement.traced_growth_by_domain
     traced = measurement.figure("traced")
+    if domains is None and traced is None and survivors is not None and survivors.by_kind:
+        # untraced: where the survivors the roots keep live, by kind
+        where.update({_KIND_PLACE.get(kind, kind): size for kind, size in survivors.by_kind if kind != "arrow"})
+        where["arrow"] = measurement.arrow_growth
+        if measurement.allocator_retention:
+            where["allocator_retention"] = measurement.allocator_retention
+        return where
     if domains is not None:
         for key in ("numpy", "python", "pandas", "other"):
             if domains.get(key) or key in ("numpy", "python"):
@@ -319,86 +327,45 @@ def _where(measurement: Measurement) -> dict[str, int | None]:
     return where
 
 
-def _sites(scope: Scope | None) -> tuple[Any, ...]:
-    """The user's lines with the most memory alive: the block's own when its trace is fresh,
-    everything alive under a trace the user runs; never what older threads allocated."""
-    if scope is None or not tracemalloc.is_tracing():
-        return ()
-    from leakhunt.tracing import summarise
-
-    try:
-        spans = scope.foreign_spans() if scope.active_threads() else ()
-        exclude = (lambda frames: scope.foreign(frames, spans)) if spans else None
-        _, sites, _ = summarise(tracemalloc.take_snapshot(), limit=5, user_only=True, exclude=exclude)
-    except Exception:
-        return ()
-    return sites
-
-
-def _explain_budget(measurement: Measurement, budget: Budget | None, violations: Sequence[Violation], title: str,
-                    scope: Scope | None, peak: PeakSnapshots | None, survivors: Survivors | None,
-                    rerun: Measurement | None = None) -> Explanation:
-    from leakhunt.attribution import created_types
-
-    figures = {v.figure for v in violations}
+def _roots_part(evidence: Evidence, retained: bool) -> tuple[tuple[Root, ...], str, list[str]]:
+    """The roots, what is said instead of them, and notes on the search."""
+    survivors = evidence.survivors
     notes: list[str] = []
-    roots: tuple[Root, ...] = ()
+    if survivors is None:
+        return (), ("not looked for: the block was not measured with attribution" if retained else ""), notes
+    if survivors.skipped:
+        notes.append(f"{format_size(survivors.skipped)} more was not searched: the search's time ran out")
     unexplained = ""
-    retained = figures & set(RETAINED)
-    if survivors is not None:
-        roots = survivors.roots
-        if survivors.skipped:
-            notes.append(f"{format_size(survivors.skipped)} more in smaller buffers not searched")
-        if survivors.unrooted:
-            notes.append(f"no root found for {format_size(survivors.unrooted)} of the block's buffers within the "
-                         f"search's bounds")
-        if not roots:
-            unexplained = ("no buffer this block created is still alive: the growth is many small objects "
-                           "(see the allocation sites and the types that grew) or native memory")
-    elif retained:
-        unexplained = "not looked for: the block was not measured with attribution"
-    if measurement.excluded:
-        notes.append(f"{format_size(measurement.excluded)} that threads older than the block allocated during it "
-                     f"is not counted ({', '.join(scope.active_threads()) if scope is not None else 'threads'})")
-    if rerun is not None:
-        differs = [f"{FIGURE_LABELS[v.figure]} {format_size(rerun.figure(v.figure))}" for v in violations
-                   if _differs(rerun.figure(v.figure), v.value)]
-        if differs:
-            notes.append("the traced second call read " + ", ".join(differs) + " (the figures above are the first call's)")
-    sites = _sites(scope) if retained else ()
-    traced = bool(scope is not None and scope.fresh)
-    if retained and not traced:
-        if sites:
-            traced = True
-            notes.append("the allocation sites include memory older than the block: tracemalloc was started "
-                         "by you, so leakhunt did not restart it")
-        else:
-            notes.append("allocation sites: not traced")
-    peak_sites = ()
-    if "peak" in figures and peak is not None:
-        peak_sites = peak.sites
-        if peak.traced_peak and peak.level and peak.level < 0.9 * peak.traced_peak:
-            notes.append(f"the snapshot of the peak holds {format_size(peak.level)} of the traced peak "
-                         f"{format_size(peak.traced_peak)} (it was sampled every {peak.interval * 1000:g} ms)")
-        if not peak_sites and peak.traced_peak is not None and (measurement.peak or 0) > 2 * peak.traced_peak:
-            notes.append("most of the peak was not traced memory (Arrow's pool or native allocations)")
-    types = created_types(scope) if (scope is not None and retained and scope.fresh) else ()
-    where = _where(rerun if rerun is not None else measurement) if retained else {}
-    native = bool(retained and survivors is not None and not roots)
-    return Explanation(
-        title=title,
-        headline="broke its memory budget",
-        figures=_figures(measurement, budget),
-        where=where,
-        roots=roots,
-        unexplained=unexplained,
-        sites=sites,
-        peak_sites=peak_sites,
-        type_growth=types,
-        hint=hint_for(roots, figures, native=native, looked=survivors is not None or not retained),
-        notes=tuple(notes),
-        traced=traced,
-    )
+    if not survivors.roots and not evidence.traced:
+        unexplained = ("no object of the block that leakhunt can tell apart untraced holds it: arrays and Arrow "
+                       "objects put into older containers are told apart by a trace (pytest --leak-trace, or "
+                       "let leakhunt call the block again)")
+    elif not survivors.roots:
+        unexplained = ("no buffer this block created is still alive: the growth is many small objects "
+                       "(see the allocation sites and the types that grew) or native memory")
+    return survivors.roots, unexplained, notes
+
+
+def _sites_notes(evidence: Evidence, retained: bool) -> tuple[bool, list[str]]:
+    traced = evidence.traced
+    notes: list[str] = []
+    if retained and not traced and evidence.sites and evidence.user_trace:
+        traced = True
+        notes.append("the allocation sites include memory older than the block: tracemalloc was started "
+                     "by you, so leakhunt did not restart it")
+    return traced, notes
+
+
+def _peak_notes(measurement: Measurement, peak: PeakEvidence | None) -> list[str]:
+    if peak is None:
+        return []
+    notes = []
+    if peak.traced_peak and peak.level and peak.level < 0.9 * peak.traced_peak:
+        notes.append(f"the snapshot of the peak holds {format_size(peak.level)} of the traced peak "
+                     f"{format_size(peak.traced_peak)} (it was sampled every {peak.interval * 1000:g} ms)")
+    if not peak.sites and peak.traced_peak is not None and (measurement.peak or 0) > 2 * peak.traced_peak:
+        notes.append("most of the peak was not traced memory (Arrow's pool or native allocations)")
+    return notes + list(peak.notes)
 
 
 def _differs(a: int | None, b: int | None) -> bool:
@@ -407,12 +374,85 @@ def _differs(a: int | None, b: int | None) -> bool:
     return abs(a - b) > max(0.1 * abs(b), 1 << 20)
 
 
-def _explain_leak(verdict: LeakVerdict, title: str) -> Explanation:
+def _second_notes(evidence: Evidence, violations: Sequence[Violation]) -> list[str]:
+    second = evidence.second
+    if second is None or not evidence.second_traced:
+        return []
+    differs = [f"{FIGURE_LABELS[v.figure]} {format_size(second.figure(v.figure))}" for v in violations
+               if _differs(second.figure(v.figure), v.value)]
+    if not differs:
+        return []
+    return ["the traced second call read " + ", ".join(differs) + " (the figures above are the first call's)"]
+
+
+def explain_budget(measurement: Measurement, budget: Budget | None, violations: Sequence[Violation], title: str,
+                   evidence: Evidence, notes: Sequence[str] = ()) -> Explanation:
+    """Why a block broke its budget: from its figures and the evidence gathered."""
+    figures = {v.figure for v in violations}
+    retained = bool(figures & set(RETAINED))
+    roots, unexplained, root_notes = _roots_part(evidence, retained)
+    extra = list(notes) + root_notes
+    if measurement.excluded:
+        threads = ", ".join(evidence.threads) or "threads"
+        extra.append(f"{format_size(measurement.excluded)} that threads older than the block allocated during it "
+                     f"is not counted ({threads})")
+    extra += _second_notes(evidence, violations)
+    traced, site_notes = _sites_notes(evidence, retained)
+    extra += site_notes
+    peak_sites: tuple[Site, ...] = ()
+    if "peak" in figures and evidence.peak is not None:
+        peak_sites = evidence.peak.sites
+        extra += _peak_notes(measurement, evidence.peak)
+    second = evidence.second if evidence.second_traced else None
+    native = bool(retained and evidence.survivors is not None and not roots and evidence.traced)
+    accounted = second if second is not None else measurement
+    accounting = _accounting(accounted, evidence) if retained else ()
+    return Explanation(
+        title=title,
+        headline="broke its memory budget",
+        figures=_figures(measurement, budget),
+        where=_where(second if second is not None else measurement, evidence.survivors) if retained else {},
+        roots=roots,
+        unexplained=unexplained,
+        sites=evidence.sites if retained else (),
+        peak_sites=peak_sites,
+        type_growth=evidence.types if retained else (),
+        hint=hint_for(roots, figures, native=native,
+                      looked=(evidence.survivors is not None and (evidence.traced or bool(roots))) or not retained),
+        notes=tuple(extra),
+        traced=traced or bool(peak_sites),
+        accounting=accounting,
+        accounted_of=accounted.figure("rss") if accounting else None,
+    )
+
+
+def _accounting(measurement: Measurement, evidence: Evidence) -> tuple[tuple[str, int], ...]:
+    """Every byte of the retained (anonymous) figure in a named place: what the roots keep,
+    the modules loaded, Arrow's pool beyond what the roots hold, and what had no root."""
+    survivors = evidence.survivors
+    figure = measurement.figure("rss")
+    if survivors is None or figure is None:
+        return ()
+    imports = evidence.imports if evidence.imports is not None else survivors.imports
+    arrow = max(0, (measurement.arrow_growth or 0) - survivors.rooted_arrow)
+    return (("roots", survivors.rooted), ("imports", imports), ("arrow", arrow), ("unrooted", survivors.unrooted))
+
+
+def explain_kept(measurement: Measurement, budget: Budget | None, title: str, evidence: Evidence,
+                 notes: Sequence[str] = ()) -> Explanation:
+    """What a block keeps alive at its end, within its budget (``leakhunt run --trace``)."""
+    explanation = explain_budget(measurement, budget, [Violation("rss", measurement.figure("rss") or 0, 0)],
+                                 title, evidence, notes)
+    return replace(explanation, headline=f"kept {format_size(measurement.figure('rss'))} at exit")
+
+
+def explain_leak(verdict: LeakVerdict, title: str) -> Explanation:
+    """Why a hunted block leaks: its series, and what the confirming calls left alive."""
     from leakhunt.hunt import NAMES, series_text
 
     notes = [f"{verdict.evidence or 'confirmed over a second window of calls'}; {verdict.calls} calls in all"]
-    for name, values in verdict.series.items():
-        slope, steps = series_text(name, values)
+    for name, values in {**verdict.series, **{f"{n} (confirming)": v for n, v in verdict.confirm_series.items()}}.items():
+        slope, steps = series_text(name.split(" ")[0], values)
         notes.append(f"{name}: {slope}/call; per call: {steps}")
     roots = tuple(verdict.roots)
     if roots:
@@ -432,3 +472,4 @@ def _explain_leak(verdict: LeakVerdict, title: str) -> Explanation:
         notes=tuple(notes),
         traced=bool(verdict.sites),
     )
+

@@ -6,7 +6,7 @@ import time
 import tracemalloc
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from leakhunt import probes
 from leakhunt import tracing as _tracing
@@ -67,6 +67,13 @@ class Measurement:
         return _diff(self.after.rss_anon, self.before.rss_anon)
 
     @property
+    def file_backed_growth(self) -> int | None:
+        """Resident file-backed pages the block added (memory maps, libraries loaded, a file's
+        pages mapped while it is read): in RSS, but not what a leak grows."""
+        total, anon = self.rss_growth, self.rss_anon_growth
+        return None if total is None or anon is None else total - anon
+
+    @property
     def traced_growth(self) -> int | None:
         return _diff(self.after.traced, self.before.traced)
 
@@ -88,12 +95,17 @@ class Measurement:
         return {name: after.get(name, 0) - before.get(name, 0) for name in after}
 
     def figure(self, name: str) -> int | None:
-        """A figure by its budget keyword (rss, peak, traced, arrow, children): what a budget
-        checks. rss and traced leave out what older threads allocated during the block."""
+        """A figure by its budget keyword (rss, peak, traced, arrow, children, file): what a
+        budget checks. ``rss`` is anonymous resident memory (file-backed pages are ``file``);
+        rss and traced leave out what older threads allocated during the block and
+        tracemalloc's own memory."""
         if name == "rss":
-            return None if self.rss_growth is None else self.rss_growth - self.excluded - self.tracing_overhead
+            growth = self.rss_anon_growth if self.rss_anon_growth is not None else self.rss_growth
+            return None if growth is None else growth - self.excluded - self.tracing_overhead
         if name == "traced":
             return None if self.traced_growth is None else self.traced_growth - self.excluded
+        if name == "file":
+            return self.file_backed_growth
         return {"peak": self.peak, "arrow": self.arrow_growth, "children": self.children_peak}[name]
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,6 +113,7 @@ class Measurement:
         return {
             "rss_growth": self.rss_growth,
             "rss_anon_growth": self.rss_anon_growth,
+            "file_backed_growth": self.file_backed_growth,
             "peak": self.peak,
             "peak_rss": self.peak_rss,
             "traced_growth": self.traced_growth,
@@ -132,16 +145,18 @@ class Measurer:
     back to the OS before the start reading, without a collection: otherwise the block could
     reuse memory an allocator kept from earlier work, and its growth would read as zero.
 
-    ``attribute`` opens a :class:`leakhunt.attribution.Scope` at the start (a fresh trace of
-    the block, the threads and children that existed before it): what an explanation needs to
-    show only the block's own survivors. The scope stays open after :meth:`stop` (the
+    ``attribute`` opens a :class:`leakhunt.attribution.Scope` at the start (the heap frozen, a
+    fresh trace of the block when ``trace``, the threads and children that existed before it):
+    what an explanation needs to show only the block's own survivors. The scope stays open after :meth:`stop` (the
     survivors are looked at after the figures); :meth:`close` ends it. ``peak_sites`` samples
-    the allocations alive at the traced high-water mark (:class:`leakhunt.tracing.PeakSnapshots`).
+    the allocations alive at the traced high-water mark (:class:`leakhunt.tracing.PeakSnapshots`);
+    a callable instead makes the peak source to use, traced or not (``start()``, ``stop()``,
+    then ``sites``: :class:`leakhunt.native.NativePeakSource`, memray's exact peak).
     """
 
     # A measurement's state, before start(): class-level defaults, set on the instance when used.
     scope: Scope | None = None
-    peak: PeakSnapshots | None = None
+    peak: Any = None  # PeakSnapshots, or the caller's peak source
     measurement: Measurement | None = None
     _trace_handle: TraceHandle | None = None
     _window: PeakWindow | None = None
@@ -167,7 +182,7 @@ class Measurer:
         trace_frames: int = TRACE_FRAMES,
         trim: bool = False,
         attribute: bool = False,
-        peak_sites: bool = False,
+        peak_sites: bool | Callable[[], Any] = False,
     ) -> None:
         self.settle = settle
         self.trace = trace
@@ -183,7 +198,8 @@ class Measurer:
         self._quick = not (settle or trim or attribute or peak_sites or children or domains or trace)
 
     @classmethod
-    def exact(cls, *, trace: bool = False, children: bool = False, peak_sites: bool = False) -> Measurer:
+    def exact(cls, *, trace: bool = False, children: bool = False,
+              peak_sites: bool | Callable[[], Any] = False) -> Measurer:
         """The measurement a budget decides on: settled at both ends, so its figures read the
         same whatever ran earlier in the process. ``trace`` also traces the block freshly with
         attribution ready (the survivors of the block, the sites; ``peak_sites``: the
@@ -191,7 +207,9 @@ class Measurer:
         if trace:
             return cls(settle=True, trace=True, children=children, domains=True, attribute=True,
                        peak_sites=peak_sites)
-        return cls(settle=True, trace=None, children=children, domains=False)
+        # untraced, the block's gc-tracked survivors are still told apart (a frozen heap: free)
+        return cls(settle=True, trace=None, children=children, domains=False, attribute=True,
+                   peak_sites=peak_sites if callable(peak_sites) else False)
 
     @property
     def tracing(self) -> bool:
@@ -212,15 +230,7 @@ class Measurer:
             _settle()
         elif self.trim:
             _trim()
-        if self.attribute:
-            from leakhunt.attribution import Scope
-
-            self.scope = Scope(trace=self.trace is not False, frames=self.trace_frames)
-            self._exclude_pids = self.scope.children
-        elif self.trace:
-            self._trace_handle = _tracing.start(self.trace_frames)
-        elif self.children:
-            self._exclude_pids = _child_pids()
+        self._open_trace()
         domains = self.domains if self.domains is not None else self.fresh
         self._domains = bool(domains and self.tracing)
         self._before = self._reading()
@@ -232,23 +242,41 @@ class Measurer:
             if traced_now is not None and self._before.traced is not None:
                 self._before = replace(self._before, traced=traced_now)
                 self._foreign_before = foreign
-        self._tm_before = tracemalloc.get_tracemalloc_memory() if self.fresh else None
-        if self.fresh:
-            tracemalloc.reset_peak()  # our own trace: resetting its peak is ours to do
-        if self.tracing:
-            self._traced_peak_before = tracemalloc.get_traced_memory()[1]
+        self._mark_traced_start()
         self._arrow_max_before = probes.arrow_pool_max()
         if self.children:
             self._children_mark = (probes.children_hwm(), probes.forks())
             self._children_sampler = _ChildrenSampler(exclude_pids=self._exclude_pids)
             self._children_sampler.start()
-        if self.peak_sites and self.tracing:
+        if callable(self.peak_sites):
+            self.peak = self.peak_sites().start()  # the caller's peak source (leakhunt.native)
+        elif self.peak_sites and self.tracing:
             self.peak = PeakSnapshots().start()
         # The window starts from the reading just taken when nothing ran in between.
         quiet = self._children_sampler is None and self.peak is None
         self._window = PeakWindow().open(start=self._before.rss if quiet else None)
         self._t0 = time.perf_counter()
         return self
+
+    def _open_trace(self) -> None:
+        """The scope (attribution, and the block's fresh trace when asked), or only a trace."""
+        if self.attribute:
+            from leakhunt.attribution import Scope
+
+            self.scope = Scope(trace=bool(self.trace), frames=self.trace_frames, children=self.children)
+            self._exclude_pids = self.scope.children
+        elif self.trace:
+            self._trace_handle = _tracing.start(self.trace_frames)
+        elif self.children:
+            self._exclude_pids = _child_pids()
+
+    def _mark_traced_start(self) -> None:
+        """What tracemalloc holds at the start: its own memory (never the block's) and its peak."""
+        self._tm_before = tracemalloc.get_tracemalloc_memory() if self.fresh else None
+        if self.fresh:
+            tracemalloc.reset_peak()  # our own trace: resetting its peak is ours to do
+        if self.tracing:
+            self._traced_peak_before = tracemalloc.get_traced_memory()[1]
 
     def _start_quick(self) -> Measurer:
         """The cheap start: a :class:`~leakhunt.probes.QuickMeter` (one reading, a peak reset)."""
@@ -273,56 +301,61 @@ class Measurer:
         peak_rss = self._window.close()
         if self.peak is not None:
             self.peak.stop()
-        children_peak = None
-        if self._children_sampler is not None:
-            children_peak = self._children_sampler.stop()
-            waited = waited_children_peak(self._children_mark, peak_rss, self._exclude_pids)
-            if waited is not None and (children_peak is None or waited > children_peak):
-                children_peak = waited
+        children_peak = self._children_peak(peak_rss)
         traced_peak = self._traced_peak() if self.tracing else None
         arrow_peak = self._arrow_peak()
-        if self.settle:
-            unsettled_rss = probes.rss()
-            _settle()
-            after = self._reading()
-        else:
-            after = self._reading()
-            unsettled_rss = after.rss
+        after, retention = self._end_reading()
         if self._trace_handle is not None:
             self._trace_handle.stop()
             self._trace_handle = None
-        retention = None
-        if self.settle and unsettled_rss is not None and after.rss is not None:
-            retention = max(0, unsettled_rss - after.rss)
         peak = None
         if peak_rss is not None and self._before.rss is not None:
             peak = max(0, peak_rss - self._before.rss)
         if children_peak is not None and after.children is not None:
             children_peak = max(children_peak, after.children)
-        excluded = overhead = 0
-        if self.scope is not None and self.settle:
-            foreign, traced_now = self.scope.foreign_traced()
-            if traced_now is not None and after.traced is not None:
-                after = replace(after, traced=traced_now)  # the same moment as the excluded part
-                excluded = max(0, foreign - self._foreign_before)
+        after, excluded = self._foreign(after)
+        overhead = 0
         if self._tm_before is not None and tracemalloc.is_tracing():
             overhead = max(0, tracemalloc.get_tracemalloc_memory() - self._tm_before)
         self.measurement = Measurement(
-            before=self._before,
-            after=after,
-            peak_rss=peak_rss,
-            peak=peak,
-            traced_peak=traced_peak,
-            arrow_peak=arrow_peak,
-            children_peak=children_peak,
-            allocator_retention=retention,
-            seconds=seconds,
-            settled=self.settle,
-            traced=self._before.traced is not None,
-            excluded=excluded,
+            before=self._before, after=after, peak_rss=peak_rss, peak=peak, traced_peak=traced_peak,
+            arrow_peak=arrow_peak, children_peak=children_peak, allocator_retention=retention, seconds=seconds,
+            settled=self.settle, traced=self._before.traced is not None, excluded=excluded,
             tracing_overhead=overhead,
         )
         return self.measurement
+
+    def _children_peak(self, peak_rss: int | None) -> int | None:
+        """The children's peak: sampled, or from the kernel's record of waited-for children."""
+        if self._children_sampler is None:
+            return None
+        children_peak = self._children_sampler.stop()
+        waited = waited_children_peak(self._children_mark, peak_rss, self._exclude_pids)
+        if waited is not None and (children_peak is None or waited > children_peak):
+            children_peak = waited
+        return children_peak
+
+    def _end_reading(self) -> tuple[Reading, int | None]:
+        """The end reading (settled first when asked) and what settling gave back."""
+        if not self.settle:
+            return self._reading(), None
+        unsettled_rss = probes.rss()
+        _settle()
+        after = self._reading()
+        retention = None
+        if unsettled_rss is not None and after.rss is not None:
+            retention = max(0, unsettled_rss - after.rss)
+        return after, retention
+
+    def _foreign(self, after: Reading) -> tuple[Reading, int]:
+        """What threads older than the block allocated during it (left out of its figures),
+        with the traced figure read at the same moment."""
+        if self.scope is None or not self.settle:
+            return after, 0
+        foreign, traced_now = self.scope.foreign_traced()
+        if traced_now is None or after.traced is None:
+            return after, 0
+        return replace(after, traced=traced_now), max(0, foreign - self._foreign_before)
 
     def _traced_peak(self) -> int:
         """The traced high-water mark of the block, over its start."""
@@ -368,10 +401,14 @@ def sample_figures(sample: Sample) -> tuple[float, int | None, int | None, int |
     :class:`~leakhunt.probes.QuickMeter` sample: what :func:`from_sample`'s measurement gives as
     ``seconds``, ``figure("rss")``, ``peak``, ``figure("traced")`` and ``arrow_growth``, without
     building it (a report of thousands of tests makes one row per test from these)."""
-    (t0, t1, rss_before, _, rss_after, _, peak_rss, traced_before, _, traced_after, _, arrow_before, _,
-     arrow_after, _) = sample
+    (t0, t1, rss_before, anon_before, rss_after, anon_after, peak_rss, traced_before, _, traced_after, _,
+     arrow_before, _, arrow_after, _) = sample
+    if anon_before is not None and anon_after is not None:  # figure("rss") is anonymous memory
+        growth: int | None = anon_after - anon_before
+    else:
+        growth = None if rss_after is None or rss_before is None else rss_after - rss_before
     return (t1 - t0,
-            None if rss_after is None or rss_before is None else rss_after - rss_before,
+            growth,
             None if peak_rss is None or rss_before is None else max(0, peak_rss - rss_before),
             None if traced_after is None or traced_before is None else traced_after - traced_before,
             arrow_after if arrow_before is None else None if arrow_after is None else arrow_after - arrow_before)

@@ -211,11 +211,18 @@ def traced_by_domain(snapshot: tracemalloc.Snapshot | None = None) -> dict[str, 
     out = {name: 0 for name in DOMAINS.values()}
     out["other"] = 0
     raw = getattr(snapshot.traces, "_traces", None)  # (domain, size, ...) tuples: no object each
-    pairs = ((t[0], t[1]) for t in raw) if raw is not None else (
-        (t.domain, t.size) for t in snapshot.traces
-    )
-    for domain, size in pairs:
-        out[DOMAINS.get(domain, "other")] += size
+    if raw is None:  # pragma: no cover - a tracemalloc without the private list
+        raw = [(t.domain, t.size) for t in snapshot.traces]
+    # Sizes gathered per domain, summed once: nothing allocated per trace while tracemalloc
+    # traces this loop's own allocations (leakhunt.tracing.by_traceback says why).
+    sizes: dict[int, list[int]] = {}
+    for trace in raw:
+        found = sizes.get(trace[0])
+        if found is None:
+            found = sizes[trace[0]] = []
+        found.append(trace[1])
+    for domain, values in sizes.items():
+        out[DOMAINS.get(domain, "other")] += sum(values)
     return out
 
 
@@ -561,6 +568,20 @@ def restore_hwm() -> bool:
     return after is not None and after >= target - page
 
 
+def _forget_resets() -> None:
+    """In a forked child: the parent's resets are not the child's. Its mark is its own, and the
+    at-exit restore it inherits with the parent's at-exit callbacks finds nothing to do (it
+    used to raise a child's mark to its parent's peak). Kept as state, not as a check in the
+    callback: the callback is registered inside a measured window, which must allocate nothing
+    more than it did (tests/test_probes.py reads pages exactly)."""
+    global _mark_before_reset
+    _mark_before_reset = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_resets)
+
+
 def _restore_at_exit_once() -> None:
     global _restore_at_exit
     if not _restore_at_exit:
@@ -568,6 +589,33 @@ def _restore_at_exit_once() -> None:
         import atexit
 
         atexit.register(restore_hwm)
+
+
+def _mark_locked(reset: bool) -> int | None:
+    """The kernel's mark now, when a window is open or a reset will lose it. getrusage answers
+    above the floor learnt at import (hwm_mark() inlined: this runs around every test under
+    --leak-report)."""
+    ru = _resource.getrusage(_SELF).ru_maxrss * 1024 if _resource is not None else None
+    if ru is not None and _floor_bound is not None and ru > _floor_bound:
+        return ru
+    return hwm_mark() if (_open or reset) else None
+
+
+def _reset_above_locked(reset: bool, mark: int | None, start: int | None) -> None:
+    """Reset the mark, unless it stands no higher than the window's start: then it holds
+    nothing to lose, and reads as if just reset."""
+    global _can_reset
+    if reset and not (_can_reset and mark is not None and start is not None and mark <= start):
+        _can_reset = _reset_hwm()
+        if _can_reset and mark is not None:
+            _keep_mark_locked(mark)
+
+
+def _start_sampler_locked() -> None:
+    global _sampler
+    if _sampler is None:
+        _sampler = _Sampler()
+        _sampler.start()
 
 
 class PeakWindow:
@@ -598,35 +646,21 @@ class PeakWindow:
         its start) and none another window or the process's peak could lose, so leaving it
         changes no figure and saves a system call (most tests of a suite whose memory is flat).
         """
-        global _can_reset, _sampler
         if start is None:
             start = rss()
         with _lock:
             reset = _reset_allowed and _can_reset is not False
-            # The mark before a reset is lost: open windows and the process's own peak keep it.
-            # (getrusage answers above the floor learnt at import: hwm_mark() inlined, as this
-            # runs around every test under --leak-report.)
-            ru = _resource.getrusage(_SELF).ru_maxrss * 1024 if _resource is not None else None
-            if ru is not None and _floor_bound is not None and ru > _floor_bound:
-                mark: int | None = ru
-            else:
-                mark = hwm_mark() if (_open or reset) else None
+            mark = _mark_locked(reset)
             if mark is not None:
-                _fold_locked(mark)
-            # A mark no higher than the start holds nothing to lose: it reads as if just reset.
-            if reset and not (_can_reset and mark is not None and start is not None and mark <= start):
-                _can_reset = _reset_hwm()
-                if _can_reset and mark is not None:
-                    _keep_mark_locked(mark)
+                _fold_locked(mark)  # the mark before a reset is lost: open windows and the process keep it
+            _reset_above_locked(reset, mark, start)
             self.start = self._max = start
             if reset and _can_reset:
                 self._mode = "hwm"
             else:
                 self._mode = "sampled"
                 self._mark_at_open = mark if mark is not None else hwm_mark()
-                if _sampler is None:
-                    _sampler = _Sampler()
-                    _sampler.start()
+                _start_sampler_locked()
             _open.append(self)
         return self
 

@@ -26,17 +26,18 @@ from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from leakhunt import tracing
-from leakhunt.budget import Violation
+from leakhunt.budget import FIGURES
+from leakhunt.process_local import LocalHandler, Owner
 from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceAtPeak, environment, parse_interval
 
 if TYPE_CHECKING:
     from leakhunt.report.files import ReportPath
 
-__all__ = ["configure_parser", "judge_run", "misplaced_options", "run", "Target", "record_run"]
+__all__ = ["configure_parser", "misplaced_options", "run", "Target", "record_run"]
 
 PROG = "leakhunt run"
 # Budget keywords that make sense for one run of a script (leak/repeat/warmup need repeats).
-_RUN_BUDGET_KEYWORDS = ("rss", "peak", "traced", "arrow", "children")
+_RUN_BUDGET_KEYWORDS = FIGURES
 #: Frames kept per traced allocation with --trace (the library's default).
 TRACE_FRAMES = tracing.TRACE_FRAMES
 
@@ -68,12 +69,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="sampling interval for the timeline: '10ms' (default), '0.5s', '0.02'")
     add("--children", action="store_true",
         help="also sample child processes' memory (PSS, sampled every 50 ms at most)")
-    add("--trace", action="store_true",
-        help="trace allocations with tracemalloc: the sites and stacks alive at the peak, and what "
-             "keeps memory alive at exit (slows the target down)")
+    add("--trace", dest="trace", action="store_const", const="auto", default=None,
+        help="trace allocations: the sites and stacks alive at the peak. With memray installed "
+             "(pip install \"leakhunt[native]\") every allocation, native ones included (Arrow, polars, "
+             "pandas' C code), alive at the exact high-water mark; otherwise tracemalloc (Python objects "
+             "and numpy only, snapshotted near the peak, plus what keeps memory alive at exit)")
+    add("--trace=native", dest="trace", action="store_const", const="native",
+        help="trace with memray (native backend), whatever is installed; falls back to tracemalloc, "
+             "and says why, where memray cannot run")
+    add("--trace=tracemalloc", dest="trace", action="store_const", const="tracemalloc",
+        help="trace with tracemalloc (also explains what keeps memory alive at exit)")
     add("--trace-frames", type=_frames_type, default=TRACE_FRAMES, metavar="N",
-        help=f"frames kept per traced allocation (default {TRACE_FRAMES}): fewer is "
+        help=f"frames kept per traced allocation with tracemalloc (default {TRACE_FRAMES}): fewer is "
              "faster, but may not reach your line from deep inside a library")
+    add("--keep-capture", metavar="FILE",
+        help="with the native backend: keep memray's capture file as FILE (open it with memray's own "
+             "reporters: memray flamegraph FILE); the JSON report names it")
     add("-o", "--output", metavar="REPORT",
         help="write the report: REPORT.html (self-contained page: timeline, peak, flame graph), "
              "REPORT.txt (the summary as text), REPORT.json (the figures and samples) or "
@@ -88,6 +99,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="no live status line (it is shown on stderr only when stderr is a terminal)")
     add("-q", "--quiet", action="store_true",
         help="no live status line and no summary (errors and budget failures still print)")
+    from leakhunt.oom._cli import add_run_options
+
+    add_run_options(add)
     parser.add_argument("target", nargs="?", metavar="script.py", help="the script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, metavar="args", help="the target's arguments")
     parser.set_defaults(_own_options=own)
@@ -238,8 +252,12 @@ _OUR_FILES = {os.path.normcase(os.path.abspath(f)) for f in (__file__, runpy.__f
 
 
 def _ours(filename: str) -> bool:
-    # runpy is a frozen module since 3.11: its frames say "<frozen runpy>"
-    return filename == "<frozen runpy>" or os.path.normcase(os.path.abspath(filename)) in _OUR_FILES
+    # runpy is a frozen module since 3.11: its frames say "<frozen runpy>"; leakhunt's own
+    # frames around the target (the OOM guard's arming, leakhunt.oom._cli) are ours too
+    from leakhunt.frames import is_ours
+
+    return filename == "<frozen runpy>" or os.path.normcase(os.path.abspath(filename)) in _OUR_FILES \
+        or is_ours(filename)
 
 
 def _strip_our_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
@@ -254,6 +272,15 @@ def _format_exception(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
+def _print_error(exc: BaseException, stderr: IO[str]) -> None:
+    """The target's error as Python prints it: through ``sys.excepthook`` (it may be customised)."""
+    if stderr is sys.stderr:
+        tb = _strip_our_frames(exc.__traceback__)
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+    else:
+        stderr.write(_format_exception(exc))
+
+
 # --------------------------------------------------------------------------------------
 # recording a run
 
@@ -263,31 +290,44 @@ def record_run(
     *,
     interval: float = DEFAULT_INTERVAL,
     children: bool = False,
-    trace: bool = False,
+    trace: bool | str = False,
     top: int = 10,
     trace_frames: int = TRACE_FRAMES,
     budget: Any = None,
     status: Callable[[str], None] | None = None,
     stderr: IO[str] | None = None,
+    keep_capture: str | None = None,
 ) -> RunRecord:
     """Run ``target`` under the sampler and return its :class:`RunRecord`.
+
+    ``trace``: False, ``"tracemalloc"`` (True means the same), ``"native"`` (memray: the
+    allocations alive at the exact high-water mark, :mod:`leakhunt.native`) or ``"auto"``
+    (native where memray can record, else tracemalloc). Where the native backend cannot record
+    (memray missing, an unsupported platform, another memray tracker active) the run is traced
+    with tracemalloc instead and the record's ``trace_note`` says why.
 
     An exception in the target is printed to ``stderr`` as Python prints it (through
     ``sys.excepthook``) and recorded; the figures up to that point are kept.
     """
-    from leakhunt.measure import Measurer
+    from leakhunt.imports import ImportMeter
+    from leakhunt.lifecycle import Block, Policy
     from leakhunt.probes import PeakWindow
 
     stderr = stderr if stderr is not None else sys.stderr
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    # With --trace the block is traced freshly with attribution (leakhunt.attribution.Scope):
-    # every allocation of the run has a traceback, so what is alive at exit can be told from
-    # what existed before, and grouped by root. A trace the user started is left running.
-    measurer = Measurer(settle=True, trace=True if trace else False, domains=trace, attribute=trace,
-                        trace_frames=trace_frames)
+    tracer = _Tracer(trace, top=top, trace_frames=trace_frames, keep_capture=keep_capture, status=status,
+                     stderr=stderr)
+    # The run is one block of the library's lifecycle. With --trace=tracemalloc it is traced
+    # freshly with attribution (leakhunt.attribution.Scope): every allocation of the run has a
+    # traceback, so what is alive at exit can be told from what existed before, and grouped by
+    # root; the judgement then explains what the run keeps, within its budget or not. The peak's
+    # sites come from the tracer (below): memray's capture (the native backend) or the run's own
+    # snapshots of tracemalloc. A trace the user started is left running.
+    traced = tracer.backend == "tracemalloc"
+    block = Block(target.label, Policy.of(budget, trace=traced, rerun=False, exact=True, explain_kept=traced,
+                                          trace_frames=trace_frames, peak_sites=False))
     sampler = Sampler(interval, children=children, status=status)
-    peaks: tracing.PeakSnapshots | None = None
     status_code = 0
     error: BaseException | None = None
     kept: Any = None  # the target's globals (or the failing traceback): alive until we have read
@@ -295,13 +335,13 @@ def record_run(
         sys.path[0] = target.sys_path0()
     else:
         sys.path.append(target.sys_path0())
-    measurer.start()
+    block.start()
+    tracer.start()
     window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
     sampler.start()
-    if trace and tracemalloc.is_tracing():
-        # the allocations alive at the traced peak; snapshots may take 10% of the run, none while importing
-        peaks = tracing.PeakSnapshots(limit=max(top, 1), budget=0.1, skip_imports=True).start()
+    owner = Owner()
     restore_sigterm = _write_figures_on_sigterm()
+    imports = ImportMeter().install()  # what the script's imports take: a line of its own
     try:
         kept = target.execute()
     except SystemExit as exc:
@@ -312,47 +352,52 @@ def record_run(
         kept = exc
         status_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
     finally:
+        if not owner.here():  # a forked copy of the target reached its end: no figures, no summary
+            _end_forked_copy(status_code, error, stderr)
+        imports.remove()
         restore_sigterm()
         timeline = sampler.stop()
         window.close()
-        overhead = tracemalloc.get_tracemalloc_memory() if peaks is not None else 0
-        if peaks is not None:
-            peaks.stop()
-        measurement = measurer.stop()
+        tracer.stop(timeline)
+        measurement = block.stop()
         sys.argv = saved_argv
         if saved_path0 is not None:
             sys.path[0] = saved_path0
     traceback_text = None
     if error is not None:
         traceback_text = _format_exception(error)
-        tb = _strip_our_frames(error.__traceback__)
-        if stderr is sys.stderr:  # through the hook, as Python does (it may be customised)
-            sys.excepthook(type(error), error.with_traceback(tb), tb)
-        else:
-            stderr.write(traceback_text)
+        _print_error(error, stderr)
 
     # Arrow: pyarrow is usually imported by the target; the engine then counts its pool from 0
     # and takes the pool's own maximum as the peak. The sampler may have seen a higher point.
     arrow_peak = _arrow_peak(measurement.arrow_peak, sampler.arrow_max, measurement.before.arrow)
     children_peak = timeline.max_of("children") if children else None
-    measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak)
+    # One figure per concept: the peak is the window's (or the sampler's, when higher), in the
+    # record, the summary and the explanation alike.
+    start_rss = measurement.before.rss
+    peak_at = timeline.max_rss()
+    peak_rss = window.peak if window.peak is not None else measurement.peak_rss
+    if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
+        peak_rss = peak_at[1]  # the sampler saw higher than the window (sampled fallback)
+    peak_above = None if peak_rss is None or start_rss is None else max(0, peak_rss - start_rss)
+    measurement = replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak, peak=peak_above,
+                          peak_rss=peak_rss)
 
     # The judgement (the library's, as for every front end) while the target's globals are alive.
+    native = tracer.native_peak(stderr, peak_rss)
+    block.measurement = measurement
+    if block.policy.explain_kept or budget is not None:
+        _say(status, "leakhunt: the script returned; looking for what keeps memory alive at its end")
     try:
         with _as_main(target.main_module or kept):
-            violations, explanation = judge_run(measurement, budget, title=target.label, scope=measurer.scope,
-                                                peak=peaks)
+            judgement = block.finish(peak=tracer.peak_source(native), imports=imports.bytes)
     finally:
-        measurer.close()
+        tracer.close()
+    violations, explanation = judgement.violations, judgement.explanation
     del kept
     budget_text = budget.describe() if budget is not None else None
     budget_limits = budget.limits() if budget is not None else {}
 
-    peak_at = timeline.max_rss()
-    start_rss = measurement.before.rss
-    peak_rss = window.peak if window.peak is not None else measurement.peak_rss
-    if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
-        peak_rss = peak_at[1]  # the sampler saw higher than the window (sampled fallback)
     return RunRecord(
         target=target.label,
         argv=[target.module or str(target.script), *target.args],
@@ -363,25 +408,31 @@ def record_run(
         error_traceback=traceback_text,
         start_rss=start_rss,
         peak_rss=peak_rss,
-        peak_above_start=None if peak_rss is None or start_rss is None else max(0, peak_rss - start_rss),
+        peak_above_start=peak_above,
         peak_time=peak_at[0] if peak_at is not None else None,
         peak_source="hwm" if window.mode == "hwm" else "sampled",
         final_rss=measurement.after.rss,
-        final_growth=measurement.rss_growth,
+        final_growth=measurement.figure("rss"),
+        file_backed_growth=measurement.file_backed_growth,
+        imports=imports.bytes if imports.modules else None,
+        imported=len(imports.modules),
         allocator_retention=measurement.allocator_retention,
         arrow_peak=arrow_peak,
         arrow_final=measurement.after.arrow,
         children_peak=children_peak,
         traced_peak=measurement.traced_peak,
-        trace=_trace_at_peak(peaks, timeline, overhead) if peaks is not None else None,
+        trace=_trace_at_peak(tracer.peaks, timeline, tracer.overhead) if tracer.peaks is not None else None,
         samples=timeline,
         budget=budget_text,
         budget_limits=budget_limits,
         violations=violations,
-        explanation=explanation.to_dict() if explanation is not None else None,
+        explanation=explanation,
         tracing_overhead=measurement.tracing_overhead,
         environment=environment(),
         sampler_cpu=sampler.cpu_seconds,
+        native=native,
+        trace_backend=tracer.backend,
+        trace_note=tracer.note,
     )
 
 
@@ -401,6 +452,106 @@ def _trace_at_peak(peaks: tracing.PeakSnapshots, timeline: Any, overhead: int) -
                        stacks=peaks.stacks)
 
 
+def _backend(trace: bool | str) -> tuple[str | None, str | None]:
+    """(the backend to trace with, or None; why it is not the one asked for)."""
+    if trace is False or trace is None:
+        return None, None
+    if trace is True or trace == "tracemalloc":
+        return "tracemalloc", None
+    if trace not in ("auto", "native"):
+        raise ValueError(f"trace={trace!r}: expected False, True, 'tracemalloc', 'native' or 'auto'")
+    from leakhunt.native import unavailable
+
+    reason = unavailable()
+    if reason is None:
+        return "native", None
+    if trace == "auto":
+        return "tracemalloc", f"traced with tracemalloc: {reason}"
+    return "tracemalloc", f"the native backend cannot record here ({reason}): traced with tracemalloc instead"
+
+
+class _Tracer:
+    """What ``--trace`` runs beside the target: memray (:mod:`leakhunt.native`) or tracemalloc's
+    snapshots of the peak (:class:`leakhunt.tracing.PeakSnapshots`). Started after the
+    measurement's start, stopped before its end; where memray cannot record (another tracker is
+    active), tracemalloc traces the run instead and :attr:`note` says why."""
+
+    def __init__(self, trace: bool | str, *, top: int, trace_frames: int, keep_capture: str | None,
+                 status: Callable[[str], None] | None, stderr: IO[str]) -> None:
+        self.backend, self.note = _backend(trace)
+        self.stderr = stderr
+        if self.note:
+            self._warn()
+        self.top = top
+        self.trace_frames = trace_frames
+        self.keep_capture = keep_capture
+        self.status = status
+        self.recorder: Any = None
+        self.peaks: tracing.PeakSnapshots | None = None
+        self.overhead = 0  # tracemalloc's own memory at the end
+        self._handle: tracing.TraceHandle | None = None
+
+    def start(self) -> None:
+        if self.backend == "native":
+            from leakhunt.native import NativeRecorder, NativeUnavailable
+
+            try:
+                self.recorder = NativeRecorder(keep=self.keep_capture).start()
+            except NativeUnavailable as exc:
+                self.backend = "tracemalloc"
+                self.note = f"the native backend cannot record here ({exc}): traced with tracemalloc instead"
+                self._warn()
+                self._handle = tracing.start(self.trace_frames)  # the peak's sites at least
+        if self.backend == "tracemalloc" and tracemalloc.is_tracing():
+            # the allocations alive at the traced peak; snapshots may take 10% of the run, none while importing
+            self.peaks = tracing.PeakSnapshots(limit=max(self.top, 1), budget=0.1, skip_imports=True).start()
+
+    def _warn(self) -> None:
+        """Say it before the target runs, where a user watching the run sees it."""
+        print(f"{PROG}: {self.note}", file=self.stderr)
+
+    def stop(self, timeline: Any) -> None:
+        if self.recorder is not None:
+            self.recorder.stop()
+        if self.peaks is not None:
+            self.overhead = tracemalloc.get_tracemalloc_memory()
+            _say(self.status, f"leakhunt: the script returned at {timeline.t[-1] if timeline.t else 0:.1f} s; "
+                              "summarising the traced allocations at the peak")
+            self.peaks.stop()
+
+    def peak_source(self, native: Any) -> Any:
+        """What the judgement reads the peak's sites from: memray's peak, or tracemalloc's snapshots."""
+        if native is None:
+            return self.peaks
+        from leakhunt.native import NativePeakSource
+
+        return NativePeakSource.of(native, limit=max(self.top, 1))
+
+    def native_peak(self, stderr: IO[str], peak_rss: int | None) -> Any:
+        """The recorded peak, read; never lost to an error in reading it (the run's figures stay)."""
+        if self.recorder is None:
+            return None
+        try:
+            return self.recorder.analyse(top=max(self.top, 10), status=self.status, peak_rss=peak_rss)
+        except Exception as exc:  # noqa: BLE001 - a capture we cannot read must not cost the report
+            print(f"{PROG}: could not read memray's capture: {type(exc).__name__}: {exc}", file=stderr)
+            return None
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+        if self._handle is not None:
+            self._handle.stop()
+
+
+def _say(status: Callable[[str], None] | None, text: str) -> None:
+    if status is not None:
+        try:
+            status(text)
+        except Exception:  # noqa: BLE001 - a broken status line never stops the run
+            pass
+
+
 def _via(filename: str, lineno: int, stacks: Sequence[tracing.Stack]) -> str | None:
     """Where the biggest allocation charged to a user line really happened, when elsewhere
     (``pandas/io/parsers/readers.py:1026`` under ``df = pd.read_csv(...)``)."""
@@ -415,37 +566,6 @@ def _via(filename: str, lineno: int, stacks: Sequence[tracing.Stack]) -> str | N
         return None
     inner_file, inner_line, _ = best.frames[0]
     return None if inner_file == filename else f"{short_path(inner_file)}:{inner_line}"
-
-
-def judge_run(measurement: Any, budget: Any, *, title: str, scope: Any = None, peak: Any = None
-              ) -> tuple[tuple[Violation, ...], Any]:
-    """The run's broken limits and its explanation, from :func:`leakhunt.judge.judge`.
-
-    With a scope (``--trace``) the explanation also says what keeps the memory alive at exit,
-    budget or not: the run is judged against its budget with ``rss=0`` added (so the judgement
-    explains every byte kept), and only the limits the user gave are reported as broken, with
-    their own values.
-    """
-    from leakhunt.budget import Budget
-    from leakhunt.judge import judge
-    from leakhunt.units import format_size
-
-    limits = budget.limits() if budget is not None else {}
-    asked = budget
-    kept = measurement.rss_growth or 0
-    if scope is not None and kept > 0:
-        asked = replace(budget if budget is not None else Budget(), rss=0)
-    if asked is None:
-        return (), None
-    judgement = judge(measurement, asked, title=title, scope=scope, peak=peak)
-    violations = tuple(replace(v, limit=limits[v.figure]) for v in judgement.violations
-                       if v.figure in limits and v.value > limits[v.figure])
-    explanation = judgement.explanation
-    if explanation is not None:
-        figures = tuple(replace(f, limit=limits.get(f.name)) for f in explanation.figures)
-        headline = "broke its memory budget" if violations else f"kept {format_size(kept)} at exit"
-        explanation = replace(explanation, figures=figures, headline=headline)
-    return violations, explanation
 
 
 @contextlib.contextmanager
@@ -478,25 +598,33 @@ def _write_figures_on_sigterm() -> Callable[[], None]:
     """Turn SIGTERM (a CI timeout, ``kill``, a container stop) into an exit the figures survive.
 
     Only when SIGTERM has its default action: a handler the caller installed is left alone,
-    and one the target installs replaces ours. Returns the function that restores the default.
+    and one the target installs replaces ours. Only in this process: a forked child of the
+    target (a multiprocessing worker) gets the default back, so ``Pool.terminate()`` ends it
+    silently, as without leakhunt (:mod:`leakhunt.process_local`). Returns the function that
+    restores the default.
     """
     import signal
-    import threading
 
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+    if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
         return lambda: None
 
     def on_sigterm(signum: int, frame: Any) -> None:
         print(f"{PROG}: terminated (SIGTERM); writing the figures so far", file=sys.stderr)
         raise _Terminated(128 + signum)
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    handler = LocalHandler(signal.SIGTERM, on_sigterm)
+    return handler.uninstall if handler.install() else (lambda: None)
 
-    def restore() -> None:
-        if signal.getsignal(signal.SIGTERM) is on_sigterm:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-    return restore
+def _end_forked_copy(status: int, error: BaseException | None, stderr: IO[str]) -> None:
+    """A forked copy of the target (``os.fork()`` in the script, a child that was not ended with
+    ``os._exit``) ran to the end of the script: it exits as it would under ``python script.py``
+    - its error printed, its status, the interpreter's own exit (at-exit callbacks, buffers
+    flushed) - and never measures, prints a summary or writes the run's report (issue 21: such a
+    child printed a second summary and overwrote the report)."""
+    if error is not None:
+        _print_error(error, stderr)
+    raise SystemExit(status)
 
 
 def _arrow_peak(from_pool: int | None, sampled: int | None, before: int | None) -> int | None:
@@ -512,9 +640,11 @@ def _arrow_peak(from_pool: int | None, sampled: int | None, before: int | None) 
 def run(args: argparse.Namespace) -> int:
     stderr = sys.stderr
     try:
+        oom = _oom_guard(args, stderr)  # first: a bare --oom-guard may have taken the script's name
         target = _target_from_args(args)
         target.check()
         outputs = _check_outputs(args)
+        _check_keep_capture(args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=stderr)
         return 2
@@ -522,19 +652,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: warning: {warning}", file=stderr)
     budget = args.budget
     children = args.children or (budget is not None and budget.children is not None)
-    trace = args.trace or (budget is not None and budget.traced is not None)
+    trace = _trace_choice(args.trace, budget)
     live = None
     if args.status and not args.quiet and _isatty(stderr) and os.environ.get("TERM") != "dumb":
-        from leakhunt.report.console import LiveStatus
+        from leakhunt.report.live_status import LiveStatus
 
         live = LiveStatus(stderr)
+
+    from leakhunt.oom._cli import guarding
 
     try:
         if live is not None:
             live.start()
-        record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
-                            trace_frames=args.trace_frames, budget=budget,
-                            status=live.update if live is not None else None, stderr=stderr)
+        with guarding(oom, target, prog=PROG, quiet=args.quiet):
+            record = record_run(target, interval=args.interval, children=children, trace=trace, top=args.top,
+                                trace_frames=args.trace_frames, budget=budget,
+                                status=live.update if live is not None else None, stderr=stderr,
+                                keep_capture=args.keep_capture)
     finally:
         if live is not None:
             live.stop()
@@ -560,6 +694,40 @@ def run(args: argparse.Namespace) -> int:
     if record.violations or failed:
         return 1
     return 0
+
+
+def _trace_choice(asked: str | None, budget: Any) -> bool | str:
+    """The backend ``--trace`` asks for; a ``traced=`` budget limits tracemalloc's figure."""
+    if budget is not None and budget.traced is not None and asked in (None, "auto"):
+        return "tracemalloc"
+    return asked or False
+
+
+def _check_keep_capture(args: argparse.Namespace) -> None:
+    """``--keep-capture FILE``: only with the native backend, into a directory that exists."""
+    path = args.keep_capture
+    if path is None:
+        return
+    if args.trace == "tracemalloc":
+        raise UsageError("--keep-capture keeps memray's capture: it needs the native backend "
+                         "(--trace or --trace=native), not --trace=tracemalloc")
+    if args.trace is None:
+        raise UsageError("--keep-capture keeps the capture of a traced run: add --trace")
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise UsageError(f"--keep-capture {path!r} is a directory: give a file name, such as run.bin")
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"--keep-capture {path!r}: cannot write into {folder!r} (no such directory, or not writable)")
+
+
+def _oom_guard(args: argparse.Namespace, stderr: IO[str]) -> Any:
+    """The OOM guard --oom-guard asks for (leakhunt.oom), checked before the target runs."""
+    from leakhunt.oom._cli import guard_from_args
+
+    try:
+        return guard_from_args(args, stderr)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def misplaced_options(target: Target, own: Mapping[str, bool]) -> list[str]:

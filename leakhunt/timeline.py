@@ -20,6 +20,8 @@ from typing import Any, Callable
 
 from leakhunt import probes
 from leakhunt.budget import Violation
+from leakhunt.explanation import Explanation
+from leakhunt.native import NativePeak
 from leakhunt.tracing import Stack
 from leakhunt.units import format_size
 
@@ -89,10 +91,6 @@ class Site:
     count: int
     code: str = ""
     via: str | None = None
-
-    @property
-    def location(self) -> str:
-        return f"{self.filename}:{self.lineno}" if self.lineno > 0 else self.filename
 
 
 @dataclass(frozen=True)
@@ -205,7 +203,7 @@ class RunRecord:
     peak_time: float | None  # seconds since start of the highest sample
     peak_source: str  # "hwm" (kernel high-water mark) or "sampled"
     final_rss: int | None  # RSS after the run, settled
-    final_growth: int | None  # final_rss - start_rss
+    final_growth: int | None  # anonymous RSS kept at the end (settled), tracemalloc's own memory left out
     allocator_retention: int | None  # RSS settling gave back at the end: freed, not a leak
     arrow_peak: int | None  # Arrow pool's highest allocation during the run
     arrow_final: int | None
@@ -218,12 +216,14 @@ class RunRecord:
     violations: tuple[Violation, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
     sampler_cpu: float = 0.0  # CPU seconds the sampler thread used: what sampling cost
-    explanation: dict[str, Any] | None = None  # leakhunt.explanation.Explanation.to_dict() of what is alive at exit
-    tracing_overhead: int = 0  # of final_growth: tracemalloc's own memory (--trace), not the target's
-
-    @property
-    def budget_broken(self) -> bool:
-        return bool(self.violations)
+    explanation: Explanation | None = None  # what is alive at exit (--trace), or why the budget broke
+    tracing_overhead: int = 0  # tracemalloc's own memory (--trace): not the target's, not in final_growth
+    file_backed_growth: int | None = None  # file-backed pages added (libraries' code, memory maps): not a leak
+    imports: int | None = None  # of final_growth: anonymous memory the script's imports took
+    imported: int = 0  # modules imported by the script (outermost imports)
+    native: NativePeak | None = None  # the native backend's peak (memray; leakhunt.native)
+    trace_backend: str | None = None  # "native", "tracemalloc" or None (not traced)
+    trace_note: str | None = None  # why the run was not traced with the backend asked for
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema": SCHEMA}
@@ -231,7 +231,7 @@ class RunRecord:
             value = getattr(self, f.name)
             if f.name == "samples":
                 value = value.to_dict()
-            elif f.name == "trace":
+            elif f.name in ("trace", "native", "explanation"):
                 value = value.to_dict() if value is not None else None
             elif f.name == "violations":
                 value = [asdict(v) for v in value]
@@ -246,17 +246,23 @@ class RunRecord:
             raise ValueError(f"not a `leakhunt run --json` file (schema {found!r}, expected {SCHEMA!r})")
         kwargs = _known(cls, data)
         missing = [f.name for f in fields(cls) if f.name not in data
-                   and f.name not in ("budget", "budget_limits", "violations", "environment", "sampler_cpu",
-                                         "explanation", "tracing_overhead")]
+                   and f.name not in _OPTIONAL]
         if missing:
             raise ValueError(f"`leakhunt run --json` file lacks {', '.join(missing)}")
         kwargs["samples"] = Timeline.from_dict(data["samples"] or {})
         kwargs["trace"] = TraceAtPeak.from_dict(data["trace"]) if data.get("trace") else None
+        kwargs["native"] = NativePeak.from_dict(data["native"]) if data.get("native") else None
         kwargs["violations"] = tuple(Violation(**_known(Violation, v)) for v in data.get("violations") or ())
         kwargs["argv"] = list(data.get("argv") or [])
         kwargs["environment"] = dict(data.get("environment") or {})
         kwargs["budget_limits"] = {str(k): int(v) for k, v in (data.get("budget_limits") or {}).items()}
+        kwargs["explanation"] = Explanation.from_dict(data["explanation"]) if data.get("explanation") else None
         return cls(**kwargs)
+
+
+#: RunRecord fields a `leakhunt run --json` file may lack (written by an older leakhunt).
+_OPTIONAL = ("budget", "budget_limits", "violations", "environment", "sampler_cpu", "explanation",
+             "tracing_overhead", "file_backed_growth", "imports", "imported", "native", "trace_backend", "trace_note")
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

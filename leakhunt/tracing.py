@@ -14,6 +14,7 @@ their stacks for a flame graph.
 
 from __future__ import annotations
 
+import heapq
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ from typing import Any, Callable
 from leakhunt import frames as _frames
 from leakhunt.explanation import Site
 
-__all__ = ["TRACE_FRAMES", "TraceHandle", "start", "ours", "PeakSnapshots", "Stack", "summarise"]
+__all__ = ["TRACE_FRAMES", "TraceHandle", "start", "ours", "PeakSnapshots", "Stack", "summarise", "by_traceback"]
 
 #: Frames kept per traced allocation: enough to reach the user's line from inside pandas,
 #: few enough that tracing costs 2-4x rather than 10x.
@@ -105,11 +106,32 @@ class Stack:
 
 def _raw_traces(snapshot: tracemalloc.Snapshot) -> list[tuple[Any, ...]]:
     # Raw traces are (domain, size, frames newest first, ...); the snapshot shares one frames
-    # tuple between traces with the same traceback, which lets us cache by identity.
+    # tuple between traces with the same traceback.
     raw = getattr(snapshot.traces, "_traces", None)
     if raw is None:  # pragma: no cover - a tracemalloc without the private list
         raw = [(t.domain, t.size, _frames.traceback_frames(t.traceback)) for t in snapshot.traces]
     return raw
+
+
+def by_traceback(snapshot: tracemalloc.Snapshot) -> dict[tuple[tuple[str, int], ...], list[int]]:
+    """The sizes of a snapshot's traces, grouped by traceback (frames newest first).
+
+    The loop over the traces allocates nothing per trace: tracemalloc is usually still tracing
+    when a snapshot is summarised, and traces every allocation made meanwhile with its frames:
+    an int per trace (an ``id()``, a running sum) made summarising a snapshot of 724,000 traces
+    take 60 s (issue 20's object-heavy script, benchmarks/scripts/object_heavy.py at 50,000 rows,
+    once, on a loaded machine; 2.4 s this way). A traceback tuple is hashed, not allocated;
+    appending to a list allocates only when the list grows.
+    """
+    groups: dict[tuple[tuple[str, int], ...], list[int]] = {}
+    get = groups.get
+    for trace in _raw_traces(snapshot):
+        frames = trace[2]
+        sizes = get(frames)
+        if sizes is None:
+            sizes = groups[frames] = []
+        sizes.append(trace[1])
+    return groups
 
 
 def summarise(snapshot: tracemalloc.Snapshot, *, limit: int = 10, user_only: bool = False,
@@ -121,52 +143,40 @@ def summarise(snapshot: tracemalloc.Snapshot, *, limit: int = 10, user_only: boo
     out; so is tracemalloc's own bookkeeping. ``user_only`` also leaves out allocations with no
     frame of the user's code within the traceback, and those made by imports (one-time
     initialisation, not what a user can fix). ``exclude(frames)`` drops more (frames newest
-    first): e.g. what threads older than a block allocated.
+    first): e.g. what threads older than a block allocated. Each distinct traceback is looked at
+    once (:func:`by_traceback`).
     """
-    site_of: dict[int, tuple[str, int] | None] = {}
-    sites: dict[tuple[str, int], list[int]] = {}
-    stacks: dict[int, list[Any]] = {}
-    total = 0
-    for trace in _raw_traces(snapshot):
-        size, frames = trace[1], trace[2]
-        key = id(frames)
-        if key not in site_of:
-            site = _frames.user_frame(frames)
-            if user_only and site is not None and (_frames.kind(site[0]) != _frames.USER
-                                                   or _frames.is_import(frames)):
-                site = None
-            if site is not None and exclude is not None and exclude(frames):
-                site = None
-            site_of[key] = site
-        site = site_of[key]
-        if site is None:
+    # Few allocations per traceback, none per trace (see by_traceback): sizes are gathered by
+    # site and summed once per site; a traceback's own sum is taken only to rank the stacks.
+    by_site: dict[tuple[str, int], list[int]] = {}
+    kept: list[tuple[tuple[tuple[str, int], ...], list[int]]] = []
+    for frames, sizes in by_traceback(snapshot).items():
+        site = _frames.user_frame(frames)
+        if user_only and site is not None and (_frames.kind(site[0]) != _frames.USER or _frames.is_import(frames)):
+            site = None
+        if site is None or (exclude is not None and exclude(frames)):
             continue
-        total += size
-        entry = sites.get(site)
-        if entry is None:
-            sites[site] = [size, 1]
+        found = by_site.get(site)
+        if found is None:
+            by_site[site] = list(sizes)
         else:
-            entry[0] += size
-            entry[1] += 1
-        stack = stacks.get(key)
-        if stack is None:
-            stacks[key] = [frames, size, 1]
-        else:
-            stack[1] += size
-            stack[2] += 1
-    best_sites = sorted(sites.items(), key=lambda kv: kv[1][0], reverse=True)[:limit]
+            found.extend(sizes)
+        kept.append((frames, sizes))
+    sites = {site: (sum(sizes), len(sizes)) for site, sizes in by_site.items()}
+    total = sum(size for size, _ in sites.values())
+    biggest = heapq.nlargest(max(limit * 10, 50), kept, key=lambda fs: sum(fs[1]))
+    stacks = [(frames, sum(sizes), len(sizes)) for frames, sizes in biggest]
+    best_sites = heapq.nlargest(limit, sites.items(), key=lambda kv: kv[1][0])
     if best_sites:  # sites under 1% of the biggest are bookkeeping (threads, frames), not news
         best_sites = [kv for kv in best_sites if kv[1][0] * 100 >= best_sites[0][1][0]]
     out_sites = tuple(Site(file=f, line=n, code=_frames.code_line(f, n), size=s, count=c)
                       for (f, n), (s, c) in best_sites)
-    merged: dict[tuple[tuple[str, int], ...], list[int]] = {}
-    for frames, size, count in stacks.values():  # equal tracebacks may be distinct tuples
-        entry = merged.setdefault(tuple(frames), [0, 0])
-        entry[0] += size
-        entry[1] += count
-    best_stacks = sorted(merged.items(), key=lambda kv: kv[1][0], reverse=True)[:max(limit * 10, 50)]
-    out_stacks = tuple(Stack(frames=tuple((f, n, _frames.code_line(f, n)) for f, n in frames), size=s, count=c)
-                       for frames, (s, c) in best_stacks)
+    # The source line of the user's frames only: reading a library's file into linecache, under
+    # tracemalloc, cost seconds (pandas' modules are thousands of lines, each a traced string).
+    out_stacks = tuple(Stack(frames=tuple((f, n, _frames.code_line(f, n) if _frames.kind(f) == _frames.USER else "")
+                                          for f, n in frames), size=s, count=c)
+                       for frames, s, c in stacks)
+    _frames.forget_lines()  # read for this summary only: nothing of it outlives the call
     return total, out_sites, out_stacks
 
 
@@ -189,9 +199,9 @@ class PeakSnapshots:
     trace, measured under load), and the measured code waits for the GIL meanwhile. ``budget``
     caps that: snapshots draw on an allowance of that share of the elapsed time (plus one
     second to start with); a high reached while it is spent is taken when it comes back, if
-    the level is still higher. A rise of a quarter over the snapshot held is taken even then:
-    there are few of those (each is 25% higher than the last), and they are what finds the
-    peak. ``skip_imports`` takes no snapshot while the thread that called
+    the level is still higher. A rise of a quarter over the snapshot held is taken even then,
+    up to twice the allowance: there are few of those (each is 25% higher than the last), and
+    they are what finds the peak. ``skip_imports`` takes no snapshot while the thread that called
     :meth:`start` is importing: imports raise the traced memory in many small steps, and what
     they allocate is module code, not the data of the peak.
 
@@ -256,9 +266,8 @@ class PeakSnapshots:
             if held >= 0 and level < held + max(self.min_step, held * self.step) \
                     and now - self._last < 20 * self.interval:
                 return
-            if self.budget is not None and 1.0 + self.budget * (now - self._t0) - self.seconds <= 0 \
-                    and level < held * 1.25:
-                return  # a rise of a quarter is taken anyway: few of those, and they find the peak
+            if self.budget is not None and self._spent(now, level, held):
+                return
             if self.skip_imports and self._target_is_importing():
                 return
             # The new snapshot first, the old one dropped after: dropping a big snapshot takes
@@ -278,6 +287,17 @@ class PeakSnapshots:
             self.snapshots += 1
             self.seconds += after - now
             self._last = after
+
+    def _spent(self, now: float, level: int, held: int) -> bool:
+        """The allowance is spent: no snapshot now. A rise of a quarter is taken anyway while
+        snapshots have used under twice the allowance: few of those, and they find the peak; past
+        that, a heap that keeps growing (a concatenation in a loop) would otherwise pay a
+        snapshot at every quarter (issue 20: 18 % of a run)."""
+        assert self.budget is not None
+        allowance = 1.0 + self.budget * (now - self._t0)
+        if self.seconds < allowance:
+            return False
+        return level < held * 1.25 or self.seconds >= 2 * allowance
 
     def _target_is_importing(self) -> bool:
         frame = sys._current_frames().get(self._target)

@@ -1,6 +1,6 @@
 """Sizes: parse what users write, print what they read.
 
-One place for the unit rules of DESIGN.md: decimal units are powers of 1000, binary units
+One place for the unit rules: decimal units are powers of 1000, binary units
 powers of 1024, input is case-insensitive with an optional space, output is always binary.
 """
 

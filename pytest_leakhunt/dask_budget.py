@@ -35,8 +35,16 @@ class _CallHooks:
         except BaseException as exc:
             _finish(item.stash.get(_WATCHES, []), exc)  # a test that failed on its own is not judged
             raise
-        _finish(item.stash.get(_WATCHES, []), None)
+        try:
+            _finish(item.stash.get(_WATCHES, []), None)
+        except AssertionError as exc:  # a broken budget (MemoryBudgetExceeded): its message is the failure
+            pytest.fail(f"{_qualname(exc)}: {exc}", pytrace=False)
         return result
+
+
+def _qualname(exc: BaseException) -> str:
+    module = type(exc).__module__
+    return f"{module}.{type(exc).__name__}" if module and module != "builtins" else type(exc).__name__
 
 
 def _finish(watches: list[Any], exc: BaseException | None) -> None:
@@ -70,9 +78,13 @@ def dask_memory_budget(request: pytest.FixtureRequest) -> Iterator[Callable[...,
         pluginmanager.register(_CallHooks(), _HOOKS_NAME)
 
     def start(client: Any, budget: Any = None, **options: Any) -> Any:
+        __tracebackhide__ = True  # a refused budget is the user's error: show their line, not ours
         from leakhunt.dask import watch
 
-        w = watch(client, budget=budget, **options)
+        try:
+            w = watch(client, budget=budget, **options)
+        except (ValueError, TypeError) as exc:
+            pytest.fail(f"dask_memory_budget: {exc}", pytrace=False)
         w.__enter__()
         watches.append(w)
         return w

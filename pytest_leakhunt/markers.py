@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from leakhunt.budget import KEYWORDS, LIMITS, keyword_help
+
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
 
@@ -26,14 +28,14 @@ __all__ = ["MARKERS", "BudgetError", "resolve_budget", "opted_out"]
 
 MARKERS = {
     "memory_budget": (
-        "memory_budget(rss=None, peak=None, traced=None, arrow=None, children=None, leak=None, "
-        "repeat=10, warmup=3): fail the test when it breaks this memory budget (sizes like '50 MB'; "
-        "leak= repeats the test and fails on per-call growth)"
+        f"memory_budget({keyword_help()}): fail the test when it breaks this memory budget (sizes like "
+        "'50 MB'; rss is anonymous memory, file the file-backed pages; leak= repeats the test and fails "
+        "on per-call growth)"
     ),
     "no_leak_check": "no_leak_check: leakhunt does not measure, budget or hunt this test",
 }
 
-_BUDGET_FIELDS = ("rss", "peak", "traced", "arrow", "children", "leak", "repeat", "warmup")
+_BUDGET_FIELDS = KEYWORDS
 
 
 class BudgetError(Exception):
@@ -106,7 +108,7 @@ def resolve_budget(item: pytest.Item, default: Budget | None) -> Budget | None:
         raise BudgetError(message) from None
     if budget.is_empty:
         raise BudgetError(f"{item.nodeid}: memory_budget sets no limit; give at least one of "
-                          f"rss, peak, traced, arrow, children or leak, e.g. memory_budget(rss='50 MB')")
+                          f"{', '.join(LIMITS)}, e.g. memory_budget(rss='50 MB')")
     return budget
 
 

@@ -26,7 +26,8 @@ from leakhunt.units import format_size, parse_size
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
 
-__all__ = ["Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "PEAK_MODES", "SCOPES"]
+__all__ = ["OomSettings", "Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "NATIVE", "PEAK_MODES",
+           "SCOPES"]
 
 DEFAULT_REPEATS = 10
 DEFAULT_THRESHOLD = "64 KiB"
@@ -38,6 +39,9 @@ PEAK_MODES = ("reset", "sample")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 _HUNT_ON = "__default__"  # --leak-hunt without a value
+_OOM_ON = "__default__"  # --leak-oom-guard without a value
+#: --leak-trace=native / leak_trace = native: budgeted peaks explained by memray (leakhunt.native)
+NATIVE = "native"
 
 
 def addoption(parser: pytest.Parser) -> None:
@@ -67,9 +71,16 @@ def addoption(parser: pytest.Parser) -> None:
              f"(N measured repeats, default {DEFAULT_REPEATS}; write --leak-hunt=N).")
     add("--leak-threshold", "per-call growth that counts as a leak under hunting",
         metavar="SIZE", help=f"per-call growth that counts as a leak (default {DEFAULT_THRESHOLD}).")
-    add("--leak-trace", "trace allocations (tracemalloc) for the whole session: true/false",
-        action="store_true",
+    add("--leak-trace", "trace allocations for the whole session: true/false (tracemalloc), or native "
+        "(memray: a broken peak budget shows the allocations alive at the test's own peak)",
+        action="store_const", const=True,
         help="run the session under tracemalloc: traced figures for every test, no re-run to explain.")
+    # argparse takes an option named with its value as is: `--leak-trace=native` is its own flag,
+    # so a bare `--leak-trace` never swallows the test path after it
+    group.addoption("--leak-trace=native", dest="leak_trace", action="store_const", const=NATIVE,
+                    help="a test that breaks its peak budget shows the allocations alive at its own peak, "
+                         "native ones included (memray; pip install \"leakhunt[native]\"); other tests "
+                         "pay nothing.")
     add("--leak-children", "add child processes' memory (PSS) to every measurement: true/false",
         action="store_true", help="measure child processes too (PSS; costs ~0.2 ms per child per reading).")
     add("--leak-no-rerun", "do not re-run a failing test with tracing to explain it: true/false",
@@ -82,6 +93,19 @@ def addoption(parser: pytest.Parser) -> None:
                              "restored at the end of the session; 'sample': never touch it (VmHWM, "
                              "ru_maxrss and /usr/bin/time read as without leakhunt during the session "
                              "too), a thread samples RSS every millisecond instead.")
+    add("--leak-oom-guard", "guard against out-of-memory kills: true/false or the threshold (90%, 1.5GB)",
+        nargs="?", const=_OOM_ON, metavar="THRESHOLD",
+        help="watch memory against the limit that will kill the session (cgroup, rlimit, machine, or "
+             "--leak-memory-limit); the test that reaches THRESHOLD (default 90%%) is stopped and fails "
+             "with what is alive; write --leak-oom-guard=95%%.")
+    add("--leak-memory-limit", "the limit for --leak-oom-guard, on the process's resident memory",
+        metavar="SIZE", help="the limit for --leak-oom-guard on each test process's resident memory, e.g. "
+                             "'2GB' (default: the cgroup's, an rlimit, or the machine's).")
+    add("--leak-oom-action", "after an out-of-memory diagnosis: continue or stop the session",
+        metavar="ACTION", help="after the failing test: 'continue' the session (default) or 'stop' it.")
+    add("--leak-oom-report", "where --leak-oom-guard writes its diagnosis (.json or .txt)",
+        metavar="PATH", help="where --leak-oom-guard writes the diagnosis: .json or .txt (default "
+                             "leakhunt-oom.json; an xdist worker adds its id: leakhunt-oom-gw0.json).")
 
 
 @dataclass(frozen=True)
@@ -94,10 +118,12 @@ class Settings:
     hunt: int | None = None  # measured repeats, or None when not hunting every test
     threshold: int = 64 * 1024
     trace: bool = False
+    native: bool = False  # peaks of budgeted tests explained by memray (--leak-trace=native)
     children: bool = False
     rerun: bool = True
     scope: str = "call"
     peak: str = "reset"
+    oom: OomSettings | None = None  # --leak-oom-guard
 
     @property
     def active(self) -> bool:
@@ -112,11 +138,12 @@ class Settings:
             "memory_budget": self.budget_spec,
             "leak_hunt": self.hunt,
             "leak_threshold": self.threshold,
-            "leak_trace": self.trace,
+            "leak_trace": NATIVE if self.native else self.trace,
             "leak_children": self.children,
             "leak_rerun": self.rerun,
             "leak_scope": self.scope,
             "leak_peak": self.peak,
+            "leak_oom_guard": self.oom.to_dict() if self.oom is not None else None,
         }
 
     @classmethod
@@ -127,6 +154,8 @@ class Settings:
                 return "--" + dest.replace("_", "-"), value
             return f"ini option {dest}", _ini(config, dest)
 
+        native = _is_native(raw("leak_trace")[1])
+
         def flag(dest: str) -> bool:
             where, value = raw(dest)
             if value is None or isinstance(value, bool):
@@ -136,7 +165,7 @@ class Settings:
                 return True
             if isinstance(value, str) and text in _FALSE:
                 return False
-            raise pytest.UsageError(f"{where}: expected true or false, got {value!r}")
+            raise pytest.UsageError(f"{where}: expected {_ACCEPTED.get(dest, 'true or false')}, got {value!r}")
 
         where, top = raw("leak_report_top")
         report_top_where = where
@@ -217,6 +246,7 @@ class Settings:
             raise pytest.UsageError(f"{where}: expected one of {', '.join(PEAK_MODES)}, got {peak_value!r}")
 
         return cls(
+            oom=_oom_settings(raw, base=config.invocation_params.dir),
             report=flag("leak_report"),
             report_top=report_top,
             report_file=report_file,
@@ -224,7 +254,8 @@ class Settings:
             budget_spec=budget.describe() if budget else None,
             hunt=hunt,
             threshold=threshold,
-            trace=flag("leak_trace"),
+            trace=False if native else flag("leak_trace"),
+            native=native,
             children=flag("leak_children"),
             rerun=not flag("leak_no_rerun"),
             scope=scope,
@@ -242,16 +273,90 @@ class Settings:
             parts.append(f"hunting leaks ({self.hunt} repeats, threshold {format_size(self.threshold)}/call)")
         if self.trace:
             parts.append("tracing")
+        if self.native:
+            parts.append("peaks of budgeted tests explained by memray")
         if self.children:
             parts.append("children")
         if self.scope != "call":
             parts.append(f"scope {self.scope}")
         if self.peak != "reset":
-            parts.append(f"peaks sampled (the kernel's high-water mark is left alone)")
+            parts.append("peaks sampled (the kernel's high-water mark is left alone)")
         return ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class OomSettings:
+    """``--leak-oom-guard`` and its companions, checked (the guard itself is made per process)."""
+
+    threshold: str | float = "90%"
+    limit: str | int | None = None
+    action: str = "continue"  # what the session does after a test crossed: continue or stop
+    report: Path = Path("leakhunt-oom.json")
+    report_given: str = "leakhunt-oom.json"
+    # where each value came from (an option or its ini twin), for the guard's messages
+    options: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"threshold": self.threshold, "limit": self.limit, "action": self.action,
+                "report": str(self.report)}
+
+
+def _oom_settings(raw: Any, *, base: Path) -> OomSettings | None:
+    """The guard's settings; a companion option without --leak-oom-guard is an error on the
+    command line (a default in an ini file)."""
+    where, value = raw("leak_oom_guard")
+    companions = [raw(dest) for dest in ("leak_memory_limit", "leak_oom_action", "leak_oom_report")]
+    threshold = _oom_threshold(where, value)
+    if threshold is None:
+        given = [w for w, v in companions if w.startswith("--") and v not in (None, "")]
+        if given:
+            raise pytest.UsageError(f"{given[0]} only applies with --leak-oom-guard: add it, or drop {given[0]}")
+        return None
+    from leakhunt.oom import DEFAULT_REPORT, parse_action, parse_limit
+    from leakhunt.report.files import check_report_path
+
+    (limit_where, limit), (action_where, action), (report_where, report) = companions
+    limit = None if limit in (None, "") else limit
+    given = str(report) if report not in (None, "") else DEFAULT_REPORT
+    try:
+        if limit is not None:
+            parse_limit(limit, option=limit_where)  # type: ignore[arg-type]
+        action = parse_action(str(action), option=action_where) if action not in (None, "") else "continue"
+        checked = check_report_path(given, option=report_where, formats=("json", "text"), base=base)
+    except ValueError as exc:  # a ReportPathError is a ValueError
+        raise pytest.UsageError(str(exc)) from None
+    options = (("threshold", where), ("limit", limit_where), ("action", action_where), ("report", report_where))
+    return OomSettings(threshold=threshold, limit=limit, action=action, report=checked.path,  # type: ignore[arg-type]
+                       report_given=given, options=options)
+
+
+def _oom_threshold(where: str, value: object) -> str | float | None:
+    """--leak-oom-guard's threshold (the default for a bare flag or true), or None when off."""
+    from leakhunt.oom import DEFAULT_THRESHOLD, parse_threshold
+
+    text = str(value).strip().lower()
+    if value in (None, False) or text in _FALSE:
+        return None
+    if value is True or value == _OOM_ON or text in _TRUE:
+        return DEFAULT_THRESHOLD
+    threshold = value if isinstance(value, (int, float)) else str(value)
+    try:
+        parse_threshold(threshold, option=where)
+    except ValueError as exc:
+        hint = (" (write --leak-oom-guard=90%, or put --leak-oom-guard after the test paths: a bare value "
+                "after it is read as the threshold)") if where.startswith("--") else ""
+        raise pytest.UsageError(f"{exc}{hint}") from None
+    return threshold
+
+
 _MISSING = object()
+#: What a flag option accepts, where it is more than true or false.
+_ACCEPTED = {"leak_trace": "true, false or native"}
+
+
+def _is_native(value: object) -> bool:
+    """``--leak-trace=native`` / ``leak_trace = native``."""
+    return isinstance(value, str) and value.strip().lower() == NATIVE
 
 
 def _ini(config: pytest.Config, name: str) -> object:

@@ -33,6 +33,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ReportFile(settings.report_file, leakhunt.build_report,
                                                  signals_of=lambda: leakhunt.signals),
                                       "leakhunt-report-file")
+    if settings.oom is not None:
+        from pytest_leakhunt.oom_guard import PLUGIN_NAME as OOM_GUARD, make_guard
+
+        config.pluginmanager.register(make_guard(config, settings.oom), OOM_GUARD)
     from pytest_leakhunt import dask_budget  # the fixture only; leakhunt.dask is imported when it is used
 
     config.pluginmanager.register(dask_budget, "leakhunt-dask-budget")

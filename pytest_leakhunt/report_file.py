@@ -9,6 +9,8 @@ an interrupted end of session (a second Ctrl-C) still writes it (:meth:`ReportFi
 the plugin's outermost wrapper). If writing fails - the directory became a file, the disk
 filled up - the figures go to a JSON file in the temporary directory instead, and a warning
 naming both paths is printed after pytest's own summary, so the failure never hides the results.
+Only the process that started the session writes: a forked copy of it (a test's ``os.fork()``
+whose child runs on into pytest) never overwrites the session's report.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
+
+from leakhunt.process_local import Owner
 
 if TYPE_CHECKING:
     from pytest_leakhunt.signals import SessionSignals
@@ -41,6 +45,7 @@ class ReportFile:
         self.path = path
         self.build = build
         self.signals_of = signals_of
+        self.owner = Owner()
         self.started = False
         self.attempted = False
         self.written = False
@@ -61,7 +66,7 @@ class ReportFile:
 
     def write(self) -> None:
         """Write the report once; a failure becomes the warning (and a copy elsewhere)."""
-        if self.attempted:
+        if self.attempted or not self.owner.here():
             return
         self.attempted = True
         from leakhunt.report import write_report

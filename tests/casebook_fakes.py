@@ -58,6 +58,8 @@ _SIZES = ("copied", "frame", "freed", "found", "merge_peak", "usable", "limit", 
 _DELTAS = ("flush_delta",)
 # ...and counts.
 _COUNTS = ("normal_waiting", "drain_waiting")
+# ...and yes/no (killed_batch).
+_FLAGS = ("killed", "reported", "named", "kernel")
 
 
 def random_result(case: Case, rnd: random.Random) -> CaseResult:
@@ -69,6 +71,8 @@ def random_result(case: Case, rnd: random.Random) -> CaseResult:
             extra: dict[str, Any] = {name: rnd.choice(_GRID[1:]) for name in _SIZES}
             extra.update({name: rnd.choice([-1, 1]) * rnd.choice(_GRID) for name in _DELTAS})
             extra.update({name: rnd.choice([0, 1, 2, 5, 12, 20]) for name in _COUNTS})
+            extra.update({name: rnd.choice([0, 1]) for name in _FLAGS})
+            extra["exit_status"] = rnd.choice([0, 1, -9])
             extra["workers"] = 2
             figures[(variant.name, scale)] = [run(rnd.choice(_GRID), seconds=rnd.choice([0.1, 1.0, 10.0]),
                                                   cpu_seconds=rnd.choice([0.05, 0.5, 5.0, 50.0]), **extra)]

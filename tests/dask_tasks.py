@@ -12,6 +12,7 @@ import numpy as np
 LEAK_BYTES = 2_000_000
 LEAKED: list[np.ndarray] = []  # module-level list on the worker: what leak_step leaks into
 KEPT_TABLES: list[object] = []
+FRAGMENTS: list[np.ndarray] = []
 
 
 def leak_step(i: int) -> int:
@@ -54,6 +55,15 @@ def keep_arrow_table(i: int) -> int:
     return i
 
 
+def fragment(i: int) -> int:
+    """Frees about 55 MiB of 96 KB arrays below one it keeps: glibc keeps the freed memory (it
+    can only hand back the top of its heap on a free), and malloc_trim gives it back."""
+    blocks = [np.ones(12_000) for _ in range(600)]  # under glibc's mmap threshold: from its heap
+    FRAGMENTS.append(blocks[-1])  # the top-most block stays alive
+    del blocks
+    return i
+
+
 def failing_step(i: int) -> int:
     raise ValueError(f"task {i} fails on purpose")
 
@@ -62,5 +72,11 @@ def reset() -> int:
     """Drop what the tasks above keep (between tests sharing a cluster)."""
     LEAKED.clear()
     KEPT_TABLES.clear()
+    FRAGMENTS.clear()
     _cached.cache_clear()
     return 0
+
+
+def plugin_names(dask_worker: object) -> list[str]:
+    """The names of the plugins on a worker (client.run passes the worker)."""
+    return list(dask_worker.plugins)  # type: ignore[attr-defined]

@@ -219,7 +219,7 @@ def test_one_time_initialisation_is_not_charged_to_the_first_test(pytester: pyte
     # whatever ran before (and whatever its explanation left behind), 24.8 MiB breaks 20 MB
     kept = tests["test_keeps_three_tables"]
     assert kept["verdict"] == "over_budget"
-    assert 23 * MiB < kept["rss_growth"] < 28 * MiB
+    assert 21 * MiB < kept["rss_growth"] < 28 * MiB  # anonymous memory: allocator reuse moves it by ~2 MiB
     [root] = kept["explanation"]["roots"]
     assert (root["root"], root["buffers"]) == ("KEPT (global in test_order)", 3)
 

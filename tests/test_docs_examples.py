@@ -119,7 +119,21 @@ def test_mkdocs_config_has_a_nav_of_every_page() -> None:
 
 
 def test_docs_cite_only_files_in_the_repository() -> None:
-    for path in [*DOCS.rglob("*.md"), ROOT / "README.md"]:
+    code = [p for package in ("leakhunt", "pytest_leakhunt", "casebook", "benchmarks") for p in (ROOT / package).rglob("*.py")]
+    for path in [*DOCS.rglob("*.md"), ROOT / "README.md", *code]:
         text = path.read_text(encoding="utf-8")
         for name in ("DESIGN.md", "FINDINGS.md", "STYLE.md", "seeds/"):
             assert name not in text, f"{path.relative_to(ROOT)} cites {name}, which is not in the repository"
+
+
+def test_no_function_is_over_complexity_20() -> None:
+    """The rule the project keeps (docs/contributing.md): no function of the packages over
+    cyclomatic complexity 20, as radon counts it."""
+    radon = pytest.importorskip("radon.complexity")
+    over = []
+    for package in ("leakhunt", "pytest_leakhunt"):
+        for path in (ROOT / package).rglob("*.py"):
+            for block in radon.cc_visit(path.read_text(encoding="utf-8")):
+                if block.complexity > 20:
+                    over.append(f"{path.relative_to(ROOT)}:{block.lineno} {block.fullname} ({block.complexity})")
+    assert not over, "over complexity 20: " + ", ".join(over)

@@ -13,7 +13,6 @@ import importlib.util
 import json
 import signal
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -377,7 +376,7 @@ import pytest
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, config):
     import sys
-    from pytest_leakhunt.session import _STATE
+    from pytest_leakhunt.per_test import _STATE
     session = terminalreporter._session
     leakhunt = config.pluginmanager.get_plugin("leakhunt-session")
     reports = [r for kind in terminalreporter.stats.values() for r in kind if hasattr(r, "user_properties")]
@@ -421,3 +420,103 @@ def test_the_plugin_keeps_one_small_record_per_test(pytester: pytest.Pytester, e
     else:
         assert facts["report_properties"] == 0 and facts["item_properties"] == 0
 
+
+
+# ------------------------------------------------------------------------------------ stopping (issue 21)
+# Six tests; test_n[2] sends SIGTERM (or calls pytest.exit) the STOP_AT_CALL-th time it runs in
+# this process: 1 is its own call, 2 the first repetition of a hunt or the second call that
+# explains a broken budget.
+SIX_STOPPING = """
+import os, signal, time
+import pytest
+
+CALLS = {}
+KEPT = []
+
+@pytest.mark.parametrize("i", range(6))
+def test_n(i):
+    KEPT.append(b"x" * (os.environ.get("KEEP") == "1") * 40 * 2**20)   # over a 10 MB budget if asked
+    CALLS[i] = CALLS.get(i, 0) + 1
+    if i != 2 or CALLS[i] != int(os.environ["STOP_AT_CALL"]):
+        return
+    if os.environ["STOP"] == "sigterm":
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+    pytest.exit("enough", returncode=7)
+"""
+
+
+@pytest.mark.parametrize(("stop", "status"), [("sigterm", 128 + signal.SIGTERM), ("exit", 7)])
+@pytest.mark.parametrize("where", ["hunt", "second call"])
+def test_a_stop_inside_a_repetition_ends_the_session_with_its_xml_and_report(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, stop: str, status: int, where: str) -> None:
+    # issue 21: pytest's Exit is an Exception; a SIGTERM inside --leak-hunt's repetitions (or the
+    # second call explaining a budget) was noted as "not hunted" and the session ran on until
+    # the CI runner's SIGKILL: no JUnit XML, and a report still saying "running": true
+    pytester.makepyfile(test_six=SIX_STOPPING)
+    monkeypatch.setenv("STOP", stop)
+    monkeypatch.setenv("STOP_AT_CALL", "3" if where == "hunt" else "2")  # call 2 is a warm-up call of the hunt
+    monkeypatch.setenv("KEEP", "1" if where == "second call" else "0")
+    options = ["--leak-hunt=4"] if where == "hunt" else ["--memory-budget=rss=10MB"]
+    result = run(pytester, *options, "--leak-report-file=r.json", "--junitxml=junit.xml")
+    assert result.ret == status
+    data = report(pytester)
+    assert data["running"] is False and data["complete"] is False
+    assert [t["nodeid"] for t in data["tests"]] == ["test_six.py::test_n[0]", "test_six.py::test_n[1]"]
+    assert data["session"]["missing"] == 4  # test_n[2] was stopped: it has no record
+    if stop == "sigterm":
+        assert data["stopped"] == "terminated by SIGTERM"
+    else:
+        assert data["stopped"] == "pytest.exit: enough"
+    cases = {case.get("name") for case in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")}
+    assert {"test_n[0]", "test_n[1]"} <= cases and "test_n[5]" not in cases
+    assert "not hunted" not in (pytester.path / "r.json").read_text()
+
+
+def test_a_report_written_as_the_session_starts_does_not_say_nothing_is_missing(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 21: the report a SIGKILL leaves said "complete": false and "missing": 0
+    pytester.makepyfile(test_thirty=THIRTY)
+    monkeypatch.setenv("FAULT", "sigkill")
+    run(pytester, "--leak-report-file=r.json")
+    data = report(pytester)
+    assert data["complete"] is False and data["running"] is True
+    assert data["session"]["missing"] is None and data["session"]["collected"] is None
+
+
+SIGTERM_AT_THE_END = {
+    # the final report, not the "running" one, being written: the signal waits until it is complete
+    "report": """
+        import os, signal
+        import leakhunt.report
+
+        _write = leakhunt.report.write_report
+
+        def write_report(report, path, *args, **kwargs):
+            if not report.running:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return _write(report, path, *args, **kwargs)
+
+        leakhunt.report.write_report = write_report
+    """,
+    "summary": """
+        import os, signal
+
+        def pytest_terminal_summary(terminalreporter):
+            os.kill(os.getpid(), signal.SIGTERM)
+    """,
+}
+
+
+@pytest.mark.parametrize("where", ["report", "summary"])
+def test_a_sigterm_while_the_session_ends_lets_it_end(pytester: pytest.Pytester, where: str) -> None:
+    # Raised there (a KeyboardInterrupt since issue 21) it would escape pytest's end of session
+    # as an uncaught exception: the session ends as it was ending, with exit status 143.
+    pytester.makeconftest(SIGTERM_AT_THE_END[where])
+    pytester.makepyfile(test_a="def test_a():\n    pass\n")
+    result = run(pytester, "--leak-report-file=r.json", "--junitxml=junit.xml")
+    assert result.ret == 128 + signal.SIGTERM
+    if where == "report":
+        result.stdout.fnmatch_lines(["*1 passed*"])  # nothing was left to stop
+    assert "Traceback" not in result.stderr.str() and "SessionTerminated" not in result.stderr.str()
+    assert report(pytester)["complete"] is True and (pytester.path / "junit.xml").exists()

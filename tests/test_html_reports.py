@@ -17,8 +17,7 @@ import pytest
 
 from leakhunt.explanation import Explanation, Figure, PathStep, Root, Site
 from leakhunt.report import HtmlReport, SessionFigures, TestRecord, TestReport
-from leakhunt.report.pictures import icicle, retention_picture
-from leakhunt.tracing import Stack
+from leakhunt.report.pictures import retention_picture
 
 pytest.importorskip("jinja2")
 pytest.importorskip("matplotlib")
@@ -46,7 +45,7 @@ def sample_report(n: int = 40) -> TestReport:
     records = [TestRecord("test_etl.py::test_daily_means", "failed", verdict="over_budget", peak=190 * MIB,
                           rss_growth=96 * MIB, settled=True, budget={"rss": 20_000_000},
                           violations=[{"figure": "rss", "value": 96 * MIB, "limit": 20_000_000}],
-                          explanation=held_slice().to_dict(), seconds=0.5)]
+                          explanation=held_slice(), seconds=0.5)]
     for i in range(n):  # sizes from 4 KiB to 156 MiB, all below the failing test's peak
         peak = 4096 * (1 + (i * 7919) % 40_000)
         records.append(TestRecord(f"tests/test_m{i % 5}.py::test_case[{i}]", "passed", peak=peak,
@@ -112,21 +111,6 @@ def test_retention_picture_layout() -> None:
     only = retention_picture(long)
     assert len(only.nodes) == 1 and only.nodes[0].label.endswith("\u2026") and only.nodes[0].size == "3.0 MiB"
     assert only.nodes[0].title.startswith("x" * 200)
-
-
-def test_icicle_layout_widths_follow_bytes() -> None:
-    stacks = [Stack((("/w/job.py", 4, "a = load()"), ("/w/job.py", 10, "main()")), 300 * MIB, 3),  # newest first
-              Stack((("/w/job.py", 5, "b = load()"), ("/w/job.py", 10, "main()")), 100 * MIB, 1),
-              Stack((("/w/job.py", 12, "c = 1"),), 1024, 1)]  # too narrow to draw at 1000 px
-    picture = icicle(stacks, width=1000.0)
-    boxes = {b.label.split(":")[-1] if b.kind != "all" else "all": b for b in picture.boxes}
-    assert picture.total == 400 * MIB + 1024
-    assert boxes["all"].w == 1000.0
-    assert boxes["10"].w == pytest.approx(1000.0 * 400 * MIB / picture.total)
-    assert boxes["4"].w == pytest.approx(3 * boxes["5"].w)
-    assert boxes["4"].x < boxes["5"].x  # biggest first
-    assert "12" not in boxes and picture.depth == 2
-    assert "a = load()" in boxes["4"].title and "75.0%" in boxes["4"].title
 
 
 # --------------------------------------------------------------------------------------
@@ -260,7 +244,10 @@ def test_report_of_a_real_pytest_run(browser, pytester: pytest.Pytester) -> None
         page.close()
 
 
-def test_run_report_draws_timeline_and_icicle(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("backend", ["native", "tracemalloc"])
+def test_run_report_draws_timeline_and_flame_graph(browser, tmp_path: Path, backend: str) -> None:  # type: ignore[no-untyped-def]
+    if backend == "native":
+        pytest.importorskip("memray")
     (tmp_path / "job.py").write_text(
         "import time\n"
         "kept = bytearray(30 * 1024 * 1024)\n"
@@ -269,17 +256,32 @@ def test_run_report_draws_timeline_and_icicle(browser, tmp_path: Path) -> None: 
         "    time.sleep(0.3)\n"
         "    return len(big)\n"
         "spike()\n")
-    proc = subprocess.run([sys.executable, "-m", "leakhunt.cli", "run", "--trace", "-o", "run.html", "--json",
-                           "run.json", "job.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "leakhunt.cli", "run", f"--trace={backend}", "-o", "run.html",
+                           "--json", "run.json", "job.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     page, errors, requests = open_page(browser, tmp_path / "run.html")
     try:
         assert all(url.startswith("file:") for url in requests)
         visible_box(page, "#leakhunt-timeline")
         assert "job.py:4" in page.inner_text("#peak ~ table.sites")
-        box = visible_box(page, "#leakhunt-icicle")  # the flame graph of the stacks alive at the peak
+        box = visible_box(page, "#leakhunt-flame .flame-canvas")  # the stacks alive at the peak
         assert box["height"] >= 2 * 18  # the whole, and the frames below it
-        assert page.locator("#leakhunt-icicle g.k-user").count() >= 1  # the script's own lines
+        user = page.locator("#leakhunt-flame .fb.k-user")
+        assert user.count() >= 2  # the script's own lines
+        labels = [user.nth(i).inner_text() for i in range(user.count())]
+        assert any(label.startswith("job.py:4") for label in labels), labels  # a line's label starts with it
+        assert not any("leakhunt" in label or "runpy" in label for label in labels)
+        page.fill("#leakhunt-flame input[type=search]", "bytearray(100")  # search marks the line
+        assert page.locator("#leakhunt-flame .fb.hit").count() >= 1
+        assert "(" in page.inner_text("#leakhunt-flame .flame-status")
+        spike = page.locator("#leakhunt-flame .fb.k-user", has_text="job.py:4").first
+        before = spike.bounding_box()["width"]
+        page.locator("#leakhunt-flame .fb.k-user", has_text="job.py:7").first.click()  # zoom into spike()
+        after = page.locator("#leakhunt-flame .fb.k-user", has_text="job.py:4").first.bounding_box()["width"]
+        assert after > before  # the zoomed box fills the width
+        spike.hover()
+        tip = page.inner_text("#leakhunt-flame .flame-tip")
+        assert "job.py:4" in tip and "MiB" in tip  # hover: the whole line and its size
         assert errors == []
     finally:
         page.close()

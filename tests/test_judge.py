@@ -9,7 +9,8 @@ import pytest
 from leakhunt.budget import Budget, Violation
 from leakhunt.explanation import Explanation, Figure, PathStep, Root, Site
 from leakhunt.hunt import LeakVerdict
-from leakhunt.judge import VERDICTS, hint_for, judge
+from leakhunt.judge import VERDICTS, Evidence, Verdict, hint_for, judge
+from leakhunt.lifecycle import Block, Policy
 from leakhunt.measure import Measurement
 from leakhunt.probes import Reading
 
@@ -46,9 +47,26 @@ def test_older_threads_memory_is_not_the_blocks() -> None:
     assert judge(recorded(30 * MiB, traced=30 * MiB), Budget(traced=20 * MiB)).verdict == "over_budget"
 
 
+def recorded_block(measurement: Measurement, budget: Budget) -> Block:
+    """A block whose first call was measured elsewhere: the lifecycle judges it from there."""
+    return Block("the block", Policy.of(budget), measurement=measurement)
+
+
+def test_the_second_call_rule_is_pure() -> None:
+    budget = Budget(rss=20 * MiB)
+    one_time = judge(recorded(50 * MiB), budget, evidence=Evidence(second=recorded(1 * MiB)))
+    assert one_time.verdict is Verdict.OK and one_time.explanation is None
+    assert any("not counted (first imports" in n for n in one_time.notes)
+    kept = judge(recorded(50 * MiB), budget, evidence=Evidence(second=recorded(48 * MiB)))
+    assert kept.verdict is Verdict.OVER_BUDGET and kept.failed
+    assert any("a second call kept 48.0 MiB too" in n for n in kept.explanation.notes)
+    # no second call: the first call's excess stands
+    assert judge(recorded(50 * MiB), budget).verdict is Verdict.OVER_BUDGET
+
+
 def test_a_second_call_within_the_limit_is_one_time_initialisation() -> None:
     calls = []
-    judgement = judge(recorded(50 * MiB), Budget(rss=20 * MiB), again=lambda: calls.append(1))
+    judgement = recorded_block(recorded(50 * MiB), Budget(rss=20 * MiB)).finish(again=lambda: calls.append(1))
     assert calls == [1]
     assert judgement.verdict == "ok" and judgement.explanation is None
     assert any("not counted (first imports, pools, caches: one-time initialisation)" in n for n in judgement.notes)
@@ -57,7 +75,8 @@ def test_a_second_call_within_the_limit_is_one_time_initialisation() -> None:
 def test_a_second_call_that_keeps_memory_too_fails() -> None:
     np = pytest.importorskip("numpy")
     kept = []
-    judgement = judge(recorded(50 * MiB), Budget(rss=20 * MiB), again=lambda: kept.append(np.ones(6_000_000)))
+    block = recorded_block(recorded(50 * MiB), Budget(rss=20 * MiB))
+    judgement = block.finish(again=lambda: kept.append(np.ones(6_000_000)))
     assert judgement.verdict == "over_budget"
     [root] = judgement.explanation.roots  # what the traced second call made, and only that
     assert root.buffers == 1 and root.size == 48_000_000 and "local in" in root.root
@@ -68,7 +87,7 @@ def test_a_second_call_that_raises_keeps_the_failure() -> None:
     def boom() -> None:
         raise RuntimeError("not repeatable")
 
-    judgement = judge(recorded(50 * MiB), Budget(rss=20 * MiB), again=boom)
+    judgement = recorded_block(recorded(50 * MiB), Budget(rss=20 * MiB)).finish(again=boom)
     assert judgement.verdict == "over_budget"
     assert any("failed: RuntimeError: not repeatable" in n for n in judgement.explanation.notes)
 

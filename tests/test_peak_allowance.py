@@ -35,7 +35,7 @@ def test_spent_allowance_skips_small_rises_but_not_big_ones(traced: None) -> Non
         first = bytearray(8 * MIB)
         peaks.check()
         assert peaks.snapshots == 1
-        peaks.seconds = 10.0  # as if snapshots had cost ten seconds: the allowance is spent
+        peaks.seconds = 1.5  # as if snapshots had cost 1.5 s: the allowance (1 s) is spent, not twice over
         second = bytearray(1 * MIB)  # +12 %: more than a step, less than a quarter
         peaks.check()
         assert peaks.snapshots == 1
@@ -45,6 +45,21 @@ def test_spent_allowance_skips_small_rises_but_not_big_ones(traced: None) -> Non
     finally:
         peaks.stop()
     del first, second, third
+
+
+def test_twice_the_allowance_spent_skips_even_big_rises(traced: None) -> None:
+    # a heap that keeps growing would otherwise pay a snapshot at every quarter (issue 20)
+    peaks = PeakSnapshots(interval=3600, budget=0.0).start()
+    try:
+        first = bytearray(8 * MIB)
+        peaks.check()
+        peaks.seconds = 2.5  # over twice the allowance of 1 s
+        second = bytearray(16 * MIB)  # +200 %
+        peaks.check()
+        assert peaks.snapshots == 1 and peaks.level < 9 * MIB
+    finally:
+        peaks.stop()
+    del first, second
 
 
 def test_without_a_budget_every_step_is_taken(traced: None) -> None:

@@ -138,8 +138,10 @@ def test_budgets_markers_decorator_params_classes_unittest_junit(pytester: pytes
         "*KEEP (global in test_budgets) keeps 1 buffer, 28.6 MiB:",
         "*KEEP (global in test_budgets) -> list*ndarray 28.6 MiB*",
     ])
-    # a traced= budget traces the first call: nothing is called a second time to explain it
-    result.stdout.no_fnmatch_line("*called it a second time*")
+    # a traced= budget traces the first call, which shows the sites; an array put into an older
+    # list is not counted from a trace alone (the rule is the same untraced), so the second,
+    # traced call decides, and says so
+    result.stdout.fnmatch_lines(["*allocated at test_budgets.py:15*", "*called it a second time, traced*"])
     result.stdout.fnmatch_lines(["*test_param[[]big[]] broke its memory budget", "*peak 5?.? MiB (budget 19.1 MiB)*"])
     # the library's decorator saw the plugin measuring and measured nothing itself
     result.stdout.fnmatch_lines(["decorator measured 0 time(s)"])
@@ -374,7 +376,7 @@ def test_report_terminal_json_html(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines([
         "*= leakhunt: memory per test =*",
         "session: peak * MiB above start (RSS * MiB), growth +* MiB over 4 tests",
-        "verdicts: 4 ok",
+        "verdicts: 1 not_judged, 3 ok",  # test_fails: a body that did not pass is not judged (issue 21)
         "top 2 by peak",
         "*peak*rss growth*verdict*test",  # nothing traced, no pyarrow: no columns for them
         "*7*.* MiB*test_report.py::test_transient_80mb",
@@ -396,7 +398,7 @@ def test_report_terminal_json_html(pytester: pytest.Pytester) -> None:
     for key in ("nodeid", "outcome", "rss_growth", "peak", "traced_growth", "arrow_growth",
                 "leak_per_call", "budget", "verdict"):
         assert key in tests["test_nothing"]
-    assert tests["test_fails"]["outcome"] == "failed"
+    assert tests["test_fails"]["outcome"] == "failed" and tests["test_fails"]["verdict"] == "not_judged"
     assert tests["test_keeps_30mb"]["rss_growth"] > 25_000_000 and tests["test_keeps_30mb"]["settled"]
     assert tests["test_transient_80mb"]["peak"] > 70_000_000
     assert tests["test_transient_80mb"]["traced_growth"] is None  # not tracing: unknown, not zero
@@ -511,7 +513,7 @@ def test_leak_hunt(pytester: pytest.Pytester) -> None:
     assert tests["test_fails_so_not_hunted"]["verdict"] == "not_hunted"
     assert tests["test_fails_so_not_hunted"]["leak_per_call"] is None
     assert tests["test_not_repeatable"]["verdict"] == "not_hunted"
-    assert tests["test_not_repeatable"]["note"].startswith("not hunted: a repetition of the test raised AssertionError")
+    assert tests["test_not_repeatable"]["note"].startswith("not hunted: repeating it raised AssertionError")
     assert tests["test_unittest_leaks"]["verdict"] == "leak"
 
 
@@ -570,7 +572,7 @@ def test_scope_setup_call_teardown_adds_function_fixtures(pytester: pytest.Pytes
     result.assert_outcomes(passed=1)
     result = run(pytester, "--leak-scope=setup-call-teardown")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*ERROR at teardown of test_with_fixture*", "*rss grew 28.* MiB (budget 9.5 MiB)*"])
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_with_fixture*", "*rss grew 2?.* MiB (budget 9.5 MiB)*"])
 
 
 def test_children(pytester: pytest.Pytester) -> None:
@@ -668,7 +670,9 @@ def test_docs_example_produces_the_documented_failures(pytester: pytest.Pytester
 
 def test_xfail_test_that_breaks_its_budget_is_an_expected_failure(pytester: pytest.Pytester) -> None:
     # The budget is checked after pytest's xfail handling has seen the body pass; a test marked
-    # xfail that breaks its budget failed as expected (XFAIL), not XPASS.
+    # xfail that breaks its budget failed as expected (XFAIL), not XPASS. A strict one whose body
+    # passed is already a failure (XPASS(strict)): its budget never turns that into a pass
+    # (issue 21; tests/test_outcomes.py).
     pytester.makepyfile(test_xf="""
         import numpy as np
         import pytest
@@ -691,9 +695,9 @@ def test_xfail_test_that_breaks_its_budget_is_an_expected_failure(pytester: pyte
             pass
     """)
     result = run(pytester, "-rfxX", "--leak-no-rerun")
-    result.assert_outcomes(xfailed=2, failed=1)
-    result.stdout.fnmatch_lines(["FAILED test_xf.py::test_strict_within*XPASS(strict)*",
-                                 "XFAIL test_xf.py::test_strict_over*keeps 50 MB*",
+    result.assert_outcomes(xfailed=1, failed=2)
+    result.stdout.fnmatch_lines(["FAILED test_xf.py::test_strict_over*XPASS(strict)*keeps 50 MB*",
+                                 "FAILED test_xf.py::test_strict_within*XPASS(strict)*",
                                  "XFAIL test_xf.py::test_loose_over*keeps 50 MB*"])
 
 
@@ -725,8 +729,8 @@ def test_keeps_80_mb():
 
 NO_TRIM = """
 def pytest_configure(config):
-    import pytest_leakhunt.session as session
-    session.LeakHunt.trim_now = lambda self: None
+    from leakhunt.lifecycle import SessionMeter
+    SessionMeter.trim_now = lambda self: None
 """
 
 
@@ -816,15 +820,15 @@ def test_the_cheap_path_records_what_the_full_path_does(pytester: pytest.Pyteste
     pytester.makeconftest(WHICH_PATH)
     extra = ["--junitxml=j.xml"] if path == "full" else []
     result = run(pytester, "-s", "--leak-report", "--leak-report-file=r.json", *extra)
-    result.stdout.fnmatch_lines(["*per-test hooks: " + ("_PerTest" if path == "full" else "_ReportOnly") + "*"])
+    result.stdout.fnmatch_lines(["*per-test hooks: " + ("PerTest" if path == "full" else "ReportOnly") + "*"])
     tests = {t["nodeid"].split("::", 1)[1]: t for t in json.loads((pytester.path / "r.json").read_text())["tests"]}
     seen = {name: (t["outcome"], t["verdict"]) for name, t in tests.items()}
     assert seen == {
         "test_passes": ("passed", "ok"),
         "test_keeps_40_mb": ("passed", "ok"),
-        "test_fails": ("failed", "ok"),
+        "test_fails": ("failed", "not_judged"),  # a body that did not pass is never "ok" (issue 21)
         "test_skipped": ("skipped", "not_measured"),
-        "test_xfails": ("skipped", "ok"),
+        "test_xfails": ("skipped", "not_judged"),
         "test_strict_xpass": ("failed", "ok"),
         "test_setup_error": ("error", "not_measured"),
         "test_opted_out": ("passed", "opted_out"),

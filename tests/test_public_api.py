@@ -21,6 +21,7 @@ PUBLIC = [
     "hunt",
     "measure",
     "memory_budget",
+    "oom_guard",
     "parse_size",
     "settle",
     "track_growth",

@@ -127,3 +127,24 @@ def test_report_path_checked_when_the_session_starts(pytester: pytest.Pytester) 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--leak-report-file 'out.txt/r.json': 'out.txt' is a file, not a directory*"])
     assert "test_a" not in result.stdout.str()  # before any test ran
+
+
+def test_a_checked_path_leaves_nothing_behind(tmp_path: Path) -> None:
+    # whether a file can be created is tried with a probe file, removed at once
+    check_report_path("r.json", option="-o", base=tmp_path)
+    check_report_path("a/b/r.html", option="-o", base=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isfile("/proc/self/status"), reason="needs Linux's /proc")
+def test_a_file_system_that_takes_no_new_files_is_a_usage_error_first(pytester: pytest.Pytester) -> None:
+    # issue 21: os.access says root may write in /proc; the path was accepted and failed at the
+    # end of the session, after every test had run
+    pytester.makepyfile(test_a="def test_a():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "--leak-report-file=/proc/x.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--leak-report-file '/proc/x.json': cannot create files in '/proc' (*)*"])
+    assert "test_a" not in result.stdout.str()
+    proc = subprocess.run([sys.executable, "-m", "leakhunt.cli", "run", "-o", "/proc/x.json", "test_a.py"],
+                          cwd=pytester.path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "cannot create files in '/proc'" in proc.stderr

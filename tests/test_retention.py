@@ -141,6 +141,7 @@ def test_names_closure_variables(found: dict[str, Any]) -> None:
 
 def test_names_lru_cache_entries(found: dict[str, Any]) -> None:
     assert "load (global in __main__) -> lru_cache entry -> ndarray 546.9 KiB" in found["lru_cache"]["lines"]
+    assert not any("-> ->" in line for line in found["lru_cache"]["lines"])
 
 
 def test_sees_into_dicts_the_gc_does_not_track(found: dict[str, Any]) -> None:

@@ -87,7 +87,7 @@ def test_json_holds_the_samples(profiled: dict) -> None:
 def test_terminal_summary(profiled: dict) -> None:
     err = profiled["proc"].stderr
     assert "leakhunt run: job.py" in err
-    for label in ("peak RSS", "peak above start", "final growth", "Arrow pool peak", "exit status"):
+    for label in ("peak RSS", "peak above start", "kept at the end", "Arrow pool peak", "exit status"):
         assert label in err
     assert "wrote run.json" in err and "wrote run.html" in err
     assert "\x1b[K" not in err  # no live status line when stderr is not a terminal
@@ -121,7 +121,7 @@ def test_trace_shows_the_sites_alive_at_the_peak(tmp_path: Path) -> None:
 
         spike()
     """)
-    proc = leakhunt("run", "--trace", "--json", "r.json", "-o", "r.html", "traced.py", cwd=tmp_path)
+    proc = leakhunt("run", "--trace=tracemalloc", "--json", "r.json", "-o", "r.html", "traced.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     trace = json.loads((tmp_path / "r.json").read_text())["trace"]
     top = trace["sites"][0]
@@ -268,7 +268,7 @@ def test_budget_broken_is_reported_even_with_quiet(tmp_path: Path) -> None:
     write(tmp_path / "job.py", "kept = bytearray(80 * 1024 * 1024)\n")
     proc = leakhunt("run", "-q", "--budget", "rss=20MB", "job.py", cwd=tmp_path)
     assert proc.returncode == 1
-    assert "settled RSS growth" in proc.stderr and "rss=19.1 MiB" in proc.stderr
+    assert "settled anonymous RSS growth" in proc.stderr and "rss=19.1 MiB" in proc.stderr
 
 
 def test_target_failure_status_wins_over_budget(tmp_path: Path) -> None:
@@ -332,7 +332,7 @@ def test_html_report_is_self_contained_with_the_plot(profiled: dict) -> None:
     assert not re.search(r"url\((?!#)", page)  # url(#clip) points inside the page
     assert "@import" not in page and "<script" not in page
     assert "<metadata>" not in page
-    assert "peak RSS" in page and "final growth" in page
+    assert "peak RSS" in page and "kept at the end" in page
 
 
 def test_report_command_rerenders_a_saved_run(profiled: dict, tmp_path: Path) -> None:
@@ -571,7 +571,7 @@ def test_docs_example_shows_the_kept_slice(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# why memory is alive at exit (--trace): the library's judgement, survivors grouped by root
+# why memory is alive at exit (--trace=tracemalloc): the library's judgement, survivors grouped by root
 
 KEEPS = """
 import sys
@@ -588,18 +588,20 @@ RECENT.append(b"summary" if "--fixed" in sys.argv else batch())
 @pytest.mark.parametrize("fixed", [False, True])
 def test_trace_says_why_memory_is_alive_at_exit(tmp_path: Path, fixed: bool) -> None:
     write(tmp_path / "keeps.py", KEEPS)
-    proc = leakhunt("run", "--trace", "--json", "r.json", "-o", "r.html", "keeps.py", *(["--fixed"] if fixed else []),
+    proc = leakhunt("run", "--trace=tracemalloc", "--json", "r.json", "-o", "r.html", "keeps.py",
+                    *(["--fixed"] if fixed else []),
                     cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "r.json").read_text())
     explanation = data["explanation"]
+    if fixed:  # a short summary of its own: nothing big is kept through RECENT
+        assert explanation is None or "RECENT (global in __main__)" not in {r["root"] for r in explanation["roots"]}
+        return
     assert explanation is not None and explanation["headline"].startswith("kept ")
     roots = {root["root"]: root for root in explanation["roots"]}
-    if fixed:  # ten rows of its own: nothing big is kept through RECENT
-        assert "RECENT (global in __main__)" not in roots
-        return
     root = roots["RECENT (global in __main__)"]
     assert 40 * MiB <= root["size"] <= 40 * MiB + 1024 and root["site"]["line"] == 7  # the line that allocated it
+    assert [r["root"] for r in explanation["roots"]] == ["RECENT (global in __main__)"]  # its function is code
     assert [step["label"] for step in root["path"]] == ["RECENT (global in __main__)", "list", "bytearray 40.0 MiB"]
     assert explanation["hint"].startswith("a module-level list keeps everything appended to it")
     assert "alive at exit:" in proc.stderr and "RECENT (global in __main__) keeps 1 buffer, 40.0 MiB" in proc.stderr
@@ -610,7 +612,7 @@ def test_trace_says_why_memory_is_alive_at_exit(tmp_path: Path, fixed: bool) -> 
 
 def test_budget_goes_through_the_judgement(tmp_path: Path) -> None:
     write(tmp_path / "keeps.py", KEEPS)
-    proc = leakhunt("run", "--trace", "--budget", "rss=10MB", "--json", "r.json", "keeps.py", cwd=tmp_path)
+    proc = leakhunt("run", "--trace=tracemalloc", "--budget", "rss=10MB", "--json", "r.json", "keeps.py", cwd=tmp_path)
     assert proc.returncode == 1
     data = json.loads((tmp_path / "r.json").read_text())
     assert [v["figure"] for v in data["violations"]] == ["rss"] and data["violations"][0]["limit"] == 10_000_000

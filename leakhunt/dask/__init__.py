@@ -24,8 +24,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from leakhunt.dask._plugin import LeakhuntPlugin
-from leakhunt.dask._report import ClusterReport, PrefixFigures, PrefixViolation, WorkerFigures
-from leakhunt.dask._watch import Watch, inspect_cluster, watch
+from leakhunt.dask._report import (
+    ClusterReport,
+    PrefixFigures,
+    PrefixViolation,
+    WorkerFigures,
+)
+from leakhunt.dask._watch import Watch, inspect_cluster, watch, watch_for
 
 __all__ = [
     "ClusterReport",
@@ -36,6 +41,7 @@ __all__ = [
     "WorkerFigures",
     "inspect_cluster",
     "watch",
+    "watch_for",
 ]
 
 for _name in __all__:

@@ -1,34 +1,41 @@
 """The cluster report: per task prefix and per worker, merged on the client. Data only.
 
-Built from what :func:`leakhunt.dask._worker.collect` returns on each worker. ``to_dict()`` is
-the JSON form (``from_dict`` reads it back); ``explain()`` is the text; the HTML page is
-:class:`leakhunt.report.cluster.ClusterHtmlReport`.
+Built from what :func:`leakhunt.dask._worker.collect` returns on each worker; each prefix's
+verdict comes from :func:`leakhunt.taskhunt.judge_prefix` (so from :func:`leakhunt.judge.judge`,
+with its verdict names). ``to_dict()`` is the JSON form (``from_dict`` reads it back);
+``explain()`` is the text; the HTML page is :class:`leakhunt.report.cluster.ClusterHtmlReport`.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import statistics
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+from leakhunt import defaults
 from leakhunt.budget import Budget, Violation, check
-from leakhunt.explanation import Root
+from leakhunt.dask._advice import advice
+from leakhunt.explanation import Explanation, Root
+from leakhunt.hunt import NOISE
+from leakhunt.judge import VERDICTS
+from leakhunt.oom import Diagnosis
+from leakhunt.taskhunt import (
+    SHARED_CLEARED,
+    WorkerSeries,
+    closed,
+    given_back,
+    held_by_leaks,
+    judge_prefix,
+    own_per_call,
+    verdict_from_dict,
+)
 from leakhunt.units import format_size
 
 __all__ = ["ClusterReport", "PrefixFigures", "PrefixViolation", "WorkerFigures", "SCHEMA", "SCHEMA_VERSION",
-           "check_budgets", "merge", "worker_verdict", "VERDICTS"]
+           "BUDGET_FIGURES", "check_budgets", "merge", "VERDICT_WORDS"]
 
 SCHEMA = "leakhunt-cluster-report"
-SCHEMA_VERSION = 1
-
-#: What a prefix's verdict means.
-VERDICTS = {
-    "leak": "its tasks leave memory behind call after call (confirmed over a second window)",
-    "ok": "no growth call after call (a warm-up or a bounded cache is not a leak)",
-    "suspect": "grew over a window of calls; the block ended before the confirming window did",
-    "unjudged": "too few calls on any worker to judge (needs warm-up + one window)",
-}
+SCHEMA_VERSION = 2
 
 #: Budget keywords a cluster budget accepts, and what they limit for a prefix on one worker.
 BUDGET_FIGURES = {
@@ -38,17 +45,9 @@ BUDGET_FIGURES = {
     "leak": "confirmed growth per call",
 }
 
-
-def worker_verdict(entry: Mapping[str, Any]) -> str:
-    """The verdict of one prefix on one worker, from its hunt."""
-    hunt = entry.get("hunt") or {}
-    if hunt.get("leaking"):
-        return "leak"
-    if entry.get("confirming"):
-        return "suspect"
-    if entry.get("judged"):
-        return "ok"
-    return "unjudged"
+#: How a verdict of :data:`leakhunt.judge.VERDICTS` reads in the prefix table.
+VERDICT_WORDS = {"leak": "LEAK", "warmup_or_bounded_cache": "ok (warm-up or bounded cache)",
+                 "too_few_calls": "too few calls", "given_back": "given back", "unconfirmed": "unconfirmed"}
 
 
 @dataclass(frozen=True)
@@ -57,78 +56,122 @@ class PrefixFigures:
 
     prefix: str
     calls: int
-    retained_per_call: int | None  # bytes per call (the confirmed slope for a leak)
+    retained_per_call: int | None  # bytes per call (a leak: its confirmed figure)
     peak: int | None  # highest task peak above its start, on any worker
-    verdict: str  # leak | ok | suspect | unjudged
+    verdict: str  # a key of leakhunt.judge.VERDICTS
     retained: int = 0  # memory its tasks left behind, all workers
     arrow: int = 0  # Arrow pool growth its tasks left behind, all workers
     errors: int = 0
     note: str = ""
     workers: tuple[dict[str, Any], ...] = ()  # per worker: address, calls, peak, retained, verdict, hunt
+    explanation: Explanation | None = None  # a leak's, from leakhunt.judge.judge
 
     def to_dict(self) -> dict[str, Any]:
         return {"prefix": self.prefix, "calls": self.calls, "retained_per_call": self.retained_per_call,
                 "peak": self.peak, "verdict": self.verdict, "retained": self.retained, "arrow": self.arrow,
-                "errors": self.errors, "note": self.note, "workers": [dict(w) for w in self.workers]}
+                "errors": self.errors, "note": self.note, "workers": [dict(w) for w in self.workers],
+                "explanation": self.explanation.to_dict() if self.explanation is not None else None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PrefixFigures:
+        explanation = data.get("explanation")
         return cls(prefix=str(data["prefix"]), calls=int(data["calls"]), retained_per_call=data.get("retained_per_call"),
                    peak=data.get("peak"), verdict=str(data["verdict"]), retained=int(data.get("retained", 0)),
                    arrow=int(data.get("arrow", 0)), errors=int(data.get("errors", 0)), note=str(data.get("note", "")),
-                   workers=tuple(dict(w) for w in data.get("workers", ())))
+                   workers=tuple(dict(w) for w in data.get("workers", ())),
+                   explanation=Explanation.from_dict(explanation) if explanation else None)
+
+    @property
+    def words(self) -> str:
+        if self.verdict == "warmup_or_bounded_cache" and SHARED_CLEARED in self.note:
+            return "ok (cleared when run alone)"
+        return VERDICT_WORDS.get(self.verdict, self.verdict)
 
 
-_WORKER_FIGURES = ("rss", "managed", "unmanaged", "python_heap", "numpy", "arrow", "allocator_retention",
-                   "file_backed", "unexplained")
+_WORKER_FIGURES = ("rss", "rss_before_settle", "managed", "unmanaged", "python_heap", "numpy", "arrow",
+                   "allocator_retention", "file_backed", "unexplained", "memory_limit", "spilled",
+                   "unmanaged_old", "unmanaged_recent", "unmanaged_growth")
+_WORKER_SETTINGS = ("nthreads", "trim_threshold", "isolated_seconds", "pid")
 
 
 @dataclass(frozen=True)
 class WorkerFigures:
-    """One worker: resident memory, Dask's managed part, and the unmanaged rest by kind."""
+    """One worker: resident memory, Dask's managed part, and the unmanaged rest by kind, with
+    Dask's own figures (memory limit and fractions, spilled bytes, unmanaged old and recent)."""
 
     address: str
-    rss: int | None = None
+    rss: int | None = None  # now: after leakhunt settled the worker, when it did
+    rss_before_settle: int | None = None
     managed: int | None = None
     unmanaged: int | None = None
     python_heap: int | None = None
     numpy: int | None = None
     arrow: int | None = None
-    allocator_retention: int | None = None
+    allocator_retention: int | None = None  # what leakhunt's settle gave back
     file_backed: int | None = None  # code and libraries mapped from files
     unexplained: int | None = None
+    memory_limit: int | None = None
+    spilled: int | None = None  # bytes Dask spilled to disk
+    unmanaged_old: int | None = None  # the scheduler's view at the end of the block, before the settle
+    unmanaged_recent: int | None = None
+    unmanaged_growth: int | None = None  # unmanaged memory over the watch (settled), by leakhunt's ledger
+    fractions: Mapping[str, Any] = field(default_factory=dict)  # target, spill, pause, terminate
     survivors: tuple[Root, ...] = ()
     nthreads: int | None = None
-    memory_limit: int | None = None
+    trim_threshold: str | None = None  # MALLOC_TRIM_THRESHOLD_ on the worker (None: not set)
+    isolated_seconds: float | None = None  # time its tasks ran one at a time for confirmations
+    pid: int | None = None
+    timeline: tuple[tuple[float, int], ...] = ()  # (seconds into the watch, unmanaged growth)
     settled: bool = False
     error: str = ""  # why this worker has no figures
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"address": self.address}
-        out.update({name: getattr(self, name) for name in _WORKER_FIGURES})
-        out.update(survivors=[r.to_dict() for r in self.survivors], nthreads=self.nthreads,
-                   memory_limit=self.memory_limit, settled=self.settled, error=self.error)
+        out.update({name: getattr(self, name) for name in _WORKER_FIGURES + _WORKER_SETTINGS})
+        out.update(fractions=dict(self.fractions), survivors=[r.to_dict() for r in self.survivors],
+                   timeline=[list(p) for p in self.timeline], settled=self.settled, error=self.error)
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WorkerFigures:
-        return cls(address=str(data["address"]), **{name: data.get(name) for name in _WORKER_FIGURES},
+        return cls(address=str(data["address"]), **{name: data.get(name) for name in _WORKER_FIGURES + _WORKER_SETTINGS},
+                   fractions=dict(data.get("fractions") or {}),
                    survivors=tuple(Root.from_dict(r) for r in data.get("survivors") or ()),
-                   nthreads=data.get("nthreads"), memory_limit=data.get("memory_limit"),
+                   timeline=tuple((float(t), int(v)) for t, v in data.get("timeline") or ()),
                    settled=bool(data.get("settled", False)), error=str(data.get("error", "")))
 
+    def heading(self) -> str:
+        """'tcp://..., 2 threads, memory limit 4.0 GiB (target 60 %, spill 70 %, ...)'."""
+        text = self.address
+        if self.nthreads:
+            text += f", {self.nthreads} thread" + ("" if self.nthreads == 1 else "s")
+        if self.memory_limit:
+            shares = ", ".join(f"{name} {value * 100:.0f} %" for name, value in self.fractions.items()
+                               if isinstance(value, (int, float)) and not isinstance(value, bool))
+            text += f", memory limit {format_size(self.memory_limit)}" + (f" ({shares})" if shares else "")
+        return text
+
     def split_text(self) -> str:
-        """'rss 250 MiB = managed 20 MiB + unmanaged 230 MiB' and the unmanaged split."""
+        """The worker's memory in lines: now against Dask's managed part, and the split."""
         if self.error:
             return f"no figures: {self.error}"
-        head = (f"rss {format_size(self.rss)} = managed {format_size(self.managed)} + "
-                f"unmanaged {format_size(self.unmanaged)}")
-        retention = (f"allocator kept {format_size(self.allocator_retention)} (settling gave it back: not a leak)"
-                     if self.allocator_retention is not None else "allocator retention not measured (settle to see it)")
+        if self.settled and self.rss_before_settle is not None:
+            now = f"rss {format_size(self.rss)} now (settled; {format_size(self.rss_before_settle)} before)"
+        else:
+            now = f"rss {format_size(self.rss)}"
+        lines = [f"{now} = managed {format_size(self.managed)} + unmanaged {format_size(self.unmanaged)}; "
+                 f"spilled to disk {format_size(self.spilled)}"]
+        if self.unmanaged_old is not None and self.unmanaged_recent is not None:
+            lines.append(f"Dask's scheduler: unmanaged old {format_size(self.unmanaged_old)}, "
+                         f"recent {format_size(self.unmanaged_recent)}")
         arrow = f"Arrow pool {format_size(self.arrow)}" if self.arrow is not None else "Arrow pool n/a (pyarrow not imported)"
-        live = f"live data: numpy {format_size(self.numpy)}, {arrow}, Python heap {format_size(self.python_heap)}"
-        rest = f"code and libraries {format_size(self.file_backed)}, unexplained {format_size(self.unexplained)}"
-        return f"{head}\n{live}\n{retention}; {rest}"
+        lines.append(f"live data: numpy {format_size(self.numpy)}, {arrow}, Python heap {format_size(self.python_heap)}")
+        retention = (f"allocator kept {format_size(self.allocator_retention)}: leakhunt's settle gave it back (not a leak)"
+                     if self.allocator_retention is not None
+                     else "allocator retention not measured (settle to see it)")
+        lines.append(f"{retention}; code and libraries {format_size(self.file_backed)}, "
+                     f"unexplained {format_size(self.unexplained)}")
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -157,19 +200,27 @@ class ClusterReport:
     violations: tuple[PrefixViolation, ...] = ()
     seconds: float | None = None
     version: str = ""
+    scheduler: str = ""  # the scheduler's address
+    started: str = ""  # when the watch (or the inspection) began, ISO 8601 UTC
+    kind: str = "watch"  # watch | inspection
+    oom: tuple[Diagnosis, ...] = ()  # workers' out-of-memory diagnoses (leakhunt.dask._oom), oldest first
 
     # ------------------------------------------------------------------ forms
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "version": self.version,
+            "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "version": self.version, "kind": self.kind,
+            "scheduler": self.scheduler, "started": self.started,
             "tasks": [t.to_dict() for t in self.tasks],
             "workers": [w.to_dict() for w in self.workers],
             "lost_workers": list(self.lost_workers),
             "notes": list(self.notes),
+            "advice": list(self.advice),
             "settings": dict(self.settings),
             "violations": [{"prefix": v.prefix, "worker": v.worker, "figure": v.figure, "value": v.value,
                             "limit": v.limit, "pattern": v.pattern} for v in self.violations],
             "seconds": self.seconds,
+            "verdicts": {name: VERDICTS[name] for name in sorted({t.verdict for t in self.tasks}) if name in VERDICTS},
+            "oom": [d.to_dict() for d in self.oom],
         }
 
     @classmethod
@@ -187,6 +238,10 @@ class ClusterReport:
                              for v in data.get("violations", ())),
             seconds=data.get("seconds"),
             version=str(data.get("version", "")),
+            scheduler=str(data.get("scheduler", "")),
+            started=str(data.get("started", "")),
+            kind=str(data.get("kind", "watch")),
+            oom=tuple(Diagnosis.from_dict(d) for d in data.get("oom") or ()),
         )
 
     def prefix(self, name: str) -> PrefixFigures:
@@ -205,6 +260,11 @@ class ClusterReport:
     def leaking(self) -> tuple[PrefixFigures, ...]:
         return tuple(t for t in self.tasks if t.verdict == "leak")
 
+    @property
+    def advice(self) -> tuple[str, ...]:
+        """What to do about what the report found (allocator retention, a leak), in Dask's terms."""
+        return tuple(advice(self.workers, self.tasks, self.seconds))
+
     def write(self, path: str | Any) -> Any:
         """Write the report to ``path`` atomically: ``.json`` or ``.html``."""
         from leakhunt.report.cluster import write_cluster_report
@@ -218,106 +278,186 @@ class ClusterReport:
     def __str__(self) -> str:
         return self.explain()
 
-    def lines(self) -> list[str]:
+    def headline(self) -> str:
         measured = [w for w in self.workers if not w.error]
         head = f"leakhunt on the cluster: {len(measured)} worker" + ("" if len(measured) == 1 else "s")
         if self.tasks:
             head += f", {len(self.tasks)} task prefix" + ("" if len(self.tasks) == 1 else "es")
             head += f", {len(self.leaking)} leaking"
-        lines = [head]
-        for v in self.violations:
-            lines.append(f"  BUDGET BROKEN: {v}")
-        if self.tasks:
-            lines.append("  tasks (peak: highest task peak above its start; left/call: memory left behind per call)")
-            width = max(6, *(len(t.prefix) for t in self.tasks))
-            lines.append(f"    {'prefix':<{width}}  {'calls':>6}  {'peak':>10}  {'left/call':>11}  verdict")
-            for t in self.tasks:
-                verdict = t.verdict.upper() if t.verdict == "leak" else t.verdict
-                lines.append(f"    {t.prefix:<{width}}  {t.calls:>6}  {format_size(t.peak):>10}  "
-                             f"{format_size(t.retained_per_call, signed=True):>11}  {verdict}"
-                             + (f" ({t.note})" if t.note else ""))
-        if self.workers:
-            lines.append("  workers (unmanaged memory: a leak, or not released to the OS?)")
-        for w in self.workers:
-            threads = f", {w.nthreads} thread" + ("" if w.nthreads == 1 else "s") if w.nthreads else ""
-            lines.append(f"    {w.address}{threads}")
-            lines.extend(f"      {line}" for line in w.split_text().splitlines())
-            if w.survivors:
-                lines.append("      biggest survivors (what keeps them alive):")
-                for root in w.survivors:
-                    lines.append(f"        {root.headline()}:")
-                    lines.append(f"          {root.text}")
-        for address in self.lost_workers:
-            lines.append(f"    {address}: left the cluster during the block; its figures are lost")
-        for note in self.notes:
-            lines.append(f"  ({note})")
+        return head
+
+    def _oom_lines(self) -> list[str]:
+        if not self.oom:
+            return []
+        present = {w.address for w in self.workers if not w.error}
+        lines = ["  out-of-memory guard: workers near their memory limit, diagnosed before the nanny's restart"]
+        for diagnosis in self.oom:
+            lines.extend(_oom_text(diagnosis, present))
+        return lines
+
+    def lines(self) -> list[str]:
+        lines = [self.headline()]
+        lines.extend(f"  BUDGET BROKEN: {v}" for v in self.violations)
+        lines.extend(_task_lines(self.tasks))
+        lines.extend(_worker_lines(self.workers, self.lost_workers))
+        lines.extend(self._oom_lines())
+        items = self.advice
+        if items:
+            lines.append("  what to do:")
+            lines.extend(f"    - {item}" for item in items)
+        lines.extend(f"  ({note})" for note in self.notes)
         return lines
 
 
-#: A prefix's calls left memory behind one after another, and the worker had given it back by
-#: the end of the block (a P2P shuffle holds its transfers' buffers until it unpacks them).
-RELEASED = "grew call after call, then was given back before the block ended: held for later work, not a leak"
+def _oom_text(diagnosis: Diagnosis, present: set[str]) -> list[str]:
+    lines = [f"    {line}" for line in diagnosis.lines()]
+    if diagnosis.limit.where and diagnosis.limit.where not in present:
+        lines.append("      (this worker left the cluster afterwards: restarted or killed)")
+    return lines
 
 
-def _released(rows: list[dict[str, Any]], growth: int | None) -> None:
-    """A leak must still be there at the end: on a worker whose unmanaged memory grew less over
-    the block (settled) than half of what its leaking prefixes left behind, they were not leaks."""
-    leaking = [r for r in rows if r["verdict"] == "leak"]
-    held = sum(r["retained"] for r in leaking)
-    if growth is None or held <= 0 or growth >= held / 2:
-        return
-    for row in leaking:
-        row["verdict"], row["released"] = "ok", True
+def _task_lines(tasks: Sequence[PrefixFigures]) -> list[str]:
+    if not tasks:
+        return []
+    lines = ["  tasks (peak: highest task peak above its start; left/call: memory left behind per call)"]
+    width = max(6, *(len(t.prefix) for t in tasks))
+    lines.append(f"    {'prefix':<{width}}  {'calls':>6}  {'peak':>10}  {'left/call':>11}  verdict")
+    for t in tasks:
+        where = f" ({t.note})" if t.note and t.verdict == "leak" else ""
+        lines.append(f"    {t.prefix:<{width}}  {t.calls:>6}  {format_size(t.peak):>10}  "
+                     f"{_per_call_text(t):>11}  {t.words}{where}")
+    if any(t.retained_per_call is None and t.calls for t in tasks):
+        lines.append("    (n/a: several threads per worker, and the prefix never ran alone; only a suspect prefix is "
+                     "measured alone)")
+    for t in tasks:
+        if t.explanation is not None and t.verdict == "leak":
+            lines.append(f"  {t.prefix}: {t.explanation.headline}")
+            lines.extend(f"    {note}" for note in t.explanation.notes[:1])
+            if t.explanation.roots and t.explanation.hint:
+                lines.append(f"    fix hint: {t.explanation.hint}")
+    lines.extend(_grouped_notes(tasks))
+    return lines
 
 
-def merge(collected: Mapping[str, Mapping[str, Any]]) -> list[PrefixFigures]:
-    """Per-prefix figures over every worker, from each worker's ``collect`` result."""
-    by_prefix: dict[str, list[dict[str, Any]]] = {}
+def _grouped_notes(tasks: Sequence[PrefixFigures]) -> list[str]:
+    """The notes of the prefixes that are not leaks, one line per kind: too few calls (with the
+    counts), cleared when run alone, and each other note with the prefixes it is about."""
+    few = [t for t in tasks if t.verdict == "too_few_calls"]
+    cleared = [t for t in tasks if t.words == "ok (cleared when run alone)"]
+    lines = []
+    if few:
+        lines.append("  too few calls to judge, even over all workers together: "
+                     + ", ".join(f"{t.prefix} ({t.calls})" for t in few)
+                     + "; a hunt needs its warm-up calls on each worker and two windows of at least 5 calls: run "
+                       "more partitions, or watch(..., warmup=0, repeat=5) for shorter windows")
+    if cleared:
+        lines.append(f"  {', '.join(t.prefix for t in cleared)}: {SHARED_CLEARED}")
+    by_note: dict[str, list[str]] = {}
+    for t in tasks:
+        if t.verdict != "leak" and t not in few and t not in cleared and t.note:
+            by_note.setdefault(t.note, []).append(t.prefix)
+    lines.extend(f"  {', '.join(names)}: {note}" for note, names in by_note.items())
+    return lines
+
+
+def _per_call_text(task: PrefixFigures) -> str:
+    if task.retained_per_call is None:
+        return "n/a" if task.calls else ""
+    return format_size(task.retained_per_call, signed=True)
+
+
+def _worker_lines(workers: Sequence[WorkerFigures], lost: Sequence[str]) -> list[str]:
+    lines = ["  workers (unmanaged memory: a leak, or not released to the OS?)"] if workers else []
+    for w in workers:
+        lines.append(f"    {w.heading()}")
+        lines.extend(f"      {line}" for line in w.split_text().splitlines())
+        if w.survivors:
+            lines.append("      biggest survivors (what keeps them alive):")
+            for root in w.survivors:
+                lines.append(f"        {root.headline()}:")
+                lines.append(f"          {root.text}")
+    lines.extend(f"    {address}: left the cluster during the block; its figures are lost" for address in lost)
+    return lines
+
+
+# ---------------------------------------------------------------------------------- merging
+
+
+@dataclass(frozen=True)
+class HuntSettings:
+    """How the workers hunted: the judgement over workers uses the same rule."""
+
+    threshold: int
+    warmup: int
+    repeat: int
+    budgets: Mapping[str, Budget] = field(default_factory=dict)
+
+
+def _noise(threaded: bool) -> int:
+    """The per-call noise the workers' hunts used (leakhunt.dask._plugin)."""
+    return defaults.DASK_THREADED_NOISE if threaded else NOISE["rss"]
+
+
+def _series(address: str, entry: Mapping[str, Any], threads: int) -> WorkerSeries:
+    """One prefix on one worker; a confirmation the calls ended in is judged on what it had."""
+    return closed(WorkerSeries(address=address, verdict=verdict_from_dict(entry.get("hunt") or {}),
+                        calls=int(entry.get("calls", 0)), errors=int(entry.get("errors", 0)),
+                        figures=tuple(int(f) for f in entry.get("figures") or ()),
+                        retained=int(entry.get("retained", 0)), settled_calls=int(entry.get("settled_calls", 0)),
+                        shared=threads > 1, open_window=tuple(int(f) for f in entry.get("open_window") or ())),
+                  noise=_noise(threads > 1))
+
+
+def _by_prefix(collected: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[str, dict[str, Any]]],
+                                                                       dict[str, set[str]], dict[str, int]]:
+    """``{prefix: {address: entry}}``, the prefixes given back on each worker, and threads."""
+    entries: dict[str, dict[str, dict[str, Any]]] = {}
+    released: dict[str, set[str]] = {}
+    threads: dict[str, int] = {}
     for address, result in collected.items():
-        on_worker: list[dict[str, Any]] = []
-        prefixes = ((result.get("tasks") or {}).get("prefixes") or {})
-        for name, entry in prefixes.items():
-            hunt = entry.get("hunt") or {}
-            calls = int(entry.get("calls", 0))
-            verdict = worker_verdict(entry)
-            per_call = hunt.get("per_call") if verdict in ("leak", "ok", "suspect") else None
-            if per_call is None and calls:
-                per_call = int(entry.get("retained", 0)) // calls
-            row = {
-                "address": address, "calls": calls, "errors": int(entry.get("errors", 0)),
-                "peak": entry.get("peak"), "retained": int(entry.get("retained", 0)),
-                "arrow": int(entry.get("arrow", 0)), "retained_per_call": per_call, "verdict": verdict,
-                "cleared": hunt.get("note"), "released": False,
-                "settled_calls": int(entry.get("settled_calls", 0)), "hunt": hunt,
-            }
-            on_worker.append(row)
-            by_prefix.setdefault(name, []).append(row)
-        _released(on_worker, (result.get("tasks") or {}).get("unmanaged_growth"))
+        tasks = result.get("tasks") or {}
+        threads[address] = int(tasks.get("nthreads") or result.get("nthreads") or 1)
+        rows = {}
+        for name, entry in (tasks.get("prefixes") or {}).items():
+            entries.setdefault(name, {})[address] = entry
+            rows[name] = _series(address, entry, threads[address])
+        for name in given_back(held_by_leaks(rows), tasks.get("unmanaged_growth")):
+            released.setdefault(name, set()).add(address)
+    return entries, released, threads
+
+
+def _row(series: WorkerSeries, verdict: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {"address": series.address, "calls": series.calls, "errors": series.errors, "peak": entry.get("peak"),
+            "retained": series.retained, "arrow": int(entry.get("arrow", 0)),
+            "retained_per_call": own_per_call(series), "verdict": verdict, "settled_calls": series.settled_calls,
+            "shared_skipped": int(entry.get("shared_skipped", 0)), "figures": list(series.figures),
+            "hunt": series.verdict.to_dict()}
+
+
+def merge(collected: Mapping[str, Mapping[str, Any]], settings: HuntSettings | None = None) -> list[PrefixFigures]:
+    """Per-prefix figures over every worker, from each worker's ``collect`` result; each
+    verdict from :func:`leakhunt.taskhunt.judge_prefix`."""
+    settings = settings or HuntSettings(defaults.DASK_THRESHOLD, defaults.WARMUP, defaults.REPEAT)
+    entries, released, threads = _by_prefix(collected)
+    threaded = any(n > 1 for n in threads.values())
     out = []
-    for name, rows in sorted(by_prefix.items()):
-        verdicts = {r["verdict"] for r in rows}
-        verdict = next((v for v in ("leak", "suspect", "ok") if v in verdicts), "unjudged")
-        pool = [r for r in rows if r["verdict"] == verdict] or rows
-        values = [r["retained_per_call"] for r in pool if r["retained_per_call"] is not None]
-        per_call = (max(values) if verdict == "leak" else int(statistics.median(values))) if values else None
-        note = ""
-        if verdict == "leak":
-            note = f"confirmed on {len(pool)} of {len(rows)} worker" + ("" if len(rows) == 1 else "s")
-        elif verdict == "ok" and any(r["released"] for r in rows):
-            note = RELEASED
-        elif verdict == "ok" and any(r["cleared"] for r in rows):
-            note = "warm-up or bounded cache: grew at first, then stopped"
+    for name, by_worker in sorted(entries.items()):
+        series = [_series(address, entry, threads[address]) for address, entry in sorted(by_worker.items())]
+        budget = next((b for p, b in settings.budgets.items() if fnmatch.fnmatchcase(name, p)), None)
+        judged = judge_prefix(name, series, threshold=settings.threshold, warmup=settings.warmup,
+                              repeat=settings.repeat, noise=_noise(threaded),
+                              spread_noise=threaded, budget=budget, released=sorted(released.get(name, ())))
+        rows = tuple(_row(s, verdict, by_worker[s.address]) for s, verdict in judged.workers)
         peaks = [r["peak"] for r in rows if r["peak"] is not None]
         out.append(PrefixFigures(
-            prefix=name, calls=sum(r["calls"] for r in rows), retained_per_call=per_call,
-            peak=max(peaks) if peaks else None, verdict=verdict, retained=sum(r["retained"] for r in rows),
-            arrow=sum(r["arrow"] for r in rows), errors=sum(r["errors"] for r in rows), note=note,
-            workers=tuple(rows)))
+            prefix=name, calls=sum(s.calls for s in series), retained_per_call=judged.per_call,
+            peak=max(peaks) if peaks else None, verdict=judged.verdict, retained=sum(s.retained for s in series),
+            arrow=sum(r["arrow"] for r in rows), errors=sum(s.errors for s in series), note="; ".join(judged.notes),
+            workers=rows, explanation=judged.judgement.explanation))
     return out
 
 
-def check_budgets(tasks: list[PrefixFigures] | tuple[PrefixFigures, ...],
-                  budgets: Mapping[str, Budget]) -> list[PrefixViolation]:
+def check_budgets(tasks: Sequence[PrefixFigures], budgets: Mapping[str, Budget]) -> list[PrefixViolation]:
     """Every (prefix, worker, figure) over its budget. A prefix matches a pattern by ``fnmatch``."""
     out = []
     for entry in tasks:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 import uuid
 from typing import Any, Mapping
 
 from leakhunt import defaults
 from leakhunt.budget import Budget, MemoryBudgetExceeded
-from leakhunt.dask import _worker
+from leakhunt.dask import _oom, _worker
 from leakhunt.dask._plugin import LeakhuntPlugin
-from leakhunt.dask._report import BUDGET_FIGURES, ClusterReport, WorkerFigures, check_budgets, merge
+from leakhunt.dask._report import (
+    BUDGET_FIGURES,
+    ClusterReport,
+    HuntSettings,
+    WorkerFigures,
+    check_budgets,
+    merge,
+)
+from leakhunt.dask._shim import LeakhuntShell, by_value
 from leakhunt.units import parse_size
 
-__all__ = ["Watch", "watch", "inspect_cluster", "parse_budgets"]
+__all__ = ["Watch", "watch", "watch_for", "inspect_cluster", "parse_budgets"]
 
 DEFAULT_THRESHOLD = defaults.DASK_THRESHOLD_TEXT
 _INSTALL = 'install it in the workers\' environment: pip install "leakhunt[dask]"'
@@ -32,7 +41,7 @@ def parse_budgets(budget: Mapping[str, Any] | None) -> dict[str, Budget]:
             raise ValueError(f"watch budget: the key {pattern!r} is not a task-prefix pattern "
                              f"(a string such as 'process' or 'read-*')")
         where = f"watch budget for {pattern!r}"
-        parsed = spec if isinstance(spec, Budget) else Budget.from_spec(spec, where=where)
+        parsed = spec if isinstance(spec, Budget) else Budget.from_spec(spec, where=where, keywords=tuple(BUDGET_FIGURES))
         unsupported = [name for name in ("traced", "children") if getattr(parsed, name) is not None]
         if unsupported:
             raise ValueError(f"{where}: {unsupported[0]}= is not measured per task on a cluster; "
@@ -59,19 +68,37 @@ def _check_workers(client: Any) -> tuple[dict[str, Any], list[str]]:
     return results, notes
 
 
-def _workers_from(collected: Mapping[str, Any]) -> list[WorkerFigures]:
-    workers = []
-    for address, result in sorted(collected.items()):
-        if isinstance(result, BaseException):
-            error = f"{type(result).__name__}: {result}"
-            if isinstance(result, ImportError):
-                error += f" ({_INSTALL})"
-            workers.append(WorkerFigures(address=address, error=error))
-        elif result.get("error"):
-            workers.append(WorkerFigures(address=address, error=str(result["error"])))
-        else:
-            workers.append(WorkerFigures.from_dict(result))
-    return workers
+def _worker_figures(address: str, result: Any, dask_view: Mapping[str, Any]) -> WorkerFigures:
+    if isinstance(result, BaseException):
+        error = f"{type(result).__name__}: {result}"
+        # client.run hands the worker's error back as it can: an ImportError, or an Exception naming it
+        if isinstance(result, ImportError) or "ModuleNotFoundError" in error or "No module named" in error:
+            error += f" ({_INSTALL})"
+        return WorkerFigures(address=address, error=error)
+    if result.get("error"):
+        return WorkerFigures(address=address, error=str(result["error"]))
+    data = dict(result)
+    tasks = data.pop("tasks", None) or {}
+    data["unmanaged_growth"] = tasks.get("unmanaged_growth")
+    data["timeline"] = tasks.get("timeline") or ()
+    data["isolated_seconds"] = tasks.get("isolated_seconds")
+    view = dask_view.get(address) or {}
+    data["unmanaged_old"] = view.get("unmanaged_old")
+    data["unmanaged_recent"] = view.get("unmanaged_recent")
+    return WorkerFigures.from_dict(data)
+
+
+def _workers_from(collected: Mapping[str, Any], dask_view: Mapping[str, Any] | None = None) -> list[WorkerFigures]:
+    return [_worker_figures(address, result, dask_view or {}) for address, result in sorted(collected.items())]
+
+
+def _dask_view(client: Any) -> dict[str, Any]:
+    """Each worker's memory as the scheduler sees it (unmanaged old and recent); empty where the
+    scheduler cannot run leakhunt's function (leakhunt not installed beside it)."""
+    try:
+        return dict(client.run_on_scheduler(_worker.scheduler_memory))
+    except Exception:
+        return {}
 
 
 def _client(client_or_address: Any) -> tuple[Any, bool]:
@@ -82,6 +109,17 @@ def _client(client_or_address: Any) -> tuple[Any, bool]:
     if not hasattr(client_or_address, "run") or not hasattr(client_or_address, "register_plugin"):
         raise TypeError(f"expected a distributed.Client or a scheduler address, got {client_or_address!r}")
     return client_or_address, False
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _scheduler_address(client: Any) -> str:
+    try:
+        return str(client.scheduler.address)
+    except Exception:
+        return ""
 
 
 def inspect_cluster(client: Any, *, settle: bool = False, paths: int = 3, min_size: int | str = "1 MiB") -> ClusterReport:
@@ -96,13 +134,15 @@ def inspect_cluster(client: Any, *, settle: bool = False, paths: int = 3, min_si
     client, owned = _client(client)
     try:
         _, notes = _check_workers(client)
-        started = time.perf_counter()
+        started, when = time.perf_counter(), _now()
+        view = _dask_view(client)
         collected = client.run(_worker.inspect_worker, settle=settle, paths=paths, min_size=smallest, on_error="return")
         if not settle:
             notes.append("not settled: allocator retention is unknown (settle to measure what the allocators keep)")
-        return ClusterReport(tasks=(), workers=tuple(_workers_from(collected)), notes=tuple(notes),
+        return ClusterReport(tasks=(), workers=tuple(_workers_from(collected, view)), notes=tuple(notes),
                              settings={"settle": settle, "paths": paths, "min_size": smallest},
-                             seconds=time.perf_counter() - started, version=_version())
+                             seconds=time.perf_counter() - started, version=_version(),
+                             scheduler=_scheduler_address(client), started=when, kind="inspection")
     finally:
         if owned:
             client.close()
@@ -114,19 +154,26 @@ def _version() -> str:
     return __version__
 
 
+def _whole(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"watch {name}={value!r} is not valid: expected a whole number >= {low}")
+
+
 class Watch:
     """What ``with watch(client) as w`` gives; ``w.report`` is ready after the block."""
 
     def __init__(self, client: Any, *, budget: Mapping[str, Any] | None = None, threshold: int | str = DEFAULT_THRESHOLD,
                  repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, settle: bool = True, paths: int = 3,
-                 survivor_min: int | str = "1 MiB") -> None:
+                 survivor_min: int | str = "1 MiB", isolate: bool = True,
+                 oom_guard: bool | str | float = True) -> None:
         self.budgets = parse_budgets(budget)
+        self.oom_guard = oom_guard is not False
+        self.oom_threshold = _oom.check_threshold(oom_guard) if self.oom_guard else None
         self.threshold = parse_size(threshold)
         if self.threshold <= 0:
             raise ValueError(f"watch threshold must be > 0 bytes, got {threshold!r}")
         for name, value, low in (("repeat", repeat, 2), ("warmup", warmup, 0), ("paths", paths, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"watch {name}={value!r} is not valid: expected a whole number >= {low}")
+            _whole(name, value, low)
         self.client, self._owned = _client(client)  # a scheduler address: our own client, closed at the end
         leak_limits = [b.leak for b in self.budgets.values() if b.leak is not None]
         self.hunt_threshold = min([self.threshold, *leak_limits])
@@ -134,6 +181,7 @@ class Watch:
         self.warmup = warmup
         self.settle = settle
         self.paths = paths
+        self.isolate = bool(isolate)
         self.survivor_min = parse_size(survivor_min)
         self.name = f"leakhunt-{uuid.uuid4().hex[:8]}"
         self.report: ClusterReport | None = None
@@ -141,6 +189,13 @@ class Watch:
         self._started_workers: set[str] = set()
         self._notes: list[str] = []
         self._t0 = 0.0
+        self._when = ""
+
+    def _plugin_settings(self) -> dict[str, Any]:
+        oom = {"threshold": self.oom_threshold, "watch": self.name} if self.oom_guard else None
+        return LeakhuntPlugin(threshold=self.hunt_threshold, repeat=self.repeat, warmup=self.warmup,
+                              survivor_min=self.survivor_min, isolate=self.isolate, version=_version(),
+                              oom=oom)._settings()
 
     def __enter__(self) -> Watch:
         if self._entered:
@@ -149,17 +204,19 @@ class Watch:
         try:
             results, self._notes = _check_workers(self.client)
             self._started_workers = set(results)
-            plugin = LeakhuntPlugin(threshold=self.hunt_threshold, repeat=self.repeat, warmup=self.warmup,
-                                    survivor_min=self.survivor_min, version=_version())
-            self.client.register_plugin(plugin, name=self.name)  # reaches workers that join later too
+            # Shipped as a shell pickled by value: it reaches the workers that join later too, and a
+            # worker without leakhunt still starts (the shell keeps the import error).
+            with by_value():
+                self.client.register_plugin(LeakhuntShell(self._plugin_settings()), name=self.name)
         except BaseException:
             if self._owned:
                 self.client.close()
             raise
-        self._t0 = time.perf_counter()
+        self._t0, self._when = time.perf_counter(), _now()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        __tracebackhide__ = True  # a broken budget's failure is its message, not this frame
         try:
             self.report = self._finish()
         finally:
@@ -172,38 +229,49 @@ class Watch:
         if exc_type is None and self.report.violations:
             raise MemoryBudgetExceeded(self._failure_text(), None, list(self.report.violations))
 
-    def _finish(self) -> ClusterReport:
-        seconds = time.perf_counter() - self._t0
-        notes = list(self._notes)
+    def _collect(self, notes: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        view = _dask_view(self.client)  # before the workers settle: Dask's figures at the end of the block
         try:
             collected = self.client.run(_worker.collect, name=self.name, settle=self.settle, paths=self.paths,
                                         on_error="return")
         except Exception as exc:  # the client lost the scheduler: say so rather than hide the block's own error
             collected = {}
             notes.append(f"the workers' figures could not be collected: {type(exc).__name__}: {exc}")
-        workers = _workers_from(collected)
+        return collected, view
+
+    def _finish(self) -> ClusterReport:
+        seconds = time.perf_counter() - self._t0
+        notes = list(self._notes)
+        collected, view = self._collect(notes)
+        workers = _workers_from(collected, view)
         ok = {addr: r for addr, r in collected.items() if isinstance(r, Mapping) and not r.get("error")}
-        tasks = merge(ok)
+        tasks = merge(ok, HuntSettings(self.hunt_threshold, self.warmup, self.repeat, self.budgets))
         lost = tuple(sorted(self._started_workers - set(collected)))
+        notes.extend(self._notes_on(collected, workers))
+        violations = tuple(check_budgets(tasks, self.budgets))
+        oom = _oom.collect(self.client, self.name, notes) if self.oom_guard else ()
+        return ClusterReport(
+            tasks=tuple(tasks), workers=tuple(workers), lost_workers=lost, notes=tuple(notes), oom=oom,
+            settings={"threshold": self.hunt_threshold, "repeat": self.repeat, "warmup": self.warmup,
+                      "settle": self.settle, "isolate": self.isolate,
+                      "budgets": {p: b.describe() for p, b in self.budgets.items()}},
+            violations=violations, seconds=seconds, version=_version(), scheduler=_scheduler_address(self.client),
+            started=self._when, kind="watch")
+
+    def _notes_on(self, collected: Mapping[str, Any], workers: list[WorkerFigures]) -> list[str]:
+        notes = []
         joined = sorted(set(collected) - self._started_workers)
         if joined:
             notes.append(f"joined during the block (measured from when they joined): {', '.join(joined)}")
-        threads = {w.nthreads for w in workers if w.nthreads}
-        if any(t > 1 for t in threads):
-            notes.append("several threads per worker: memory that moved while tasks overlapped is shared equally "
-                         "among them (see docs/dask.md); peaks include the tasks running beside")
-        unjudged = [t.prefix for t in tasks if t.verdict == "unjudged"]
-        if unjudged:
-            notes.append(f"too few calls per worker to hunt {', '.join(unjudged)} "
-                         f"(needs {self.warmup} warm-up + {self.repeat} calls on one worker)")
+        if any((w.nthreads or 1) > 1 for w in workers):
+            isolated = sum(w.isolated_seconds or 0 for w in workers)
+            notes.append("several threads per worker: each prefix is suspected from memory shared equally among the "
+                         "tasks running at once, and confirmed from tasks run alone and settled"
+                         + (f" (the workers ran their tasks one at a time for {isolated:.1f} s in all)" if isolated else
+                            "") + "; peaks include the tasks running beside (docs/dask.md)")
         if not self.settle:
             notes.append("not settled at the end: allocator retention is unknown")
-        violations = tuple(check_budgets(tasks, self.budgets))
-        return ClusterReport(
-            tasks=tuple(tasks), workers=tuple(workers), lost_workers=lost, notes=tuple(notes),
-            settings={"threshold": self.hunt_threshold, "repeat": self.repeat, "warmup": self.warmup,
-                      "settle": self.settle, "budgets": {p: b.describe() for p, b in self.budgets.items()}},
-            violations=violations, seconds=seconds, version=_version())
+        return notes
 
     def _failure_text(self) -> str:
         assert self.report is not None
@@ -216,7 +284,7 @@ class Watch:
 
 def watch(client: Any, *, budget: Mapping[str, Any] | None = None, threshold: int | str = DEFAULT_THRESHOLD,
           repeat: int = defaults.REPEAT, warmup: int = defaults.WARMUP, settle: bool = True, paths: int = 3,
-          survivor_min: int | str = "1 MiB") -> Watch:
+          survivor_min: int | str = "1 MiB", isolate: bool = True, oom_guard: bool | str | float = True) -> Watch:
     """Measure every task on every worker of ``client``'s cluster while the block runs::
 
         with watch(client, budget={"process-*": "peak=1GB,rss=50MB"}) as w:
@@ -224,11 +292,31 @@ def watch(client: Any, *, budget: Mapping[str, Any] | None = None, threshold: in
         w.report.to_dict()
 
     Per task prefix: calls, the highest task peak, what the tasks left behind per call and a
-    leak verdict (``threshold`` per call, the rule of :func:`leakhunt.hunt` over ``warmup`` +
-    ``repeat`` calls on a worker, confirmed over ``repeat`` more). Per worker at the end (after
-    settling, unless ``settle=False``): RSS, managed, and unmanaged memory split by kind, with
-    the ``paths`` biggest survivors (buffers of at least ``survivor_min``) and what keeps them.
-    A broken ``budget`` raises :class:`leakhunt.MemoryBudgetExceeded` when the block ends.
+    verdict (``threshold`` per call, the rule of :func:`leakhunt.hunt` over ``warmup`` +
+    ``repeat`` calls on a worker, confirmed over ``repeat`` more; with several threads per
+    worker the confirming calls run alone unless ``isolate=False``). Per worker at the end
+    (after settling, unless ``settle=False``): RSS, managed, and unmanaged memory split by kind,
+    with the ``paths`` biggest survivors (buffers of at least ``survivor_min``) and what keeps
+    them. A broken ``budget`` raises :class:`leakhunt.MemoryBudgetExceeded` when the block ends.
+
+    ``oom_guard``: each worker with a ``memory_limit`` writes its diagnosis (the tasks running,
+    what is alive) when its memory crosses a share of that limit below the nanny's terminate
+    fraction: Dask's pause fraction by default (True), another share such as ``"85%"``, or
+    False for none. The report keeps it as ``report.oom`` after the worker is restarted
+    (docs/oom.md).
     """
     return Watch(client, budget=budget, threshold=threshold, repeat=repeat, warmup=warmup, settle=settle,
-                 paths=paths, survivor_min=survivor_min)
+                 paths=paths, survivor_min=survivor_min, isolate=isolate, oom_guard=oom_guard)
+
+
+def watch_for(client: Any, seconds: float, **options: Any) -> ClusterReport:
+    """Watch a running cluster for ``seconds`` without touching its client code: the plugin is
+    registered, the cluster runs whatever it runs, and the report covers that period.
+    ``client`` is a ``distributed.Client`` or a scheduler address; ``options`` are :func:`watch`'s."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise ValueError(f"the watch period must be a number of seconds > 0, got {seconds!r}")
+    w = watch(client, **options)
+    with w:
+        time.sleep(seconds)
+    assert w.report is not None
+    return w.report

@@ -7,7 +7,6 @@ terminal writer instead (:meth:`leakhunt.report.text.TextReport.write`).
 
 from __future__ import annotations
 
-import io
 from typing import IO, Any, Sequence
 
 from leakhunt.report.text import MAX_WIDTH, Table, TextReport, fit
@@ -15,7 +14,7 @@ from leakhunt.report.timeline_text import figure_rows, site_where, violation_lin
 from leakhunt.timeline import RunRecord
 from leakhunt.units import format_size
 
-__all__ = ["STYLES", "LiveStatus", "console", "print_run_summary", "print_test_report"]
+__all__ = ["STYLES", "console", "print_run_summary", "print_test_report"]
 
 #: Cell style -> rich style.
 STYLES: dict[str, str] = {"bad": "bold red", "warn": "yellow", "good": "green", "muted": "dim", "head": "bold"}
@@ -88,13 +87,11 @@ def print_test_report(report: Any, out: Any, *, top: int = 10) -> None:
     failures = report.failures()
     explained = [r for r in failures if r.explanation]
     if explained:
-        from leakhunt.explanation import Explanation
-
         out.print()
         out.print(Text("why they failed", style="bold"))
         for record in explained:
             out.print()
-            for line in Explanation.from_dict(record.explanation).lines():
+            for line in record.explanation.lines():
                 out.print(_indented(line))
 
 
@@ -124,22 +121,18 @@ def print_run_summary(
             grid.add_row("  " + label, Text(value, style=style))
         out.print(grid)
         if record.trace is not None and top and record.trace.sites:
-            sites = RichTable(title=f"  alive at the peak (traced, top {min(top, len(record.trace.sites))})",
-                              title_justify="left", title_style="bold", box=None, show_header=False,
-                              pad_edge=False, padding=(0, 1))
+            sites = _site_table(f"  alive at the peak (traced, top {min(top, len(record.trace.sites))})")
             shown = record.trace.sites[:top]
-            sites.add_column(justify="right", no_wrap=True, min_width=12)
-            sites.add_column(overflow="ellipsis", no_wrap=True, ratio=1)  # the line, then its code
             for site in shown:
                 via = f"  (via {site.via})" if site.via else ""
                 sites.add_row(format_size(site.size), Text.assemble((site_where(site), "bold"),
                                                                     (f"  {site.code}{via}", "dim")))
             out.print(sites)
+        if record.native is not None and top:
+            _print_native(record, out, top)
         if record.explanation:
-            from leakhunt.explanation import Explanation
-
             out.print(Text("  alive at exit:", style="bold"))
-            for line in Explanation.from_dict(record.explanation).lines()[1:]:
+            for line in record.explanation.lines()[1:]:
                 out.print(_indented("  " + line))
     if record.violations:
         out.print(Text.assemble(("leakhunt run: ", "bold"), (record.target, "bold"),
@@ -150,141 +143,41 @@ def print_run_summary(
         out.print(f"  wrote {path}")
 
 
-class LiveStatus:
-    """A live status line at the bottom of a terminal, the target's output printed above it.
+def _site_table(title: str) -> Any:
+    from rich.table import Table as RichTable
 
-    rich draws the line (``rich.live.Live``, transient: it is gone at the end). While it is up,
-    the target's ``sys.stderr`` (and ``sys.stdout`` when it is the same kind of terminal) go
-    through :class:`_LinesAbove`, which hands rich whole lines only, so a line is never cut by
-    the status. When the target writes a partial line and flushes it - a prompt, a progress
-    bar of its own - the status steps aside for the rest of the run.
-    """
-
-    def __init__(self, stream: IO[str]) -> None:
-        from rich.live import Live
-        from rich.text import Text
-
-        self.console = console(stream)
-        self._live = Live(Text(""), console=self.console, transient=True, auto_refresh=False,
-                          redirect_stdout=False, redirect_stderr=False)
-        self._saved: list[tuple[str, Any]] = []
-        self.active = False
-
-    def start(self) -> LiveStatus:
-        import sys
-
-        self._live.start()
-        self.active = True
-        for name in ("stdout", "stderr"):
-            stream = getattr(sys, name)
-            if name == "stdout" and not _isatty(stream):
-                continue  # a pipe or a file: the status on the terminal cannot garble it
-            self._saved.append((name, stream))
-            setattr(sys, name, _LinesAbove(self, stream))
-        return self
-
-    def update(self, text: str) -> None:
-        """Show ``text`` as the status (called from the sampler's thread)."""
-        if not self.active:
-            return
-        from rich.text import Text
-
-        try:
-            self._live.update(Text(text, style="dim"), refresh=True)
-        except Exception:  # noqa: BLE001 - a status line must never break the run
-            self.step_aside()
-
-    def print_line(self, text: str) -> None:
-        """Print one whole line of the target's output above the status."""
-        from rich.text import Text
-
-        self.console.print(Text.from_ansi(text), soft_wrap=True, highlight=False, markup=False)
-
-    def step_aside(self) -> None:
-        """Take the status down for good: the target's output goes straight through from now on."""
-        if self.active:
-            self.active = False
-            self._live.stop()
-
-    def stop(self) -> None:
-        """Take the status down and give the target's streams back (pending partial lines are written)."""
-        import sys
-
-        self.step_aside()  # first: what is pending is written below a cleared status
-        for name, original in reversed(self._saved):
-            current = getattr(sys, name)
-            if isinstance(current, _LinesAbove):
-                current.release()
-                setattr(sys, name, original)  # only ours: a stream the target installed stays
-        self._saved.clear()
+    table = RichTable(title=title, title_justify="left", title_style="bold", box=None, show_header=False,
+                      pad_edge=False, padding=(0, 1))
+    table.add_column(justify="right", no_wrap=True, min_width=12)
+    table.add_column(overflow="ellipsis", no_wrap=True, ratio=1)  # the line, then its code
+    return table
 
 
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
+def _print_native(record: RunRecord, out: Any, top: int) -> None:
+    """The native backend's sites at the peak, the lines that allocated most, its notes."""
+    from rich.text import Text
 
+    from leakhunt.native import churn_findings
+    from leakhunt.report.timeline_text import native_site_extra, native_site_where, total_text
 
-class _LinesAbove(io.TextIOBase):
-    """A text stream that passes whole lines to :meth:`LiveStatus.print_line`.
-
-    Anything else (``fileno``, ``encoding``, ``isatty``, ``buffer``) is the wrapped stream's.
-    """
-
-    def __init__(self, status: LiveStatus, original: Any) -> None:
-        super().__init__()
-        self._status = status
-        self._original = original
-        self._pending = ""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._original, name)
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return _isatty(self._original)
-
-    def fileno(self) -> int:
-        return int(self._original.fileno())
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return str(getattr(self._original, "encoding", "utf-8"))
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if not self._status.active:
-            return int(self._original.write(text))
-        if "\r" in text:  # the target redraws a line of its own: let it have the terminal
-            self._status.step_aside()
-            self._original.write(self._pending + text)
-            self._pending = ""
-            return len(text)
-        data = self._pending + text
-        *lines, self._pending = data.split("\n")
-        for line in lines:
-            self._status.print_line(line)
-        return len(text)
-
-    def flush(self) -> None:
-        if self._pending and self._status.active:
-            # a partial line flushed on purpose (a prompt, dots of progress): it must show now
-            self._status.step_aside()
-        if self._pending and not self._status.active:
-            self._original.write(self._pending)
-            self._pending = ""
-        self._original.flush()
-
-    def release(self) -> None:
-        """Write what is pending straight to the wrapped stream."""
-        if self._pending:
-            self._original.write(self._pending)
-            self._pending = ""
-        try:
-            self._original.flush()
-        except (OSError, ValueError):
-            pass
+    native = record.native
+    assert native is not None
+    if native.sites:
+        shown = native.sites[:top]
+        table = _site_table(f"  alive at the peak (memray, top {len(shown)})")
+        for site in shown:
+            table.add_row(format_size(site.size), Text.assemble((native_site_where(site), "bold"),
+                                                                (f"  {site.code}  {native_site_extra(site)}", "dim")))
+        out.print(table)
+    churn = list(churn_findings(native.totals))
+    if native.totals:
+        shown_totals = native.totals[:min(top, 3)]
+        table = _site_table(f"  allocated over the run (top {len(shown_totals)})")
+        for total in shown_totals:
+            finding = (f"  {total.churn:.1f}x the most it held at once: the same data copied again and again;",
+                       "yellow") if total in churn else ("", "")
+            table.add_row(format_size(total.allocated), Text.assemble(
+                (native_site_where(total), "bold"), finding, (f"  {total.code}  ({total_text(total)})", "dim")))
+        out.print(table)
+    for note in native.notes:
+        out.print(_indented(f"  ({note})", style="dim"))

@@ -4,13 +4,15 @@
 suffix picks the format (the same suffixes everywhere), a missing directory is created when the
 file is written (as pytest does for ``--junitxml``), and a path that cannot be written - its
 parent is a file, the directory is not writable, the path is a directory, an extra the format
-needs is missing - is a :class:`ReportPathError` naming the path and why, before anything runs.
+needs is missing - is a :class:`ReportPathError` naming the path and why, before anything runs
+(whether a file can be created is tried: a file is made and removed in the nearest directory).
 :func:`write_atomic` renders into a temporary file next to the target and renames it over the
 target, so a reader never sees half a file and an interrupt never leaves one.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import tempfile
@@ -69,8 +71,9 @@ def check_report_path(
 
     ``option`` names where the path came from (``--leak-report-file``, ``-o``, ``ini option
     leak_report_file``); ``formats`` are those the caller can write; a relative ``path`` is
-    taken from ``base`` (default: the current directory). Nothing is created: missing
-    directories are made when the file is written. Raises :class:`ReportPathError`.
+    taken from ``base`` (default: the current directory). Missing directories are made when the
+    file is written; only a probe file is made (and removed) in the nearest one that exists, to
+    know that a file can be created there. Raises :class:`ReportPathError`.
     """
     formats = tuple(formats)
     given = os.fspath(path)
@@ -96,9 +99,9 @@ def check_report_path(
         parent = parent.parent
     if not parent.is_dir():
         raise ReportPathError(f"{option} {given!r}: {_shown(parent, base)!r} is a file, not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ReportPathError(f"{option} {given!r}: cannot create files in {_shown(parent, base)!r} "
-                              "(permission denied)")
+    problem = _cannot_create_in(parent)
+    if problem is not None:
+        raise ReportPathError(f"{option} {given!r}: cannot create files in {_shown(parent, base)!r} ({problem})")
     needs = _NEEDS.get(fmt)
     if needs is not None:
         modules, extra = needs
@@ -107,6 +110,23 @@ def check_report_path(
             raise ReportPathError(f"{option} {given!r}: a {fmt.upper()} report needs {' and '.join(missing)}: "
                                   f'pip install "leakhunt[{extra}]"')
     return ReportPath(path=target, format=fmt, given=given)
+
+
+def _cannot_create_in(directory: Path) -> str | None:
+    """Why a file cannot be created in ``directory`` (None when it can): by creating one and
+    removing it. ``os.access`` answers yes to root for /proc, /sys and other file systems that
+    refuse every new file (issue 21: ``--leak-report-file=/proc/x.json`` failed at the end)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".leakhunt-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "permission denied"
+        if exc.errno == errno.ENOENT:  # the directory exists: its file system makes no new files
+            return "this file system does not take new files"
+        return exc.strerror or str(exc)
+    os.close(fd)
+    _unlink_quietly(probe)
+    return None
 
 
 def _shown(path: Path, base: str | os.PathLike[str] | None) -> str:

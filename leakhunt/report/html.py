@@ -35,13 +35,11 @@ class HtmlReport:
 
     def failures(self) -> list[dict[str, Any]]:
         """Each failing or leaking test with its explanation (``None`` when none was recorded)."""
-        from leakhunt.explanation import Explanation
-
         used: set[str] = set()
         items = []
         for record in self.report.failures():
-            explanation = Explanation.from_dict(record.explanation) if record.explanation else None
-            items.append({"record": record, "explanation": explanation, "anchor": _anchor(record.nodeid, used)})
+            items.append({"record": record, "explanation": record.explanation,
+                          "anchor": _anchor(record.nodeid, used)})
         return items
 
     def context(self) -> dict[str, Any]:

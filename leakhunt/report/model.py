@@ -8,8 +8,18 @@ figures reach JUnit XML and how pytest-xdist workers hand them to the controller
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from leakhunt.defaults import STAYED_UP
+from leakhunt.explanation import Explanation
+from leakhunt.judge import VERDICTS
+
+if TYPE_CHECKING:
+    from leakhunt.budget import Budget
+    from leakhunt.judge import Judgement
+    from leakhunt.measure import Measurement
+    from leakhunt.probes import Sample
 
 __all__ = [
     "SCHEMA",
@@ -25,17 +35,6 @@ SCHEMA = "leakhunt.test-report"
 #    its budget or leaks; 1 had figures only.
 SCHEMA_VERSION = 2
 
-# verdict -> what it means (docs/plugin.md lists the same table)
-VERDICTS: dict[str, str] = {
-    "ok": "measured, within every budget, not found leaking",
-    "over_budget": "broke its memory budget: the test failed",
-    "leak": "growth confirmed call after call under leak hunting: the test failed",
-    "warmup_or_bounded_cache": "grew in the first window of repeats but not in the confirmation: not a leak",
-    "not_hunted": "failed, skipped or not repeatable, so not hunted (a failed test keeps its frames alive)",
-    "opted_out": "marked no_leak_check: not measured",
-    "not_measured": "the test body did not run (skipped or failed in setup)",
-}
-
 _PREFIX = "leakhunt."
 
 
@@ -43,9 +42,9 @@ _PREFIX = "leakhunt."
 class TestRecord:
     """One test's memory. Figures are bytes or ``None`` (not measured, or unavailable).
 
-    Kept for every test until the session ends: slots, no per-record dict (issue 13). A value
-    (``with_outcome`` makes a changed copy); not frozen, which costs several times as much to
-    build, once per test (issue 9).
+    Kept for every test until the session ends: slots, no per-record dict. A value; not frozen,
+    which costs several times as much to build, once per test. Made by :meth:`from_judgement`
+    (a judged test) or :meth:`from_figures` (the cheap path's figures).
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -67,18 +66,45 @@ class TestRecord:
     violations: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None
     worker: str | None = None
-    explanation: dict[str, Any] | None = None  # Explanation.to_dict() of a failing or leaking test
+    explanation: Explanation | None = None  # why a failing or leaking test failed
+
+    @classmethod
+    def from_judgement(cls, nodeid: str, outcome: str, scope: str, judgement: Judgement, *,
+                       worker: str | None = None) -> TestRecord:
+        """The record of a judged test."""
+        hunt = judgement.hunt
+        return cls(
+            nodeid, outcome, judgement.verdict.value, scope, *_figures(judgement.measurement),
+            leak_per_call=None if hunt is None else hunt.per_call,
+            leak_accounting=None if hunt is None else hunt.accounting,
+            budget=None if judgement.budget is None else _budget_dict(judgement.budget),
+            violations=[{"figure": v.figure, "value": v.value, "limit": v.limit} for v in judgement.violations],
+            note="; ".join(judgement.notes) or None,
+            worker=worker,
+            explanation=judgement.explanation,
+        )
+
+    @classmethod
+    def from_figures(cls, nodeid: str, outcome: str, verdict: str, scope: str,
+                     figures: Measurement | Sample | None, *, note: str | None = None) -> TestRecord:
+        """The record of a cheaply measured test: a QuickMeter sample, or its confirmed
+        measurement."""
+        return cls(nodeid, outcome, verdict, scope, *_figures(figures), note=note)
 
     def to_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: its deep copy costs more than the measurement (thousands of tests).
         data = {name: getattr(self, name) for name in _RECORD_FIELDS}
         data["budget"] = dict(self.budget) if self.budget is not None else None
         data["violations"] = [dict(v) for v in self.violations]
+        data["explanation"] = self.explanation.to_dict() if self.explanation is not None else None
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TestRecord:
-        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
+        values = {k: v for k, v in data.items() if k in _RECORD_FIELDS}
+        if isinstance(values.get("explanation"), Mapping):
+            values["explanation"] = Explanation.from_dict(values["explanation"])
+        return cls(**values)
 
     def to_properties(self) -> list[tuple[str, Any]]:
         """Flat ``(name, value)`` pairs for ``user_properties``; ``None`` figures are left out.
@@ -91,6 +117,8 @@ class TestRecord:
             value = getattr(self, name)
             if value is None or (name == "violations" and not value):
                 continue
+            if isinstance(value, Explanation):
+                value = value.to_dict()
             if isinstance(value, (dict, list)):
                 value = json.dumps(value, sort_keys=True)
             props.append((_PREFIX + name, value))
@@ -112,11 +140,29 @@ class TestRecord:
                 data[key] = json.loads(data[key])
         return cls.from_dict(data)
 
-    def with_outcome(self, outcome: str) -> TestRecord:
-        return replace(self, outcome=outcome)
-
 
 _RECORD_FIELDS = tuple(f.name for f in fields(TestRecord))
+
+
+def _figures(m: Any) -> tuple[Any, ...]:
+    """A measurement's figures in TestRecord's order after (nodeid, outcome, verdict, scope); a
+    QuickMeter sample's without making a Measurement of it (one per test of the report)."""
+    if m is None:
+        return (None, None, None, None, None, None, False)
+    if type(m) is tuple:
+        from leakhunt.measure import sample_figures
+
+        seconds, rss_growth, peak, traced_growth, arrow_growth = sample_figures(m)
+        return (round(seconds, 6), rss_growth, peak, traced_growth, arrow_growth, None, False)
+    return (round(m.seconds, 6), m.figure("rss"), m.peak, m.figure("traced"), m.arrow_growth,
+            m.children_peak, m.settled)
+
+
+def _budget_dict(budget: Budget) -> dict[str, int]:
+    limits = dict(budget.limits())
+    if budget.leak is not None:
+        limits.update(leak=budget.leak, repeat=budget.repeat, warmup=budget.warmup)
+    return limits
 
 
 @dataclass(frozen=True)
@@ -169,7 +215,7 @@ class TestReport:
     sessions: tuple[SessionFigures, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
-    stayed_up_min: int = 1024 * 1024
+    stayed_up_min: int = STAYED_UP
     created: str = ""
     version: str = ""
     #: tests the session collected (None: not known, e.g. a report written before collection)
@@ -222,6 +268,15 @@ class TestReport:
         growths = [s.growth for s in self.sessions if s.growth is not None]
         return sum(growths) if growths else None
 
+    @classmethod
+    def running_since(cls, created: str, *, settings: dict[str, Any], version: str) -> TestReport:
+        """The report written when a session starts: it says the session has not finished (it
+        stays if the process is killed before the end)."""
+        return cls(records=(), settings=settings, created=created, running=True, version=version,
+                   stopped=(f"written when the session started ({created}); the session has not finished, "
+                            "or ended without writing its figures (killed by SIGKILL or the out-of-memory "
+                            "killer, or crashed)"))
+
     def measured(self) -> list[TestRecord]:
         return [r for r in self.records if r.verdict not in ("opted_out", "not_measured")]
 
@@ -270,8 +325,10 @@ class TestReport:
                 "growth": self.growth,
                 "tests": len(self.records),
                 "collected": self.collected,
-                "missing": len(self.missing),
-                "missing_tests": list(self.missing),
+                # not known before the tests are collected (a report written as the session starts):
+                # null, never a 0 that a report saying it is incomplete would contradict (issue 21)
+                "missing": None if self.collected is None else len(self.missing),
+                "missing_tests": None if self.collected is None else list(self.missing),
                 "verdicts": self.verdict_counts(),
                 "processes": [s.to_dict() for s in self.sessions],
                 "stayed_up": [
@@ -300,7 +357,7 @@ class TestReport:
             created=str(data.get("created", "")),
             version=str(data.get("leakhunt_version", "")),
             collected=session.get("collected"),
-            missing=tuple(session.get("missing_tests", ())),
+            missing=tuple(session.get("missing_tests") or ()),
             stopped=data.get("stopped"),
             running=bool(data.get("running", False)),
         )

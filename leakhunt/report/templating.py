@@ -6,7 +6,10 @@ Templates live in ``leakhunt/report/templates/``:
     the page: inline style sheet, header, ``content`` block, footer; nothing is fetched.
 ``macros.html.j2``
     pieces every report shares: ``verdict(v)``, ``figure_table(rows)``, ``sites_table(sites)``,
-    ``retention_graph(picture)``, ``explanation(e)``, ``icicle(picture)``, ``chart(svg)``.
+    ``retention_graph(picture)``, ``explanation(e)``, ``chart(svg)``.
+``flame.html.j2``, ``flame.js``, ``flame.css``
+    the flame graph of the stacks alive at the peak (``flame(tree_json, id)``, ``assets()``):
+    search, zoom, the line on hover; the tree is :func:`leakhunt.report.flame.flame_json`.
 ``test_report.html.j2`` and ``run_report.html.j2``
     the pytest test report and the ``leakhunt run`` report.
 
@@ -28,7 +31,7 @@ from typing import IO, Any, Sequence
 
 from leakhunt.units import format_size
 
-__all__ = ["TEMPLATES", "environment", "render", "render_string"]
+__all__ = ["TEMPLATES", "environment", "render"]
 
 #: The directory of the shared template set.
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -85,7 +88,3 @@ def render(template: str, file: IO[str], /, *, extra_dirs: Sequence[str | os.Pat
     for chunk in tmpl.generate(**context):
         file.write(chunk)
 
-
-def render_string(template: str, /, **context: Any) -> str:
-    """Render ``template`` with ``context`` to a string."""
-    return environment().get_template(template).render(**context)

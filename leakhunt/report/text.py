@@ -25,6 +25,7 @@ VERDICT_STYLES: dict[str, str] = {
     "leak": "bad",
     "warmup_or_bounded_cache": "warn",
     "not_hunted": "muted",
+    "not_judged": "muted",
     "opted_out": "muted",
     "not_measured": "muted",
 }

@@ -1,8 +1,10 @@
 """The HTML report of a recorded run: one self-contained page from the shared templates.
 
-The timeline is drawn with matplotlib and inlined as SVG; the stacks alive at the peak are an
-icicle (:mod:`leakhunt.report.pictures`); the memory alive at exit is the run's explanation, each
-root with a picture of its path. Needs ``leakhunt[html]``; without it the error names the extra.
+The timeline is drawn with matplotlib and inlined as SVG; the stacks alive at the peak are a
+flame graph (:mod:`leakhunt.report.flame`, drawn in the page by ``flame.js``); with the native
+backend the peak's section is ``native_peak.html.j2``; the memory alive at exit is the run's
+explanation, each root with a picture of its path. Needs ``leakhunt[html]``; without it the
+error names the extra.
 """
 
 from __future__ import annotations
@@ -110,17 +112,17 @@ def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
     """What ``run_report.html.j2`` needs to draw ``record``."""
     from leakhunt import __version__
 
+    from leakhunt.report.flame import flame_json
+    from leakhunt.report.timeline_text import native_site_where
+
     trace = record.trace
-    flame = None
-    explanation = None
-    if trace is not None and trace.stacks:
-        from leakhunt.report.pictures import icicle
+    native = record.native
+    stacks = native.stacks if native is not None else (trace.stacks if trace is not None else ())
+    churn: list[Any] = []
+    if native is not None:
+        from leakhunt.native import churn_findings
 
-        flame = icicle(trace.stacks)
-    if record.explanation:
-        from leakhunt.explanation import Explanation
-
-        explanation = Explanation.from_dict(record.explanation)
+        churn = list(churn_findings(native.totals))
     return {
         "record": record,
         "version": __version__,
@@ -131,8 +133,11 @@ def context(record: RunRecord, *, top: int = 10) -> dict[str, Any]:
         "domains": [(k, v) for k, v in trace.domains.items()] if trace is not None else [],
         "peak_sites": list(trace.sites[:top]) if trace is not None else [],
         "site_where": site_where,
-        "flame": flame,
-        "explanation": explanation,
+        "native_where": native_site_where,
+        "native": native,
+        "churn": churn,
+        "flame_json": flame_json(stacks) if stacks else None,
+        "explanation": record.explanation,
         "exit_hint": EXIT_HINT,
     }
 

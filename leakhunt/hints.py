@@ -1,0 +1,174 @@
+"""Known holders of memory, and the fix their maintainers give: one table.
+
+A retention path is read object by object (not as text): the first known holder on it names its
+*pattern* (``view``, ``method_cache``, ``pyplot`` ...), and the pattern picks the hint. Patterns
+are ranked: a holder that explains the path (a GroupBy holding its frame, a cache keyed on
+``self``) wins over the container it sits in (a list, a dict).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any, Callable, Sequence
+
+__all__ = ["HINTS", "pattern_of", "hint_for"]
+
+#: pattern -> the fix. The first patterns are holders found on a path; the last ones describe
+#: the root itself. Where a library documents the fix, the hint gives that one.
+HINTS: dict[str, str] = {
+    "exception": "a stored exception keeps its traceback's frames and every local variable in them alive; "
+                 "store str(exc) or traceback.format_exception(exc) instead, or drop the frames with "
+                 "traceback.clear_frames(exc.__traceback__)",
+    "groupby": "a GroupBy object holds its whole frame; keep the aggregated result, not the GroupBy",
+    "view": "a slice or view keeps its whole parent buffer; store .copy() or plain values instead",
+    "arrow_slice": "an Arrow slice keeps every buffer of its parent; keep a copy "
+                   "(pa.Table.from_pylist(t.slice(...).to_pylist()), or .take(...)) instead",
+    "method_cache": "functools.cache/lru_cache on a method keeps every self it was called with alive (the key "
+                    "holds self): cache a module-level function of the arguments that matter, or keep the "
+                    "cache on the instance (functools.cached_property)",
+    "unbounded_cache": "an unbounded cache (functools.cache, lru_cache(maxsize=None)) keeps every result it "
+                       "ever returned; bound it (lru_cache(maxsize=...)) or cache something smaller",
+    "cache": "a cache holds big values; bound it (maxsize) or cache something smaller",
+    "pyplot": "pyplot keeps every figure it creates until it is closed: call plt.close(fig) after saving it "
+              "(or build figures with matplotlib.figure.Figure, which pyplot does not track)",
+    "logging": "a logging handler (or a record it buffers) outlives the block: logger.removeHandler(h) and "
+               "h.close() when done",
+    "finalize": "a weakref.finalize callback keeps its arguments alive until it runs: pass no big "
+                "arguments, or call finalizer.detach() / finalizer() when done",
+    "atexit": "a function registered with atexit keeps its arguments alive until the interpreter exits: "
+              "atexit.unregister(fn) when done, or register a function that takes no big arguments",
+    "pandas_option": "a callback registered on a pandas option keeps what it closes over alive: deregister "
+                     "it, or make it close over nothing big",
+    "thread_local": "a threading.local keeps one value per thread for as long as the thread lives: del the "
+                    "attribute when done (thread pools keep their threads)",
+    "closure": "a function (a callback, a lambda) keeps every variable it closes over alive; "
+               "pass it small values, or drop the function when done",
+    "list": "a module-level list keeps everything appended to it; clear it when done, or keep small "
+            "summaries (numbers, .copy() of a few rows) instead of whole objects",
+    "dict": "a module-level dict keeps every value stored in it; delete entries when done, or bound it",
+    "local": "a variable still in scope holds it; del it, or measure after the function returns",
+    "attribute": "an object that outlives the block holds it through an attribute; drop the reference "
+                 "when done",
+}
+
+#: patterns that explain a path, strongest first (the container patterns come after)
+_RANK = ("exception", "groupby", "method_cache", "unbounded_cache", "cache", "pyplot", "logging", "finalize",
+         "atexit", "pandas_option", "thread_local", "view", "arrow_slice", "closure")
+
+
+def _module_of(obj: Any) -> str:
+    return type(obj).__module__ or ""
+
+
+def _is_lru(obj: Any) -> bool:
+    return type(obj).__name__ == "_lru_cache_wrapper"
+
+
+def _cache_kind(obj: Any) -> str:
+    qualname = getattr(obj, "__qualname__", "") or ""
+    if "." in qualname.replace("<locals>.", ""):
+        return "method_cache"  # Class.method: the key holds self
+    try:
+        if obj.cache_parameters().get("maxsize") is None:
+            return "unbounded_cache"
+    except Exception:
+        pass
+    return "cache"
+
+
+def _arrow_slice(obj: Any) -> bool:
+    if not _module_of(obj).startswith("pyarrow"):
+        return False
+    try:
+        return bool(obj.get_total_buffer_size() > 2 * obj.nbytes + 4096)
+    except Exception:
+        return False
+
+
+def _is_view(obj: Any, last: bool) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.ndarray) and obj.base is not None and not last
+
+
+def _named_holder(obj: Any) -> str | None:
+    """A holder known by its type or module."""
+    module, name = _module_of(obj), type(obj).__name__
+    if isinstance(obj, BaseException) or isinstance(obj, (types.TracebackType, types.FrameType)):
+        return "exception" if not isinstance(obj, types.FrameType) else None
+    if module.startswith("pandas") and "GroupBy" in name:
+        return "groupby"
+    if module.startswith("matplotlib._pylab_helpers") or (isinstance(obj, type) and obj.__name__ == "Gcf"):
+        return "pyplot"
+    if module == "logging" or module.startswith("logging."):
+        return "logging"
+    if module == "weakref" and name in ("finalize", "_Info"):
+        return "finalize"
+    if module.startswith("pandas._config"):
+        return "pandas_option"
+    if name == "_local" and module in ("_thread", "_threading_local"):
+        return "thread_local"
+    if isinstance(obj, types.ModuleType) and obj.__name__ == "atexit":
+        return "atexit"
+    return None
+
+
+_CHECKS: tuple[Callable[[Any, bool], str | None], ...] = (
+    lambda obj, last: _cache_kind(obj) if _is_lru(obj) else None,
+    lambda obj, last: _named_holder(obj),
+    lambda obj, last: "view" if _is_view(obj, last) else None,
+    lambda obj, last: "arrow_slice" if _arrow_slice(obj) else None,
+    lambda obj, last: "closure" if isinstance(obj, types.CellType) else None,
+)
+
+
+def pattern_of(chain: Sequence[Any], root_kind: str, root_label: str = "") -> str:
+    """What keeps the memory, read from a path's objects (root first): a known holder's pattern,
+    else what the root is (a frame's variable, a list, a dict, an attribute)."""
+    found = set()
+    for i, obj in enumerate(chain):
+        for check in _CHECKS:
+            try:
+                kind = check(obj, i == len(chain) - 1)
+            except Exception:  # a pattern is a hint: reading it must never fail an explanation
+                kind = None
+            if kind:
+                found.add(kind)
+    for label, kind in (("atexit", "atexit"), ("weakref.finalize", "finalize")):
+        if root_label.startswith(label):
+            found.add(kind)
+    for kind in _RANK:
+        if kind in found:
+            return kind
+    if root_kind == "local":
+        return "local"
+    first = chain[0] if chain else None
+    if isinstance(first, list):
+        return "list"
+    if isinstance(first, dict):
+        return "dict"
+    return "attribute"
+
+
+def hint_for(roots: Sequence[Any], figures: set[str], *, native: bool = False, looked: bool = True) -> str:
+    """The fix hint: from the pattern of the biggest root of the user's (roots are ranked by what
+    they keep); else from the figures broken. ``native``: every survivor was searched and none
+    holds the growth; ``looked``: survivors were looked for at all."""
+    own = [r for r in roots if not r.library] or list(roots)
+    if own:
+        return HINTS.get(own[0].pattern, HINTS["attribute"])
+    if figures == {"peak"}:
+        return "the memory was freed, but too much was alive at once: process in chunks or stream instead"
+    if "children" in figures and not figures & {"rss", "traced", "arrow"}:
+        return ("child processes hold the memory: bound the work in flight, or recycle workers "
+                "(max_tasks_per_child)")
+    if "arrow" in figures:
+        return ("Arrow memory is alive that no Python object of this block holds: a table cached by a "
+                "library, or the pool keeping freed memory (pa.default_memory_pool().release_unused())")
+    if native:
+        return ("no Python object of this block holds the growth: native memory (a C extension), "
+                "memory a library keeps, or fragmentation the allocator could not give back")
+    if not looked:
+        return ("what keeps the memory was not looked for: let leakhunt call the block again traced "
+                "(drop --leak-no-rerun), or trace it (pytest --leak-trace)")
+    return "the growth is many small objects: look at the allocation sites and the types that grew"

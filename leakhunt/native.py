@@ -1,0 +1,1118 @@
+"""The peak, every allocation: memray as leakhunt's native allocation backend (extra ``native``).
+
+tracemalloc sees Python objects and numpy buffers, and nothing that Arrow, polars, duckdb or
+pandas' C code allocate; and leakhunt can only snapshot it *near* the peak. memray records every
+allocation (native ones included, with native stacks) and knows the exact high-water mark. This
+module records a block with memray (:class:`NativeRecorder`) and reads the capture once
+(:mod:`leakhunt.native_capture`) into a :class:`NativePeak`: the allocations alive at the
+high-water mark charged to the user's lines (native frames kept under them), the split by
+library, what each line allocated over the run, what was alive at the end, and how much of the
+resident memory above the start the sites account for.
+
+Allocators that carve their own arenas out of big mappings hide their allocations from memray:
+it sees the arena's mapping, not what is made in it. Arrow's default pool (mimalloc) reserves a
+1 GiB arena, drawn by memray as one 1 GiB allocation at the line that first used Arrow; polars'
+jemalloc keeps freed extents mapped. So, while recording, and only when the library is not yet
+loaded and the setting is yours to leave alone (:class:`AllocatorSwitch`): Arrow's default pool
+is the system allocator (``ARROW_DEFAULT_MEMORY_POOL=system``) and polars' jemalloc hands freed
+extents back at once (``_RJEM_MALLOC_CONF``). The report says so. A reservation memray still sees
+is shown as one, never as live memory.
+
+Needs ``pip install "leakhunt[native]"`` (memray, Linux or macOS); :func:`unavailable` says why
+not, and callers fall back to tracemalloc and say so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from leakhunt import frames as _frames
+from leakhunt.tracing import Stack
+from leakhunt.units import format_size
+
+__all__ = [
+    "EXTRA",
+    "NativePeak",
+    "NativePeakSource",
+    "NativeRecorder",
+    "NativeSite",
+    "NativeUnavailable",
+    "LineTotal",
+    "Reservation",
+    "AllocatorSwitch",
+    "LineTicks",
+    "unavailable",
+]
+
+#: What to install for this backend.
+EXTRA = 'pip install "leakhunt[native]"'
+#: Seconds between two line ticks (and memray's own RSS records).
+TICK = 0.01
+#: Bytes of a tick's marker allocation (an unusual size: the capture is searched for it).
+MARKER = 4093
+#: memray's allocator kinds that map memory (the rest are malloc-level).
+_MMAP = 14
+#: pymalloc's arenas (1 MiB since CPython 3.10): mapped for Python objects.
+_ARENA = 1 << 20
+#: Python frames read per stack: all of them.
+_ALL_FRAMES = 10_000
+#: Stacks of the flame graph (the biggest at the peak).
+_STACKS = 300
+#: The library of native code whose frames were not resolved (within the time allowed).
+UNRESOLVED = "C code (not resolved)"
+
+
+class NativeUnavailable(RuntimeError):
+    """The native backend cannot record here; the message says why and what to do."""
+
+
+def unavailable() -> str | None:
+    """Why the native backend cannot run in this process, or None when it can."""
+    if not sys.platform.startswith(("linux", "darwin")):
+        return f"memray runs on Linux and macOS only (this is {sys.platform})"
+    try:
+        import memray  # noqa: F401
+    except ImportError as exc:
+        return f"memray is not installed ({EXTRA}): {exc}"
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# what the backend finds
+
+
+@dataclass(frozen=True)
+class NativeSite:
+    """The memory a line of the user's code caused, alive at the peak (or at the end).
+
+    ``size`` counts native allocations too: an Arrow buffer made inside ``pa.Table.from_pandas``
+    and a polars column built by polars' worker threads are charged to the line that called them
+    (``threads``: the part made by threads without a Python stack while this line ran).
+    ``libraries`` splits ``size`` by the library that allocated it. ``via`` is the innermost
+    frame of the biggest allocation, when it is not the line itself.
+    """
+
+    file: str
+    line: int
+    code: str
+    size: int
+    count: int
+    libraries: tuple[tuple[str, int], ...] = ()
+    threads: int = 0
+    via: str = ""
+    imports: bool = False  # the memory was allocated while importing a module
+    native: tuple[str, ...] = ()  # native functions of its biggest allocation, innermost first
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line > 0 else self.file
+
+    @property
+    def library(self) -> str:
+        return self.libraries[0][0] if self.libraries else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["libraries"] = [list(pair) for pair in self.libraries]
+        out["native"] = list(self.native)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NativeSite:
+        kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        kwargs["libraries"] = tuple((str(name), int(size)) for name, size in data.get("libraries", ()))
+        kwargs["native"] = tuple(str(name) for name in data.get("native", ()))
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class LineTotal:
+    """Bytes a line allocated over the whole run (freed or not), against what it held.
+
+    ``held`` bounds from above the most the line's allocations held at once: the sum, over the
+    distinct stacks it allocated from, of the most each held at once.
+    """
+
+    file: str
+    line: int
+    code: str
+    allocated: int
+    count: int
+    at_peak: int
+    at_end: int
+    held: int = 0
+
+    @property
+    def churn(self) -> float:
+        """Allocated over the run per byte it held at most at once: a loop that copies what it
+        keeps on every pass allocates many times what it holds."""
+        return self.allocated / max(self.held, self.at_peak, self.at_end, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LineTotal:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Address space an allocator mapped for itself (an arena): not memory until touched."""
+
+    size: int
+    allocator: str  # "mimalloc (Arrow's pool)", ...
+    where: str  # the user's line that made it map the arena
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "allocator": self.allocator, "where": self.where}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reservation:
+        return cls(size=int(data["size"]), allocator=str(data["allocator"]), where=str(data["where"]))
+
+
+@dataclass(frozen=True)
+class NativePeak:
+    """The allocations alive at the high-water mark of a recorded block, and what they explain.
+
+    ``heap`` is the bytes alive then as memray counts them (reservations included); ``explained``
+    the part charged to lines (reservations and leakhunt's own memory left out). ``anon_above_start``
+    is the resident anonymous memory at that moment above the start of the recording: the memory
+    the sites are shares of (``coverage``).
+    """
+
+    time: float | None  # seconds after the start when the heap peaked
+    heap: int
+    explained: int
+    anon_above_start: int | None
+    rss: int | None  # resident memory then (the nearest tick's reading)
+    sites: tuple[NativeSite, ...]
+    libraries: tuple[tuple[str, int], ...]  # bytes at the peak by library, biggest first
+    stacks: tuple[Stack, ...] = ()  # the flame graph: Python frames, native frames as "<native>"
+    totals: tuple[LineTotal, ...] = ()  # bytes allocated per line over the run, biggest first
+    at_end: tuple[NativeSite, ...] = ()  # alive when the recording stopped, by line
+    reservations: tuple[Reservation, ...] = ()
+    allocations: int = 0  # allocation records read
+    native_traces: bool = True
+    capture: str | None = None  # the kept capture file (--keep-capture)
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0  # reading the capture
+    phases: tuple[tuple[str, float], ...] = ()  # (what, seconds) of reading the capture
+    exact: bool = True  # explained at memray's own high-water mark
+    malloc_kept: int | None = None  # freed memory malloc held in its arenas then (glibc), above the start
+
+    @property
+    def coverage(self) -> float | None:
+        if not self.anon_above_start or self.anon_above_start <= 0:
+            return None
+        return self.explained / self.anon_above_start
+
+    def coverage_text(self) -> str:
+        """"94% of the 310.2 MiB of resident anonymous memory above the start"."""
+        share = self.coverage
+        if share is None:
+            return "no resident anonymous memory above the start to explain"
+        above = format_size(self.anon_above_start)
+        text = f"{share:.0%} of the {above} of resident anonymous memory above the start"
+        if share > 1.05:
+            text += " (more than 100%: some allocations were never touched, so never resident)"
+        elif self.malloc_kept and self.anon_above_start and share < 0.99:
+            text += (f"; malloc held {format_size(self.malloc_kept)} of freed memory then "
+                     f"({self.malloc_kept / self.anon_above_start:.0%}, allocator retention)")
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("sites", "at_end", "totals", "reservations"):
+                value = [item.to_dict() for item in value]
+            elif f.name == "libraries":
+                value = [list(pair) for pair in value]
+            elif f.name == "stacks":
+                value = _stacks_to_dict(value)
+            elif f.name == "notes":
+                value = list(value)
+            elif f.name == "phases":
+                value = [list(pair) for pair in value]
+            out[f.name] = value
+        out["coverage"] = self.coverage
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NativePeak:
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["sites"] = tuple(NativeSite.from_dict(s) for s in data.get("sites", ()))
+        kwargs["at_end"] = tuple(NativeSite.from_dict(s) for s in data.get("at_end", ()))
+        kwargs["totals"] = tuple(LineTotal.from_dict(t) for t in data.get("totals", ()))
+        kwargs["reservations"] = tuple(Reservation.from_dict(r) for r in data.get("reservations", ()))
+        kwargs["libraries"] = tuple((str(n), int(s)) for n, s in data.get("libraries", ()))
+        kwargs["stacks"] = _stacks_from_dict(data.get("stacks") or {})
+        kwargs["notes"] = tuple(data.get("notes", ()))
+        kwargs["phases"] = tuple((str(name), float(sec)) for name, sec in data.get("phases", ()))
+        return cls(**kwargs)
+
+
+def _stacks_to_dict(stacks: Sequence[Stack]) -> dict[str, Any]:
+    index: dict[tuple[str, int, str], int] = {}
+    for stack in stacks:
+        for frame in stack.frames:
+            index.setdefault(frame, len(index))
+    return {"frames": [list(frame) for frame in index],
+            "stacks": [[[index[frame] for frame in s.frames], s.size, s.count] for s in stacks]}
+
+
+def _stacks_from_dict(table: dict[str, Any]) -> tuple[Stack, ...]:
+    try:
+        frames = [(str(f), int(line), str(code)) for f, line, code in table.get("frames", ())]
+        return tuple(Stack(frames=tuple(frames[i] for i in ids), size=int(size), count=int(count))
+                     for ids, size, count in table.get("stacks", ()))
+    except (IndexError, ValueError, TypeError) as exc:
+        raise ValueError(f"native.stacks is malformed ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------
+# the allocators
+
+
+@dataclass
+class AllocatorSwitch:
+    """Make Arrow's and polars' allocations visible to memray while recording; undo after.
+
+    Each switch is made only where it takes effect and is leakhunt's to make: the library not
+    yet imported (the setting is read when it loads, and the pool then stays the one Arrow's
+    figures read for the whole run) and the variable not set by the user. ``notes`` says what
+    was changed and what could not be.
+    """
+
+    environ: Any = field(default_factory=lambda: os.environ)
+    notes: list[str] = field(default_factory=list)
+    _saved: dict[str, str | None] = field(default_factory=dict)
+
+    ARROW = "ARROW_DEFAULT_MEMORY_POOL"
+    JEMALLOC = "_RJEM_MALLOC_CONF"
+    #: polars' jemalloc: unmap freed extents at once, so what is mapped is what is alive
+    JEMALLOC_CONF = "retain:false,dirty_decay_ms:0,muzzy_decay_ms:0"
+
+    def apply(self) -> AllocatorSwitch:
+        self._arrow()
+        self._polars()
+        return self
+
+    def _set(self, name: str, value: str) -> None:
+        self._saved[name] = self.environ.get(name)
+        self.environ[name] = value
+
+    def _arrow(self) -> None:
+        given = self.environ.get(self.ARROW)
+        if "pyarrow" in sys.modules:
+            self._arrow_loaded()
+        elif given and given.lower() != "system":
+            self.notes.append(f"Arrow's pool is {given} ({self.ARROW} is yours): memray sees its arenas, "
+                              "not the buffers made in them")
+        else:
+            if not given:
+                self._set(self.ARROW, "system")
+            self.notes.append("Arrow's default pool was the system allocator while recording "
+                              f"({self.ARROW}=system), so memray sees every Arrow buffer at its line "
+                              "(mimalloc, its default, hides them in one 1 GiB reservation)")
+
+    def _arrow_loaded(self) -> None:
+        """pyarrow is loaded already (a pytest session): its pool stays as it is. Switching it for
+        the block would move the block's Arrow memory out of the pool that Arrow's figure (and an
+        ``arrow=`` budget) reads."""
+        import pyarrow as pa
+
+        backend = pa.default_memory_pool().backend_name
+        if backend != "system":
+            self.notes.append(f"Arrow's pool is {backend} (pyarrow was loaded before the recording): memray sees "
+                              "its arenas, not the buffers made in them; ARROW_DEFAULT_MEMORY_POOL=system in the "
+                              "environment shows each buffer at its line")
+
+    @staticmethod
+    def _loaded(note: str) -> bool:
+        library = "polars" if note.startswith("polars") else "pyarrow"
+        return library in sys.modules
+
+    def _polars(self) -> None:
+        if "polars" in sys.modules:
+            self.notes.append("polars was loaded before the recording: its allocator (jemalloc) keeps freed "
+                              "memory mapped, so polars memory freed before the peak may show as alive")
+        elif self.JEMALLOC not in self.environ:
+            self._set(self.JEMALLOC, self.JEMALLOC_CONF)
+            self.notes.append(f"polars' jemalloc handed freed memory back at once while recording "
+                              f"({self.JEMALLOC}={self.JEMALLOC_CONF})")
+
+    def restore(self) -> None:
+        """Put the settings back; keep only the notes of libraries the block loaded."""
+        self.notes = [note for note in self.notes if self._loaded(note)]
+        for name, value in self._saved.items():
+            if value is None:
+                self.environ.pop(name, None)
+            else:
+                self.environ[name] = value
+        self._saved.clear()
+
+
+# --------------------------------------------------------------------------------------
+# the line ticks
+
+
+Frames = tuple[tuple[str, str, int], ...]  # (function, file, line), newest first: memray's order
+
+
+class LineTicks(threading.Thread):
+    """Every tick: the stack the target's thread is on, the resident and anonymous memory, then a
+    marker allocation (``bytearray(MARKER)``) that places the tick in memray's capture.
+
+    Worker threads of Arrow, polars and numpy have no Python stack; the tick before their
+    allocation says which line of the target they worked for (:mod:`leakhunt.native_capture`).
+    """
+
+    def __init__(self, target: int, interval: float = TICK) -> None:
+        super().__init__(name="leakhunt-native-lines", daemon=True)
+        self.target = target
+        self.interval = interval
+        self.samples: list[tuple[float, int | None, int | None, int]] = []  # (t, rss, anon, stack)
+        self.kept: list[int | None] = []  # per tick: freed memory malloc keeps (glibc), or None
+        self.stacks: list[Frames] = []
+        self._index: dict[Frames, int] = {}
+        self._halt = threading.Event()
+        self.t0 = time.perf_counter()
+        self.start_rss, self.start_anon = _memory()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            self._tick()
+
+    def _tick(self) -> None:
+        frame = sys._current_frames().get(self.target)
+        stack: list[tuple[str, int, str]] = []
+        while frame is not None and len(stack) < 200:
+            code = frame.f_code
+            stack.append((code.co_name, code.co_filename, frame.f_lineno or 0))
+            frame = frame.f_back
+        key = tuple(stack)
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = len(self.stacks)
+            self.stacks.append(key)
+        rss, anon = _memory()
+        self.samples.append((time.perf_counter() - self.t0, rss, anon, found))
+        self.kept.append(_malloc_free())
+        marker = bytearray(MARKER)  # the tick's place in the capture (see native_capture.scan)
+        del marker
+
+    def stop(self) -> None:
+        """Stop ticking, with one last tick: a peak after the last tick still has one after it."""
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+        self._tick()
+
+
+_MALLINFO: Any = None
+
+
+def _malloc_free() -> int | None:
+    """Bytes glibc's malloc holds freed in its arenas (``mallinfo2().fordblks``): resident memory
+    no allocation holds. None off glibc (the read takes ~0.1 ms; once per tick)."""
+    global _MALLINFO
+    if _MALLINFO is None:
+        _MALLINFO = _mallinfo2() or False
+    if _MALLINFO is False:
+        return None
+    return int(_MALLINFO().fordblks)
+
+
+def _mallinfo2() -> Any:
+    import ctypes
+    import ctypes.util
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                          "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        function = libc.mallinfo2
+    except (OSError, AttributeError):  # not glibc, or glibc before 2.33
+        return None
+    function.restype = MallInfo2
+    return function
+
+
+def _memory() -> tuple[int | None, int | None]:
+    from leakhunt.probes import _rss_and_anon
+
+    return _rss_and_anon()
+
+
+def _is_marker(record: Any) -> bool:
+    try:
+        top = record.stack_trace(1)
+    except Exception:  # noqa: BLE001
+        return False
+    return bool(top) and top[0][0] == "_tick" and os.path.basename(top[0][1]) == os.path.basename(__file__)
+
+
+# --------------------------------------------------------------------------------------
+# recording
+
+
+class NativeRecorder:
+    """memray's Tracker around a block, with the allocator switch and the line ticks.
+
+    ``start()`` raises :class:`NativeUnavailable` (memray missing, unsupported platform, another
+    Tracker active: pytest-memray, ``memray run``) before anything of the block ran. ``keep``:
+    the capture file's path (kept for memray's own reporters); otherwise a temporary file,
+    deleted by :meth:`close`.
+    """
+
+    def __init__(self, *, native_traces: bool = True, keep: str | None = None, switch_allocators: bool = True,
+                 interval: float = TICK) -> None:
+        self.native_traces = native_traces
+        self.keep = keep
+        self.switch_allocators = switch_allocators
+        self.interval = interval
+        self.path: str | None = None
+        self.switch: AllocatorSwitch | None = None
+        self.ticks: LineTicks | None = None
+        self.seconds = 0.0
+        self._tracker: Any = None
+        self._tmpdir: str | None = None
+        self._t0 = 0.0
+
+    def start(self) -> NativeRecorder:
+        reason = unavailable()
+        if reason is not None:
+            raise NativeUnavailable(reason)
+        import memray
+
+        self.path = self._capture_path()
+        self.switch = AllocatorSwitch().apply() if self.switch_allocators else AllocatorSwitch()
+        destination = memray.FileDestination(self.path, overwrite=True, compress_on_exit=False)
+        tracker = memray.Tracker(destination=destination, native_traces=self.native_traces,
+                                 follow_fork=False, trace_python_allocators=False,
+                                 file_format=memray.FileFormat.ALL_ALLOCATIONS,
+                                 memory_interval_ms=max(1, int(self.interval * 1000)))
+        try:
+            tracker.__enter__()
+        except RuntimeError as exc:  # "No more than one Tracker instance can be active at the same time"
+            self.switch.restore()
+            self.close()
+            raise NativeUnavailable(f"another memray tracker is already active in this process "
+                                    f"(pytest-memray, or memray run?): {exc}") from None
+        self._tracker = tracker
+        self._t0 = time.perf_counter()
+        self.ticks = LineTicks(threading.get_ident(), self.interval)
+        self.ticks.start()
+        return self
+
+    def _capture_path(self) -> str:
+        if self.keep:
+            return os.path.abspath(self.keep)
+        self._tmpdir = tempfile.mkdtemp(prefix="leakhunt-native-")
+        return os.path.join(self._tmpdir, "capture.bin")
+
+    def stop(self) -> None:
+        """Stop recording (idempotent); the allocator settings are put back."""
+        if self.ticks is not None:
+            self.ticks.stop()
+        if self._tracker is not None:
+            tracker, self._tracker = self._tracker, None
+            tracker.__exit__(None, None, None)
+            self.seconds = time.perf_counter() - self._t0
+        if self.switch is not None:
+            self.switch.restore()
+
+    def analyse(self, *, top: int = 10, status: Callable[[str], None] | None = None,
+                native_budget: float | None = None, peak_rss: int | None = None) -> NativePeak:
+        """Read the capture into a :class:`NativePeak` (the recording must be stopped).
+
+        ``native_budget``: seconds to spend resolving native frames (default: a twentieth of the
+        recorded time, at least 0.2 s): a library's symbols take ~0.2 s to load the first time,
+        so a short run gets the frames of one or two libraries. ``peak_rss``: the exact peak of resident memory
+        (the kernel's high-water mark) over the recording, when the caller read it: the
+        anonymous memory at the peak is then at least that minus the file-backed pages.
+        """
+        assert self.path is not None and self.ticks is not None
+        budget = native_budget if native_budget is not None else max(0.2, 0.05 * self.seconds)
+        reader = _Reader(self.path, self.ticks, top=top, status=status, native_budget=budget,
+                         native_traces=self.native_traces, peak_rss=peak_rss)
+        peak = reader.read()
+        notes = tuple(self.switch.notes if self.switch is not None else ()) + peak.notes
+        return replace(peak, notes=notes, capture=self.path if self.keep else None)
+
+    def close(self) -> None:
+        """Delete the temporary capture (a kept one stays)."""
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self) -> NativeRecorder:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------------------
+# reading the capture
+
+
+_LIBRARY_ALIASES = {"_polars_runtime": "polars", "polars_runtime": "polars", "pyarrow": "pyarrow",
+                    "numpy": "numpy", "pandas": "pandas"}
+
+#: Native function names that tell which library's C code allocated (tried in order).
+_NATIVE_LIBRARIES = (
+    ("pyarrow", ("arrow::", "parquet::", "pyarrow", "7pyarrow")),
+    ("polars", ("_rjem_", "polars", "rayon")),
+    ("pandas", ("pandas",)),
+    ("numpy", ("PyDataMem", "PyArray", "npy_", "default_malloc", "ufunc", "numpy")),
+    ("duckdb", ("duckdb",)),
+)
+#: The notes of a NativePeak that say what memray could not see.
+_UNSEEN = ("Arrow's pool is", "polars was loaded before")
+#: Native frames resolved per stack: enough to name the library's function that allocated;
+#: deeper frames reach the interpreter, whose symbols take the longest to load.
+NATIVE_FRAMES = 6
+#: Mappings from this size up are resolved whatever the time: they may be an allocator's arena
+#: (mimalloc reserves 1 GiB), which is not memory until used.
+RESERVATION_MIN = 64 << 20
+#: Function names of mimalloc, whose 1 GiB arena memray sees as one allocation.
+_MIMALLOC = ("mi_", "_mi_")
+_EVAL = ("_PyEval_EvalFrame", "PyEval_EvalCode")
+_THREAD_START = ("start_thread", "clone", "thread_start")
+
+
+def _keep_frames(names: Iterable[str]) -> tuple[str, ...]:
+    """Native functions up to the interpreter's loop or the thread's start (the rest is the
+    interpreter, shown by the Python frames)."""
+    kept: list[str] = []
+    for name in names:
+        if name.startswith(_EVAL) or name.startswith(_THREAD_START):
+            break
+        kept.append(name)
+    return tuple(kept)
+
+
+def library_of(filename: str) -> str:
+    """The library a Python file belongs to: its top package in site-packages, ``Python`` for the
+    standard library and the interpreter's own code, ``""`` for the user's code."""
+    kind = _frames.kind(filename)
+    if kind == _frames.USER:
+        return ""
+    short = _frames.short_path(filename)
+    if short == filename or filename.startswith("<"):
+        return "Python"
+    for marker in (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep):
+        if marker in filename:
+            top = short.split(os.sep, 1)[0].split(".", 1)[0]
+            for prefix, name in _LIBRARY_ALIASES.items():
+                if top.startswith(prefix):
+                    return name
+            return top
+    return "Python"
+
+
+def native_library(functions: Iterable[str]) -> str:
+    """The library whose C code an allocation came from, by the native functions on its stack
+    (innermost first); ``Python`` for the interpreter's own; ``""`` when none is recognised."""
+    python = False
+    for name in functions:
+        for library, markers in _NATIVE_LIBRARIES:
+            if any(m in name for m in markers):
+                return library
+        python = python or name.startswith(("_Py", "Py", "pymalloc", "list_", "dict_", "unicode"))
+    return "Python" if python else ""
+
+
+@dataclass
+class _Origin:
+    """Where one key of the scan came from, resolved."""
+
+    line: tuple[str, int] | None  # the user's line (None: leakhunt's own)
+    frames: Frames  # Python frames, newest first (for a worker: the target thread's then)
+    library: str  # "" when not known from Python frames
+    via: str
+    thread: bool  # made by a thread without a Python stack
+    imports: bool
+
+
+class _Reader:
+    """One read of a capture into a :class:`NativePeak` (see :meth:`read`)."""
+
+    def __init__(self, path: str, ticks: LineTicks, *, top: int, status: Callable[[str], None] | None,
+                 native_budget: float, native_traces: bool, peak_rss: int | None = None) -> None:
+        self.path = path
+        self.peak_rss = peak_rss
+        self.ticks = ticks
+        self.top = max(top, 1)
+        self.status = status
+        self.native_budget = native_budget
+        self.native_traces = native_traces
+        self.notes: list[str] = []
+        self._python: dict[int, Frames] = {}
+        self._by_stack: dict[int, Any] = {}
+        self._origins: dict[Any, _Origin | None] = {}
+        self._by_nid: dict[int, tuple[str, ...]] = {}
+        self._phases: list[tuple[str, float]] = []
+        self._t = time.perf_counter()
+
+    def _phase(self, name: str) -> None:
+        now = time.perf_counter()
+        self._phases.append((name, round(now - self._t, 3)))
+        self._t = now
+
+    def _say(self, text: str) -> None:
+        if self.status is not None:
+            try:
+                self.status(text)
+            except Exception:  # noqa: BLE001 - a status line never breaks the reading
+                self.status = None
+
+    def read(self) -> NativePeak:
+        import memray
+
+        from leakhunt import native_capture as nc
+
+        t0 = self._t = time.perf_counter()
+        self._say("leakhunt: reading memray's capture (finding the high-water mark)")
+        reader = memray.FileReader(self.path, max_memory_records=10**9)
+        self._phase("high-water mark (memray)")
+        try:
+            meta = reader.metadata
+            total = meta.total_allocations
+
+            def progress(n: int, of: int | None) -> None:
+                self._say(f"leakhunt: reading the allocations: {n:,} of {of or 0:,}")
+
+            self._say(f"leakhunt: reading the allocations ({total:,})")
+            scan = nc.scan(reader.get_allocation_records(), peak=meta.peak_memory, main_tid=meta.main_thread_id,
+                           is_marker=_is_marker, marker_size=MARKER + 1, total=total, progress=progress)
+            if not scan.exact:
+                self.notes.append("the heap did not reach memray's own peak figure under leakhunt's reading: "
+                                  "explained at leakhunt's own maximum instead")
+                scan = nc.scan(reader.get_allocation_records(), peak=meta.peak_memory, main_tid=meta.main_thread_id,
+                               is_marker=_is_marker, marker_size=MARKER + 1, stop_at=scan.best_index)
+                scan.exact = False
+            self._phase("allocations")
+            self._say("leakhunt: charging the allocations at the peak to your lines")
+            peak = self._build(scan)
+            return replace(peak, seconds=time.perf_counter() - t0, phases=tuple(self._phases))
+        finally:
+            reader.close()
+
+    # -- resolving keys ------------------------------------------------------------------
+
+    def _stack_frames(self, stack: int, record: Any) -> Frames:
+        found = self._python.get(stack)
+        if found is None:
+            # max_stacks: the whole stack. Without it memray cuts the main thread's frames above
+            # the one that started the tracker, which are leakhunt's: kept, they say so.
+            found = self._python[stack] = tuple(record.stack_trace(max_stacks=_ALL_FRAMES))
+        return found
+
+    def _origin(self, key: Any, record: Any, scan: Any) -> _Origin | None:
+        """Where a key's memory came from; one resolution per Python stack (or worker state)."""
+        stack = key[0]
+        thread = stack < 0
+        cache_key = (stack, thread)
+        if cache_key in self._origins:
+            return self._origins[cache_key]
+        if not thread:
+            frames = self._stack_frames(stack, record)
+        else:
+            frames = self._target_frames(scan, -2 - stack)
+        origin = self._origins[cache_key] = _describe(frames, thread)
+        return origin
+
+    def _target_frames(self, scan: Any, state: int) -> Frames:
+        """The target thread's stack when a worker allocated (from the tick or its own record)."""
+        if state < 0 or state >= len(scan.states):
+            return ()
+        what, value = scan.states[state]
+        if what == "tick":
+            samples = self.ticks.samples
+            if 0 < value <= len(samples):
+                return self.ticks.stacks[samples[value - 1][3]]
+            return ()
+        record = self._by_stack.get(value)
+        return self._stack_frames(value, record) if record is not None else ()
+
+    # -- building the result -------------------------------------------------------------
+
+    def _build(self, scan: Any) -> NativePeak:
+        self._by_stack = {key[0]: rec for key, rec in scan.reps.items() if key[0] >= 0}
+        origins = {key: self._origin(key, scan.reps[key], scan) for key in scan.totals}
+        self._phase("lines")
+        reservations, reserved = self._reservations(scan, origins, self._resolve_natives(scan, origins))
+        self._phase("native frames")
+        library = self._libraries(scan, origins)
+        natives = self._by_nid
+        peak_sites, libraries, explained = _sites(scan.at_peak, origins, reserved, library, natives)
+        end_sites, _, _ = _sites(scan.at_end, origins, set(), library, natives)
+        totals = _totals(scan, origins, peak_sites, end_sites)
+        stacks = self._stacks(scan, origins, reserved)
+        self._phase("sites")
+        time_at, rss, anon = self._moment(scan.peak_tick)
+        kept = self._kept(scan.peak_tick)
+        anon_above = None if anon is None or self.ticks.start_anon is None else max(0, anon - self.ticks.start_anon)
+        return NativePeak(
+            time=time_at, heap=scan.peak, explained=explained, anon_above_start=anon_above, rss=rss,
+            sites=tuple(peak_sites[:self.top]), libraries=libraries, stacks=stacks,
+            totals=tuple(totals[:self.top]), at_end=tuple(end_sites[:self.top]),
+            reservations=tuple(reservations), allocations=scan.records, native_traces=self.native_traces,
+            notes=tuple(self.notes), exact=scan.exact, malloc_kept=kept)
+
+    def _kept(self, tick: int) -> int | None:
+        """Freed memory malloc held at the high-water mark, above what it held at the start."""
+        kept = getattr(self.ticks, "kept", [])
+        around = [kept[i] for i in (tick - 1, tick) if 0 <= i < len(kept) and kept[i] is not None]
+        if not around:
+            return None
+        first = next((k for k in kept if k is not None), 0)
+        return max(0, min(around) - first)
+
+    def _moment(self, tick: int) -> tuple[float | None, int | None, int | None]:
+        """(time, rss, anon) at the high-water mark: the ticks on either side of it. The exact
+        peak of resident memory, when known, bounds the anonymous memory from below: it minus
+        the most file-backed memory any tick saw (libraries, mapped files)."""
+        samples = self.ticks.samples
+        around = [samples[i] for i in (tick - 1, tick) if 0 <= i < len(samples)]
+        if not around:
+            return None, self.ticks.start_rss, self.ticks.start_anon
+        when = samples[tick - 1][0] if 0 < tick <= len(samples) else around[0][0]
+        rss = max((s[1] for s in around if s[1] is not None), default=None)
+        anon = max((s[2] for s in around if s[2] is not None), default=None)
+        files = [s[1] - s[2] for s in samples if s[1] is not None and s[2] is not None]
+        if self.peak_rss is not None and anon is not None and files:
+            anon = max(anon, self.peak_rss - max(files))
+        return when, rss, anon
+
+    def _native(self, key: Any, record: Any) -> tuple[str, ...]:
+        """The native functions of a key's stack, innermost first (resolved once per native stack)."""
+        found = self._by_nid.get(key[1])
+        if found is None:
+            try:
+                names = [frame[0] for frame in record.native_stack_trace(max_stacks=NATIVE_FRAMES)]
+            except Exception:  # noqa: BLE001 - a stack memray cannot resolve shows no native frames
+                names = []
+            found = self._by_nid[key[1]] = _keep_frames(names)
+        return found
+
+    def _resolve_natives(self, scan: Any, origins: dict[Any, _Origin | None]) -> set[int]:
+        """Native frames of the biggest stacks at the peak whose Python frames do not say which
+        library allocated (a C function called straight from your line, a worker thread), within
+        the time budget: a library's symbols take ~0.2 s to load the first time. Mappings big
+        enough to be an allocator's arena come first, whatever the time. Returns the native
+        stacks of mimalloc's arenas."""
+        arenas: set[int] = set()
+        if not self.native_traces:
+            self.notes.append("native frames were not recorded")
+            return arenas
+        ranked = sorted(scan.at_peak.items(), key=lambda kv: -kv[1][0])
+        big = [key for key, (size, _) in ranked if size >= RESERVATION_MIN and scan.reps[key].allocator == _MMAP]
+        for key in big:
+            if any(name.startswith(_MIMALLOC) or "mimalloc" in name for name in self._native(key, scan.reps[key])):
+                arenas.add(key[1])
+        unknown = [key for key, _ in ranked[:max(self.top * 3, 30)] if key[1] and key[1] not in self._by_nid
+                   and not _known_library(origins.get(key)) and not _is_arena(scan.reps[key])]
+        t0 = time.perf_counter()
+        for done, key in enumerate(unknown):
+            if time.perf_counter() - t0 > self.native_budget:
+                self.notes.append(f"native frames resolved for the {done} biggest stacks at the peak whose Python "
+                                  f"frames do not name the library (looking up more symbols would take longer than "
+                                  f"the {self.native_budget:.1f} s allowed; --keep-capture keeps them for memray)")
+                break
+            self._say(f"leakhunt: resolving native frames ({done + 1} of {len(unknown)})")
+            self._native(key, scan.reps[key])
+        return arenas
+
+    def _reservations(self, scan: Any, origins: dict[Any, _Origin | None], arenas: set[int]
+                      ) -> tuple[list[Reservation], set[Any]]:
+        """Arenas an allocator mapped for itself, alive at the peak: shown, never counted."""
+        found: list[Reservation] = []
+        keys: set[Any] = set()
+        for key, (size, _count) in scan.at_peak.items():
+            if key[1] not in arenas or scan.reps[key].allocator != _MMAP:
+                continue
+            origin = origins.get(key)
+            where = f"{origin.line[0]}:{origin.line[1]}" if origin is not None and origin.line else "?"
+            found.append(Reservation(size=size, allocator="mimalloc (Arrow's pool)", where=where))
+            keys.add(key)
+        found.sort(key=lambda r: -r.size)
+        return found, keys
+
+    def _libraries(self, scan: Any, origins: dict[Any, _Origin | None]) -> Callable[[Any], str]:
+        def library(key: Any) -> str:
+            origin = origins.get(key)
+            if _known_library(origin):
+                return origin.library  # type: ignore[union-attr]
+            names = self._by_nid.get(key[1])
+            if names:
+                found = native_library(names)
+                if found:
+                    return found
+            if origin is not None and origin.library:
+                return origin.library
+            record = scan.reps.get(key)
+            if record is not None and _is_arena(record):
+                return "Python"
+            return UNRESOLVED
+        return library
+
+    def _stacks(self, scan: Any, origins: dict[Any, _Origin | None], reserved: set[Any]) -> tuple[Stack, ...]:
+        ranked = sorted(scan.at_peak.items(), key=lambda kv: -kv[1][0])
+        out: list[Stack] = []
+        for key, (size, count) in ranked:
+            origin = origins.get(key)
+            if origin is None or key in reserved or size <= 0:
+                continue
+            natives = tuple(("<native>", 0, name) for name in self._by_nid.get(key[1], ()))
+            marker = (("<thread>", 0, "a worker thread (no Python stack)"),) if origin.thread else ()
+            python = tuple((f, n, _frame_text(f, n, fn)) for fn, f, n in origin.frames)
+            out.append(Stack(frames=natives + marker + python, size=size, count=count))
+            if len(out) >= _STACKS:
+                break
+        return tuple(out)
+
+
+def _frame_text(filename: str, line: int, function: str) -> str:
+    """What a flame graph box says about a frame: the user's own source line, a library's function."""
+    if _frames.kind(filename) == _frames.USER:
+        return _frames.code_line(filename, line) or function
+    return function + "()"
+
+
+def _is_arena(record: Any) -> bool:
+    """A pymalloc arena: Python objects, whose native frames say nothing more."""
+    return bool(record.allocator == _MMAP and record.size == _ARENA)
+
+
+def _known_library(origin: _Origin | None) -> bool:
+    return origin is not None and bool(origin.library) and not (origin.thread and origin.library == "Python")
+
+
+_FILE_INFO: dict[str, tuple[str, str, bool]] = {}
+#: leakhunt's frames that run the user's work on its behalf: leakhunt run's import meter wraps
+#: each import's exec_module (leakhunt/imports.py), and what the import allocates is the import
+#: line's, not leakhunt's.
+_THROUGH = frozenset(os.path.join(os.path.dirname(os.path.abspath(_frames.__file__)), name) for name in ("imports.py",))
+_THROUGH_KIND = "through"
+
+
+def _file_info(filename: str) -> tuple[str, str, bool]:
+    """(kind, library, is the import machinery) of a code file, worked out once per file."""
+    found = _FILE_INFO.get(filename)
+    if found is None:
+        kind = _THROUGH_KIND if os.path.abspath(filename) in _THROUGH else _frames.kind(filename)
+        found = _FILE_INFO[filename] = (kind, library_of(filename) if kind not in (_frames.USER, _THROUGH_KIND)
+                                        else "", filename.startswith("<frozen importlib"))
+    return found
+
+
+def _describe(frames: Frames, thread: bool) -> _Origin | None:
+    """The user's line, library and ``via`` of a Python stack (newest first); None when the
+    allocation is leakhunt's own. Runs once per distinct stack of a capture (thousands): one walk
+    from the newest frame to the user's, one dictionary lookup per frame."""
+    if not frames:
+        return _Origin(line=("<no Python stack>", 0), frames=(), library="", via="", thread=thread, imports=False)
+    info = _FILE_INFO
+    library = ""
+    imports = False
+    line = None
+    for _fn, f, n in frames:
+        kind, lib, importing = info.get(f) or _file_info(f)
+        if kind == _frames.USER:
+            line = (f, n)
+            break
+        if kind == _frames.OURS:
+            return None
+        if kind == _THROUGH_KIND:
+            continue
+        if not library and lib != "Python":
+            library = lib  # the first library's own file (the import machinery is Python's)
+        imports = imports or importing
+    if not library and line is not None:
+        library = "Python" if any(_file_info(f)[1] == "Python" for _fn, f, _n in frames[:1]) else ""
+    newest = (frames[0][1], frames[0][2])
+    if line is None:  # no line of the user's: charged to the newest frame (a library's thread)
+        line = newest
+        library = library or _file_info(newest[0])[1]
+    via = "" if newest == line else f"{_frames.short_path(newest[0])}:{newest[1]}"
+    return _Origin(line=line, frames=frames, library=library, via=via, thread=thread, imports=imports)
+
+
+def _sites(live: dict[Any, list[int]], origins: dict[Any, _Origin | None], skip: set[Any],
+           library: Callable[[Any], str], natives: dict[int, tuple[str, ...]],
+           ) -> tuple[list[NativeSite], tuple[tuple[str, int], ...], int]:
+    """Sites by the user's line (biggest first), bytes by library, and the bytes charged to lines."""
+    by_line: dict[tuple[str, int], dict[str, Any]] = {}
+    libraries: dict[str, int] = {}
+    explained = 0
+    for key, (size, count) in live.items():
+        origin = origins.get(key)
+        if origin is None or key in skip or origin.line is None:
+            continue
+        explained += size
+        lib = library(key) or "Python"
+        libraries[lib] = libraries.get(lib, 0) + size
+        entry = by_line.setdefault(origin.line, {"size": 0, "count": 0, "libs": {}, "threads": 0,
+                                                 "via": ("", 0, ()), "imports": 0})
+        entry["size"] += size
+        entry["count"] += count
+        entry["libs"][lib] = entry["libs"].get(lib, 0) + size
+        if origin.thread:
+            entry["threads"] += size
+        if origin.imports:
+            entry["imports"] += size
+        if size > entry["via"][1]:
+            entry["via"] = (origin.via, size, natives.get(key[1], ()))
+    sites = [NativeSite(file=f, line=n, code=_frames.code_line(f, n), size=e["size"], count=e["count"],
+                        libraries=tuple(sorted(e["libs"].items(), key=lambda kv: -kv[1])), threads=e["threads"],
+                        via=e["via"][0], imports=e["imports"] * 2 > e["size"], native=e["via"][2])
+             for (f, n), e in by_line.items()]
+    sites.sort(key=lambda s: -s.size)
+    return sites, tuple(sorted(libraries.items(), key=lambda kv: -kv[1])), explained
+
+
+def _totals(scan: Any, origins: dict[Any, _Origin | None], at_peak: Sequence[NativeSite],
+            at_end: Sequence[NativeSite]) -> list[LineTotal]:
+    by_line: dict[tuple[str, int], list[int]] = {}
+    for key, (size, count, _alive, most) in scan.totals.items():
+        origin = origins.get(key)
+        if origin is None or origin.line is None:
+            continue
+        entry = by_line.setdefault(origin.line, [0, 0, 0])
+        entry[0] += size
+        entry[1] += count
+        entry[2] += most
+    peak = {(s.file, s.line): s.size for s in at_peak}
+    end = {(s.file, s.line): s.size for s in at_end}
+    out = [LineTotal(file=f, line=n, code=_frames.code_line(f, n), allocated=a, count=c,
+                     at_peak=peak.get((f, n), 0), at_end=end.get((f, n), 0), held=h)
+           for (f, n), (a, c, h) in by_line.items()]
+    out.sort(key=lambda t: -t.allocated)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# a peak source for the measuring code (the shape of leakhunt.tracing.PeakSnapshots)
+
+
+class NativePeakSource:
+    """The allocations alive at a block's own peak, from memray: what the measuring code asks a
+    peak source for (:meth:`start`, :meth:`stop`, then :attr:`sites`, :attr:`stacks`,
+    :attr:`level`, :attr:`traced_peak`), the shape of :class:`leakhunt.tracing.PeakSnapshots`.
+
+    Recording is all a block pays: the capture is read the first time one of those is asked for
+    (a block that broke its peak budget), and deleted when the source is. ``sites`` are
+    :class:`leakhunt.explanation.Site`, the biggest lines first; :attr:`native` is the whole
+    :class:`NativePeak`. Where memray cannot record, :attr:`unavailable` says why and the sites
+    stay empty (the block still runs).
+    """
+
+    interval = TICK
+
+    def __init__(self, *, limit: int = 10, native_traces: bool = True) -> None:
+        self.limit = limit
+        self.native_traces = native_traces
+        self.unavailable: str | None = None
+        self._native: NativePeak | None = None
+        self._recorder: NativeRecorder | None = None
+        self._stopped = False
+
+    def start(self) -> NativePeakSource:
+        recorder = NativeRecorder(native_traces=self.native_traces)
+        try:
+            self._recorder = recorder.start()
+        except NativeUnavailable as exc:
+            self.unavailable = str(exc)
+            return self
+        weakref.finalize(self, recorder.close)  # the capture goes with the source, read or not
+        return self
+
+    def stop(self) -> NativePeakSource:
+        if self._recorder is not None and not self._stopped:
+            self._recorder.stop()
+            self._stopped = True
+        return self
+
+    @classmethod
+    def of(cls, peak: NativePeak, *, limit: int = 10) -> NativePeakSource:
+        """A source holding a peak already read (``leakhunt run``'s, for its judgement)."""
+        source = cls(limit=limit, native_traces=peak.native_traces)
+        source._native = peak
+        return source
+
+    @property
+    def native(self) -> NativePeak | None:
+        if self._native is None and self._recorder is not None and self._stopped:
+            recorder, self._recorder = self._recorder, None
+            try:
+                self._native = recorder.analyse(top=self.limit, native_budget=0.5)
+            except Exception as exc:  # noqa: BLE001 - an unreadable capture explains nothing, breaks nothing
+                self.unavailable = f"memray's capture could not be read: {type(exc).__name__}: {exc}"
+            finally:
+                recorder.close()
+        return self._native
+
+    @property
+    def sites(self) -> tuple[Any, ...]:
+        from leakhunt.explanation import Site
+
+        peak = self.native
+        if peak is None:
+            return ()
+        # the block's own lines: allocations with no line of the user's on their stack are the
+        # framework's around it (pytest's hooks), not what the block did
+        return tuple(Site(file=s.file, line=s.line, code=s.code, size=s.size, count=s.count)
+                     for s in peak.sites if _frames.kind(s.file) == _frames.USER)[:self.limit]
+
+    @property
+    def stacks(self) -> tuple[Stack, ...]:
+        peak = self.native
+        return peak.stacks if peak is not None else ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What memray could not see in the block (an allocator's arenas), for its explanation."""
+        peak = self.native
+        return tuple(n for n in peak.notes if n.startswith(_UNSEEN)) if peak is not None else ()
+
+    @property
+    def level(self) -> int:
+        peak = self.native
+        return peak.explained if peak is not None else 0
+
+    @property
+    def traced_peak(self) -> int | None:
+        peak = self.native
+        return peak.explained if peak is not None else None
+
+    def __enter__(self) -> NativePeakSource:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def churn_findings(totals: Iterable[LineTotal], *, factor: float = 4.0, minimum: int = 256 << 20
+                   ) -> Iterator[LineTotal]:
+    """Lines that allocated far more over the run than they ever held: a copy repeated in a loop
+    (``cur = pd.concat([cur, day])`` copies everything kept so far on every pass)."""
+    for total in totals:
+        if total.allocated >= minimum and total.churn >= factor:
+            yield total
