@@ -30,7 +30,7 @@ class FlipOutcome:
     before_evidence: str
     after_evidence: str
     skipped: str | None = None  # why it could not be measured here
-    wall: bool = False  # the rule reads wall time, which other work on the machine moves most
+    timed: bool = False  # the rule reads a time (wall or CPU), which one run at the test size moves most
 
 
 def resolve(case: Case, size: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def check_flips(case: Case, size: str = "test", *, jobs: int = 1) -> list[FlipOu
     for claim in case.claims:
         flip: Flip | None = claim.flip
         judged, evidence = judge_claim(normal, claim)
-        read, wall = evidence.read, "seconds" in evidence.figures
+        read, timed = evidence.read, bool({"seconds", "cpu_seconds"} & evidence.figures)
         if flip is None:
             out.append(FlipOutcome(claim, judged.verdict, None, judged.evidence, "", skipped="no flip"))
             continue
@@ -100,17 +100,17 @@ def check_flips(case: Case, size: str = "test", *, jobs: int = 1) -> list[FlipOu
             continue
         if not flip.params:
             after, evidence_after = _outcome(substitute(normal, flip.variants), claim)
-            out.append(FlipOutcome(claim, judged.verdict, after, judged.evidence, evidence_after, wall=wall))
+            out.append(FlipOutcome(claim, judged.verdict, after, judged.evidence, evidence_after, timed=timed))
             continue
         key = tuple(sorted(resolve(case, size, flip.params).items()))
         names = {flip.variants.get(name, name) for name, _ in read}
-        by_params.setdefault(key, []).append((claim, names, wall))
+        by_params.setdefault(key, []).append((claim, names, timed))
     for key, claims in by_params.items():
         names = sorted(set().union(*(names for _, names, _ in claims)))
         remeasured = _measure(case, size, names, dict(key), jobs=jobs)
-        for claim, _, wall in claims:
+        for claim, _, timed in claims:
             assert claim.flip is not None
             before, before_evidence = _outcome(normal, claim)
             after, evidence_after = _outcome(substitute(remeasured, claim.flip.variants), claim)
-            out.append(FlipOutcome(claim, before, after, before_evidence, evidence_after, wall=wall))
+            out.append(FlipOutcome(claim, before, after, before_evidence, evidence_after, timed=timed))
     return out

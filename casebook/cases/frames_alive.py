@@ -7,7 +7,7 @@ from typing import Any
 
 from casebook.data import frame_bytes, make_batch
 from casebook.model import Case, Claim, Flip, Observed, Params, Ruling, Variant
-from casebook.verdicts import NOISE_FLOOR, Band, Evidence, band_text, budget_rule, rule, size_text, within
+from casebook.verdicts import NOISE_FLOOR, Band, Evidence, band_text, budget_rule, case_spread, rule, size_text, within
 
 # The post's frames were 41.7 MiB and 1154 MiB: one small, one 28 times bigger.
 SIZES = {
@@ -148,11 +148,14 @@ def _del_lowers_the_peak(e: Evidence) -> Ruling:
     before, after = e.band("leaky", ratio=True), e.band("story_fix", ratio=True)
     saving = before.minus(after)
     share = saving.scaled(1 / max(before.value, NOISE_FLOOR))
-    return rule(within(share, low=0.05),
+    # A saving worth the name is one the spread of the two peaks cannot make up: twice the spread
+    # (with the line at the spread itself, no saving could ever be found too small to count).
+    worth = 2 * case_spread(e.case, e.case.metric, "leaky")
+    return rule(within(share, low=worth),
                 f"the peak went from {size_text(before.value)} to {size_text(after.value)}: a saving "
                 f"of {size_text(max(saving.value, 0))}, {share.value:.1%} of it (the small frame holds "
                 f"{size_text(frame_bytes(e.param('small_rows'), e.param('cols')))}; a saving worth the "
-                f"name is 5% or more)",
+                f"name is {worth:.0%} or more, twice the spread of the peaks)",
                 **{"leaky peak": before.value, "story_fix peak": after.value})
 
 
