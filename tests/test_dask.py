@@ -288,7 +288,7 @@ def test_the_report_round_trips_through_json_and_renders_html(client: Client, tm
     assert again.to_dict() == report.to_dict()
     assert again.explain() == report.explain()
     page = report.write(tmp_path / "cluster.html").read_text()
-    assert "<h1>leakhunt: memory on the cluster</h1>" in page
+    assert "<h1>memory on the cluster</h1>" in page
     assert "LEAKED (global in dask_tasks) -&gt; list[" in page  # escaped by the template
     assert client.scheduler.address in page and data["started"] in page
     assert 'id="leakhunt-unmanaged"' in page  # each worker's unmanaged memory over the block

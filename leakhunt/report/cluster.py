@@ -1,8 +1,9 @@
 """Renderers of the cluster report (``leakhunt.dask``): JSON and a self-contained HTML page.
 
 They take the report's dict form (``ClusterReport.to_dict()``, or a saved JSON file read back),
-so rendering never needs ``distributed``. The HTML page is a Jinja2 template in
-``leakhunt/report/templates/``, with two kinds of charts drawn by :mod:`leakhunt.report.charts`:
+so rendering never needs ``distributed``. The HTML page is a Jinja2 template of the shared set
+(``leakhunt/report/templates/``, rendered through :mod:`leakhunt.report.templating` like every
+report), with two kinds of charts drawn by :mod:`leakhunt.report.charts`:
 each worker's unmanaged memory over the block (what ``distributed.diagnostics.MemorySampler``
 shows for the whole cluster, here per worker and without Dask's managed data), and each
 prefix's hunt series (what its calls left behind, summed call after call, per worker).
@@ -15,12 +16,13 @@ import os
 from pathlib import Path
 from typing import IO, Any, Mapping, Sequence
 
+from leakhunt import __version__
 from leakhunt.report.files import check_report_path, write_atomic
-from leakhunt.units import format_size
+from leakhunt.report.templating import render
 
 __all__ = ["ClusterJsonReport", "ClusterHtmlReport", "write_cluster_report", "unmanaged_svg", "series_svg"]
 
-_TEMPLATE = "cluster.html"
+_TEMPLATE = "cluster.html.j2"
 _MiB = 1024 * 1024
 _COLOURS = ("#3b6fc4", "#e0762b", "#3a9e6a", "#8e5bb5", "#c9403a", "#6b6b6b")
 
@@ -104,18 +106,10 @@ class ClusterHtmlReport:
         self.data = _as_dict(report)
 
     def render(self, file: IO[str]) -> None:
-        try:
-            import jinja2
-        except ImportError as exc:
-            raise ImportError(f'the HTML cluster report needs Jinja2 ({exc}); install it with: '
-                              f'pip install "leakhunt[dask]"') from exc
-        env = jinja2.Environment(loader=jinja2.PackageLoader("leakhunt.report", "templates"),
-                                 autoescape=True, undefined=jinja2.StrictUndefined)
-        env.filters["size"] = lambda value, signed=False: format_size(value, signed=signed)
         charts = {"unmanaged": unmanaged_svg(self.data.get("workers") or ()),
                   "series": {t["prefix"]: series_svg(t) for t in self.data.get("tasks") or ()}}
-        advice = self.data.get("advice") or []
-        file.write(env.get_template(_TEMPLATE).render(report=self.data, charts=charts, advice=advice))
+        render(_TEMPLATE, file, report=self.data, charts=charts, advice=self.data.get("advice") or [],
+               version=self.data.get("version") or __version__)
 
 
 def write_cluster_report(report: Any, path: str | os.PathLike[str]) -> Path:
