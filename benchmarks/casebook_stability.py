@@ -1,13 +1,19 @@
-"""Benchmark: `leakhunt casebook` several times in a row: how long, and does any verdict flip?
+"""Benchmark: `leakhunt casebook` several times in a row: how long, how far do figures move, and
+does any verdict flip?
 
     python benchmarks/casebook_stability.py [--times 5] [--size small] [--keep DIR]
                                             [--markdown DIR] [--output benchmarks/casebook_stability.md]
+    python benchmarks/casebook_stability.py --from DIR     # the tables again, from kept JSON
 
 Runs ``leakhunt casebook --json`` ``--times`` times, one after the other, each a fresh
 command as a user would type it, and records its wall time, the CPU time its runs took, the
 load average around it, each case's verdict and each claim's verdict. A verdict or claim that
-differs between runs is a flip, and is listed. ``--keep DIR`` keeps each run's JSON there;
-``--markdown DIR`` has the first run write the casebook's pages there too.
+differs between runs is a flip, and is listed. It also prints the *spread* the casebook's
+verdicts rest on (``casebook.verdicts.SPREAD``, ``CPU_SPREAD``, ``TIME_SPREAD`` and each case's
+``spread``): for every figure of every variant, how far one invocation's median moved from the
+median of all invocations, as a share of it (memory figures under 1 MiB apart: they are noise).
+``--keep DIR`` keeps each run's JSON there; ``--markdown DIR`` has the first run write the
+casebook's pages there too.
 """
 
 from __future__ import annotations
@@ -23,17 +29,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--times", type=int, default=5)
-    parser.add_argument("--size", default="small")
-    parser.add_argument("--keep", type=Path)
-    parser.add_argument("--markdown", type=Path)
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "casebook_stability.md")
-    args = parser.parse_args()
+def _from_kept(args: argparse.Namespace) -> int:
+    """The spread section again, from kept runs, in place in the output page."""
+    documents = [json.loads(path.read_text()) for path in sorted(args.source.glob("run-*.json"))]
+    page = args.output.read_text() if args.output.exists() else ""
+    head = page.split("## How far figures moved", 1)[0].rstrip("\n")
+    text = "\n".join(spread_lines(documents))
+    args.output.write_text((head + "\n\n" if head else "") + text + "\n")
+    print(text)
+    return 0
+
+
+def _run_all(args: argparse.Namespace) -> list[tuple[float, float, float, dict, float]] | None:
+    """Each invocation's wall time, load averages before and after, JSON and measured CPU."""
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-
     runs = []
     for index in range(args.times):
         load = os.getloadavg()[0]
@@ -45,7 +55,7 @@ def main() -> int:
         seconds = time.perf_counter() - started
         if proc.returncode != 0:
             print(proc.stderr[-3000:], file=sys.stderr)
-            return 1
+            return None
         document = json.loads(proc.stdout)
         if args.keep:
             (args.keep / f"run-{index + 1}.json").write_text(proc.stdout)
@@ -53,6 +63,23 @@ def main() -> int:
                   for point in v["points"] for run in point["runs"])
         runs.append((seconds, load, os.getloadavg()[0], document, cpu))
         print(f"run {index + 1}: {seconds:.0f} s", file=sys.stderr)
+    return runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--times", type=int, default=5)
+    parser.add_argument("--size", default="small")
+    parser.add_argument("--keep", type=Path)
+    parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "casebook_stability.md")
+    parser.add_argument("--from", dest="source", type=Path, help="read kept JSON runs instead of running")
+    args = parser.parse_args()
+    if args.source:
+        return _from_kept(args)
+    runs = _run_all(args)
+    if runs is None:
+        return 1
 
     verdicts: dict[str, list[str]] = {}
     claims: dict[tuple[str, str], list[str | None]] = {}
@@ -90,10 +117,101 @@ def main() -> int:
         "",
         f"Flips: {len(flips)}." + ("" if not flips else "\n\n" + "\n".join(flips)),
         "",
+        *spread_lines([document for _, _, _, document, _ in runs]),
     ]
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))
     return 0 if not flips else 3
+
+
+NOISE_FLOOR = 2**20
+# Figures a run records that no verdict reads (the case's metric and the figures variants report
+# themselves are what claims read; top_n's also read the peak without file-backed pages).
+_UNREAD = {"started", "ended", "cpu", "workers", "focus_start", "focus_end", "self_peak",
+           "children_peak", "children_idle", "allocator_retention", "arrow_peak", "retained", "peak",
+           "anon_peak"}
+_TIMES = ("cpu_seconds", "seconds")
+
+
+def _figures(case: dict, runs: list[dict]) -> set[str]:
+    extra = {key for run in runs for key in run.get("extra", {})}
+    return {case["metric"], "anon_peak", *_TIMES, *extra} - (_UNREAD - {case["metric"], "anon_peak"})
+
+
+def _medians(document: dict) -> dict[tuple[str, str, str], float]:
+    """(case, variant, figure) -> the median of its runs at full size, for the figures verdicts read."""
+    import statistics
+
+    out = {}
+    for case in document["cases"]:
+        for name, variant in case["variants"].items():
+            for point in variant["points"]:
+                if point["scale"] != 1.0:
+                    continue
+                for figure in _figures(case, point["runs"]):
+                    values = [({**run, **run.get("extra", {})}).get(figure) for run in point["runs"]]
+                    values = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+                    if values:
+                        out[(case["name"], name, figure)] = statistics.median(values)
+    return out
+
+
+def _moves(medians: list[dict[tuple[str, str, str], float]]) -> dict[tuple[str, str], tuple[float, str]]:
+    """The largest move per (case, kind): memory figures as they are; times as a ratio to the
+    story's code's time in the same invocation (speed claims compare two variants of one run)."""
+    import statistics
+
+    worst: dict[tuple[str, str], tuple[float, str]] = {}
+    for key in sorted(set().union(*medians)):
+        case, variant, figure = key
+        values = [m[key] for m in medians if key in m]
+        if figure in _TIMES:
+            bases = [m.get((case, "leaky", figure)) for m in medians if key in m]
+            if variant == "leaky" or not all(bases):
+                continue
+            values = [v / b for v, b in zip(values, bases)]  # type: ignore[operator]
+            kind = "cpu" if figure == "cpu_seconds" else "wall"
+        elif max(abs(v) for v in values) < NOISE_FLOOR:
+            continue
+        else:
+            kind = "memory"
+        center = statistics.median(values)
+        if len(values) < 2 or center == 0:
+            continue
+        moved = max(abs(v - center) for v in values) / abs(center)
+        if moved > worst.get((case, kind), (-1.0, ""))[0]:
+            worst[(case, kind)] = (moved, f"{variant} {figure}")
+    return worst
+
+
+def spread_lines(documents: list[dict]) -> list[str]:
+    """How far each figure's median moved between invocations: the largest per case and kind."""
+    worst = _moves([_medians(document) for document in documents])
+    order = [c["name"] for c in documents[0]["cases"]]
+    cases = sorted({case for case, _ in worst}, key=order.index)
+    lines = [
+        f"## How far figures moved between the {len(documents)} invocations",
+        "",
+        "The largest move of a variant's median from the median of all invocations, as a share of "
+        "it, per case, over the figures verdicts read: memory figures of 1 MiB and more; CPU and "
+        "wall time as a ratio to the story's code's time in the same invocation, as speed claims "
+        "compare them (the variant and figure named).",
+        "",
+        "| case | memory | CPU time | wall time |",
+        "|---|---:|---:|---:|",
+    ]
+    for case in cases:
+        cells = []
+        for kind in ("memory", "cpu", "wall"):
+            moved, what = worst.get((case, kind), (None, ""))
+            cells.append("" if moved is None else f"{moved:.1%} ({what})")
+        lines.append(f"| {case} | {' | '.join(cells)} |")
+    for kind in ("memory", "cpu", "wall"):
+        found = [(moved, case, what) for (case, k), (moved, what) in worst.items() if k == kind]
+        if found:
+            moved, case, what = max(found)
+            lines += ["", f"Largest {kind} move: {moved:.1%} ({case}, {what})."]
+    return lines
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ __all__ = ["main", "serve"]
 
 def _setup(case: Case, request: Request) -> None:
     workdir = Path(request.workdir)
-    write_params(workdir, case.prepare(request.size, workdir, request.scale))
+    write_params(workdir, case.prepare(request.size, workdir, request.scale, request.overrides))
 
 
 def _measure(case: Case, variant: Variant, params: dict[str, Any]) -> RunFigures:
@@ -39,9 +39,9 @@ def _measure(case: Case, variant: Variant, params: dict[str, Any]) -> RunFigures
     # A pool's or cluster's workers, started by the case's context before the call.
     pids = params.get("worker_pids", ()) if case.children and variant.context else ()
     with WorkerMemory(pids) as workers, measure(settle=case.settle_after) as m:
-        started = time.time()
+        started, cpu_started = time.time(), time.process_time()
         result = variant.fn(params)
-        ended = time.time()
+        ended, cpu_ended = time.time(), time.process_time()
     # `result` is alive until here: a "retained" figure is read while the caller still holds it.
     measurement = m.measurement
     extra = dict(result.figures) if isinstance(result, Observed) else {}
@@ -66,6 +66,7 @@ def _measure(case: Case, variant: Variant, params: dict[str, Any]) -> RunFigures
         allocator_retention=measurement.allocator_retention,
         arrow_peak=measurement.arrow_peak,
         cpu=round(sum(os.times()[:2]), 3),
+        cpu_seconds=round(cpu_ended - cpu_started, 4),
         extra=extra,
     )
 

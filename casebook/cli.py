@@ -127,26 +127,56 @@ class _Bar:
         self.progress.stop()
 
 
-def run(args: argparse.Namespace) -> int:
+def _checked(args: argparse.Namespace) -> tuple[int, int] | str:
+    """The runs and jobs asked for, or the error that names the bad value."""
     unknown = [name for name in args.cases if name not in CASE_NAMES]
     if unknown:
-        return _error(f"unknown case {unknown[0]!r}; accepted cases: {', '.join(CASE_NAMES)}")
+        return f"unknown case {unknown[0]!r}; accepted cases: {', '.join(CASE_NAMES)}"
     if args.size not in _ACCEPTED_SIZES:
-        return _error(f"unknown size {args.size!r}; accepted sizes: {', '.join(SIZES)}")
+        return f"unknown size {args.size!r}; accepted sizes: {', '.join(SIZES)}"
     runs = _whole(args.runs, _MIN_RUNS)
     if runs is None:
-        return _error(f"--runs {args.runs!r} is not valid: expected a whole number >= {_MIN_RUNS} "
-                      f"(a verdict is the median of at least {_MIN_RUNS} runs)")
+        return (f"--runs {args.runs!r} is not valid: expected a whole number >= {_MIN_RUNS} "
+                f"(a verdict is the median of at least {_MIN_RUNS} runs)")
     default_jobs = "2" if (os.cpu_count() or 1) >= 2 else "1"
     jobs = _whole(args.jobs or default_jobs, 1)
     if jobs is None:
-        return _error(f"--jobs {args.jobs!r} is not valid: expected a whole number >= 1")
+        return f"--jobs {args.jobs!r} is not valid: expected a whole number >= 1"
     if args.markdown is not None and args.markdown.exists() and not args.markdown.is_dir():
-        return _error(f"--markdown {str(args.markdown)!r} is not a directory")
+        return f"--markdown {str(args.markdown)!r} is not a directory"
+    return runs, jobs
+
+
+def _show(results: list[Any], failures: dict[str, str], args: argparse.Namespace) -> None:
+    """The tables or JSON on stdout, the pages when asked, and what did not run on stderr."""
+    from casebook.report import render_json, render_table
+    from casebook.runner import versions
+
+    found = versions()
+    if args.json:
+        render_json(results, found, sys.stdout, failures)
+    else:
+        render_table(results, found, sys.stdout, failures=failures)
+    if args.markdown is not None and results:
+        from casebook.markdown import write_pages
+
+        for path in write_pages(results, found, args.markdown):
+            print(f"wrote {path}", file=sys.stderr)
+    for r in results:
+        if r.not_run:
+            print(f"leakhunt casebook: {r.case.name} not run: {r.not_run}", file=sys.stderr)
+    for name, error in failures.items():
+        print(f"leakhunt casebook: {name} failed:\n{error}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    checked = _checked(args)
+    if isinstance(checked, str):
+        return _error(checked)
+    runs, jobs = checked
 
     from casebook import get_case
-    from casebook.report import render_json, render_table
-    from casebook.runner import run_cases, versions
+    from casebook.runner import run_cases
 
     names = list(dict.fromkeys(args.cases)) or list(CASE_NAMES)
     progress = _Bar() if sys.stderr.isatty() else _Plain()
@@ -165,17 +195,5 @@ def run(args: argparse.Namespace) -> int:
     cpu = sum(run.cpu or 0 for run in runs_done)
     print(f"leakhunt casebook: {len(names)} case(s) in {elapsed:.0f} s; {len(runs_done)} measured runs "
           f"took {cpu:.0f} s of CPU", file=sys.stderr)
-
-    found = versions()
-    if args.json:
-        render_json(results, found, sys.stdout, failures)
-    else:
-        render_table(results, found, sys.stdout, failures=failures)
-    if args.markdown is not None and results:
-        from casebook.markdown import write_pages
-
-        for path in write_pages(results, found, args.markdown):
-            print(f"wrote {path}", file=sys.stderr)
-    for name, error in failures.items():
-        print(f"leakhunt casebook: {name} failed:\n{error}", file=sys.stderr)
+    _show(results, failures, args)
     return 1 if failures else 0

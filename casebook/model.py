@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Case",
     "Claim",
+    "Flip",
     "METRICS",
     "Observed",
     "Params",
@@ -42,7 +43,9 @@ METRICS: Mapping[str, str] = {
 Params = Mapping[str, Any]
 
 VariantKind = Literal["leaky", "story_fix", "fixed", "part", "alternative", "flip"]
-ClaimVerdict = Literal["holds", "does not hold", "partly"]
+ClaimVerdict = Literal["holds", "does not hold", "partly", "inconclusive"]
+#: Whose claim it is: the story's own, or a lesson the casebook draws from measuring it.
+Origin = Literal["story", "casebook"]
 
 # The order variants are shown in: the story's code, its fix, the casebook's fix, the rest.
 KIND_ORDER: Mapping[str, int] = {"leaky": 0, "story_fix": 1, "fixed": 2, "part": 3, "alternative": 4, "flip": 5}
@@ -67,6 +70,12 @@ class Variant:
     growth: bool = False  # also measured at half the data (growth stories)
     profile: bool = False  # memory_profiler's line table on the case page
     context: bool = True  # runs inside the case's context (pool, cluster), when it has one
+    timeline: bool = True  # drawn on the page's memory-over-time picture
+    # How far this variant's medians moved between invocations (memory figures; times as a
+    # ratio to the story's code's), where it moves more or less than its case's
+    # (benchmarks/casebook_stability.py measures both); None: its case's.
+    spread: float | None = None
+    time_spread: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,15 +92,32 @@ class Ruling:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """Something a story says, in our words, and how the measured figures decide it.
+class Flip:
+    """What turns one claim's verdict around: variants measured in place of the ones its rule
+    reads (``variants``: the variant the rule names -> the one measured instead), and
+    parameters changed (``params``), with ``why`` in a few words. The test suite measures it."""
 
-    ``source`` is the story (a key of :data:`casebook.stories.STORIES`) when the claim comes
-    from another story than the case's own.
+    why: str
+    variants: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Something a story says (or the casebook concludes), in our words, and how the measured
+    figures decide it.
+
+    ``section`` is where in the story it comes from; ``origin`` says whether it is the story's
+    own claim or the casebook's lesson. ``source`` is the story (a key of
+    :data:`casebook.stories.STORIES`) when the claim comes from another story than the case's
+    own. ``flip`` is what makes its verdict come out the other way.
     """
 
     text: str
     decide: Callable[[Evidence], Ruling]
+    section: str = ""
+    origin: Origin = "story"
+    flip: Flip | None = None
     source: str | None = None
 
 
@@ -142,6 +168,13 @@ class Case:
     exclusive: bool = False
     # False: do not settle after the call. For the case about what settling itself gives back.
     settle_after: bool = True
+    # How far the median of this case's memory figures moved between invocations, as a share
+    # (benchmarks/casebook_stability.py measures it); None: the casebook's default,
+    # casebook.verdicts.SPREAD. A verdict is decided only beyond it.
+    spread: float | None = None
+    # The same for its times (CPU and wall), as a ratio to the story's code's; None: the
+    # casebook's (casebook.verdicts.CPU_SPREAD, TIME_SPREAD).
+    time_spread: float | None = None
     # Imported before measuring: importing pandas alone costs ~90 MB of RSS.
     imports: tuple[str, ...] = ("numpy", "pandas")
     # Helpers whose source the page shows next to the variants.
@@ -165,6 +198,11 @@ class Case:
         for role, stand_in in self.flip.items():
             if role not in names or stand_in not in names:
                 raise ValueError(f"case {self.name!r}: flip {role!r} -> {stand_in!r} names a missing variant")
+        for claim in self.claims:
+            for role, stand_in in (claim.flip.variants.items() if claim.flip else ()):
+                if role not in names or stand_in not in names:
+                    raise ValueError(f"case {self.name!r}: the flip of {claim.text[:40]!r}... names a "
+                                     f"missing variant: {role!r} -> {stand_in!r}")
 
     # -- variants --------------------------------------------------------------------------
 
@@ -204,12 +242,18 @@ class Case:
 
     # -- sizes and data --------------------------------------------------------------------
 
-    def params(self, size: str, scale: float = 1.0) -> dict[str, Any]:
-        """Parameters for ``size``; ``scale`` < 1 shrinks the growth keys (growth stories)."""
+    def params(self, size: str, scale: float = 1.0, overrides: Params | None = None) -> dict[str, Any]:
+        """Parameters for ``size``, with ``overrides`` (a claim's flip) applied; ``scale`` < 1
+        then shrinks the growth keys (growth stories)."""
         if size not in self.sizes:
             accepted = ", ".join(s for s in (*SIZES, "test") if s in self.sizes)
             raise ValueError(f"unknown size {size!r} for case {self.name!r}: use one of {accepted}")
         params = dict(self.sizes[size])
+        unknown = set(overrides or {}) - set(params)
+        if unknown:
+            raise ValueError(f"case {self.name!r} has no parameter {sorted(unknown)[0]!r}: "
+                             f"its parameters are {', '.join(params)}")
+        params.update(overrides or {})
         if scale != 1.0:
             if not self.growth_keys:
                 raise ValueError(f"case {self.name!r} is not a growth story: it has no scale {scale}")
@@ -221,9 +265,10 @@ class Case:
         """The budget on the case's metric, in bytes, or None for a claims-only case."""
         return None if self.budget is None else int(self.budget(params))
 
-    def prepare(self, size: str, workdir: Path, scale: float = 1.0) -> dict[str, Any]:
+    def prepare(self, size: str, workdir: Path, scale: float = 1.0,
+                overrides: Params | None = None) -> dict[str, Any]:
         """Parameters for ``size`` plus whatever ``setup`` generated into ``workdir``."""
-        params = self.params(size, scale)
+        params = self.params(size, scale, overrides)
         params["workdir"] = str(workdir)
         if self.setup is not None:
             params = dict(self.setup(params, workdir))

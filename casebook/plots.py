@@ -37,7 +37,7 @@ def _save(fig: Any, path: Path) -> Path:
 
 def timeline_plot(r: CaseResult, path: Path) -> Path | None:
     """Memory over the call of each variant's median run; None if none was sampled."""
-    lines = [v for v in r.variants if v.timeline]
+    lines = [v for v in r.variants if v.timeline and r.case.variant(v.name).timeline]
     if not lines:
         return None
     plt = _pyplot()
@@ -49,9 +49,11 @@ def timeline_plot(r: CaseResult, path: Path) -> Path | None:
             ys = [b / _MIB for _, b in variant.timeline]
             ax.plot(xs, ys, label=variant.name, linewidth=1.6,
                     linestyle="-" if variant.kind in ("leaky", "story_fix", "fixed") else "--")
-        if r.limit is not None and r.case.metric in ("peak", "retained"):
+        # The curve is RSS above the start: its highest point is the peak, so a peak budget
+        # limits it; a budget on what stays after the call (retained) or on each worker does not.
+        if r.limit is not None and r.case.metric == "peak" and not r.case.children:
             ax.axhline(r.limit / _MIB, color="grey", linestyle=":", linewidth=1)
-            ax.annotate("budget", (0, r.limit / _MIB), xytext=(2, 2), textcoords="offset points",
+            ax.annotate("peak budget", (0, r.limit / _MIB), xytext=(2, 2), textcoords="offset points",
                         fontsize=8, color="grey")
         who = "the process and its workers (RSS)" if r.case.children else "the process (RSS)"
         ax.set_xlabel("seconds since the call began")
@@ -62,6 +64,15 @@ def timeline_plot(r: CaseResult, path: Path) -> Path | None:
         return _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def _budget_line(ax: Any, r: CaseResult, key: str) -> None:
+    """The budget at each data size: a growth plot shows the figure the budget limits."""
+    by_size = {v.params[key]: v.params for v in r.results if key in v.params}
+    limits = {x: r.case.limit(params) for x, params in sorted(by_size.items())}
+    if limits and None not in limits.values():
+        ax.plot(list(limits), [limit / _MIB for limit in limits.values()], color="grey", linestyle=":",
+                linewidth=1, label="budget")
 
 
 def growth_plot(r: CaseResult, path: Path) -> Path | None:
@@ -75,10 +86,11 @@ def growth_plot(r: CaseResult, path: Path) -> Path | None:
     metric = r.case.metric
     try:
         for name in names:
-            points = [r.get(name, scale) for scale in r.scales]
-            xs = [p.params[key] for p in points if p is not None and p.median(metric) is not None]
-            ys = [p.median(metric) / _MIB for p in points if p is not None and p.median(metric) is not None]
-            ax.plot(xs, ys, marker="o", label=name, linewidth=1.6)
+            points = [(p.params[key], p.median(metric)) for p in (r.get(name, scale) for scale in r.scales)
+                      if p is not None and p.median(metric) is not None]
+            ax.plot([x for x, _ in points], [y / _MIB for _, y in points], marker="o", label=name,
+                    linewidth=1.6)
+        _budget_line(ax, r, key)
         ax.set_xlabel(f"data size ({key.replace('_', ' ')})")
         ax.set_ylabel(f"{metric.replace('_', ' ')}, MiB (median)")
         ax.set_ylim(bottom=0)

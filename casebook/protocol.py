@@ -66,6 +66,7 @@ class Request:
     scale: float = 1.0
     variants: tuple[str, ...] = ()
     runs: int = 1
+    overrides: dict[str, Any] = field(default_factory=dict)  # parameters changed (a claim's flip)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -108,6 +109,13 @@ class RunFigures:
     allocator_retention: int | None = None
     arrow_peak: int | None = None
     cpu: float | None = None  # the process's CPU seconds when the run ended (warm-up included)
+    # CPU seconds of the call, every thread of the process: what the call cost, whatever else
+    # the machine was doing (wall time is `seconds`).
+    cpu_seconds: float | None = None
+    # The peak without the file-backed pages the call mapped (a CSV's own pages while a parser
+    # reads it): what the call itself allocated. Set by the runner from samples of the process
+    # (casebook.runner._with_anon_peak).
+    anon_peak: int | None = None
     extra: dict[str, float | int | None] = field(default_factory=dict)
 
     def figure(self, name: str) -> float | int | None:

@@ -14,22 +14,23 @@ from casebook.model import METRICS
 from casebook.results import CaseResult, VariantResult
 from casebook.verdicts import (
     CASE_VERDICTS,
-    FIXED_MARGIN,
-    FLAT,
-    GROWS,
-    LEAKY_MARGIN,
+    CPU_SPREAD,
+    GROWTH_LINE,
+    SPREAD,
+    TIME_SPREAD,
     budget_verdict,
     case_verdict,
     growth_shape,
     judge_claims,
     ratio,
     reproduced,
+    case_band,
 )
 
 __all__ = ["SCHEMA", "WIDTH", "console", "render_json", "render_table", "to_document", "versions_line"]
 
 #: Identifies the document ``leakhunt casebook --json`` prints.
-SCHEMA = "leakhunt.casebook/2"
+SCHEMA = "leakhunt.casebook/3"
 #: The terminal output's width at most.
 WIDTH = 100
 
@@ -44,9 +45,10 @@ _VERDICT_STYLE: Mapping[str, tuple[str, str]] = {
     "myth: holds after all": ("myth: holds", "yellow"),
     "inconclusive": ("inconclusive", "magenta"),
     "claims only": ("claims only", "blue"),
+    "not run": ("not run", "dim"),
 }
 _CLAIM_STYLE: Mapping[str | None, str] = {
-    "holds": "green", "does not hold": "cyan", "partly": "yellow", None: "dim",
+    "holds": "green", "does not hold": "cyan", "partly": "yellow", "inconclusive": "magenta", None: "dim",
 }
 
 
@@ -83,58 +85,69 @@ def best_ratio(r: CaseResult) -> float | None:
     return None if leaky is None or fixed is None else ratio(leaky, fixed)
 
 
-def render_table(results: Sequence[CaseResult], versions: Mapping[str, str], file: IO[str], *,
-                 failures: Mapping[str, str] | None = None, force_terminal: bool | None = None) -> None:
-    """The verdict table, then the claim ledger, then a line per failed case."""
+def _verdict_table(results: Sequence[CaseResult]) -> Any:
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    out = console(file, force_terminal=force_terminal)
-    size = results[0].size if results else "?"
-    runs = results[0].runs if results else 0
-    out.print(f"leakhunt casebook, size {size}, median of {runs} runs: {versions_line(versions)}")
-    out.print(f"verdicts: the story's code breaks its budget at {LEAKY_MARGIN}x or more, a fix "
-              f"keeps it at {FIXED_MARGIN}x or less; in between is inconclusive", style="dim")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
-    table.add_column("case", no_wrap=True)
-    table.add_column("metric", no_wrap=True)
-    table.add_column("budget", justify="right", no_wrap=True)
-    table.add_column("story", justify="right", no_wrap=True)
-    table.add_column("its fix", justify="right", no_wrap=True)
-    table.add_column("our fix", justify="right", no_wrap=True)
-    table.add_column("x", justify="right", no_wrap=True)
+    for name in ("case", "metric"):
+        table.add_column(name, no_wrap=True)
+    for name in ("budget", "story", "its fix", "our fix", "x"):
+        table.add_column(name, justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     for r in results:
         metric = r.case.metric
-        verdict = case_verdict(r)
-        label, style = _VERDICT_STYLE[verdict]
+        label, style = _VERDICT_STYLE[case_verdict(r)]
         value = best_ratio(r)
         shown_metric = "" if r.case.expect == "claims" else ("workers" if metric == "worker_peak" else metric)
-        table.add_row(
-            r.case.name,
-            shown_metric,
-            _size(r.limit) if r.limit is not None else "",
-            _size(_metric(r.get("leaky"), metric)) if r.get("leaky") else "",
-            _size(_metric(r.get("story_fix"), metric)) if r.get("story_fix") else "",
-            _size(_metric(r.get("fixed"), metric)) if r.get("fixed") else "",
-            "" if value is None else f"{value:.1f}",
-            Text(label, style=style),
-        )
-    out.print(table)
+        figures = [_size(_metric(r.get(role), metric)) if r.get(role) else ""
+                   for role in ("leaky", "story_fix", "fixed")]
+        table.add_row(r.case.name, shown_metric, _size(r.limit) if r.limit is not None else "", *figures,
+                      "" if value is None else f"{value:.1f}", Text(label, style=style))
+    return table
+
+
+def _ledger(results: Sequence[CaseResult]) -> Any:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     ledger = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False,
                    title="claims, as measured here", title_justify="left")
     ledger.add_column("case", no_wrap=True)
     ledger.add_column("verdict", no_wrap=True)
     ledger.add_column("claim", overflow="fold")
     for r in results:
+        if r.not_run:
+            continue  # said once below, with what to install
         for claim in judge_claims(r):
             shown = claim.verdict or "not measured"
             ledger.add_row(r.case.name, Text(shown, style=_CLAIM_STYLE[claim.verdict]), claim.text)
+    return ledger
+
+
+def render_table(results: Sequence[CaseResult], versions: Mapping[str, str], file: IO[str], *,
+                 failures: Mapping[str, str] | None = None, force_terminal: bool | None = None) -> None:
+    """The verdict table, then the claim ledger, then a line per case not run or failed."""
+    from rich.text import Text
+
+    out = console(file, force_terminal=force_terminal)
+    size = results[0].size if results else "?"
+    runs = results[0].runs if results else 0
+    out.print(f"leakhunt casebook, size {size}, median of {runs} runs: {versions_line(versions)}")
+    out.print(f"verdicts: decided only when a figure's runs and {SPREAD:.0%} or more either side of "
+              f"their median (the spread between invocations) fall on one side of the line; "
+              f"otherwise inconclusive", style="dim")
+    out.print(_verdict_table(results))
+    ledger = _ledger(results)
     if ledger.row_count:
         out.print(ledger)
+    for r in results:
+        if r.not_run:
+            out.print(Text(f"{r.case.name}: not run: {r.not_run}", style="yellow"))
     done = sum(reproduced(r) for r in results)
-    leaks = sum(r.case.expect == "leak" for r in results)
+    leaks = sum(r.case.expect == "leak" and not r.not_run for r in results)
     out.print(f"{done} of {leaks} leak stories reproduced; evidence for each claim: --json or "
               f"--markdown DIR.")
     for name, error in (failures or {}).items():
@@ -148,7 +161,7 @@ def _variant_document(r: CaseResult, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": points[0].kind, "label": points[0].label, "points": []}
     for point in points:
         entry = point.to_dict(metric)
-        entry["verdict"] = budget_verdict(point.median(metric), r.case.limit(point.params))
+        entry["verdict"] = budget_verdict(case_band(r, point, metric), r.case.limit(point.params))
         if point.timeline:
             entry["timeline"] = [list(p) for p in point.timeline]
         out["points"].append(entry)
@@ -156,7 +169,7 @@ def _variant_document(r: CaseResult, name: str) -> dict[str, Any]:
     if smaller is not None and full is not None:
         out["growth"] = {"scale": r.case.growth_scale, "smaller": smaller.median(metric),
                          "full": full.median(metric),
-                         "shape": growth_shape(smaller.median(metric), full.median(metric))}
+                         "shape": growth_shape(r, name)}
     if full is not None and full.explanation:
         out["explanation"] = full.explanation
         out["explanation_data"] = full.explanation_data
@@ -165,10 +178,10 @@ def _variant_document(r: CaseResult, name: str) -> dict[str, Any]:
     return out
 
 
-def _medians(result: VariantResult | None) -> dict[str, Any] | None:
+def _medians(result: VariantResult | None, metric: str) -> dict[str, Any] | None:
     if result is None:
         return None
-    return {name: result.median(name) for name in ("peak", "retained", "seconds")}
+    return {name: result.median(name) for name in dict.fromkeys(("peak", "retained", "seconds", metric))}
 
 
 def causes(r: CaseResult) -> list[dict[str, Any]]:
@@ -209,10 +222,11 @@ def case_document(r: CaseResult) -> dict[str, Any]:
         "variants": {name: _variant_document(r, name) for name in names},
         "causes": causes(r),
         "skipped": dict(r.skipped),
+        "not_run": r.not_run,
     }
     if case.expect != "claims":
-        doc["leaky"] = _medians(r.get("leaky"))
-        doc["fixed"] = _medians(r.get(case.best_fix or ""))
+        doc["leaky"] = _medians(r.get("leaky"), case.metric)
+        doc["fixed"] = _medians(r.get(case.best_fix or ""), case.metric)
     return doc
 
 
@@ -222,7 +236,8 @@ def to_document(results: Sequence[CaseResult], versions: Mapping[str, str],
         "schema": SCHEMA,
         "size": results[0].size if results else None,
         "runs": results[0].runs if results else None,
-        "margins": {"leaky": LEAKY_MARGIN, "fixed": FIXED_MARGIN, "grows": GROWS, "flat": FLAT},
+        "margins": {"spread": SPREAD, "cpu_spread": CPU_SPREAD, "time_spread": TIME_SPREAD,
+                    "growth_line": GROWTH_LINE},
         "metrics": dict(METRICS),
         "verdicts": dict(CASE_VERDICTS),
         "versions": dict(versions),

@@ -61,9 +61,9 @@ class VariantResult:
             "label": self.label,
             "scale": self.scale,
             "params": {k: v for k, v in self.params.items() if k != "workdir"},
-            "median": {name: self.median(name) for name in ("peak", "retained", "seconds")},
+            "median": {name: self.median(name) for name in dict.fromkeys(("peak", "retained", "seconds", metric))},
             "metric": self.median(metric),
-            "runs": [run.to_dict() for run in self.runs],
+            "runs": [{**run.to_dict(), metric: run.figure(metric)} for run in self.runs],
             **({"stand_in": self.stand_in} if self.stand_in else {}),
         }
 
@@ -77,6 +77,7 @@ class CaseResult:
     runs: int
     results: tuple[VariantResult, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)  # variant -> why it did not run
+    not_run: str | None = None  # why the whole case did not run: what to install
 
     def get(self, name: str, scale: float = 1.0) -> VariantResult | None:
         for result in self.results:

@@ -12,7 +12,7 @@ from typing import Mapping
 from casebook.data import frame_bytes
 from casebook.model import Params
 
-__all__ = ["BATCH_SIZES", "STORIES", "Story", "append_to_parquet", "batch_budget"]
+__all__ = ["BATCH_SIZES", "STORIES", "Story", "append_to_parquet", "batch_budget", "batch_sizes"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,11 @@ BATCH_SIZES: Mapping[str, Params] = {
     "medium": {"rows": 1_000_000, "cols": 8, "batches": 10},
     "large": {"rows": 2_000_000, "cols": 8, "batches": 20},
 }
+
+
+def batch_sizes(**extra: object) -> dict[str, Params]:
+    """:data:`BATCH_SIZES` with parameters of a case's own (the same at every size)."""
+    return {size: {**params, **extra} for size, params in BATCH_SIZES.items()}
 
 
 def batch_budget(p: Params) -> int:

@@ -13,12 +13,13 @@ MIB = 2**20
 
 
 def run(value: float | int | None = None, *, peak: int | None = None, retained: int | None = None,
-        seconds: float = 0.5, **extra: Any) -> RunFigures:
+        seconds: float = 0.5, cpu_seconds: float | None = None, **extra: Any) -> RunFigures:
     """One run; ``value`` sets both peak and retained unless they are given."""
     return RunFigures(
         peak=int(value) if peak is None and value is not None else peak,
         retained=int(value) if retained is None and value is not None else retained,
         seconds=seconds, started=100.0, ended=100.0 + seconds,
+        cpu_seconds=seconds if cpu_seconds is None else cpu_seconds,
         children_peak=extra.pop("children_peak", None), children_idle=extra.pop("children_idle", None),
         workers=extra.pop("workers", None), extra=extra,
     )
@@ -47,7 +48,18 @@ def simple(case: Case, values: Mapping[str, float | int], half: Mapping[str, flo
     return result(case, figures)
 
 
-_GRID = [0, MIB // 2, 2 * MIB, 8 * MIB, 32 * MIB, 128 * MIB, 512 * MIB]
+_GRID = [0, MIB // 2, 2 * MIB, 3 * MIB, 4 * MIB, 6 * MIB, 8 * MIB, 12 * MIB, 32 * MIB, 64 * MIB,
+         128 * MIB, 512 * MIB, 8 * 1024 * MIB]
+# Figures that variants report themselves (casebook.model.Observed), in bytes...
+_SIZES = ("copied", "frame", "freed", "found", "merge_peak", "usable", "limit", "address_space",
+          "resident", "traced_peak", "dicts", "converted", "written", "loaded", "merged", "column",
+          "filtered", "sorted", "anon_peak", "children_idle", "children_peak")
+# ...signed...
+_DELTAS = ("flush_delta",)
+# ...and counts.
+_COUNTS = ("normal_waiting", "drain_waiting")
+# ...and yes/no (killed_batch).
+_FLAGS = ("killed", "reported", "named", "kernel")
 
 
 def random_result(case: Case, rnd: random.Random) -> CaseResult:
@@ -56,16 +68,13 @@ def random_result(case: Case, rnd: random.Random) -> CaseResult:
     scales = (1.0, case.growth_scale) if case.growth_keys else (1.0,)
     for variant in case.variants:
         for scale in scales:
-            extra = {
-                "copied": rnd.choice(_GRID), "frame": rnd.choice(_GRID[1:]), "failed": rnd.choice([0, 1]),
-                "limit": rnd.choice(_GRID[1:]), "address_space": rnd.choice(_GRID[1:]),
-                "resident": rnd.choice(_GRID[1:]), "traced_peak": rnd.choice(_GRID),
-                "built_freed": rnd.choice(_GRID), "loaded_freed": rnd.choice(_GRID),
-                "children_idle": rnd.choice(_GRID), "children_peak": rnd.choice(_GRID), "workers": 2,
-                "killed": rnd.choice([0, 1]), "reported": rnd.choice([0, 1]), "named": rnd.choice([0, 1]),
-                "exit_status": rnd.choice([0, 1, -9]), "kernel": rnd.choice([0, 1]),
-            }
+            extra: dict[str, Any] = {name: rnd.choice(_GRID[1:]) for name in _SIZES}
+            extra.update({name: rnd.choice([-1, 1]) * rnd.choice(_GRID) for name in _DELTAS})
+            extra.update({name: rnd.choice([0, 1, 2, 5, 12, 20]) for name in _COUNTS})
+            extra.update({name: rnd.choice([0, 1]) for name in _FLAGS})
+            extra["exit_status"] = rnd.choice([0, 1, -9])
+            extra["workers"] = 2
             figures[(variant.name, scale)] = [run(rnd.choice(_GRID), seconds=rnd.choice([0.1, 1.0, 10.0]),
-                                                  **extra)]
-    params = {"file_bytes": rnd.choice(_GRID[2:]), "path": "sales.csv"}
+                                                  cpu_seconds=rnd.choice([0.05, 0.5, 5.0, 50.0]), **extra)]
+    params = {"file_bytes": rnd.choice(_GRID[2:]), "db_bytes": rnd.choice(_GRID[2:]), "path": "sales.csv"}
     return result(case, figures, params=params)

@@ -1,5 +1,6 @@
-"""The casebook measured: every case's verdict flips with its flip variant, every case under
-the plugin, and ``leakhunt casebook`` end to end. Sizes are the cases' "test" sizes (seconds)."""
+"""The casebook measured: every case under the plugin, and ``leakhunt casebook`` end to end.
+Sizes are the cases' "test" sizes (seconds). Every verdict's flip is measured in
+``test_casebook_flips.py``."""
 
 from __future__ import annotations
 
@@ -8,16 +9,11 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from casebook import CASE_NAMES, get_case
-from casebook.model import Case
-from casebook.results import CaseResult
-from casebook.runner import run_cases
-from casebook.verdicts import case_verdict, judge_claims
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_TITLES = {
@@ -29,45 +25,12 @@ SEED_TITLES = {
 }
 
 
-def _roles(case: Case) -> list[str]:
-    if case.expect == "claims":
-        return [v.name for v in case.variants if v.kind != "flip"]
-    return list(dict.fromkeys(n for n in ("leaky", case.deciding_fix, case.best_fix) if n))
-
-
-def _outcome(r: CaseResult) -> object:
-    if r.case.expect == "claims":
-        return tuple(c.verdict for c in judge_claims(r))
-    return case_verdict(r)
-
-
-@pytest.mark.parametrize("name", CASE_NAMES)
-def test_the_verdict_flips_with_the_flip_variant(name: str) -> None:
-    """Measured, not assumed: the stand-in named by ``case.flip`` turns the verdict around."""
-    case = get_case(name)
-    roles = _roles(case)
-    wanted = list(dict.fromkeys([*roles, *case.flip.values()]))
-    results, failures = run_cases([case], "test", runs=1, jobs=1, growth=False, only={name: wanted})
-    assert not failures, failures
-    measured = {v.name: v for v in results[0].results}
-    missing = [n for n in wanted if n not in measured]
-    if missing:
-        pytest.skip(f"not measured here: {results[0].skipped}")
-    normal = replace(results[0], results=tuple(measured[n] for n in roles))
-    flipped = replace(results[0], results=tuple(
-        replace(measured[case.flip.get(n, n)], name=n, stand_in=case.flip.get(n)) for n in roles))
-    before, after = _outcome(normal), _outcome(flipped)
-    assert "inconclusive" not in (before, after), (before, after)
-    assert None not in (before if isinstance(before, tuple) else ()), before
-    assert before != after, f"{name}: {before} both ways"
-
-
 # --- every case under the plugin --------------------------------------------------------
 
-# Pools and clusters count their workers' memory, which the plugin reads only with a
-# children= budget; claims-only cases have no budget.
+# Pools and clusters (a case's context) start processes whose timing decides what piles up, and
+# the cluster's workers count only in a children= budget; claims-only cases have no budget.
 UNDER_PLUGIN = [name for name in CASE_NAMES
-                if get_case(name).expect != "claims" and not get_case(name).children]
+                if get_case(name).expect != "claims" and get_case(name).context is None]
 # The plugin's peak of a budgeted test read 7-8 MiB above the casebook's fresh-process figure
 # for the same call (concat_loop's fix: 23.6 against 15.3 MiB; parquet_append's: 19.3 against
 # 12.4), more after other tests in the same process: the fixes' peak budgets get this headroom
@@ -181,12 +144,12 @@ def test_cli_json_and_pages(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith("leakhunt-")] == []
     assert re.search(r"^\[1/\d+ +\d+ s\] ", proc.stderr, re.M)  # progress: plain lines off a terminal
     document = json.loads(proc.stdout)
-    assert document["schema"] == "leakhunt.casebook/2" and document["runs"] == 3
+    assert document["schema"] == "leakhunt.casebook/3" and document["runs"] == 3
     by_name = {c["name"]: c for c in document["cases"]}
     assert list(by_name) == ["mean_myth", "row_slice"]
     for entry in by_name.values():
         assert entry["source"] in SEED_TITLES
-        assert entry["claims"] and all(c["verdict"] in ("holds", "does not hold", "partly")
+        assert entry["claims"] and all(c["verdict"] in ("holds", "does not hold", "partly", "inconclusive")
                                        for c in entry["claims"])
         for point in entry["variants"]["leaky"]["points"]:
             assert len(point["runs"]) == 3
@@ -199,3 +162,24 @@ def test_cli_json_and_pages(tmp_path: Path) -> None:
     for image in ("row_slice-timeline.png", "row_slice-growth.png", "mean_myth-timeline.png"):
         assert (pages / "img" / image).read_bytes().startswith(b"\x89PNG"), image
     assert "Line by line" not in page  # row_slice asks for no line profile
+
+
+def test_a_case_whose_library_is_missing_is_not_run_and_the_command_succeeds(tmp_path: Path) -> None:
+    """dask made unimportable in every process the command starts (a `sitecustomize` on the
+    path, as on a machine without the extra): dask_top_n says what to install, the other case
+    runs, and the command exits 0."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['dask'] = None\n"
+                                           "sys.modules['distributed'] = None\n")
+    path = os.pathsep.join([str(hide), os.environ.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-m", "leakhunt.cli", "casebook", "dask_top_n", "mean_myth", "--size", "test"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        env={**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": path})
+    assert proc.returncode == 0, proc.stderr
+    assert "dask_top_n: not run: install leakhunt[dask] (dask is not installed)" in proc.stdout
+    assert re.search(r"^dask_top_n\s.*not run\s*$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^mean_myth\s+retained\b.*myth: does not hold\s*$", proc.stdout, re.M), proc.stdout
+    assert "dask_top_n not run: install leakhunt[dask]" in proc.stderr
+    assert "Traceback" not in proc.stderr

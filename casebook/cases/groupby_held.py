@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from casebook.data import make_batch
-from casebook.model import Case, Claim, Params, Variant
+from casebook.model import Case, Claim, Flip, Params, Variant
 from casebook.stories import BATCH_SIZES, batch_budget
 from casebook.verdicts import both, budget_rule, growth_rule
 
@@ -37,14 +37,16 @@ def column_groupby(p: Params) -> list[Any]:
     return grouped
 
 
+_AGGREGATED = Flip("aggregate at once and keep the sums", variants={"leaky": "fixed"})
+
 CASE = Case(
     name="groupby_held",
     title="A kept GroupBy pins its frame",
     story="batch_loop",
     summary=(
-        "Another shape of the batch-loop bug, in the spirit of the report's warning about "
-        "hidden reference chains: keeping a lazy object to use later. A GroupBy looks like a "
-        "small description of a grouping, but it is built on the frame."
+        "The report's lessons warn that pandas objects can have hidden reference chains. A "
+        "GroupBy kept to be aggregated later is one: it looks like a small description of a "
+        "grouping, but it is built on the frame."
     ),
     lesson=(
         "Aggregate while the batch is in hand and keep the result (100 rows here), or keep the "
@@ -58,12 +60,17 @@ CASE = Case(
     variants=(
         Variant("leaky", leaky, "leaky", "keep `groupby(\"key\")`", growth=True),
         Variant("fixed", fixed, "fixed", "keep `groupby(\"key\").sum()`", growth=True),
-        Variant("column_groupby", column_groupby, "flip", "keep `groupby(\"key\")[\"c0\"]`"),
+        Variant("column_groupby", column_groupby, "part", "keep `groupby(\"key\")[\"c0\"]`"),
     ),
     claims=(
-        Claim("Pandas objects that look small can hold hidden references to the whole frame: a "
-              "GroupBy kept for later holds all of its frame's data.",
-              lambda e: both(budget_rule(e, "leaky"), growth_rule(e, "leaky"))),
+        Claim("Pandas objects can have hidden reference chains: a small-looking object kept for "
+              "later (here a GroupBy) keeps its whole frame alive, batch after batch.",
+              lambda e: both(budget_rule(e, "leaky"), growth_rule(e, "leaky")),
+              section="Lessons Learned 3", flip=_AGGREGATED),
+        Claim("Grouping a single column does not help: a kept `SeriesGroupBy` holds the frame's "
+              "block too.", lambda e: budget_rule(e, "column_groupby"), origin="casebook",
+              section="Lessons Learned 3",
+              flip=Flip("aggregate at once and keep the sums", variants={"column_groupby": "fixed"})),
     ),
     flip={"fixed": "column_groupby"},
     helpers=(make_batch,),

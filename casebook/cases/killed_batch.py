@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from casebook.data import frame_bytes, make_batch
-from casebook.model import Case, Claim, Observed, Params, Ruling, Variant
+from casebook.model import Case, Claim, Flip, Observed, Params, Ruling, Variant
 from casebook.verdicts import Evidence, rule, size_text
 
 # A batch is rows x (cols + 1) float64s; the job would run for `batches` batches, far past the limit.
@@ -244,11 +244,18 @@ CASE = Case(
         Variant("one_jump", one_jump, "flip", "the guard against one allocation past the limit"),
     ),
     claims=(
-        Claim("A job killed at its memory limit leaves nothing to say what filled its memory.", _nothing_left),
+        Claim("A job killed at its memory limit leaves nothing to say what filled its memory.", _nothing_left,
+              section="Symptoms; Investigation Process", origin="casebook",
+              flip=Flip("the same loop under the guard, which writes first", variants={"unguarded": "guarded"})),
         Claim("Under leakhunt's OOM guard the same job, killed the same way, leaves a report written before "
-              "the kill that names what kept the memory.", _guard_names_it),
+              "the kill that names what kept the memory.", _guard_names_it,
+              section="Investigation Process", origin="casebook",
+              flip=Flip("one allocation past the limit, between two of the guard's samples",
+                        variants={"guarded": "one_jump"})),
         Claim("With the guard's stop action the job ends with a MemoryError carrying the diagnosis, "
-              "instead of a kill.", _stop_instead),
+              "instead of a kill.", _stop_instead, section="Symptoms", origin="casebook",
+              flip=Flip("the guard's default action: carry on, then the kill",
+                        variants={"guarded_stop": "guarded"})),
     ),
     flip={"guarded": "one_jump"},
     imports=("numpy", "pandas"),

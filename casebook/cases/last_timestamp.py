@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from casebook.data import DAY_BYTES_PER_ROW, write_days
-from casebook.model import Case, Claim, Params, Variant
-from casebook.verdicts import both, budget_rule, growth_rule
+from casebook.model import Case, Claim, Flip, Params, Variant
+from casebook.verdicts import Evidence, both, budget_rule, growth_rule, holds_data_rule
 
 SIZES = {
     "warmup": {"days": 2, "rows_per_day": 1_000},
@@ -60,6 +60,10 @@ def read_table(p: Params) -> int:
     return int(pc.max(pq.read_table(p["path"]).column("time")).as_py())
 
 
+def _file_data(e: Evidence) -> int:
+    return int(e.param("days") * e.param("rows_per_day") * DAY_BYTES_PER_ROW)
+
+
 def budget(p: Params) -> int:
     # Two days' data: the fixes read a footer or a row group's column, the leak every day.
     return 2 * p["rows_per_day"] * DAY_BYTES_PER_ROW
@@ -89,15 +93,24 @@ CASE = Case(
         Variant("leaky", leaky, "leaky", "`pd.read_parquet` the file, max of `time`", growth=True),
         Variant("story_fix", story_fix, "story_fix", "the last row group's `time` column", growth=True),
         Variant("fixed", fixed, "fixed", "the footer's statistics", growth=True),
-        Variant("read_table", read_table, "flip", "`pq.read_table` the file, max of `time`"),
+        Variant("read_table", read_table, "flip", "`pq.read_table` the file, max of `time`", growth=True),
     ),
     claims=(
         Claim("Loading the whole file to read its last timestamp costs memory for the whole file.",
-              lambda e: both(budget_rule(e, "leaky"), growth_rule(e, "leaky"))),
+              lambda e: both(budget_rule(e, "leaky"), holds_data_rule(e, "leaky", _file_data(e), "data in the file")),
+              section="Root Causes 1",
+              flip=Flip("read the last row group's column instead", variants={"leaky": "story_fix"})),
         Claim("Reading only the last row group's time column gets the last timestamp without "
-              "loading the file.",
+              "loading the file: memory stays flat whatever its size.",
               lambda e: both(budget_rule(e, "story_fix", holds_if="keeps"),
-                             growth_rule(e, "story_fix", holds_if="flat"))),
+                             growth_rule(e, "story_fix", holds_if="flat")),
+              section="Solutions Implemented 1; Best Practices 1",
+              flip=Flip("`pq.read_table` of the whole file", variants={"story_fix": "read_table"})),
+        Claim("The footer's statistics answer without reading any data.",
+              lambda e: both(budget_rule(e, "fixed", holds_if="keeps"),
+                             growth_rule(e, "fixed", holds_if="flat")), origin="casebook",
+              section="Solutions Implemented 1",
+              flip=Flip("`pq.read_table` of the whole file", variants={"fixed": "read_table"})),
     ),
     flip={"story_fix": "read_table"},
     imports=("numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.compute"),

@@ -7,17 +7,34 @@ from pathlib import Path
 from typing import Any
 
 from casebook.data import product_batch
-from casebook.model import Case, Claim, Params, Ruling, Variant
-from casebook.verdicts import Evidence, both, budget_rule, growth_rule, share_rule, size_text
+from casebook.model import Case, Claim, Flip, Observed, Params, Ruling, Variant
+from casebook.verdicts import (
+    Band,
+    Evidence,
+    both,
+    budget_rule,
+    growth_rule,
+    ratio_rule,
+    rule,
+    size_text,
+    speed_rule,
+    within,
+)
 
 # Batches arrive whole, as a pool worker's result does; the buffer flushes every
-# `flush_batches` batches. Micro-batches are the story's 10,000 products.
+# `flush_batches` batches. Micro-batches are the story's 10,000 products. The other parameters
+# are what the claims' flips change: longer SMILES strings (`extra` characters), a writer that
+# keeps what it flushed, and pyarrow's default dictionary pages (`dictionary`).
+_FLIPS = {"extra": 0, "keep_flushed": False, "dictionary": True}
 SIZES = {
-    "warmup": {"batches": 2, "batch": 500, "flush_batches": 2, "micro": 100},
-    "test": {"batches": 12, "batch": 30_000, "flush_batches": 6, "micro": 10_000},
-    "small": {"batches": 12, "batch": 30_000, "flush_batches": 6, "micro": 10_000},
-    "medium": {"batches": 24, "batch": 100_000, "flush_batches": 8, "micro": 10_000},
-    "large": {"batches": 40, "batch": 200_000, "flush_batches": 8, "micro": 10_000},
+    size: {**params, **_FLIPS}
+    for size, params in {
+        "warmup": {"batches": 2, "batch": 500, "flush_batches": 2, "micro": 100},
+        "test": {"batches": 12, "batch": 30_000, "flush_batches": 6, "micro": 10_000},
+        "small": {"batches": 12, "batch": 30_000, "flush_batches": 6, "micro": 10_000},
+        "medium": {"batches": 24, "batch": 100_000, "flush_batches": 8, "micro": 10_000},
+        "large": {"batches": 40, "batch": 200_000, "flush_batches": 8, "micro": 10_000},
+    }.items()
 }
 
 #: About what one product dict costs in memory with its values (CPython 3.11, 64-bit).
@@ -39,11 +56,14 @@ def schema() -> Any:
 class StreamingParquetWriter:
     """The story's writer, as its analysis quotes it: a buffer, flushed when it is full."""
 
-    def __init__(self, output_path: str, schema: Any, flush_interval: int) -> None:
+    def __init__(self, output_path: str, schema: Any, flush_interval: int, dictionary: bool = True,
+                 keep_flushed: bool = False) -> None:
         self.output_path = output_path
         self.schema = schema
         self.flush_interval = flush_interval
+        self.dictionary = dictionary
         self.buffer: list[dict[str, Any]] = []
+        self.flushed: list[list[dict[str, Any]]] | None = [] if keep_flushed else None
         self.writer: Any = None
         self.total_written = 0
 
@@ -60,10 +80,14 @@ class StreamingParquetWriter:
             return
         table = pa.Table.from_pylist(self.buffer, schema=self.schema)
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.output_path, self.schema)
+            self.writer = pq.ParquetWriter(self.output_path, self.schema, use_dictionary=self.dictionary)
         self.writer.write_table(table)
         self.total_written += len(self.buffer)
-        self.buffer.clear()
+        if self.flushed is not None:
+            self.flushed.append(self.buffer)  # kept (for a retry, say): a new list takes its place
+            self.buffer = []
+        else:
+            self.buffer.clear()
 
     def close(self) -> int:
         self._flush()
@@ -120,15 +144,25 @@ def _output(p: Params) -> str:
 
 def _run(p: Params, writer: StreamingParquetWriter, collect_after_flush: bool = False) -> int:
     for i in range(p["batches"]):
-        writer.write_batch(product_batch(i, p["batch"]))  # one worker's result, as it arrives
+        writer.write_batch(product_batch(i, p["batch"], p["extra"]))  # one worker's result, as it arrives
         if collect_after_flush and not writer.buffer:
             gc.collect()
     return writer.close()
 
 
+def _buffered(p: Params) -> StreamingParquetWriter:
+    return StreamingParquetWriter(_output(p), schema(), p["flush_batches"] * p["batch"],
+                                  dictionary=p["dictionary"], keep_flushed=p["keep_flushed"])
+
+
 def leaky(p: Params) -> int:
     """The story's writer: batches pile up in the buffer until a flush converts them all."""
-    return _run(p, StreamingParquetWriter(_output(p), schema(), p["flush_batches"] * p["batch"]))
+    return _run(p, _buffered(p))
+
+
+def one_flush(p: Params) -> int:
+    """The story's writer, given only as many batches as fill its buffer once: one flush."""
+    return _run({**p, "batches": p["flush_batches"]}, _buffered(p))
 
 
 def buffer_only(p: Params) -> int:
@@ -141,16 +175,50 @@ def convert_only(p: Params) -> int:
     return _run(p, ConvertOnlyWriter(_output(p), schema(), p["flush_batches"] * p["batch"]))
 
 
+def one_buffer(p: Params) -> Observed:
+    """One full buffer, flushed by hand in steps: what the dicts hold (settled), what
+    `Table.from_pylist` adds at its peak while they are alive, what writing the table adds at
+    its peak, and what RSS reads after the flush against before it (not settled)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from leakhunt import measure
+
+    with measure() as filling:
+        buffer = [product for i in range(p["flush_batches"])
+                  for product in product_batch(i, p["batch"], p["extra"])]
+    with measure(settle=False) as flushing:
+        with measure(settle=False) as converting:
+            table = pa.Table.from_pylist(buffer, schema=schema())
+        with pq.ParquetWriter(_output(p), schema(), use_dictionary=p["dictionary"]) as writer:
+            with measure(settle=False) as writing:
+                writer.write_table(table)
+        del table
+        buffer.clear()
+    return Observed(None, dicts=filling.rss_growth, converted=converting.peak, written=writing.peak,
+                    flush_delta=flushing.rss_growth)
+
+
 def story_fix(p: Params) -> int:
     """The story's Solution A: flush every batch as it arrives (and collect garbage)."""
     return _run(p, ImmediateParquetWriter(_output(p), schema(), 1))
+
+
+def keep_all(p: Params) -> int:
+    """Solution A, edited to keep every batch it wrote (for a later check, say)."""
+    writer = ImmediateParquetWriter(_output(p), schema(), 1)
+    kept = []
+    for i in range(p["batches"]):
+        products = product_batch(i, p["batch"], p["extra"])
+        writer.write_batch(products)
+        kept.append(products)
+    return writer.close() + 0 * len(kept)
 
 
 def micro_batches(p: Params) -> int:
     """The story's Solution C: split each batch into micro-batches, collecting after each."""
     writer = ImmediateParquetWriter(_output(p), schema(), 1)
     for i in range(p["batches"]):
-        final_products = product_batch(i, p["batch"])
+        final_products = product_batch(i, p["batch"], p["extra"])
         for start in range(0, len(final_products), p["micro"]):
             micro_batch = final_products[start:start + p["micro"]]
             writer.write_batch(micro_batch)
@@ -169,7 +237,7 @@ def fixed(p: Params) -> int:
     # of unique values costs memory for nothing.
     with pq.ParquetWriter(_output(p), schema(), use_dictionary=False) as writer:
         for i in range(p["batches"]):
-            products = product_batch(i, p["batch"])
+            products = product_batch(i, p["batch"], p["extra"])
             for start in range(0, len(products), p["micro"]):
                 writer.write_batch(pa.RecordBatch.from_pylist(products[start:start + p["micro"]],
                                                               schema=writer.schema))
@@ -180,8 +248,7 @@ def fixed(p: Params) -> int:
 
 def gc_after_flush(p: Params) -> int:
     """A fix that looks right and is not: the same buffer, with `gc.collect()` after flushes."""
-    writer = StreamingParquetWriter(_output(p), schema(), p["flush_batches"] * p["batch"])
-    return _run(p, writer, collect_after_flush=True)
+    return _run(p, _buffered(p), collect_after_flush=True)
 
 
 def budget(p: Params) -> int:
@@ -191,31 +258,43 @@ def budget(p: Params) -> int:
     return 6 * p["batch"] * PRODUCT_BYTES
 
 
-def _arrow_doubles(e: Evidence) -> Ruling:
-    written = e.value("leaky")
-    ruling = share_rule(
-        e, "convert_only", "buffer_only", holds=lambda m: m >= 1.8, fails=lambda m: m < 1.35,
-        says=lambda both_, dicts, m: (
-            f"the buffer of dicts alone peaked at {size_text(dicts)}; converted with "
-            f"`Table.from_pylist`, at {size_text(both_)} (the Arrow copy added {m - 1:.0%}); "
-            f"converted and written with pyarrow's default writer, at {size_text(written)}"),
-    )
-    return Ruling(ruling.verdict, ruling.evidence, {**ruling.figures, "leaky peak": written})
+def _about_twice(e: Evidence) -> Ruling:
+    share, converted, dicts = e.ratio("one_buffer", "one_buffer", "converted", base_figure="dicts")
+    twice = Band(1 + share.value, 1 + share.low, 1 + share.high)
+    return rule(within(twice, 1.75, 2.5),
+                f"a full buffer's dicts held {size_text(dicts.value)}; `Table.from_pylist` added "
+                f"{size_text(converted.value)} at its peak while they were alive: "
+                f"{twice.value:.2f}x the dicts (the story: 0.5-1 GB of dicts, 1-2 GB in all)",
+                **{"dicts": dicts.value, "converted": converted.value})
 
 
-def _solution_a(e: Evidence) -> Ruling:
-    keeps = budget_rule(e, "story_fix", holds_if="keeps")
-    flat = growth_rule(e, "story_fix", holds_if="flat")
-    return both(keeps, flat)
+def _write_adds(e: Evidence) -> Ruling:
+    written, _, _ = e.ratio("one_buffer", "one_buffer", "written", base_figure="dicts")
+    return rule(within(written, low=0.33),
+                f"writing the table (`write_table`, dictionary pages {'on' if e.param('dictionary') else 'off'}) "
+                f"added {size_text(e.value('one_buffer', 'written'))} at its peak, "
+                f"{written.value:.0%} of the {size_text(e.value('one_buffer', 'dicts'))} of dicts "
+                f"(the story: 1-2 GB became 1.5-3 GB, a half more)",
+                **{"written": e.value("one_buffer", "written"), "dicts": e.value("one_buffer", "dicts")})
 
 
-def _solution_c(e: Evidence) -> Ruling:
-    keeps = budget_rule(e, "micro_batches", holds_if="keeps")
-    slow, fast = e.seconds("micro_batches"), e.seconds("fixed")
-    return Ruling(keeps.verdict,
-                  f"{keeps.evidence}; {slow:.2f} s with a `gc.collect()` per micro-batch, "
-                  f"{fast:.2f} s without (the casebook's fix)",
-                  {**keeps.figures, "micro_batches seconds": slow, "fixed seconds": fast})
+def _flush_adds(e: Evidence) -> Ruling:
+    delta, dicts = e.band("one_buffer", "flush_delta", ratio=True), e.value("one_buffer", "dicts")
+    share = delta.scaled(1 / dicts)
+    return rule(within(share, low=0.0),
+                f"RSS read {size_text(abs(delta.value))} {'more' if delta.value >= 0 else 'less'} after "
+                f"the flush than before it, against {size_text(dicts)} of dicts flushed",
+                **{"flush_delta": delta.value, "dicts": dicts})
+
+
+def _spikes_add_up(e: Evidence) -> Ruling:
+    return ratio_rule(e, "leaky", "one_flush", low=1.25, says=lambda two, one, q: (
+        f"with {e.param('batches') // e.param('flush_batches')} flushes the writer peaked at "
+        f"{size_text(two.value)}, with one at {size_text(one.value)} ({q.value:.2f}x)"))
+
+
+def _slower(variant: str, base: str, most: float) -> Any:
+    return lambda e: speed_rule(e, variant, base, high=most)
 
 
 CASE = Case(
@@ -234,40 +313,88 @@ CASE = Case(
     lesson=(
         "The buffer is the problem: a writer that flushes only when full holds everything added "
         "since the last flush. The Arrow table is much smaller than the dicts it is made from "
-        "(columns of numbers and one string buffer, against a dict and its objects per row); "
-        "what a flush costs on top of the dicts is mostly the conversion's working memory and "
-        "the Parquet writer's dictionary pages. Flushing each batch as it arrives bounds memory "
-        "at a batch; writing record batches of 10,000 rows through one open `ParquetWriter`, "
-        "without dictionary pages for unique values, bounds it lower still, and does not need a "
-        "`gc.collect()` per micro-batch, which costs time and frees nothing."
+        "(columns of numbers and one string buffer, against a dict and its objects per row): "
+        "the conversion does not double the buffer unless long strings dominate it. Flushing "
+        "each batch as it arrives bounds memory at a batch; writing record batches of 10,000 "
+        "rows through one open `ParquetWriter`, without dictionary pages for unique values, "
+        "bounds it lower still, and does not need a `gc.collect()` per micro-batch, which costs "
+        "time and frees nothing."
     ),
     metric="peak",
     sizes=SIZES,
     budget=budget,
-    growth_keys=("flush_batches",),
+    # Growth in products: the buffer's size (flush_batches) and the batches that arrive.
+    growth_keys=("batches", "flush_batches"),
+    growth_scale=0.25,
     variants=(
         Variant("leaky", leaky, "leaky", "the story's writer: flush when the buffer is full",
                 growth=True),
-        Variant("story_fix", story_fix, "story_fix", "Solution A: write every batch at once", growth=True),
-        Variant("fixed", fixed, "fixed", "record batches of 10,000 through one writer", growth=True),
+        # Between invocations Solution A's peak moved by 6.2% and its CPU time against the story's
+        # writer's by 5.0%, Solution C's by 8.6% and 28.5%, the streaming writer's time by 6.6%,
+        # the flush's RSS difference by 16.5% (benchmarks/casebook_stability.md): Python objects,
+        # pymalloc's arenas and Arrow's pool.
+        Variant("story_fix", story_fix, "story_fix", "Solution A: write every batch at once", growth=True,
+                spread=0.1, time_spread=0.05),
+        Variant("fixed", fixed, "fixed", "record batches of 10,000 through one writer", growth=True,
+                time_spread=0.1),
         Variant("buffer_only", buffer_only, "part", "the same buffer, never converted"),
         Variant("convert_only", convert_only, "part", "the same buffer, converted but not written"),
-        Variant("micro_batches", micro_batches, "part", "Solution C: micro-batches and `gc.collect()`"),
+        Variant("one_buffer", one_buffer, "part", "one full buffer, flushed step by step", timeline=False,
+                spread=0.2),
+        Variant("one_flush", one_flush, "part", "the story's writer, one buffer's worth of batches"),
+        Variant("micro_batches", micro_batches, "part", "Solution C: micro-batches and `gc.collect()`",
+                spread=0.1),
+        Variant("keep_all", keep_all, "flip", "Solution A, keeping every batch it wrote", growth=True),
         Variant("gc_after_flush", gc_after_flush, "flip", "the story's writer, `gc.collect()` after flushes"),
     ),
     claims=(
         Claim("A writer buffer that flushes only when it is full holds every product added since "
               "the last flush, so its memory grows with the products between flushes.",
-              lambda e: both(budget_rule(e, "leaky"), growth_rule(e, "leaky"))),
-        Claim("`Table.from_pylist` duplicates the buffer: the dicts and their Arrow copy take "
-              "about twice the buffer's memory.", _arrow_doubles),
-        Claim("Solution A, flushing every batch as it arrives, removes the accumulation.", _solution_a),
+              lambda e: both(budget_rule(e, "leaky"), growth_rule(e, "leaky")),
+              section="Part 2, Problem 2; Part 6, root cause 2",
+              flip=Flip("Solution A's writer", variants={"leaky": "story_fix"})),
+        Claim("`Table.from_pylist` duplicates the buffer: the dicts and their Arrow copy take about "
+              "twice the buffer's memory (1-2 GB for 0.5-1 GB of dicts).", _about_twice,
+              section="Part 2, Problem 3",
+              flip=Flip("SMILES strings 100 characters longer (15,000 products a batch)",
+                        params={"extra": 100, "batch": 15000})),
+        Claim("Writing the table adds compression and encoding buffers on top (1.5-3 GB in all).",
+              _write_adds, section="Part 2, Problem 3",
+              flip=Flip("the writer without dictionary pages", params={"dictionary": False})),
+        Claim("Each flush is a spike of its own: 8 flushes in the final stage add up to 8-16 GB.",
+              _spikes_add_up, section="Part 6, root cause 3",
+              flip=Flip("a writer that keeps what it flushed", params={"keep_flushed": True})),
+        Claim("A flush adds to memory instead of freeing it (+0.1% to +1.2% of the machine).",
+              _flush_adds, section="Part 1, critical observations; Part 2, Problem 3",
+              flip=Flip("the writer without dictionary pages", params={"dictionary": False})),
+        Claim("Solution A, flushing every batch as it arrives, removes the accumulation.",
+              lambda e: both(budget_rule(e, "story_fix", holds_if="keeps"),
+                             growth_rule(e, "story_fix", holds_if="flat")),
+              section="Part 8, Solution A",
+              flip=Flip("Solution A keeping every batch it wrote", variants={"story_fix": "keep_all"})),
+        Claim("Solution A costs 10-20% of the throughput, at most.", _slower("story_fix", "leaky", 1.2),
+              section="Part 8, Solution A",
+              flip=Flip("a buffer that drops each batch instead of writing it, in its place",
+                        variants={"story_fix": "buffer_only"})),
         Claim("Solution C, micro-batches of 10,000 with `gc.collect()` after each, bounds the "
-              "memory of each write.", _solution_c),
-        Claim("Solution D, a streaming writer, keeps memory constant however many products "
-              "arrive between flushes.",
-              lambda e: both(budget_rule(e, "fixed", holds_if="keeps"),
-                             growth_rule(e, "fixed", holds_if="flat"))),
+              "memory of each write.", lambda e: budget_rule(e, "micro_batches", holds_if="keeps"),
+              section="Part 8, Solution C",
+              flip=Flip("the story's buffering writer", variants={"micro_batches": "leaky"})),
+        Claim("Solution C is only slightly slower than the story's writer (more collector overhead).",
+              _slower("micro_batches", "leaky", 1.25), section="Part 8, Solution C",
+              flip=Flip("record batches through one writer, no `gc.collect()` (Solution D), in its place",
+                        variants={"micro_batches": "fixed"})),
+        Claim("Solution D, a streaming writer, keeps memory constant however many products arrive.",
+              lambda e: both(budget_rule(e, "fixed", holds_if="keeps"), growth_rule(e, "fixed", holds_if="flat")),
+              section="Part 8, Solution D",
+              flip=Flip("a writer keeping every batch it wrote", variants={"fixed": "keep_all"})),
+        Claim("Record batches of 10,000 through one open writer without dictionary pages need less "
+              "than Solution A, with no `gc.collect()` at all.",
+              lambda e: ratio_rule(e, "fixed", "story_fix", high=0.8, says=lambda d, a, q: (
+                  f"the streaming writer peaked at {size_text(d.value)}, Solution A at "
+                  f"{size_text(a.value)} ({q.value:.0%})")),
+              origin="casebook", section="Part 8, Solution D",
+              flip=Flip("Solution A in its place", variants={"fixed": "story_fix"})),
     ),
     flip={"story_fix": "gc_after_flush"},
     imports=("numpy", "pandas", "pyarrow", "pyarrow.parquet"),
