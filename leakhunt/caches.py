@@ -63,21 +63,31 @@ class _Registry:
     """The user's caches, found module by module as modules are imported."""
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.seen: dict[str, int] = {}  # module name -> id of the module looked through
         self.count = -1
-        self.found: list[tuple[Any, str, str, Any]] = []  # (wrapper ref, module, name, owner ref)
+        # id of the wrapper -> (wrapper ref, module, name, owner ref): one entry per cache, labelled
+        # by the module that defines it where another module imported it too
+        self.found: dict[int, tuple[Any, str, str, Any]] = {}
 
     def refresh(self) -> None:
         if len(sys.modules) == self.count:
             return
         for name, module in list(sys.modules.items()):
-            if name in self.seen:
-                continue
-            self.seen.add(name)
+            if self.seen.get(name) == id(module):
+                continue  # looked through (a module imported again under its name is looked at again)
+            self.seen[name] = id(module)
             if _user_module(module):
-                self.found.extend(_caches_in(module))
+                for found in _caches_in(module):
+                    self.add(found)
         self.count = len(sys.modules)
-        self.found = [f for f in self.found if f[0]() is not None]
+        self.found = {key: f for key, f in self.found.items() if f[0]() is not None}
+
+    def add(self, found: tuple[Any, str, str, Any]) -> None:
+        wrapper = found[0]()
+        key = id(wrapper)
+        known = self.found.get(key)
+        if known is None or known[0]() is not wrapper or getattr(wrapper, "__module__", None) == found[1]:
+            self.found[key] = found
 
 
 def _user_module(module: Any) -> bool:
@@ -120,7 +130,7 @@ def mark() -> CacheMark:
     """How full each of the user's caches is now (at a block's start)."""
     _REGISTRY.refresh()
     entries = []
-    for ref, module, name, owner in _REGISTRY.found:
+    for ref, module, name, owner in _REGISTRY.found.values():
         wrapper = ref()
         if wrapper is not None:
             info = wrapper.cache_info()

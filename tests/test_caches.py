@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from engine_subprocess import run_scenario  # noqa: E402
 
+MiB = 1 << 20
 MODES = [None, "--leak-trace", "--leak-no-rerun"]
 UNBOUNDED_HINT = "an unbounded cache (functools.cache, lru_cache(maxsize=None)) keeps every result"
 METHOD_HINT = "functools.cache/lru_cache on a method keeps every self it was called with alive"
@@ -91,6 +92,29 @@ def test_fills_a_cache_within_its_budget():
         load(key)
 '''
 
+CACHED_DATA = '''
+import functools
+
+import numpy as np
+
+
+@functools.cache
+def rows(key):
+    return np.full(500_000, key, dtype="float64")  # 3.8 MiB per key
+'''
+
+IMPORTED = '''
+import pytest
+
+from cached_data import rows
+
+
+@pytest.mark.memory_budget(rss="5 MB")
+def test_fills_an_imported_cache():
+    for key in range(4):
+        rows(key)
+'''
+
 LIBRARY = '''
 import functools
 
@@ -116,6 +140,7 @@ def test_fills_a_library_cache():
 
 def _run(pytester: pytest.Pytester, source: str, *args: str) -> dict[str, dict]:
     pytester.path.joinpath("test_caches_case.py").write_text(source)
+    pytester.path.joinpath("cached_data.py").write_text(CACHED_DATA)
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:xdist", "-p", "no:cacheprovider",
                                            "--leak-report-file=report.json", *args, timeout=600)
     assert result.ret in (0, 1), result.stdout.str()[-3000:]
@@ -137,6 +162,15 @@ def test_a_cache_of_the_users_the_test_fills_is_kept_memory(pytester: pytest.Pyt
         assert _roots(record)[:1] == [root], (flag, name, record)
         assert hint in record["explanation"]["hint"], (flag, name, record)
     assert records["test_fills_a_cache_within_its_budget"]["verdict"] == "ok", (flag, records)
+
+
+def test_a_cache_imported_from_a_module_of_the_users_is_named_once(pytester: pytest.Pytester) -> None:
+    """The cache is a global of the module that defines it and of the test file that imports it:
+    one root, by the module that defines it, counted once."""
+    record = _run(pytester, IMPORTED)["test_fills_an_imported_cache"]
+    assert record["verdict"] == "over_budget", record
+    assert _roots(record) == ["rows (global in cached_data)"], record
+    assert 15 * MiB < record["explanation"]["roots"][0]["size"] < 16 * MiB, record
 
 
 @pytest.mark.parametrize("flag", [None, "--leak-trace"])
