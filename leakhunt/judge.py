@@ -9,8 +9,9 @@ it. Renderers take the :class:`Judgement`'s :class:`~leakhunt.explanation.Explan
 The one rule for a retained figure over its limit (the same whatever the options): what the
 block's own survivors hold counts; when they do not account for the excess and the block was
 called a second time, the second call decides - within the limit, the first call's excess was
-one-time initialisation (first imports, pools, caches) or other threads' memory and is not
-counted; over it, the excess stands. Without a second call, what modules loaded during the
+one-time initialisation (first imports, pools, a library's caches) or other threads' memory and
+is not counted; over it, the excess stands. What the block put into a cache of the user's is
+among what its roots hold (:mod:`leakhunt.caches`): a second call would only hit it. Without a second call, what modules loaded during the
 block hold is not counted either (a module imported inside a test), so the verdict does not
 depend on whether the block could be called again.
 """

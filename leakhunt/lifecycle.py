@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from leakhunt import defaults, probes
 from leakhunt.budget import Budget, check
+from leakhunt.caches import CacheMark, charge, filled
+from leakhunt.caches import mark as mark_caches
 from leakhunt.judge import RETAINED, Evidence, Judgement, PeakEvidence, judge, standing, unjudged
 from leakhunt.measure import Measurement, Measurer, confirm
 from leakhunt.settle import freeze_heap, refreeze_heap, settle, thaw_heap, trim
@@ -120,11 +122,14 @@ class Block:
         self.measurement: Measurement | None = measurement
         self.concurrent: tuple[str, ...] = ()  # threads of other blocks that ran at the same time
         self._measurer: Measurer | None = None
+        self._caches: CacheMark | None = None  # how full the user's caches were at the start
 
     # ------------------------------------------------------------------ measuring
     def start(self) -> Block:
         _ACTIVE.enter(self)
         try:
+            if _retained_limit(self.policy):
+                self._caches = mark_caches()  # the user's caches the block fills are its kept memory
             self._measurer = self.policy.measurer().start()
         except BaseException:
             _ACTIVE.leave(self)
@@ -244,6 +249,8 @@ class Block:
             if second.second is None and found.survivors is not None:
                 found.notes.extend(second.notes)  # the second call failed: the first call's survivors explain
             else:
+                # what the first call put into the user's caches is still the explanation's
+                second.survivors = charge(second.survivors, found.cache_roots, counted=False)
                 found = second
         if self.concurrent:
             found.notes.insert(0, f"other blocks ran at the same time (in {', '.join(self.concurrent)}): the figures "
@@ -260,6 +267,9 @@ class Block:
         traced_first = scope is not None and scope.fresh  # before the survivors' search stops the trace
         peak, peak_seen = _first_peak(peak, figures, traced_first)
         found = _Found.of(scope, named, peak=peak) if retained and scope is not None else _Found(peak=peak)
+        if retained and self._caches is not None:
+            found.cache_roots = filled(self._caches, scope.created_here if scope is not None else None)
+            found.survivors = charge(found.survivors, found.cache_roots, counted=traced_first)
         found.traced_first = traced_first
         found.peak_seen = peak_seen
         return found
@@ -273,6 +283,8 @@ class Block:
             return False
         decided = found.attributable is not None and excess and found.attributable >= excess
         peak_sites = _wants_peak_sites(found, {v.figure for v in violations})
+        if decided and sum(r.size for r in found.cache_roots) >= excess:
+            return peak_sites  # the user's caches hold it: a second call would only hit them, making nothing
         return bool((not decided or not found.traced_first) and (excess or peak_sites))
 
     def _traced_call(self, again: Callable[[], Any], named: dict[str, Any] | None, *, peak_sites: bool,
@@ -306,6 +318,11 @@ class Block:
             measurer.close()
 
 
+def _retained_limit(policy: Policy) -> bool:
+    """A limit on memory the block keeps (a cache it fills is such memory: :mod:`leakhunt.caches`)."""
+    return not policy.cheap and policy.budget is not None and any(f in RETAINED for f in policy.budget.limits())
+
+
 def _wants_peak_sites(found: _Found, figures: set[str]) -> bool:
     """A broken peak that the first call's own peak source did not explain."""
     return "peak" in figures and not ((found.traced_first and found.peak is not None) or found.peak_seen)
@@ -331,6 +348,7 @@ class _Found:
         self.traced_first = False  # the first call was traced freshly
         self.peak_seen = False  # the first call's peak source saw its own peak (leakhunt.native)
         self.first_own: int | None = None
+        self.cache_roots: tuple[Any, ...] = ()  # the user's caches the first call filled (leakhunt.caches)
         self.survivors: Survivors | None = None
         self.sites: tuple[Any, ...] = ()
         self.types: tuple[tuple[str, int], ...] = ()

@@ -83,17 +83,7 @@ def test_import_inside_a_test_passes_in_every_mode(pytester: pytest.Pytester, fl
     _check(_run(pytester, "modes", *([flag] if flag else [])), "modes", ("test_imports_a_module",))
 
 
-_HIDDEN_CACHE = ("an untraced first call cannot tell that the arrays an lru_cache's (untracked) dict holds were "
-                 "made in the block, and the traced second call made nothing new: the fill passes as one-time "
-                 "initialisation by default and under --leak-trace, and fails unexplained (no root) under "
-                 "--leak-no-rerun (issue 19 item 9, issue 21 item 8; not fixed yet)")
-
-
-@pytest.mark.parametrize("flag", [pytest.param(None, marks=pytest.mark.xfail(reason=_HIDDEN_CACHE, strict=True)),
-                                  pytest.param("--leak-trace",
-                                               marks=pytest.mark.xfail(reason=_HIDDEN_CACHE, strict=True)),
-                                  pytest.param("--leak-no-rerun",
-                                               marks=pytest.mark.xfail(reason=_HIDDEN_CACHE, strict=True))])
+@pytest.mark.parametrize("flag", MODES)
 def test_unbounded_cache_fails_in_every_mode(pytester: pytest.Pytester, flag: str | None) -> None:
     """Issue 21, item 8: an lru_cache(maxsize=None) the test fills with the same four keys keeps
     15.3 MiB for good: over a 5 MB budget whatever the options."""

@@ -3,8 +3,9 @@ copies this file into a pytester directory as test_zoo_modes.py (beside zoo_tabl
 the second test imports) and runs it by default, under --leak-trace and under --leak-no-rerun.
 
 The rule (docs/plugin.md, "How the explanation is obtained, and the rule"): what the first call
-left alive under the user's roots counts; an excess they do not hold is decided by a second call,
-which --leak-no-rerun turns off (the excess then counts)."""
+left alive under the user's roots counts, and what it added to a cache of the user's is among it
+(leakhunt/caches.py); an excess they do not hold is decided by a second call, which
+--leak-no-rerun turns off (the excess then counts), and modules loaded are never counted."""
 
 import functools
 
