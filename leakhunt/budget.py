@@ -122,6 +122,14 @@ class Budget:
             kwargs[key] = int(value) if key in ("repeat", "warmup") and value.isdigit() else value
         return cls.from_kwargs(where, **kwargs)
 
+    def spec(self) -> str:
+        """The budget in :meth:`from_spec`'s grammar, each limit as the user wrote it (bytes when
+        not given as text): ``'rss=20MB,peak=1GB'``, what ``--memory-budget`` takes back."""
+        values: dict[str, object] = dict(self.limits())
+        if self.leak is not None:
+            values.update(leak=self.leak, repeat=self.repeat, warmup=self.warmup)
+        return ",".join(f"{name}={self.spelled(name) or value}" for name, value in values.items())
+
     def spelled(self, name: str) -> str | None:
         """How the user wrote the limit ``name`` (None: as bytes, or not set)."""
         return dict(self.given).get(name)

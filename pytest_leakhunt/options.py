@@ -26,8 +26,8 @@ from leakhunt.units import format_size, parse_size
 if TYPE_CHECKING:
     from leakhunt.budget import Budget
 
-__all__ = ["OomSettings", "Settings", "addoption", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD", "NATIVE", "PEAK_MODES",
-           "SCOPES"]
+__all__ = ["OomSettings", "Settings", "addoption", "flag_of", "spelled", "DEFAULT_REPEATS", "DEFAULT_THRESHOLD",
+           "NATIVE", "PEAK_MODES", "SCOPES"]
 
 DEFAULT_REPEATS = 10
 DEFAULT_THRESHOLD = "64 KiB"
@@ -42,6 +42,18 @@ _HUNT_ON = "__default__"  # --leak-hunt without a value
 _OOM_ON = "__default__"  # --leak-oom-guard without a value
 #: --leak-trace=native / leak_trace = native: budgeted peaks explained by memray (leakhunt.native)
 NATIVE = "native"
+
+
+def flag_of(dest: str) -> str:
+    """The command-line option of a setting (``leak_report_top`` → ``--leak-report-top``): every
+    option is its ini twin's name with ``_`` as ``-``."""
+    return "--" + dest.replace("_", "-")
+
+
+def spelled(dest: str, value: object) -> str:
+    """An option as a user writes it: ``--leak-report`` for a flag that is on, else
+    ``--leak-threshold=64 KiB``."""
+    return flag_of(dest) if value is True else f"{flag_of(dest)}={value}"
 
 
 def addoption(parser: pytest.Parser) -> None:
@@ -127,6 +139,7 @@ class Settings:
     budget_spec: str | None = None
     hunt: int | None = None  # measured repeats, or None when not hunting every test
     threshold: int = 64 * 1024
+    threshold_given: str = DEFAULT_THRESHOLD  # as the user wrote it, for the report's options
     trace: bool = False
     native: bool = False  # peaks of budgeted tests explained by memray (--leak-trace=native)
     children: bool = False
@@ -161,7 +174,24 @@ class Settings:
             "leak_baseline": str(self.baseline) if self.baseline else None,
             "leak_regression": self.regression,
             "leak_regression_warn": self.regression_warn,
+            "options": list(self.options()),
         }
+
+    def options(self) -> tuple[str, ...]:
+        """The settings that shaped the run's figures, as the options that give them
+        (``--leak-report-top=10``, ``--leak-threshold=64 KiB``): what a report's reader knows.
+        A companion shows only beside the option it serves; off flags are left out."""
+        given = (
+            ("leak_report", self.report), ("leak_report_top", self.report_top if self.report else None),
+            ("memory_budget", self.budget.spec() if self.budget else None), ("leak_hunt", self.hunt),
+            ("leak_threshold", self.threshold_given if self.hunt else None),
+            ("leak_trace", NATIVE if self.native else self.trace), ("leak_children", self.children),
+            ("leak_no_rerun", not self.rerun), ("leak_scope", self.scope), ("leak_peak", self.peak),
+            ("leak_baseline", self.baseline_given), ("leak_regression", self.regression),
+            ("leak_regression_warn", self.regression_warn),
+            ("leak_oom_guard", self.oom.threshold if self.oom is not None else None),
+        )
+        return tuple(spelled(dest, value) for dest, value in given if value not in (None, False))
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -192,6 +222,7 @@ class Settings:
             budget_spec=budget.describe() if budget else None,
             hunt=hunt,
             threshold=threshold,
+            threshold_given=str(raw("leak_threshold")[1] or DEFAULT_THRESHOLD),
             trace=False if native else raw.flag("leak_trace"),
             native=native,
             children=raw.flag("leak_children"),
@@ -231,7 +262,7 @@ class _Raw:
     def __call__(self, dest: str) -> tuple[str, object]:
         value = self.config.getoption(dest)
         if value is not None:
-            return "--" + dest.replace("_", "-"), value
+            return flag_of(dest), value
         return f"ini option {dest}", _ini(self.config, dest)
 
     def given(self, dest: str) -> bool:

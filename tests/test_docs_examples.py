@@ -83,8 +83,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     site = tmp_path / "site"
     for page in (*PAGES, "plugin.md", "run.md", "reports.md", "reference.md"):
-        built = "index.html" if page == "index.md" else f"{page[:-3]}/index.html"
-        assert (site / built).is_file()
+        assert (site / f"{page[:-3]}.html").is_file()  # page.html: links work on the site opened from disk
     pages = {path: path.read_text(encoding="utf-8") for path in site.rglob("*.html")}
     # offline: no script, style sheet or font is fetched from another site
     for path, html in pages.items():
@@ -97,12 +96,28 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     # code is highlighted when the site is built (Pygments), not by a script in the browser
     assert '<div class="highlight">' in pages[site / "index.html"] and "hljs" not in pages[site / "index.html"]
     # the reference is generated from the docstrings: every public name, with its docstring's words
-    reference = pages[site / "reference" / "index.html"]
+    reference = pages[site / "reference.html"]
     for name in leakhunt.__all__:
         assert re.search(rf'id="leakhunt(\.\w+)?\.{name}"', reference), name
         doc = (getattr(leakhunt, name).__doc__ or "").strip().split("\n")[0]
         words = re.sub(r"[`*:]", "", doc).split()[:3]
         assert words and all(word.split("(")[0] in reference for word in words), (name, words)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None, reason="mkdocs is not installed")
+def test_the_site_reads_from_disk(tmp_path: Path) -> None:
+    """Opened from disk (file://): links name their pages, the search box has its index as a
+    script and a local worker shim, code blocks have a copy button, the home page a picture."""
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
+                    "--site-dir", str(site)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert 'href="plugin.html"' in home and 'href="plugin/"' not in home
+    assert (site / "search" / "search_index.js").read_text(encoding="utf-8").startswith("var __index = ")
+    assert '<script src="javascripts/iframe-worker-shim.js">' in home and "unpkg.com" not in home
+    assert '"content.code.copy"' in home and '"search.highlight"' in home
+    assert re.search(r'<img [^>]*src="run/timeline.png"', home) and (site / "run" / "timeline.png").is_file()
+    assert '<link rel="stylesheet" href="stylesheets/extra.css">' in home
 
 
 def test_mkdocs_config_has_a_nav_of_every_page() -> None:

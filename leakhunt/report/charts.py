@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 from leakhunt.units import format_size
 
-__all__ = ["PEAK", "GROWTH", "distribution_svg", "figure", "matplotlib", "svg", "top_tests_svg"]
+__all__ = ["PEAK", "GROWTH", "distribution_figure", "distribution_svg", "figure", "legend_below", "matplotlib", "svg",
+           "top_tests_figure", "top_tests_svg"]
 
 #: Colours of the figures, shared with the page's legend and table.
 PEAK, GROWTH = "#3b6fc4", "#e0762b"
@@ -52,6 +53,12 @@ def svg(fig: Any, *, element_id: str, label: str) -> str:
     return element.replace("<svg ", f'<svg id="{element_id}" class="chart" role="img" aria-label="{label}" ', 1)
 
 
+def legend_below(fig: Any) -> None:
+    """The figure's legend outside its axes, under them: it never covers a bar or a line."""
+    fig.set_layout_engine("constrained")
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+
+
 def _short_id(nodeid: str, limit: int = 60) -> str:
     return nodeid if len(nodeid) <= limit else "\u2026" + nodeid[-(limit - 1):]
 
@@ -67,11 +74,20 @@ def top_tests_svg(rows: Sequence[Any], *, element_id: str = "leakhunt-top-tests"
 
     ``rows`` are :class:`leakhunt.report.model.TestRecord` (the top N, already chosen).
     """
+    fig = top_tests_figure(rows)
+    if fig is None:
+        return None
+    n = len(fig.axes[0].get_yticks())
+    return svg(fig, element_id=element_id, label=f"top {n} tests by peak and RSS growth")
+
+
+def top_tests_figure(rows: Sequence[Any]) -> Any:
+    """The Figure of :func:`top_tests_svg`, or None when no row has a figure."""
     rows = [r for r in rows if r.peak is not None or r.rss_growth is not None]
     if not rows:
         return None
     n = len(rows)
-    fig = figure(10.5, 0.95 + 0.3 * n)
+    fig = figure(10.5, 1.2 + 0.3 * n)
     ax = fig.add_subplot(1, 1, 1)
     ys = list(range(n))[::-1]
     height = 0.38
@@ -85,10 +101,9 @@ def top_tests_svg(rows: Sequence[Any], *, element_id: str = "leakhunt-top-tests"
     _size_axis(ax.xaxis)
     ax.set_ylim(-0.7, n - 0.3)
     ax.grid(True, axis="x", linewidth=0.3, alpha=0.7)
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     ax.set_title(f"Top {n} tests by peak", fontsize=10)
-    fig.tight_layout()
-    return svg(fig, element_id=element_id, label=f"top {n} tests by peak and RSS growth")
+    legend_below(fig)
+    return fig
 
 
 def distribution_svg(rows: Sequence[Any], *, element_id: str = "leakhunt-distribution") -> str | None:
@@ -96,6 +111,14 @@ def distribution_svg(rows: Sequence[Any], *, element_id: str = "leakhunt-distrib
 
     Readable for any number of tests: the bins, not the tests, set the width.
     """
+    fig = distribution_figure(rows)
+    if fig is None:
+        return None
+    return svg(fig, element_id=element_id, label="distribution of peak and RSS growth per test")
+
+
+def distribution_figure(rows: Sequence[Any]) -> Any:
+    """The Figure of :func:`distribution_svg`, or None when no test has a figure above zero."""
     peaks = [r.peak for r in rows if r.peak is not None and r.peak > 0]
     growths = [r.rss_growth for r in rows if r.rss_growth is not None and r.rss_growth > 0]
     values = peaks + growths
@@ -105,7 +128,7 @@ def distribution_svg(rows: Sequence[Any], *, element_id: str = "leakhunt-distrib
     high = max(max(values), low * 2)
     start, stop = math.floor(math.log2(low)), math.ceil(math.log2(high))
     edges = [2.0 ** (start + i / 2) / _MiB for i in range(0, 2 * (stop - start) + 1)]
-    fig = figure(10.5, 3.4)
+    fig = figure(10.5, 3.7)
     ax = fig.add_subplot(1, 1, 1)
     if peaks:
         ax.hist([p / _MiB for p in peaks], bins=edges, color=PEAK, alpha=0.75,
@@ -121,7 +144,6 @@ def distribution_svg(rows: Sequence[Any], *, element_id: str = "leakhunt-distrib
     ax.set_xlabel("memory per test (log scale)")
     ax.set_ylabel("tests")
     ax.grid(True, linewidth=0.3, alpha=0.7)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     ax.set_title(f"Distribution over {len(rows)} measured tests", fontsize=10)
-    fig.tight_layout()
-    return svg(fig, element_id=element_id, label="distribution of peak and RSS growth per test")
+    legend_below(fig)
+    return fig

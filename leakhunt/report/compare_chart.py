@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from leakhunt.baseline import TestChange
-from leakhunt.report.charts import GROWTH, PEAK, _short_id, figure, svg
+from leakhunt.report.charts import GROWTH, PEAK, _short_id, figure, legend_below, svg
 from leakhunt.units import format_size
 
 __all__ = ["changes_svg"]
@@ -44,7 +44,5 @@ def changes_svg(changes: Sequence[TestChange], *, top: int = 20,
     ax.set_ylim(-0.7, n - 0.3)
     ax.grid(True, axis="x", linewidth=0.3, alpha=0.7)
     ax.set_title(f"The {n} biggest changes", fontsize=10)
-    # the legend outside the axes, under them: it never covers a bar
-    fig.set_layout_engine("constrained")
-    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    legend_below(fig)
     return svg(fig, element_id=element_id, label=f"the {n} biggest changes against the baseline")

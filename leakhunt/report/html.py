@@ -26,6 +26,15 @@ def _anchor(nodeid: str, used: set[str]) -> str:
     return anchor
 
 
+def _settings_text(settings: dict[str, Any]) -> str:
+    """The settings that shaped the figures, as the options the user gives (the front end that
+    wrote the report spells them: ``--leak-threshold=64 KiB``); a report written before it did
+    shows its settings' own names. Where the file went is no news to its reader."""
+    if settings.get("options") is not None:
+        return " ".join(settings["options"])
+    return ", ".join(f"{k}={v}" for k, v in settings.items() if v not in (None, False, "") and k != "report_file")
+
+
 class HtmlReport:
     """``HtmlReport(report, top=20).render(file)``: ``top`` tests in the bar chart."""
 
@@ -53,9 +62,7 @@ class HtmlReport:
         def any_set(name: str) -> bool:
             return any(getattr(r, name) is not None for r in report.records)
 
-        # the settings that shaped the figures (where the file went is no news to its reader)
-        settings = ", ".join(f"{k}={v}" for k, v in report.settings.items()
-                             if v not in (None, False, "") and k != "report_file")
+        settings = _settings_text(report.settings)
         return {
             "report": report,
             "version": report.version,

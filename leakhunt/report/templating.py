@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import IO, Any, Sequence
 
@@ -51,6 +52,30 @@ def _signed(value: int | float | None) -> str:
     return format_size(value, signed=True)
 
 
+# where a long token may break: after a path's '/', a node id's '::', '[' and ',', a name's '_'
+# and '-', and a '.' or '-' not before a digit (1.5 and -1 stay whole; so does every number)
+_BREAK_AFTER = re.compile(r"(::|[/\\\[,_]|[.-](?!\d))")
+# the space between a figure's number and its unit (19.1 MiB, 20 MB)
+_FIGURE_SPACE = re.compile(r"(?<=\d) (?=[KMGTPE]?i?B\b)")
+
+
+def breakable(text: object) -> Any:
+    """``text`` escaped, with a line-break opportunity (``<wbr>``) after each separator of a test
+    id or path, so a long token wraps at its parts in a table cell, never inside a word or number."""
+    from markupsafe import Markup, escape  # Jinja2's own dependency
+
+    return Markup(_BREAK_AFTER.sub(r"\1<wbr>", str(escape("" if text is None else str(text)))))
+
+
+def unbroken(text: object) -> Any:
+    """``text`` escaped, each figure's number and unit joined by a no-break space (``19.1 MiB``):
+    a budget cell (``rss=20MB = 19.1 MiB, peak=1.0 GiB``) wraps between its words, never inside a
+    figure."""
+    from markupsafe import Markup, escape  # Jinja2's own dependency
+
+    return Markup(_FIGURE_SPACE.sub("\u00a0", str(escape("" if text is None else str(text)))))
+
+
 def _percent(part: int | float | None, whole: int | float | None) -> str:
     if part is None or not whole:
         return ""
@@ -72,6 +97,8 @@ def environment(extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> Any:
     )
     env.filters["size"] = format_size
     env.filters["signed"] = _signed
+    env.filters["breakable"] = breakable  # a test id or path in a cell: wraps at its parts
+    env.filters["unbroken"] = unbroken  # a budget in a cell: no figure split from its unit
     env.filters["limit"] = format_limit  # a budget's limit: 'budget 20MB = 19.1 MiB'
     from leakhunt.report.model import budget_text
 
