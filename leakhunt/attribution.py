@@ -45,7 +45,7 @@ from leakhunt.heap import PLAIN, HeapScan, children, closed
 from leakhunt.hints import pattern_of
 from leakhunt.frames import FRAMEWORK as _FRAMEWORK_PACKAGES
 from leakhunt.retention import RetentionPath, paths_to
-from leakhunt.settle import thawed
+from leakhunt.settle import something_frozen, thawed
 from leakhunt.sizing import holding
 
 __all__ = ["Scope", "Survivors", "survivors", "created_types", "kept_by", "buffer_baseline"]
@@ -156,7 +156,7 @@ class Scope:
         self._froze = False
         self.frozen = False
         if freeze and gc.isenabled():
-            self._froze = gc.get_freeze_count() == 0
+            self._froze = not something_frozen()
             gc.freeze()  # someone else's freeze stays theirs: this adds to it, never undoes it
             self.frozen = True
         self.closed = False

@@ -105,10 +105,23 @@ def freeze_heap() -> bool:
     whether it froze: never when the collector is disabled or something is frozen already
     (someone else's freeze is theirs). Frozen garbage is collected after :func:`thaw_heap`.
     """
+    global _FROZEN_BY_US
     if not gc.isenabled() or gc.get_freeze_count():
         return False
     gc.freeze()
+    _FROZEN_BY_US = True
     return True
+
+
+#: whether :func:`freeze_heap` froze the heap and :func:`thaw_heap` has not undone it yet
+_FROZEN_BY_US = False
+
+
+def something_frozen() -> bool:
+    """Is any object in the permanent generation? ``gc.get_freeze_count()`` counts them one by
+    one on Python 3.11 (2.8 ms on pandas' test heap, frozen), so under :func:`freeze_heap` it is
+    not asked: a per-block question must stay cheap."""
+    return _FROZEN_BY_US or bool(gc.get_freeze_count())
 
 
 def refreeze_heap() -> None:
@@ -125,7 +138,9 @@ def refreeze_heap() -> None:
 
 def thaw_heap() -> None:
     """Undo :func:`freeze_heap`: frozen objects are collected as usual again."""
+    global _FROZEN_BY_US
     gc.unfreeze()
+    _FROZEN_BY_US = False
 
 
 @contextmanager
