@@ -11,6 +11,8 @@ from :class:`leakhunt.tracing.PeakSnapshots` (:class:`TraceAtPeak` keeps what it
 
 from __future__ import annotations
 
+import math
+
 import threading
 import time
 from array import array
@@ -189,14 +191,18 @@ class Timeline:
 
     def with_outside(self, samples: OutsideSamples, t0: float) -> Timeline:
         """This timeline's Arrow and children samples with the RSS read from outside
-        (:mod:`leakhunt.outside`; times on ``t0``'s clock), in time order. Samples from another
-        clock (more than a minute apart) are not merged."""
-        moved = [(t - t0, rss) for t, rss in zip(samples.t, samples.rss) if t >= t0]
+        (:mod:`leakhunt.outside`; times on ``t0``'s clock), in time order, ending with this
+        timeline's own last sample: what the outside process read after the script's end (the
+        tracer's work) is not the script's. Samples from another clock (more than a minute apart)
+        are not merged."""
+        end = self.t[-1] if self.t else math.inf
+        moved = [(t - t0, rss) for t, rss in zip(samples.t, samples.rss) if t0 <= t and t - t0 < end]
         if not moved or moved[0][0] > 60.0:
             return self
         rows: list[tuple[float, int | None, int | None, int | None]] = [
-            (t, None, a, c) for t, a, c in zip(self.t, self.arrow, self.children) if a is not None or c is not None]
+            (t, None, a, c) for t, a, c in zip(self.t[:-1], self.arrow, self.children) if a is not None or c is not None]
         rows.extend((t, rss, None, None) for t, rss in moved)
+        rows.append((self.t[-1], self.rss[-1], self.arrow[-1], self.children[-1]))
         rows.sort(key=lambda row: row[0])
         return Timeline(interval=samples.interval, t=[r[0] for r in rows], rss=[r[1] for r in rows],
                         arrow=[r[2] for r in rows], children=[r[3] for r in rows], outside=True)

@@ -79,11 +79,13 @@ def test_a_gap_is_marked_and_said() -> None:
 
 def test_outside_samples_merge_on_the_run_s_clock() -> None:
     inside = Timeline(interval=0.01, t=[0.0, 0.5, 1.0], rss=[1, 2, 3], arrow=[10, None, 30], children=[None] * 3)
-    outside = OutsideSamples(t=(99.9, 100.2, 100.7), rss=(4, 5, 6), interval=0.01, cpu_seconds=0.0)
+    outside = OutsideSamples(t=(99.9, 100.2, 100.7, 101.4), rss=(4, 5, 6, 7), interval=0.01, cpu_seconds=0.0)
     merged = inside.with_outside(outside, t0=100.0)
-    assert merged.outside and merged.count() == 2 and merged.count("arrow") == 2
-    assert [round(t, 6) for t in merged.t] == [0.0, 0.2, 0.7, 1.0]  # before the run's start: left out
-    assert merged.rss == [None, 5, 6, None] and merged.arrow == [10, None, None, 30]
+    assert merged.outside and merged.count() == 3 and merged.count("arrow") == 2
+    # before the run's start and after its end (the tracer's work): left out; the run's own last
+    # sample ends it
+    assert [round(t, 6) for t in merged.t] == [0.0, 0.2, 0.7, 1.0]
+    assert merged.rss == [None, 5, 6, 3] and merged.arrow == [10, None, None, 30]
     other_clock = OutsideSamples(t=(5000.0,), rss=(4,), interval=0.01, cpu_seconds=0.0)
     assert inside.with_outside(other_clock, t0=100.0) is inside
     assert Timeline.from_dict(merged.to_dict()).outside  # the JSON says who read RSS
@@ -98,4 +100,5 @@ def test_the_duration_is_the_script_s_run_and_the_timeline_ends_with_it(tmp_path
                            "r.json", "job.py"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     record = json.loads((tmp_path / "r.json").read_text())
-    assert abs(record["seconds"] - record["samples"]["t"][-1]) < 0.05
+    samples = record["samples"]
+    assert samples["outside"] and samples["t"][-1] == round(record["seconds"], 6)  # the run's own end
