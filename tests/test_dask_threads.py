@@ -87,11 +87,13 @@ def test_a_leak_in_front_of_a_p2p_shuffle(client: Client) -> None:
     transfer = report.prefix("shuffle-transfer")
     assert transfer.verdict in NOT_FLAGGED, (transfer.verdict, transfer.note)
     assert _flagged(report, leaky=P.LEAKY) == {}
-    # the shuffle's unpack tasks run only Dask's code and are known as such on every worker; the
-    # leak feeding the shuffle and the transfer (dask-expr's wrapper) are not
+    # the shuffle's transfer and unpack tasks run only Dask's code and are known as such on every
+    # worker; the leak feeding the shuffle is not
+    for name in ("shuffle-transfer", "p2pshuffle"):
+        rows = report.prefix(name).workers
+        assert rows and all(row["dask_shuffle"] for row in rows), (name, rows)
+    assert not any(row["dask_shuffle"] for row in report.prefix(P.LEAKY).workers)
     unpack = report.prefix("p2pshuffle")
-    assert unpack.workers and all(row["dask_shuffle"] for row in unpack.workers), unpack.workers
-    assert not any(row["dask_shuffle"] for name in (P.LEAKY, "shuffle-transfer") for row in report.prefix(name).workers)
     assert unpack.verdict in NOT_FLAGGED, (unpack.verdict, unpack.note)
 
 

@@ -227,6 +227,10 @@ def test_only_a_task_that_runs_nothing_but_distributed_shuffle_code_is_dasks() -
 
     assert runs_only_shuffle_code(Task(("p2pshuffle-x", 0), shuffle_unpack, "x", 0, TaskRef("shuffle-barrier-x")))
     assert runs_only_shuffle_code(Task("shuffle-barrier-x", p2p_barrier, "x", 1, 2))
+    from dask.dataframe.dask_expr._shuffle import _shuffle_transfer  # dask-expr's forwarder into it
+
+    assert runs_only_shuffle_code(Task(("shuffle-transfer-x", 0), _shuffle_transfer, TaskRef("p"), "x", 0))
+    assert not runs_only_shuffle_code(Task(("shuffle-transfer-x", 0), _shuffle_transfer, Task("inner", users, 1), "x", 0))
     assert not runs_only_shuffle_code(Task(("leaky-x", 0), users, TaskRef("p")))
     # the user's code fused into the task: not Dask's alone
     assert not runs_only_shuffle_code(Task(("p2pshuffle-x", 0), shuffle_unpack, "x", 0, Task("inner", users, 1)))

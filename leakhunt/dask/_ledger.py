@@ -23,6 +23,11 @@ __all__ = ["DataLedger", "runs_only_shuffle_code", "shuffle_buffers", "SHUFFLE_M
 #: ``merge_unpack``, ``rechunk_unpack``) and barriers (``p2p_barrier``) call a function of it.
 SHUFFLE_MODULE = "distributed.shuffle"
 
+#: Functions outside it that only hand their task's input to it: dask-expr's shuffle-transfer
+#: task calls ``distributed.shuffle._shuffle.shuffle_transfer`` and nothing else (the input it
+#: shards is a reference to another task's result, never code run here).
+SHUFFLE_FORWARDERS = frozenset({"dask.dataframe.dask_expr._shuffle._shuffle_transfer"})
+
 #: Values smaller than this (by Dask's sizeof) are counted by sizeof, without a walk: a walk costs
 #: tens to hundreds of microseconds (``python benchmarks/dask_overhead.py --per-task`` times one
 #: for a pandas frame of three columns), and small values hardly share buffers worth counting.
@@ -102,11 +107,12 @@ def shuffle_buffers(worker: Any) -> int:
 
 def runs_only_shuffle_code(run_spec: Any) -> bool:
     """Whether a task runs Dask's P2P shuffle code and nothing else: its function is
-    :data:`SHUFFLE_MODULE`'s and no argument is a task of its own (fused code, which could be
+    :data:`SHUFFLE_MODULE`'s (or one of :data:`SHUFFLE_FORWARDERS`) and no argument is a task of its own (fused code, which could be
     the user's). Such a task calls no code of the user's, so what it keeps is Dask's."""
     func = getattr(run_spec, "func", None)
     module = getattr(func, "__module__", None) or ""
-    if module != SHUFFLE_MODULE and not module.startswith(SHUFFLE_MODULE + "."):
+    forwarder = f"{module}.{getattr(func, '__qualname__', '')}" in SHUFFLE_FORWARDERS
+    if module != SHUFFLE_MODULE and not module.startswith(SHUFFLE_MODULE + ".") and not forwarder:
         return False
     from dask._task_spec import Task
 
