@@ -207,6 +207,7 @@ class NativePeak:
     capture: str | None = None  # the kept capture file (--keep-capture)
     notes: tuple[str, ...] = ()
     seconds: float = 0.0  # reading the capture
+    cpu_seconds: float = 0.0  # reading the capture: CPU time of the reading thread
     phases: tuple[tuple[str, float], ...] = ()  # (what, seconds) of reading the capture
     exact: bool = True  # explained at memray's own high-water mark
     malloc_kept: int | None = None  # freed memory malloc held in its arenas then (glibc), above the start
@@ -689,6 +690,7 @@ class _Reader:
         from leakhunt import native_capture as nc
 
         t0 = self._t = time.perf_counter()
+        cpu0 = time.thread_time()
         self._say("leakhunt: reading memray's capture (finding the high-water mark)")
         reader = memray.FileReader(self.path, max_memory_records=10**9)
         self._phase("high-water mark (memray)")
@@ -712,7 +714,8 @@ class _Reader:
             self._phase("allocations")
             self._say("leakhunt: charging the allocations at the peak to your lines")
             peak = self._build(scan)
-            return replace(peak, seconds=time.perf_counter() - t0, phases=tuple(self._phases))
+            return replace(peak, seconds=time.perf_counter() - t0, cpu_seconds=time.thread_time() - cpu0,
+                           phases=tuple(self._phases))
         finally:
             reader.close()
             if paused:
