@@ -1,6 +1,6 @@
 """What reading memray's capture costs the run: the native backend's read pauses Python's cyclic
 garbage collector (the collections it would trigger walk everything the script left alive, and
-find nothing) and always leaves the collector as it found it.
+find nothing) and always leaves the collector as it found it; it records its own CPU time.
 
 Each check records a small block in a subprocess (memray allows one tracker per process)."""
 
@@ -19,7 +19,7 @@ if not sys.platform.startswith(("linux", "darwin")):  # pragma: no cover - memra
 
 READ = """
 import gc, json, sys
-from leakhunt.native import NativeRecorder
+from leakhunt.native import NativePeak, NativeRecorder
 
 if sys.argv[1] == "off":
     gc.disable()
@@ -29,7 +29,9 @@ recorder.stop()
 during = []
 peak = recorder.analyse(status=lambda text: during.append((text, gc.isenabled())))
 recorder.close()
-print(json.dumps({"during": during, "after": gc.isenabled(), "sites": len(peak.sites)}))
+again = NativePeak.from_dict(json.loads(json.dumps(peak.to_dict())))
+print(json.dumps({"during": during, "after": gc.isenabled(), "sites": len(peak.sites), "cpu": peak.cpu_seconds,
+                  "wall": peak.seconds, "cpu_again": again.cpu_seconds}))
 """
 
 
@@ -46,6 +48,12 @@ def test_the_read_pauses_the_collector_and_switches_it_back_on() -> None:
     said = [enabled for text, enabled in out["during"] if "reading the allocations" in text]
     assert said and not any(said), out["during"]  # paused while the records are read
     assert out["after"] is True
+
+
+def test_the_reads_cpu_time_is_recorded_and_survives_the_json() -> None:
+    out = _read("on")
+    assert 0 < out["cpu"] <= out["wall"] + 0.05  # the reading thread's CPU: within the read's wall time
+    assert out["cpu_again"] == out["cpu"]
 
 
 def test_a_collector_the_script_switched_off_stays_off() -> None:
