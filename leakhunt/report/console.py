@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import IO, Any, Sequence
 
+from leakhunt.report.explain_text import explanation_lines
 from leakhunt.report.text import MAX_WIDTH, Block, Table, TextReport, fit
 from leakhunt.report.timeline_text import figure_rows, site_where, violation_lines
 from leakhunt.timeline import RunRecord
@@ -128,7 +129,7 @@ def print_test_report(report: Any, out: Any, *, top: int = 10) -> None:
         out.print(Text("why they failed", style="bold"))
         for record in explained:
             out.print()
-            for line in record.explanation.lines():
+            for line in explanation_lines(record.explanation):
                 out.print(_indented(line))
 
 
@@ -169,7 +170,7 @@ def print_run_summary(
             _print_native(record, out, top)
         if record.explanation:
             out.print(Text("  alive at exit:", style="bold"))
-            for line in record.explanation.lines()[1:]:
+            for line in explanation_lines(record.explanation)[1:]:
                 out.print(_indented("  " + line))
     if record.violations:
         out.print(Text.assemble(("leakhunt run: ", "bold"), (record.target, "bold"),
