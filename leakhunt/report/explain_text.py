@@ -36,6 +36,7 @@ __all__ = [
     "root_lines",
     "series_text",
     "site_text",
+    "sites_lines",
     "verdict_text",
     "where_text",
     "why_not",
@@ -141,7 +142,8 @@ def accounting_text(explanation: Explanation) -> str:
     return f"{', '.join(parts) or 'nothing'}: {share:.0%} of {format_size(total)} explained"
 
 
-def _sites_lines(title: str, sites: tuple[Site, ...]) -> list[str]:
+def sites_lines(title: str, sites: tuple[Site, ...]) -> list[str]:
+    """A title line, then one line per allocation site: its size, its line and code."""
     return [title, *(f"    {format_size(s.size):>10}  {site_text(s)}" for s in sites)]
 
 
@@ -171,11 +173,11 @@ def _allocation_lines(e: Explanation) -> list[str]:
     """Where it was allocated: at the peak, the types that grew, the sites alive at the end."""
     lines = []
     if e.peak_sites:
-        lines.extend(_sites_lines("  alive at the peak (biggest allocations, by line):", e.peak_sites))
+        lines.extend(sites_lines("  alive at the peak (biggest allocations, by line):", e.peak_sites))
     if e.type_growth:
         lines.append("  objects that grew: " + ", ".join(f"+{n:,} {name}" for name, n in e.type_growth[:6]))
     if e.sites:
-        lines.extend(_sites_lines("  biggest allocation sites alive (traced):", e.sites))
+        lines.extend(sites_lines("  biggest allocation sites alive (traced):", e.sites))
     elif not e.traced and e.where:  # (a peak alone keeps nothing: no sites to look for)
         lines.append("  allocation sites: not traced")
     return lines
