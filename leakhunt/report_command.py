@@ -192,7 +192,9 @@ def run(args: argparse.Namespace) -> int:
         if is_run:
             RunReport(item, top=args.top).write(checked)
         elif checked.format == "text":
-            write_atomic(checked.path, lambda f: text(f, plain=True))
+            from leakhunt.report.text import TextReport
+
+            write_atomic(checked.path, TextReport(item, top=args.top).render)
         else:
             from leakhunt.report.html import HtmlReport
 

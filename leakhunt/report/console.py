@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import IO, Any, Sequence
 
-from leakhunt.report.explain_text import explanation_lines
-from leakhunt.report.text import MAX_WIDTH, Block, Table, TextReport, fit
+from leakhunt.report.text import MAX_WIDTH, WHY, Block, Table, TextReport, fit
 
 __all__ = ["STYLES", "console", "indented", "print_blocks", "print_test_report"]
 
@@ -120,13 +119,7 @@ def print_test_report(report: Any, out: Any, *, top: int = 10) -> None:
     """The test report (:class:`leakhunt.report.model.TestReport`) on the rich console ``out``."""
     from rich.text import Text
 
-    print_blocks(TextReport(report, top=top, width=out.width).blocks(), out)
-    failures = report.failures()
-    explained = [r for r in failures if r.explanation]
-    if explained:
-        out.print()
-        out.print(Text("why they failed", style="bold"))
-        for record in explained:
-            out.print()
-            for line in explanation_lines(record.explanation):
-                out.print(indented(line))
+    text = TextReport(report, top=top, width=out.width)
+    print_blocks(text.blocks(), out)
+    for line in text.why_lines():
+        out.print(Text(line, style="bold") if line == WHY else indented(line) if line else "")
