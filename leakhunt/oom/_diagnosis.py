@@ -23,7 +23,7 @@ from typing import IO, Any, Mapping
 from leakhunt import probes
 from leakhunt.explanation import Root, Site
 from leakhunt.oom._limits import Limit
-from leakhunt.report.explain_text import root_lines, sites_lines
+from leakhunt.report.explain_text import root_headline, root_lines, sites_lines
 from leakhunt.units import format_size
 
 __all__ = ["SCHEMA", "Diagnosis", "alive", "figures", "jump_note", "largest_here", "render_report", "report_dict",
@@ -177,7 +177,7 @@ class Diagnosis:
         lines = [(f"leakhunt: memory at {share:.0f}% of its limit ({format_size(self.value)} of "
                  f"{format_size(self.limit.value)}, {self.limit.source}); threshold {self.threshold_text}")]
         if self.roots:
-            lines.append(f"leakhunt: biggest: {self.roots[0].headline()}")
+            lines.append(f"leakhunt: biggest: {root_headline(self.roots[0])}")
         if path:
             lines.append(f"leakhunt: diagnosis written to {path}")
         return "\n".join(lines)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any, Mapping, Sequence
 
 from leakhunt import __version__
-from leakhunt.report.explain_text import root_lines
+from leakhunt.report.explain_text import brief_lines, root_lines
 from leakhunt.report.files import check_report_path, write_atomic
 from leakhunt.report.templating import render
 from leakhunt.units import format_size
@@ -193,10 +193,7 @@ def _task_lines(tasks: Sequence[Any]) -> list[str]:
                      "measured alone)")
     for t in tasks:
         if t.explanation is not None and t.verdict == "leak":
-            lines.append(f"  {t.prefix}: {t.explanation.headline}")
-            lines.extend(f"    {note}" for note in t.explanation.notes[:1])
-            if t.explanation.roots and t.explanation.hint:
-                lines.append(f"    fix hint: {t.explanation.hint}")
+            lines.extend(brief_lines(t.explanation, t.prefix))
     lines.extend(_grouped_notes(tasks))
     return lines
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "accounting_text",
+    "brief_lines",
     "broken_text",
     "explanation_lines",
     "explanation_text",
@@ -194,6 +195,15 @@ def explanation_lines(e: Explanation) -> list[str]:
     lines.extend(f"  ({note})" for note in e.notes)
     if e.hint:
         lines.append("  fix hint: " + e.hint)
+    return lines
+
+
+def brief_lines(e: Explanation, title: str) -> list[str]:
+    """An explanation in a few lines under ``title`` (a row of a table above says the figures):
+    its headline, how it was obtained, and the fix hint when a root was found."""
+    lines = [f"  {title}: {e.headline}", *(f"    {note}" for note in e.notes[:1])]
+    if e.roots and e.hint:
+        lines.append(f"    fix hint: {e.hint}")
     return lines
 
 
