@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any, Mapping, Sequence
 
 from leakhunt import __version__
+from leakhunt.explanation import Root
 from leakhunt.report.explain_text import brief_lines, root_lines
 from leakhunt.report.files import check_report_path, write_atomic
 from leakhunt.report.templating import render
@@ -112,8 +113,11 @@ class ClusterHtmlReport:
     def render(self, file: IO[str]) -> None:
         charts = {"unmanaged": unmanaged_svg(self.data.get("workers") or ()),
                   "series": {t["prefix"]: series_svg(t) for t in self.data.get("tasks") or ()}}
+        # the survivors as objects again: their headline is the explanation text renderer's
+        survivors = {w["address"]: [Root.from_dict(r) for r in w.get("survivors") or ()]
+                     for w in self.data.get("workers") or ()}
         render(_TEMPLATE, file, report=self.data, charts=charts, advice=self.data.get("advice") or [],
-               version=self.data.get("version") or __version__)
+               survivors=survivors, version=self.data.get("version") or __version__)
 
 
 def write_cluster_report(report: Any, path: str | os.PathLike[str]) -> Path:
