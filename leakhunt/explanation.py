@@ -7,15 +7,14 @@ peak), which types grew, and a hint chosen from the paths' objects. It is built 
 :func:`leakhunt.judge.judge`; front ends never build one themselves.
 
 ``Explanation.to_dict()`` is the form the JSON reports carry (``from_dict`` reads it back, so a
-saved report re-renders), and ``str(explanation)`` is the failure text.
+saved report re-renders), and ``str(explanation)`` is the failure text, rendered by
+:mod:`leakhunt.report.explain_text` (the text methods here are calls of it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-
-from leakhunt.units import format_limit, format_size
 
 __all__ = ["Explanation", "Figure", "PathStep", "Root", "Site", "FIGURE_LABELS", "PLACES"]
 
@@ -53,21 +52,16 @@ class Figure:
     def broken(self) -> bool:
         return self.value is not None and self.limit is not None and self.value > self.limit
 
-    @property
-    def _word(self) -> str:
-        return "threshold" if self.name == "leak" else "budget"
-
     def __str__(self) -> str:
-        text = f"{FIGURE_LABELS.get(self.name, self.name)} {format_size(self.value)}"
-        return text + (f" ({self._word} {self.limit_text()})" if self.limit is not None else f" (no {self._word})")
+        return _text().figure_text(self)
 
     def limit_text(self) -> str:
         """'20MB = 19.1 MiB' (:func:`leakhunt.units.format_limit`)."""
-        return format_limit(self.limit, self.given)
+        return _text().figure_limit_text(self)
 
     def broken_text(self) -> str:
         """'rss grew 30.5 MiB > budget 20MB = 19.1 MiB'."""
-        return f"{FIGURE_LABELS.get(self.name, self.name)} {format_size(self.value)} > {self._word} {self.limit_text()}"
+        return _text().figure_broken_text(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "limit": self.limit, "broken": self.broken,
@@ -94,7 +88,7 @@ class Site:
         return f"{self.file.rsplit('/', 1)[-1]}:{self.line}"
 
     def __str__(self) -> str:
-        return f"{self.where} ({self.code})" if self.code else self.where
+        return _text().site_text(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "code": self.code, "size": self.size, "count": self.count}
@@ -156,19 +150,7 @@ class Root:
     estimated: tuple[tuple[str, int], ...] = ()
 
     def headline(self) -> str:
-        if self.buffers:
-            what = f"{self.buffers:,} buffer" + ("" if self.buffers == 1 else "s")
-        else:
-            what = f"{self.objects:,} object" + ("" if self.objects == 1 else "s")
-        text = f"{self.root} keeps {what}, {format_size(self.size)}"
-        if self.unknown:
-            held = ", ".join(f"{n:,} {name}" for name, n in self.unknown[:3])
-            text += f" (and {held}: size unknown to leakhunt)"
-        if self.estimated:
-            held = ", ".join(f"{n:,} {name}" for name, n in self.estimated[:3])
-            text += (f" ({held} sized by the library's estimate, which counts only the rows shown: "
-                     f"a slice keeps its parent's buffers, which are not in it)")
-        return text
+        return _text().root_headline(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {"root": self.root, "kind": self.kind, "buffers": self.buffers, "size": self.size,
@@ -269,83 +251,26 @@ class Explanation:
         )
 
     def __str__(self) -> str:
-        return "\n".join(self.lines())
+        return _text().explanation_text(self)
 
     def broken_text(self) -> str:
         """The broken figures in one line ('rss grew 30.5 MiB > budget 20MB = 19.1 MiB'); "" when
         none is broken. The first line of a pytest failure (its short summary shows it)."""
-        return "; ".join(f.broken_text() for f in self.figures if f.broken)
+        return _text().broken_text(self)
 
-    # ------------------------------------------------------------------ text
     def where_text(self) -> str:
-        """'numpy buffers 95.4 MiB, Python heap 0.6 MiB, Arrow pool 0 B, unaccounted native 0 B'."""
-        labels = (("numpy", "numpy buffers"), ("python", "Python heap"), ("pandas", "pandas hash tables"),
-                  ("polars", "polars (estimated)"), ("bytes", "bytes"), ("memmaps", "memory maps"),
-                  ("other arrays", "other arrays"),
-                  ("traced", "traced (Python heap + numpy)"), ("arrow", "Arrow pool"),
-                  ("unaccounted", "unaccounted native"))
-        parts = []
-        for key, label in labels:
-            if key not in self.where:
-                continue
-            value = self.where[key]
-            if value is None:
-                parts.append({"arrow": "Arrow pool n/a (pyarrow not imported)",
-                              "traced": "Python heap and numpy not traced"}.get(key, f"{label} n/a"))
-            else:
-                parts.append(f"{label} {format_size(value)}")
-        return ", ".join(parts)
+        return _text().where_text(self)
 
     def accounting_text(self) -> str:
-        """'held by the roots 95.4 MiB, not explained 0.6 MiB: 99% of 96.0 MiB explained' (places
-        under 1 % of the figure are left out of the words, never out of the share)."""
-        share = self.explained
-        if share is None:
-            return ""
-        total = self.accounted_of or 0
-        parts = [f"{PLACES.get(place, place)} {format_size(size)}" for place, size in self.accounting
-                 if size and size * 100 >= total]
-        named = sum(size for place, size in self.accounting if place != "unrooted")
-        rest = max(0, total - named - dict(self.accounting).get("unrooted", 0))
-        if rest * 100 >= total:
-            parts.append(f"not explained {format_size(rest)}")
-        return f"{', '.join(parts) or 'nothing'}: {share:.0%} of {format_size(total)} explained"
+        return _text().accounting_text(self)
 
     def lines(self) -> list[str]:
-        lines = [f"{self.title} {self.headline}".strip()]
-        if self.figures:
-            lines.append("  " + "   ".join(str(f) for f in self.figures))
-        retention = self.where.get("allocator_retention")
-        if retention:
-            lines.append(f"  allocator kept {format_size(retention)} after frees "
-                         f"(settling gave it back; not counted as growth)")
-        where = self.where_text()
-        if where:
-            lines.append("  where it lives: " + where)
-        if self.roots:
-            lines.append("  still alive because:")
-            for root in self.roots:
-                lines.append(f"    {root.headline()}:")
-                lines.append(f"      {root.text}")
-                if root.site is not None:
-                    lines.append(f"      allocated at {root.site}")
-        elif self.unexplained:
-            lines.append(f"  still alive because: {self.unexplained}")
-        accounted = self.accounting_text()
-        if accounted:
-            lines.append("  every byte: " + accounted)
-        if self.peak_sites:
-            lines.append("  alive at the peak (biggest allocations, by line):")
-            lines.extend(f"    {format_size(s.size):>10}  {s}" for s in self.peak_sites)
-        if self.type_growth:
-            lines.append("  objects that grew: " + ", ".join(f"+{n:,} {name}" for name, n in self.type_growth[:6]))
-        if self.sites:
-            lines.append("  biggest allocation sites alive (traced):")
-            lines.extend(f"    {format_size(s.size):>10}  {s}" for s in self.sites)
-        elif not self.traced and self.where:  # (a peak alone keeps nothing: no sites to look for)
-            lines.append("  allocation sites: not traced")
-        for note in self.notes:
-            lines.append(f"  ({note})")
-        if self.hint:
-            lines.append("  fix hint: " + self.hint)
-        return lines
+        return _text().explanation_lines(self)
+
+
+def _text() -> Any:
+    """The explanation text renderer (:mod:`leakhunt.report.explain_text`), imported when text is
+    asked for: the renderers import this module."""
+    from leakhunt.report import explain_text
+
+    return explain_text

@@ -27,9 +27,9 @@ from leakhunt import tracing as _tracing
 from leakhunt.explanation import Root, Site
 from leakhunt.hunted import checks_callable
 from leakhunt.settle import settle
-from leakhunt.units import format_size, parse_size
+from leakhunt.units import parse_size
 
-__all__ = ["LeakVerdict", "SeriesHunt", "hunt", "sen_slope", "series_text", "is_suspect", "confirmations", "evidence", "NOISE",
+__all__ = ["LeakVerdict", "SeriesHunt", "hunt", "sen_slope", "is_suspect", "confirmations", "evidence", "NOISE",
            "NAMES", "RESIDENT"]
 
 #: Per-call noise below which a delta does not count as growth (measured: settled,
@@ -102,28 +102,16 @@ class LeakVerdict:
     given_back: bool = False  # confirmed, but the memory was given back before the calls ended
 
     def explain(self, title: str = "the function") -> str:
-        """The verdict in words. A leak is explained as every front end explains one
-        (:func:`leakhunt.judge.explain_leak`: its roots, sites and series); otherwise why it is
-        not one, in terms of the figures shown."""
-        if self.leaking:
-            from leakhunt.judge import explain_leak
+        """The verdict in words (:func:`leakhunt.report.explain_text.verdict_text`)."""
+        from leakhunt.report.explain_text import verdict_text
 
-            return str(explain_leak(self, title))
-        if self.cleared_note:
-            lines = [f"{title}: {self.cleared_note}"]
-        else:
-            lines = [f"{title} does not leak: {self.why_not()} ({self.calls} calls)"]
-        for name, values in self.series.items():
-            slope, steps = series_text(name, values)
-            lines.append(f"  {name:<6} {slope}/call   per call: {steps}")
-        return "\n".join(lines)
+        return verdict_text(self, title)
 
     def why_not(self) -> str:
-        """Which part of the rule the series did not meet, said with their own figures: a
-        slope under the threshold, growth in too few calls, or too little end to end."""
-        reasons = [_why_not(name, values, _limit(name, self.threshold)) for name, values in self.series.items()
-                   if len(values) > 2]
-        return "; ".join(r for r in reasons if r) or f"growth stayed under {format_size(self.threshold)} per call"
+        """Which part of the rule the series did not meet (:func:`leakhunt.report.explain_text.why_not`)."""
+        from leakhunt.report.explain_text import why_not
+
+        return why_not(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,33 +130,9 @@ NAMES = {"rss": "resident memory (anonymous RSS)", "traced": "tracemalloc's trac
           "arrow": "Arrow's memory pool", "": "no accounting"}
 
 
-def _why_not(name: str, series: list[int], threshold: int) -> str:
-    calls = len(series) - 1
-    deltas = [series[i + 1] - series[i] for i in range(calls)]
-    growing = sum(1 for d in deltas if d > NOISE[name])
-    slope = sen_slope(series)
-    unit = (lambda v: f"{v:+.0f} blocks") if name == "blocks" else (lambda v: format_size(v, signed=True))
-    if slope < threshold:
-        return f"{name} {unit(slope)}/call, under the threshold"
-    if growing * 2 < calls:
-        return f"{name} grew in {growing} of {calls} calls, not call after call"
-    total = series[-1] - series[0]
-    return f"{name} grew {unit(total)} over {calls} calls, less than a leak at the threshold keeps"
-
-
 def _rss_reader() -> Callable[[], int | None]:
     """Anonymous RSS where it can be read (Linux), else plain RSS (psutil): never no RSS at all."""
     return probes.rss_anon if probes.rss_anon() is not None else probes.rss
-
-
-def series_text(name: str, values: list[int]) -> tuple[str, str]:
-    """A series of readings in words: its slope and its steps, in bytes (or blocks, for
-    pymalloc's block count)."""
-    if name == "blocks":
-        return (f"{sen_slope(values):+.0f} blocks",
-                ", ".join(f"{values[i + 1] - values[i]:+d}" for i in range(len(values) - 1)))
-    return (format_size(sen_slope(values), signed=True),
-            ", ".join(format_size(values[i + 1] - values[i], signed=True) for i in range(len(values) - 1)))
 
 
 def _limit(name: str, limit: int) -> int:

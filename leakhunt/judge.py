@@ -186,9 +186,9 @@ class Judgement:
         return self.verdict.failed
 
     def text(self) -> str:
-        if self.explanation is not None:
-            return str(self.explanation)
-        return f"{self.title}: {self.verdict}"
+        from leakhunt.report.explain_text import judgement_text
+
+        return judgement_text(self)
 
     def error(self) -> MemoryBudgetExceeded:
         """The exception a front end raises for a failed judgement."""
@@ -481,7 +481,8 @@ def explain_kept(measurement: Measurement, budget: Budget | None, title: str, ev
 
 def explain_leak(verdict: LeakVerdict, title: str) -> Explanation:
     """Why a hunted block leaks: its series, and what the confirming calls left alive."""
-    from leakhunt.hunt import NAMES, series_text
+    from leakhunt.hunt import NAMES
+    from leakhunt.report.explain_text import series_text
 
     notes = [f"{verdict.evidence or 'confirmed over a second window of calls'}; {verdict.calls} calls in all"]
     for name, values in {**verdict.series, **{f"{n} (confirming)": v for n, v in verdict.confirm_series.items()}}.items():

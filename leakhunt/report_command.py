@@ -150,7 +150,7 @@ def _written(output: str, write: Any) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from leakhunt.report.files import ReportPathError, check_report_path, write_atomic, write_atomic_binary
+    from leakhunt.report.files import ReportPathError, check_report_path, write_atomic
     from leakhunt.timeline import RunRecord
 
     try:
@@ -174,12 +174,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
 
-    from leakhunt.report.console import console, print_run_summary, print_test_report
+    from leakhunt.report.console import console, print_test_report
+    from leakhunt.report.run_report import RunReport
 
     def text(file: Any, *, plain: bool) -> None:
         out = console(file, plain=plain)
         if is_run:
-            print_run_summary(item, out, top=args.top)
+            RunReport(item, top=args.top).print(out)
         else:
             print_test_report(item, out, top=args.top)
 
@@ -188,16 +189,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     def write() -> None:
-        if checked.format == "text":
-            write_atomic(checked.path, lambda f: text(f, plain=True))
-        elif checked.format == "png":
-            from leakhunt.report.timeline_html import plot_png
+        if is_run:
+            RunReport(item, top=args.top).write(checked)
+        elif checked.format == "text":
+            from leakhunt.report.text import TextReport
 
-            write_atomic_binary(checked.path, lambda tmp: plot_png(item, tmp))
-        elif is_run:
-            from leakhunt.report.timeline_html import render_html
-
-            write_atomic(checked.path, lambda f: render_html(item, f, top=args.top))
+            write_atomic(checked.path, TextReport(item, top=args.top).render)
         else:
             from leakhunt.report.html import HtmlReport
 

@@ -384,10 +384,9 @@ class RetentionPaths:
     note: str = ""
 
     def __str__(self) -> str:
-        if not self.paths:
-            why = self.note or "no path from a module global or a frame local was found"
-            return f"{self.target}: {why}"
-        return "\n".join(str(p) for p in self.paths)
+        from leakhunt.report.explain_text import paths_text
+
+        return paths_text(self)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.paths)

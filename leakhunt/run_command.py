@@ -726,7 +726,8 @@ def run(args: argparse.Namespace) -> int:
         if live is not None:
             live.stop()
 
-    from leakhunt.report.console import console, print_run_summary
+    from leakhunt.report.console import console
+    from leakhunt.report.run_report import RunReport
 
     try:  # the target's buffered output first, so the summary comes after it
         sys.stdout.flush()
@@ -739,9 +740,9 @@ def run(args: argparse.Namespace) -> int:
         failed |= not _write(option, checked, record, top, written, stderr)
     out = console(stderr)
     if not args.quiet:
-        print_run_summary(record, out, top=min(top, 5), written=written)
+        RunReport(record, top=min(top, 5)).print(out, written=written)
     elif record.violations:
-        print_run_summary(record, out, top=0, written=written, only_budget=True)
+        RunReport(record, top=0).print_verdict(out, written=written)
     if record.exit_status != 0:
         return record.exit_status
     if record.violations or failed:
@@ -871,34 +872,13 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
-def _dump_json(record: RunRecord, f: IO[str]) -> None:
-    import json
-
-    json.dump(record.to_dict(), f, indent=1)
-    f.write("\n")
-
-
 def _write(option: str, checked: ReportPath, record: RunRecord, top: int, written: list[str],
            stderr: IO[str]) -> bool:
     """Write one output; an error is printed (naming the path) and returned as False."""
-    from leakhunt.report.files import write_atomic, write_atomic_binary
+    from leakhunt.report.run_report import RunReport
 
-    path = checked.path
     try:
-        if checked.format == "json":
-            write_atomic(path, lambda f: _dump_json(record, f))
-        elif checked.format == "html":
-            from leakhunt.report.timeline_html import render_html
-
-            write_atomic(path, lambda f: render_html(record, f, top=top))
-        elif checked.format == "text":
-            from leakhunt.report.console import console, print_run_summary
-
-            write_atomic(path, lambda f: print_run_summary(record, console(f, plain=True), top=top))
-        else:
-            from leakhunt.report.timeline_html import plot_png
-
-            write_atomic_binary(path, lambda tmp: plot_png(record, tmp))
+        RunReport(record, top=top).write(checked)
     except ImportError as exc:
         print(f"{PROG}: error: cannot write {option} {checked.given!r}: {exc}", file=stderr)
         return False

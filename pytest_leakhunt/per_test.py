@@ -19,6 +19,7 @@ from leakhunt.guard import _budget_wrapper, _measured_elsewhere, measured_elsewh
 from leakhunt.judge import unjudged
 from leakhunt.lifecycle import Block, Policy, settle_listed
 from leakhunt.probes import QuickMeter, Sample
+from leakhunt.report.explain_text import failure_text
 from pytest_leakhunt import repetition
 from pytest_leakhunt.markers import BudgetError, opted_out, resolve_budget
 
@@ -146,7 +147,7 @@ class PerTest:
             again = again_call(item) if self.settings.scope == "call" else None
             judgement = state.block.finish(outcome=outcome, again=again, named=_fixture_roots(item))
             if judgement.failed:
-                _fail(report, _failure_text(judgement))
+                _fail(report, failure_text(judgement))
             if state.block.policy.budget is not None or state.block.policy.hunt is not None:
                 if self.owner.meter is not None:
                     self.owner.meter.after_settled_block()
@@ -175,14 +176,6 @@ def _record(item: pytest.Item, state: _TestState, report: pytest.TestReport, jud
         return TestRecord(item.nodeid, outcome, "opted_out" if state.opted_out else "not_measured", scope,
                           worker=worker)
     return TestRecord.from_judgement(item.nodeid, outcome, scope, judgement, worker=worker)
-
-
-def _failure_text(judgement: Judgement) -> str:
-    """The failure as pytest shows it: its first line, which pytest's short summary repeats after
-    the node id, is what broke ("rss grew 30.5 MiB > budget 20MB = 19.1 MiB"), then the
-    explanation."""
-    broken = judgement.explanation.broken_text() if judgement.explanation is not None else ""
-    return f"{broken}\n{judgement.text()}" if broken else judgement.text()
 
 
 def _fail(report: pytest.TestReport, explanation: str) -> None:

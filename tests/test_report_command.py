@@ -42,6 +42,21 @@ def test_test_report_to_html_and_text(saved: Path, tmp_path: Path) -> None:
     assert "\x1b[" not in text and max(len(line) for line in text.splitlines()) <= 100
 
 
+def test_a_text_test_report_is_the_same_file_from_the_plugin_and_from_the_command(saved: Path, tmp_path: Path) -> None:
+    """The plugin's --leak-report-file=x.txt (TextReport.render, as write_report calls it) and
+    `leakhunt report x.json -o y.txt` write one file: the tables, then why the tests failed."""
+    from leakhunt.report import TestReport, write_report
+
+    write_report(TestReport.from_dict(json.loads(saved.read_text())), tmp_path / "plugin.txt")
+    proc = leakhunt("report", saved.name, "-o", "command.txt", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "plugin.txt").read_text()
+    assert text == (tmp_path / "command.txt").read_text()
+    why = text.index("\nwhy they failed\n")
+    assert text.index("top 10 by peak") < why < text.index("HOLD (global in test_etl) -> list -> DataFrame")
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
 def test_test_report_to_the_terminal(saved: Path, tmp_path: Path) -> None:
     proc = leakhunt("report", saved.name, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

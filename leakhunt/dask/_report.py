@@ -143,38 +143,6 @@ class WorkerFigures:
                    timeline=tuple((float(t), int(v)) for t, v in data.get("timeline") or ()),
                    settled=bool(data.get("settled", False)), error=str(data.get("error", "")))
 
-    def heading(self) -> str:
-        """'tcp://..., 2 threads, memory limit 4.0 GiB (target 60 %, spill 70 %, ...)'."""
-        text = self.address
-        if self.nthreads:
-            text += f", {self.nthreads} thread" + ("" if self.nthreads == 1 else "s")
-        if self.memory_limit:
-            shares = ", ".join(f"{name} {value * 100:.0f} %" for name, value in self.fractions.items()
-                               if isinstance(value, (int, float)) and not isinstance(value, bool))
-            text += f", memory limit {format_size(self.memory_limit)}" + (f" ({shares})" if shares else "")
-        return text
-
-    def split_text(self) -> str:
-        """The worker's memory in lines: now against Dask's managed part, and the split."""
-        if self.error:
-            return f"no figures: {self.error}"
-        if self.settled and self.rss_before_settle is not None:
-            now = f"rss {format_size(self.rss)} now (settled; {format_size(self.rss_before_settle)} before)"
-        else:
-            now = f"rss {format_size(self.rss)}"
-        lines = [f"{now} = managed {format_size(self.managed)} + unmanaged {format_size(self.unmanaged)}; "
-                 f"spilled to disk {format_size(self.spilled)}"]
-        if self.unmanaged_old is not None and self.unmanaged_recent is not None:
-            lines.append(f"Dask's scheduler: unmanaged old {format_size(self.unmanaged_old)}, "
-                         f"recent {format_size(self.unmanaged_recent)}")
-        arrow = f"Arrow pool {format_size(self.arrow)}" if self.arrow is not None else "Arrow pool n/a (pyarrow not imported)"
-        lines.append(f"live data: numpy {format_size(self.numpy)}, {arrow}, Python heap {format_size(self.python_heap)}")
-        retention = (f"allocator kept {format_size(self.allocator_retention)}: leakhunt's settle gave it back (not a leak)"
-                     if self.allocator_retention is not None
-                     else "allocator retention not measured (settle to see it)")
-        lines.append(f"{retention}; code and libraries {format_size(self.file_backed)}, "
-                     f"unexplained {format_size(self.unexplained)}")
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -276,111 +244,21 @@ class ClusterReport:
 
     # ------------------------------------------------------------------ text
     def explain(self) -> str:
+        """The report in words (:class:`leakhunt.report.cluster.ClusterTextReport`)."""
         return "\n".join(self.lines())
 
     def __str__(self) -> str:
         return self.explain()
 
     def headline(self) -> str:
-        measured = [w for w in self.workers if not w.error]
-        head = f"leakhunt on the cluster: {len(measured)} worker" + ("" if len(measured) == 1 else "s")
-        if self.tasks:
-            head += f", {len(self.tasks)} task prefix" + ("" if len(self.tasks) == 1 else "es")
-            head += f", {len(self.leaking)} leaking"
-        return head
+        from leakhunt.report.cluster import ClusterTextReport
 
-    def _oom_lines(self) -> list[str]:
-        if not self.oom:
-            return []
-        present = {w.address for w in self.workers if not w.error}
-        lines = ["  out-of-memory guard: workers near their memory limit, diagnosed before the nanny's restart"]
-        for diagnosis in self.oom:
-            lines.extend(_oom_text(diagnosis, present))
-        return lines
+        return ClusterTextReport(self).headline()
 
     def lines(self) -> list[str]:
-        lines = [self.headline()]
-        lines.extend(f"  BUDGET BROKEN: {v}" for v in self.violations)
-        lines.extend(_task_lines(self.tasks))
-        lines.extend(_worker_lines(self.workers, self.lost_workers))
-        lines.extend(self._oom_lines())
-        items = self.advice
-        if items:
-            lines.append("  what to do:")
-            lines.extend(f"    - {item}" for item in items)
-        lines.extend(f"  ({note})" for note in self.notes)
-        return lines
+        from leakhunt.report.cluster import ClusterTextReport
 
-
-def _oom_text(diagnosis: Diagnosis, present: set[str]) -> list[str]:
-    lines = [f"    {line}" for line in diagnosis.lines()]
-    if diagnosis.limit.where and diagnosis.limit.where not in present:
-        lines.append("      (this worker left the cluster afterwards: restarted or killed)")
-    return lines
-
-
-def _task_lines(tasks: Sequence[PrefixFigures]) -> list[str]:
-    if not tasks:
-        return []
-    lines = ["  tasks (peak: highest task peak above its start; left/call: memory left behind per call)"]
-    width = max(6, *(len(t.prefix) for t in tasks))
-    lines.append(f"    {'prefix':<{width}}  {'calls':>6}  {'peak':>10}  {'left/call':>11}  verdict")
-    for t in tasks:
-        where = f" ({t.note})" if t.note and t.verdict == "leak" else ""
-        lines.append(f"    {t.prefix:<{width}}  {t.calls:>6}  {format_size(t.peak):>10}  "
-                     f"{_per_call_text(t):>11}  {t.words}{where}")
-    if any(t.retained_per_call is None and t.calls for t in tasks):
-        lines.append("    (n/a: several threads per worker, and the prefix never ran alone; only a suspect prefix is "
-                     "measured alone)")
-    for t in tasks:
-        if t.explanation is not None and t.verdict == "leak":
-            lines.append(f"  {t.prefix}: {t.explanation.headline}")
-            lines.extend(f"    {note}" for note in t.explanation.notes[:1])
-            if t.explanation.roots and t.explanation.hint:
-                lines.append(f"    fix hint: {t.explanation.hint}")
-    lines.extend(_grouped_notes(tasks))
-    return lines
-
-
-def _grouped_notes(tasks: Sequence[PrefixFigures]) -> list[str]:
-    """The notes of the prefixes that are not leaks, one line per kind: too few calls (with the
-    counts), cleared when run alone, and each other note with the prefixes it is about."""
-    few = [t for t in tasks if t.verdict == "too_few_calls"]
-    cleared = [t for t in tasks if t.words == "ok (cleared when run alone)"]
-    lines = []
-    if few:
-        lines.append("  too few calls to judge, even over all workers together: "
-                     + ", ".join(f"{t.prefix} ({t.calls})" for t in few)
-                     + "; a hunt needs its warm-up calls on each worker and two windows of at least 5 calls: run "
-                       "more partitions, or watch(..., warmup=0, repeat=5) for shorter windows")
-    if cleared:
-        lines.append(f"  {', '.join(t.prefix for t in cleared)}: {SHARED_CLEARED}")
-    by_note: dict[str, list[str]] = {}
-    for t in tasks:
-        if t.verdict != "leak" and t not in few and t not in cleared and t.note:
-            by_note.setdefault(t.note, []).append(t.prefix)
-    lines.extend(f"  {', '.join(names)}: {note}" for note, names in by_note.items())
-    return lines
-
-
-def _per_call_text(task: PrefixFigures) -> str:
-    if task.retained_per_call is None:
-        return "n/a" if task.calls else ""
-    return format_size(task.retained_per_call, signed=True)
-
-
-def _worker_lines(workers: Sequence[WorkerFigures], lost: Sequence[str]) -> list[str]:
-    lines = ["  workers (unmanaged memory: a leak, or not released to the OS?)"] if workers else []
-    for w in workers:
-        lines.append(f"    {w.heading()}")
-        lines.extend(f"      {line}" for line in w.split_text().splitlines())
-        if w.survivors:
-            lines.append("      biggest survivors (what keeps them alive):")
-            for root in w.survivors:
-                lines.append(f"        {root.headline()}:")
-                lines.append(f"          {root.text}")
-    lines.extend(f"    {address}: left the cluster during the block; its figures are lost" for address in lost)
-    return lines
+        return ClusterTextReport(self).lines()
 
 
 # ---------------------------------------------------------------------------------- merging

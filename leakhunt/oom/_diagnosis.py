@@ -23,6 +23,7 @@ from typing import IO, Any, Mapping
 from leakhunt import probes
 from leakhunt.explanation import Root, Site
 from leakhunt.oom._limits import Limit
+from leakhunt.report.explain_text import root_headline, root_lines, sites_lines
 from leakhunt.units import format_size
 
 __all__ = ["SCHEMA", "Diagnosis", "alive", "figures", "jump_note", "largest_here", "render_report", "report_dict",
@@ -149,8 +150,7 @@ class Diagnosis:
             lines.append("  where it lives: " + self.where_text())
         lines.extend(self._alive_lines())
         if self.sites:
-            lines.append("  biggest allocation sites alive (traced):")
-            lines.extend(f"    {format_size(s.size):>10}  {s}" for s in self.sites)
+            lines.extend(sites_lines("  biggest allocation sites alive (traced):", self.sites))
         if self.largest is False:
             lines.append("  (another process sharing the limit is bigger: the kernel would kill it first)")
         for note in self.notes:
@@ -165,10 +165,7 @@ class Diagnosis:
                     f"({format_size(self.unrooted)} without one)")]
         lines = ["  alive now, biggest roots (what keeps the memory):"]
         for root in self.roots:
-            lines.append(f"    {root.headline()}:")
-            lines.append(f"      {root.text}")
-            if root.site is not None:
-                lines.append(f"      allocated at {root.site}")
+            lines.extend(root_lines(root))
         return lines
 
     def __str__(self) -> str:
@@ -180,7 +177,7 @@ class Diagnosis:
         lines = [(f"leakhunt: memory at {share:.0f}% of its limit ({format_size(self.value)} of "
                  f"{format_size(self.limit.value)}, {self.limit.source}); threshold {self.threshold_text}")]
         if self.roots:
-            lines.append(f"leakhunt: biggest: {self.roots[0].headline()}")
+            lines.append(f"leakhunt: biggest: {root_headline(self.roots[0])}")
         if path:
             lines.append(f"leakhunt: diagnosis written to {path}")
         return "\n".join(lines)

@@ -1,8 +1,13 @@
-"""Renderers of the test report (pytest plugin): aggregate first, then ``render(file)``.
+"""Every report leakhunt writes, split by what is reported; each a model and its renderers.
 
-``TextReport`` (terminal), ``JsonReport`` (versioned schema), ``HtmlReport`` (self-contained page
-from the shared templates, :mod:`leakhunt.report.templating`). Report paths follow one rule for
-every front end (:func:`check_report_path`): the suffix picks the format.
+The test report (pytest plugin): :class:`TestReport` and :class:`TestRecord`
+(:mod:`~leakhunt.report.model`), rendered by ``TextReport`` (terminal and ``.txt``),
+``JsonReport`` (versioned schema) and ``HtmlReport``; :func:`write_report` picks one by suffix.
+The run report (``leakhunt run``): :class:`leakhunt.report.run_report.RunReport`. The cluster
+report (``leakhunt.dask``): :mod:`leakhunt.report.cluster`. Explanations in words come from one
+renderer, :mod:`leakhunt.report.explain_text`; HTML pages from one template set,
+:mod:`leakhunt.report.templating`. Report paths follow one rule for every front end
+(:func:`check_report_path`): the suffix picks the format.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import IO, Any, Callable, Sequence
 
 from leakhunt.baseline import Comparison, TestChange
+from leakhunt.report.explain_text import explanation_lines
 from leakhunt.report.text import MAX_WIDTH, Block, Cell, Table, write_blocks
 from leakhunt.units import format_size
 
@@ -71,7 +72,7 @@ class CompareText:
                 continue
             out.append((Cell(""),))
             out.append((Cell(f"{change.nodeid}: ", "head"), Cell(change.headline(), "bad")))
-            out.extend((Cell(line),) for line in change.explanation.lines()[1:])
+            out.extend((Cell(line),) for line in explanation_lines(change.explanation)[1:])
         return out
 
     def write(self, write: Callable[..., Any]) -> None:

@@ -12,6 +12,7 @@ import html
 from typing import IO, Sequence
 
 from leakhunt.baseline import Comparison
+from leakhunt.report.explain_text import explanation_lines
 from leakhunt.report.model import TestRecord, TestReport
 from leakhunt.units import format_size
 
@@ -90,7 +91,7 @@ class MarkdownSummary:
         for change in regressions:
             if change.explanation is not None:
                 out += [f"<details><summary>why {html.escape(change.nodeid)} regressed</summary>", "", "```text",
-                        *change.explanation.lines()[1:], "```", "", "</details>", ""]
+                        *explanation_lines(change.explanation)[1:], "```", "", "</details>", ""]
         for title, tests in (("new", comparison.new_tests()), ("gone", comparison.gone_tests())):
             if tests:
                 shown = ", ".join(_code(t.nodeid, in_table=False) for t in tests[: self.top])
@@ -105,6 +106,6 @@ class MarkdownSummary:
 def _why(record: TestRecord) -> str:
     """The first line that says what broke: the explanation's, else the violations."""
     if record.explanation is not None:
-        return record.explanation.lines()[0]
+        return explanation_lines(record.explanation)[0]
     parts = [f"{v.get('figure')} {format_size(v.get('value'))} > {format_size(v.get('limit'))}" for v in record.violations]
     return "; ".join(parts) or record.verdict

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from leakhunt.explanation import Root
+from leakhunt.report.explain_text import root_headline
 from leakhunt.units import format_size
 
 __all__ = [
@@ -91,4 +92,4 @@ def retention_picture(root: Root, *, node_height: float = 30.0, gap: float = 30.
         y += node_height + gap
     height = y - gap + margin
     return RetentionPicture(width=width + 2 * margin, height=height, nodes=tuple(nodes), edges=tuple(edges),
-                            headline=root.headline(), text=root.text)
+                            headline=root_headline(root), text=root.text)

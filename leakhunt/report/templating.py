@@ -105,7 +105,11 @@ def environment(extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> Any:
     env.globals["budget_text"] = budget_text
     env.globals["percent"] = _percent
     from leakhunt.explanation import FIGURE_LABELS
+    from leakhunt.report import explain_text
     from leakhunt.report.pictures import retention_picture
+
+    for name in ("where_text", "root_headline", "figure_limit_text", "site_text"):  # the one text renderer's words
+        env.filters[name] = getattr(explain_text, name)
 
     env.globals["figure_labels"] = FIGURE_LABELS
     env.globals["retention_picture"] = retention_picture

@@ -10,13 +10,15 @@ signature (the plugin passes its terminal writer, which knows about ``--color`` 
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Mapping, Sequence, Union
 
+from leakhunt.report.explain_text import explanation_lines
 from leakhunt.report.model import TestRecord, TestReport
 from leakhunt.units import format_size
 
-__all__ = ["Block", "Cell", "Line", "Table", "TextReport", "MARKUP", "VERDICT_STYLES", "fit", "write_blocks"]
+__all__ = ["Block", "Cell", "Line", "Table", "TextReport", "MARKUP", "VERDICT_STYLES", "WHY", "fit", "write_blocks"]
 
 #: How each verdict is styled: bad (failed), warn (look at it), good, muted (not measured).
 VERDICT_STYLES: dict[str, str] = {
@@ -38,6 +40,8 @@ MARKUP: dict[str, dict[str, bool]] = {
     "head": {"bold": True},
 }
 MAX_WIDTH = 100
+#: The heading of the failing tests' explanations.
+WHY = "why they failed"
 
 
 @dataclass(frozen=True)
@@ -171,8 +175,34 @@ class TextReport:
         write_blocks(self.blocks(), write, self.width)
 
     def render(self, file: IO[str]) -> None:
-        """Plain text into ``file``."""
-        self.write(lambda text, **_markup: file.write(text))
+        """Plain text into ``file``: the blocks, then why the tests failed. The file every front
+        end writes for a ``.txt`` test report (the plugin's ``--leak-report-file``, ``leakhunt report -o``)."""
+        blocks = self.blocks() + [(Cell(line),) for line in _wrapped(self.why_lines(), self.width)]
+        write_blocks(blocks, lambda text, **_markup: file.write(text), self.width)
+
+    def why_lines(self) -> list[str]:
+        """The "why they failed" section: each failing test's explanation (:mod:`leakhunt.report.explain_text`),
+        a blank line before each; none when no failing test carries one. Outside pytest, which
+        shows the failures itself."""
+        explained = [r for r in self.report.failures() if r.explanation]
+        if not explained:
+            return []
+        lines = ["", WHY]
+        for record in explained:
+            lines.append("")
+            lines.extend(explanation_lines(record.explanation))
+        return lines
+
+
+def _wrapped(lines: Sequence[str], width: int) -> list[str]:
+    """Each line in ``width`` columns, its continuation lines as indented as it is."""
+    out = []
+    for line in lines:
+        text = line.lstrip(" ")
+        indent = " " * (len(line) - len(text))
+        out.extend(textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent,
+                                 break_on_hyphens=False) or [""])
+    return out
 
 
 def _verdicts_line(counts: Mapping[str, int]) -> Line:
