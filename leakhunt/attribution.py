@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from collections import Counter
 from typing import Any
 
+from leakhunt import defaults
 from leakhunt import frames as _frames
 from leakhunt import tracing
 from leakhunt.cycles import CYCLE_KIND, CYCLE_ROOT, cycle_through_arrays
@@ -140,15 +141,20 @@ class Scope:
 
     ``trace``: trace the block freshly; ``children``: record the child processes alive now
     (a block that measures its children leaves them out); ``freeze``: tell the block's
-    gc-tracked objects by freezing the heap (see the module's docstring).
+    gc-tracked objects by freezing the heap (see the module's docstring); ``baseline``: record
+    the data holders alive now even untraced, so that the numpy arrays and Arrow objects the
+    block makes (which the gc does not track) are told apart from older ones — what explaining
+    an untraced block's kept memory needs (``leakhunt run`` at a script's end).
     """
 
     def __init__(self, *, trace: bool = True, frames: int = tracing.TRACE_FRAMES, freeze: bool = True,
-                 children: bool = True) -> None:
+                 children: bool = True, baseline: bool = False) -> None:
         self.trace = tracing.start(frames, fresh=True) if trace else None
-        # Under a trace of the user's, older objects have tracebacks too: the data holders alive
-        # now are recorded instead (one pass over the heap; only an explaining call asks for it).
-        self.baseline: frozenset[int] | None = buffer_baseline() if trace and not self.fresh else None
+        # Without a fresh trace (under a trace of the user's, older objects have tracebacks too;
+        # untraced, the data holders have none), the data holders alive now are recorded instead:
+        # one pass over the heap, only for a block that will be explained.
+        self.baseline: frozenset[int] | None = (buffer_baseline() if (trace or baseline) and not self.fresh
+                                                else None)
         self.threads = _threads()
         self.children = _child_pids() if children else frozenset()
         self._made: list[Any] | None = None
@@ -817,7 +823,7 @@ def _summary(scope: Any, snapshot: tracemalloc.Snapshot) -> tuple[Site, ...]:
     try:
         spans = scope.foreign_spans() if hasattr(scope, "foreign_spans") and scope.active_threads() else ()
         exclude = (lambda frames: scope.foreign(frames, spans)) if spans else None
-        return tracing.summarise(snapshot, limit=5, user_only=True, exclude=exclude)[1]
+        return tracing.summarise(snapshot, limit=defaults.EXPLANATION_SITES, user_only=True, exclude=exclude)[1]
     except Exception:
         return ()
 

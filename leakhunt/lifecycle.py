@@ -108,7 +108,9 @@ class Policy:
             return Measurer(settle=True, trace=True, children=children, domains=True, attribute=True,
                             peak_sites=peak_sites, trace_frames=self.trace_frames)
         native = callable(self.peak_sites) and budget is not None and budget.peak is not None
-        return Measurer.exact(trace=False, children=children, peak_sites=self.peak_sites if native else False)
+        # explaining what an untraced block keeps: its data holders told from older ones
+        return Measurer.exact(trace=False, children=children, peak_sites=self.peak_sites if native else False,
+                              baseline=self.explain_kept)
 
 
 class Block:
@@ -265,8 +267,13 @@ class Block:
         if peak is None and measurer is not None:
             peak = measurer.peak
         traced_first = scope is not None and scope.fresh  # before the survivors' search stops the trace
+        source = peak
         peak, peak_seen = _first_peak(peak, figures, traced_first)
         found = _Found.of(scope, named, peak=peak) if retained and scope is not None else _Found(peak=peak)
+        if retained and not found.sites:
+            # an untraced block whose caller recorded it (leakhunt run's memray capture): the
+            # lines whose allocations were alive at its end
+            found.sites = tuple(getattr(source, "end_sites", ()))
         if retained and self._caches is not None:
             found.cache_roots = filled(self._caches, scope.created_here if scope is not None else None)
             found.survivors = charge(found.survivors, found.cache_roots, counted=traced_first)

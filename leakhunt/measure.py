@@ -183,8 +183,10 @@ class Measurer:
         trim: bool = False,
         attribute: bool = False,
         peak_sites: bool | Callable[[], Any] = False,
+        baseline: bool = False,
     ) -> None:
         self.settle = settle
+        self.baseline = baseline
         self.trace = trace
         self.children = children
         self.domains = domains
@@ -199,7 +201,7 @@ class Measurer:
 
     @classmethod
     def exact(cls, *, trace: bool = False, children: bool = False,
-              peak_sites: bool | Callable[[], Any] = False) -> Measurer:
+              peak_sites: bool | Callable[[], Any] = False, baseline: bool = False) -> Measurer:
         """The measurement a budget decides on: settled at both ends, so its figures read the
         same whatever ran earlier in the process. ``trace`` also traces the block freshly with
         attribution ready (the survivors of the block, the sites; ``peak_sites``: the
@@ -209,7 +211,7 @@ class Measurer:
                        peak_sites=peak_sites)
         # untraced, the block's gc-tracked survivors are still told apart (a frozen heap: free)
         return cls(settle=True, trace=None, children=children, domains=False, attribute=True,
-                   peak_sites=peak_sites if callable(peak_sites) else False)
+                   peak_sites=peak_sites if callable(peak_sites) else False, baseline=baseline)
 
     @property
     def tracing(self) -> bool:
@@ -263,7 +265,8 @@ class Measurer:
         if self.attribute:
             from leakhunt.attribution import Scope
 
-            self.scope = Scope(trace=bool(self.trace), frames=self.trace_frames, children=self.children)
+            self.scope = Scope(trace=bool(self.trace), frames=self.trace_frames, children=self.children,
+                               baseline=self.baseline)
             self._exclude_pids = self.scope.children
         elif self.trace:
             self._trace_handle = _tracing.start(self.trace_frames)
