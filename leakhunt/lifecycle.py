@@ -27,7 +27,7 @@ from leakhunt.budget import Budget, check
 from leakhunt.caches import CacheMark, charge, filled
 from leakhunt.caches import mark as mark_caches
 from leakhunt.judge import RETAINED, Evidence, Judgement, PeakEvidence, judge, standing, unjudged
-from leakhunt.measure import Measurement, Measurer, confirm
+from leakhunt.measure import Measurement, Measurer, after_decay, confirm
 from leakhunt.settle import freeze_heap, refreeze_heap, settle, thaw_heap, trim
 from leakhunt.tracing import TRACE_FRAMES
 
@@ -156,6 +156,8 @@ class Block:
                 self.concurrent = _ACTIVE.leave(self)
             if self.policy.cheap and self.policy.report_growth and _listed(measurement.rss_growth):
                 measurement = confirm(measurement, collect=False)
+            elif _decides_kept(self.policy, measurement):
+                measurement = after_decay(measurement)  # polars' allocator purges on a timer
             if self.concurrent:
                 # Another block ran at the same time in another thread: resident memory is the
                 # process's, and what one thread made cannot be told from what the other made.
@@ -396,6 +398,15 @@ class _Found:
         found.threads = tuple(scope.active_threads())
         found.types = found.survivors.types if found.survivors is not None else ()
         return found
+
+
+def _decides_kept(policy: Policy, measurement: Measurement) -> bool:
+    """Does the block's kept memory decide or get explained: a broken retained limit, or a run
+    explaining what it kept?"""
+    if policy.explain_kept:
+        return True
+    budget = policy.budget
+    return budget is not None and any(v.figure in RETAINED for v in check(measurement, budget))
 
 
 def _describe(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from leakhunt import probes
 from leakhunt import tracing as _tracing
 from leakhunt.probes import PeakWindow, Reading, Sample
 from leakhunt.settle import settle as _settle
+from leakhunt.settle import decay_seconds, wait_for_decay
 from leakhunt.settle import trim as _trim
 from leakhunt.tracing import TRACE_FRAMES, PeakSnapshots, TraceHandle
 
@@ -495,6 +496,21 @@ def confirm(measurement: Measurement, *, collect: bool = True) -> Measurement:
     if measurement.after.rss is not None and after.rss is not None:
         retention = max(0, measurement.after.rss - after.rss)
     return replace(measurement, after=after, settled=True, allocator_retention=retention)
+
+
+def after_decay(measurement: Measurement) -> Measurement:
+    """The end of a settled measurement read again once an allocator that purges on a timer
+    (polars' jemalloc, :func:`leakhunt.settle.wait_for_decay`) has had its time: what it gave
+    back is allocator retention, not growth. Unchanged when no such allocator is loaded."""
+    if not measurement.settled or not decay_seconds() or measurement.after.rss is None:
+        return measurement
+    wait_for_decay()
+    resident, anon = probes.rss(), probes.rss_anon()
+    if resident is None or resident >= measurement.after.rss:
+        return measurement
+    after = replace(measurement.after, rss=resident, rss_anon=anon)
+    purged = measurement.after.rss - resident
+    return replace(measurement, after=after, allocator_retention=(measurement.allocator_retention or 0) + purged)
 
 
 #: Seconds between two readings of the children's PSS (each costs ~0.2 ms per child). A child

@@ -336,6 +336,25 @@ def test_a_native_run_lists_the_lines_alive_at_the_end(tmp_path: Path) -> None:
     assert re.search(r"76\.3 MiB  job\.py:4 \(KEPT\.append", end), end
 
 
+_POLARS_FRAME = """\
+import polars as pl
+frame = pl.select(pl.int_range(0, 8_000_000).alias("x")).with_columns(y=pl.col("x") * 2, z=pl.col("x") + 1)
+total = int(frame["z"].sum())  # 183 MiB in polars' own allocator
+{end}
+"""
+
+
+@pytest.mark.parametrize(("end", "status"), [("del frame", 0), ("KEEP = [frame]", 1)])
+def test_memory_polars_freed_is_not_kept(tmp_path: Path, end: str, status: int) -> None:
+    """polars' jemalloc gives freed pages back on a timer (about a second later): a run that
+    dropped its frame kept nothing, one that keeps it breaks the budget."""
+    pytest.importorskip("polars")
+    write(tmp_path / "job.py", _POLARS_FRAME.format(end=end))
+    proc = leakhunt("run", "--budget", "rss=60MB", "job.py", cwd=tmp_path)
+    assert proc.returncode == status, proc.stderr
+    assert ("broke its memory budget" in proc.stderr) is bool(status)
+
+
 def test_target_failure_status_wins_over_budget(tmp_path: Path) -> None:
     write(tmp_path / "job.py", "x = bytearray(80 * 1024 * 1024)\nraise SystemExit(4)\n")
     proc = leakhunt("run", "-q", "--budget", "peak=1MB", "job.py", cwd=tmp_path)
