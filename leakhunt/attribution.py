@@ -429,9 +429,7 @@ class _New:
 
     def __init__(self, scope: Any, scan: HeapScan, min_size: int, decided: _DataNewness | None = None) -> None:
         self.scope = scope
-        self.tracked: list[Any] = list(getattr(scope, "captured", None) or ())
-        if decided is not None and decided.foreign:
-            self.tracked = [o for o in self.tracked if id(o) not in decided.foreign]
+        self.tracked: list[Any] = _tracked(scope, decided)
         self.ids = {id(o) for o in self.tracked}
         self.data_new: dict[int, bool] = {}
         self.sites: dict[int, Site | None] = {}
@@ -458,6 +456,29 @@ class _New:
             return False
         known = self.data_new.get(id(obj))
         return True if known is None else known
+
+
+def _tracked(scope: Any, decided: _DataNewness | None) -> list[Any]:
+    """The gc-tracked objects the block made, less other threads' and the namespaces of the
+    user's modules: a module of the user's made in the block (a script's ``__main__`` under
+    leakhunt run) is where roots live, not a survivor that would hold them all."""
+    tracked = list(getattr(scope, "captured", None) or ())
+    skip = _user_namespaces() if tracked else set()
+    if decided is not None and decided.foreign:
+        skip |= decided.foreign
+    return [o for o in tracked if id(o) not in skip] if skip else tracked
+
+
+def _user_namespaces() -> set[int]:
+    """Ids of the namespaces of the user's modules (``__main__`` and modules of user code)."""
+    out = set()
+    for name, module in list(sys.modules.items()):
+        filename = getattr(module, "__file__", None)
+        if name == "__main__" or (isinstance(filename, str) and _frames.kind(filename) == _frames.USER):
+            namespace = getattr(module, "__dict__", None)
+            if namespace is not None:
+                out.add(id(namespace))
+    return out
 
 
 def _foreign(scope: Any, obj: Any, spans: tuple[tuple[str, int, int], ...]) -> bool:
@@ -773,11 +794,23 @@ def _place(chunk: _Chunk, paths: list[RetentionPath], complete: bool, roots: dic
 
 def _is_import_root(path: RetentionPath) -> bool:
     """A root that is the import system's (a module's own state, the table of loaded modules),
-    or code: a function or class a module defines, held as that module's global."""
+    or code: a function or class a module defines, held as that module's global, and whatever
+    a path reaches through a class or function a library defines (its namespace, its methods:
+    polars imported by a script is not what the script's ``frame`` keeps through its class)."""
     first = path.chain[0] if path.chain else None
     return path.root.endswith("(state of the module)") or path.root == "modules (global in sys)" or (
         path.library and isinstance(first, types.ModuleType)) or (
-        path.root_kind == "global" and isinstance(first, (types.FunctionType, type)) and len(path.chain) == 1)
+        path.root_kind == "global" and isinstance(first, (types.FunctionType, type)) and len(path.chain) == 1) or (
+        any(_library_code(step) for step in path.chain))
+
+
+def _library_code(obj: Any) -> bool:
+    """A class or function defined by a library's module (not the user's code)."""
+    if not isinstance(obj, (type, types.FunctionType)):
+        return False
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    filename = getattr(module, "__file__", None)
+    return isinstance(filename, str) and _frames.kind(filename) == _frames.LIBRARY
 
 
 def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout: float = 5.0,
