@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from collections import Counter
 from typing import Any
 
+from leakhunt import defaults
 from leakhunt import frames as _frames
 from leakhunt import tracing
 from leakhunt.cycles import CYCLE_KIND, CYCLE_ROOT, cycle_through_arrays
@@ -140,15 +141,20 @@ class Scope:
 
     ``trace``: trace the block freshly; ``children``: record the child processes alive now
     (a block that measures its children leaves them out); ``freeze``: tell the block's
-    gc-tracked objects by freezing the heap (see the module's docstring).
+    gc-tracked objects by freezing the heap (see the module's docstring); ``baseline``: record
+    the data holders alive now even untraced, so that the numpy arrays and Arrow objects the
+    block makes (which the gc does not track) are told apart from older ones — what explaining
+    an untraced block's kept memory needs (``leakhunt run`` at a script's end).
     """
 
     def __init__(self, *, trace: bool = True, frames: int = tracing.TRACE_FRAMES, freeze: bool = True,
-                 children: bool = True) -> None:
+                 children: bool = True, baseline: bool = False) -> None:
         self.trace = tracing.start(frames, fresh=True) if trace else None
-        # Under a trace of the user's, older objects have tracebacks too: the data holders alive
-        # now are recorded instead (one pass over the heap; only an explaining call asks for it).
-        self.baseline: frozenset[int] | None = buffer_baseline() if trace and not self.fresh else None
+        # Without a fresh trace (under a trace of the user's, older objects have tracebacks too;
+        # untraced, the data holders have none), the data holders alive now are recorded instead:
+        # one pass over the heap, only for a block that will be explained.
+        self.baseline: frozenset[int] | None = (buffer_baseline() if (trace or baseline) and not self.fresh
+                                                else None)
         self.threads = _threads()
         self.children = _child_pids() if children else frozenset()
         self._made: list[Any] | None = None
@@ -423,9 +429,7 @@ class _New:
 
     def __init__(self, scope: Any, scan: HeapScan, min_size: int, decided: _DataNewness | None = None) -> None:
         self.scope = scope
-        self.tracked: list[Any] = list(getattr(scope, "captured", None) or ())
-        if decided is not None and decided.foreign:
-            self.tracked = [o for o in self.tracked if id(o) not in decided.foreign]
+        self.tracked: list[Any] = _tracked(scope, decided)
         self.ids = {id(o) for o in self.tracked}
         self.data_new: dict[int, bool] = {}
         self.sites: dict[int, Site | None] = {}
@@ -452,6 +456,29 @@ class _New:
             return False
         known = self.data_new.get(id(obj))
         return True if known is None else known
+
+
+def _tracked(scope: Any, decided: _DataNewness | None) -> list[Any]:
+    """The gc-tracked objects the block made, less other threads' and the namespaces of the
+    user's modules: a module of the user's made in the block (a script's ``__main__`` under
+    leakhunt run) is where roots live, not a survivor that would hold them all."""
+    tracked = list(getattr(scope, "captured", None) or ())
+    skip = _user_namespaces() if tracked else set()
+    if decided is not None and decided.foreign:
+        skip |= decided.foreign
+    return [o for o in tracked if id(o) not in skip] if skip else tracked
+
+
+def _user_namespaces() -> set[int]:
+    """Ids of the namespaces of the user's modules (``__main__`` and modules of user code)."""
+    out = set()
+    for name, module in list(sys.modules.items()):
+        filename = getattr(module, "__file__", None)
+        if name == "__main__" or (isinstance(filename, str) and _frames.kind(filename) == _frames.USER):
+            namespace = getattr(module, "__dict__", None)
+            if namespace is not None:
+                out.add(id(namespace))
+    return out
 
 
 def _foreign(scope: Any, obj: Any, spans: tuple[tuple[str, int, int], ...]) -> bool:
@@ -767,11 +794,23 @@ def _place(chunk: _Chunk, paths: list[RetentionPath], complete: bool, roots: dic
 
 def _is_import_root(path: RetentionPath) -> bool:
     """A root that is the import system's (a module's own state, the table of loaded modules),
-    or code: a function or class a module defines, held as that module's global."""
+    or code: a function or class a module defines, held as that module's global, and whatever
+    a path reaches through a class or function a library defines (its namespace, its methods:
+    polars imported by a script is not what the script's ``frame`` keeps through its class)."""
     first = path.chain[0] if path.chain else None
     return path.root.endswith("(state of the module)") or path.root == "modules (global in sys)" or (
         path.library and isinstance(first, types.ModuleType)) or (
-        path.root_kind == "global" and isinstance(first, (types.FunctionType, type)) and len(path.chain) == 1)
+        path.root_kind == "global" and isinstance(first, (types.FunctionType, type)) and len(path.chain) == 1) or (
+        any(_library_code(step) for step in path.chain))
+
+
+def _library_code(obj: Any) -> bool:
+    """A class or function defined by a library's module (not the user's code)."""
+    if not isinstance(obj, (type, types.FunctionType)):
+        return False
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    filename = getattr(module, "__file__", None)
+    return isinstance(filename, str) and _frames.kind(filename) == _frames.LIBRARY
 
 
 def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout: float = 5.0,
@@ -817,7 +856,7 @@ def _summary(scope: Any, snapshot: tracemalloc.Snapshot) -> tuple[Site, ...]:
     try:
         spans = scope.foreign_spans() if hasattr(scope, "foreign_spans") and scope.active_threads() else ()
         exclude = (lambda frames: scope.foreign(frames, spans)) if spans else None
-        return tracing.summarise(snapshot, limit=5, user_only=True, exclude=exclude)[1]
+        return tracing.summarise(snapshot, limit=defaults.EXPLANATION_SITES, user_only=True, exclude=exclude)[1]
     except Exception:
         return ()
 

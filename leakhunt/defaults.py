@@ -26,3 +26,6 @@ DASK_THREADED_NOISE = 1024 * 1024
 STAYED_UP = 1024 * 1024
 #: RSS rise since the last trim from which a session trims before its next cheap block.
 TRIM_AFTER = 1024 * 1024
+
+#: allocation sites an explanation lists (the biggest lines whose memory is still alive)
+EXPLANATION_SITES = 5

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 from leakhunt.cycles import CYCLE_KIND
 from leakhunt.sizing import numpy_owner
+from leakhunt.units import format_size
 
 __all__ = ["ADVICE", "HINTS", "advice", "hint_for", "pattern_of"]
 
@@ -188,12 +189,33 @@ def pattern_of(chain: Sequence[Any], root_kind: str, root_label: str = "") -> st
     return "attribute"
 
 
+def _minor_roots_hint(roots: Sequence[Any], unexplained: int | None, looked: bool, front: str,
+                      traced: bool) -> str:
+    """The hint when the roots found keep under a tenth of what no named place holds ("" when
+    they keep more, or a holder's size is unknown or estimated)."""
+    if not roots or not unexplained or any(r.unknown or r.estimated for r in roots) \
+            or sum(r.size for r in roots) * 10 >= unexplained:
+        return ""
+    kept, rest = format_size(sum(r.size for r in roots)), format_size(unexplained)
+    if not looked:
+        return f"the roots found keep only {kept}; {rest} was not looked for: {advice(front, 'looked')}"
+    hint = (f"the roots found keep only {kept}; {rest} is held by no object the search found: native memory "
+            "(a C extension), memory a library keeps, or fragmentation the allocator could not give back")
+    return hint if traced else f"{hint} ({advice(front, 'trace')} shows the lines that allocated it)"
+
+
 def hint_for(roots: Sequence[Any], figures: set[str], *, native: bool = False, looked: bool = True,
-             front: str = "api") -> str:
+             front: str = "api", unexplained: int | None = None, traced: bool = True) -> str:
     """The fix hint: from the pattern of the biggest root of the user's (roots are ranked by what
     they keep); else from the figures broken. ``native``: every survivor was searched and none
     holds the growth; ``looked``: survivors were looked for at all; ``front``: whose options the
-    advice names (``pytest``, ``run`` or ``api``, :data:`ADVICE`)."""
+    advice names (``pytest``, ``run`` or ``api``, :data:`ADVICE`); ``unexplained``: the bytes of the
+    retained figure in no named place — roots that keep under a tenth of it, every holder sized,
+    do not choose the hint (a script's ``libc`` handle beside 80 MiB of native memory); ``traced``:
+    the allocation sites are known (else the hint says how to get them)."""
+    minor = _minor_roots_hint(roots, unexplained, looked, front, traced)
+    if minor:
+        return minor
     if roots:
         # the user's biggest root, unless a library's keeps ten times more (weakref.finalize's
         # registry keeping a payload, beside the user's list keeping the 56-byte object it watches)

@@ -436,9 +436,9 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         peak_sites = evidence.peak.sites
         extra += _peak_notes(measurement, evidence.peak)
     second = evidence.second if evidence.second_traced else None
-    native = bool(retained and evidence.survivors is not None and not roots and evidence.traced)
     accounted = _accounted(measurement, second)
     accounting = _accounting(accounted, evidence) if retained else ()
+    unaccounted = ((accounted.figure("rss") or 0) - sum(size for _, size in accounting)) if accounting else None
     return Explanation(
         title=title,
         headline="broke its memory budget",
@@ -449,14 +449,20 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         sites=evidence.sites if retained else (),
         peak_sites=peak_sites,
         type_growth=evidence.types if retained else (),
-        hint=hint_for(roots, figures, native=native,
-                      looked=(evidence.survivors is not None and (evidence.traced or bool(roots))) or not retained,
-                      front=evidence.front),
+        hint=_hint(roots, figures, evidence, retained, unaccounted, traced),
         notes=tuple(extra),
         traced=traced or bool(peak_sites),
         accounting=accounting,
         accounted_of=accounted.figure("rss") if accounting else None,
     )
+
+
+def _hint(roots: tuple[Root, ...], figures: set[str], evidence: Evidence, retained: bool,
+          unaccounted: int | None, traced: bool) -> str:
+    native = bool(retained and evidence.survivors is not None and not roots and evidence.traced)
+    looked = (evidence.survivors is not None and (evidence.traced or bool(roots))) or not retained
+    return hint_for(roots, figures, native=native, looked=looked, front=evidence.front, unexplained=unaccounted,
+                    traced=traced or bool(evidence.sites))
 
 
 def _accounting(measurement: Measurement, evidence: Evidence) -> tuple[tuple[str, int], ...]:

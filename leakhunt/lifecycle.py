@@ -27,7 +27,7 @@ from leakhunt.budget import Budget, check
 from leakhunt.caches import CacheMark, charge, filled
 from leakhunt.caches import mark as mark_caches
 from leakhunt.judge import RETAINED, Evidence, Judgement, PeakEvidence, judge, standing, unjudged
-from leakhunt.measure import Measurement, Measurer, confirm
+from leakhunt.measure import Measurement, Measurer, after_decay, confirm
 from leakhunt.settle import freeze_heap, refreeze_heap, settle, thaw_heap, trim
 from leakhunt.tracing import TRACE_FRAMES
 
@@ -108,7 +108,9 @@ class Policy:
             return Measurer(settle=True, trace=True, children=children, domains=True, attribute=True,
                             peak_sites=peak_sites, trace_frames=self.trace_frames)
         native = callable(self.peak_sites) and budget is not None and budget.peak is not None
-        return Measurer.exact(trace=False, children=children, peak_sites=self.peak_sites if native else False)
+        # explaining what an untraced block keeps: its data holders told from older ones
+        return Measurer.exact(trace=False, children=children, peak_sites=self.peak_sites if native else False,
+                              baseline=self.explain_kept)
 
 
 class Block:
@@ -154,6 +156,8 @@ class Block:
                 self.concurrent = _ACTIVE.leave(self)
             if self.policy.cheap and self.policy.report_growth and _listed(measurement.rss_growth):
                 measurement = confirm(measurement, collect=False)
+            elif _decides_kept(self.policy, measurement):
+                measurement = after_decay(measurement)  # polars' allocator purges on a timer
             if self.concurrent:
                 # Another block ran at the same time in another thread: resident memory is the
                 # process's, and what one thread made cannot be told from what the other made.
@@ -265,8 +269,13 @@ class Block:
         if peak is None and measurer is not None:
             peak = measurer.peak
         traced_first = scope is not None and scope.fresh  # before the survivors' search stops the trace
+        source = peak
         peak, peak_seen = _first_peak(peak, figures, traced_first)
         found = _Found.of(scope, named, peak=peak) if retained and scope is not None else _Found(peak=peak)
+        if retained and not found.sites:
+            # an untraced block whose caller recorded it (leakhunt run's memray capture): the
+            # lines whose allocations were alive at its end
+            found.sites = tuple(getattr(source, "end_sites", ()))
         if retained and self._caches is not None:
             found.cache_roots = filled(self._caches, scope.created_here if scope is not None else None)
             found.survivors = charge(found.survivors, found.cache_roots, counted=traced_first)
@@ -389,6 +398,15 @@ class _Found:
         found.threads = tuple(scope.active_threads())
         found.types = found.survivors.types if found.survivors is not None else ()
         return found
+
+
+def _decides_kept(policy: Policy, measurement: Measurement) -> bool:
+    """Does the block's kept memory decide or get explained: a broken retained limit, or a run
+    explaining what it kept?"""
+    if policy.explain_kept:
+        return True
+    budget = policy.budget
+    return budget is not None and any(v.figure in RETAINED for v in check(measurement, budget))
 
 
 def _describe(exc: BaseException) -> str:

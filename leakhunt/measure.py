@@ -12,6 +12,7 @@ from leakhunt import probes
 from leakhunt import tracing as _tracing
 from leakhunt.probes import PeakWindow, Reading, Sample
 from leakhunt.settle import settle as _settle
+from leakhunt.settle import decay_seconds, wait_for_decay
 from leakhunt.settle import trim as _trim
 from leakhunt.tracing import TRACE_FRAMES, PeakSnapshots, TraceHandle
 
@@ -183,8 +184,10 @@ class Measurer:
         trim: bool = False,
         attribute: bool = False,
         peak_sites: bool | Callable[[], Any] = False,
+        baseline: bool = False,
     ) -> None:
         self.settle = settle
+        self.baseline = baseline
         self.trace = trace
         self.children = children
         self.domains = domains
@@ -199,7 +202,7 @@ class Measurer:
 
     @classmethod
     def exact(cls, *, trace: bool = False, children: bool = False,
-              peak_sites: bool | Callable[[], Any] = False) -> Measurer:
+              peak_sites: bool | Callable[[], Any] = False, baseline: bool = False) -> Measurer:
         """The measurement a budget decides on: settled at both ends, so its figures read the
         same whatever ran earlier in the process. ``trace`` also traces the block freshly with
         attribution ready (the survivors of the block, the sites; ``peak_sites``: the
@@ -209,7 +212,7 @@ class Measurer:
                        peak_sites=peak_sites)
         # untraced, the block's gc-tracked survivors are still told apart (a frozen heap: free)
         return cls(settle=True, trace=None, children=children, domains=False, attribute=True,
-                   peak_sites=peak_sites if callable(peak_sites) else False)
+                   peak_sites=peak_sites if callable(peak_sites) else False, baseline=baseline)
 
     @property
     def tracing(self) -> bool:
@@ -263,7 +266,8 @@ class Measurer:
         if self.attribute:
             from leakhunt.attribution import Scope
 
-            self.scope = Scope(trace=bool(self.trace), frames=self.trace_frames, children=self.children)
+            self.scope = Scope(trace=bool(self.trace), frames=self.trace_frames, children=self.children,
+                               baseline=self.baseline)
             self._exclude_pids = self.scope.children
         elif self.trace:
             self._trace_handle = _tracing.start(self.trace_frames)
@@ -492,6 +496,21 @@ def confirm(measurement: Measurement, *, collect: bool = True) -> Measurement:
     if measurement.after.rss is not None and after.rss is not None:
         retention = max(0, measurement.after.rss - after.rss)
     return replace(measurement, after=after, settled=True, allocator_retention=retention)
+
+
+def after_decay(measurement: Measurement) -> Measurement:
+    """The end of a settled measurement read again once an allocator that purges on a timer
+    (polars' jemalloc, :func:`leakhunt.settle.wait_for_decay`) has had its time: what it gave
+    back is allocator retention, not growth. Unchanged when no such allocator is loaded."""
+    if not measurement.settled or not decay_seconds() or measurement.after.rss is None:
+        return measurement
+    wait_for_decay()
+    resident, anon = probes.rss(), probes.rss_anon()
+    if resident is None or resident >= measurement.after.rss:
+        return measurement
+    after = replace(measurement.after, rss=resident, rss_anon=anon)
+    purged = measurement.after.rss - resident
+    return replace(measurement, after=after, allocator_retention=(measurement.allocator_retention or 0) + purged)
 
 
 #: Seconds between two readings of the children's PSS (each costs ~0.2 ms per child). A child

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from leakhunt import frames as _frames
+from leakhunt.defaults import EXPLANATION_SITES
 from leakhunt.tracing import Stack
 from leakhunt.units import format_size
 
@@ -1100,6 +1101,18 @@ class NativePeakSource:
         # framework's around it (pytest's hooks), not what the block did
         return tuple(Site(file=s.file, line=s.line, code=s.code, size=s.size, count=s.count)
                      for s in peak.sites if _frames.kind(s.file) == _frames.USER)[:self.limit]
+
+    @property
+    def end_sites(self) -> tuple[Any, ...]:
+        """The user's lines whose allocations were still alive when the recording stopped (what a
+        run kept at its end, by line), biggest first."""
+        from leakhunt.explanation import Site
+
+        peak = self.native
+        if peak is None:
+            return ()
+        return tuple(Site(file=s.file, line=s.line, code=s.code, size=s.size, count=s.count)
+                     for s in peak.at_end if _frames.kind(s.file) == _frames.USER)[:EXPLANATION_SITES]
 
     @property
     def stacks(self) -> tuple[Stack, ...]:

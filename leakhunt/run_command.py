@@ -98,6 +98,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
              "(rss: settled final growth; peak: above the start; arrow; traced; children)")
     add("--top", type=_top_type, default=None, metavar="N",
         help=f"allocation sites to show with --trace (default {DEFAULT_TOP})")
+    add("--no-explain", dest="explain", action="store_false",
+        help="do not look for what keeps memory alive at the script's end (the search over what the "
+             "script left alive takes seconds on a large heap); the figures are the same")
     add("--no-status", dest="status", action="store_false",
         help="no live status line (it is shown on stderr only when stderr is a terminal)")
     add("-q", "--quiet", action="store_true",
@@ -300,6 +303,7 @@ def record_run(
     status: Callable[[str], None] | None = None,
     stderr: IO[str] | None = None,
     keep_capture: str | None = None,
+    explain: bool = True,
 ) -> RunRecord:
     """Run ``target`` under the sampler and return its :class:`RunRecord`.
 
@@ -308,6 +312,10 @@ def record_run(
     (native where memray can record, else tracemalloc). Where the native backend cannot record
     (memray missing, an unsupported platform, another memray tracker active) the run is traced
     with tracemalloc instead and the record's ``trace_note`` says why.
+
+    ``explain``: say what keeps the memory the script kept at its end alive (the roots, each
+    buffer once, and the explained share), whatever the backend; without it only a broken budget
+    is explained.
 
     An exception in the target is printed to ``stderr`` as Python prints it (through
     ``sys.excepthook``) and recorded; the figures up to that point are kept.
@@ -321,14 +329,15 @@ def record_run(
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     tracer = _Tracer(trace, top=top, trace_frames=trace_frames, keep_capture=keep_capture, status=status,
                      stderr=stderr)
-    # The run is one block of the library's lifecycle. With --trace=tracemalloc it is traced
-    # freshly with attribution (leakhunt.attribution.Scope): every allocation of the run has a
-    # traceback, so what is alive at exit can be told from what existed before, and grouped by
-    # root; the judgement then explains what the run keeps, within its budget or not. The peak's
-    # sites come from the tracer (below): memray's capture (the native backend) or the run's own
-    # snapshots of tracemalloc. A trace the user started is left running.
+    # The run is one block of the library's lifecycle, with attribution (leakhunt.attribution.Scope):
+    # what is alive at exit is told from what existed before (the gc-tracked objects by a frozen
+    # heap, the data holders by a baseline taken at the start, or with --trace=tracemalloc by
+    # their tracebacks) and grouped by root; the judgement then explains what the run keeps,
+    # within its budget or not. The peak's sites come from the tracer (below): memray's capture
+    # (the native backend) or the run's own snapshots of tracemalloc. A trace the user started
+    # is left running.
     traced = tracer.backend == "tracemalloc"
-    block = Block(target.label, Policy.of(budget, trace=traced, rerun=False, exact=True, explain_kept=traced,
+    block = Block(target.label, Policy.of(budget, trace=traced, rerun=False, exact=True, explain_kept=explain,
                                           trace_frames=trace_frames, peak_sites=False, front="run"))
     sampler = Sampler(interval, children=children, status=status)
     outcome = _Outcome()  # its kept: the target's globals (or the failing traceback), alive until read
@@ -721,7 +730,7 @@ def run(args: argparse.Namespace) -> int:
             record = record_run(target, interval=args.interval, children=children, trace=trace, top=top,
                                 trace_frames=frames, budget=budget,
                                 status=live.update if live is not None else None, stderr=stderr,
-                                keep_capture=args.keep_capture)
+                                keep_capture=args.keep_capture, explain=args.explain)
     finally:
         if live is not None:
             live.stop()

@@ -126,6 +126,21 @@ def test_hint_is_chosen_from_the_roots_pattern(pattern: str, words: str) -> None
     assert words in hint_for([library, root], {"rss"})  # the user's root wins over a library's
 
 
+@pytest.mark.parametrize(("unexplained", "estimated", "minor"), [
+    (80 * MiB, (), True),                        # a 1.6 KiB handle beside 80 MiB no object holds
+    (8 * 1024, (), False),                       # the root keeps most of what is left: its hint
+    (80 * MiB, (("DataFrame", 4),), False),      # a polars estimate: the root's size is not its memory
+])
+def test_roots_keeping_a_sliver_do_not_choose_the_hint(unexplained: int, estimated: tuple, minor: bool) -> None:
+    root = Root("libc (global in __main__)", "global", 0, 1600, (PathStep("libc"),), "libc", pattern="attribute",
+                estimated=estimated)
+    hint = hint_for([root], {"rss"}, unexplained=unexplained, front="run", traced=False)
+    assert ("the roots found keep only 1.6 KiB" in hint) is minor, hint
+    assert ("leakhunt run --trace shows the lines" in hint) is minor
+    if not minor:
+        assert "through an attribute" in hint
+
+
 def test_explanation_round_trips_through_its_dict_form() -> None:
     explanation = Explanation(
         title="t::z", headline="broke its memory budget",

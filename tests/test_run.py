@@ -271,16 +271,91 @@ def test_budget_broken_is_reported_even_with_quiet(tmp_path: Path) -> None:
     assert "settled anonymous RSS growth" in proc.stderr and "rss=20MB = 19.1 MiB" in proc.stderr
 
 
+_NATIVE_80MB = """\
+import ctypes
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+kept = libc.malloc(80 * 1024 * 1024)
+ctypes.memset(kept, 1, 80 * 1024 * 1024)
+"""
+
+
 def test_budget_failure_advice_is_for_leakhunt_run(tmp_path: Path) -> None:
-    """Issue 26: an untraced `leakhunt run --budget` failure advised pytest's options."""
-    write(tmp_path / "job.py", "kept = []\nkept.append(bytearray(80 * 1024 * 1024))\n")
+    """Issue 26: an untraced `leakhunt run --budget` failure advised pytest's options (memory no
+    Python object holds: the advice is how to trace it)."""
+    write(tmp_path / "job.py", _NATIVE_80MB)
     proc = leakhunt("run", "--budget", "rss=20MB", "-o", "r.html", "job.py", cwd=tmp_path)
     assert proc.returncode == 1
     page = (tmp_path / "r.html").read_text()
+    assert "the roots found keep only" in proc.stderr  # a ctypes handle is not what keeps 80 MiB
     for text in (proc.stderr, page):
         assert "leakhunt run --trace" in text
         assert "pytest" not in text and "--leak-no-rerun" not in text and "--leak-trace" not in text
     assert proc.stderr.count("allocation sites: not traced") == 1
+
+
+_KEPT_ARRAYS = """\
+import numpy as np
+KEPT = []
+for i in range(4):
+    KEPT.append(np.ones(2_500_000))  # 19.1 MiB each
+"""
+
+
+def test_an_untraced_run_names_what_keeps_its_memory_at_the_end(tmp_path: Path) -> None:
+    """Issue 19 item 6: without --trace, the arrays the script made are told from older ones (a
+    baseline of the data holders at the start), so its roots explain what it kept."""
+    write(tmp_path / "job.py", _KEPT_ARRAYS)
+    proc = leakhunt("run", "--json", "r.json", "job.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "alive at exit:" in proc.stderr
+    assert "KEPT (global in __main__) keeps 4 buffers, 76.3 MiB" in proc.stderr
+    share = int(re.search(r"(\d+)% of [^:]* explained", proc.stderr).group(1))
+    assert share >= 90, proc.stderr
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["explanation"]["roots"][0]["root"].startswith("KEPT")
+
+
+def test_no_explain_leaves_the_end_unexplained(tmp_path: Path) -> None:
+    """The other way: --no-explain does not look for what keeps memory alive (same figures)."""
+    write(tmp_path / "job.py", _KEPT_ARRAYS)
+    proc = leakhunt("run", "--no-explain", "job.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "alive at exit:" not in proc.stderr and "KEPT" not in proc.stderr
+    assert "kept at the end" in proc.stderr
+
+
+def test_a_native_run_lists_the_lines_alive_at_the_end(tmp_path: Path) -> None:
+    """With memray, what the run kept at its end comes with the lines that allocated it."""
+    pytest.importorskip("memray")
+    write(tmp_path / "job.py", _KEPT_ARRAYS)
+    proc = leakhunt("run", "--trace=native", "job.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    end = proc.stderr.split("alive at exit:", 1)[1]
+    assert "biggest allocation sites alive (traced):" in end
+    assert re.search(r"76\.3 MiB  job\.py:4 \(KEPT\.append", end), end
+
+
+_POLARS_FRAME = """\
+import polars as pl
+frame = pl.select(pl.int_range(0, 8_000_000).alias("x")).with_columns(y=pl.col("x") * 2, z=pl.col("x") + 1)
+total = int(frame["z"].sum())  # 183 MiB in polars' own allocator
+{end}
+"""
+
+
+@pytest.mark.parametrize(("end", "status"), [("del frame", 0), ("KEEP = [frame]", 1)])
+def test_memory_polars_freed_is_not_kept(tmp_path: Path, end: str, status: int) -> None:
+    """polars' jemalloc gives freed pages back on a timer (about a second later): a run that
+    dropped its frame kept nothing, one that keeps it breaks the budget."""
+    pytest.importorskip("polars")
+    write(tmp_path / "job.py", _POLARS_FRAME.format(end=end))
+    proc = leakhunt("run", "--budget", "rss=60MB", "job.py", cwd=tmp_path)
+    assert proc.returncode == status, proc.stderr
+    assert ("broke its memory budget" in proc.stderr) is bool(status)
+    if status:  # the script's own module is where its roots live, and polars' classes are code
+        assert "KEEP (global in __main__) keeps 1 buffer, 183.1 MiB" in proc.stderr
+        assert "class DataFrame" not in proc.stderr and "(global in polars." not in proc.stderr
 
 
 def test_target_failure_status_wins_over_budget(tmp_path: Path) -> None:
