@@ -459,26 +459,15 @@ class _New:
 
 
 def _tracked(scope: Any, decided: _DataNewness | None) -> list[Any]:
-    """The gc-tracked objects the block made, less other threads' and the namespaces of the
-    user's modules: a module of the user's made in the block (a script's ``__main__`` under
-    leakhunt run) is where roots live, not a survivor that would hold them all."""
+    """The gc-tracked objects the block made, less other threads' and the namespace of
+    ``__main__``: a script run in the block (``leakhunt run``) is where roots live, not a
+    survivor that would hold them all (a module the block imports is code loaded)."""
     tracked = list(getattr(scope, "captured", None) or ())
-    skip = _user_namespaces() if tracked else set()
+    main = sys.modules.get("__main__")
+    skip = {id(main.__dict__)} if tracked and main is not None else set()
     if decided is not None and decided.foreign:
         skip |= decided.foreign
     return [o for o in tracked if id(o) not in skip] if skip else tracked
-
-
-def _user_namespaces() -> set[int]:
-    """Ids of the namespaces of the user's modules (``__main__`` and modules of user code)."""
-    out = set()
-    for name, module in list(sys.modules.items()):
-        filename = getattr(module, "__file__", None)
-        if name == "__main__" or (isinstance(filename, str) and _frames.kind(filename) == _frames.USER):
-            namespace = getattr(module, "__dict__", None)
-            if namespace is not None:
-                out.add(id(namespace))
-    return out
 
 
 def _foreign(scope: Any, obj: Any, spans: tuple[tuple[str, int, int], ...]) -> bool:
@@ -794,14 +783,24 @@ def _place(chunk: _Chunk, paths: list[RetentionPath], complete: bool, roots: dic
 
 def _is_import_root(path: RetentionPath) -> bool:
     """A root that is the import system's (a module's own state, the table of loaded modules),
-    or code: a function or class a module defines, held as that module's global, and whatever
-    a path reaches through a class or function a library defines (its namespace, its methods:
-    polars imported by a script is not what the script's ``frame`` keeps through its class)."""
-    first = path.chain[0] if path.chain else None
+    or code: a function or class a module defines, held as that module's global, or the
+    namespace or a method of a class a library defines, whoever reaches it (polars imported by a
+    script is not what the script's ``frame`` keeps through its class; a registry that is a
+    library class's attribute, such as matplotlib's ``Gcf.figs``, still is a root)."""
+    chain = path.chain
+    first = chain[0] if chain else None
     return path.root.endswith("(state of the module)") or path.root == "modules (global in sys)" or (
         path.library and isinstance(first, types.ModuleType)) or (
-        path.root_kind == "global" and isinstance(first, (types.FunctionType, type)) and len(path.chain) == 1) or (
-        any(_library_code(step) for step in path.chain))
+        path.root_kind == "global" and isinstance(first, (types.FunctionType, type)) and len(chain) == 1) or (
+        len(chain) >= 2 and _library_code(chain[-2]) and _code_part(chain[-2], chain[-1]))
+
+
+def _code_part(holder: Any, obj: Any) -> bool:
+    """Is ``obj`` code of ``holder``'s: a function or class, or the namespace (``__dict__``) of
+    the class or function ``holder``?"""
+    if isinstance(obj, (types.FunctionType, type)):
+        return True
+    return type(obj) is dict and any(ref is obj for ref in gc.get_referents(holder))
 
 
 def _library_code(obj: Any) -> bool:

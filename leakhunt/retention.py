@@ -511,7 +511,9 @@ class _Search:
             for ref in referrers:
                 if id(ref) in self.ignore or self._dead_end(ref):
                     continue
-                pairs.extend((ref, held) for held in gc.get_referents(ref) if id(held) in frontier_ids)
+                # (an instance holds its class, but never keeps it alive: its module does)
+                pairs.extend((ref, held) for held in gc.get_referents(ref)
+                             if id(held) in frontier_ids and not (type(ref) is held))
             del referrers, args
         for held in frontier:
             pairs.extend((parent, held) for parent in self.hidden.get(id(held), ()) if id(parent) not in self.ignore)
