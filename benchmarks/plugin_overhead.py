@@ -66,6 +66,9 @@ BREAKDOWN_PLUGIN = """
 import functools, gc, os, sys, time
 
 import leakhunt.measure
+import leakhunt.attribution as attribution
+import leakhunt.lifecycle as lifecycle
+import pytest_leakhunt.per_test as per_test
 import pytest_leakhunt.report_file as report_file
 import pytest_leakhunt.session as session
 
@@ -93,10 +96,16 @@ measure.Measurer.stop = _timed(measure.Measurer.stop)
 probes = sys.modules["leakhunt.probes"]
 probes.QuickMeter.start = _timed(probes.QuickMeter.start)  # the report-only path's meter (and Measurer's cheap case)
 probes.QuickMeter.stop = _timed(probes.QuickMeter.stop)
-for name in ("decide", "finish", "record", "trim_if_due", "_make_records", "_end_session"):
+for name in ("keep", "_make_records", "_end_session"):
     setattr(session.LeakHunt, name, _timed(getattr(session.LeakHunt, name)))
-session._PerTest._decide = _timed(session._PerTest._decide)
-session._ReportOnly.pytest_runtest_logreport = _timed(session._ReportOnly.pytest_runtest_logreport)
+for name in ("start", "stop", "finish"):
+    setattr(lifecycle.Block, name, _timed(getattr(lifecycle.Block, name)))
+lifecycle.mark_caches = _timed(lifecycle.mark_caches, "caches.mark")
+lifecycle.Block._evidence = _timed(lifecycle.Block._evidence)
+attribution.Scope.__init__ = _timed(attribution.Scope.__init__)
+attribution.Scope.close = _timed(attribution.Scope.close)
+per_test.PerTest._finish = _timed(per_test.PerTest._finish)
+per_test.ReportOnly.pytest_runtest_logreport = _timed(per_test.ReportOnly.pytest_runtest_logreport)
 report_file.ReportFile.write = _timed(report_file.ReportFile.write)
 # Every reset of the kernel's mark is a write of "5" to /proc/self/clear_refs (the meter's inline
 # path and PeakWindow.open's alike): counted here, as a window resets only a mark above its start.
@@ -133,7 +142,8 @@ def pytest_unconfigure(config):
     tests = config.getoption("leakhunt_cost_tests", 0) or 0
     owner = config.pluginmanager.get_plugin("leakhunt-session")
     per_test = config.pluginmanager.get_plugin("leakhunt-per-test")
-    out = [f"path: {type(per_test).__name__}", f"trims: {owner.trims} for {tests} tests",
+    meter = getattr(owner, "meter", None)
+    out = [f"path: {type(per_test).__name__}", f"trims: {getattr(meter, 'trims', 0)} for {tests} tests",
            f"resets of the mark: {RESETS[0]}"]
     own = 0.0
     for name, seconds in sorted(PARTS.items(), key=lambda kv: -kv[1]):

@@ -25,10 +25,11 @@ _TEST_FORMATS = ("html", "text")
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.usage = ("leakhunt report IN.json [-o OUT.html | -o OUT.txt | -o OUT.png]\n"
                     "       leakhunt report NEW.json --compare BASE.json [--regression PCT] [-o diff.html]")
-    parser.epilog = ("IN.json is a file written by `leakhunt run --json` (or -o run.json) or by "
-                     "`pytest --leak-report-file=report.json`. Without -o the text goes to the terminal.")
+    parser.epilog = ("IN.json is a file written by `leakhunt run --json` (or -o run.json), by "
+                     "`pytest --leak-report-file=report.json` or a cluster report (`leakhunt dask --json cluster.json`, "
+                     "ClusterReport.write; reading it needs leakhunt[dask]). Without -o the text goes to the terminal.")
     parser.add_argument("json_file", metavar="IN.json",
-                        help="a `leakhunt run` JSON file or a pytest test report JSON file")
+                        help="a `leakhunt run` JSON file, a pytest test report JSON file or a cluster report")
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="write OUT.html (a self-contained page), OUT.txt (text) or, for a run, "
                              "OUT.png (the timeline plot); the suffix picks the format")
@@ -57,7 +58,9 @@ class UsageError(Exception):
 
 
 def load(path: str) -> Any:
-    """The :class:`~leakhunt.timeline.RunRecord` or :class:`~leakhunt.report.model.TestReport` in ``path``."""
+    """The :class:`~leakhunt.timeline.RunRecord`, :class:`~leakhunt.report.model.TestReport` or
+    cluster report (``leakhunt.dask.ClusterReport``, which needs ``distributed``) in ``path``."""
+    from leakhunt.report.cluster import SCHEMA as CLUSTER_SCHEMA
     from leakhunt.report.model import SCHEMA as TEST_SCHEMA
     from leakhunt.report.model import TestReport
     from leakhunt.timeline import SCHEMA as RUN_SCHEMA
@@ -81,11 +84,21 @@ def load(path: str) -> Any:
             return RunRecord.from_dict(data)
         if schema == TEST_SCHEMA:
             return TestReport.from_dict(data)
+        if schema == CLUSTER_SCHEMA:
+            return _cluster_report(path, data)
     except (ValueError, TypeError, KeyError) as exc:
         raise UsageError(f"{path!r}: {exc}") from None
     found = schema if schema is not None else (type(data).__name__ if not isinstance(data, dict) else None)
-    raise UsageError(f"{path!r} is neither a `leakhunt run --json` file nor a pytest test report "
-                     f"(schema {found!r}; expected {RUN_SCHEMA!r} or {TEST_SCHEMA!r})")
+    raise UsageError(f"{path!r} is not a `leakhunt run --json` file, a pytest test report or a cluster report "
+                     f"(schema {found!r}; expected {RUN_SCHEMA!r}, {TEST_SCHEMA!r} or {CLUSTER_SCHEMA!r})")
+
+
+def _cluster_report(path: str, data: dict[str, Any]) -> Any:
+    try:
+        from leakhunt.dask import ClusterReport
+    except ImportError as exc:  # distributed missing: the error names what to install
+        raise UsageError(f"{path!r} is a cluster report: {exc}") from None
+    return ClusterReport.from_dict(data)
 
 
 def _comparing(args: argparse.Namespace) -> Any:
@@ -149,6 +162,18 @@ def _written(output: str, write: Any) -> int:
     return 0
 
 
+def _cluster(report: Any, checked: Any, output: str | None) -> int:
+    """A saved cluster report (``leakhunt dask``, ``leakhunt.dask.watch``) as text or a page."""
+    from leakhunt.report.cluster import ClusterHtmlReport, ClusterTextReport
+    from leakhunt.report.files import write_atomic
+
+    if checked is None:
+        sys.stdout.write(report.explain() + "\n")
+        return 0
+    render = ClusterTextReport(report).render if checked.format == "text" else ClusterHtmlReport(report).render
+    return _written(output, lambda: write_atomic(checked.path, render))
+
+
 def run(args: argparse.Namespace) -> int:
     from leakhunt.report.files import ReportPathError, check_report_path, write_atomic
     from leakhunt.timeline import RunRecord
@@ -161,14 +186,17 @@ def run(args: argparse.Namespace) -> int:
         comparing = _comparing(args)
         item = load(args.json_file)
         is_run = isinstance(item, RunRecord)
+        is_cluster = type(item).__name__ == "ClusterReport"
         if comparing is not None:
-            if is_run:
-                raise UsageError(f"--compare compares test reports: {args.json_file!r} is a `leakhunt run` file")
+            if is_run or is_cluster:
+                what = "a `leakhunt run` file" if is_run else "a cluster report"
+                raise UsageError(f"--compare compares test reports: {args.json_file!r} is {what}")
             if checked is not None and checked.format not in _TEST_FORMATS:
                 raise UsageError(f"-o {args.output!r}: a comparison is written as .html, .htm or .txt")
             return _compare(item, comparing, args, checked)
         if checked is not None and not is_run and checked.format not in _TEST_FORMATS:
-            raise UsageError(f"-o {args.output!r}: a test report is written as .html, .htm or .txt "
+            what = "a cluster report" if is_cluster else "a test report"
+            raise UsageError(f"-o {args.output!r}: {what} is written as .html, .htm or .txt "
                              "(a .png plot is for a `leakhunt run` file)")
     except (UsageError, ReportPathError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -176,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
 
     from leakhunt.report.console import console, print_test_report
     from leakhunt.report.run_report import RunReport
+
+    if is_cluster:
+        return _cluster(item, checked, args.output)
 
     def text(file: Any, *, plain: bool) -> None:
         out = console(file, plain=plain)

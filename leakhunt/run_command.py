@@ -76,12 +76,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="trace allocations: the sites and stacks alive at the peak. With memray installed "
              "(pip install \"leakhunt[native]\") every allocation, native ones included (Arrow, polars, "
              "pandas' C code), alive at the exact high-water mark; otherwise tracemalloc (Python objects "
-             "and numpy only, snapshotted near the peak, plus what keeps memory alive at exit)")
+             "and numpy only, snapshotted near the peak)")
     add("--trace=native", dest="trace", action="store_const", const="native",
         help="trace with memray (native backend), whatever is installed; falls back to tracemalloc, "
              "and says why, where memray cannot run")
     add("--trace=tracemalloc", dest="trace", action="store_const", const="tracemalloc",
-        help="trace with tracemalloc (also explains what keeps memory alive at exit)")
+        help="trace with tracemalloc (Python objects and numpy only, snapshotted near the peak; "
+             "the lines that allocated what is alive at exit)")
     add("--trace-frames", type=_frames_type, default=None, metavar="N",
         help=f"frames kept per traced allocation with tracemalloc (default {TRACE_FRAMES}): fewer is "
              "faster, but may not reach your line from deep inside a library")

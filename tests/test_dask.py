@@ -293,6 +293,14 @@ def test_the_report_round_trips_through_json_and_renders_html(client: Client, tm
     assert client.scheduler.address in page and data["started"] in page
     assert 'id="leakhunt-unmanaged"' in page  # each worker's unmanaged memory over the block
     assert 'id="leakhunt-series-leak_step"' in page  # the prefix's hunt series
+    # leakhunt report reads it back by its schema: the same text, the same page
+    from leakhunt.cli import main as cli
+
+    assert cli(["report", str(tmp_path / "cluster.json"), "-o", str(tmp_path / "again.txt")]) == 0
+    assert (tmp_path / "again.txt").read_text() == report.explain() + "\n"
+    assert cli(["report", str(tmp_path / "cluster.json"), "-o", str(tmp_path / "again.html")]) == 0
+    assert (tmp_path / "again.html").read_text() == page
+    assert cli(["report", str(tmp_path / "cluster.json"), "-o", str(tmp_path / "again.png")]) == 2
     assert "settled at the end" in page
     with pytest.raises(ValueError, match="must end in .json, .html"):
         report.write(tmp_path / "cluster.txt")
@@ -471,12 +479,23 @@ def test_without_distributed_leakhunt_dask_names_the_extra() -> None:
                 main(["--help"])
             except SystemExit as stop:
                 help_code = stop.code
-        emit({"message": message, "code": code, "stderr": err.getvalue(), "help": help_code})
+        import json, os, tempfile
+        saved = os.path.join(tempfile.mkdtemp(), "cluster.json")
+        with open(saved, "w") as f:
+            json.dump({"schema": "leakhunt-cluster-report", "schema_version": 2}, f)
+        report_err = io.StringIO()
+        with contextlib.redirect_stderr(report_err):
+            report_code = main(["report", saved])
+        emit({"message": message, "code": code, "stderr": err.getvalue(), "help": help_code,
+              "report_code": report_code, "report_stderr": report_err.getvalue()})
         """
     )
     assert 'pip install "leakhunt[dask]"' in result["message"]
     assert result["code"] == 2 and 'pip install "leakhunt[dask]"' in result["stderr"]
     assert result["help"] == 0  # `leakhunt --help` does not need distributed
+    # a saved cluster report read back: the error names the file and the extra
+    assert result["report_code"] == 2 and "is a cluster report" in result["report_stderr"]
+    assert 'pip install "leakhunt[dask]"' in result["report_stderr"]
 
 
 def test_a_cluster_gone_before_the_block_ends_gives_a_report_that_says_so(_environment_restored: None) -> None:

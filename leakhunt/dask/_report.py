@@ -35,7 +35,7 @@ from leakhunt.units import format_size
 __all__ = ["ClusterReport", "PrefixFigures", "PrefixViolation", "WorkerFigures", "SCHEMA", "SCHEMA_VERSION",
            "BUDGET_FIGURES", "check_budgets", "merge", "VERDICT_WORDS"]
 
-SCHEMA = "leakhunt-cluster-report"
+from leakhunt.report.cluster import SCHEMA  # noqa: E402 - one place for the schema's name
 SCHEMA_VERSION = 2
 
 #: Budget keywords a cluster budget accepts, and what they limit for a prefix on one worker.

@@ -104,6 +104,10 @@ def series_svg(task: Mapping[str, Any]) -> str | None:
     return svg(fig, element_id=f"leakhunt-series-{name}", label=f"hunt series of {task['prefix']}")
 
 
+#: the cluster report's JSON schema name (``leakhunt.dask.ClusterReport.to_dict``)
+SCHEMA = "leakhunt-cluster-report"
+
+
 class ClusterHtmlReport:
     """``ClusterHtmlReport(report).render(file)``: one page, inline CSS and SVG, no scripts or network."""
 
