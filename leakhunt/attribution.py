@@ -314,6 +314,7 @@ class Survivors:
     user_rooted: int = 0  # of ``rooted``: what the user's roots keep (not libraries')
     by_kind: tuple[tuple[str, int], ...] = ()  # ``rooted`` by kind: python, numpy, arrow, polars, ...
     types: tuple[tuple[str, int], ...] = ()  # the objects the user's roots keep, by type
+    data_told: bool = False  # the block's data holders were told from older ones (traced, or a baseline)
 
 
 class _Chunk:
@@ -781,6 +782,13 @@ def _place(chunk: _Chunk, paths: list[RetentionPath], complete: bool, roots: dic
         found_root.best = (chunk, path)
 
 
+#: Globals of the interpreter that imports fill: the table of loaded modules, the importers'
+#: cache, typing's registry of @overload functions and its caches' cleanups (filled as modules
+#: define annotated functions)
+_IMPORT_STATE = frozenset({"modules (global in sys)", "path_importer_cache (global in sys)",
+                           "_overload_registry (global in typing)", "_cleanups (global in typing)"})
+
+
 def _is_import_root(path: RetentionPath) -> bool:
     """A root that is the import system's (a module's own state, the table of loaded modules),
     or code: a function or class a module defines, held as that module's global, or the
@@ -789,7 +797,7 @@ def _is_import_root(path: RetentionPath) -> bool:
     library class's attribute, such as matplotlib's ``Gcf.figs``, still is a root)."""
     chain = path.chain
     first = chain[0] if chain else None
-    return path.root.endswith("(state of the module)") or path.root == "modules (global in sys)" or (
+    return path.root.endswith("(state of the module)") or path.root in _IMPORT_STATE or (
         path.library and isinstance(first, types.ModuleType)) or (
         path.root_kind == "global" and isinstance(first, (types.FunctionType, type)) and len(chain) == 1) or (
         len(chain) >= 2 and _library_code(chain[-2]) and _code_part(chain[-2], chain[-1]))
@@ -879,6 +887,7 @@ def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout:
         user_rooted=sum(r.size() for r in own),
         by_kind=tuple(sorted(by_kind.items(), key=lambda kv: -kv[1])),
         types=_root_types([c for r in own for c in r.chunks], new),
+        data_told=bool(new.data_new) or bool(getattr(new.scope, "fresh", False)),
         **_chunk_figures(chunks),
     )
 

@@ -359,7 +359,7 @@ def _roots_part(evidence: Evidence, retained: bool) -> tuple[tuple[Root, ...], s
     if survivors.skipped:
         notes.append(f"{format_size(survivors.skipped)} more was not searched: the search's time ran out")
     unexplained = ""
-    if not survivors.roots and not evidence.traced:
+    if not survivors.roots and not evidence.traced and not survivors.data_told:
         unexplained = ("no object of the block that leakhunt can tell apart untraced holds it: arrays and Arrow "
                        f"objects put into older containers are told apart by a trace ({advice(evidence.front, 'trace')})")
     elif not survivors.roots:
@@ -459,8 +459,11 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
 
 def _hint(roots: tuple[Root, ...], figures: set[str], evidence: Evidence, retained: bool,
           unaccounted: int | None, traced: bool) -> str:
-    native = bool(retained and evidence.survivors is not None and not roots and evidence.traced)
-    looked = (evidence.survivors is not None and (evidence.traced or bool(roots))) or not retained
+    survivors = evidence.survivors
+    # "no Python object holds it" only when every survivor was searched
+    native = bool(retained and survivors is not None and not roots and not survivors.skipped
+                  and (evidence.traced or survivors.data_told))
+    looked = (survivors is not None and (evidence.traced or bool(roots) or survivors.data_told)) or not retained
     return hint_for(roots, figures, native=native, looked=looked, front=evidence.front, unexplained=unaccounted,
                     traced=traced or bool(evidence.sites))
 

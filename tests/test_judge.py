@@ -40,6 +40,18 @@ def test_within_budget_is_ok_and_over_it_is_over_budget() -> None:
     json.dumps(failed.to_dict())
 
 
+@pytest.mark.parametrize(("skipped", "native"), [(0, True), (8 * MiB, False)])
+def test_no_python_object_is_said_only_after_every_survivor_was_searched(skipped: int, native: bool) -> None:
+    """A block whose data holders were told apart (a baseline, untraced), no root found: "no
+    Python object holds it" only when nothing was left unsearched."""
+    from leakhunt.attribution import Survivors
+
+    survivors = Survivors(roots=(), found=0, buffers=0, skipped=skipped, data_told=True)
+    failed = judge(recorded(50 * MiB), Budget(rss=20 * MiB), evidence=Evidence(survivors=survivors))
+    assert ("no Python object of this block holds the growth" in failed.explanation.hint) is native
+    assert "was not looked for" not in failed.explanation.hint
+
+
 def test_older_threads_memory_is_not_the_blocks() -> None:
     measurement = recorded(30 * MiB, traced=30 * MiB, excluded=25 * MiB)
     assert measurement.figure("rss") == 5 * MiB and measurement.figure("traced") == 5 * MiB

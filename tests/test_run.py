@@ -440,7 +440,7 @@ def test_report_command_rerenders_a_saved_run(profiled: dict, tmp_path: Path) ->
 @pytest.mark.parametrize(("content", "message"), [
     (None, "no such file"),
     ("{not json", "is not JSON"),
-    ('{"schema": "something.else"}', "is neither a `leakhunt run --json` file nor a pytest test report"),
+    ('{"schema": "something.else"}', "is not a `leakhunt run --json` file, a pytest test report or a cluster report"),
     ('{"schema": "leakhunt.test-report", "schema_version": 7}', "unsupported leakhunt test report schema_version 7"),
 ])
 def test_report_command_errors(tmp_path: Path, content: str | None, message: str) -> None:
