@@ -35,6 +35,7 @@ PLACES: dict[str, str] = {
     "roots": "held by the roots",
     "imports": "modules and code loaded",
     "arrow": "Arrow's pool, held by no object of the block",
+    "pymalloc": "freed, kept by Python's allocator",
     "unrooted": "objects of the block no root was found for",
 }
 

@@ -477,7 +477,10 @@ def _accounting(measurement: Measurement, evidence: Evidence) -> tuple[tuple[str
         return ()
     imports = evidence.imports if evidence.imports is not None else survivors.imports
     arrow = max(0, (measurement.arrow_growth or 0) - survivors.rooted_arrow)
-    return (("roots", survivors.rooted), ("imports", imports), ("arrow", arrow), ("unrooted", survivors.unrooted))
+    places = [("roots", survivors.rooted), ("imports", imports), ("arrow", arrow)]
+    if measurement.pymalloc_kept is not None:
+        places.append(("pymalloc", measurement.pymalloc_kept))
+    return (*places, ("unrooted", survivors.unrooted))
 
 
 def explain_kept(measurement: Measurement, budget: Budget | None, title: str, evidence: Evidence,

@@ -106,7 +106,7 @@ class Policy:
             peak_sites = self.peak_sites if self.peak_sites is not None else (
                 budget is not None and budget.peak is not None)
             return Measurer(settle=True, trace=True, children=children, domains=True, attribute=True,
-                            peak_sites=peak_sites, trace_frames=self.trace_frames)
+                            peak_sites=peak_sites, trace_frames=self.trace_frames, baseline=self.explain_kept)
         native = callable(self.peak_sites) and budget is not None and budget.peak is not None
         # explaining what an untraced block keeps: its data holders told from older ones
         return Measurer.exact(trace=False, children=children, peak_sites=self.peak_sites if native else False,

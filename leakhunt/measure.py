@@ -58,6 +58,9 @@ class Measurement:
     #: memory tracemalloc itself took during the block (its trace tables), when leakhunt traced
     #: the block freshly: in RSS, but not the block's
     tracing_overhead: int = 0
+    #: free memory Python's allocator kept in arenas that still hold live objects, added during
+    #: the block (read when the block's kept memory is explained; ``None``: not read)
+    pymalloc_kept: int | None = None
 
     @property
     def rss_growth(self) -> int | None:
@@ -129,6 +132,7 @@ class Measurement:
             "traced": self.traced,
             "excluded": self.excluded,
             "tracing_overhead": self.tracing_overhead,
+            "pymalloc_kept": self.pymalloc_kept,
             "before": asdict(self.before),
             "after": asdict(self.after),
         }
@@ -169,6 +173,7 @@ class Measurer:
     _exclude_pids: frozenset[int] = frozenset()
     _children_mark: tuple[int | None, int] = (None, 0)
     _tm_before: int | None = None
+    _pymalloc_before: int | None = None
     _foreign_before = 0
     _domains = False
     _meter: probes.QuickMeter | None = None
@@ -187,7 +192,7 @@ class Measurer:
         baseline: bool = False,
     ) -> None:
         self.settle = settle
-        self.baseline = baseline
+        self.baseline = baseline  # (and pymalloc's free memory read at both ends: what explains kept memory)
         self.trace = trace
         self.children = children
         self.domains = domains
@@ -237,6 +242,7 @@ class Measurer:
         domains = self.domains if self.domains is not None else self.fresh
         self._domains = bool(domains and self.tracing)
         self._before = self._reading()
+        self._pymalloc_before = probes.pymalloc_free() if self.baseline and self.settle else None
         self._foreign_before = 0
         if self.scope is not None and self.settle:
             # Older threads allocate between the trace's start and this reading, too: the part
@@ -318,6 +324,7 @@ class Measurer:
         if children_peak is not None and after.children is not None:
             children_peak = max(children_peak, after.children)
         after, excluded = self._foreign(after)
+        pymalloc_after = probes.pymalloc_free() if self._pymalloc_before is not None else None
         overhead = 0
         if self._tm_before is not None and tracemalloc.is_tracing():
             overhead = max(0, _tracing.own_memory() - self._tm_before)
@@ -326,6 +333,7 @@ class Measurer:
             arrow_peak=arrow_peak, children_peak=children_peak, allocator_retention=retention, seconds=seconds,
             settled=self.settle, traced=self._before.traced is not None, excluded=excluded,
             tracing_overhead=overhead,
+            pymalloc_kept=None if pymalloc_after is None else max(0, pymalloc_after - self._pymalloc_before),
         )
         return self.measurement
 

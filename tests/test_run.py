@@ -316,6 +316,26 @@ def test_an_untraced_run_names_what_keeps_its_memory_at_the_end(tmp_path: Path) 
     assert record["explanation"]["roots"][0]["root"].startswith("KEPT")
 
 
+_FRAGMENTS = "ROWS = [{{'id': i, 'name': str(i)}} for i in range(600_000)]\n{keep}\ndel ROWS\n"
+
+
+@pytest.mark.parametrize(("keep", "fragmented"), [("KEEP = ROWS[::100]", True), ("KEEP = None", False)])
+def test_memory_pythons_allocator_keeps_is_a_named_place(tmp_path: Path, keep: str, fragmented: bool) -> None:
+    """Keeping one small dict in a hundred keeps nearly every arena of pymalloc's: freed memory
+    it can never give back, named as such (not 'not explained'); freeing them all keeps none."""
+    write(tmp_path / "job.py", _FRAGMENTS.format(keep=keep))
+    proc = leakhunt("run", "--json", "r.json", "job.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    explanation = json.loads((tmp_path / "r.json").read_text())["explanation"]
+    kept_by_pymalloc = dict(explanation["accounting"])["pymalloc"]
+    if fragmented:
+        assert kept_by_pymalloc > 100 * 2**20, explanation["accounting"]
+        assert "freed, kept by Python's allocator" in proc.stderr and "not explained" not in proc.stderr
+        assert explanation["roots"][0]["root"] == "KEEP (global in __main__)"
+    else:
+        assert kept_by_pymalloc < 8 * 2**20, explanation["accounting"]
+
+
 def test_no_explain_leaves_the_end_unexplained(tmp_path: Path) -> None:
     """The other way: --no-explain does not look for what keeps memory alive (same figures)."""
     write(tmp_path / "job.py", _KEPT_ARRAYS)
