@@ -515,28 +515,56 @@ def _held(new: _New, scan: HeapScan) -> tuple[set[int], set[int]]:
 
 
 def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
+    """The chunk under ``entry``: a depth-first walk of what it holds that is the block's and
+    not yet another chunk's. It runs once per object the block left (hundreds of thousands in
+    a leak of small objects): plain containers are accounted here, without a call per object
+    (what :meth:`_Chunk.account`, :func:`_own_keys`, :func:`leakhunt.heap.children` and
+    :meth:`_New.child` would do for them, in the same order)."""
     chunk = _Chunk(entry)
     assigned.add(id(entry))
+    chunk.account(entry)
     stack = [entry]
-    child_of = new.child
+    child_of, ids, data_new, is_tracked = new.child, new.ids, new.data_new, gc.is_tracked
+    getrefcount, getsizeof, referents = sys.getrefcount, sys.getsizeof, gc.get_referents
+    python = 0
+    first = True
     while stack:
         obj = stack.pop()
-        chunk.account(obj)
-        if type(obj) is dict:
-            chunk.python += _own_keys(obj)
-        for child in children(obj):
+        tp = type(obj)
+        if tp in PLAIN:
+            if not first:
+                chunk.count += 1
+                python += getsizeof(obj)
+            if tp is dict:
+                for key in obj:  # references: the dict's, the loop's and getrefcount's (as _own_keys)
+                    if type(key) is str and getrefcount(key) <= 3:
+                        python += getsizeof(key)
+                key = None  # the loop's variable would count as a reference to a key below
+            kids: Any = referents(obj)
+        else:
+            if not first:
+                chunk.account(obj)
+            kids = children(obj)
+        first = False
+        for child in kids:
             cid = id(child)
             if cid in assigned:
                 continue
-            if type(child) in _NUMBERS:
-                if sys.getrefcount(child) <= _OWN_REFS:  # held by this holder alone: its memory
+            ctp = type(child)
+            if ctp in _NUMBERS:
+                if getrefcount(child) <= _OWN_REFS:  # held by this holder alone: its memory
                     assigned.add(cid)
-                    chunk.python += sys.getsizeof(child)
+                    python += getsizeof(child)
                 continue
-            if not child_of(child):
+            if ctp in _PLAIN_CONTAINERS and cid not in ids:  # as new.child(child), inline
+                if is_tracked(child) or data_new.get(cid) is False:
+                    continue
+            elif not child_of(child):
                 continue
             assigned.add(cid)
             stack.append(child)
+        del kids
+    chunk.python += python
     return chunk
 
 
@@ -545,6 +573,7 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
 #: an object column's objects, the keys of dicts in an object column: pandas-dev/pandas#49582) is
 #: the holder's memory: 100,000 objects of a pandas object column keep as much again in numbers.
 _NUMBERS = frozenset({int, float, complex, str, bytes})
+_PLAIN_CONTAINERS = frozenset({dict, list, tuple, set, frozenset, types.SimpleNamespace})
 #: References to a number its holder alone keeps, seen from a walk's loop: the holder's, the
 #: referents list's, the loop variable's and sys.getrefcount's own argument.
 _OWN_REFS = 4
@@ -824,22 +853,20 @@ def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout
     if capture is not None:
         capture()  # before the heap is thawed below
     with thawed():  # frozen objects are invisible to the heap walks
-        # Under the block's own trace every allocation is traced: first only what needs the
-        # trace (which data holders the block made, by their tracebacks), then the trace is
-        # stopped and the walks run at full speed.
+        # One walk of the heap, before the snapshot (the snapshot's own objects, a tuple per
+        # trace, must not be in it). Under the block's own trace it runs traced (its walk
+        # allocates little: a few lists per thousand objects); only what needs the trace is
+        # read before it is stopped (which data holders the block made, by their tracebacks,
+        # and the snapshot of the sites), and the rest runs at full speed.
         fresh = bool(getattr(scope, "fresh", False))
-        data = HeapScan(edges=False).data if fresh else None
-        decided = _DataNewness(scope, data) if data is not None else None
+        scan = HeapScan()
+        decided = _DataNewness(scope, scan.data) if fresh else None
         snapshot = tracemalloc.take_snapshot() if sites and tracemalloc.is_tracing() else None
         release = getattr(scope, "release_trace", None)
         if release is not None:
             release()
-        # the snapshot's own objects (a tuple per trace) must not be in the heap walked below
         found_sites = _summary(scope, snapshot) if snapshot is not None else ()
         del snapshot
-        scan = HeapScan(data=data is None)
-        if data is not None:
-            scan.data = data
         try:
             new = _New(scope, scan, min_size, decided)
             found = _survivors(new, scan, named, timeout, max_roots)
