@@ -853,20 +853,23 @@ def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout
     if capture is not None:
         capture()  # before the heap is thawed below
     with thawed():  # frozen objects are invisible to the heap walks
-        # One walk of the heap, before the snapshot (the snapshot's own objects, a tuple per
-        # trace, must not be in it). Under the block's own trace it runs traced (its walk
-        # allocates little: a few lists per thousand objects); only what needs the trace is
-        # read before it is stopped (which data holders the block made, by their tracebacks,
-        # and the snapshot of the sites), and the rest runs at full speed.
+        # Under the block's own trace every allocation is traced: first only what needs the
+        # trace (which data holders the block made, by their tracebacks), then the trace is
+        # stopped and the walks run at full speed. (One walk for both, under the trace, costs
+        # more than two: the hidden edges it records are allocations, each traced.)
         fresh = bool(getattr(scope, "fresh", False))
-        scan = HeapScan()
-        decided = _DataNewness(scope, scan.data) if fresh else None
+        data = HeapScan(edges=False).data if fresh else None
+        decided = _DataNewness(scope, data) if data is not None else None
         snapshot = tracemalloc.take_snapshot() if sites and tracemalloc.is_tracing() else None
         release = getattr(scope, "release_trace", None)
         if release is not None:
             release()
+        # the snapshot's own objects (a tuple per trace) must not be in the heap walked below
         found_sites = _summary(scope, snapshot) if snapshot is not None else ()
         del snapshot
+        scan = HeapScan(data=data is None)
+        if data is not None:
+            scan.data = data
         try:
             new = _New(scope, scan, min_size, decided)
             found = _survivors(new, scan, named, timeout, max_roots)

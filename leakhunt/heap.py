@@ -20,8 +20,8 @@ import gc
 import mmap
 import sys
 import types
-from itertools import compress
-from operator import not_
+from itertools import compress, repeat
+from operator import eq, not_
 from typing import Any, Iterator
 
 from leakhunt import frames as _frames
@@ -147,19 +147,21 @@ class HeapScan:
         untracked: list[Any] = []  # untracked containers, visited a batch at a time
         for i in range(0, len(objects), 1024):
             # each referent classified by its type, in C (map and compress): a loop in Python
-            # per referent was most of the walk's time on a heap of many small objects
+            # per referent was most of the walk's time on a heap of many small objects; and
+            # with functions called without an argument tuple (operator.eq, not int.__eq__),
+            # which under tracemalloc would be an allocation traced per referent
             refs = gc.get_referents(*objects[i:i + 1024])
             found = list(map(kinds.get, map(type, refs)))
             if None in found:
                 for tp in set(map(type, refs)):
                     kind_of(tp)
                 found = list(map(kinds.get, map(type, refs)))
-            containers = list(compress(refs, map(_CONTAINER.__eq__, found)))
+            containers = list(compress(refs, map(eq, found, repeat(_CONTAINER))))
             untracked.extend(compress(containers, map(not_, map(is_tracked, containers))))
-            for arr in compress(refs, map(_HIDEOUT.__eq__, found)):
+            for arr in compress(refs, map(eq, found, repeat(_HIDEOUT))):
                 visit(arr)
             if want_data:
-                candidates.extend(compress(refs, map(_CANDIDATE.__eq__, found)))
+                candidates.extend(compress(refs, map(eq, found, repeat(_CANDIDATE))))
             del refs, containers
             self._visit_untracked(untracked)
         del objects
