@@ -51,8 +51,11 @@ from leakhunt.sizing import holding
 
 __all__ = ["Scope", "Survivors", "survivors", "created_types", "kept_by", "buffer_baseline"]
 
-#: Chunks searched per round of the backward search (the biggest first).
+#: Chunks searched in the first round of the backward search (the biggest first), and at
+#: most in a later one.
 _BATCH = 48
+_BATCH_MAX = 1_000_000
+_UNBOUNDED = 1 << 30
 #: Objects a forward walk from one root may visit (a root that reaches a library's whole heap
 #: stops there; the chunks it did not reach are searched from their own side).
 _REACH = 400_000
@@ -769,14 +772,21 @@ def _root_chunks(chunks: list[_Chunk], named: dict[str, Any] | None, scan: HeapS
     entries = {id(c.entry): c for c in chunks if not c.is_import}
     roots: dict[str, _RootFound] = {}
     remaining = [c for c in chunks if not c.is_import]
+    size = _BATCH
     while remaining and time.perf_counter() < deadline:
         _advance_roots(roots, entries, deadline)
         remaining = [c for c in remaining if c.root is None and not c.searched and not c.is_import]
         if not remaining or time.perf_counter() >= deadline:
             break
-        batch = remaining[:_BATCH]
+        # the biggest chunks first (what the roots found then keep is claimed by their forward
+        # walks); then the rest together: a level of the search is one pass over the heap
+        # whatever its width, and thousands of small chunks (what imports made) in batches of
+        # 48 took minutes. Only time bounds these searches (a wide or deep one runs to its end).
+        batch = remaining[:size]
+        size = _BATCH_MAX
         found, complete = paths_to([c.entry for c in batch], named=named, scan=scan, ignore=ignore,
-                                   timeout=max(0.1, deadline - time.perf_counter()))
+                                   timeout=max(0.1, deadline - time.perf_counter()),
+                                   max_depth=_UNBOUNDED, max_frontier=_UNBOUNDED)
         for chunk, paths in zip(batch, found):
             _place(chunk, paths, complete, roots)
         del found
@@ -841,14 +851,16 @@ def _library_code(obj: Any) -> bool:
     return isinstance(filename, str) and _frames.kind(filename) == _frames.LIBRARY
 
 
-def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout: float = 5.0,
+def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout: float = 60.0,
               max_roots: int = 8, min_size: int = 0, sites: bool = False) -> Survivors:
     """What ``scope``'s block made and still holds, grouped by the root that keeps it, biggest
     root first (see the module's docstring); with no scope, the data holders alive now. ``named``: objects that count as roots under a
     label, e.g. a test's fixture values (``{"cache (fixture)": value}``), ranked above frame
     locals and library globals. ``min_size``: data holders smaller than this are not searched
     on their own (a scope that can only tell data holders apart, such as a Dask worker's).
-    ``sites``: also the biggest lines still alive, from a snapshot of the trace."""
+    ``sites``: also the biggest lines still alive, from a snapshot of the trace. ``timeout``:
+    seconds of searching after which what is left is counted as not searched (``skipped``):
+    a last resort, which no depth or width bound precedes."""
     capture = getattr(scope, "capture", None)
     if capture is not None:
         capture()  # before the heap is thawed below
