@@ -971,10 +971,26 @@ def _root_types(chunks: list[_Chunk], new: _New, limit: int = 6) -> tuple[tuple[
                 continue
             seen.add(id(obj))
             counts[type(obj)] += 1
-            stack.extend(c for c in children(obj) if id(c) not in seen and new.child(c))
+            _push_new(obj, stack, seen, new)
     named = {(tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"): n
              for tp, n in counts.items() if tp not in _ATOMIC_TYPES}
     return tuple(sorted(named.items(), key=lambda kv: -kv[1])[:limit])
+
+
+def _push_new(obj: Any, stack: list[Any], seen: set[int], new: _New) -> None:
+    """Push what ``obj`` holds that is the block's and not seen yet (in order); plain
+    containers are told apart inline, as :meth:`_New.child` does (once per object kept: a
+    call each was most of the type count's time on a leak of 20,000 small objects a call)."""
+    ids, data_new, is_tracked, child_of = new.ids, new.data_new, gc.is_tracked, new.child
+    for c in gc.get_referents(obj) if type(obj) in PLAIN else children(obj):
+        cid = id(c)
+        if cid in seen:
+            continue
+        if type(c) in _PLAIN_CONTAINERS:
+            if cid in ids or not (is_tracked(c) or data_new.get(cid) is False):
+                stack.append(c)
+        elif child_of(c):
+            stack.append(c)
 
 
 def created_types(scope: Scope, limit: int = 6) -> tuple[tuple[str, int], ...]:
