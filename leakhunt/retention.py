@@ -485,7 +485,9 @@ class _Search:
         for label, obj in (named or {}).items():
             self.local_roots[id(obj)] = (label, "named")
         self.keep: dict[int, Any] = {id(t): t for t in targets}  # every node seen, kept alive by id
-        self.ups: dict[int, list[int]] = {}  # id(node) -> ids of the objects found referring to it
+        # id(node) -> ids of the objects found referring to it, in the order found (a dict: a
+        # node held by thousands, a class, is looked up in it once per referrer)
+        self.ups: dict[int, dict[int, None]] = {}
         self.roots: dict[int, tuple[str, str]] = {}  # id(node held directly by a root) -> (label, kind)
         self.defined: set[int] = set()  # library roots held by a global of the module defining them
         self.hidden = scan.edges if scan is not None else HeapScan(data=False).edges
@@ -592,9 +594,9 @@ class _Search:
             if isinstance(ref, types.ModuleType):  # a module's own state (atexit's callbacks)
                 self.better(hid, f"{ref.__name__} (state of the module)", "library")
                 continue
-            parents = self.ups.setdefault(hid, [])
+            parents = self.ups.setdefault(hid, {})
             if rid not in parents:
-                parents.append(rid)
+                parents[rid] = None
             if rid not in self.keep:
                 self.keep[rid] = ref
                 if rid in self.local_roots:
