@@ -51,8 +51,11 @@ from leakhunt.sizing import holding
 
 __all__ = ["Scope", "Survivors", "survivors", "created_types", "kept_by", "buffer_baseline"]
 
-#: Chunks searched per round of the backward search (the biggest first).
+#: Chunks searched in the first round of the backward search (the biggest first), and at
+#: most in a later one.
 _BATCH = 48
+_BATCH_MAX = 1_000_000
+_UNBOUNDED = 1 << 30
 #: Objects a forward walk from one root may visit (a root that reaches a library's whole heap
 #: stops there; the chunks it did not reach are searched from their own side).
 _REACH = 400_000
@@ -516,28 +519,56 @@ def _held(new: _New, scan: HeapScan) -> tuple[set[int], set[int]]:
 
 
 def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
+    """The chunk under ``entry``: a depth-first walk of what it holds that is the block's and
+    not yet another chunk's. It runs once per object the block left (hundreds of thousands in
+    a leak of small objects): plain containers are accounted here, without a call per object
+    (what :meth:`_Chunk.account`, :func:`_own_keys`, :func:`leakhunt.heap.children` and
+    :meth:`_New.child` would do for them, in the same order)."""
     chunk = _Chunk(entry)
     assigned.add(id(entry))
+    chunk.account(entry)
     stack = [entry]
-    child_of = new.child
+    child_of, ids, data_new, is_tracked = new.child, new.ids, new.data_new, gc.is_tracked
+    getrefcount, getsizeof, referents = sys.getrefcount, sys.getsizeof, gc.get_referents
+    python = 0
+    first = True
     while stack:
         obj = stack.pop()
-        chunk.account(obj)
-        if type(obj) is dict:
-            chunk.python += _own_keys(obj)
-        for child in children(obj):
+        tp = type(obj)
+        if tp in PLAIN:
+            if not first:
+                chunk.count += 1
+                python += getsizeof(obj)
+            if tp is dict:
+                for key in obj:  # references: the dict's, the loop's and getrefcount's (as _own_keys)
+                    if type(key) is str and getrefcount(key) <= 3:
+                        python += getsizeof(key)
+                key = None  # the loop's variable would count as a reference to a key below
+            kids: Any = referents(obj)
+        else:
+            if not first:
+                chunk.account(obj)
+            kids = children(obj)
+        first = False
+        for child in kids:
             cid = id(child)
             if cid in assigned:
                 continue
-            if type(child) in _NUMBERS:
-                if sys.getrefcount(child) <= _OWN_REFS:  # held by this holder alone: its memory
+            ctp = type(child)
+            if ctp in _NUMBERS:
+                if getrefcount(child) <= _OWN_REFS:  # held by this holder alone: its memory
                     assigned.add(cid)
-                    chunk.python += sys.getsizeof(child)
+                    python += getsizeof(child)
                 continue
-            if not child_of(child):
+            if ctp in _PLAIN_CONTAINERS and cid not in ids:  # as new.child(child), inline
+                if is_tracked(child) or data_new.get(cid) is False:
+                    continue
+            elif not child_of(child):
                 continue
             assigned.add(cid)
             stack.append(child)
+        del kids
+    chunk.python += python
     return chunk
 
 
@@ -546,6 +577,7 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
 #: an object column's objects, the keys of dicts in an object column: pandas-dev/pandas#49582) is
 #: the holder's memory: 100,000 objects of a pandas object column keep as much again in numbers.
 _NUMBERS = frozenset({int, float, complex, str, bytes})
+_PLAIN_CONTAINERS = frozenset({dict, list, tuple, set, frozenset, types.SimpleNamespace})
 #: References to a number its holder alone keeps, seen from a walk's loop: the holder's, the
 #: referents list's, the loop variable's and sys.getrefcount's own argument.
 _OWN_REFS = 4
@@ -741,14 +773,21 @@ def _root_chunks(chunks: list[_Chunk], named: dict[str, Any] | None, scan: HeapS
     entries = {id(c.entry): c for c in chunks if not c.is_import}
     roots: dict[str, _RootFound] = {}
     remaining = [c for c in chunks if not c.is_import]
+    size = _BATCH
     while remaining and time.perf_counter() < deadline:
         _advance_roots(roots, entries, deadline)
         remaining = [c for c in remaining if c.root is None and not c.searched and not c.is_import]
         if not remaining or time.perf_counter() >= deadline:
             break
-        batch = remaining[:_BATCH]
+        # the biggest chunks first (what the roots found then keep is claimed by their forward
+        # walks); then the rest together: a level of the search is one pass over the heap
+        # whatever its width, and thousands of small chunks (what imports made) in batches of
+        # 48 took minutes. Only time bounds these searches (a wide or deep one runs to its end).
+        batch = remaining[:size]
+        size = _BATCH_MAX
         found, complete = paths_to([c.entry for c in batch], named=named, scan=scan, ignore=ignore,
-                                   timeout=max(0.1, deadline - time.perf_counter()))
+                                   timeout=max(0.1, deadline - time.perf_counter()),
+                                   max_depth=_UNBOUNDED, max_frontier=_UNBOUNDED)
         for chunk, paths in zip(batch, found):
             _place(chunk, paths, complete, roots)
         del found
@@ -820,21 +859,24 @@ def _library_code(obj: Any) -> bool:
     return isinstance(filename, str) and _frames.kind(filename) == _frames.LIBRARY
 
 
-def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout: float = 5.0,
+def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout: float = 60.0,
               max_roots: int = 8, min_size: int = 0, sites: bool = False) -> Survivors:
     """What ``scope``'s block made and still holds, grouped by the root that keeps it, biggest
     root first (see the module's docstring); with no scope, the data holders alive now. ``named``: objects that count as roots under a
     label, e.g. a test's fixture values (``{"cache (fixture)": value}``), ranked above frame
     locals and library globals. ``min_size``: data holders smaller than this are not searched
     on their own (a scope that can only tell data holders apart, such as a Dask worker's).
-    ``sites``: also the biggest lines still alive, from a snapshot of the trace."""
+    ``sites``: also the biggest lines still alive, from a snapshot of the trace. ``timeout``:
+    seconds of searching after which what is left is counted as not searched (``skipped``):
+    a last resort, which no depth or width bound precedes."""
     capture = getattr(scope, "capture", None)
     if capture is not None:
         capture()  # before the heap is thawed below
     with thawed():  # frozen objects are invisible to the heap walks
         # Under the block's own trace every allocation is traced: first only what needs the
         # trace (which data holders the block made, by their tracebacks), then the trace is
-        # stopped and the walks run at full speed.
+        # stopped and the walks run at full speed. (One walk for both, under the trace, costs
+        # more than two: the hidden edges it records are allocations, each traced.)
         fresh = bool(getattr(scope, "fresh", False))
         data = HeapScan(edges=False).data if fresh else None
         decided = _DataNewness(scope, data) if data is not None else None
@@ -938,10 +980,26 @@ def _root_types(chunks: list[_Chunk], new: _New, limit: int = 6) -> tuple[tuple[
                 continue
             seen.add(id(obj))
             counts[type(obj)] += 1
-            stack.extend(c for c in children(obj) if id(c) not in seen and new.child(c))
+            _push_new(obj, stack, seen, new)
     named = {(tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"): n
              for tp, n in counts.items() if tp not in _ATOMIC_TYPES}
     return tuple(sorted(named.items(), key=lambda kv: -kv[1])[:limit])
+
+
+def _push_new(obj: Any, stack: list[Any], seen: set[int], new: _New) -> None:
+    """Push what ``obj`` holds that is the block's and not seen yet (in order); plain
+    containers are told apart inline, as :meth:`_New.child` does (once per object kept: a
+    call each was most of the type count's time on a leak of 20,000 small objects a call)."""
+    ids, data_new, is_tracked, child_of = new.ids, new.data_new, gc.is_tracked, new.child
+    for c in gc.get_referents(obj) if type(obj) in PLAIN else children(obj):
+        cid = id(c)
+        if cid in seen:
+            continue
+        if type(c) in _PLAIN_CONTAINERS:
+            if cid in ids or not (is_tracked(c) or data_new.get(cid) is False):
+                stack.append(c)
+        elif child_of(c):
+            stack.append(c)
 
 
 def created_types(scope: Scope, limit: int = 6) -> tuple[tuple[str, int], ...]:

@@ -15,6 +15,8 @@ import threading
 import time
 import tracemalloc
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import eq, itemgetter
 from typing import Any, Iterable, Mapping
 
 try:
@@ -214,16 +216,16 @@ def traced_by_domain(snapshot: tracemalloc.Snapshot | None = None) -> dict[str, 
     raw = getattr(snapshot.traces, "_traces", None)  # (domain, size, ...) tuples: no object each
     if raw is None:  # pragma: no cover - a tracemalloc without the private list
         raw = [(t.domain, t.size) for t in snapshot.traces]
-    # Sizes gathered per domain, summed once: nothing allocated per trace while tracemalloc
-    # traces this loop's own allocations (leakhunt.tracing.by_traceback says why).
-    sizes: dict[int, list[int]] = {}
-    for trace in raw:
-        found = sizes.get(trace[0])
-        if found is None:
-            found = sizes[trace[0]] = []
-        found.append(trace[1])
-    for domain, values in sizes.items():
-        out[DOMAINS.get(domain, "other")] += sum(values)
+    # Summed per domain in C (map, compress): nothing allocated per trace while tracemalloc
+    # traces this function's own allocations (leakhunt.tracing.by_traceback says why), and no
+    # loop turn in Python per trace (a snapshot of a block that made 20,000 objects has as many).
+    domains = list(map(itemgetter(0), raw))
+    present = set(domains)
+    for domain in present:
+        sizes: Iterable[int] = map(itemgetter(1), raw)
+        if len(present) > 1:
+            sizes = compress(sizes, map(eq, domains, repeat(domain)))
+        out[DOMAINS.get(domain, "other")] += sum(sizes)
     return out
 
 

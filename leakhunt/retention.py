@@ -16,6 +16,7 @@ import gc
 import sys
 import time
 import types
+from itertools import compress, repeat
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -426,6 +427,42 @@ def _defined_in(obj: Any, module: str) -> bool:
     return own == module
 
 
+#: Groups of 64 targets from which one pass over the heap finds the referrers of all the
+#: groups (below, a call of gc.get_referrers per group is faster).
+_ONE_PASS_GROUPS = 6
+
+
+def referrers_by_group(groups: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """``gc.get_referrers(*group)`` for each group, from one pass over the heap: the gc-tracked
+    objects (in the gc's order) holding an object of the group; the groups themselves are not
+    referrers. The heap is read a batch of objects at a time, and a batch holding none of the
+    targets (most) is passed over from one referents list."""
+    wanted = {id(x) for group in groups for x in group}
+    own = {id(groups)} | {id(group) for group in groups}
+    objects = gc.get_objects()
+    hits: list[Any] = []
+    for i in range(0, len(objects), 512):
+        batch = objects[i:i + 512]
+        if wanted.isdisjoint(map(id, gc.get_referents(*batch))):
+            continue
+        for j in range(0, len(batch), 16):
+            part = batch[j:j + 16]
+            if not wanted.isdisjoint(map(id, gc.get_referents(*part))):
+                hits.extend(o for o in part if id(o) not in own and not wanted.isdisjoint(map(id, gc.get_referents(o))))
+    del objects, batch
+    group_of: dict[int, list[int]] = {}  # id(target) -> the groups it is in
+    for i, group in enumerate(groups):
+        for x in group:
+            group_of.setdefault(id(x), []).append(i)
+    out: list[list[Any]] = [[] for _ in groups]
+    for obj in hits:  # each referrer once, in every group it holds a target of (in the gc's order)
+        touched = {i for held in gc.get_referents(obj) for i in group_of.get(id(held), ())}
+        for i in touched:
+            out[i].append(obj)
+    hits.clear()
+    return out
+
+
 class _Search:
     """The state of one backward search from ``targets`` (see :func:`paths_to`)."""
 
@@ -448,7 +485,9 @@ class _Search:
         for label, obj in (named or {}).items():
             self.local_roots[id(obj)] = (label, "named")
         self.keep: dict[int, Any] = {id(t): t for t in targets}  # every node seen, kept alive by id
-        self.ups: dict[int, list[int]] = {}  # id(node) -> ids of the objects found referring to it
+        # id(node) -> ids of the objects found referring to it, in the order found (a dict: a
+        # node held by thousands, a class, is looked up in it once per referrer)
+        self.ups: dict[int, dict[int, None]] = {}
         self.roots: dict[int, tuple[str, str]] = {}  # id(node held directly by a root) -> (label, kind)
         self.defined: set[int] = set()  # library roots held by a global of the module defining them
         self.hidden = scan.edges if scan is not None else HeapScan(data=False).edges
@@ -504,16 +543,24 @@ class _Search:
         """(referrer, the frontier object it holds) for one level."""
         frontier_ids = {id(x) for x in frontier}
         pairs: list[tuple[Any, Any]] = []
-        for start in range(0, len(frontier), 64):  # get_referrers compares every referent with each target
-            args = tuple(frontier[start:start + 64])
-            referrers = gc.get_referrers(*args)
+        # get_referrers compares every referent with each target: 64 targets a call, a pass
+        # over the heap each; a wide level is one pass for all (referrers_by_group)
+        groups = [tuple(frontier[start:start + 64]) for start in range(0, len(frontier), 64)]
+        found = referrers_by_group(groups) if len(groups) >= _ONE_PASS_GROUPS else None
+        for i, args in enumerate(groups):
+            referrers = found[i] if found is not None else gc.get_referrers(*args)
             self.ignore.update((id(referrers), id(args), id(frontier_ids), id(pairs)))
             for ref in referrers:
                 if id(ref) in self.ignore or self._dead_end(ref):
                     continue
-                # (an instance holds its class, but never keeps it alive: its module does)
-                pairs.extend((ref, held) for held in gc.get_referents(ref)
-                             if id(held) in frontier_ids and not (type(ref) is held))
+                held = gc.get_referents(ref)  # what it holds of the frontier, picked in C
+                picked: Any = compress(held, map(frontier_ids.__contains__, map(id, held)))
+                if id(type(ref)) in frontier_ids:
+                    # (an instance holds its class, but never keeps it alive: its module does)
+                    own_class = type(ref)
+                    picked = [h for h in picked if h is not own_class]
+                pairs.extend(zip(repeat(ref), picked))
+                del held, picked
             del referrers, args
         for held in frontier:
             pairs.extend((parent, held) for parent in self.hidden.get(id(held), ()) if id(parent) not in self.ignore)
@@ -547,9 +594,9 @@ class _Search:
             if isinstance(ref, types.ModuleType):  # a module's own state (atexit's callbacks)
                 self.better(hid, f"{ref.__name__} (state of the module)", "library")
                 continue
-            parents = self.ups.setdefault(hid, [])
+            parents = self.ups.setdefault(hid, {})
             if rid not in parents:
-                parents.append(rid)
+                parents[rid] = None
             if rid not in self.keep:
                 self.keep[rid] = ref
                 if rid in self.local_roots:
