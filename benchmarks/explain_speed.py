@@ -10,10 +10,9 @@ fresh pytest process); the figure printed is the median of the runs.
 
 - ``budget``: ``@memory_budget(traced=...)`` on a function keeping N small dicts per call: the
   failing call's time (its explanation included: the survivors' search, the sites, the
-  types) minus the same function's plain time. The code runs under ``python -c``, whose
-  ``__main__`` has no file: leakhunt counts its globals as a library's
-  (``leakhunt.retention._library_module``), so the first call's survivors do not decide and a
-  second, traced call is searched too (two searches, four heap walks): the slow path;
+  types) minus the same function's plain time. The code runs under ``python -c`` (whose
+  ``__main__`` is the user's, as a script's): the first call is untraced, so a second, traced
+  call shows the lines, and its survivors are searched too (two searches);
 - ``hunt``: ``leakhunt.hunt`` on that function (warm-up, windows, confirmation and the
   survivors of the confirmation window);
 - ``pytest``: a file of one such test, ``pytest`` plain and ``pytest --leak-hunt`` (whole

@@ -401,7 +401,11 @@ class RetentionPaths:
 
 
 def _library_module(name: str) -> bool:
-    """Is the module an installed library's (or the standard library's), not the user's code?"""
+    """Is the module an installed library's (or the standard library's), not the user's code?
+    ``__main__`` is always the user's: a script, ``python -c``, a REPL or a notebook (which have
+    no file)."""
+    if name == "__main__":
+        return False
     filename = getattr(sys.modules.get(name), "__file__", None)
     return not filename or _frames.kind(filename) != _frames.USER
 

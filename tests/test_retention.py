@@ -7,6 +7,8 @@ whatever ran before.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -185,3 +187,13 @@ def test_in_process_result_type_and_argument_errors() -> None:
         why_alive(1, max_paths=0)
     with pytest.raises(ValueError, match="timeout=0"):
         why_alive(1, timeout=0)
+
+
+def test_main_without_a_file_is_the_users_code() -> None:
+    """``python -c`` (and a REPL, a notebook) runs a ``__main__`` with no file: its globals are
+    the user's roots, not a library's (a library's small roots are hidden and never choose the
+    hint); an installed module without a file would still be a library's."""
+    code = ("import sys; from leakhunt.retention import _library_module; "
+            "print(_library_module('__main__'), _library_module('sys'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
