@@ -27,5 +27,11 @@ STAYED_UP = 1024 * 1024
 #: RSS rise since the last trim from which a session trims before its next cheap block.
 TRIM_AFTER = 1024 * 1024
 
+#: leakhunt run explains what a script kept at its end (by default) when it kept at least this
+#: much anonymous memory beyond what its imports took: a search of everything the script left
+#: alive takes seconds
+EXIT_EXPLAIN_FLOOR = 16 * 1024 * 1024
+EXIT_EXPLAIN_FLOOR_TEXT = "16 MiB"
+
 #: allocation sites an explanation lists (the biggest lines whose memory is still alive)
 EXPLANATION_SITES = 5

@@ -55,7 +55,8 @@ class Policy:
     ``trace``: trace the block itself (its sites and survivors then explain a failure without a
     second call); ``rerun``: a failure may be checked and explained by calling the block again;
     ``children``: measure child processes too; ``exact``: settle both ends even without a
-    budget; ``explain_kept``: explain what the block keeps even within its budget;
+    budget; ``explain_kept``: explain what the block keeps even within its budget (when it kept
+    at least ``explain_floor`` bytes beyond what its imports took);
     ``report_growth``: a cheaply measured block whose growth a report lists has it confirmed
     after a trim; ``peak_sites``: sample the allocations alive at the traced peak (by default
     when the budget limits the peak).
@@ -69,6 +70,7 @@ class Policy:
     exact: bool = False
     explain: bool = True
     explain_kept: bool = False
+    explain_floor: int = 0
     report_growth: bool = False
     trace_frames: int = TRACE_FRAMES
     # sample the allocations alive at the peak (None: when a peak limit asks); a callable: the peak
@@ -198,6 +200,8 @@ class Block:
                 verdict = unjudged(passed=outcome == "passed", measured=measurement is not None,
                                    hunted=self.policy.hunt is not None)
                 return Judgement(self.title, verdict, measurement=measurement, budget=self.policy.budget)
+            if self.policy.explain_kept and not _kept_enough(measurement, imports, self.policy.explain_floor):
+                self.policy = replace(self.policy, explain_kept=False)  # too little kept to search for
             evidence = replace(self._evidence(measurement, again, named, peak), front=self.policy.front)
             if imports is not None:
                 evidence = replace(evidence, imports=imports)
@@ -398,6 +402,12 @@ class _Found:
         found.threads = tuple(scope.active_threads())
         found.types = found.survivors.types if found.survivors is not None else ()
         return found
+
+
+def _kept_enough(measurement: Measurement, imports: int | None, floor: int) -> bool:
+    """Did the block keep at least ``floor`` bytes beyond what its imports took?"""
+    kept = measurement.figure("rss")
+    return not floor or kept is None or kept - (imports or 0) >= floor
 
 
 def _decides_kept(policy: Policy, measurement: Measurement) -> bool:

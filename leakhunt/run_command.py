@@ -25,7 +25,7 @@ import types
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
-from leakhunt import tracing
+from leakhunt import defaults, tracing
 from leakhunt.budget import FIGURES
 from leakhunt.machine import environment
 from leakhunt.outside import OutsideSampler
@@ -99,6 +99,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
              "(rss: settled final growth; peak: above the start; arrow; traced; children)")
     add("--top", type=_top_type, default=None, metavar="N",
         help=f"allocation sites to show with --trace (default {DEFAULT_TOP})")
+    add("--explain", dest="explain", action="store_true", default=None,
+        help="look for what keeps memory alive at the script's end whatever it kept (by default: when it "
+             f"kept {defaults.EXIT_EXPLAIN_FLOOR_TEXT} or more beyond what its imports took, or broke --budget)")
     add("--no-explain", dest="explain", action="store_false",
         help="do not look for what keeps memory alive at the script's end (the search over what the "
              "script left alive takes seconds on a large heap); the figures are the same")
@@ -304,7 +307,7 @@ def record_run(
     status: Callable[[str], None] | None = None,
     stderr: IO[str] | None = None,
     keep_capture: str | None = None,
-    explain: bool = True,
+    explain: bool | None = None,
 ) -> RunRecord:
     """Run ``target`` under the sampler and return its :class:`RunRecord`.
 
@@ -315,8 +318,9 @@ def record_run(
     with tracemalloc instead and the record's ``trace_note`` says why.
 
     ``explain``: say what keeps the memory the script kept at its end alive (the roots, each
-    buffer once, and the explained share), whatever the backend; without it only a broken budget
-    is explained.
+    buffer once, and the explained share), whatever the backend; ``None`` (the default): when it
+    kept at least :data:`leakhunt.defaults.EXIT_EXPLAIN_FLOOR` beyond what its imports took;
+    ``False``: only a broken budget is explained.
 
     An exception in the target is printed to ``stderr`` as Python prints it (through
     ``sys.excepthook``) and recorded; the figures up to that point are kept.
@@ -338,7 +342,8 @@ def record_run(
     # (the native backend) or the run's own snapshots of tracemalloc. A trace the user started
     # is left running.
     traced = tracer.backend == "tracemalloc"
-    block = Block(target.label, Policy.of(budget, trace=traced, rerun=False, exact=True, explain_kept=explain,
+    block = Block(target.label, Policy.of(budget, trace=traced, rerun=False, exact=True, explain_kept=explain is not False,
+                                          explain_floor=defaults.EXIT_EXPLAIN_FLOOR if explain is None else 0,
                                           trace_frames=trace_frames, peak_sites=False, front="run"))
     sampler = Sampler(interval, children=children, status=status)
     outcome = _Outcome()  # its kept: the target's globals (or the failing traceback), alive until read

@@ -324,7 +324,7 @@ def test_memory_pythons_allocator_keeps_is_a_named_place(tmp_path: Path, keep: s
     """Keeping one small dict in a hundred keeps nearly every arena of pymalloc's: freed memory
     it can never give back, named as such (not 'not explained'); freeing them all keeps none."""
     write(tmp_path / "job.py", _FRAGMENTS.format(keep=keep))
-    proc = leakhunt("run", "--json", "r.json", "job.py", cwd=tmp_path)
+    proc = leakhunt("run", "--explain", "--json", "r.json", "job.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     explanation = json.loads((tmp_path / "r.json").read_text())["explanation"]
     kept_by_pymalloc = dict(explanation["accounting"])["pymalloc"]
@@ -334,6 +334,18 @@ def test_memory_pythons_allocator_keeps_is_a_named_place(tmp_path: Path, keep: s
         assert explanation["roots"][0]["root"] == "KEEP (global in __main__)"
     else:
         assert kept_by_pymalloc < 8 * 2**20, explanation["accounting"]
+
+
+@pytest.mark.parametrize(("options", "explained"), [((), False), (("--explain",), True)])
+def test_a_script_that_kept_little_beyond_its_imports_is_not_searched(tmp_path: Path, options: tuple[str, ...],
+                                                                       explained: bool) -> None:
+    """The search over everything a script left alive takes seconds: by default it runs when the
+    script kept 16 MiB or more beyond what its imports took; --explain asks for it anyway."""
+    write(tmp_path / "job.py", "import numpy as np\nSMALL = np.ones(1000)\n")
+    proc = leakhunt("run", *options, "job.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert ("alive at exit:" in proc.stderr) is explained
+    assert "kept at the end" in proc.stderr
 
 
 def test_no_explain_leaves_the_end_unexplained(tmp_path: Path) -> None:
