@@ -1,7 +1,8 @@
 """How much of what a script kept, and of its peak, leakhunt's explanations name (issue 19 item 6).
 
 For each script (benchmarks/scripts/*.py and docs/run/pipeline.py) this runs ``leakhunt run
---json`` untraced and ``leakhunt run --trace=native --json`` once each and prints, from the JSON:
+--explain --json`` untraced and with ``--trace=native`` once each (``--explain``: whatever the
+script kept) and prints, from the JSON:
 
 * at exit: the explained share (the named places — roots, modules and code loaded, Arrow's pool
   — over the anonymous memory the script kept, settled), its parts, and the first root;
@@ -29,12 +30,12 @@ from native_cost import SCRIPTS, SMALL  # noqa: E402  (the same scripts and size
 
 from leakhunt.units import format_size  # noqa: E402
 
-_PLACES = {"roots": "roots", "imports": "code", "arrow": "arrow", "unrooted": "no root"}
+_PLACES = {"roots": "roots", "imports": "code", "arrow": "arrow", "pymalloc": "pymalloc", "unrooted": "no root"}
 
 
 def run(script: Path, args: list[str], native: bool, out: Path) -> dict:
     path = out / f"{script.stem}-{'native' if native else 'plain'}.json"
-    command = [sys.executable, "-m", "leakhunt.cli", "run", "--no-status", "--json", str(path)]
+    command = [sys.executable, "-m", "leakhunt.cli", "run", "--no-status", "--explain", "--json", str(path)]
     command += ["--trace=native"] if native else []
     subprocess.run([*command, str(script), *args], cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    check=False, timeout=1800)
@@ -47,7 +48,7 @@ def at_exit(record: dict) -> str:
     parts = dict(explanation.get("accounting") or ())
     if not of:
         return "not explained"
-    named = sum(size for place, size in parts.items() if place in ("roots", "imports", "arrow"))
+    named = sum(size for place, size in parts.items() if place != "unrooted")  # as Explanation.explained
     roots = explanation.get("roots") or []
     first = roots[0]["root"] if roots else "-"
     split = ", ".join(f"{_PLACES.get(k, k)} {format_size(v)}" for k, v in parts.items() if v)
