@@ -852,7 +852,7 @@ def _place(chunk: _Chunk, paths: list[RetentionPath], complete: bool, roots: dic
         chunk.unrooted = complete
         return
     path = paths[0]
-    if _is_import_root(path):
+    if _is_import_root(path) and not _users_code_holding_data(chunk, path):
         chunk.is_import = True
         return
     found_root = roots.get(path.root)
@@ -883,6 +883,14 @@ def _is_import_root(path: RetentionPath) -> bool:
         path.library and isinstance(first, types.ModuleType)) or (
         path.root_kind == "global" and isinstance(first, (types.FunctionType, type)) and len(chain) == 1) or (
         len(chain) >= 2 and _library_code(chain[-2]) and _code_part(chain[-2], chain[-1]))
+
+
+def _users_code_holding_data(chunk: _Chunk, path: RetentionPath) -> bool:
+    """A function or class of the user's that holds data or much memory: a default argument used
+    as a cache (``def remember(x, cache=[])``) under a script that made the function itself."""
+    first = path.chain[0] if path.chain else None
+    return (isinstance(first, (types.FunctionType, type)) and not _library_code(first)
+            and bool(chunk.buffers or chunk.size >= defaults.THRESHOLD))
 
 
 def _code_part(holder: Any, obj: Any) -> bool:

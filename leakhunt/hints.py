@@ -53,6 +53,9 @@ HINTS: dict[str, str] = {
                      "it, or make it close over nothing big",
     "thread_local": "a threading.local keeps one value per thread for as long as the thread lives: del the "
                     "attribute when done (thread pools keep their threads)",
+    "mutable_default": "a default argument is made once, when the function is defined, and shared by every call: "
+                       "a list or dict default that calls append to keeps everything; default to None and make "
+                       "a new one inside the function",
     "closure": "a function (a callback, a lambda) keeps every variable it closes over alive; "
                "pass it small values, or drop the function when done",
     "list": "a module-level list keeps everything appended to it; clear it when done, or keep small "
@@ -84,7 +87,7 @@ def advice(front: str, what: str) -> str:
 
 #: patterns that explain a path, strongest first (the container patterns come after)
 _RANK = ("object_array_cycle", "exception", "groupby", "method_cache", "unbounded_cache", "cache", "pyplot", "logging", "finalize",
-         "atexit", "pandas_option", "thread_local", "memmap", "view", "arrow_slice", "closure")
+         "atexit", "pandas_option", "thread_local", "memmap", "view", "arrow_slice", "mutable_default", "closure")
 
 
 def _module_of(obj: Any) -> str:
@@ -155,8 +158,14 @@ _CHECKS: tuple[Callable[[Any, bool], str | None], ...] = (
     lambda obj, last: "memmap" if _is_memmap(obj) else None,
     lambda obj, last: "view" if _is_view(obj, last) else None,
     lambda obj, last: "arrow_slice" if _arrow_slice(obj) else None,
+    lambda obj, last: "mutable_default" if _mutable_default(obj) else None,
     lambda obj, last: "closure" if isinstance(obj, types.CellType) else None,
 )
+
+
+def _mutable_default(obj: Any) -> bool:
+    return isinstance(obj, types.FunctionType) and any(
+        isinstance(d, (list, dict, set)) for d in (obj.__defaults__ or ()))
 
 
 def pattern_of(chain: Sequence[Any], root_kind: str, root_label: str = "") -> str:

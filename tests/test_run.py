@@ -348,6 +348,35 @@ def test_a_script_that_kept_little_beyond_its_imports_is_not_searched(tmp_path: 
     assert "kept at the end" in proc.stderr
 
 
+_REMEMBER = """\
+import numpy as np
+
+def remember(x, cache={default}):
+    {body}
+
+for i in range(4):
+    remember(np.ones(2_500_000))  # 19.1 MiB each
+"""
+
+
+@pytest.mark.parametrize(("default", "body", "kept"), [
+    ("[]", "cache.append(x)", True),
+    ("None", "cache = [] if cache is None else cache\n    cache.append(x)", False),
+])
+def test_a_scripts_function_caching_in_its_default_argument_is_a_root(tmp_path: Path, default: str, body: str,
+                                                                     kept: bool) -> None:
+    """A function the script made is its code, unless it holds data: a list default appended to
+    keeps every array (it was counted as code loaded: 6 % explained); with None as the default
+    nothing is kept and the function is code again."""
+    write(tmp_path / "job.py", _REMEMBER.format(default=default, body=body))
+    proc = leakhunt("run", "--explain", "job.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert ("remember (global in __main__) keeps 4 buffers, 76.3 MiB" in proc.stderr) is kept, proc.stderr
+    assert ("a default argument is made once" in proc.stderr) is kept
+    if not kept:
+        assert "remember (global in __main__)" not in proc.stderr
+
+
 def test_no_explain_leaves_the_end_unexplained(tmp_path: Path) -> None:
     """The other way: --no-explain does not look for what keeps memory alive (same figures)."""
     write(tmp_path / "job.py", _KEPT_ARRAYS)
