@@ -10,6 +10,7 @@ The task functions live in ``dask_tasks`` (workers import them by reference).
 from __future__ import annotations
 
 import json
+import re
 import logging
 import os
 import signal
@@ -573,7 +574,9 @@ def test_the_docs_example_prints_what_docs_dask_md_shows() -> None:
             if line.split()[:1] in (["enrich"], ["parse"], ["summarise"]) and line.split()[1].isdigit()}
     assert rows["enrich"].endswith("(2 of 2 workers))") and " LEAK (confirmed on tcp://" in rows["enrich"]
     assert rows["parse"].endswith(" ok") and rows["summarise"].endswith(" ok")
-    assert proc.stdout.count("SEEN (global in dask_steps) -> list[0] -> ndarray 3.8 MiB") == 4  # watch + leakhunt dask
+    # watch + leakhunt dask, on both workers; which of the equal 3.8 MiB arrays a path shows
+    # depends on the order the worker's heap is walked in (list[0] in docs/dask.md, list[3] seen)
+    assert len(re.findall(r"SEEN \(global in dask_steps\) -> list\[\d+\] -> ndarray 3\.8 MiB", proc.stdout)) == 4
     assert "parse on tcp://" in proc.stdout and "> budget 19.1 MiB (from 'parse')" in proc.stdout
     page = (TESTS.parent / "docs" / "dask.md").read_text()
     for fixed in ("(2 of 2 workers))", "SEEN (global in dask_steps) -> list[0] -> ndarray 3.8 MiB",
