@@ -79,18 +79,7 @@ def test_leaks_small_objects():
 """
 
 
-LATEST = """
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-base = pa.array(np.arange(250_000, dtype="int64"))  # the input, 1.9 MiB
-LATEST = []
-for i in range(40):
-    table = pa.table({"x": pc.add(base, i)})  # a fresh 2 MB table
-    LATEST.append(table.slice(0, 10))  # ten rows of it, every buffer of it
-del table
-"""
+LATEST = ROOT / "tests" / "scenarios" / "latest_slices.py"  # issue 19's example, one file for the test and this
 
 
 def _python(code: str) -> dict:
@@ -122,7 +111,7 @@ def _timed(where: Path, *command: str) -> tuple[float, str]:
 def _run_latest(runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
-        (where / "latest.py").write_text(textwrap.dedent(LATEST))
+        (where / "latest.py").write_text(LATEST.read_text())
         plain = statistics.median(_timed(where, "latest.py")[0] for _ in range(runs))
         traced = [_timed(where, "-m", "leakhunt.cli", "run", "--trace=tracemalloc", "latest.py") for _ in range(runs)]
     unsearched = sum("not searched" in out for _, out in traced)

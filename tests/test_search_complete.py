@@ -9,31 +9,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from leakhunt.attribution import Scope, survivors
 
-# The issue's example: 40 ten-row slices of fresh 2 MB Arrow tables appended to a module list.
-# Under `leakhunt run` the whole script is the block: its imports (numpy, pyarrow) leave
-# thousands of small chunks beside LATEST's, which searches of 48 chunks at a time, up to 25
-# levels deep and 2,000 wide, left partly unsearched ("7.8 MiB more was not searched").
-LATEST = """
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-base = pa.array(np.arange(250_000, dtype="int64"))  # the input, 1.9 MiB
-LATEST = []
-for i in range(40):
-    table = pa.table({"x": pc.add(base, i)})  # a fresh 2 MB table
-    LATEST.append(table.slice(0, 10))  # ten rows of it, every buffer of it
-del table
-"""
+# The issue's example (tests/scenarios/latest_slices.py). Under `leakhunt run` the whole script is
+# the block: its imports (numpy, pyarrow) leave thousands of small chunks beside LATEST's, which
+# searches of 48 chunks at a time, up to 25 levels deep and 2,000 wide, left partly unsearched
+# ("7.8 MiB more was not searched").
+LATEST = Path(__file__).parent / "scenarios" / "latest_slices.py"
 
 
 def test_latest_example_leaves_nothing_unsearched(tmp_path: Path) -> None:
-    (tmp_path / "latest.py").write_text(textwrap.dedent(LATEST))
+    (tmp_path / "latest.py").write_text(LATEST.read_text())
     proc = subprocess.run([sys.executable, "-m", "leakhunt.cli", "run", "--trace=tracemalloc", "latest.py"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
