@@ -27,6 +27,7 @@ unrooted; modules loaded during the block are a category of their own, not a roo
 
 from __future__ import annotations
 
+import collections
 import gc
 import sys
 import threading
@@ -36,7 +37,7 @@ import types
 import weakref
 from dataclasses import dataclass, replace
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 from leakhunt import defaults
 from leakhunt import frames as _frames
@@ -153,16 +154,18 @@ class Scope:
 
     def __init__(self, *, trace: bool = True, frames: int = tracing.TRACE_FRAMES, freeze: bool = True,
                  children: bool = True, baseline: bool = False) -> None:
+        self.threads = _threads()  # first: their first call imports psutil, which the block did not
+        self.children = _child_pids() if children else frozenset()
         self.trace = tracing.start(frames, fresh=True) if trace else None
         # Without a fresh trace (under a trace of the user's, older objects have tracebacks too;
         # untraced, the data holders have none), the data holders alive now are recorded instead:
         # one pass over the heap, only for a block that will be explained.
         self.baseline: frozenset[int] | None = (buffer_baseline() if (trace or baseline) and not self.fresh
                                                 else None)
-        self.threads = _threads()
-        self.children = _child_pids() if children else frozenset()
         self._made: list[Any] | None = None
         self._captured: list[Any] | None = None
+        self.on_release: list[Callable[[], None]] = []  # what reads the block's end untraced (pymalloc)
+        self.made_ids: frozenset[int] = frozenset()  # every gc-tracked object the block made (capture())
         self._froze = False
         self.frozen = False
         if freeze and gc.isenabled():
@@ -181,6 +184,9 @@ class Scope:
         is traced while it runs, and the walks of an explanation allocate a lot."""
         if self.trace is not None:
             self.trace.stop()
+            for read in self.on_release:
+                read()
+            self.on_release.clear()
 
     def capture(self) -> None:
         """After the block (before anything thaws the heap): take the gc-tracked objects it made
@@ -191,6 +197,7 @@ class Scope:
             return
         gc.collect()  # with the older heap frozen, this walks only what the block made
         self._made = gc.get_objects()
+        self.made_ids = frozenset(map(id, self._made))  # leakhunt's and the framework's too
         self._running = _running_frames()  # the stacks running now are not what the block left
 
     @property
@@ -325,7 +332,7 @@ class _Chunk:
     """An object the block made that no other new object holds, with the new objects under it."""
 
     __slots__ = ("entry", "count", "python", "buffers", "unknown", "biggest", "biggest_size", "traced_only",
-                 "is_import", "root", "unrooted", "searched", "arrays", "estimated")
+                 "is_import", "root", "unrooted", "searched", "arrays", "estimated", "others")
 
     def __init__(self, entry: Any) -> None:
         self.entry = entry
@@ -342,6 +349,7 @@ class _Chunk:
         self.searched = False  # a bounded search found no root (not counted as rootless)
         self.arrays: list[Any] | None = None  # object arrays in it (a cycle through one is never freed)
         self.estimated: dict[str, int] | None = None  # holders sized by their library's estimate
+        self.others: list[Any] | None = None  # entries merged into this chunk (see _merged)
 
     @property
     def size(self) -> int:
@@ -410,7 +418,7 @@ class _DataNewness:
     """Which data holders the block made, read from their tracebacks while the block's trace
     runs (with the lines that allocated them), and which gc-tracked objects older threads made."""
 
-    def __init__(self, scope: Any, data: list[Any]) -> None:
+    def __init__(self, scope: Any, data: list[Any], older: list[Any] | None = None) -> None:
         self.new: dict[int, bool] = {}
         self.sites: dict[int, Site | None] = {}
         spans = scope.foreign_spans() if scope.active_threads() else ()
@@ -427,6 +435,43 @@ class _DataNewness:
         self.foreign: set[int] = set()
         if spans:  # what older threads made during the block is not the block's
             self.foreign = {id(o) for o in scope.captured or () if _foreign(scope, o, spans)}
+        self.loose = _loose(scope, older or [], self.new, spans)
+
+
+def _loose(scope: Any, older: list[Any], data: dict[int, bool],
+           spans: tuple[tuple[str, int, int], ...]) -> dict[int, list[Any]]:
+    """Objects the block made that the gc does not track (a dict or tuple of plain values, a
+    string) and that it put straight into an older container (``KEEP.extend(rows[::100])``), by
+    that container's id: no new container leads to them, and the frozen heap does not list them.
+    Read from their tracebacks while the block's trace runs: one pass over the older objects'
+    references (about 0.05 s after importing pandas and pyarrow). ``older``: the gc-tracked
+    objects alive when the search began (leakhunt's own, made since, are not holders); those
+    the block made (``scope.made_ids``; a traceback alone cannot tell: an object from a free list,
+    or an instance with a managed ``__dict__`` on Python 3.11, has none) are left out."""
+    get_tb, is_tracked, referents = tracemalloc.get_object_traceback, gc.is_tracked, gc.get_referents
+    made = getattr(scope, "made_ids", frozenset())
+    loose: dict[int, list[Any]] = {}
+    seen: set[int] = set()
+    for holder in older:
+        if not isinstance(holder, _HOLDERS) or id(holder) in made or get_tb(holder) is not None:
+            continue
+        for obj in referents(holder):
+            oid = id(obj)
+            if oid in seen or is_tracked(obj) or oid in data or type(obj) in _NOT_LOOSE:
+                continue
+            seen.add(oid)
+            tb = get_tb(obj)
+            if tb is None or (spans and scope.foreign(_frames.traceback_frames(tb), spans)):
+                continue
+            loose.setdefault(id(holder), []).append(obj)
+    return loose
+
+
+#: The older containers a block fills (a list appended to, a dict or set added to, a deque); a
+#: tuple made before the block cannot hold what the block made.
+_HOLDERS = (list, dict, set, collections.deque)
+#: Untracked objects not looked for: numbers (ids in leakhunt's own tables look new too).
+_NOT_LOOSE = frozenset({int, bool, type(None), type, types.ModuleType})
 
 
 class _New:
@@ -438,8 +483,10 @@ class _New:
         self.ids = {id(o) for o in self.tracked}
         self.data_new: dict[int, bool] = {}
         self.sites: dict[int, Site | None] = {}
+        self.loose: dict[int, list[Any]] = {}
         if decided is not None:
             self.data_new, self.sites = decided.new, decided.sites
+            self.loose = decided.loose
         elif scope is None:  # no block: every data holder alive counts (what is alive now)
             self.data_new = {id(obj): True for obj in scan.data}
         elif not hasattr(scope, "captured") or getattr(scope, "baseline", None) is not None:
@@ -449,6 +496,7 @@ class _New:
                              and (not min_size or (holding(obj).size or 0) >= min_size)]
         self.traced_ids = {id(o) for o in self.data_entries}
         self.ids.update(self.traced_ids)
+        self.ids.update(id(o) for objs in self.loose.values() for o in objs)
 
     def child(self, obj: Any) -> bool:
         """Is ``obj``, held by an object the block made, the block's too? (An untracked object
@@ -498,10 +546,40 @@ def _chunks(new: _New, scan: HeapScan) -> list[_Chunk]:
     for obj in pending:  # new objects in cycles that nothing new enters from outside
         if id(obj) not in assigned:
             chunks.append(_walk_chunk(obj, new, assigned))
+    for objs in new.loose.values():  # what went straight into one older container: one chunk
+        group = [_walk_chunk(obj, new, assigned) for obj in objs if id(obj) not in assigned]
+        if group:
+            chunks.append(_merged(group))
     for chunk in chunks:
         chunk.traced_only = id(chunk.entry) in new.traced_ids
     chunks.sort(key=lambda c: c.size, reverse=True)
     return chunks
+
+
+def _merged(group: list[_Chunk]) -> _Chunk:
+    """One chunk of what several entries hold (the objects a block put into one older
+    container), entered from the first."""
+    chunk = group[0]
+    chunk.others = [other.entry for other in group[1:]] or None
+    for other in group[1:]:
+        chunk.count += other.count
+        chunk.python += other.python
+        for name in ("buffers", "unknown", "estimated"):
+            theirs = getattr(other, name)
+            if theirs:
+                mine = getattr(chunk, name)
+                if mine is None:
+                    setattr(chunk, name, dict(theirs))
+                elif name == "buffers":
+                    mine.update(theirs)
+                else:
+                    for key, value in theirs.items():
+                        mine[key] = mine.get(key, 0) + value
+        if other.arrays:
+            chunk.arrays = (chunk.arrays or []) + other.arrays
+        if other.biggest_size > chunk.biggest_size:
+            chunk.biggest, chunk.biggest_size = other.biggest, other.biggest_size
+    return chunk
 
 
 def _held(new: _New, scan: HeapScan) -> tuple[set[int], set[int]]:
@@ -929,8 +1007,10 @@ def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout
         # stopped and the walks run at full speed. (One walk for both, under the trace, costs
         # more than two: the hidden edges it records are allocations, each traced.)
         fresh = bool(getattr(scope, "fresh", False))
+        older = gc.get_objects() if fresh else None  # before leakhunt's own tables below
         data = HeapScan(edges=False).data if fresh else None
-        decided = _DataNewness(scope, data) if data is not None else None
+        decided = _DataNewness(scope, data, older) if data is not None else None
+        del older
         snapshot = tracemalloc.take_snapshot() if sites and tracemalloc.is_tracing() else None
         release = getattr(scope, "release_trace", None)
         if release is not None:
@@ -1024,7 +1104,7 @@ def _root_types(chunks: list[_Chunk], new: _New, limit: int = 6) -> tuple[tuple[
     counts: Counter[type] = Counter()
     seen: set[int] = set()
     for chunk in chunks:
-        stack = [chunk.entry]
+        stack = [*(chunk.others or ())[::-1], chunk.entry]
         while stack and len(seen) < _REACH:
             obj = stack.pop()
             if id(obj) in seen:

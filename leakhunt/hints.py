@@ -213,15 +213,27 @@ def _minor_roots_hint(roots: Sequence[Any], unexplained: int | None, looked: boo
     return hint if traced else f"{hint} ({advice(front, 'trace')} shows the lines that allocated it)"
 
 
+#: The hint when most of the kept memory is free memory Python's small-object allocator keeps.
+ALLOCATOR_KEPT = ("most of it is memory Python's small-object allocator keeps after frees: a few objects kept "
+                  "out of many made pin its arenas (a slice or a sample of a big batch of dicts or strings), "
+                  "which it can never give back; keep what you keep in a compact form made after the batch (a "
+                  "numpy array, a DataFrame, a copy), or make fewer small objects (later Python objects reuse "
+                  "this memory)")
+
+
 def hint_for(roots: Sequence[Any], figures: set[str], *, native: bool = False, looked: bool = True,
-             front: str = "api", unexplained: int | None = None, traced: bool = True) -> str:
+             front: str = "api", unexplained: int | None = None, traced: bool = True,
+             allocator_kept: bool = False) -> str:
     """The fix hint: from the pattern of the biggest root of the user's (roots are ranked by what
     they keep); else from the figures broken. ``native``: every survivor was searched and none
     holds the growth; ``looked``: survivors were looked for at all; ``front``: whose options the
     advice names (``pytest``, ``run`` or ``api``, :data:`ADVICE`); ``unexplained``: the bytes of the
     retained figure in no named place — roots that keep under a tenth of it, every holder sized,
     do not choose the hint (a script's ``libc`` handle beside 80 MiB of native memory); ``traced``:
-    the allocation sites are known (else the hint says how to get them)."""
+    the allocation sites are known (else the hint says how to get them); ``allocator_kept``:
+    pymalloc's free memory is most of the figure, more than the roots keep."""
+    if allocator_kept:
+        return ALLOCATOR_KEPT
     minor = _minor_roots_hint(roots, unexplained, looked, front, traced)
     if minor:
         return minor

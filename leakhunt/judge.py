@@ -416,12 +416,6 @@ def _excluded_notes(measurement: Measurement, evidence: Evidence) -> list[str]:
             f"is not counted ({threads})"]
 
 
-def _accounted(measurement: Measurement, second: Measurement | None) -> Measurement:
-    """The figures of the call whose survivors are shown: the first call's when the traced
-    second call grew nothing (it replaced what the first call kept: a global overwritten)."""
-    return second if second is not None and (second.figure("rss") or 0) > 0 else measurement
-
-
 def explain_budget(measurement: Measurement, budget: Budget | None, violations: Sequence[Violation], title: str,
                    evidence: Evidence, notes: Sequence[str] = ()) -> Explanation:
     """Why a block broke its budget: from its figures and the evidence gathered."""
@@ -436,7 +430,10 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         peak_sites = evidence.peak.sites
         extra += _peak_notes(measurement, evidence.peak)
     second = evidence.second if evidence.second_traced else None
-    accounted = _accounted(measurement, second)
+    # every byte of the figure that broke the budget (the first call's), the roots as the call
+    # shown found them (a traced second call's pymalloc arenas and malloc heap are warm: it
+    # keeps less than the first call did of the same memory)
+    accounted = measurement
     accounting = _accounting(accounted, evidence) if retained else ()
     unaccounted = ((accounted.figure("rss") or 0) - sum(size for _, size in accounting)) if accounting else None
     return Explanation(
@@ -449,7 +446,7 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         sites=evidence.sites if retained else (),
         peak_sites=peak_sites,
         type_growth=evidence.types if retained else (),
-        hint=_hint(roots, figures, evidence, retained, unaccounted, traced),
+        hint=_hint(roots, figures, evidence, retained, unaccounted, traced, _allocator_kept(accounted, accounting)),
         notes=tuple(extra),
         traced=traced or bool(peak_sites),
         accounting=accounting,
@@ -457,15 +454,22 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
     )
 
 
+def _allocator_kept(measurement: Measurement, accounting: tuple[tuple[str, int], ...]) -> bool:
+    """Is pymalloc's free memory most of the kept figure, more than any other place?"""
+    places = dict(accounting)
+    kept = places.get("pymalloc", 0)
+    return bool(kept) and kept * 2 >= (measurement.figure("rss") or 0) and kept >= max(places.values())
+
+
 def _hint(roots: tuple[Root, ...], figures: set[str], evidence: Evidence, retained: bool,
-          unaccounted: int | None, traced: bool) -> str:
+          unaccounted: int | None, traced: bool, allocator_kept: bool = False) -> str:
     survivors = evidence.survivors
     # "no Python object holds it" only when every survivor was searched
     native = bool(retained and survivors is not None and not roots and not survivors.skipped
                   and (evidence.traced or survivors.data_told))
     looked = (survivors is not None and (evidence.traced or bool(roots) or survivors.data_told)) or not retained
     return hint_for(roots, figures, native=native, looked=looked, front=evidence.front, unexplained=unaccounted,
-                    traced=traced or bool(evidence.sites))
+                    traced=traced or bool(evidence.sites), allocator_kept=allocator_kept)
 
 
 def _accounting(measurement: Measurement, evidence: Evidence) -> tuple[tuple[str, int], ...]:

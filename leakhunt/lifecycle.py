@@ -203,6 +203,8 @@ class Block:
             if self.policy.explain_kept and not _kept_enough(measurement, imports, self.policy.explain_floor):
                 self.policy = replace(self.policy, explain_kept=False)  # too little kept to search for
             evidence = replace(self._evidence(measurement, again, named, peak), front=self.policy.front)
+            if self._measurer is not None:
+                measurement = self.measurement = self._measurer.completed(measurement)
             if imports is not None:
                 evidence = replace(evidence, imports=imports)
             verdict = None
@@ -304,7 +306,9 @@ class Block:
                      retained: bool) -> _Found:
         """Call the block again, traced: its figures, and what it left alive."""
         budget = self.policy.budget
-        measurer = Measurer.exact(trace=True, peak_sites=peak_sites,
+        # retained: pymalloc's free memory read at both ends too (what the call's freed small
+        # objects left in arenas still in use is a named place of its kept memory, not unexplained)
+        measurer = Measurer.exact(trace=True, peak_sites=peak_sites, baseline=retained,
                                   children=self.policy.children or (budget is not None and budget.children is not None))
         self.close()
         measurer.start()
@@ -322,7 +326,7 @@ class Block:
             second = measurer.stop()
             looked_for = "what keeps the memory" if retained else "what was alive at its peak"
             found = _Found.of(measurer.scope, named, peak=measurer.peak) if retained else _Found(peak=measurer.peak)
-            found.second = second
+            found.second = measurer.completed(second)
             found.second_traced = found.traced = True
             found.notes.insert(0, f"leakhunt called it a second time, traced, to find {looked_for} "
                                   f"(shown: what that call made)")

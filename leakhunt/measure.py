@@ -174,6 +174,7 @@ class Measurer:
     _children_mark: tuple[int | None, int] = (None, 0)
     _tm_before: int | None = None
     _pymalloc_before: int | None = None
+    _late: tuple[int | None, int | None] | None = None
     _foreign_before = 0
     _domains = False
     _meter: probes.QuickMeter | None = None
@@ -192,7 +193,7 @@ class Measurer:
         baseline: bool = False,
     ) -> None:
         self.settle = settle
-        self.baseline = baseline  # (and pymalloc's free memory read at both ends: what explains kept memory)
+        self.baseline = baseline
         self.trace = trace
         self.children = children
         self.domains = domains
@@ -214,7 +215,7 @@ class Measurer:
         allocations alive at its peak) - what an explanation needs, at tracemalloc's cost."""
         if trace:
             return cls(settle=True, trace=True, children=children, domains=True, attribute=True,
-                       peak_sites=peak_sites)
+                       peak_sites=peak_sites, baseline=baseline)
         # untraced, the block's gc-tracked survivors are still told apart (a frozen heap: free)
         return cls(settle=True, trace=None, children=children, domains=False, attribute=True,
                    peak_sites=peak_sites if callable(peak_sites) else False, baseline=baseline)
@@ -238,11 +239,12 @@ class Measurer:
             _settle()
         elif self.trim:
             _trim()
+        # pymalloc's statistics are unreadable while tracemalloc runs: read before the trace
+        self._pymalloc_before = probes.pymalloc_free() if self.settle else None  # 0.2 ms
         self._open_trace()
         domains = self.domains if self.domains is not None else self.fresh
         self._domains = bool(domains and self.tracing)
         self._before = self._reading()
-        self._pymalloc_before = probes.pymalloc_free() if self.baseline and self.settle else None
         self._foreign_before = 0
         if self.scope is not None and self.settle:
             # Older threads allocate between the trace's start and this reading, too: the part
@@ -325,6 +327,9 @@ class Measurer:
             children_peak = max(children_peak, after.children)
         after, excluded = self._foreign(after)
         pymalloc_after = probes.pymalloc_free() if self._pymalloc_before is not None else None
+        if self.scope is not None and self.scope.fresh and self.settle:
+            # traced: read again once the survivors' search has stopped the block's trace (completed())
+            self.scope.on_release.append(self._read_late)
         overhead = 0
         if self._tm_before is not None and tracemalloc.is_tracing():
             overhead = max(0, _tracing.own_memory() - self._tm_before)
@@ -336,6 +341,28 @@ class Measurer:
             pymalloc_kept=None if pymalloc_after is None else max(0, pymalloc_after - self._pymalloc_before),
         )
         return self.measurement
+
+    def _read_late(self) -> None:
+        _trim()  # what tracemalloc's freed tables left in malloc's heap is given back now
+        self._late = (probes.pymalloc_free() if self._pymalloc_before is not None else None, probes.rss_anon())
+
+    def completed(self, measurement: Measurement) -> Measurement:
+        """``measurement`` with what could be read only after the block's trace stopped (read
+        when the survivors' search released it, before its walks): pymalloc's free memory, which
+        its statistics do not show while tracemalloc runs, and the memory tracemalloc's own
+        tables held at the block's end - the live ones (``tracing_overhead`` already) and the
+        freed ones malloc could not give back while the trace ran, which fragment its heap and
+        are gone when the trace stops: leakhunt's, never the block's."""
+        if self._late is None:
+            return measurement
+        pymalloc, anon = self._late
+        changes: dict[str, Any] = {}
+        if measurement.pymalloc_kept is None and pymalloc is not None and self._pymalloc_before is not None:
+            changes["pymalloc_kept"] = max(0, pymalloc - self._pymalloc_before)
+        at_end = measurement.after.rss_anon
+        if anon is not None and at_end is not None and at_end - anon > measurement.tracing_overhead:
+            changes["tracing_overhead"] = at_end - anon
+        return replace(measurement, **changes) if changes else measurement
 
     def _children_peak(self, peak_rss: int | None) -> int | None:
         """The children's peak: sampled, or from the kernel's record of waited-for children."""

@@ -327,6 +327,9 @@ def test_memory_pythons_allocator_keeps_is_a_named_place(tmp_path: Path, keep: s
     proc = leakhunt("run", "--explain", "--json", "r.json", "job.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     explanation = json.loads((tmp_path / "r.json").read_text())["explanation"]
+    if explanation is None:  # kept nothing at all (RSS read no growth): nothing to explain
+        assert not fragmented, proc.stderr
+        return
     kept_by_pymalloc = dict(explanation["accounting"])["pymalloc"]
     if fragmented:
         assert kept_by_pymalloc > 100 * 2**20, explanation["accounting"]
