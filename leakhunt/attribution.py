@@ -929,7 +929,8 @@ def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout
         # stopped and the walks run at full speed. (One walk for both, under the trace, costs
         # more than two: the hidden edges it records are allocations, each traced.)
         fresh = bool(getattr(scope, "fresh", False))
-        data = HeapScan(edges=False).data if fresh else None
+        # (its frames made cheap to trace first: every allocation of the walk is traced)
+        data = tracing.line_tables(HeapScan, edges=False).data if fresh else None
         decided = _DataNewness(scope, data) if data is not None else None
         snapshot = tracemalloc.take_snapshot() if sites and tracemalloc.is_tracing() else None
         release = getattr(scope, "release_trace", None)

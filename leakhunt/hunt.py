@@ -152,7 +152,10 @@ def _window(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
                "blocks": sys.getallocatedblocks}
     foreign = scope is not None and scope.fresh and bool(scope.threads)
     for i in range(calls + 1):
-        if i:
+        if i == 1 and scope is not None and scope.fresh:
+            # the first traced call: the frames it enters are made cheap to trace for the rest
+            _tracing.line_tables(fn, *args, **kwargs)
+        elif i:
             fn(*args, **kwargs)  # the result is dropped at once: a returned value is not a leak
         settle()
         for name in names:

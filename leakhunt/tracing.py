@@ -25,7 +25,8 @@ from typing import Any, Callable
 from leakhunt import frames as _frames
 from leakhunt.explanation import Site
 
-__all__ = ["TRACE_FRAMES", "TraceHandle", "start", "ours", "own_memory", "PeakSnapshots", "Stack", "summarise", "by_traceback"]
+__all__ = ["TRACE_FRAMES", "TraceHandle", "start", "ours", "own_memory", "PeakSnapshots", "Stack", "summarise", "by_traceback",
+           "line_tables"]
 
 #: Frames kept per traced allocation: enough to reach the user's line from inside pandas,
 #: few enough that tracing costs 2-4x rather than 10x.
@@ -99,6 +100,36 @@ def start(frames: int = TRACE_FRAMES, *, fresh: bool = False) -> TraceHandle:
         tracemalloc.start(depth)
         return TraceHandle(started=False, fresh=True, frames=depth)
     return TraceHandle(started=False, fresh=False, frames=tracemalloc.get_traceback_limit())
+
+
+# --------------------------------------------------------------------------------------
+# the cost of a traced allocation
+
+
+def _no_profile(frame: Any, event: str, arg: Any) -> None:
+    return None
+
+
+def line_tables(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn(*args, **kwargs)`` so that the allocations made later by the code it runs cost
+    less to trace (CPython 3.11; elsewhere a plain call).
+
+    tracemalloc reads the line number of each frame it keeps for each allocation, and CPython
+    3.11 finds it by scanning the code's line table from its start unless it has built the
+    code's line array, which it does the first time a profile function sees a frame of that
+    code (the array then stays with the code object). A test's hunt keeps ten frames: the test's
+    own and pytest's hook machinery (``_multicall``), whose long tables made each traced
+    allocation cost microseconds (benchmarks/plugin.md, "Explaining many small objects"). So the
+    call runs under a profile function that does nothing. A profile function already set (the
+    user's profiler) is left alone, and the call is then plain."""
+    if sys.version_info[:2] != (3, 11) or sys.getprofile() is not None:
+        return fn(*args, **kwargs)
+    sys.setprofile(_no_profile)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if sys.getprofile() is _no_profile:
+            sys.setprofile(None)
 
 
 # --------------------------------------------------------------------------------------
