@@ -362,7 +362,8 @@ def _survivors_of(scope: Any) -> dict[str, Any]:
     from leakhunt.attribution import created_types, survivors
 
     try:
-        found = survivors(scope, sites=scope.fresh)
+        # the verdict's types are created_types' (every object the calls left), not the roots'
+        found = survivors(scope, sites=scope.fresh, types=False)
         return {"roots": found.roots, "sites": found.sites, "types": created_types(scope)}
     except Exception:  # never let the explanation hide the verdict
         return {}
