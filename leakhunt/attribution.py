@@ -47,6 +47,7 @@ from leakhunt.cycles import CYCLE_KIND, CYCLE_ROOT, cycle_through_arrays
 from leakhunt.explanation import Root, Site
 from leakhunt.heap import PLAIN, HeapScan, children, closed
 from leakhunt.hints import pattern_of
+from leakhunt.leaf_rows import leaf_dicts
 from leakhunt.frames import FRAMEWORK as _FRAMEWORK_PACKAGES
 from leakhunt.retention import RetentionPath, paths_to
 from leakhunt.settle import something_frozen, thawed
@@ -548,6 +549,13 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
                         python += getsizeof(key)
                 key = None  # the loop's variable would count as a reference to a key below
             kids: Any = referents(obj)
+            rows = leaf_dicts(obj, kids, assigned, ids, data_new)  # a list of small rows: at once
+            if rows is not None:
+                chunk.count += rows[0]
+                python += rows[1]
+                first = False
+                del kids
+                continue
         else:
             if not first:
                 chunk.account(obj)
@@ -617,15 +625,7 @@ class _Reach:
         of hundreds of thousands (and walks the older ones beside them: a module list of every
         call's rows), so each step is taken for the whole level at once, in C where it can be,
         not once per object."""
-        special = {tp for tp in set(map(type, frontier)) if tp not in PLAIN and _special(tp)}
-        plain = [o for o in frontier if type(o) not in special] if special else frontier
-        held: list[Any] = gc.get_referents(*plain) if plain else []
-        if special:
-            for obj in frontier:
-                if type(obj) in special:
-                    held.extend(children(obj))
-        # numbers and strings hold nothing; each object once, in the order first held
-        held = list(compress(held, map(not_, map(_ATOMIC_TYPES.__contains__, map(type, held)))))
+        held = _held_by(frontier)
         kids = dict(zip(map(id, held), held))
         del held
         seen = self.seen
@@ -641,6 +641,19 @@ class _Reach:
         kids.clear()
         walked = {tp for tp in set(map(type, nxt)) if tp in PLAIN or not closed(tp)}
         return list(compress(nxt, map(walked.__contains__, map(type, nxt))))
+
+
+def _held_by(frontier: list[Any]) -> list[Any]:
+    """What the objects of a level hold (gc's referents, :func:`leakhunt.heap.children` for the
+    objects whose edges are not only those), numbers and strings left out, in order."""
+    special = {tp for tp in set(map(type, frontier)) if tp not in PLAIN and _special(tp)}
+    plain = [o for o in frontier if type(o) not in special] if special else frontier
+    held: list[Any] = gc.get_referents(*plain) if plain else []
+    if special:
+        for obj in frontier:
+            if type(obj) in special:
+                held.extend(children(obj))
+    return list(compress(held, map(not_, map(_ATOMIC_TYPES.__contains__, map(type, held)))))
 
 
 _ATOMIC_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes})

@@ -110,3 +110,79 @@ def test_line_tables_restores_after_an_exception() -> None:
     with pytest.raises(ValueError, match="from the block"):
         tracing.line_tables(boom)
     assert sys.getprofile() is before
+
+
+#: Lists of rows in every shape the fast path takes or refuses, each kept by a module list; the
+#: survivors' search is run with the fast path and with it off (leakhunt.leaf_rows.MIN_ROWS),
+#: and every figure must be the same.
+ROW_SHAPES = """
+import leakhunt.attribution as attribution
+import leakhunt.leaf_rows as leaf_rows
+from leakhunt.attribution import Scope, survivors
+
+SHARED = 10 ** 9 + 7
+GLOBAL_VALUES = [f"kept{i}" for i in range(300)]
+
+
+def shapes():
+    keep = []
+    keep.append([{"row": i} for i in range(2_000)])                              # constant key, own ints
+    keep.append([{f"k{i}": float(i), "s": f"v{i}"} for i in range(500)])       # own keys, floats, strings
+    keep.append([{"a": SHARED, "b": None, "c": True} for _ in range(300)])     # shared and singleton values
+    keep.append([{"v": GLOBAL_VALUES[i]} for i in range(300)])                 # values held elsewhere too
+    keep.append([{"n": {"inner": i}} for i in range(300)])                     # a nested dict: walked one by one
+    row = {"same": 1}
+    keep.append([row] * 100)                                                    # one row listed twice: one by one
+    keep.append([{k: k} for k in (f"x{i}" for i in range(300))])               # a key that is its own value
+    keep.append(tuple({"t": i * 1.5} for i in range(300)))                      # a tuple of rows
+    keep.append([{1: "int key"} for _ in range(300)])                            # a key that is not a string
+    keep.append([{"row": i} for i in range(10)])                                # too few for the fast path
+    return keep
+
+
+KEPT = []
+TAKEN = []
+_leaf_dicts = attribution.leaf_dicts
+
+
+def counting(holder, rows, *args):
+    out = _leaf_dicts(holder, rows, *args)
+    if out is not None:
+        TAKEN.append(out[0])
+    return out
+
+
+attribution.leaf_dicts = counting
+
+
+def figures(fast):
+    leaf_rows.MIN_ROWS = 64 if fast else 1 << 60
+    scope = Scope(trace=True)
+    KEPT.append(shapes())
+    found = survivors(scope)
+    scope.close()
+    KEPT.clear()
+    taken = sorted(TAKEN)
+    TAKEN.clear()
+    return {"found": found.found, "objects": found.objects, "rooted": found.rooted,
+            "roots": [(r.root, r.size, r.objects) for r in found.roots], "taken": taken}
+
+
+emit({"fast": figures(True), "slow": figures(False), "again": figures(True)})
+"""
+
+
+def test_the_row_fast_path_counts_what_the_walk_one_at_a_time_counts() -> None:
+    from engine_subprocess import run_scenario
+
+    result = run_scenario(ROW_SHAPES)
+    # the lists of plain rows were taken at once; the nested, repeated, int-keyed and short ones not
+    assert result["fast"]["taken"] == result["again"]["taken"] == [300, 300, 300, 300, 500, 2_000]
+    assert result["slow"]["taken"] == []
+    for run in result.values():
+        run.pop("taken")
+    assert result["fast"] == result["slow"] == result["again"], result
+    roots = result["fast"]["roots"]
+    assert roots and roots[0][0] == "KEPT (global in __main__)", roots
+    # every row of every shape (4,600, the nested one's inner dicts too) and the 11 lists and tuple
+    assert roots[0][2] == 4_622
