@@ -6,7 +6,7 @@ strings), so it hides nothing, and a walk that pops it, sizes it and looks at ea
 values, one Python step at a time, spent most of the survivors' search on them (issue 19,
 item 9; benchmarks/plugin.md, "Explaining many small objects"). :func:`leaf_dicts` does for a
 whole list of such rows what :func:`leakhunt.attribution._walk_chunk` does for each: the same
-objects counted, the same bytes, the same ids marked as walked, with each step taken for all
+objects counted, the same bytes, the rows marked as walked, with each step taken for all
 the rows at once (in C: ``map``, ``sum``, ``compress``). Anything else - a row that is tracked,
 already walked, listed twice, or holding anything but numbers and strings - returns ``None``,
 and the walk goes on one object at a time.
@@ -63,8 +63,9 @@ def leaf_dicts(holder: Any, rows: list[Any], assigned: set[int], ids: set[int],
     keys_alone = list(map(le, list(map(getrefcount, keys)), repeat(_ALONE)))
     size = sum(map(getsizeof, rows)) + sum(map(getsizeof, compress(values, alone))) \
         + sum(map(getsizeof, compress(keys, keys_alone)))
+    # the rows are taken; a number or string counted is not marked too: only its row refers to
+    # it, so no walk can reach it again (200,000 ids the walk one at a time marks for nothing)
     assigned.update(unique)
-    assigned.update(map(id, compress(values, alone)))
     values.clear()
     keys.clear()
     return len(rows), size
