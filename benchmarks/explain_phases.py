@@ -3,6 +3,7 @@
 
     python benchmarks/explain_phases.py                 # 20,000 small dicts per call, one run
     python benchmarks/explain_phases.py --objects 2000
+    python benchmarks/explain_phases.py --plain-calls --frames 3   # the experiments below
 
 One fresh pytest process runs ``explain_speed.py``'s test file under ``--leak-hunt`` with a
 conftest that times leakhunt's phases in CPU seconds (``time.process_time``: a figure that load
@@ -12,6 +13,11 @@ summary, the walk for hidden edges, the chunk walk, the roots' search and forwar
 also prints the process's own CPU time beside a plain run's. The timers wrap private functions,
 so this script follows leakhunt's internals: a renamed step shows as missing, not as zero.
 Development figures: the lead's quiet-machine figures come from ``explain_speed.py``.
+
+Two experiments: ``--frames N`` keeps N frames per traced allocation in the hunt's confirmation
+window (leakhunt keeps ``leakhunt.tracing.TRACE_FRAMES``); ``--plain-calls`` makes
+``leakhunt.tracing.line_tables`` a plain call (the frames' line tables are then scanned for
+every traced allocation, as before it).
 """
 
 from __future__ import annotations
@@ -82,6 +88,20 @@ def scan_init(self, *args, **kwargs):
 heap.HeapScan.__init__ = scan_init
 
 
+if os.environ.get("LEAKHUNT_PHASES_FRAMES"):
+    _frames = int(os.environ["LEAKHUNT_PHASES_FRAMES"])
+    _scope_init = attribution.Scope.__init__
+
+    def scope_init(self, *args, frames=None, **kwargs):
+        _scope_init(self, *args, frames=_frames, **kwargs)
+
+    attribution.Scope.__init__ = scope_init
+if os.environ.get("LEAKHUNT_PHASES_PLAIN_CALLS"):
+    import leakhunt.tracing as tracing
+
+    tracing.line_tables = lambda fn, *args, **kwargs: fn(*args, **kwargs)
+
+
 @atexit.register
 def report():
     with open(os.environ["LEAKHUNT_PHASES"], "w") as out:
@@ -89,9 +109,9 @@ def report():
 '''
 
 
-def _run(where: Path, *flags: str, phases: Path | None = None) -> float:
+def _run(where: Path, *flags: str, phases: Path | None = None, extra: dict[str, str] | None = None) -> float:
     """CPU seconds (user + system) of one pytest process."""
-    env = dict(ENV, LEAKHUNT_PHASES=str(phases)) if phases is not None else ENV
+    env = dict(ENV, LEAKHUNT_PHASES=str(phases), **(extra or {})) if phases is not None else ENV
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:xdist", "-p",
                     "no:cacheprovider", "test_leaker.py", *flags], cwd=where, env=env, capture_output=True,
@@ -103,19 +123,29 @@ def _run(where: Path, *flags: str, phases: Path | None = None) -> float:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=20_000, help="small objects kept per call (default 20000)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames per traced allocation in the confirmation window (default: leakhunt's)")
+    parser.add_argument("--plain-calls", action="store_true",
+                        help="leakhunt.tracing.line_tables as a plain call (no profile function)")
     args = parser.parse_args(argv)
     if args.objects < 1:
         parser.error(f"--objects must be at least 1 (got {args.objects})")
+    if args.frames is not None and not 1 <= args.frames <= 100:
+        parser.error(f"--frames takes 1 to 100 (got {args.frames})")
+    extra = {"LEAKHUNT_PHASES_FRAMES": str(args.frames)} if args.frames is not None else {}
+    if args.plain_calls:
+        extra["LEAKHUNT_PHASES_PLAIN_CALLS"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
         (where / "test_leaker.py").write_text(textwrap.dedent(TEST_FILE.format(n=args.objects)))
         plain = _run(where)
         (where / "conftest.py").write_text(TIMERS)
         phases = where / "phases.json"
-        hunted = _run(where, "--leak-hunt", phases=phases)
+        hunted = _run(where, "--leak-hunt", phases=phases, extra=extra)
         spent = json.loads(phases.read_text()) if phases.exists() else {}
+    asked = [f"{args.frames} frames" if args.frames is not None else "", "plain calls" if args.plain_calls else ""]
     print(f"pytest --leak-hunt, one test keeping {args.objects:,} objects per call (CPU seconds, one run each; "
-          f"development figures)")
+          f"development figures){''.join(f'; {a}' for a in asked if a)}")
     print(f"  process: plain {plain:.2f} s, --leak-hunt {hunted:.2f} s ({hunted / plain:.1f}x, with the timers)")
     for label, seconds in sorted(spent.items()):
         print(f"  {label}: {seconds:.2f} s")
