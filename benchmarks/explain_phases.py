@@ -16,8 +16,8 @@ Development figures: the lead's quiet-machine figures come from ``explain_speed.
 
 Two experiments: ``--frames N`` keeps N frames per traced allocation in the hunt's confirmation
 window (leakhunt keeps ``leakhunt.tracing.TRACE_FRAMES``); ``--plain-calls`` makes
-``leakhunt.tracing.line_tables`` a plain call (the frames' line tables are then scanned for
-every traced allocation, as before it).
+``leakhunt.tracing.line_tables`` and ``line_tables_above_user`` plain calls (the frames' line
+tables are then scanned for every traced allocation, as before them).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ if os.environ.get("LEAKHUNT_PHASES_FRAMES"):
 if os.environ.get("LEAKHUNT_PHASES_PLAIN_CALLS"):
     import leakhunt.tracing as tracing
 
-    tracing.line_tables = lambda fn, *args, **kwargs: fn(*args, **kwargs)
+    tracing.line_tables = tracing.line_tables_above_user = lambda fn, *args, **kwargs: fn(*args, **kwargs)
 
 
 @atexit.register
@@ -126,7 +126,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--frames", type=int, default=None,
                         help="frames per traced allocation in the confirmation window (default: leakhunt's)")
     parser.add_argument("--plain-calls", action="store_true",
-                        help="leakhunt.tracing.line_tables as a plain call (no profile function)")
+                        help="leakhunt.tracing.line_tables and line_tables_above_user as plain calls")
     args = parser.parse_args(argv)
     if args.objects < 1:
         parser.error(f"--objects must be at least 1 (got {args.objects})")

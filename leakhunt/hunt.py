@@ -152,10 +152,7 @@ def _window(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
                "blocks": sys.getallocatedblocks}
     foreign = scope is not None and scope.fresh and bool(scope.threads)
     for i in range(calls + 1):
-        if i == 1 and scope is not None and scope.fresh:
-            # the first traced call: the frames it enters are made cheap to trace for the rest
-            _tracing.line_tables(fn, *args, **kwargs)
-        elif i:
+        if i:
             fn(*args, **kwargs)  # the result is dropped at once: a returned value is not a leak
         settle()
         for name in names:
@@ -240,8 +237,7 @@ class _Hunt:
         if self.trace and not self.by_blocks:
             self.handle = _tracing.start(1)  # one frame: the figure, not the sites
         try:
-            for _ in range(self.warmup):
-                self.fn(*self.args, **self.kwargs)
+            self._warm_up()
             self._freeze()
             self._first_window()
             if self.suspects and self.confirm:
@@ -251,6 +247,16 @@ class _Hunt:
         finally:
             self._finish()
         return self._verdict()
+
+    def _warm_up(self) -> None:
+        for i in range(self.warmup):
+            if i == 0 and self.trace is not False:
+                # the frames between the hunt and the user's code (a test's: pytest's hook
+                # machinery) made cheap to trace in the traced calls to come; a warm-up call
+                # is not measured, so what that costs is nobody's growth
+                _tracing.line_tables_above_user(self.fn, *self.args, **self.kwargs)
+            else:
+                self.fn(*self.args, **self.kwargs)
 
     def _freeze(self) -> None:
         # Settling after every call means a full collection each time: 70-100 ms on a heap

@@ -26,7 +26,7 @@ from leakhunt import frames as _frames
 from leakhunt.explanation import Site
 
 __all__ = ["TRACE_FRAMES", "TraceHandle", "start", "ours", "own_memory", "PeakSnapshots", "Stack", "summarise", "by_traceback",
-           "line_tables"]
+           "line_tables", "line_tables_above_user"]
 
 #: Frames kept per traced allocation: enough to reach the user's line from inside pandas,
 #: few enough that tracing costs 2-4x rather than 10x.
@@ -110,6 +110,11 @@ def _no_profile(frame: Any, event: str, arg: Any) -> None:
     return None
 
 
+def _until_user(frame: Any, event: str, arg: Any) -> None:
+    if event == "call" and _frames.kind(frame.f_code.co_filename) == _frames.USER:
+        sys.setprofile(None)
+
+
 def line_tables(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``fn(*args, **kwargs)`` so that the allocations made later by the code it runs cost
     less to trace (CPython 3.11; elsewhere a plain call).
@@ -121,14 +126,28 @@ def line_tables(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     own and pytest's hook machinery (``_multicall``), whose long tables made each traced
     allocation cost microseconds (benchmarks/plugin.md, "Explaining many small objects"). So the
     call runs under a profile function that does nothing. A profile function already set (the
-    user's profiler) is left alone, and the call is then plain."""
+    user's profiler) is left alone, and the call is then plain. The arrays are memory the call
+    allocates (a few hundred bytes a function): call it where that is nobody's growth."""
+    return _profiled(_no_profile, fn, args, kwargs)
+
+
+def line_tables_above_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """:func:`line_tables` for the frames ``fn`` enters before the first frame of the user's code
+    (:func:`leakhunt.frames.kind`) only: the profile function ends there, so the user's code
+    runs unprofiled. For a test, those frames are pytest's, which every later call of it enters
+    again."""
+    return _profiled(_until_user, fn, args, kwargs)
+
+
+def _profiled(profile: Callable[[Any, str, Any], None], fn: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
     if sys.version_info[:2] != (3, 11) or sys.getprofile() is not None:
         return fn(*args, **kwargs)
-    sys.setprofile(_no_profile)
+    sys.setprofile(profile)
     try:
         return fn(*args, **kwargs)
     finally:
-        if sys.getprofile() is _no_profile:
+        if sys.getprofile() is profile:
             sys.setprofile(None)
 
 
