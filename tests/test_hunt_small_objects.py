@@ -226,3 +226,33 @@ def test_the_row_fast_path_counts_what_the_walk_one_at_a_time_counts() -> None:
     # every row of every shape (4,600, the nested one's inner dicts too) and the 11 lists and tuple
     assert roots[0][2] == 4_622
 
+
+
+def test_a_snapshot_is_grouped_alike_while_tracing_and_after() -> None:
+    # by_traceback groups by the frames tuple while tracemalloc traces (nothing allocated per
+    # trace) and by the tuple's id once it has stopped (faster): the groups must be the same
+    from engine_subprocess import run_scenario
+
+    result = run_scenario("""
+        import tracemalloc
+        from leakhunt import tracing
+        tracemalloc.start(10)
+        KEEP = []
+        def rows():
+            KEEP.append([{"row": i} for i in range(3_000)])
+        def strings():
+            KEEP.append([str(i) * 3 for i in range(1_000)])
+        for _ in range(3):
+            rows()
+            strings()
+        snapshot = tracemalloc.take_snapshot()
+        def grouped():
+            return sorted((list(frames), sum(sizes), len(sizes))
+                          for frames, sizes in tracing.by_traceback(snapshot).items())
+        traced = grouped()
+        tracemalloc.stop()
+        emit({"traced": traced, "untraced": grouped(),
+              "sites": [s.to_dict() for s in tracing.summarise(snapshot, user_only=True)[1]]})
+    """)
+    assert result["traced"] == result["untraced"]
+    assert len(result["untraced"]) >= 2 and result["sites"], result
