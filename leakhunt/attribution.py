@@ -37,6 +37,8 @@ import types
 import weakref
 from dataclasses import dataclass, replace
 from collections import Counter
+from itertools import compress
+from operator import not_
 from typing import Any, Callable
 
 from leakhunt import defaults
@@ -46,6 +48,7 @@ from leakhunt.cycles import CYCLE_KIND, CYCLE_ROOT, cycle_through_arrays
 from leakhunt.explanation import Root, Site
 from leakhunt.heap import PLAIN, HeapScan, children, closed
 from leakhunt.hints import pattern_of
+from leakhunt.leaf_rows import leaf_dicts
 from leakhunt.frames import FRAMEWORK as _FRAMEWORK_PACKAGES
 from leakhunt.retention import RetentionPath, paths_to
 from leakhunt.settle import something_frozen, thawed
@@ -624,6 +627,13 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
                         python += getsizeof(key)
                 key = None  # the loop's variable would count as a reference to a key below
             kids: Any = referents(obj)
+            rows = leaf_dicts(obj, kids, assigned, ids, data_new)  # a list of small rows: at once
+            if rows is not None:
+                chunk.count += rows[0]
+                python += rows[1]
+                first = False
+                del kids
+                continue
         else:
             if not first:
                 chunk.account(obj)
@@ -683,30 +693,45 @@ class _Reach:
 
     def advance(self, entries: dict[int, _Chunk], deadline: float) -> list[_Chunk]:
         found: list[_Chunk] = []
-        seen = self.seen
         while self.frontier and time.perf_counter() < deadline:
-            plain = [o for o in self.frontier if type(o) in PLAIN or not _special(type(o))]
-            held: list[Any] = gc.get_referents(*plain) if plain else []
-            for obj in self.frontier:
-                if type(obj) not in PLAIN and _special(type(obj)):
-                    held.extend(children(obj))
-            nxt: list[Any] = []
-            for child in held:
-                tp = type(child)
-                if tp in _ATOMIC_TYPES:
-                    continue
-                cid = id(child)
-                if cid in seen:
-                    continue
-                seen.add(cid)
-                chunk = entries.get(cid)
-                if chunk is not None:
-                    if chunk.root is None:
-                        found.append(chunk)
-                elif tp in PLAIN or not closed(tp):
-                    nxt.append(child)
-            self.frontier = nxt
+            self.frontier = self._level(self.frontier, entries, found)
         return found
+
+    def _level(self, frontier: list[Any], entries: dict[int, _Chunk], found: list[_Chunk]) -> list[Any]:
+        """One level: the chunks it reaches go to ``found`` (in the order first held), the
+        objects to walk next are returned. A root that keeps a leak of small objects has levels
+        of hundreds of thousands (and walks the older ones beside them: a module list of every
+        call's rows), so each step is taken for the whole level at once, in C where it can be,
+        not once per object."""
+        held = _held_by(frontier)
+        kids = dict(zip(map(id, held), held))
+        del held
+        seen = self.seen
+        for cid in seen.intersection(kids):
+            del kids[cid]
+        seen.update(kids)
+        hits = entries.keys() & kids.keys()
+        if hits:
+            found.extend(c for c in map(entries.get, kids) if c is not None and c.root is None)
+            nxt = [o for cid, o in kids.items() if cid not in hits]
+        else:
+            nxt = list(kids.values())
+        kids.clear()
+        walked = {tp for tp in set(map(type, nxt)) if tp in PLAIN or not closed(tp)}
+        return list(compress(nxt, map(walked.__contains__, map(type, nxt))))
+
+
+def _held_by(frontier: list[Any]) -> list[Any]:
+    """What the objects of a level hold (gc's referents, :func:`leakhunt.heap.children` for the
+    objects whose edges are not only those), numbers and strings left out, in order."""
+    special = {tp for tp in set(map(type, frontier)) if tp not in PLAIN and _special(tp)}
+    plain = [o for o in frontier if type(o) not in special] if special else frontier
+    held: list[Any] = gc.get_referents(*plain) if plain else []
+    if special:
+        for obj in frontier:
+            if type(obj) in special:
+                held.extend(children(obj))
+    return list(compress(held, map(not_, map(_ATOMIC_TYPES.__contains__, map(type, held)))))
 
 
 _ATOMIC_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes})
@@ -989,13 +1014,15 @@ def _library_code(obj: Any) -> bool:
 
 
 def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout: float = 60.0,
-              max_roots: int = 8, min_size: int = 0, sites: bool = False) -> Survivors:
+              max_roots: int = 8, min_size: int = 0, sites: bool = False, types: bool = True) -> Survivors:
     """What ``scope``'s block made and still holds, grouped by the root that keeps it, biggest
     root first (see the module's docstring); with no scope, the data holders alive now. ``named``: objects that count as roots under a
     label, e.g. a test's fixture values (``{"cache (fixture)": value}``), ranked above frame
     locals and library globals. ``min_size``: data holders smaller than this are not searched
     on their own (a scope that can only tell data holders apart, such as a Dask worker's).
-    ``sites``: also the biggest lines still alive, from a snapshot of the trace. ``timeout``:
+    ``sites``: also the biggest lines still alive, from a snapshot of the trace. ``types``: the
+    objects the user's roots keep, by type (a walk of them all: a caller that counts types its
+    own way leaves it out). ``timeout``:
     seconds of searching after which what is left is counted as not searched (``skipped``):
     a last resort, which no depth or width bound precedes."""
     capture = getattr(scope, "capture", None)
@@ -1008,7 +1035,8 @@ def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout
         # more than two: the hidden edges it records are allocations, each traced.)
         fresh = bool(getattr(scope, "fresh", False))
         older = gc.get_objects() if fresh else None  # before leakhunt's own tables below
-        data = HeapScan(edges=False).data if fresh else None
+        # (its frames made cheap to trace first: every allocation of the walk is traced)
+        data = tracing.line_tables(HeapScan, edges=False).data if fresh else None
         decided = _DataNewness(scope, data, older) if data is not None else None
         del older
         snapshot = tracemalloc.take_snapshot() if sites and tracemalloc.is_tracing() else None
@@ -1023,7 +1051,7 @@ def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout
             scan.data = data
         try:
             new = _New(scope, scan, min_size, decided)
-            found = _survivors(new, scan, named, timeout, max_roots)
+            found = _survivors(new, scan, named, timeout, max_roots, types)
             return replace(found, sites=found_sites) if found_sites else found
         finally:
             scan.clear()
@@ -1042,7 +1070,7 @@ def _summary(scope: Any, snapshot: tracemalloc.Snapshot) -> tuple[Site, ...]:
 
 
 def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout: float,
-               max_roots: int) -> Survivors:
+               max_roots: int, types: bool = True) -> Survivors:
     chunks = _chunks(new, scan)
     deadline = time.perf_counter() + timeout  # for the searches: the walks above are bounded by the heap
     # leakhunt's own lists of what the block made are referrers of it all: never a way up
@@ -1059,7 +1087,7 @@ def _survivors(new: _New, scan: HeapScan, named: dict[str, Any] | None, timeout:
         attributable=sum(r.size(attributable=True) for r in own),
         user_rooted=sum(r.size() for r in own),
         by_kind=tuple(sorted(by_kind.items(), key=lambda kv: -kv[1])),
-        types=_root_types([c for r in own for c in r.chunks], new),
+        types=_root_types([c for r in own for c in r.chunks], new) if types else (),
         data_told=bool(new.data_new) or bool(getattr(new.scope, "fresh", False)),
         **_chunk_figures(chunks),
     )

@@ -25,7 +25,8 @@ from typing import Any, Callable
 from leakhunt import frames as _frames
 from leakhunt.explanation import Site
 
-__all__ = ["TRACE_FRAMES", "TraceHandle", "start", "ours", "own_memory", "PeakSnapshots", "Stack", "summarise", "by_traceback"]
+__all__ = ["TRACE_FRAMES", "TraceHandle", "start", "ours", "own_memory", "PeakSnapshots", "Stack", "summarise", "by_traceback",
+           "line_tables", "line_tables_above_user"]
 
 #: Frames kept per traced allocation: enough to reach the user's line from inside pandas,
 #: few enough that tracing costs 2-4x rather than 10x.
@@ -102,6 +103,55 @@ def start(frames: int = TRACE_FRAMES, *, fresh: bool = False) -> TraceHandle:
 
 
 # --------------------------------------------------------------------------------------
+# the cost of a traced allocation
+
+
+def _no_profile(frame: Any, event: str, arg: Any) -> None:
+    return None
+
+
+def _until_user(frame: Any, event: str, arg: Any) -> None:
+    if event == "call" and _frames.kind(frame.f_code.co_filename) == _frames.USER:
+        sys.setprofile(None)
+
+
+def line_tables(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn(*args, **kwargs)`` so that the allocations made later by the code it runs cost
+    less to trace (CPython 3.11; elsewhere a plain call).
+
+    tracemalloc reads the line number of each frame it keeps for each allocation, and CPython
+    3.11 finds it by scanning the code's line table from its start unless it has built the
+    code's line array, which it does the first time a profile function sees a frame of that
+    code (the array then stays with the code object). A test's hunt keeps ten frames: the test's
+    own and pytest's hook machinery (``_multicall``), whose long tables made each traced
+    allocation cost microseconds (benchmarks/plugin.md, "Explaining many small objects"). So the
+    call runs under a profile function that does nothing. A profile function already set (the
+    user's profiler) is left alone, and the call is then plain. The arrays are memory the call
+    allocates (a few hundred bytes a function): call it where that is nobody's growth."""
+    return _profiled(_no_profile, fn, args, kwargs)
+
+
+def line_tables_above_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """:func:`line_tables` for the frames ``fn`` enters before the first frame of the user's code
+    (:func:`leakhunt.frames.kind`) only: the profile function ends there, so the user's code
+    runs unprofiled. For a test, those frames are pytest's, which every later call of it enters
+    again."""
+    return _profiled(_until_user, fn, args, kwargs)
+
+
+def _profiled(profile: Callable[[Any, str, Any], None], fn: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+    if sys.version_info[:2] != (3, 11) or sys.getprofile() is not None:
+        return fn(*args, **kwargs)
+    sys.setprofile(profile)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if sys.getprofile() is profile:
+            sys.setprofile(None)
+
+
+# --------------------------------------------------------------------------------------
 # summarising snapshots
 
 
@@ -136,6 +186,8 @@ def by_traceback(snapshot: tracemalloc.Snapshot) -> dict[tuple[tuple[str, int], 
     once, on a loaded machine; 2.4 s this way). A traceback tuple is hashed, not allocated;
     appending to a list allocates only when the list grows.
     """
+    if not tracemalloc.is_tracing():
+        return _by_traceback_id(snapshot)
     groups: dict[tuple[tuple[str, int], ...], list[int]] = {}
     get = groups.get
     for trace in _raw_traces(snapshot):
@@ -145,6 +197,33 @@ def by_traceback(snapshot: tracemalloc.Snapshot) -> dict[tuple[tuple[str, int], 
             sizes = groups[frames] = []
         sizes.append(trace[1])
     return groups
+
+
+def _by_traceback_id(snapshot: tracemalloc.Snapshot) -> dict[tuple[tuple[str, int], ...], list[int]]:
+    """:func:`by_traceback` once tracing has stopped (an explanation reads its snapshot after
+    releasing the trace): grouped by the id of the frames tuple, which the snapshot shares
+    between the traces of one traceback, rather than by the tuple, whose hash is computed anew
+    for every trace (ten frames: half of summarising the 600,000 traces of a hunt of 20,000
+    small objects per call). An id is an int allocated per trace, which only an untraced loop
+    can afford."""
+    groups: dict[int, list[int]] = {}
+    tracebacks: dict[int, tuple[tuple[str, int], ...]] = {}
+    get = groups.get
+    for trace in _raw_traces(snapshot):
+        key = id(trace[2])
+        sizes = get(key)
+        if sizes is None:
+            sizes = groups[key] = []
+            tracebacks[key] = trace[2]
+        sizes.append(trace[1])
+    out: dict[tuple[tuple[str, int], ...], list[int]] = {}
+    for key, sizes in groups.items():  # equal tracebacks in distinct tuples: one group
+        frames = tracebacks[key]
+        if frames in out:
+            out[frames].extend(sizes)
+        else:
+            out[frames] = sizes
+    return out
 
 
 def summarise(snapshot: tracemalloc.Snapshot, *, limit: int = 10, user_only: bool = False,
