@@ -40,6 +40,7 @@ from typing import Any
 
 from leakhunt import defaults
 from leakhunt import frames as _frames
+from leakhunt import import_state
 from leakhunt import tracing
 from leakhunt.cycles import CYCLE_KIND, CYCLE_ROOT, cycle_through_arrays
 from leakhunt.explanation import Root, Site
@@ -772,6 +773,7 @@ def _root_chunks(chunks: list[_Chunk], named: dict[str, Any] | None, scan: HeapS
     """Roots for the chunks: a backward search from the biggest chunks no root keeps yet, a
     batch at a time; and from each root found, a forward walk to every chunk it keeps."""
     _library_code_chunks(chunks)
+    import_state.mark(chunks, _LIBRARY_SHOWN, named, scan.edges, ignore)  # what imports left: no search
     entries = {id(c.entry): c for c in chunks if not c.is_import}
     roots: dict[str, _RootFound] = {}
     remaining = [c for c in chunks if not c.is_import]
