@@ -32,7 +32,7 @@ import types
 from typing import Any, Iterable
 
 from leakhunt import frames as _frames
-from leakhunt.heap import PLAIN, children, live_frames, module_dicts
+from leakhunt.heap import PLAIN, _maybe_data_type, children, live_frames, module_dicts
 from leakhunt.sizing import is_data
 
 __all__ = ["mark", "MIN_CHUNKS"]
@@ -94,11 +94,33 @@ def _held(frontier: list[Any]) -> list[Any]:
     return held
 
 
-def _library_labels(namespaces: dict[int, dict[str, Any]], stop: set[int]) -> dict[int, int]:
-    """``{id(object): label}`` for everything the libraries' globals reach (not entering data
-    holders, modules, nor what ``stop`` names); the label is the id of the global's value
-    that reaches it first, breadth first."""
-    ndarray = _ndarray()
+_ENTER, _NOT, _MAYBE_DATA, _CLASS = range(4)
+_LIBRARY_KIND: dict[type, int] = {}
+
+
+def _library_kind(tp: type) -> int:
+    """Does the libraries' walk enter objects of this type: not modules, numpy arrays, nor the
+    framework's; a class (``_CLASS``) not from the import state; a data holder is told by the
+    object (:func:`leakhunt.sizing.is_data`)."""
+    kind = _LIBRARY_KIND.get(tp)
+    if kind is None:
+        ndarray = _ndarray()
+        if _stops(tp) or (ndarray is not None and issubclass(tp, ndarray)):
+            kind = _NOT
+        elif issubclass(tp, type):
+            kind = _CLASS
+        else:
+            kind = _MAYBE_DATA if _maybe_data_type(tp) else _ENTER
+        _LIBRARY_KIND[tp] = kind
+    return kind
+
+
+def _library_labels(namespaces: dict[int, dict[str, Any]], stop: set[int], import_state: set[int]) -> dict[int, int]:
+    """``{id(object): label}`` for everything the libraries' globals reach (not entering what
+    :func:`_library_kind` leaves, data holders, nor what ``stop`` names); the label is the id
+    of the global's value that reaches it first, breadth first (the objects of one level are
+    read a label at a time). Under the import state (``import_state``: typing's caches hold
+    classes) the walk does not enter classes: the attributes of a class are another global's."""
     label: dict[int, int] = {}
     frontier: list[Any] = []
     for namespace in namespaces.values():
@@ -108,21 +130,22 @@ def _library_labels(namespaces: dict[int, dict[str, Any]], stop: set[int]) -> di
                 label[vid] = vid
                 frontier.append(value)
     while frontier:
-        nxt: list[Any] = []
+        by_label: dict[int, list[Any]] = {}
         for obj in frontier:
-            oid = id(obj)
-            if oid in stop or _stops(type(obj)) or (ndarray is not None and isinstance(obj, ndarray)) \
-                    or is_data(obj):
+            kind = _library_kind(type(obj))
+            if kind == _NOT or id(obj) in stop or (kind == _MAYBE_DATA and is_data(obj)):
                 continue
-            mine = label[oid]
-            for child in gc.get_referents(obj):
-                if child is type(obj):
-                    continue  # an instance does not keep its class alive (nor does a search go up that way)
+            mine = label[id(obj)]
+            if kind != _CLASS or mine not in import_state:
+                by_label.setdefault(mine, []).append(obj)
+        frontier = []
+        for mine, group in by_label.items():
+            for child in gc.get_referents(*group):
                 cid = id(child)
                 if cid not in label and type(child) not in _ATOMIC:
                     label[cid] = mine
-                    nxt.append(child)
-        frontier = nxt
+                    frontier.append(child)
+        by_label.clear()
     return label
 
 
@@ -225,6 +248,31 @@ def _import_state_globals() -> set[int]:
     return out
 
 
+def _passed(ref: Any, skip: set[int]) -> bool:
+    """Does a backward search pass this holder (not leakhunt's own, the framework's, a dead end)?"""
+    from leakhunt.retention import is_framework
+
+    return not (id(ref) in skip or is_framework(ref) or (type(ref) is types.FrameType and _dead_end(ref)))
+
+
+def _holders(entries: list[Any], skip: set[int]) -> dict[int, list[Any]]:
+    """``{id(entry): the objects holding it that a search passes}``, from one pass over the heap."""
+    from leakhunt.retention import referrers_by_group
+
+    groups = [tuple(entries[i:i + 64]) for i in range(0, len(entries), 64)]
+    holders: dict[int, list[Any]] = {}
+    for group, found in zip(groups, referrers_by_group(groups) if groups else []):
+        ids = {id(x) for x in group}
+        for ref in found:
+            if _passed(ref, skip):
+                for held in gc.get_referents(ref):
+                    if id(held) in ids:
+                        holders.setdefault(id(held), []).append(ref)
+        del found
+    groups.clear()
+    return holders
+
+
 def _held_as_code(chunks: list[Any], hidden: dict[int, list[Any]], ignore: set[int]) -> list[Any]:
     """The chunks whose entry is held only by library code, as its own code (a library
     function's ``__dict__``, a class's namespace...): whatever root a search finds for one, its
@@ -232,24 +280,40 @@ def _held_as_code(chunks: list[Any], hidden: dict[int, list[Any]], ignore: set[i
     ``_code_part`` rule of :mod:`leakhunt.attribution`). Holders a search does not pass
     (leakhunt's own lists and objects, the framework's frames) do not count."""
     from leakhunt.attribution import _code_part, _library_code
-    from leakhunt.retention import is_framework, referrers_by_group
 
     wanted = [c for c in chunks if isinstance(c.entry, (dict, types.FunctionType, type))]
-    groups = [tuple(c.entry for c in wanted[i:i + 64]) for i in range(0, len(wanted), 64)]
-    skip = set(ignore) | {id(wanted), id(chunks)}
-    holders: dict[int, list[Any]] = {}
-    for group, found in zip(groups, referrers_by_group(groups) if groups else []):
-        ids = {id(x) for x in group}
-        for ref in found:
-            if id(ref) in skip or is_framework(ref) or (type(ref) is types.FrameType and _dead_end(ref)):
-                continue
-            for held in gc.get_referents(ref):
-                if id(held) in ids:
-                    holders.setdefault(id(held), []).append(ref)
-        del found
-    groups.clear()
+    entries = [c.entry for c in wanted]
+    holders = _holders(entries, set(ignore) | {id(wanted), id(chunks), id(entries)})
+    entries.clear()
     return [c for c in wanted if not hidden.get(id(c.entry)) and holders.get(id(c.entry))
             and all(_library_code(h) and _code_part(h, c.entry) for h in holders[id(c.entry)])]
+
+
+def _walks(named: dict[str, Any] | None, import_state: set[int]) -> tuple[set[int], dict[int, int], set[int], set[int]]:
+    """The forward walks, once: (what the user's roots reach, the libraries' labels, what any
+    root reaches, the framework's namespaces)."""
+    library, user = _namespaces()
+    namespaces = module_dicts()
+    all_namespaces = set(namespaces)  # the framework's too: a walk stops at every module
+    framework = {rid for rid, name in namespaces.items() if name.split(".", 1)[0] in _frames.FRAMEWORK}
+    roots = _user_roots(user, named)
+    users = _user_reach(roots, all_namespaces)
+    labels = _library_labels(library, users | all_namespaces, import_state)
+    reached = _reachable(roots, framework)
+    roots.clear()
+    return users, labels, reached, framework
+
+
+def _library_state(by_label: dict[int, list[Any]], threshold: int, import_state: set[int]) -> int:
+    """Mark as code loaded the libraries' state under each global (the import state whatever
+    it holds; another global's when all it holds of the block's is below ``threshold``)."""
+    placed = 0
+    for label, group in by_label.items():
+        if label in import_state or sum(c.size for c in group) < threshold:
+            for chunk in group:
+                chunk.is_import = True
+            placed += len(group)
+    return placed
 
 
 def mark(chunks: list[Any], threshold: int, named: dict[str, Any] | None = None,
@@ -263,34 +327,22 @@ def mark(chunks: list[Any], threshold: int, named: dict[str, Any] | None = None,
     candidates = [c for c in chunks if not c.is_import and not c.buffers and not c.traced_only]
     if len(candidates) < MIN_CHUNKS:
         return 0
-    library, user = _namespaces()
-    namespaces = module_dicts()
-    all_namespaces = set(namespaces)  # the framework's too: a walk stops at every module
-    framework = {rid for rid, name in namespaces.items() if name.split(".", 1)[0] in _frames.FRAMEWORK}
-    roots = _user_roots(user, named)
-    users = _user_reach(roots, all_namespaces)
-    labels = _library_labels(library, users | all_namespaces)
-    reached = _reachable(roots, framework)
-    del roots
+    import_state = _import_state_globals()
+    users, labels, reached, framework = _walks(named, import_state)
     by_label: dict[int, list[Any]] = {}
-    users_chunks: list[Any] = []
+    left: list[Any] = []  # for the search, unless only library code holds them, as its code
     placed = 0
     for chunk in candidates:
         entry = id(chunk.entry)
         if entry not in reached:
             chunk.unrooted = chunk.searched = True
             placed += 1
-        elif entry in users:
-            users_chunks.append(chunk)
-        elif entry in labels:
+        elif entry in labels and entry not in users:
             by_label.setdefault(labels[entry], []).append(chunk)
-    import_state = _import_state_globals()
-    for label, group in by_label.items():
-        if label in import_state or sum(c.size for c in group) < threshold:
-            for chunk in group:
-                chunk.is_import = True
-            placed += len(group)
-    for chunk in _held_as_code(users_chunks, hidden or {}, (ignore or set()) | framework | {id(candidates)}):
+        else:
+            left.append(chunk)
+    placed += _library_state(by_label, threshold, import_state)
+    for chunk in _held_as_code(left, hidden or {}, (ignore or set()) | framework | {id(candidates)}):
         chunk.is_import = True
         placed += 1
     return placed
