@@ -32,6 +32,7 @@ import types
 from typing import Any, Iterable
 
 from leakhunt import frames as _frames
+from leakhunt.defaults import THRESHOLD
 from leakhunt.heap import PLAIN, _maybe_data_type, children, live_frames, module_dicts
 from leakhunt.sizing import is_data
 
@@ -281,7 +282,8 @@ def _held_as_code(chunks: list[Any], hidden: dict[int, list[Any]], ignore: set[i
     (leakhunt's own lists and objects, the framework's frames) do not count."""
     from leakhunt.attribution import _code_part, _library_code
 
-    wanted = [c for c in chunks if isinstance(c.entry, (dict, types.FunctionType, type))]
+    # (from 64 KiB, a search may find the user's function at the root: data it holds, a root)
+    wanted = [c for c in chunks if isinstance(c.entry, (dict, types.FunctionType, type)) and c.size < THRESHOLD]
     entries = [c.entry for c in wanted]
     holders = _holders(entries, set(ignore) | {id(wanted), id(chunks), id(entries)})
     entries.clear()
