@@ -35,11 +35,15 @@ ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PY
 # forward walks placed and what the backward search was asked about; prints one JSON line.
 _INSIDE = """
 import cProfile, io, json, pstats, sys, time
-import leakhunt.attribution as attribution, leakhunt.import_state as import_state, leakhunt.lifecycle as lifecycle
+import leakhunt.attribution as attribution, leakhunt.lifecycle as lifecycle
+try:
+    import leakhunt.import_state as import_state
+except ImportError:  # a checkout from before the forward walks: nothing is placed by them
+    import_state = None
 figures = {"chunks": 0, "placed": 0, "searched": 0, "search_cpu": 0.0, "cpu": 0.0}
 profile_lines = int(sys.argv[1])
-finish, mark, root_chunks, paths_to = (lifecycle.Block.finish, import_state.mark, attribution._root_chunks,
-                                       attribution.paths_to)
+finish, root_chunks, paths_to = lifecycle.Block.finish, attribution._root_chunks, attribution.paths_to
+mark = import_state.mark if import_state is not None else None
 
 def timed_finish(self, *args, **kwargs):
     profiler = cProfile.Profile() if profile_lines else None
@@ -74,7 +78,8 @@ def counted_paths_to(targets, **kwargs):
         figures["search_cpu"] += time.process_time() - start
 
 lifecycle.Block.finish = timed_finish
-import_state.mark = counted_mark
+if import_state is not None:
+    import_state.mark = counted_mark
 attribution._root_chunks = counted_root_chunks
 attribution.paths_to = counted_paths_to
 from leakhunt.cli import main
