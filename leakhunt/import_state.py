@@ -196,6 +196,13 @@ def _dead_end(obj: Any) -> bool:
     return code.co_name == "<module>" or _framework_file(code.co_filename)
 
 
+def _modules() -> list[types.ModuleType]:
+    """Every module object alive but the framework's (also those not in ``sys.modules``: an
+    extension's submodules, a module a program made)."""
+    return [o for o in gc.get_objects() if isinstance(o, types.ModuleType)
+            and str(getattr(o, "__name__", "")).split(".", 1)[0] not in _frames.FRAMEWORK]
+
+
 def _reachable(roots: list[Any], framework: set[int]) -> set[int]:
     """Ids of everything a root of the backward search reaches: every module object (its
     namespace and its own state) but the framework's, the locals of every frame and the
@@ -204,8 +211,7 @@ def _reachable(roots: list[Any], framework: set[int]) -> set[int]:
     objects, namespaces and frames, nor a module's frame). What this does not reach, no
     search can find a root for."""
     ndarray = _ndarray()
-    starts = [o for o in gc.get_objects() if isinstance(o, types.ModuleType)
-              and str(getattr(o, "__name__", "")).split(".", 1)[0] not in _frames.FRAMEWORK] + roots
+    starts = _modules() + roots
     seen: set[int] = set(framework)
     frontier = _unseen(starts, seen)
     while frontier:
@@ -298,6 +304,10 @@ def _walks(named: dict[str, Any] | None, import_state: set[int]) -> tuple[set[in
     namespaces = module_dicts()
     all_namespaces = set(namespaces)  # the framework's too: a walk stops at every module
     framework = {rid for rid, name in namespaces.items() if name.split(".", 1)[0] in _frames.FRAMEWORK}
+    for module in _modules():  # one not in sys.modules: what it holds is its state (a search's root)
+        namespace = getattr(module, "__dict__", None)
+        if isinstance(namespace, dict) and id(namespace) not in all_namespaces:
+            library[id(namespace)] = namespace
     roots = _user_roots(user, named)
     users = _user_reach(roots, all_namespaces)
     labels = _library_labels(library, users | all_namespaces, import_state)
@@ -306,16 +316,18 @@ def _walks(named: dict[str, Any] | None, import_state: set[int]) -> tuple[set[in
     return users, labels, reached, framework
 
 
-def _library_state(by_label: dict[int, list[Any]], threshold: int, import_state: set[int]) -> int:
+def _library_state(by_label: dict[int, list[Any]], threshold: int, import_state: set[int]) -> list[Any]:
     """Mark as code loaded the libraries' state under each global (the import state whatever
-    it holds; another global's when all it holds of the block's is below ``threshold``)."""
-    placed = 0
+    it holds; another global's when all it holds of the block's is below ``threshold``);
+    returns the chunks left (under a global holding more)."""
+    left: list[Any] = []
     for label, group in by_label.items():
         if label in import_state or sum(c.size for c in group) < threshold:
             for chunk in group:
                 chunk.is_import = True
-            placed += len(group)
-    return placed
+        else:
+            left.extend(group)
+    return left
 
 
 def mark(chunks: list[Any], threshold: int, named: dict[str, Any] | None = None,
@@ -333,18 +345,15 @@ def mark(chunks: list[Any], threshold: int, named: dict[str, Any] | None = None,
     users, labels, reached, framework = _walks(named, import_state)
     by_label: dict[int, list[Any]] = {}
     left: list[Any] = []  # for the search, unless only library code holds them, as its code
-    placed = 0
     for chunk in candidates:
         entry = id(chunk.entry)
         if entry not in reached:
             chunk.unrooted = chunk.searched = True
-            placed += 1
         elif entry in labels and entry not in users:
             by_label.setdefault(labels[entry], []).append(chunk)
         else:
             left.append(chunk)
-    placed += _library_state(by_label, threshold, import_state)
-    for chunk in _held_as_code(left, hidden or {}, (ignore or set()) | framework | {id(candidates)}):
+    left += _library_state(by_label, threshold, import_state)
+    for chunk in _held_as_code(left, hidden or {}, (ignore or set()) | framework | {id(candidates), id(left)}):
         chunk.is_import = True
-        placed += 1
-    return placed
+    return sum(1 for c in candidates if c.is_import or c.unrooted)
