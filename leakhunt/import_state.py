@@ -29,7 +29,7 @@ from __future__ import annotations
 import gc
 import sys
 import types
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from leakhunt import frames as _frames
 from leakhunt.defaults import THRESHOLD
@@ -38,7 +38,8 @@ from leakhunt.sizing import is_data
 
 __all__ = ["mark", "MIN_CHUNKS"]
 
-#: Below this many chunks left to search, the search is cheap: nothing is told here.
+#: Below this many chunks left to search (or beyond what the user's roots reach), the search is
+#: cheap: nothing is told here.
 MIN_CHUNKS = 256
 _ATOMIC = frozenset({int, float, complex, bool, type(None), str, bytes})
 _STOP: dict[type, bool] = {}
@@ -297,19 +298,25 @@ def _held_as_code(chunks: list[Any], hidden: dict[int, list[Any]], ignore: set[i
             and all(_library_code(h) and _code_part(h, c.entry) for h in holders[id(c.entry)])]
 
 
-def _walks(named: dict[str, Any] | None, import_state: set[int]) -> tuple[set[int], dict[int, int], set[int], set[int]]:
+def _walks(named: dict[str, Any] | None, import_state: set[int],
+           enough: Callable[[set[int]], bool]) -> tuple[set[int], dict[int, int], set[int], set[int]] | None:
     """The forward walks, once: (what the user's roots reach, the libraries' labels, what any
-    root reaches, the framework's namespaces)."""
+    root reaches, the framework's namespaces); ``None`` when, told what the user's roots reach,
+    ``enough`` says the rest is not worth the walks (a block's survivors that a global of the
+    user's keeps, which the first search finds with their root)."""
     library, user = _namespaces()
     namespaces = module_dicts()
     all_namespaces = set(namespaces)  # the framework's too: a walk stops at every module
     framework = {rid for rid, name in namespaces.items() if name.split(".", 1)[0] in _frames.FRAMEWORK}
+    roots = _user_roots(user, named)
+    users = _user_reach(roots, all_namespaces)
+    if not enough(users):
+        roots.clear()
+        return None
     for module in _modules():  # one not in sys.modules: what it holds is its state (a search's root)
         namespace = getattr(module, "__dict__", None)
         if isinstance(namespace, dict) and id(namespace) not in all_namespaces:
             library[id(namespace)] = namespace
-    roots = _user_roots(user, named)
-    users = _user_reach(roots, all_namespaces)
     labels = _library_labels(library, users | all_namespaces, import_state)
     reached = _reachable(roots, framework)
     roots.clear()
@@ -342,7 +349,10 @@ def mark(chunks: list[Any], threshold: int, named: dict[str, Any] | None = None,
     if len(candidates) < MIN_CHUNKS:
         return 0
     import_state = _import_state_globals()
-    users, labels, reached, framework = _walks(named, import_state)
+    walks = _walks(named, import_state, lambda users: sum(id(c.entry) not in users for c in candidates) >= MIN_CHUNKS)
+    if walks is None:
+        return 0
+    users, labels, reached, framework = walks
     by_label: dict[int, list[Any]] = {}
     left: list[Any] = []  # for the search, unless only library code holds them, as its code
     for chunk in candidates:
