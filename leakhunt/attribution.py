@@ -43,6 +43,7 @@ from typing import Any, Callable
 
 from leakhunt import defaults
 from leakhunt import frames as _frames
+from leakhunt import import_state
 from leakhunt import tracing
 from leakhunt.cycles import CYCLE_KIND, CYCLE_ROOT, cycle_through_arrays
 from leakhunt.explanation import Root, Site
@@ -875,6 +876,8 @@ def _root_chunks(chunks: list[_Chunk], named: dict[str, Any] | None, scan: HeapS
     """Roots for the chunks: a backward search from the biggest chunks no root keeps yet, a
     batch at a time; and from each root found, a forward walk to every chunk it keeps."""
     _library_code_chunks(chunks)
+    if time.perf_counter() < deadline:  # what imports left: placed by forward walks, not searched
+        import_state.mark(chunks, _LIBRARY_SHOWN, named, scan.edges, ignore)
     entries = {id(c.entry): c for c in chunks if not c.is_import}
     roots: dict[str, _RootFound] = {}
     remaining = [c for c in chunks if not c.is_import]

@@ -1,0 +1,93 @@
+"""What a block's imports left alive is placed by forward walks, not searched backwards
+(leakhunt/import_state.py; issue 20 item 4: the exit explanation of ``leakhunt run`` searched
+2,500 small chunks pandas, pyarrow and polars left, seconds per script).
+
+Each case runs in a subprocess (a fresh heap): a block (:class:`leakhunt.attribution.Scope`,
+untraced, with a baseline of the data holders, as ``leakhunt run`` opens it) that imports pandas
+and does one more thing, then :func:`leakhunt.attribution.survivors`, counting the chunks the
+backward search is asked about.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from leakhunt.import_state import MIN_CHUNKS
+
+_PROBE = """\
+import json, sys
+from leakhunt import attribution
+from leakhunt.attribution import Scope, survivors
+
+searched = []
+search = attribution.paths_to
+
+
+def counting(targets, **options):
+    searched.extend(id(t) for t in targets)
+    return search(targets, **options)
+
+
+attribution.paths_to = counting
+scope = Scope(trace=False, baseline=True)
+import pandas
+{body}
+found = survivors(scope)
+scope.close()
+print(json.dumps({{"searched": len(searched), "imports": found.imports, "unrooted": found.unrooted,
+                   "skipped": found.skipped, "roots": [[r.root, r.size] for r in found.roots]}}))
+"""
+
+
+def _probe(body: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", _PROBE.format(body=textwrap.dedent(body))], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_what_imports_left_is_code_loaded_without_a_search() -> None:
+    """Importing pandas leaves thousands of small chunks (typing's caches, registries, the
+    namespaces of wrapped functions): code loaded, placed without a backward search (it searched
+    about 2,400 of them); nothing is a root and nothing is left unsearched."""
+    found = _probe("")
+    assert found["searched"] < MIN_CHUNKS, found
+    assert found["imports"] > 4 * 2**20, found
+    assert found["roots"] == [] and found["skipped"] == 0, found
+
+
+@pytest.mark.parametrize(("body", "root", "size"), [
+    # a library function's lru_cache filled by the user's calls: 5,000 small compiled patterns
+    ("import fnmatch\nSEEN = [fnmatch.filter(['a'], str(i)) for i in range(5000)]",
+     "_compile_pattern (global in fnmatch)", 1_000_000),
+    # the user's array in a library's registry (weakref.finalize keeps its arguments)
+    ("import weakref, numpy as np\nclass Conn: pass\nCONNS = [Conn()]\nweakref.finalize(CONNS[0], len, np.ones(500_000))",
+     "finalize (global in weakref)", 4_000_000),
+])
+def test_what_a_library_holds_for_the_user_is_still_a_root(body: str, root: str, size: int) -> None:
+    """Beside the same imports, what the user's calls left in a library's state is still
+    searched and named by the library's global that keeps it."""
+    found = _probe(body)
+    kept = dict(found["roots"])
+    assert root in kept and kept[root] >= size, found
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_what_no_root_reaches_is_rootless_and_what_a_global_holds_is_its(held: bool) -> None:
+    """300 small dicts the user's global holds are that global's; the same dicts held by nothing
+    a search can follow (a reference taken in C) are memory no Python object holds, told by the
+    forward walk from every root rather than searched one by one."""
+    if held:
+        found = _probe("HELD = [{'held': [i]} for i in range(300)]")
+        assert dict(found["roots"]).get("HELD (global in __main__)", 0) >= 300 * 64, found
+    else:
+        leak = "import ctypes\nfor i in range(300):\n    ctypes.pythonapi.Py_IncRef(ctypes.py_object({'held': [i]}))"
+        without = _probe("")
+        found = _probe(leak)
+        assert found["unrooted"] - without["unrooted"] >= 300 * 64, (found, without)
+        assert found["searched"] < MIN_CHUNKS and found["skipped"] == 0, found
