@@ -317,6 +317,8 @@ class Measurer:
         traced_peak = self._traced_peak() if self.tracing else None
         arrow_peak = self._arrow_peak()
         after, retention = self._end_reading()
+        if peak_rss is not None and after.rss is not None:
+            peak_rss = max(peak_rss, after.rss)  # what the steps since the window closed allocated
         if self._trace_handle is not None:
             self._trace_handle.stop()
             self._trace_handle = None
