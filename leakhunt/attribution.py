@@ -459,13 +459,14 @@ def _loose(scope: Any, older: list[Any], data: dict[int, bool],
     for holder in older:
         if not isinstance(holder, _HOLDERS) or id(holder) in made or get_tb(holder) is not None:
             continue
-        for obj in referents(holder):
+        refs = referents(holder)
+        # tracebacks read in C: most references of an older container are older objects
+        for obj in compress(refs, map(get_tb, refs)) if refs else ():
             oid = id(obj)
             if oid in seen or is_tracked(obj) or oid in data or type(obj) in _NOT_LOOSE:
                 continue
             seen.add(oid)
-            tb = get_tb(obj)
-            if tb is None or (spans and scope.foreign(_frames.traceback_frames(tb), spans)):
+            if spans and scope.foreign(_frames.traceback_frames(get_tb(obj)), spans):
                 continue
             loose.setdefault(id(holder), []).append(obj)
     return loose
