@@ -452,24 +452,36 @@ def _loose(scope: Any, older: list[Any], data: dict[int, bool],
     objects alive when the search began (leakhunt's own, made since, are not holders); those
     the block made (``scope.made_ids``; a traceback alone cannot tell: an object from a free list,
     or an instance with a managed ``__dict__`` on Python 3.11, has none) are left out."""
-    get_tb, is_tracked, referents = tracemalloc.get_object_traceback, gc.is_tracked, gc.get_referents
+    # (the C function: the module's wrapper builds a Traceback object for each traced object)
+    get_tb = getattr(tracemalloc, "_get_object_traceback", tracemalloc.get_object_traceback)
     made = getattr(scope, "made_ids", frozenset())
+    holders = [h for h in older if isinstance(h, _HOLDERS) and id(h) not in made]
     loose: dict[int, list[Any]] = {}
     seen: set[int] = set()
-    for holder in older:
-        if not isinstance(holder, _HOLDERS) or id(holder) in made or get_tb(holder) is not None:
-            continue
-        refs = referents(holder)
-        # tracebacks read in C: most references of an older container are older objects
-        for obj in compress(refs, map(get_tb, refs)) if refs else ():
-            oid = id(obj)
-            if oid in seen or is_tracked(obj) or oid in data or type(obj) in _NOT_LOOSE:
-                continue
-            seen.add(oid)
-            if spans and scope.foreign(_frames.traceback_frames(get_tb(obj)), spans):
-                continue
-            loose.setdefault(id(holder), []).append(obj)
+    for i in range(0, len(holders), 512):
+        # one referents list per batch, its tracebacks read in C: most references of older
+        # containers are older objects, and each allocation here is traced too
+        batch = holders[i:i + 512]
+        if any(map(get_tb, gc.get_referents(*batch))):
+            for holder in batch:
+                _loose_in(holder, get_tb, scope, data, spans, seen, loose)
     return loose
+
+
+def _loose_in(holder: Any, get_tb: Callable[[Any], Any], scope: Any, data: dict[int, bool],
+              spans: tuple[tuple[str, int, int], ...], seen: set[int], loose: dict[int, list[Any]]) -> None:
+    """The objects of :func:`_loose` that ``holder``, an older container, holds."""
+    if get_tb(holder) is not None:  # leakhunt's own, made since the block (or a free-list reuse)
+        return
+    refs = gc.get_referents(holder)
+    for obj in compress(refs, map(get_tb, refs)) if refs else ():
+        oid = id(obj)
+        if oid in seen or gc.is_tracked(obj) or oid in data or type(obj) in _NOT_LOOSE:
+            continue
+        seen.add(oid)
+        if spans and scope.foreign(_frames.traceback_frames(tracemalloc.get_object_traceback(obj)), spans):
+            continue
+        loose.setdefault(id(holder), []).append(obj)
 
 
 #: The older containers a block fills (a list appended to, a dict or set added to, a deque); a
