@@ -164,4 +164,7 @@ def test_weakref_finalize_payload():
 @pytest.mark.memory_budget(rss="1 MB")
 def test_thread_local_keeps_a_value():
     """Issue 19, item 8: a threading.local keeps its value for as long as the thread lives."""
-    LOCAL.frame = np.ones(500_000)  # 3.8 MiB
+    # 38.1 MiB: above glibc's largest mmap threshold (32 MiB), so always fresh pages. At 3.8 MiB,
+    # as the first test of a process (the file in reverse order), it could land on heap pages
+    # pytest had freed and read under the 1 MB budget (fresh-clone CI, 2026-12-06)
+    LOCAL.frame = np.ones(5_000_000)
