@@ -106,10 +106,6 @@ def start(frames: int = TRACE_FRAMES, *, fresh: bool = False) -> TraceHandle:
 # the cost of a traced allocation
 
 
-def _no_profile(frame: Any, event: str, arg: Any) -> None:
-    return None
-
-
 def _until_user(frame: Any, event: str, arg: Any) -> None:
     if event == "call" and _frames.kind(frame.f_code.co_filename) == _frames.USER:
         sys.setprofile(None)
@@ -128,7 +124,24 @@ def line_tables(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     call runs under a profile function that does nothing. A profile function already set (the
     user's profiler) is left alone, and the call is then plain. The arrays are memory the call
     allocates (a few hundred bytes a function): call it where that is nobody's growth."""
-    return _profiled(_no_profile, fn, args, kwargs)
+    return _profiled(_briefly(), fn, args, kwargs)
+
+
+#: Profile events after which :func:`line_tables` ends its profile function: by then every code
+#: the call runs has been seen (a walk repeats the same few functions), and each further event
+#: is a Python call per C call - a walk over 200,000 objects of an object column paid seconds.
+LINE_TABLE_EVENTS = 20_000
+
+
+def _briefly(limit: int = LINE_TABLE_EVENTS) -> Callable[[Any, str, Any], None]:
+    seen = [0]
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        seen[0] += 1
+        if seen[0] >= limit:
+            sys.setprofile(None)
+
+    return profile
 
 
 def line_tables_above_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
