@@ -433,9 +433,8 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
     # every byte of the figure that broke the budget (the first call's), the roots as the call
     # shown found them (a traced second call's pymalloc arenas and malloc heap are warm: it
     # keeps less than the first call did of the same memory)
-    accounted = measurement
-    accounting = _accounting(accounted, evidence) if retained else ()
-    unaccounted = ((accounted.figure("rss") or 0) - sum(size for _, size in accounting)) if accounting else None
+    accounting = _accounting(measurement, evidence) if retained else ()
+    unaccounted = ((measurement.figure("rss") or 0) - sum(size for _, size in accounting)) if accounting else None
     return Explanation(
         title=title,
         headline="broke its memory budget",
@@ -446,11 +445,11 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
         sites=evidence.sites if retained else (),
         peak_sites=peak_sites,
         type_growth=evidence.types if retained else (),
-        hint=_hint(roots, figures, evidence, retained, unaccounted, traced, _allocator_kept(accounted, accounting)),
+        hint=_hint(roots, figures, evidence, retained, unaccounted, traced, _allocator_kept(measurement, accounting)),
         notes=tuple(extra),
         traced=traced or bool(peak_sites),
         accounting=accounting,
-        accounted_of=accounted.figure("rss") if accounting else None,
+        accounted_of=measurement.figure("rss") if accounting else None,
     )
 
 

@@ -306,9 +306,7 @@ class Block:
                      retained: bool) -> _Found:
         """Call the block again, traced: its figures, and what it left alive."""
         budget = self.policy.budget
-        # retained: pymalloc's free memory read at both ends too (what the call's freed small
-        # objects left in arenas still in use is a named place of its kept memory, not unexplained)
-        measurer = Measurer.exact(trace=True, peak_sites=peak_sites, baseline=retained,
+        measurer = Measurer.exact(trace=True, peak_sites=peak_sites,
                                   children=self.policy.children or (budget is not None and budget.children is not None))
         self.close()
         measurer.start()

@@ -215,7 +215,7 @@ class Measurer:
         allocations alive at its peak) - what an explanation needs, at tracemalloc's cost."""
         if trace:
             return cls(settle=True, trace=True, children=children, domains=True, attribute=True,
-                       peak_sites=peak_sites, baseline=baseline)
+                       peak_sites=peak_sites)
         # untraced, the block's gc-tracked survivors are still told apart (a frozen heap: free)
         return cls(settle=True, trace=None, children=children, domains=False, attribute=True,
                    peak_sites=peak_sites if callable(peak_sites) else False, baseline=baseline)
