@@ -6,7 +6,9 @@ own flip; each verdict must be decided both ways and differ. A claim judged on t
 inconclusive as measured here, from one run of each variant: wall time, which other work on a
 shared machine moves by up to 160% (``casebook.verdicts.TIME_SPREAD``), and CPU time, which one
 run of a second or less moves further than the spread measured between medians of three runs;
-its flip must still come out decided. A
+its flip must still come out decided. When a time claim reads the same both ways, the variants
+it reads are measured again, three runs each, and it is judged on their medians
+(``casebook.flips._timed_again``). A
 claim whose variant needs a library that is not installed is skipped, and says which.
 """
 
@@ -41,3 +43,23 @@ def test_every_verdict_comes_out_the_other_way(name: str) -> None:
     assert len(outcomes) == len(case.claims) + (1 if case.expect != "claims" else 0)
     if missing:
         pytest.skip(f"{len(missing)} claim(s) not measured here: {missing[0]}")
+
+
+def test_a_time_claim_read_the_same_both_ways_is_measured_again_and_a_dead_flip_stays_dead() -> None:
+    """A time claim whose two one-run readings agree is judged again from medians of three runs;
+    a flip that changes nothing (Solution A measured in its own place) still reads the same."""
+    from dataclasses import replace
+
+    from casebook.flips import FlipOutcome, _timed_again
+    from casebook.model import Flip
+
+    case = get_case("row_buffer")
+    claim = next(c for c in case.claims if "throughput" in c.text)
+    dead = replace(claim, flip=Flip("Solution A in its own place", variants={"story_fix": "story_fix"}))
+    same = FlipOutcome(dead, "holds", "holds", "one run", "one run", timed=True, reads=("leaky", "story_fix"))
+    again = _timed_again(case, "test", same, jobs=1)
+    assert "`story_fix` took" in again.before_evidence  # measured, not the readings it was given
+    assert again.before == again.after and again.before_evidence == again.after_evidence
+    # Outcomes that differ, or that read no time, are left as they are.
+    assert _timed_again(case, "test", replace(same, after="does not hold"), jobs=1).before_evidence == "one run"
+    assert _timed_again(case, "test", replace(same, timed=False), jobs=1).before_evidence == "one run"
