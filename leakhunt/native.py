@@ -360,6 +360,10 @@ class AllocatorSwitch:
     def restore(self) -> None:
         """Put the settings back; keep only the notes of libraries the block loaded."""
         self.notes = [note for note in self.notes if self._loaded(note)]
+        if self._saved.get(self.JEMALLOC, "") is None and "polars" in sys.modules:
+            from leakhunt.settle import polars_started_with
+
+            polars_started_with(self.environ[self.JEMALLOC])  # polars loaded with it: purges at once
         for name, value in self._saved.items():
             if value is None:
                 self.environ.pop(name, None)
