@@ -344,7 +344,8 @@ def record_run(
     traced = tracer.backend == "tracemalloc"
     block = Block(target.label, Policy.of(budget, trace=traced, rerun=False, exact=True, explain_kept=explain is not False,
                                           explain_floor=defaults.EXIT_EXPLAIN_FLOOR if explain is None else 0,
-                                          trace_frames=trace_frames, peak_sites=False, front="run"))
+                                          trace_frames=trace_frames, peak_sites=False, front="run",
+                                          meter_imports=False))  # its own ImportMeter, below
     sampler = Sampler(interval, children=children, status=status)
     outcome = _Outcome()  # its kept: the target's globals (or the failing traceback), alive until read
     _set_path0(target.sys_path0())
