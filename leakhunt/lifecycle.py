@@ -26,6 +26,7 @@ from leakhunt import defaults, probes
 from leakhunt.budget import Budget, check
 from leakhunt.caches import CacheMark, charge, filled
 from leakhunt.caches import mark as mark_caches
+from leakhunt.imports import ImportMeter
 from leakhunt.judge import RETAINED, Evidence, Judgement, PeakEvidence, judge, standing, unjudged
 from leakhunt.measure import Measurement, Measurer, after_decay, confirm
 from leakhunt.settle import freeze_heap, refreeze_heap, settle, thaw_heap, trim
@@ -59,7 +60,10 @@ class Policy:
     at least ``explain_floor`` bytes beyond what its imports took);
     ``report_growth``: a cheaply measured block whose growth a report lists has it confirmed
     after a trim; ``peak_sites``: sample the allocations alive at the traced peak (by default
-    when the budget limits the peak).
+    when the budget limits the peak); ``meter_imports``: measure what the block's imports take
+    (:class:`leakhunt.imports.ImportMeter`) when it may explain what it keeps, for the every-byte
+    line's "modules and code loaded" (False: the caller measures them and passes them to
+    :meth:`Block.finish`, as ``leakhunt run`` does).
     """
 
     budget: Budget | None = None
@@ -77,6 +81,7 @@ class Policy:
     # source to make for a block with a peak limit, traced or not (leakhunt.native.NativePeakSource)
     peak_sites: bool | Callable[[], Any] | None = None
     front: str = "api"  # whose options the explanation's advice names: pytest, run or api (leakhunt.hints)
+    meter_imports: bool = True
 
     @classmethod
     def of(cls, budget: Budget | None, *, hunt_repeat: int | None = None,
@@ -127,6 +132,7 @@ class Block:
         self.concurrent: tuple[str, ...] = ()  # threads of other blocks that ran at the same time
         self._measurer: Measurer | None = None
         self._caches: CacheMark | None = None  # how full the user's caches were at the start
+        self._imports: ImportMeter | None = None  # what the block's imports take
 
     # ------------------------------------------------------------------ measuring
     def start(self) -> Block:
@@ -134,8 +140,11 @@ class Block:
         try:
             if _retained_limit(self.policy):
                 self._caches = mark_caches()  # the user's caches the block fills are its kept memory
+            if self.policy.meter_imports and (_retained_limit(self.policy) or self.policy.explain_kept):
+                self._imports = ImportMeter().install()
             self._measurer = self.policy.measurer().start()
         except BaseException:
+            self._remove_meter()
             _ACTIVE.leave(self)
             raise
         return self
@@ -155,6 +164,7 @@ class Block:
             try:
                 measurement = self._measurer.stop()
             finally:
+                self._remove_meter()
                 self.concurrent = _ACTIVE.leave(self)
             if self.policy.cheap and self.policy.report_growth and _listed(measurement.rss_growth):
                 measurement = confirm(measurement, collect=False)
@@ -167,6 +177,10 @@ class Block:
                 measurement = replace(measurement, excluded=0)
             self.measurement = measurement
         return self.measurement
+
+    def _remove_meter(self) -> None:
+        if self._imports is not None:
+            self._imports.remove()
 
     def close(self) -> None:
         """End what the measurement left open for explaining (its trace); idempotent."""
@@ -194,6 +208,8 @@ class Block:
         ``named`` objects count as roots (a test's fixture values); ``peak`` is a peak sampler
         of the caller's and ``imports`` the anonymous memory the block's imports took
         (``leakhunt run``'s :class:`~leakhunt.imports.ImportMeter`)."""
+        if imports is None and self._imports is not None and self._imports.modules:
+            imports = self._imports.bytes
         try:
             measurement = self.measurement
             if measurement is None or outcome != "passed":

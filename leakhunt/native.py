@@ -47,6 +47,7 @@ __all__ = [
     "NativeRecorder",
     "NativeSite",
     "NativeUnavailable",
+    "CaptureRead",
     "LineTotal",
     "Reservation",
     "AllocatorSwitch",
@@ -359,6 +360,10 @@ class AllocatorSwitch:
     def restore(self) -> None:
         """Put the settings back; keep only the notes of libraries the block loaded."""
         self.notes = [note for note in self.notes if self._loaded(note)]
+        if self._saved.get(self.JEMALLOC, "") is None and "polars" in sys.modules:
+            from leakhunt.settle import polars_started_with
+
+            polars_started_with(self.environ[self.JEMALLOC])  # polars loaded with it: purges at once
         for name, value in self._saved.items():
             if value is None:
                 self.environ.pop(name, None)
@@ -550,10 +555,21 @@ class NativeRecorder:
         anonymous memory at the peak is then at least that minus the file-backed pages.
         """
         assert self.path is not None and self.ticks is not None
-        budget = native_budget if native_budget is not None else max(0.2, 0.05 * self.seconds)
-        reader = _Reader(self.path, self.ticks, top=top, status=status, native_budget=budget,
+        reader = _Reader(self.path, self.ticks, top=top, status=status, native_budget=self._budget(native_budget),
                          native_traces=self.native_traces, peak_rss=peak_rss)
-        peak = reader.read()
+        return self._finished(reader.read())
+
+    def analyse_elsewhere(self, *, top: int = 10, native_budget: float | None = None,
+                          peak_rss: int | None = None) -> CaptureRead:
+        """Start reading the capture in a second process (:class:`CaptureRead`), the arguments as
+        for :meth:`analyse`; its ``result()`` is the same :class:`NativePeak`."""
+        assert self.path is not None and self.ticks is not None
+        return CaptureRead(self, top=top, native_budget=self._budget(native_budget), peak_rss=peak_rss).start()
+
+    def _budget(self, native_budget: float | None) -> float:
+        return native_budget if native_budget is not None else max(0.2, 0.05 * self.seconds)
+
+    def _finished(self, peak: NativePeak) -> NativePeak:
         notes = tuple(self.switch.notes if self.switch is not None else ()) + peak.notes
         return replace(peak, notes=notes, capture=self.path if self.keep else None)
 
@@ -568,6 +584,144 @@ class NativeRecorder:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+#: The second process's program (:class:`CaptureRead`): leakhunt's own directory first, so the
+#: same leakhunt reads the capture whatever the working directory holds.
+_READ_ELSEWHERE = "import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.native import read_in_child; read_in_child(sys.argv[2])"
+#: Seconds between two looks at the second process while waiting for it.
+_POLL = 0.05
+
+
+class CaptureRead:
+    """memray's capture read into a :class:`NativePeak` by a second Python process, while this
+    one goes on with what does not need it: ``leakhunt run`` waits for polars' timed purge and
+    looks for what keeps memory alive at the script's end meanwhile, on the machine's other core.
+    The second process's memory is its own, so this process's readings are not moved by it.
+
+    :meth:`result` waits for it, passing its progress to ``status``; when the second process
+    cannot start or fails, the capture is read here instead and the peak says why, so nothing
+    recorded is lost.
+    """
+
+    def __init__(self, recorder: NativeRecorder, *, top: int, native_budget: float, peak_rss: int | None) -> None:
+        self.recorder = recorder
+        self.top = top
+        self.native_budget = native_budget
+        self.peak_rss = peak_rss
+        self.failed: str | None = None
+        self._proc: Any = None
+        self._dir: str | None = None
+        self._peak: NativePeak | None = None
+
+    def start(self) -> CaptureRead:
+        import pickle
+        import subprocess
+
+        ticks = self.recorder.ticks
+        assert ticks is not None
+        self._dir = tempfile.mkdtemp(prefix="leakhunt-read-")
+        spec = {"path": self.recorder.path, "top": self.top, "native_budget": self.native_budget,
+                "native_traces": self.recorder.native_traces, "peak_rss": self.peak_rss,
+                "ticks": {"samples": ticks.samples, "kept": ticks.kept, "stacks": ticks.stacks,
+                          "start_rss": ticks.start_rss, "start_anon": ticks.start_anon}}
+        with open(os.path.join(self._dir, "spec.pickle"), "wb") as f:
+            pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        try:
+            with open(os.path.join(self._dir, "stderr.txt"), "wb") as err:
+                self._proc = subprocess.Popen([sys.executable, "-c", _READ_ELSEWHERE, root, self._dir],
+                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                              close_fds=True)
+        except OSError as exc:
+            self.failed = f"a second process could not start ({exc})"
+        return self
+
+    def result(self, status: Callable[[str], None] | None = None) -> NativePeak:
+        """The peak, read (waiting for the second process, or reading here if it failed)."""
+        if self._peak is None:
+            try:
+                self._peak = self._wait(status)
+            finally:
+                self._cleanup()
+        return self._peak
+
+    def _wait(self, status: Callable[[str], None] | None) -> NativePeak:
+        import pickle
+
+        if self._proc is not None and self._dir is not None:
+            said = ""
+            while self._proc.poll() is None:
+                said = self._forward(status, said)
+                time.sleep(_POLL)
+            out = os.path.join(self._dir, "peak.pickle")
+            if self._proc.returncode == 0 and os.path.exists(out):
+                with open(out, "rb") as f:
+                    return self.recorder._finished(pickle.load(f))
+            self.failed = f"the second process reading it ended with status {self._proc.returncode}{self._stderr()}"
+        peak = self.recorder.analyse(top=self.top, status=status, native_budget=self.native_budget,
+                                     peak_rss=self.peak_rss)
+        return replace(peak, notes=peak.notes + (f"memray's capture was read in this process: {self.failed}",))
+
+    def _forward(self, status: Callable[[str], None] | None, said: str) -> str:
+        assert self._dir is not None
+        try:
+            with open(os.path.join(self._dir, "status.txt"), encoding="utf-8") as f:
+                text = f.read().strip()
+        except OSError:
+            return said
+        if status is not None and text and text != said:
+            try:
+                status(text)
+            except Exception:  # noqa: BLE001 - a status line never breaks the reading
+                pass
+        return text
+
+    def _stderr(self) -> str:
+        assert self._dir is not None
+        try:
+            with open(os.path.join(self._dir, "stderr.txt"), encoding="utf-8", errors="replace") as f:
+                lines = f.read().strip().splitlines()
+        except OSError:
+            return ""
+        return f": {lines[-1]}" if lines else ""
+
+    def close(self) -> None:
+        """Stop the second process if it still runs, and delete what it was given."""
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
+def read_in_child(directory: str) -> None:
+    """The second process of :class:`CaptureRead`: read the capture its spec names, write the
+    peak, and keep the last status line in a file the first process looks at."""
+    import pickle
+    from types import SimpleNamespace
+
+    with open(os.path.join(directory, "spec.pickle"), "rb") as f:
+        spec = pickle.load(f)
+
+    def status(text: str) -> None:
+        path = os.path.join(directory, "status.txt")
+        with open(path + ".tmp", "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(path + ".tmp", path)
+
+    reader = _Reader(spec["path"], SimpleNamespace(**spec["ticks"]), top=spec["top"], status=status,  # type: ignore[arg-type]
+                     native_budget=spec["native_budget"], native_traces=spec["native_traces"],
+                     peak_rss=spec["peak_rss"])
+    peak = reader.read()
+    target = os.path.join(directory, "peak.pickle")
+    with open(target + ".tmp", "wb") as f:
+        pickle.dump(peak, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(target + ".tmp", target)
 
 
 # --------------------------------------------------------------------------------------
@@ -1054,6 +1208,7 @@ class NativePeakSource:
         self._native: NativePeak | None = None
         self._recorder: NativeRecorder | None = None
         self._stopped = False
+        self._later: Callable[[], NativePeak | None] | None = None
 
     def start(self) -> NativePeakSource:
         recorder = NativeRecorder(native_traces=self.native_traces)
@@ -1078,8 +1233,21 @@ class NativePeakSource:
         source._native = peak
         return source
 
+    @classmethod
+    def later(cls, read: Callable[[], NativePeak | None], *, limit: int = 10) -> NativePeakSource:
+        """A source whose peak ``read()`` gives the first time it is asked for (``leakhunt run``'s,
+        being read in a second process while its judgement looks at the script's end)."""
+        source = cls(limit=limit)
+        source._later = read
+        return source
+
     @property
     def native(self) -> NativePeak | None:
+        if self._native is None and self._later is not None:
+            read, self._later = self._later, None
+            self._native = read()
+            if self._native is None:
+                self.unavailable = "memray's capture could not be read"
         if self._native is None and self._recorder is not None and self._stopped:
             recorder, self._recorder = self._recorder, None
             try:

@@ -344,7 +344,8 @@ def record_run(
     traced = tracer.backend == "tracemalloc"
     block = Block(target.label, Policy.of(budget, trace=traced, rerun=False, exact=True, explain_kept=explain is not False,
                                           explain_floor=defaults.EXIT_EXPLAIN_FLOOR if explain is None else 0,
-                                          trace_frames=trace_frames, peak_sites=False, front="run"))
+                                          trace_frames=trace_frames, peak_sites=False, front="run",
+                                          meter_imports=False))  # its own ImportMeter, below
     sampler = Sampler(interval, children=children, status=status)
     outcome = _Outcome()  # its kept: the target's globals (or the failing traceback), alive until read
     _set_path0(target.sys_path0())
@@ -367,6 +368,7 @@ def record_run(
         timeline, ran = _timeline(sampler, outside)
         window.close()
         tracer.stop(timeline)
+        tracer.read_meanwhile(_run_peak_rss(window, timeline, None))
         measurement = block.stop()
         sys.argv = saved_argv
         if saved_path0 is not None:
@@ -376,14 +378,15 @@ def record_run(
         _print_error(outcome.error, stderr)
     measurement = _peak_figures(measurement, window, timeline, sampler.arrow_max, children)
 
-    # The judgement (the library's, as for every front end) while the target's globals are alive.
-    native = tracer.native_peak(stderr, measurement.peak_rss)
+    # The judgement (the library's, as for every front end) while the target's globals are alive;
+    # memray's capture is read meanwhile, in a second process (leakhunt.native.CaptureRead).
     block.measurement = measurement
     if block.policy.explain_kept or budget is not None:
         _say(status, "leakhunt: the script returned; looking for what keeps memory alive at its end")
     try:
         with _as_main(target.main_module or outcome.kept):
-            judgement = block.finish(peak=tracer.peak_source(native), imports=imports.bytes)
+            judgement = block.finish(peak=tracer.peak_source(), imports=imports.bytes)
+        native = tracer.native_peak()
     finally:
         tracer.close()
     outcome.kept = None
@@ -468,13 +471,20 @@ def _peak_figures(measurement: Any, window: Any, timeline: Any, arrow_max: int |
     arrow_peak = _arrow_peak(measurement.arrow_peak, arrow_max, measurement.before.arrow)
     children_peak = timeline.max_of("children") if children else None
     start_rss = measurement.before.rss
-    peak_at = timeline.max_rss()
-    peak_rss = window.peak if window.peak is not None else measurement.peak_rss
-    if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
-        peak_rss = peak_at[1]  # the sampler saw higher than the window (sampled fallback)
+    peak_rss = _run_peak_rss(window, timeline, measurement.peak_rss)
     peak_above = None if peak_rss is None or start_rss is None else max(0, peak_rss - start_rss)
     return replace(measurement, arrow_peak=arrow_peak, children_peak=children_peak, peak=peak_above,
                    peak_rss=peak_rss)
+
+
+def _run_peak_rss(window: Any, timeline: Any, measured: int | None) -> int | None:
+    """The run's peak of resident memory: the window's (else the measurement's), or the
+    sampler's when it saw higher (sampled fallback)."""
+    peak_rss = window.peak if window.peak is not None else measured
+    peak_at = timeline.max_rss()
+    if peak_at is not None and (peak_rss is None or peak_at[1] > peak_rss):
+        peak_rss = peak_at[1]
+    return peak_rss
 
 
 def _timeline(sampler: Sampler, outside: OutsideSampler) -> tuple[Any, float]:
@@ -557,6 +567,10 @@ class _Tracer:
         self.peaks: tracing.PeakSnapshots | None = None
         self.overhead = 0  # tracemalloc's own memory at the end
         self._handle: tracing.TraceHandle | None = None
+        self._reading: Any = None  # memray's capture, being read by a second process
+        self._native: Any = None
+        self._read = False
+        self._peak_rss: int | None = None
 
     def start(self) -> None:
         if self.backend == "native":
@@ -586,29 +600,53 @@ class _Tracer:
                               "summarising the traced allocations at the peak")
             self.peaks.stop()
 
-    def peak_source(self, native: Any) -> Any:
-        """What the judgement reads the peak's sites from: memray's peak, or tracemalloc's snapshots."""
-        if native is None:
+    def read_meanwhile(self, peak_rss: int | None) -> None:
+        """Start reading memray's capture in a second process; the run's end (polars' purge, what
+        the script kept) is looked at meanwhile. Where that cannot start, :meth:`native_peak`
+        reads it here."""
+        self._peak_rss = peak_rss
+        if self.recorder is None:
+            return
+        try:
+            self._reading = self.recorder.analyse_elsewhere(top=max(self.top, 10), peak_rss=peak_rss)
+        except Exception:  # noqa: BLE001 - read here instead (native_peak)
+            self._reading = None
+
+    def peak_source(self) -> Any:
+        """What the judgement reads the peak's sites from: memray's peak (read when first asked
+        for), or tracemalloc's snapshots."""
+        if self.recorder is None:
             return self.peaks
         from leakhunt.native import NativePeakSource
 
-        return NativePeakSource.of(native, limit=max(self.top, 1))
+        return NativePeakSource.later(self.native_peak, limit=max(self.top, 1))
 
-    def native_peak(self, stderr: IO[str], peak_rss: int | None) -> Any:
-        """The recorded peak, read; never lost to an error in reading it (the run's figures stay)."""
-        if self.recorder is None:
-            return None
+    def native_peak(self) -> Any:
+        """The recorded peak, read once; never lost to an error in reading it (the run's figures stay)."""
+        if self.recorder is None or self._read:
+            return self._native
+        self._read = True
         try:
-            return self.recorder.analyse(top=max(self.top, 10), status=self.status, peak_rss=peak_rss)
+            if self._reading is not None:
+                self._say_waiting()
+                self._native = self._reading.result(self.status)
+            else:
+                self._native = self.recorder.analyse(top=max(self.top, 10), status=self.status,
+                                                     peak_rss=self._peak_rss)
         except Exception as exc:  # noqa: BLE001 - a capture we cannot read must not cost the report
-            print(f"{PROG}: could not read memray's capture: {type(exc).__name__}: {exc}", file=stderr)
-            return None
+            print(f"{PROG}: could not read memray's capture: {type(exc).__name__}: {exc}", file=self.stderr)
+        return self._native
+
+    def _say_waiting(self) -> None:
+        _say(self.status, "leakhunt: reading memray's capture (in a second process)")
 
     def close(self) -> None:
         if self.recorder is not None:
             self.recorder.close()
         if self._handle is not None:
             self._handle.stop()
+        if self._reading is not None:
+            self._reading.close()
 
 
 def _say(status: Callable[[str], None] | None, text: str) -> None:

@@ -21,6 +21,7 @@ import collections
 import ctypes
 import ctypes.util
 import gc
+import os
 import re
 import sys
 import time
@@ -82,16 +83,36 @@ _DECAY_QUIET = 0.5
 _DECAY_STILL = 1024 * 1024
 
 
+#: The jemalloc settings polars' allocator started with when leakhunt gave them for a recording
+#: (``_RJEM_MALLOC_CONF``, :class:`leakhunt.native.AllocatorSwitch`); None: leakhunt gave none.
+_polars_started_with: str | None = None
+
+
+def polars_started_with(conf: str) -> None:
+    """polars' jemalloc was started with ``conf`` (read once, when polars loads): the decay
+    times of :func:`decay_seconds` are these from now on."""
+    global _polars_started_with
+    _polars_started_with = conf
+
+
 def decay_seconds() -> float:
     """The longest a loaded allocator that gives memory back on a timer may keep freed memory:
-    polars' jemalloc, dirty then muzzy decay (``polars.jemalloc_conf``); 0 when polars is not
-    loaded."""
+    polars' jemalloc, dirty then muzzy decay (``polars.jemalloc_conf``, then what polars was
+    started with: ``_RJEM_MALLOC_CONF``, which overrides it); 0 when polars is not loaded or
+    purges at once."""
     pl = sys.modules.get("polars")
     if pl is None:
         return 0.0
     conf = getattr(pl, "jemalloc_conf", None)
-    times = [int(ms) for ms in re.findall(r"(?:dirty|muzzy)_decay_ms:(\d+)", conf)] if isinstance(conf, str) else []
-    return sum(times) / 1000 if times else 1.5  # a polars without the setting: its usual 500 + 1000 ms
+    confs = [conf if isinstance(conf, str) else "", _polars_started_with or os.environ.get("_RJEM_MALLOC_CONF", "")]
+    times: dict[str, int] = {}
+    for text in confs:  # a later setting overrides an earlier one, as jemalloc reads them
+        times.update((kind, int(ms)) for kind, ms in re.findall(r"(dirty|muzzy)_decay_ms:(-?\d+)", text))
+    if not times:
+        return 1.5  # a polars without the setting: its usual 500 + 1000 ms
+    if any(ms < 0 for ms in times.values()):
+        return 0.0  # never purges on a timer: nothing to wait for
+    return sum(times.values()) / 1000
 
 
 def wait_for_decay() -> float:

@@ -214,6 +214,34 @@ def test_a_forking_script_runs_and_is_explained(tmp_path: Path) -> None:
     assert top["file"].endswith("forks.py") and top["line"] == 9
 
 
+READ_ELSEWHERE = """
+import numpy as np
+from leakhunt import native
+
+recorder = native.NativeRecorder().start()
+kept = np.ones(30 * 1024 * 1024 // 8)  # line 6
+recorder.stop()
+here = recorder.analyse()
+there = recorder.analyse_elsewhere().result()
+assert [(s.line, s.size) for s in there.sites] == [(s.line, s.size) for s in here.sites], (there.sites, here.sites)
+assert there.sites[0].line == 6 and there.explained == here.explained and there.notes == here.notes
+native._READ_ELSEWHERE = "import sys; sys.exit(3)"  # a second process that fails
+fallback = recorder.analyse_elsewhere().result()
+assert fallback.sites[0].line == 6, fallback.sites
+print(fallback.notes[-1])
+recorder.close()
+"""
+
+
+def test_the_capture_read_in_a_second_process_is_the_same_and_a_failed_one_is_read_here(tmp_path: Path) -> None:
+    write(tmp_path / "elsewhere.py", READ_ELSEWHERE)
+    proc = subprocess.run([sys.executable, "elsewhere.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "memray's capture was read in this process: the second process reading it ended with status 3" \
+        in proc.stdout
+
+
 # --------------------------------------------------------------------------------------
 # the plugin: --leak-trace=native
 

@@ -164,6 +164,28 @@ def test_the_allocator_switch_changes_only_what_is_leakhunts_to_change(monkeypat
     assert any("jemalloc" in note and "yours" in note for note in switch.notes)
 
 
+def test_polars_loaded_under_the_switch_purges_at_once_so_its_decay_is_not_waited_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import types
+
+    settle = importlib.import_module("leakhunt.settle")  # the module (leakhunt.settle is also a function)
+    polars = types.SimpleNamespace(jemalloc_conf="dirty_decay_ms:500,muzzy_decay_ms:1000")
+    monkeypatch.setattr(settle, "_polars_started_with", None)
+    monkeypatch.delenv("_RJEM_MALLOC_CONF", raising=False)
+    monkeypatch.setitem(sys.modules, "polars", polars)
+    assert settle.decay_seconds() == 1.5  # polars' own settings
+    monkeypatch.setenv("_RJEM_MALLOC_CONF", "dirty_decay_ms:200")
+    assert settle.decay_seconds() == pytest.approx(1.2)  # the user's, over polars' own
+    monkeypatch.delenv("_RJEM_MALLOC_CONF")
+    monkeypatch.delitem(sys.modules, "polars")
+    environ: dict[str, str] = {}
+    switch = native.AllocatorSwitch(environ=environ).apply()
+    monkeypatch.setitem(sys.modules, "polars", polars)  # loaded while recording
+    switch.restore()
+    assert environ == {} and settle.decay_seconds() == 0.0
+
+
 def test_unavailable_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "win32")
     assert "Linux and macOS only" in (native.unavailable() or "")

@@ -62,6 +62,26 @@ def test_twice_the_allowance_spent_skips_even_big_rises(traced: None) -> None:
     del first, second
 
 
+def test_a_snapshot_that_would_take_the_allowance_twice_over_is_not_taken(traced: None) -> None:
+    # counted with the one to take: the last snapshot's time estimates it (issue 20: a growing
+    # heap's snapshots overshot the allowance, 32 % of a run)
+    peaks = PeakSnapshots(interval=3600, budget=0.0).start()
+    try:
+        first = bytearray(8 * MIB)
+        peaks.check()
+        peaks.seconds, peaks.last_cost = 1.5, 0.2  # within twice the allowance after one more
+        second = bytearray(16 * MIB)  # +200 %
+        peaks.check()
+        assert peaks.snapshots == 2
+        peaks.seconds, peaks.last_cost = 1.5, 0.6  # past it after one more
+        third = bytearray(48 * MIB)  # +200 % again
+        peaks.check()
+        assert peaks.snapshots == 2 and peaks.level < 25 * MIB
+    finally:
+        peaks.stop()
+    del first, second, third
+
+
 def test_without_a_budget_every_step_is_taken(traced: None) -> None:
     peaks = PeakSnapshots(interval=3600).start()
     try:
