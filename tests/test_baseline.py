@@ -276,7 +276,9 @@ def test_regressions_as_warnings_leave_the_status_alone(pytester: pytest.Pyteste
     result = run(pytester, "--leak-baseline=base.json", "--leak-regression-warn", "--leak-no-rerun")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*1 regressed*", "regressions (warnings: --leak-regression-warn), the biggest first",
-                                 "peak * 4?.? MiB * ??.? MiB * 1.5?x * +15.? MiB  test_suite.py::test_peak"])
+                                 # 45 MiB against 30 MiB; a cheap reading may fall a fraction of a MiB short
+                                 # under load (44.8 MiB, 1.49x, on the full suite with -n 2)
+                                 "peak * 4?.? MiB * ??.? MiB * 1.[45]?x * +1[45].? MiB  test_suite.py::test_peak"])
 
 
 def test_new_and_gone_tests_are_listed(pytester: pytest.Pytester) -> None:
