@@ -30,7 +30,8 @@ from native_cost import SCRIPTS, SMALL  # noqa: E402  (the same scripts and size
 
 from leakhunt.units import format_size  # noqa: E402
 
-_PLACES = {"roots": "roots", "imports": "code", "arrow": "arrow", "pymalloc": "pymalloc", "unrooted": "no root"}
+_PLACES = {"roots": "roots", "imports": "code", "arrow": "arrow", "pymalloc": "pymalloc",
+           "allocators": "allocators", "unrooted": "no root"}
 
 
 def run(script: Path, args: list[str], native: bool, out: Path) -> dict:

@@ -424,35 +424,14 @@ class LineTicks(threading.Thread):
         self._tick()
 
 
-_MALLINFO: Any = None
-
-
 def _malloc_free() -> int | None:
-    """Bytes glibc's malloc holds freed in its arenas (``mallinfo2().fordblks``): resident memory
-    no allocation holds. None off glibc (the read takes ~0.1 ms; once per tick)."""
-    global _MALLINFO
-    if _MALLINFO is None:
-        _MALLINFO = _mallinfo2() or False
-    if _MALLINFO is False:
-        return None
-    return int(_MALLINFO().fordblks)
+    """Bytes glibc's malloc holds freed in its arenas (``mallinfo2().fordblks``): memory no
+    allocation holds (trimmed pages included). None off glibc (the read takes ~0.1 ms; once per
+    tick)."""
+    from leakhunt.allocators import mallinfo
 
-
-def _mallinfo2() -> Any:
-    import ctypes
-    import ctypes.util
-
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                          "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        function = libc.mallinfo2
-    except (OSError, AttributeError):  # not glibc, or glibc before 2.33
-        return None
-    function.restype = MallInfo2
-    return function
+    info = mallinfo()
+    return None if info is None else int(info.fordblks)
 
 
 def _memory() -> tuple[int | None, int | None]:
