@@ -31,10 +31,11 @@ import ctypes.util
 import os
 import struct
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["NativeFree", "free_total", "kept", "mallinfo", "native_free"]
+__all__ = ["MallocTicker", "NativeFree", "free_total", "kept", "mallinfo", "native_free"]
 
 #: glibc's largest heap of a thread's arena, on 64-bit (HEAP_MAX_SIZE = 2 * 4 * 1024 * 1024 *
 #: sizeof(long)); every such heap starts at a multiple of it.
@@ -213,3 +214,99 @@ def _arrow_pool_free(pool: tuple[int, int] | None, mappings: list[_Mapping]) -> 
     address, allocated = pool
     home = next((m for m in mappings if m.start <= address < m.end), None)
     return 0 if home is None else max(0, home.rss - allocated)
+
+
+# --------------------------------------------------------------------------------------
+# at every tick: malloc's resident free memory, without smaps
+
+
+class MallocTicker:
+    """Resident free memory of malloc's heaps, cheap enough to read every 10 ms while a script
+    runs (the high-water mark is one of those moments; :class:`leakhunt.native.LineTicks`).
+
+    smaps takes tens of milliseconds; here the heaps are found in ``/proc/self/maps`` (and by
+    their ``heap_info``) only when ``mallinfo2().arena`` changes, at most every
+    :attr:`REFIND` seconds, and each read counts their resident pages with ``mincore(2)``: the
+    main arena from its start to the current break (``sbrk(0)``), each thread's heap whole.
+    Minus the bytes in use, as :func:`native_free` does; a heap made since the last search is
+    missed until the next (short, never over)."""
+
+    REFIND = 0.25
+
+    def __init__(self) -> None:
+        self._libc: Any = None
+        self._heaps: list[tuple[int, int]] = []  # (start, length) of the threads' heaps
+        self._brk_start: int | None = None
+        self._arena = -1
+        self._found_at = -1e9
+        self._vector = ctypes.create_string_buffer(0)
+
+    def read(self) -> int | None:
+        """Resident bytes malloc's heaps hold beyond the bytes in use; ``None`` off glibc."""
+        info = mallinfo()
+        if info is None or not self._ready():
+            return None
+        now = time.perf_counter()
+        if info.arena != self._arena and now - self._found_at >= self.REFIND:
+            self._find()
+            self._arena, self._found_at = info.arena, now
+        resident = 0
+        if self._brk_start is not None:
+            resident += self._resident(self._brk_start, self._libc.sbrk(0) - self._brk_start)
+        for start, length in self._heaps:
+            resident += self._resident(start, length)
+        return max(0, resident - int(info.uordblks))
+
+    def _ready(self) -> bool:
+        if self._libc is None:
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+                libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+                libc.sbrk.argtypes, libc.sbrk.restype = [ctypes.c_ssize_t], ctypes.c_void_p
+                self._libc = libc
+            except (OSError, AttributeError):
+                self._libc = False
+        return bool(self._libc)
+
+    def _find(self) -> None:
+        mappings = _maps()
+        if mappings is None:
+            return
+        self._brk_start = next((m.start for m in mappings if m.name == "[heap]"), None)
+        self._heaps = [(m.start, _heap_span(m, mappings)) for m in _thread_heaps(mappings)]
+
+    def _resident(self, start: int, length: int) -> int:
+        """Resident bytes of [start, start + length) (0 where it is no longer mapped)."""
+        pages = (length + _PAGE - 1) // _PAGE
+        if pages <= 0:
+            return 0
+        if len(self._vector) < pages:
+            self._vector = ctypes.create_string_buffer(pages)
+        if self._libc.mincore(start, pages * _PAGE, self._vector) != 0:
+            return 0  # unmapped since it was found (ENOMEM)
+        return self._vector.raw[:pages].count(1) * _PAGE
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _heap_span(heap: _Mapping, mappings: list[_Mapping]) -> int:
+    """A thread's heap: its read-write part and the reserved (PROT_NONE) rest, up to HEAP_MAX."""
+    rest = next((m for m in mappings if m.start == heap.end and m.perms.startswith("---")), None)
+    end = heap.end if rest is None else min(rest.end, heap.start + HEAP_MAX)
+    return end - heap.start
+
+
+def _maps() -> list[_Mapping] | None:
+    """The mappings without their sizes in pages (``/proc/self/maps``: no page walks)."""
+    mappings = []
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            for line in f:
+                head = line.split()
+                start, end = (int(x, 16) for x in head[0].split(b"-"))
+                name = head[5].decode(errors="replace") if len(head) > 5 else ""
+                mappings.append(_Mapping(start, end, head[1].decode(), name, 0))
+    except OSError:
+        return None
+    return mappings

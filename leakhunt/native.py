@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from leakhunt import frames as _frames
+from leakhunt.allocators import MallocTicker
 from leakhunt.defaults import EXPLANATION_SITES
 from leakhunt.tracing import Stack
 from leakhunt.units import format_size
@@ -211,13 +212,23 @@ class NativePeak:
     cpu_seconds: float = 0.0  # reading the capture: CPU time of the reading thread
     phases: tuple[tuple[str, float], ...] = ()  # (what, seconds) of reading the capture
     exact: bool = True  # explained at memray's own high-water mark
-    malloc_kept: int | None = None  # freed memory malloc held in its arenas then (glibc), above the start
+    malloc_kept: int | None = None  # freed memory malloc held resident in its arenas then (glibc), above the start
 
     @property
     def coverage(self) -> float | None:
         if not self.anon_above_start or self.anon_above_start <= 0:
             return None
         return self.explained / self.anon_above_start
+
+    @property
+    def accounted(self) -> float | None:
+        """Every byte at the peak in a named place: the sites, and the freed memory malloc's
+        arenas held resident then (:class:`leakhunt.allocators.MallocTicker`), over the
+        resident anonymous memory above the start (1.0 at most)."""
+        share = self.coverage
+        if share is None:
+            return None
+        return min(1.0, share + (self.malloc_kept or 0) / self.anon_above_start)
 
     def coverage_text(self) -> str:
         """"94% of the 310.2 MiB of resident anonymous memory above the start"."""
@@ -229,8 +240,9 @@ class NativePeak:
         if share > 1.05:
             text += " (more than 100%: some allocations were never touched, so never resident)"
         elif self.malloc_kept and self.anon_above_start and share < 0.99:
-            text += (f"; malloc held {format_size(self.malloc_kept)} of freed memory then "
-                     f"({self.malloc_kept / self.anon_above_start:.0%}, allocator retention)")
+            text += (f"; malloc's arenas held {format_size(self.malloc_kept)} of freed memory resident then "
+                     f"({self.malloc_kept / self.anon_above_start:.0%}, allocator retention): "
+                     f"{self.accounted:.0%} named")
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,6 +261,7 @@ class NativePeak:
                 value = [list(pair) for pair in value]
             out[f.name] = value
         out["coverage"] = self.coverage
+        out["accounted"] = self.accounted
         return out
 
     @classmethod
@@ -387,7 +400,8 @@ class LineTicks(threading.Thread):
         self.target = target
         self.interval = interval
         self.samples: list[tuple[float, int | None, int | None, int]] = []  # (t, rss, anon, stack)
-        self.kept: list[int | None] = []  # per tick: freed memory malloc keeps (glibc), or None
+        self.kept: list[int | None] = []  # per tick: freed memory malloc keeps resident (glibc), or None
+        self._malloc = MallocTicker()
         self.stacks: list[Frames] = []
         self._index: dict[Frames, int] = {}
         self._halt = threading.Event()
@@ -412,7 +426,7 @@ class LineTicks(threading.Thread):
             self.stacks.append(key)
         rss, anon = _memory()
         self.samples.append((time.perf_counter() - self.t0, rss, anon, found))
-        self.kept.append(_malloc_free())
+        self.kept.append(self._malloc.read())
         marker = bytearray(MARKER)  # the tick's place in the capture (see native_capture.scan)
         del marker
 
@@ -422,16 +436,6 @@ class LineTicks(threading.Thread):
         if self.is_alive():
             self.join()
         self._tick()
-
-
-def _malloc_free() -> int | None:
-    """Bytes glibc's malloc holds freed in its arenas (``mallinfo2().fordblks``): memory no
-    allocation holds (trimmed pages included). None off glibc (the read takes ~0.1 ms; once per
-    tick)."""
-    from leakhunt.allocators import mallinfo
-
-    info = mallinfo()
-    return None if info is None else int(info.fordblks)
 
 
 def _memory() -> tuple[int | None, int | None]:

@@ -72,3 +72,35 @@ def test_free_memory_a_threads_malloc_arena_keeps_is_named(tmp_path: Path, keep_
     else:
         assert places["allocators"] < 4 * MiB, places
         assert "freed, kept by the native allocators" not in stderr
+
+
+_AT_THE_PEAK = _THREAD_ARENA + """
+import time
+time.sleep(0.1)                      # ticks read the arena as it is
+PEAK = b"\\x02" * (60 * 2**20)         # the high-water mark: 60 MiB on top of the arena
+time.sleep(0.1)
+del PEAK
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's arenas, mincore")
+@pytest.mark.parametrize("keep_small", [True, False])
+def test_at_the_peak_free_memory_a_threads_arena_holds_is_named(tmp_path: Path, keep_small: bool) -> None:
+    """--trace=native: at the high-water mark, the ~57 MiB a thread's arena holds free among
+    live chunks is resident memory no allocation holds: named (malloc's arenas), and the peak's
+    every-byte share counts it; with the chunks all freed, nothing is named."""
+    pytest.importorskip("memray")
+    (tmp_path / "job.py").write_text(_AT_THE_PEAK.format(keep_small=keep_small))
+    proc = subprocess.run([sys.executable, "-m", "leakhunt.cli", "run", "--no-status", "--trace=native",
+                           "--json", "r.json", "job.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    native = json.loads((tmp_path / "r.json").read_text())["native"]
+    assert native["coverage"] is not None, native
+    if keep_small:
+        assert 40 * MiB < native["malloc_kept"] < 70 * MiB, native["malloc_kept"]
+        assert native["accounted"] >= native["coverage"] + 0.25, (native["coverage"], native["accounted"])
+        assert "malloc's arenas held" in proc.stderr
+    else:
+        assert native["malloc_kept"] < 4 * MiB, native["malloc_kept"]
+        assert native["accounted"] - native["coverage"] < 0.05, (native["coverage"], native["accounted"])
