@@ -1,4 +1,4 @@
-"""Freed memory the native allocators keep resident: a named place of the every-byte accounting.
+"""Free memory the native allocators keep resident: a named place of the every-byte accounting.
 
 Settling (:mod:`leakhunt.settle`) hands back what the allocators agree to give back; some freed
 memory stays resident anyway, and no object holds it. Two allocators keep it where it can be
@@ -13,8 +13,10 @@ measured, each as *resident bytes of its own mappings minus the bytes it has all
   size) and by glibc's ``heap_info`` header at its start, which must point at an arena.
 * **Arrow's pool** when it is mimalloc or jemalloc (its default): the mapping that holds the
   pool's allocations (found with one 64-byte allocation, freed at once) resident, minus
-  ``bytes_allocated()``. mimalloc keeps freed pages in the heaps of the threads that freed
-  them until those threads allocate again; ``release_unused()`` collects only the caller's.
+  ``bytes_allocated()``. After ``release_unused()`` mimalloc can still hold pages resident
+  that hold no allocation (freed ones not yet purged; the rest of a page it touched for a small
+  allocation): benchmarks/scripts/pandas_arrow_parquet.py left 7.4 MiB so, with nothing
+  allocated (benchmarks/exit_mappings.py).
   With ``ARROW_DEFAULT_MEMORY_POOL=system`` (as under ``--trace=native``) Arrow allocates from
   malloc's arenas, counted above.
 

@@ -67,11 +67,11 @@ def test_free_memory_a_threads_malloc_arena_keeps_is_named(tmp_path: Path, keep_
     assert explanation["roots"][0]["root"].startswith("BLOB"), explanation["roots"]
     if keep_small:
         assert 40 * MiB < places["allocators"] < 70 * MiB, places
-        assert "freed, kept by the native allocators" in stderr
+        assert "free, kept by the native allocators" in stderr
         assert explanation["explained"] > 0.9, places
     else:
         assert places["allocators"] < 4 * MiB, places
-        assert "freed, kept by the native allocators" not in stderr
+        assert "free, kept by the native allocators" not in stderr
 
 
 _AT_THE_PEAK = _THREAD_ARENA + """
