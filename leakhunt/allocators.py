@@ -227,13 +227,14 @@ class MallocTicker:
     runs (the high-water mark is one of those moments; :class:`leakhunt.native.LineTicks`).
 
     smaps takes tens of milliseconds; here the heaps are found in ``/proc/self/maps`` (and by
-    their ``heap_info``) only when ``mallinfo2().arena`` changes, at most every
-    :attr:`REFIND` seconds, and each read counts their resident pages with ``mincore(2)``: the
+    their ``heap_info``) only when what the threads' arenas took from the system changes
+    (``mallinfo2().arena`` beyond the main arena's break), at most every :attr:`REFIND`
+    seconds, and each read counts their resident pages with ``mincore(2)``: the
     main arena from its start to the current break (``sbrk(0)``), each thread's heap whole.
     Minus the bytes in use, as :func:`native_free` does; a heap made since the last search is
     missed until the next (short, never over)."""
 
-    REFIND = 0.25
+    REFIND = 0.05
 
     def __init__(self) -> None:
         self._libc: Any = None
@@ -248,13 +249,16 @@ class MallocTicker:
         info = mallinfo()
         if info is None or not self._ready():
             return None
+        brk = self._libc.sbrk(0)
+        # what the threads' arenas took from the system (all arenas but the main one's break)
+        threads = info.arena - (brk - self._brk_start if self._brk_start is not None else 0)
         now = time.perf_counter()
-        if info.arena != self._arena and now - self._found_at >= self.REFIND:
+        if threads != self._arena and now - self._found_at >= self.REFIND:
             self._find()
-            self._arena, self._found_at = info.arena, now
+            self._arena, self._found_at = threads, now
         resident = 0
         if self._brk_start is not None:
-            resident += self._resident(self._brk_start, self._libc.sbrk(0) - self._brk_start)
+            resident += self._resident(self._brk_start, brk - self._brk_start)
         for start, length in self._heaps:
             resident += self._resident(start, length)
         return max(0, resident - int(info.uordblks))
