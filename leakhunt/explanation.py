@@ -36,6 +36,7 @@ PLACES: dict[str, str] = {
     "imports": "modules and code loaded",
     "arrow": "Arrow's pool, held by no object of the block",
     "pymalloc": "freed, kept by Python's allocator",
+    "allocators": "free, kept by the native allocators (malloc's arenas, Arrow's pool)",
     "unrooted": "objects of the block no root was found for",
 }
 

@@ -483,6 +483,8 @@ def _accounting(measurement: Measurement, evidence: Evidence) -> tuple[tuple[str
     places = [("roots", survivors.rooted), ("imports", imports), ("arrow", arrow)]
     if measurement.pymalloc_kept is not None:
         places.append(("pymalloc", measurement.pymalloc_kept))
+    if measurement.allocators_kept is not None:
+        places.append(("allocators", measurement.allocators_kept))
     return (*places, ("unrooted", survivors.unrooted))
 
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from leakhunt import probes
 from leakhunt import tracing as _tracing
+from leakhunt.allocators import free_total as _allocators_free
+from leakhunt.allocators import kept as _kept
 from leakhunt.probes import PeakWindow, Reading, Sample
 from leakhunt.settle import settle as _settle
 from leakhunt.settle import decay_seconds, wait_for_decay
@@ -61,6 +63,10 @@ class Measurement:
     #: free memory Python's allocator kept in arenas that still hold live objects, added during
     #: the block (read when the block's kept memory is explained; ``None``: not read)
     pymalloc_kept: int | None = None
+    #: free memory the native allocators (glibc malloc's arenas, the threads' included; Arrow's
+    #: pool) kept resident, added during the block (:mod:`leakhunt.allocators`; read when the
+    #: block's kept memory is explained; ``None``: not read)
+    allocators_kept: int | None = None
 
     @property
     def rss_growth(self) -> int | None:
@@ -133,6 +139,7 @@ class Measurement:
             "excluded": self.excluded,
             "tracing_overhead": self.tracing_overhead,
             "pymalloc_kept": self.pymalloc_kept,
+            "allocators_kept": self.allocators_kept,
             "before": asdict(self.before),
             "after": asdict(self.after),
         }
@@ -174,7 +181,8 @@ class Measurer:
     _children_mark: tuple[int | None, int] = (None, 0)
     _tm_before: int | None = None
     _pymalloc_before: int | None = None
-    _late: tuple[int | None, int | None] | None = None
+    _native_before: int | None = None
+    _late: tuple[int | None, int | None, int | None] | None = None
     _foreign_before = 0
     _domains = False
     _meter: probes.QuickMeter | None = None
@@ -241,6 +249,7 @@ class Measurer:
             _trim()
         # pymalloc's statistics are unreadable while tracemalloc runs: read before the trace
         self._pymalloc_before = probes.pymalloc_free() if self.settle else None  # 0.2 ms
+        self._native_before = self._native_free(at_start=True)
         self._open_trace()
         domains = self.domains if self.domains is not None else self.fresh
         self._domains = bool(domains and self.tracing)
@@ -329,6 +338,7 @@ class Measurer:
             children_peak = max(children_peak, after.children)
         after, excluded = self._foreign(after)
         pymalloc_after = probes.pymalloc_free() if self._pymalloc_before is not None else None
+        native_after = self._native_free()
         if self.scope is not None and self.scope.fresh and self.settle:
             # traced: read again once the survivors' search has stopped the block's trace (completed())
             self.scope.on_release.append(self._read_late)
@@ -341,12 +351,22 @@ class Measurer:
             settled=self.settle, traced=self._before.traced is not None, excluded=excluded,
             tracing_overhead=overhead,
             pymalloc_kept=None if pymalloc_after is None else max(0, pymalloc_after - self._pymalloc_before),
+            allocators_kept=_kept(native_after, self._native_before),
         )
         return self.measurement
 
+    def _native_free(self, at_start: bool = False) -> int | None:
+        """The native allocators' free memory (:mod:`leakhunt.allocators`; a pass over smaps,
+        milliseconds) where kept memory is explained; at the end not while tracemalloc runs
+        (malloc's heap holds its freed tables: read once the trace stops, :meth:`_read_late`)."""
+        if at_start:
+            return _allocators_free() if self.baseline and self.settle else None
+        return _allocators_free() if self._native_before is not None and not tracemalloc.is_tracing() else None
+
     def _read_late(self) -> None:
         _trim()  # what tracemalloc's freed tables left in malloc's heap is given back now
-        self._late = (probes.pymalloc_free() if self._pymalloc_before is not None else None, probes.rss_anon())
+        self._late = (probes.pymalloc_free() if self._pymalloc_before is not None else None, probes.rss_anon(),
+                      _allocators_free() if self._native_before is not None else None)
 
     def completed(self, measurement: Measurement) -> Measurement:
         """``measurement`` with what could be read only after the block's trace stopped (read
@@ -357,10 +377,12 @@ class Measurer:
         are gone when the trace stops: leakhunt's, never the block's."""
         if self._late is None:
             return measurement
-        pymalloc, anon = self._late
+        pymalloc, anon, native = self._late
         changes: dict[str, Any] = {}
         if measurement.pymalloc_kept is None and pymalloc is not None and self._pymalloc_before is not None:
             changes["pymalloc_kept"] = max(0, pymalloc - self._pymalloc_before)
+        if measurement.allocators_kept is None and native is not None:
+            changes["allocators_kept"] = _kept(native, self._native_before)
         at_end = measurement.after.rss_anon
         if anon is not None and at_end is not None and at_end - anon > measurement.tracing_overhead:
             changes["tracing_overhead"] = at_end - anon

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from leakhunt import frames as _frames
+from leakhunt.allocators import MallocTicker
 from leakhunt.defaults import EXPLANATION_SITES
 from leakhunt.tracing import Stack
 from leakhunt.units import format_size
@@ -212,13 +213,23 @@ class NativePeak:
     cpu_seconds: float = 0.0  # reading the capture: CPU time of the reading thread
     phases: tuple[tuple[str, float], ...] = ()  # (what, seconds) of reading the capture
     exact: bool = True  # explained at memray's own high-water mark
-    malloc_kept: int | None = None  # freed memory malloc held in its arenas then (glibc), above the start
+    malloc_kept: int | None = None  # freed memory malloc held resident in its arenas then (glibc), above the start
 
     @property
     def coverage(self) -> float | None:
         if not self.anon_above_start or self.anon_above_start <= 0:
             return None
         return self.explained / self.anon_above_start
+
+    @property
+    def accounted(self) -> float | None:
+        """Every byte at the peak in a named place: the sites, and the freed memory malloc's
+        arenas held resident then (:class:`leakhunt.allocators.MallocTicker`), over the
+        resident anonymous memory above the start (1.0 at most)."""
+        share = self.coverage
+        if share is None:
+            return None
+        return min(1.0, share + (self.malloc_kept or 0) / self.anon_above_start)
 
     def coverage_text(self) -> str:
         """"94% of the 310.2 MiB of resident anonymous memory above the start"."""
@@ -230,8 +241,9 @@ class NativePeak:
         if share > 1.05:
             text += " (more than 100%: some allocations were never touched, so never resident)"
         elif self.malloc_kept and self.anon_above_start and share < 0.99:
-            text += (f"; malloc held {format_size(self.malloc_kept)} of freed memory then "
-                     f"({self.malloc_kept / self.anon_above_start:.0%}, allocator retention)")
+            text += (f"; malloc's arenas held {format_size(self.malloc_kept)} of freed memory resident then "
+                     f"({self.malloc_kept / self.anon_above_start:.0%}, allocator retention): "
+                     f"{self.accounted:.0%} named")
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,6 +262,7 @@ class NativePeak:
                 value = [list(pair) for pair in value]
             out[f.name] = value
         out["coverage"] = self.coverage
+        out["accounted"] = self.accounted
         return out
 
     @classmethod
@@ -392,7 +405,8 @@ class LineTicks(threading.Thread):
         self.target = target
         self.interval = interval
         self.samples: list[tuple[float, int | None, int | None, int]] = []  # (t, rss, anon, stack)
-        self.kept: list[int | None] = []  # per tick: freed memory malloc keeps (glibc), or None
+        self.kept: list[int | None] = []  # per tick: freed memory malloc keeps resident (glibc), or None
+        self._malloc = MallocTicker()
         self.stacks: list[Frames] = []
         self._index: dict[Frames, int] = {}
         self._halt = threading.Event()
@@ -417,7 +431,7 @@ class LineTicks(threading.Thread):
             self.stacks.append(key)
         rss, anon = _memory()
         self.samples.append((time.perf_counter() - self.t0, rss, anon, found))
-        self.kept.append(_malloc_free())
+        self.kept.append(self._malloc.read())
         marker = bytearray(MARKER)  # the tick's place in the capture (see native_capture.scan)
         del marker
 
@@ -427,37 +441,6 @@ class LineTicks(threading.Thread):
         if self.is_alive():
             self.join()
         self._tick()
-
-
-_MALLINFO: Any = None
-
-
-def _malloc_free() -> int | None:
-    """Bytes glibc's malloc holds freed in its arenas (``mallinfo2().fordblks``): resident memory
-    no allocation holds. None off glibc (the read takes ~0.1 ms; once per tick)."""
-    global _MALLINFO
-    if _MALLINFO is None:
-        _MALLINFO = _mallinfo2() or False
-    if _MALLINFO is False:
-        return None
-    return int(_MALLINFO().fordblks)
-
-
-def _mallinfo2() -> Any:
-    import ctypes
-    import ctypes.util
-
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                          "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        function = libc.mallinfo2
-    except (OSError, AttributeError):  # not glibc, or glibc before 2.33
-        return None
-    function.restype = MallInfo2
-    return function
 
 
 def _memory() -> tuple[int | None, int | None]:
