@@ -69,11 +69,11 @@ def test_a_snapshot_that_would_take_the_allowance_twice_over_is_not_taken(traced
     try:
         first = bytearray(8 * MIB)
         peaks.check()
-        peaks.seconds, peaks.last_cost = 1.5, 0.2  # within twice the allowance after one more
-        second = bytearray(16 * MIB)  # +200 %
+        peaks.seconds, peaks.last_cost = 1.5, 0.1  # within twice the allowance after one more
+        second = bytearray(16 * MIB)  # +200 %: the next one estimated at 3 x 0.1 s
         peaks.check()
         assert peaks.snapshots == 2
-        peaks.seconds, peaks.last_cost = 1.5, 0.6  # past it after one more
+        peaks.seconds, peaks.last_cost = 1.5, 0.2  # past it after one more: 3 x 0.2 s
         third = bytearray(48 * MIB)  # +200 % again
         peaks.check()
         assert peaks.snapshots == 2 and peaks.level < 25 * MIB
