@@ -219,11 +219,18 @@ ALLOCATOR_KEPT = ("most of it is memory Python's small-object allocator keeps af
                   "which it can never give back; keep what you keep in a compact form made after the batch (a "
                   "numpy array, a DataFrame, a copy), or make fewer small objects (later Python objects reuse "
                   "this memory)")
+NATIVE_ALLOCATORS_KEPT = ("most of it is free memory the native allocators keep resident after frees (malloc's "
+                          "arenas, the threads' included, or Arrow's pool): no object holds it, and later "
+                          "allocations reuse it; each thread that allocates and frees much keeps an arena of its "
+                          "own (MALLOC_ARENA_MAX=2 in the environment bounds how many), and "
+                          "pyarrow.default_memory_pool().release_unused() hands back what Arrow's pool can")
+#: The hint of each allocator's place of the every-byte line, when it keeps most of a figure.
+KEPT_BY_ALLOCATOR = {"pymalloc": ALLOCATOR_KEPT, "allocators": NATIVE_ALLOCATORS_KEPT}
 
 
 def hint_for(roots: Sequence[Any], figures: set[str], *, native: bool = False, looked: bool = True,
              front: str = "api", unexplained: int | None = None, traced: bool = True,
-             allocator_kept: bool = False) -> str:
+             allocator_kept: str | None = None) -> str:
     """The fix hint: from the pattern of the biggest root of the user's (roots are ranked by what
     they keep); else from the figures broken. ``native``: every survivor was searched and none
     holds the growth; ``looked``: survivors were looked for at all; ``front``: whose options the
@@ -231,9 +238,10 @@ def hint_for(roots: Sequence[Any], figures: set[str], *, native: bool = False, l
     retained figure in no named place — roots that keep under a tenth of it, every holder sized,
     do not choose the hint (a script's ``libc`` handle beside 80 MiB of native memory); ``traced``:
     the allocation sites are known (else the hint says how to get them); ``allocator_kept``:
-    pymalloc's free memory is most of the figure, more than the roots keep."""
-    if allocator_kept:
-        return ALLOCATOR_KEPT
+    the allocator's place (:data:`KEPT_BY_ALLOCATOR`) whose free memory is most of the figure,
+    more than the roots keep."""
+    if allocator_kept in KEPT_BY_ALLOCATOR:
+        return KEPT_BY_ALLOCATOR[allocator_kept]
     minor = _minor_roots_hint(roots, unexplained, looked, front, traced)
     if minor:
         return minor

@@ -453,15 +453,19 @@ def explain_budget(measurement: Measurement, budget: Budget | None, violations: 
     )
 
 
-def _allocator_kept(measurement: Measurement, accounting: tuple[tuple[str, int], ...]) -> bool:
-    """Is pymalloc's free memory most of the kept figure, more than any other place?"""
+def _allocator_kept(measurement: Measurement, accounting: tuple[tuple[str, int], ...]) -> str | None:
+    """The allocator's place (pymalloc's, the native allocators') whose free memory is most of
+    the kept figure, more than any other place; None when there is none."""
     places = dict(accounting)
-    kept = places.get("pymalloc", 0)
-    return bool(kept) and kept * 2 >= (measurement.figure("rss") or 0) and kept >= max(places.values())
+    for place in ("pymalloc", "allocators"):
+        kept = places.get(place, 0)
+        if kept and kept * 2 >= (measurement.figure("rss") or 0) and kept >= max(places.values()):
+            return place
+    return None
 
 
 def _hint(roots: tuple[Root, ...], figures: set[str], evidence: Evidence, retained: bool,
-          unaccounted: int | None, traced: bool, allocator_kept: bool = False) -> str:
+          unaccounted: int | None, traced: bool, allocator_kept: str | None = None) -> str:
     survivors = evidence.survivors
     # "no Python object holds it" only when every survivor was searched
     native = bool(retained and survivors is not None and not roots and not survivors.skipped

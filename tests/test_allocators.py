@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from leakhunt.hints import NATIVE_ALLOCATORS_KEPT
+
 MiB = 2**20
 
 # A thread allocates 15,000 pairs (4,000 bytes, written; 64 bytes) from its own malloc arena and
@@ -69,9 +71,11 @@ def test_free_memory_a_threads_malloc_arena_keeps_is_named(tmp_path: Path, keep_
         assert 40 * MiB < places["allocators"] < 70 * MiB, places
         assert "free, kept by the native allocators" in stderr
         assert explanation["explained"] > 0.9, places
+        assert explanation["hint"] == NATIVE_ALLOCATORS_KEPT, explanation["hint"]  # most of the figure
     else:
         assert places["allocators"] < 4 * MiB, places
         assert "free, kept by the native allocators" not in stderr
+        assert explanation["hint"] != NATIVE_ALLOCATORS_KEPT
 
 
 _AT_THE_PEAK = _THREAD_ARENA + """
