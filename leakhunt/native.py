@@ -572,6 +572,9 @@ class NativeRecorder:
 #: The second process's program (:class:`CaptureRead`): leakhunt's own directory first, so the
 #: same leakhunt reads the capture whatever the working directory holds.
 _READ_ELSEWHERE = "import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.native import read_in_child; read_in_child(sys.argv[2])"
+#: The directory leakhunt is imported from, made absolute when this module loads (before the
+#: target may change the working directory).
+_LEAKHUNT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Seconds between two looks at the second process while waiting for it.
 _POLL = 0.05
 
@@ -610,10 +613,9 @@ class CaptureRead:
                           "start_rss": ticks.start_rss, "start_anon": ticks.start_anon}}
         with open(os.path.join(self._dir, "spec.pickle"), "wb") as f:
             pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         try:
             with open(os.path.join(self._dir, "stderr.txt"), "wb") as err:
-                self._proc = subprocess.Popen([sys.executable, "-c", _READ_ELSEWHERE, root, self._dir],
+                self._proc = subprocess.Popen([sys.executable, "-c", _READ_ELSEWHERE, _LEAKHUNT_ROOT, self._dir],
                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                               close_fds=True)
         except OSError as exc:
