@@ -482,7 +482,10 @@ def _accounting(measurement: Measurement, evidence: Evidence) -> tuple[tuple[str
     figure = measurement.figure("rss")
     if survivors is None or figure is None:
         return ()
-    imports = evidence.imports if evidence.imports is not None else survivors.imports
+    # the anonymous memory the imports took, measured around them, or what of theirs was found
+    # alive, whichever is more: a lazy import inside the block may take no new pages (freed
+    # memory reused) while the module objects it made are found among the survivors
+    imports = max(evidence.imports or 0, survivors.imports)
     arrow = max(0, (measurement.arrow_growth or 0) - survivors.rooted_arrow)
     places = [("roots", survivors.rooted), ("imports", imports), ("arrow", arrow)]
     if measurement.pymalloc_kept is not None:

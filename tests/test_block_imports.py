@@ -61,3 +61,19 @@ def test_a_blocks_own_imports_are_named_as_code_loaded_and_a_malloc_in_its_body_
     line = next(ln for ln in imported.splitlines() if "every byte:" in ln)
     assert "modules and code loaded 2" in line and "held by the roots 7.6 MiB" in line, line
     assert "modules and code loaded" not in body.split("short test summary")[0], body
+
+
+def test_leakhunts_own_imports_are_never_the_blocks() -> None:
+    # leakhunt loads some of its modules while it measures (leakhunt.attribution at a block's
+    # start): they are not the code the block loaded
+    import subprocess
+    import sys
+
+    code = ("from leakhunt.imports import ImportMeter\n"
+            "meter = ImportMeter().install()\n"
+            "import leakhunt.report.flame, leakhunt.leaf_rows\n"
+            "import fractions, colorsys\n"
+            "meter.remove()\n"
+            "print(sorted(meter.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "['colorsys', 'fractions']", out.stdout
