@@ -29,7 +29,6 @@ which of its pages are allocated); pymalloc's free memory is a place of its own
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import struct
 import sys
@@ -122,7 +121,9 @@ def mallinfo() -> _MallInfo2 | None:
     """glibc's ``mallinfo2()`` (every arena), ``None`` off glibc or before glibc 2.33."""
     if not _MALLINFO:
         try:
-            function = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallinfo2
+            from leakhunt.probes import libc
+
+            function = libc().mallinfo2
             function.restype = _MallInfo2
             _MALLINFO.append(function)
         except (OSError, AttributeError):
@@ -266,7 +267,9 @@ class MallocTicker:
     def _ready(self) -> bool:
         if self._libc is None:
             try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+                from leakhunt.probes import libc as c_library
+
+                libc = c_library()
                 libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
                 libc.sbrk.argtypes, libc.sbrk.restype = [ctypes.c_ssize_t], ctypes.c_void_p
                 self._libc = libc

@@ -1212,13 +1212,6 @@ class NativePeakSource:
         return self
 
     @classmethod
-    def of(cls, peak: NativePeak, *, limit: int = 10) -> NativePeakSource:
-        """A source holding a peak already read (``leakhunt run``'s, for its judgement)."""
-        source = cls(limit=limit, native_traces=peak.native_traces)
-        source._native = peak
-        return source
-
-    @classmethod
     def later(cls, read: Callable[[], NativePeak | None], *, limit: int = 10) -> NativePeakSource:
         """A source whose peak ``read()`` gives the first time it is asked for (``leakhunt run``'s,
         being read in a second process while its judgement looks at the script's end)."""

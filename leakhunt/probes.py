@@ -88,6 +88,23 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_fds)
 
 
+_LIBC: list[Any] = []  # [the C library] or [None], once looked up
+
+
+def libc() -> Any:
+    """The C library (``ctypes.CDLL``), loaded once; ``None`` where it cannot be loaded. Callers
+    set the argument types of the functions they call (the same types wherever one is used)."""
+    if not _LIBC:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _LIBC.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"))
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]
+
+
 def _proc_read(name: str, size: int) -> bytes | None:
     fd = _proc_fd(name)
     if fd is None:
@@ -858,16 +875,15 @@ def _pymalloc_text(stats: Any, libc: Any) -> bytes | None:
 
 def _pymalloc_functions() -> list[Any]:
     import ctypes
-    import ctypes.util
 
     try:
         stats = ctypes.pythonapi._PyObject_DebugMallocStats
         stats.argtypes, stats.restype = [ctypes.c_void_p], ctypes.c_int
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.open_memstream.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-        libc.open_memstream.restype = ctypes.c_void_p
-        libc.fclose.argtypes = [ctypes.c_void_p]
-        libc.free.argtypes = [ctypes.c_void_p]
+        c = libc()
+        c.open_memstream.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        c.open_memstream.restype = ctypes.c_void_p
+        c.fclose.argtypes = [ctypes.c_void_p]
+        c.free.argtypes = [ctypes.c_void_p]
     except (AttributeError, OSError):
         return [None]
-    return [stats, libc]
+    return [stats, c]

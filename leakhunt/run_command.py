@@ -628,7 +628,7 @@ class _Tracer:
         self._read = True
         try:
             if self._reading is not None:
-                self._say_waiting()
+                _say(self.status, "leakhunt: reading memray's capture (in a second process)")
                 self._native = self._reading.result(self.status)
             else:
                 self._native = self.recorder.analyse(top=max(self.top, 10), status=self.status,
@@ -636,9 +636,6 @@ class _Tracer:
         except Exception as exc:  # noqa: BLE001 - a capture we cannot read must not cost the report
             print(f"{PROG}: could not read memray's capture: {type(exc).__name__}: {exc}", file=self.stderr)
         return self._native
-
-    def _say_waiting(self) -> None:
-        _say(self.status, "leakhunt: reading memray's capture (in a second process)")
 
     def close(self) -> None:
         if self.recorder is not None:

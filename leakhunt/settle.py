@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import ctypes
-import ctypes.util
 import gc
 import os
 import re
@@ -51,8 +50,9 @@ def malloc_trim() -> bool:
         _trim = None
         if sys.platform.startswith("linux"):
             try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                fn = libc.malloc_trim
+                from leakhunt.probes import libc
+
+                fn = libc().malloc_trim
                 fn.argtypes = [ctypes.c_size_t]
                 fn.restype = ctypes.c_int
                 _trim = fn

@@ -10,6 +10,9 @@ the process's.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -48,15 +51,14 @@ def test_mallocs_in_its_body():
 '''
 
 
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="libc.so.6 and RssAnon: Linux")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="libc.so.6 and RssAnon: Linux")
 def test_a_blocks_own_imports_are_named_as_code_loaded_and_a_malloc_in_its_body_is_not(
         pytester: pytest.Pytester) -> None:
     pytester.makepyfile(native_at_import=NATIVE_AT_IMPORT, test_imports=TESTS)
     result = pytester.runpytest_subprocess(*QUIET, "test_imports.py")
     out = result.stdout.str()
     result.assert_outcomes(failed=2)
-    imported, body = out.split("test_mallocs_in_its_body broke its memory budget")[0], \
-        out.split("test_mallocs_in_its_body broke its memory budget")[1]
+    imported, body = out.split("test_mallocs_in_its_body broke its memory budget")
     assert "test_imports_a_heavy_module broke its memory budget" in imported
     line = next(ln for ln in imported.splitlines() if "every byte:" in ln)
     assert "modules and code loaded 2" in line and "held by the roots 7.6 MiB" in line, line
@@ -66,9 +68,6 @@ def test_a_blocks_own_imports_are_named_as_code_loaded_and_a_malloc_in_its_body_
 def test_leakhunts_own_imports_are_never_the_blocks() -> None:
     # leakhunt loads some of its modules while it measures (leakhunt.attribution at a block's
     # start): they are not the code the block loaded
-    import subprocess
-    import sys
-
     code = ("from leakhunt.imports import ImportMeter\n"
             "meter = ImportMeter().install()\n"
             "import leakhunt.report.flame, leakhunt.leaf_rows\n"
