@@ -571,7 +571,8 @@ class NativeRecorder:
 
 #: The second process's program (:class:`CaptureRead`): leakhunt's own directory first, so the
 #: same leakhunt reads the capture whatever the working directory holds.
-_READ_ELSEWHERE = "import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.native import read_in_child; read_in_child(sys.argv[2])"
+_READ_ELSEWHERE = ("import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.native import read_in_child; "
+                   "read_in_child(sys.argv[2], int(sys.argv[3]))")
 #: The directory leakhunt is imported from, made absolute when this module loads (before the
 #: target may change the working directory).
 _LEAKHUNT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -615,7 +616,8 @@ class CaptureRead:
             pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
         try:
             with open(os.path.join(self._dir, "stderr.txt"), "wb") as err:
-                self._proc = subprocess.Popen([sys.executable, "-c", _READ_ELSEWHERE, _LEAKHUNT_ROOT, self._dir],
+                self._proc = subprocess.Popen([sys.executable, "-c", _READ_ELSEWHERE, _LEAKHUNT_ROOT, self._dir,
+                                               str(os.getpid())],
                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                               close_fds=True)
         except OSError as exc:
@@ -684,12 +686,14 @@ class CaptureRead:
             self._dir = None
 
 
-def read_in_child(directory: str) -> None:
-    """The second process of :class:`CaptureRead`: read the capture its spec names, write the
-    peak, and keep the last status line in a file the first process looks at."""
+def read_in_child(directory: str, parent: int) -> None:
+    """The second process of :class:`CaptureRead` (started by ``parent``): read the capture its
+    spec names, write the peak, and keep the last status line in a file the first process looks
+    at."""
     import pickle
     from types import SimpleNamespace
 
+    _end_with_parent(directory, parent)
     with open(os.path.join(directory, "spec.pickle"), "rb") as f:
         spec = pickle.load(f)
 
@@ -707,6 +711,20 @@ def read_in_child(directory: str) -> None:
     with open(target + ".tmp", "wb") as f:
         pickle.dump(peak, f, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(target + ".tmp", target)
+
+
+def _end_with_parent(directory: str, parent: int) -> None:
+    """In the second process: when ``parent``, the process that started it, is gone (killed
+    before it read the result, even before this process got here), stop reading and delete what
+    it was given; nobody is left to read it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_POLL * 4)
+        shutil.rmtree(directory, ignore_errors=True)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="leakhunt-parent-watch", daemon=True).start()
 
 
 # --------------------------------------------------------------------------------------

@@ -307,3 +307,34 @@ def test_the_cheap_path_never_loads_the_native_backend(pytester: pytest.Pytester
     """)
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:memray", "--leak-report")
     result.assert_outcomes(passed=2)
+
+
+ORPHANED = """
+import os, signal, sys, time
+from leakhunt import native
+
+directory = sys.argv[1]
+native._READ_ELSEWHERE = (  # a reading that would take a minute
+    "import sys, time; sys.path.insert(0, sys.argv[1]); from leakhunt import native; "
+    "native._end_with_parent(sys.argv[2], int(sys.argv[3])); time.sleep(60)")
+recorder = native.NativeRecorder().start()
+recorder.stop()
+reading = recorder.analyse_elsewhere()
+print(reading._proc.pid, reading._dir, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # the run's process dies without reading the result
+"""
+
+
+def test_the_second_process_ends_when_the_run_that_started_it_dies(tmp_path: Path) -> None:
+    import time
+
+    write(tmp_path / "orphaned.py", ORPHANED)
+    proc = subprocess.run([sys.executable, "orphaned.py", str(tmp_path)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    pid, directory = proc.stdout.split()
+    for _ in range(100):  # it notices within a fifth of a second; allow ten
+        if not os.path.exists(directory) and not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(directory), "the second process's files outlived the run"
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
