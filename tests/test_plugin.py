@@ -868,8 +868,9 @@ def test_a_budget_failure_is_summed_up_by_its_broken_figure(pytester: pytest.Pyt
     """)
     result = run(pytester, "-rf", "--leak-no-rerun", "--leak-report-file=r.html")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*rss grew 2?.? MiB (budget 10 MB = 9.5 MiB)   peak 3?.? MiB (budget 1 GB = 953.7 MiB)*",
-                                 "FAILED test_summary.py::test_over - rss grew 2?.? MiB > budget 10 MB = 9.5 MiB"])
+    # 30 MiB kept: read 29.x or 30.0 MiB, as what the start left freed is reused or not
+    result.stdout.fnmatch_lines(["*rss grew [23]?.? MiB (budget 10 MB = 9.5 MiB)   peak 3?.? MiB (budget 1 GB = 953.7 MiB)*",
+                                 "FAILED test_summary.py::test_over - rss grew [23]?.? MiB > budget 10 MB = 9.5 MiB"])
     page = (pytester.path / "r.html").read_text().replace("\u00a0", " ")  # a figure keeps its unit (templating.unbroken)
     assert "rss=10 MB = 9.5 MiB, peak=1 GB = 953.7 MiB" in page  # the budget cell of the table
     assert '<td class="num">10 MB = 9.5 MiB</td>' in page  # the explanation's table
