@@ -543,11 +543,12 @@ class NativeRecorder:
         return self._finished(reader.read())
 
     def analyse_elsewhere(self, *, top: int = 10, native_budget: float | None = None,
-                          peak_rss: int | None = None) -> CaptureRead:
+                          peak_rss: int | None = None, ready: ReaderProcess | None = None) -> CaptureRead:
         """Start reading the capture in a second process (:class:`CaptureRead`), the arguments as
-        for :meth:`analyse`; its ``result()`` is the same :class:`NativePeak`."""
+        for :meth:`analyse`; its ``result()`` is the same :class:`NativePeak`. ``ready``: a
+        :class:`ReaderProcess` started before the recording, used when it is still waiting."""
         assert self.path is not None and self.ticks is not None
-        return CaptureRead(self, top=top, native_budget=self._budget(native_budget), peak_rss=peak_rss).start()
+        return CaptureRead(self, top=top, native_budget=self._budget(native_budget), peak_rss=peak_rss).start(ready)
 
     def _budget(self, native_budget: float | None) -> float:
         return native_budget if native_budget is not None else max(0.2, 0.05 * self.seconds)
@@ -580,6 +581,64 @@ _LEAKHUNT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _POLL = 0.05
 
 
+class ReaderProcess:
+    """The second Python process of :class:`CaptureRead`, started before the script runs: its
+    interpreter, memray and leakhunt's reader are loaded while the script runs, not after it
+    returns (a third of a second on an empty script). It waits on a pipe, at no cost, for the
+    word to read (:meth:`go`); closing the pipe unread (:meth:`discard`, or this process's end)
+    ends it. Started before the run's measurement, it is one of the children that were there
+    before, as the outside sampler is, never the script's."""
+
+    def __init__(self) -> None:
+        self.proc: Any = None
+        self.directory: str | None = None
+        self.failed: str | None = None
+
+    def start(self) -> ReaderProcess:
+        import subprocess
+
+        self.directory = tempfile.mkdtemp(prefix="leakhunt-read-")
+        try:
+            with open(os.path.join(self.directory, "stderr.txt"), "wb") as err:
+                self.proc = subprocess.Popen([sys.executable, "-c", _READ_ELSEWHERE, _LEAKHUNT_ROOT, self.directory,
+                                              str(os.getpid())],
+                                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+                                             close_fds=True)
+        except OSError as exc:
+            self.failed = f"a second process could not start ({exc})"
+        return self
+
+    def waiting(self) -> bool:
+        """Started, and still waiting for its capture."""
+        return self.proc is not None and self.proc.poll() is None and self.proc.stdin is not None \
+            and not self.proc.stdin.closed
+
+    def go(self) -> None:
+        """Read the capture its directory's spec names."""
+        self._send(b"go\n")
+
+    def discard(self) -> None:
+        """End it unused (a run that recorded nothing to read), and delete its directory."""
+        if self.proc is not None and self.proc.stdin is not None and not self.proc.stdin.closed:
+            self._send(b"")
+            try:
+                self.proc.wait(5)
+            except Exception:  # noqa: BLE001 - still busy: it is stopped
+                self.proc.kill()
+                self.proc.wait()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+    def _send(self, word: bytes) -> None:
+        try:
+            if word:
+                self.proc.stdin.write(word)
+            self.proc.stdin.close()
+        except (OSError, ValueError):
+            pass  # it ended: CaptureRead reads its status
+
+
 class CaptureRead:
     """memray's capture read into a :class:`NativePeak` by a second Python process, while this
     one goes on with what does not need it: ``leakhunt run`` waits for polars' timed purge and
@@ -601,27 +660,27 @@ class CaptureRead:
         self._dir: str | None = None
         self._peak: NativePeak | None = None
 
-    def start(self) -> CaptureRead:
+    def start(self, ready: ReaderProcess | None = None) -> CaptureRead:
+        """Hand the capture to ``ready`` (a :class:`ReaderProcess` started ahead) if it is still
+        waiting, else to a second process started now."""
         import pickle
-        import subprocess
 
         ticks = self.recorder.ticks
         assert ticks is not None
-        self._dir = tempfile.mkdtemp(prefix="leakhunt-read-")
+        process = ready if ready is not None and ready.waiting() else ReaderProcess().start()
+        self._dir = process.directory
+        if process.proc is None or self._dir is None:
+            self.failed = process.failed or "a second process could not start"
+            process.discard()
+            return self
         spec = {"path": self.recorder.path, "top": self.top, "native_budget": self.native_budget,
                 "native_traces": self.recorder.native_traces, "peak_rss": self.peak_rss,
                 "ticks": {"samples": ticks.samples, "kept": ticks.kept, "stacks": ticks.stacks,
                           "start_rss": ticks.start_rss, "start_anon": ticks.start_anon}}
         with open(os.path.join(self._dir, "spec.pickle"), "wb") as f:
             pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            with open(os.path.join(self._dir, "stderr.txt"), "wb") as err:
-                self._proc = subprocess.Popen([sys.executable, "-c", _READ_ELSEWHERE, _LEAKHUNT_ROOT, self._dir,
-                                               str(os.getpid())],
-                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                              close_fds=True)
-        except OSError as exc:
-            self.failed = f"a second process could not start ({exc})"
+        self._proc = process.proc
+        process.go()  # a process that ended meanwhile fails below (its status), and is read here
         return self
 
     def result(self, status: Callable[[str], None] | None = None) -> NativePeak:
@@ -635,12 +694,16 @@ class CaptureRead:
 
     def _wait(self, status: Callable[[str], None] | None) -> NativePeak:
         import pickle
+        import subprocess
 
         if self._proc is not None and self._dir is not None:
             said = ""
             while self._proc.poll() is None:
                 said = self._forward(status, said)
-                time.sleep(_POLL)
+                try:
+                    self._proc.wait(_POLL)
+                except subprocess.TimeoutExpired:
+                    pass
             out = os.path.join(self._dir, "peak.pickle")
             if self._proc.returncode == 0 and os.path.exists(out):
                 with open(out, "rb") as f:
@@ -694,6 +757,13 @@ def read_in_child(directory: str, parent: int) -> None:
     from types import SimpleNamespace
 
     _end_with_parent(directory, parent)
+    import memray  # noqa: F401 - loaded while waiting (ReaderProcess): not after the script
+
+    from leakhunt import native_capture  # noqa: F401
+
+    if sys.stdin.readline().strip() != "go":  # the run ended without a capture for us
+        shutil.rmtree(directory, ignore_errors=True)
+        return
     with open(os.path.join(directory, "spec.pickle"), "rb") as f:
         spec = pickle.load(f)
 

@@ -222,7 +222,10 @@ recorder = native.NativeRecorder().start()
 kept = np.ones(30 * 1024 * 1024 // 8)  # line 6
 recorder.stop()
 here = recorder.analyse()
-there = recorder.analyse_elsewhere().result()
+ready = native.ReaderProcess().start()  # started ahead, as leakhunt run does
+reading = recorder.analyse_elsewhere(ready=ready)
+assert reading._proc is ready.proc
+there = reading.result()
 assert [(s.line, s.size) for s in there.sites] == [(s.line, s.size) for s in here.sites], (there.sites, here.sites)
 assert there.sites[0].line == 6 and there.explained == here.explained and there.notes == here.notes
 native._READ_ELSEWHERE = "import sys; sys.exit(3)"  # a second process that fails
@@ -323,6 +326,37 @@ reading = recorder.analyse_elsewhere()
 print(reading._proc.pid, reading._dir, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)  # the run's process dies without reading the result
 """
+
+
+UNUSED = """
+import os, sys
+from leakhunt import native
+
+ready = native.ReaderProcess().start()
+print(ready.proc.pid, ready.directory, flush=True)
+if sys.argv[1] == "discard":
+    ready.discard()  # a run that recorded nothing to read
+    assert ready.proc.returncode == 0, ready.proc.returncode
+else:
+    os._exit(0)  # the run's process ends without a word to it
+"""
+
+
+@pytest.mark.parametrize("how", ["discard", "exit"])
+def test_a_reader_started_ahead_and_never_used_ends_and_leaves_nothing(tmp_path: Path, how: str) -> None:
+    import time
+
+    write(tmp_path / "unused.py", UNUSED)
+    proc = subprocess.run([sys.executable, "unused.py", how], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    pid, directory = proc.stdout.split()
+    for _ in range(100):
+        if not os.path.exists(directory) and not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(directory), "the waiting reader's files outlived the run"
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
 
 
 def test_the_second_process_ends_when_the_run_that_started_it_dies(tmp_path: Path) -> None:
