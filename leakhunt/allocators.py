@@ -235,7 +235,11 @@ class MallocTicker:
     Minus the bytes in use, as :func:`native_free` does; a heap made since the last search is
     missed until the next (short, never over)."""
 
-    REFIND = 0.05
+    #: Seconds between two searches of the mappings (a few thousand lines of /proc/self/maps to
+    #: parse in a heap of millions of objects: pymalloc's arenas are mappings of their own).
+    REFIND = 1.0
+    #: ... and when the threads' arenas grew by more than _UNKNOWN since (a new heap, maybe).
+    SOON = 0.05
 
     def __init__(self) -> None:
         self._libc: Any = None
@@ -243,7 +247,7 @@ class MallocTicker:
         self._brk_start: int | None = None
         self._arena = -1
         self._found_at = -1e9
-        self._vector = ctypes.create_string_buffer(0)
+        self._vector = bytearray(0)
 
     def read(self) -> int | None:
         """Resident bytes malloc's heaps hold beyond the bytes in use; ``None`` off glibc."""
@@ -254,7 +258,10 @@ class MallocTicker:
         # what the threads' arenas took from the system (all arenas but the main one's break)
         threads = info.arena - (brk - self._brk_start if self._brk_start is not None else 0)
         now = time.perf_counter()
-        if threads != self._arena and now - self._found_at >= self.REFIND:
+        # the threads' arenas grew since the last search (a new heap, maybe): searched again
+        # soon; any other change, at most every REFIND seconds
+        unknown = threads - self._arena > _UNKNOWN
+        if threads != self._arena and now - self._found_at >= (self.SOON if unknown else self.REFIND):
             self._find()
             self._arena, self._found_at = threads, now
         resident = 0
@@ -290,13 +297,17 @@ class MallocTicker:
         if pages <= 0:
             return 0
         if len(self._vector) < pages:
-            self._vector = ctypes.create_string_buffer(pages)
-        if self._libc.mincore(start, pages * _PAGE, self._vector) != 0:
+            self._vector = bytearray(pages)
+        vector = (ctypes.c_char * len(self._vector)).from_buffer(self._vector)
+        if self._libc.mincore(start, pages * _PAGE, vector) != 0:
             return 0  # unmapped since it was found (ENOMEM)
-        return self._vector.raw[:pages].count(1) * _PAGE
+        del vector
+        return self._vector.count(1, 0, pages) * _PAGE  # counted in place: no copy of the vector
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+#: How much the threads' arenas may grow before the heaps are searched again soon.
+_UNKNOWN = 1 << 20
 
 
 def _heap_span(heap: _Mapping, mappings: list[_Mapping]) -> int:

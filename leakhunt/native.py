@@ -407,6 +407,8 @@ class LineTicks(threading.Thread):
         self.samples: list[tuple[float, int | None, int | None, int]] = []  # (t, rss, anon, stack)
         self.kept: list[int | None] = []  # per tick: freed memory malloc keeps resident (glibc), or None
         self._malloc = MallocTicker()
+        self._anon_max = 0  # the most anonymous memory a tick saw
+        self._next_read = 0.0  # the time from which malloc's free memory may be read again
         self.stacks: list[Frames] = []
         self._index: dict[Frames, int] = {}
         self._halt = threading.Event()
@@ -430,10 +432,28 @@ class LineTicks(threading.Thread):
             found = self._index[key] = len(self.stacks)
             self.stacks.append(key)
         rss, anon = _memory()
-        self.samples.append((time.perf_counter() - self.t0, rss, anon, found))
-        self.kept.append(self._malloc.read())
+        now = time.perf_counter()
+        self.samples.append((now - self.t0, rss, anon, found))
+        self.kept.append(self._malloc_kept(now, anon))
         marker = bytearray(MARKER)  # the tick's place in the capture (see native_capture.scan)
         del marker
+
+    def _malloc_kept(self, now: float, anon: int | None) -> int | None:
+        """Freed memory malloc keeps resident, read at the ticks that may be the peak's: resident
+        memory near the most seen so far. A reading costs what malloc's heaps hold (mallinfo
+        walks the free chunks; mincore the pages): in a heap of millions of objects a reading
+        took tens of milliseconds, a tick ten. So the next reading waits twenty times as long as
+        the last took, whatever the ticks: at most a twentieth of the time (a core's, and the
+        arenas' locks)."""
+        if anon is not None:
+            if anon < self._anon_max * _NEAR_MAX:
+                return None
+            self._anon_max = max(self._anon_max, anon)
+        if now < self._next_read:
+            return None
+        kept = self._malloc.read()
+        self._next_read = time.perf_counter() + _READ_SHARE * (time.perf_counter() - now)
+        return kept
 
     def stop(self) -> None:
         """Stop ticking, with one last tick: a peak after the last tick still has one after it."""
@@ -441,6 +461,14 @@ class LineTicks(threading.Thread):
         if self.is_alive():
             self.join()
         self._tick()
+
+
+#: How far from the peak's tick a reading of malloc's free memory may be (ticks of TICK seconds).
+_KEPT_TICKS = 20
+#: A tick reads malloc's free memory when its resident memory is this share of the most seen.
+_NEAR_MAX = 0.98
+#: ... and no sooner after the last reading than this many times the time that reading took.
+_READ_SHARE = 20
 
 
 def _memory() -> tuple[int | None, int | None]:
@@ -1012,9 +1040,15 @@ class _Reader:
             notes=tuple(self.notes), exact=scan.exact, malloc_kept=kept)
 
     def _kept(self, tick: int) -> int | None:
-        """Freed memory malloc held at the high-water mark, above what it held at the start."""
+        """Freed memory malloc held at the high-water mark, above what it held at the start: the
+        readings nearest it on either side (the ticks read it near the most resident memory
+        only, :meth:`LineTicks._malloc_kept`), within :data:`_KEPT_TICKS` ticks."""
         kept = getattr(self.ticks, "kept", [])
-        around = [kept[i] for i in (tick - 1, tick) if 0 <= i < len(kept) and kept[i] is not None]
+        before = next((kept[i] for i in range(min(tick, len(kept) - 1), max(-1, tick - _KEPT_TICKS), -1)
+                       if kept[i] is not None), None)
+        after = next((kept[i] for i in range(max(0, tick), min(len(kept), tick + _KEPT_TICKS))
+                      if kept[i] is not None), None)
+        around = [k for k in (before, after) if k is not None]
         if not around:
             return None
         first = next((k for k in kept if k is not None), 0)

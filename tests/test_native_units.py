@@ -206,3 +206,43 @@ def test_a_peak_round_trips_through_json() -> None:
     again = native.NativePeak.from_dict(peak.to_dict())
     assert again == peak and again.coverage == 0.5
     assert list(native.churn_findings(peak.totals, minimum=1)) == list(peak.totals)  # 50 allocated, 10 held
+
+
+class _SlowReading:
+    """A MallocTicker whose reading takes ``cost`` seconds (a heap of millions of chunks)."""
+
+    def __init__(self, cost: float) -> None:
+        self.cost, self.reads = cost, 0
+
+    def read(self) -> int:
+        import time
+
+        time.sleep(self.cost)
+        self.reads += 1
+        return self.reads
+
+
+def test_malloc_is_read_near_the_most_resident_memory_and_at_most_a_twentieth_of_the_time() -> None:
+    import time
+
+    ticks = native.LineTicks(0)
+    ticks._malloc = slow = _SlowReading(0.005)  # type: ignore[assignment]
+    now = time.perf_counter()
+    assert ticks._malloc_kept(now, 100 << 20) == 1  # the most so far: read
+    # the next reading waits twenty times what this one took (5 ms: 0.1 s), whatever the ticks
+    assert ticks._malloc_kept(time.perf_counter() + 0.01, 101 << 20) is None
+    later = time.perf_counter() + 0.2
+    assert ticks._malloc_kept(later, 80 << 20) is None  # far below the most seen: not the peak's tick
+    assert ticks._malloc_kept(later, 99 << 20) == 2  # within 2 % of it: read
+    assert slow.reads == 2
+
+
+def test_the_peaks_malloc_reading_is_the_nearest_on_either_side_within_reach() -> None:
+    reader = native._Reader.__new__(native._Reader)
+    kept: list[int | None] = [10, None, None, 50, None, None, 70] + [None] * 30
+    reader.ticks = type("Ticks", (), {"kept": kept})()
+    assert reader._kept(4) == 40  # min(50, 70) - the first reading (10)
+    assert reader._kept(3) == 40
+    assert reader._kept(5) == 40  # no reading on the ticks beside it: the nearest ones
+    assert reader._kept(6) == 60
+    assert reader._kept(6 + native._KEPT_TICKS + 1) is None  # nothing within reach
