@@ -607,6 +607,9 @@ _READ_ELSEWHERE = ("import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.n
 _LEAKHUNT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Seconds between two looks at the second process while waiting for it.
 _POLL = 0.05
+#: Seconds the second process may go without CPU time, once told to read, before it is given up
+#: as stuck and the capture is read in the run's own process.
+_STALL = 60.0
 
 
 class ReaderProcess:
@@ -726,17 +729,25 @@ class CaptureRead:
 
         if self._proc is not None and self._dir is not None:
             said = ""
+            progress = _Progress(self._proc.pid)
             while self._proc.poll() is None:
                 said = self._forward(status, said)
                 try:
                     self._proc.wait(_POLL)
                 except subprocess.TimeoutExpired:
                     pass
+                if progress.stalled():
+                    self._proc.kill()
+                    self._proc.wait()
+                    self.failed = (f"the second process reading it used no CPU time for {_STALL:g} s "
+                                   "(stuck; stopped)")
+                    break
             out = os.path.join(self._dir, "peak.pickle")
-            if self._proc.returncode == 0 and os.path.exists(out):
+            if self.failed is None and self._proc.returncode == 0 and os.path.exists(out):
                 with open(out, "rb") as f:
                     return self.recorder._finished(pickle.load(f))
-            self.failed = f"the second process reading it ended with status {self._proc.returncode}{self._stderr()}"
+            if self.failed is None:
+                self.failed = f"the second process reading it ended with status {self._proc.returncode}{self._stderr()}"
         peak = self.recorder.analyse(top=self.top, status=status, native_budget=self.native_budget,
                                      peak_rss=self.peak_rss)
         return replace(peak, notes=peak.notes + (f"memray's capture was read in this process: {self.failed}",))
@@ -775,6 +786,35 @@ class CaptureRead:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+
+class _Progress:
+    """Is a process reading memray's capture still at work? Reading is all CPU; a process that
+    used none for :data:`_STALL` seconds is stuck (a reader waiting on something that will
+    not come), and the run must not wait for it for ever."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.cpu: float | None = None
+        self.since = time.monotonic()
+
+    def stalled(self) -> bool:
+        cpu = _cpu_seconds(self.pid)
+        now = time.monotonic()
+        if cpu is None or cpu != self.cpu:
+            self.cpu, self.since = cpu, now
+            return False
+        return now - self.since > _STALL
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        import psutil
+
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
+    except Exception:  # noqa: BLE001 - unknown: never taken for a stall
+        return None
 
 
 def read_in_child(directory: str, parent: int) -> None:

@@ -328,6 +328,41 @@ os.kill(os.getpid(), signal.SIGKILL)  # the run's process dies without reading t
 """
 
 
+STUCK = """
+import numpy as np
+from leakhunt import native
+
+import sys
+native._STALL = 1.0
+native._READ_ELSEWHERE = {
+    "stuck": "import time; time.sleep(120)",  # a reader stuck on something, using no CPU
+    "busy": "import time\\nt = time.time()\\nwhile time.time() - t < 3: pass",  # at work for 3 s, then no result
+}[sys.argv[1]]
+recorder = native.NativeRecorder().start()
+kept = np.ones(30 * 1024 * 1024 // 8)  # line 12
+recorder.stop()
+reading = recorder.analyse_elsewhere()
+peak = reading.result()
+assert reading._proc.returncode is not None  # stopped, not left sleeping
+assert peak.sites[0].line == 12, peak.sites
+print(peak.notes[-1])
+recorder.close()
+"""
+
+
+@pytest.mark.parametrize("how", ["stuck", "busy"])
+def test_a_second_process_stuck_without_cpu_time_is_stopped_and_the_capture_read_here(tmp_path: Path,
+                                                                                       how: str) -> None:
+    write(tmp_path / "stuck.py", STUCK)
+    proc = subprocess.run([sys.executable, "stuck.py", how], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=100)
+    assert proc.returncode == 0, proc.stderr
+    if how == "stuck":
+        assert "used no CPU time for 1 s (stuck; stopped)" in proc.stdout, proc.stdout
+    else:  # three seconds of work are not a stall: it ended on its own
+        assert "the second process reading it ended with status 0" in proc.stdout, proc.stdout
+
+
 UNUSED = """
 import os, sys
 from leakhunt import native
