@@ -571,12 +571,11 @@ class NativeRecorder:
         return self._finished(reader.read())
 
     def analyse_elsewhere(self, *, top: int = 10, native_budget: float | None = None,
-                          peak_rss: int | None = None, ready: ReaderProcess | None = None) -> CaptureRead:
+                          peak_rss: int | None = None) -> CaptureRead:
         """Start reading the capture in a second process (:class:`CaptureRead`), the arguments as
-        for :meth:`analyse`; its ``result()`` is the same :class:`NativePeak`. ``ready``: a
-        :class:`ReaderProcess` started before the recording, used when it is still waiting."""
+        for :meth:`analyse`; its ``result()`` is the same :class:`NativePeak`."""
         assert self.path is not None and self.ticks is not None
-        return CaptureRead(self, top=top, native_budget=self._budget(native_budget), peak_rss=peak_rss).start(ready)
+        return CaptureRead(self, top=top, native_budget=self._budget(native_budget), peak_rss=peak_rss).start()
 
     def _budget(self, native_budget: float | None) -> float:
         return native_budget if native_budget is not None else max(0.2, 0.05 * self.seconds)
@@ -600,6 +599,7 @@ class NativeRecorder:
 
 #: The second process's program (:class:`CaptureRead`): leakhunt's own directory first, so the
 #: same leakhunt reads the capture whatever the working directory holds.
+#: leakhunt.probes._SKIP_CHILD_MARKERS names it, so ``--children`` never counts it as the script's.
 _READ_ELSEWHERE = ("import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.native import read_in_child; "
                    "read_in_child(sys.argv[2], int(sys.argv[3]))")
 #: The directory leakhunt is imported from, made absolute when this module loads (before the
@@ -613,12 +613,15 @@ _STALL = 60.0
 
 
 class ReaderProcess:
-    """The second Python process of :class:`CaptureRead`, started before the script runs: its
-    interpreter, memray and leakhunt's reader are loaded while the script runs, not after it
-    returns (a third of a second on an empty script). It waits on a pipe, at no cost, for the
-    word to read (:meth:`go`); closing the pipe unread (:meth:`discard`, or this process's end)
-    ends it. Started before the run's measurement, it is one of the children that were there
-    before, as the outside sampler is, never the script's."""
+    """The second Python process of :class:`CaptureRead`. It loads memray and leakhunt's reader,
+    then waits on a pipe for the word to read (:meth:`go`); closing the pipe unread
+    (:meth:`discard`, or this process's end) ends it.
+
+    It is started when the script has returned, never before: started ahead, to load while the
+    script runs (a third of a second of the time after it, on an empty script), it was the
+    script's child, and a script that waits for all its children (``os.wait()`` until
+    ``ChildProcessError``) waited for it for ever (tests/test_native.py). A reader loaded ahead
+    would have to be nobody's child, as the outside sampler is (:mod:`leakhunt.outside`)."""
 
     def __init__(self) -> None:
         self.proc: Any = None
@@ -638,11 +641,6 @@ class ReaderProcess:
         except OSError as exc:
             self.failed = f"a second process could not start ({exc})"
         return self
-
-    def waiting(self) -> bool:
-        """Started, and still waiting for its capture."""
-        return self.proc is not None and self.proc.poll() is None and self.proc.stdin is not None \
-            and not self.proc.stdin.closed
 
     def go(self) -> None:
         """Read the capture its directory's spec names."""
@@ -691,14 +689,13 @@ class CaptureRead:
         self._dir: str | None = None
         self._peak: NativePeak | None = None
 
-    def start(self, ready: ReaderProcess | None = None) -> CaptureRead:
-        """Hand the capture to ``ready`` (a :class:`ReaderProcess` started ahead) if it is still
-        waiting, else to a second process started now."""
+    def start(self) -> CaptureRead:
+        """Hand the capture to a second process (:class:`ReaderProcess`)."""
         import pickle
 
         ticks = self.recorder.ticks
         assert ticks is not None
-        process = ready if ready is not None and ready.waiting() else ReaderProcess().start()
+        process = ReaderProcess().start()
         self._dir = process.directory
         if process.proc is None or self._dir is None:
             self.failed = process.failed or "a second process could not start"
@@ -825,7 +822,7 @@ def read_in_child(directory: str, parent: int) -> None:
     from types import SimpleNamespace
 
     _end_with_parent(directory, parent)
-    import memray  # noqa: F401 - loaded while waiting (ReaderProcess): not after the script
+    import memray  # noqa: F401 - loaded before the word to read (ReaderProcess)
 
     from leakhunt import native_capture  # noqa: F401
 

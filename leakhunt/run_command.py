@@ -571,15 +571,6 @@ class _Tracer:
         self._native: Any = None
         self._read = False
         self._peak_rss: int | None = None
-        # the process that will read memray's capture, started (and loaded) while the script runs;
-        # made here, before the run's measurement starts, so it is no child of the script's
-        self._reader: Any = self._reader_ahead() if self.backend == "native" else None
-
-    @staticmethod
-    def _reader_ahead() -> Any:
-        from leakhunt.native import ReaderProcess
-
-        return ReaderProcess().start()
 
     def start(self) -> None:
         if self.backend == "native":
@@ -588,7 +579,6 @@ class _Tracer:
             try:
                 self.recorder = NativeRecorder(keep=self.keep_capture).start()
             except NativeUnavailable as exc:
-                self._discard_reader()
                 self.backend = "tracemalloc"
                 self.note = f"the native backend cannot record here ({exc}): traced with tracemalloc instead"
                 self._warn()
@@ -617,13 +607,10 @@ class _Tracer:
         self._peak_rss = peak_rss
         if self.recorder is None:
             return
-        reader, self._reader = self._reader, None
         try:
-            self._reading = self.recorder.analyse_elsewhere(top=max(self.top, 10), peak_rss=peak_rss, ready=reader)
+            self._reading = self.recorder.analyse_elsewhere(top=max(self.top, 10), peak_rss=peak_rss)
         except Exception:  # noqa: BLE001 - read here instead (native_peak)
             self._reading = None
-            if reader is not None:
-                reader.discard()
 
     def peak_source(self) -> Any:
         """What the judgement reads the peak's sites from: memray's peak (read when first asked
@@ -650,13 +637,7 @@ class _Tracer:
             print(f"{PROG}: could not read memray's capture: {type(exc).__name__}: {exc}", file=self.stderr)
         return self._native
 
-    def _discard_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.discard()
-            self._reader = None
-
     def close(self) -> None:
-        self._discard_reader()
         if self.recorder is not None:
             self.recorder.close()
         if self._handle is not None:

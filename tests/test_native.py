@@ -222,10 +222,7 @@ recorder = native.NativeRecorder().start()
 kept = np.ones(30 * 1024 * 1024 // 8)  # line 6
 recorder.stop()
 here = recorder.analyse()
-ready = native.ReaderProcess().start()  # started ahead, as leakhunt run does
-reading = recorder.analyse_elsewhere(ready=ready)
-assert reading._proc is ready.proc
-there = reading.result()
+there = recorder.analyse_elsewhere().result()
 assert [(s.line, s.size) for s in there.sites] == [(s.line, s.size) for s in here.sites], (there.sites, here.sites)
 assert there.sites[0].line == 6 and there.explained == here.explained and there.notes == here.notes
 native._READ_ELSEWHERE = "import sys; sys.exit(3)"  # a second process that fails
@@ -407,3 +404,57 @@ def test_the_second_process_ends_when_the_run_that_started_it_dies(tmp_path: Pat
         time.sleep(0.1)
     assert not os.path.exists(directory), "the second process's files outlived the run"
     assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+# The reader is leakhunt's, never the script's: started after the script returned (see
+# leakhunt.native.ReaderProcess), never counted by --children, never left behind.
+
+WAITS_FOR_ALL = """
+import os
+if os.fork() == 0:
+    os._exit(0)
+while True:  # wait for every child: ChildProcessError once there is none left
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+print("all reaped")
+"""
+
+
+def test_a_script_that_waits_for_all_its_children_is_not_kept_waiting_by_the_reader(tmp_path: Path) -> None:
+    # a reader started before the script (to load while it ran) hung this script for ever
+    write(tmp_path / "waits.py", WAITS_FOR_ALL)
+    proc = subprocess.run([sys.executable, "-m", "leakhunt.cli", "run", "--trace=native", "--no-status", "waits.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "all reaped" in proc.stdout
+
+
+INTERRUPTED = """
+import os, signal, time
+os.killpg(os.getpgid(0), signal.SIGINT)  # Ctrl-C: the terminal interrupts the whole foreground group
+time.sleep(5)
+"""
+
+
+def test_ctrl_c_in_the_script_still_reads_the_capture_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    write(tmp_path / "interrupted.py", INTERRUPTED)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "leakhunt.cli", "run", "--trace=native", "--no-status", "--json",
+                           "r.json", "interrupted.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TMPDIR": str(tmp)}, start_new_session=True)
+    assert proc.returncode == 130, proc.stderr
+    assert "KeyboardInterrupt" in proc.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["native"] is not None  # the capture was read
+    assert not list(tmp.glob("leakhunt-read-*")), "a reader's directory outlived the run"
+
+
+def test_children_does_not_count_the_reader_as_the_scripts_child(tmp_path: Path) -> None:
+    write(tmp_path / "alone.py", "kept = bytearray(4 << 20)\n")  # no child of its own
+    proc = leakhunt("run", "--trace=native", "--children", "--json", "r.json", "alone.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["trace_backend"] == "native"
+    assert not data["children_peak"], data["children_peak"]  # the reader is leakhunt's, never the script's
