@@ -443,8 +443,8 @@ class LineTicks(threading.Thread):
         memory near the most seen so far. A reading costs what malloc's heaps hold (mallinfo
         walks the free chunks; mincore the pages): in a heap of millions of objects a reading
         took tens of milliseconds, a tick ten. So the next reading waits twenty times as long as
-        the last took, whatever the ticks: at most a twentieth of the time (a core's, and the
-        arenas' locks)."""
+        the last took, whatever the ticks (at most a twentieth of the time, a core's and the
+        arenas' locks), but never longer than the peak looks for one (:data:`_KEPT_TICKS`)."""
         if anon is not None:
             if anon < self._anon_max * _NEAR_MAX:
                 return None
@@ -452,7 +452,10 @@ class LineTicks(threading.Thread):
         if now < self._next_read:
             return None
         kept = self._malloc.read()
-        self._next_read = time.perf_counter() + _READ_SHARE * (time.perf_counter() - now)
+        # never longer than the reach of the peak's look for a reading (Reader._kept): a costly
+        # reading is then taken more often than a twentieth of the time, but the peak has one
+        wait = min(_READ_SHARE * (time.perf_counter() - now), 0.9 * _KEPT_TICKS * self.interval)
+        self._next_read = time.perf_counter() + wait
         return kept
 
     def stop(self) -> None:

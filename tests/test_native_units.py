@@ -237,6 +237,18 @@ def test_malloc_is_read_near_the_most_resident_memory_and_at_most_a_twentieth_of
     assert slow.reads == 2
 
 
+def test_a_costly_malloc_reading_still_leaves_one_within_the_peaks_reach() -> None:
+    import time
+
+    ticks = native.LineTicks(0)
+    ticks._malloc = slow = _SlowReading(0.05)  # type: ignore[assignment]
+    assert ticks._malloc_kept(time.perf_counter(), 100 << 20) == 1
+    # twenty times 50 ms would be a second: the wait is cut to the reach of the peak's look
+    reach = native._KEPT_TICKS * ticks.interval
+    assert ticks._malloc_kept(time.perf_counter() + reach, 100 << 20) == 2
+    assert slow.reads == 2
+
+
 def test_the_peaks_malloc_reading_is_the_nearest_on_either_side_within_reach() -> None:
     reader = native._Reader.__new__(native._Reader)
     kept: list[int | None] = [10, None, None, 50, None, None, 70] + [None] * 30
