@@ -395,8 +395,9 @@ def test_the_second_process_ends_when_the_run_that_started_it_dies(tmp_path: Pat
     import time
 
     write(tmp_path / "orphaned.py", ORPHANED)
+    # (its own temporary directory: the killed run's capture is left where the test cleans up)
     proc = subprocess.run([sys.executable, "orphaned.py", str(tmp_path)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)})
     pid, directory = proc.stdout.split()
     for _ in range(100):  # it notices within a fifth of a second; allow ten
         if not os.path.exists(directory) and not os.path.exists(f"/proc/{pid}"):
