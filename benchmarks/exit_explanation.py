@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from native_cost import ROOT, SCRIPTS, SMALL  # noqa: E402  (the same scripts and sizes)
+from native_cost import ROOT, SCRIPTS, SMALL, chosen_scripts  # noqa: E402  (the same scripts and sizes)
 
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
 
@@ -114,10 +114,7 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print the N costliest functions of the judgement (cProfile)")
     args = parser.parse_args()
-    names = [n for n in args.scripts.split(",") if n]
-    unknown = [n for n in names if n not in SCRIPTS]
-    if unknown:
-        parser.error(f"--scripts: unknown {', '.join(unknown)}; choose from {', '.join(SCRIPTS)}")
+    names = chosen_scripts(parser, args.scripts)
     if args.profile < 0:
         parser.error(f"--profile must be 0 or more (got {args.profile})")
     print("| script | run | judgement at exit (CPU) | chunks | placed by the forward walks | searched backwards "

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from native_cost import SCRIPTS, SMALL  # noqa: E402  (the same scripts and sizes)
+from native_cost import SCRIPTS, SMALL, chosen_scripts  # noqa: E402  (the same scripts and sizes)
 
 from leakhunt.units import format_size  # noqa: E402
 
@@ -62,10 +62,7 @@ def main() -> None:
     parser.add_argument("--scripts", default=",".join(SCRIPTS))
     parser.add_argument("--small", action="store_true")
     args = parser.parse_args()
-    names = [n for n in args.scripts.split(",") if n]
-    unknown = [n for n in names if n not in SCRIPTS]
-    if unknown:
-        parser.error(f"--scripts: unknown {', '.join(unknown)}; choose from {', '.join(SCRIPTS)}")
+    names = chosen_scripts(parser, args.scripts)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for name in names:

@@ -32,7 +32,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from native_cost import SCRIPTS  # noqa: E402 - the same scripts
+from native_cost import SCRIPTS, chosen_scripts  # noqa: E402 - the same scripts
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -83,10 +83,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scripts", default="polars_arrow_join,pandas_arrow_parquet,pipeline")
     args = parser.parse_args()
-    names = [n for n in args.scripts.split(",") if n]
-    unknown = [n for n in names if n not in SCRIPTS]
-    if unknown:
-        parser.error(f"--scripts: unknown {', '.join(unknown)}; choose from {', '.join(SCRIPTS)}")
+    names = chosen_scripts(parser, args.scripts)
     if args.rounds < 1:
         parser.error(f"--rounds must be 1 or more (got {args.rounds})")
     print(f"memray's reader on `memray run --native` captures, with and without leakhunt's allocator switch "

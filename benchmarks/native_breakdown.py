@@ -35,7 +35,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from native_cost import SCRIPTS, compile_leakhunt  # noqa: E402 - the same scripts, the same bytecode
+from native_cost import SCRIPTS, chosen_scripts, compile_leakhunt  # noqa: E402 - the same scripts, the same bytecode
 
 #: memray's reader on a kept capture, each part timed in CPU seconds (a fresh process: the
 #: symbol tables memray's reader loads are cached per process).
@@ -105,10 +105,7 @@ def main() -> None:
     parser.add_argument("--scripts", default="import_heavy,pipeline,pandas_arrow_parquet,polars_arrow_join",
                         help=f"comma-separated, of: {', '.join(SCRIPTS)}")
     args = parser.parse_args()
-    names = [n.strip() for n in args.scripts.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SCRIPTS]
-    if unknown:
-        parser.error(f"unknown script {unknown[0]!r}: expected one of {', '.join(SCRIPTS)}")
+    names = chosen_scripts(parser, args.scripts)
     compiled = compile_leakhunt()
     rows: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="leakhunt-native-breakdown-") as tmp:

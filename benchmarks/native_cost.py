@@ -88,6 +88,16 @@ def _figures(mode: str, record: dict) -> dict[str, float]:
             "snapshot_count": trace.get("snapshots", 0)}
 
 
+def chosen_scripts(parser: argparse.ArgumentParser, text: str) -> list[str]:
+    """The scripts a ``--scripts`` option names (comma-separated); an unknown name is an error
+    that names it and the accepted ones."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCRIPTS]
+    if unknown:
+        parser.error(f"--scripts: unknown script {unknown[0]!r}: expected one of {', '.join(SCRIPTS)}")
+    return names
+
+
 def compile_leakhunt() -> str:
     """Compile leakhunt's modules to bytecode (into their ``__pycache__``), as an install does."""
     ok = compileall.compile_dir(str(ROOT / "leakhunt"), quiet=1)
@@ -149,10 +159,7 @@ def main() -> None:
     parser.add_argument("--skip-tracemalloc", default="object_heavy",
                         help="scripts not run under tracemalloc (comma-separated; default object_heavy)")
     args = parser.parse_args()
-    names = [n.strip() for n in args.scripts.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SCRIPTS]
-    if unknown:
-        parser.error(f"unknown script {unknown[0]!r}: expected one of {', '.join(SCRIPTS)}")
+    names = chosen_scripts(parser, args.scripts)
     skip = {n.strip() for n in args.skip_tracemalloc.split(",") if n.strip()}
     compiled = compile_leakhunt()
     results = bench(names, args.rounds, args.small, skip)

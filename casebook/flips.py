@@ -56,7 +56,7 @@ def substitute(result: CaseResult, stand_ins: Mapping[str, str]) -> CaseResult:
     return _replace(result, results=tuple(measured))
 
 
-#: Runs of each variant when a noisy reading is measured again (see :func:`_timed_again`).
+#: Runs of each variant when a noisy reading is measured again (see :func:`_measured_again`).
 TIMED_RUNS = 3
 
 
@@ -121,7 +121,7 @@ def check_flips(case: Case, size: str = "test", *, jobs: int = 1) -> list[FlipOu
             after, evidence_after = _outcome(substitute(remeasured, claim.flip.variants), claim)
             out.append(FlipOutcome(claim, before, after, before_evidence, evidence_after, timed=timed,
                                    reads=reads))
-    return [_timed_again(case, size, o, jobs=jobs) for o in out]
+    return [_measured_again(case, size, o, jobs=jobs) for o in out]
 
 
 def _noisy(o: FlipOutcome) -> bool:
@@ -132,7 +132,7 @@ def _noisy(o: FlipOutcome) -> bool:
     return "inconclusive" in (o.before, o.after)
 
 
-def _timed_again(case: Case, size: str, o: FlipOutcome, *, jobs: int) -> FlipOutcome:
+def _measured_again(case: Case, size: str, o: FlipOutcome, *, jobs: int) -> FlipOutcome:
     """``o`` again from the median of :data:`TIMED_RUNS` runs of each variant it reads, when one run
     may have misread it (:func:`_noisy`). One run of a second or less moves a CPU time by more
     than the claims' margins (row_buffer's Solution A read 0.8x and 1.6x its writer's time in two

@@ -610,65 +610,9 @@ _READ_ELSEWHERE = ("import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.n
 _LEAKHUNT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Seconds between two looks at the second process while waiting for it.
 _POLL = 0.05
-#: Seconds the second process may go without CPU time, once told to read, before it is given up
+#: Seconds the second process may go without CPU time before it is given up
 #: as stuck and the capture is read in the run's own process.
 _STALL = 60.0
-
-
-class ReaderProcess:
-    """The second Python process of :class:`CaptureRead`. It loads memray and leakhunt's reader,
-    then waits on a pipe for the word to read (:meth:`go`); closing the pipe unread
-    (:meth:`discard`, or this process's end) ends it.
-
-    It is started when the script has returned, never before: started ahead, to load while the
-    script runs (a third of a second of the time after it, on an empty script), it was the
-    script's child, and a script that waits for all its children (``os.wait()`` until
-    ``ChildProcessError``) waited for it for ever (tests/test_native.py). A reader loaded ahead
-    would have to be nobody's child, as the outside sampler is (:mod:`leakhunt.outside`)."""
-
-    def __init__(self) -> None:
-        self.proc: Any = None
-        self.directory: str | None = None
-        self.failed: str | None = None
-
-    def start(self) -> ReaderProcess:
-        import subprocess
-
-        self.directory = tempfile.mkdtemp(prefix="leakhunt-read-")
-        try:
-            with open(os.path.join(self.directory, "stderr.txt"), "wb") as err:
-                self.proc = subprocess.Popen([sys.executable, "-c", _READ_ELSEWHERE, _LEAKHUNT_ROOT, self.directory,
-                                              str(os.getpid())],
-                                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
-                                             close_fds=True)
-        except OSError as exc:
-            self.failed = f"a second process could not start ({exc})"
-        return self
-
-    def go(self) -> None:
-        """Read the capture its directory's spec names."""
-        self._send(b"go\n")
-
-    def discard(self) -> None:
-        """End it unused (a run that recorded nothing to read), and delete its directory."""
-        if self.proc is not None and self.proc.stdin is not None and not self.proc.stdin.closed:
-            self._send(b"")
-            try:
-                self.proc.wait(5)
-            except Exception:  # noqa: BLE001 - still busy: it is stopped
-                self.proc.kill()
-                self.proc.wait()
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self.directory = None
-
-    def _send(self, word: bytes) -> None:
-        try:
-            if word:
-                self.proc.stdin.write(word)
-            self.proc.stdin.close()
-        except (OSError, ValueError):
-            pass  # it ended: CaptureRead reads its status
 
 
 class CaptureRead:
@@ -693,25 +637,32 @@ class CaptureRead:
         self._peak: NativePeak | None = None
 
     def start(self) -> CaptureRead:
-        """Hand the capture to a second process (:class:`ReaderProcess`)."""
+        """Hand the capture to a second process, started now: when the script has returned, never
+        before. Started ahead, to load while the script ran (a third of a second of the time after
+        it, on an empty script), it was the script's child, and a script that waits for all its
+        children (``os.wait()`` until ``ChildProcessError``) waited for it for ever
+        (tests/test_native.py). A reader loaded ahead would have to be nobody's child, as the
+        outside sampler is (:mod:`leakhunt.outside`)."""
         import pickle
+        import subprocess
 
         ticks = self.recorder.ticks
         assert ticks is not None
-        process = ReaderProcess().start()
-        self._dir = process.directory
-        if process.proc is None or self._dir is None:
-            self.failed = process.failed or "a second process could not start"
-            process.discard()
-            return self
+        self._dir = tempfile.mkdtemp(prefix="leakhunt-read-")
         spec = {"path": self.recorder.path, "top": self.top, "native_budget": self.native_budget,
                 "native_traces": self.recorder.native_traces, "peak_rss": self.peak_rss,
                 "ticks": {"samples": ticks.samples, "kept": ticks.kept, "stacks": ticks.stacks,
                           "start_rss": ticks.start_rss, "start_anon": ticks.start_anon}}
         with open(os.path.join(self._dir, "spec.pickle"), "wb") as f:
             pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
-        self._proc = process.proc
-        process.go()  # a process that ended meanwhile fails below (its status), and is read here
+        try:
+            with open(os.path.join(self._dir, "stderr.txt"), "wb") as err:
+                self._proc = subprocess.Popen([sys.executable, "-c", _READ_ELSEWHERE, _LEAKHUNT_ROOT, self._dir,
+                                               str(os.getpid())],
+                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                              close_fds=True)
+        except OSError as exc:
+            self.failed = f"a second process could not start ({exc})"
         return self
 
     def result(self, status: Callable[[str], None] | None = None) -> NativePeak:
@@ -825,13 +776,6 @@ def read_in_child(directory: str, parent: int) -> None:
     from types import SimpleNamespace
 
     _end_with_parent(directory, parent)
-    import memray  # noqa: F401 - loaded before the word to read (ReaderProcess)
-
-    from leakhunt import native_capture  # noqa: F401
-
-    if sys.stdin.readline().strip() != "go":  # the run ended without a capture for us
-        shutil.rmtree(directory, ignore_errors=True)
-        return
     with open(os.path.join(directory, "spec.pickle"), "rb") as f:
         spec = pickle.load(f)
 

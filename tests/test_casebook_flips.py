@@ -8,7 +8,7 @@ shared machine moves by up to 160% (``casebook.verdicts.TIME_SPREAD``), and CPU 
 run of a second or less moves further than the spread measured between medians of three runs;
 its flip must still come out decided. When a time claim reads the same both ways, or a memory
 claim reads as inconclusive, the variants it reads are measured again, three runs each, and it is
-judged on their medians (``casebook.flips._timed_again``). A
+judged on their medians (``casebook.flips._measured_again``). A
 claim whose variant needs a library that is not installed is skipped, and says which.
 """
 
@@ -50,19 +50,19 @@ def test_a_time_claim_read_the_same_both_ways_is_measured_again_and_a_dead_flip_
     a flip that changes nothing (Solution A measured in its own place) still reads the same."""
     from dataclasses import replace
 
-    from casebook.flips import FlipOutcome, _timed_again
+    from casebook.flips import FlipOutcome, _measured_again
     from casebook.model import Flip
 
     case = get_case("row_buffer")
     claim = next(c for c in case.claims if "throughput" in c.text)
     dead = replace(claim, flip=Flip("Solution A in its own place", variants={"story_fix": "story_fix"}))
     same = FlipOutcome(dead, "holds", "holds", "one run", "one run", timed=True, reads=("leaky", "story_fix"))
-    again = _timed_again(case, "test", same, jobs=1)
+    again = _measured_again(case, "test", same, jobs=1)
     assert "`story_fix` took" in again.before_evidence  # measured, not the readings it was given
     assert again.before == again.after and again.before_evidence == again.after_evidence
     # Outcomes that differ, or that read no time, are left as they are.
-    assert _timed_again(case, "test", replace(same, after="does not hold"), jobs=1).before_evidence == "one run"
-    assert _timed_again(case, "test", replace(same, timed=False), jobs=1).before_evidence == "one run"
+    assert _measured_again(case, "test", replace(same, after="does not hold"), jobs=1).before_evidence == "one run"
+    assert _measured_again(case, "test", replace(same, timed=False), jobs=1).before_evidence == "one run"
 
 
 def test_a_memory_claim_read_as_inconclusive_is_measured_again_from_medians() -> None:
@@ -71,14 +71,14 @@ def test_a_memory_claim_read_as_inconclusive_is_measured_again_from_medians() ->
     one that came out decided is left as it is."""
     from dataclasses import replace
 
-    from casebook.flips import FlipOutcome, _timed_again
+    from casebook.flips import FlipOutcome, _measured_again
 
     case = get_case("concat_loop")
     claim = next(c for c in case.claims if "batches" in c.text)
     noisy = FlipOutcome(claim, "inconclusive", "does not hold", "one run", "one run", timed=False,
                         reads=("story_fix",))
-    again = _timed_again(case, "test", noisy, jobs=1)
+    again = _measured_again(case, "test", noisy, jobs=1)
     assert again.before_evidence != "one run" and "story_fix" in again.before_evidence
     assert again.before in DECIDED and again.before != again.after, (again.before, again.after)
     decided = replace(noisy, before="holds")
-    assert _timed_again(case, "test", decided, jobs=1).before_evidence == "one run"
+    assert _measured_again(case, "test", decided, jobs=1).before_evidence == "one run"

@@ -360,37 +360,6 @@ def test_a_second_process_stuck_without_cpu_time_is_stopped_and_the_capture_read
         assert "the second process reading it ended with status 0" in proc.stdout, proc.stdout
 
 
-UNUSED = """
-import os, sys
-from leakhunt import native
-
-ready = native.ReaderProcess().start()
-print(ready.proc.pid, ready.directory, flush=True)
-if sys.argv[1] == "discard":
-    ready.discard()  # a run that recorded nothing to read
-    assert ready.proc.returncode == 0, ready.proc.returncode
-else:
-    os._exit(0)  # the run's process ends without a word to it
-"""
-
-
-@pytest.mark.parametrize("how", ["discard", "exit"])
-def test_a_reader_started_ahead_and_never_used_ends_and_leaves_nothing(tmp_path: Path, how: str) -> None:
-    import time
-
-    write(tmp_path / "unused.py", UNUSED)
-    proc = subprocess.run([sys.executable, "unused.py", how], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    pid, directory = proc.stdout.split()
-    for _ in range(100):
-        if not os.path.exists(directory) and not os.path.exists(f"/proc/{pid}"):
-            break
-        time.sleep(0.1)
-    assert not os.path.exists(directory), "the waiting reader's files outlived the run"
-    assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
-
-
 def test_the_second_process_ends_when_the_run_that_started_it_dies(tmp_path: Path) -> None:
     import time
 
@@ -408,7 +377,7 @@ def test_the_second_process_ends_when_the_run_that_started_it_dies(tmp_path: Pat
 
 
 # The reader is leakhunt's, never the script's: started after the script returned (see
-# leakhunt.native.ReaderProcess), never counted by --children, never left behind.
+# leakhunt.native.CaptureRead.start), never counted by --children, never left behind.
 
 WAITS_FOR_ALL = """
 import os
