@@ -230,7 +230,7 @@ def test_malloc_is_read_near_the_most_resident_memory_and_at_most_a_twentieth_of
     now = time.perf_counter()
     assert ticks._malloc_kept(now, 100 << 20) == 1  # the most so far: read
     # the next reading waits twenty times what this one took (5 ms: 0.1 s), whatever the ticks
-    assert ticks._malloc_kept(time.perf_counter() + 0.01, 101 << 20) is None
+    assert ticks._malloc_kept(now + 0.01, 101 << 20) is None  # (the reading ended after now)
     later = time.perf_counter() + 0.2
     assert ticks._malloc_kept(later, 80 << 20) is None  # far below the most seen: not the peak's tick
     assert ticks._malloc_kept(later, 99 << 20) == 2  # within 2 % of it: read
