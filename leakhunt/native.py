@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import gc
 import os
+import select
 import shutil
+import signal
+import struct
 import sys
 import tempfile
 import threading
@@ -573,12 +576,19 @@ class NativeRecorder:
                          native_traces=self.native_traces, peak_rss=peak_rss)
         return self._finished(reader.read())
 
+    def reader_ahead(self) -> CaptureRead:
+        """The second process that will read the capture (:class:`CaptureRead`), launched now:
+        it loads meanwhile and waits for :meth:`analyse_elsewhere`."""
+        return CaptureRead(self).launch()
+
     def analyse_elsewhere(self, *, top: int = 10, native_budget: float | None = None,
-                          peak_rss: int | None = None) -> CaptureRead:
-        """Start reading the capture in a second process (:class:`CaptureRead`), the arguments as
-        for :meth:`analyse`; its ``result()`` is the same :class:`NativePeak`."""
+                          peak_rss: int | None = None, reading: CaptureRead | None = None) -> CaptureRead:
+        """Read the capture in a second process (:class:`CaptureRead`: ``reading``, launched by
+        :meth:`reader_ahead`, or one launched now), the arguments as for :meth:`analyse`; its
+        ``result()`` is the same :class:`NativePeak`."""
         assert self.path is not None and self.ticks is not None
-        return CaptureRead(self, top=top, native_budget=self._budget(native_budget), peak_rss=peak_rss).start()
+        reading = reading if reading is not None else CaptureRead(self).launch()
+        return reading.start(top=top, native_budget=self._budget(native_budget), peak_rss=peak_rss)
 
     def _budget(self, native_budget: float | None) -> float:
         return native_budget if native_budget is not None else max(0.2, 0.05 * self.seconds)
@@ -600,18 +610,30 @@ class NativeRecorder:
         self.stop()
 
 
-#: The second process's program (:class:`CaptureRead`): leakhunt's own directory first, so the
-#: same leakhunt reads the capture whatever the working directory holds.
+#: The second process's program (:class:`CaptureRead`), run after :data:`_DETACH`: leakhunt's own
+#: directory first, so the same leakhunt reads the capture whatever the working directory holds.
 #: leakhunt.probes._SKIP_CHILD_MARKERS names it, so ``--children`` never counts it as the script's.
 _READ_ELSEWHERE = ("import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.native import read_in_child; "
                    "read_in_child(sys.argv[2], int(sys.argv[3]))")
+#: What the second process runs first: it is nobody's child (a launcher forks it and exits, as
+#: the outside sampler's does, leakhunt.outside), so a script that waits for all its children
+#: (``os.wait()`` until ``ChildProcessError``) never waits for it; in a session of its own, so
+#: Ctrl-C in the terminal does not reach it. It says its process id on its stdout.
+_DETACH = ("import os, struct\n"
+           "if os.fork():\n"
+           "    os._exit(0)\n"
+           "os.setsid()\n"
+           "os.write(1, struct.pack('<q', os.getpid()))\n")
+_PID = struct.Struct("<q")
 #: The directory leakhunt is imported from, made absolute when this module loads (before the
 #: target may change the working directory).
 _LEAKHUNT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Seconds between two looks at the second process while waiting for it.
 _POLL = 0.05
-#: Seconds the second process may go without CPU time before it is given up
-#: as stuck and the capture is read in the run's own process.
+#: Seconds for the second process to start and say its id (a busy machine).
+_START_TIMEOUT = 10.0
+#: Seconds the second process may go without CPU time, once handed the capture, before it is
+#: given up as stuck and the capture is read in the run's own process.
 _STALL = 60.0
 
 
@@ -621,48 +643,65 @@ class CaptureRead:
     looks for what keeps memory alive at the script's end meanwhile, on the machine's other core.
     The second process's memory is its own, so this process's readings are not moved by it.
 
-    :meth:`result` waits for it, passing its progress to ``status``; when the second process
-    cannot start or fails, the capture is read here instead and the peak says why, so nothing
-    recorded is lost.
+    :meth:`launch` starts that process, which loads Python, memray and leakhunt's reader and
+    then waits: ``leakhunt run`` launches it before the script runs (a third of a second less
+    after it). :meth:`start` hands it the capture once the recording has stopped; :meth:`result`
+    waits for it, passing its progress to ``status``. When it cannot start, fails or is stuck,
+    the capture is read here instead and the peak says why, so nothing recorded is lost. Unused
+    (:meth:`close`, or this process ending), it ends and deletes what it was given.
     """
 
-    def __init__(self, recorder: NativeRecorder, *, top: int, native_budget: float, peak_rss: int | None) -> None:
+    def __init__(self, recorder: NativeRecorder) -> None:
         self.recorder = recorder
-        self.top = top
-        self.native_budget = native_budget
-        self.peak_rss = peak_rss
         self.failed: str | None = None
-        self._proc: Any = None
+        self.pid: int | None = None
+        self._args: dict[str, Any] = {}
         self._dir: str | None = None
+        self._go: int | None = None  # the write end of its stdin: b"g" hands it the capture
+        self._out: int | None = None  # the read end of its stdout: its pid, then end of file when it ends
+        self._sent = False
+        self._ended = False
         self._peak: NativePeak | None = None
 
-    def start(self) -> CaptureRead:
-        """Hand the capture to a second process, started now: when the script has returned, never
-        before. Started ahead, to load while the script ran (a third of a second of the time after
-        it, on an empty script), it was the script's child, and a script that waits for all its
-        children (``os.wait()`` until ``ChildProcessError``) waited for it for ever
-        (tests/test_native.py). A reader loaded ahead would have to be nobody's child, as the
-        outside sampler is (:mod:`leakhunt.outside`)."""
-        import pickle
+    def launch(self) -> CaptureRead:
+        """Start the second process; it waits for :meth:`start`."""
         import subprocess
 
-        ticks = self.recorder.ticks
-        assert ticks is not None
+        from leakhunt.outside import _read, launch_detached
+
         self._dir = tempfile.mkdtemp(prefix="leakhunt-read-")
-        spec = {"path": self.recorder.path, "top": self.top, "native_budget": self.native_budget,
-                "native_traces": self.recorder.native_traces, "peak_rss": self.peak_rss,
-                "ticks": {"samples": ticks.samples, "kept": ticks.kept, "stacks": ticks.stacks,
-                          "start_rss": ticks.start_rss, "start_anon": ticks.start_anon}}
-        with open(os.path.join(self._dir, "spec.pickle"), "wb") as f:
-            pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
         try:
             with open(os.path.join(self._dir, "stderr.txt"), "wb") as err:
-                self._proc = subprocess.Popen([sys.executable, "-c", _READ_ELSEWHERE, _LEAKHUNT_ROOT, self._dir,
-                                               str(os.getpid())],
-                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                              close_fds=True)
-        except OSError as exc:
+                self._go, self._out = launch_detached([sys.executable, "-c", _DETACH + _READ_ELSEWHERE, _LEAKHUNT_ROOT,
+                                                       self._dir, str(os.getpid())], stderr=err)
+        except (OSError, subprocess.SubprocessError) as exc:
             self.failed = f"a second process could not start ({exc})"
+            return self
+        said = _read(self._out, _PID.size, time.monotonic() + _START_TIMEOUT)
+        if len(said) == _PID.size:
+            self.pid = _PID.unpack(said)[0]
+        return self
+
+    def start(self, *, top: int, native_budget: float, peak_rss: int | None) -> CaptureRead:
+        """Hand the capture to the second process (the recording has stopped); the arguments as
+        for :meth:`NativeRecorder.analyse`."""
+        import pickle
+
+        self._args = {"top": top, "native_budget": native_budget, "peak_rss": peak_rss}
+        if self._go is None or self._dir is None:
+            return self
+        ticks = self.recorder.ticks
+        assert ticks is not None
+        spec = {"path": self.recorder.path, "native_traces": self.recorder.native_traces, **self._args,
+                "ticks": {"samples": ticks.samples, "kept": ticks.kept, "stacks": ticks.stacks,
+                          "start_rss": ticks.start_rss, "start_anon": ticks.start_anon}}
+        try:
+            with open(os.path.join(self._dir, "spec.pickle"), "wb") as f:
+                pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.write(self._go, b"g")
+        except OSError:
+            pass  # it has ended already (its stdin's reader is gone): waiting for it says so
+        self._sent = True
         return self
 
     def result(self, status: Callable[[str], None] | None = None) -> NativePeak:
@@ -676,32 +715,35 @@ class CaptureRead:
 
     def _wait(self, status: Callable[[str], None] | None) -> NativePeak:
         import pickle
-        import subprocess
 
-        if self._proc is not None and self._dir is not None:
+        if self._sent and self._dir is not None:
             said = ""
-            progress = _Progress(self._proc.pid)
-            while self._proc.poll() is None:
+            progress = _Progress(self.pid) if self.pid is not None else None
+            while not self._ended:
                 said = self._forward(status, said)
-                try:
-                    self._proc.wait(_POLL)
-                except subprocess.TimeoutExpired:
-                    pass
-                if progress.stalled():
-                    self._proc.kill()
-                    self._proc.wait()
+                self._ended = _ended(self._out, _POLL)
+                if not self._ended and progress is not None and progress.stalled():
+                    self._kill()
                     self.failed = (f"the second process reading it used no CPU time for {_STALL:g} s "
                                    "(stuck; stopped)")
                     break
             out = os.path.join(self._dir, "peak.pickle")
-            if self.failed is None and self._proc.returncode == 0 and os.path.exists(out):
+            if self.failed is None and os.path.exists(out):
                 with open(out, "rb") as f:
                     return self.recorder._finished(pickle.load(f))
             if self.failed is None:
-                self.failed = f"the second process reading it ended with status {self._proc.returncode}{self._stderr()}"
-        peak = self.recorder.analyse(top=self.top, status=status, native_budget=self.native_budget,
-                                     peak_rss=self.peak_rss)
+                self.failed = f"the second process reading it ended without a result{self._stderr()}"
+        elif self.failed is None:
+            self.failed = "the second process was never handed the capture"
+        peak = self.recorder.analyse(status=status, **self._args)
         return replace(peak, notes=peak.notes + (f"memray's capture was read in this process: {self.failed}",))
+
+    def _kill(self) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def _forward(self, status: Callable[[str], None] | None, said: str) -> str:
         assert self._dir is not None
@@ -731,12 +773,30 @@ class CaptureRead:
         self._cleanup()
 
     def _cleanup(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+        if self._go is not None:  # one still waiting ends: its stdin is closed
+            os.close(self._go)
+            self._go = None
+        if self._sent and not self._ended:  # one still reading is stopped
+            self._kill()
+        if self._out is not None:
+            os.close(self._out)
+            self._out = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+
+def _ended(fd: int | None, timeout: float) -> bool:
+    """Has the process writing to pipe ``fd`` ended (end of file; what it writes is dropped)?
+    Waits up to ``timeout`` seconds."""
+    if fd is None:
+        return True
+    try:
+        if select.select([fd], [], [], timeout)[0]:
+            return not os.read(fd, 65536)
+    except OSError:
+        return True
+    return False
 
 
 class _Progress:
@@ -769,12 +829,20 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def read_in_child(directory: str, parent: int) -> None:
-    """The second process of :class:`CaptureRead` (started by ``parent``): read the capture its
-    spec names, write the peak, and keep the last status line in a file the first process looks
-    at."""
+    """The second process of :class:`CaptureRead` (launched by ``parent``): load what reading
+    needs, wait to be handed the capture, read it, write the peak, and keep the last status line
+    in a file the first process looks at. Never handed it (``parent`` closed its stdin or is
+    gone), delete what it was given and end."""
     import pickle
     from types import SimpleNamespace
 
+    import memray  # noqa: F401 - loaded while the script runs, not after it
+
+    from leakhunt import native_capture  # noqa: F401 - the same
+
+    if not _handed(parent):
+        shutil.rmtree(directory, ignore_errors=True)
+        return
     _end_with_parent(directory, parent)
     with open(os.path.join(directory, "spec.pickle"), "rb") as f:
         spec = pickle.load(f)
@@ -795,14 +863,35 @@ def read_in_child(directory: str, parent: int) -> None:
     os.replace(target + ".tmp", target)
 
 
+def _handed(parent: int) -> bool:
+    """In the second process: wait on stdin for ``parent`` to hand over the capture (``b"g"``);
+    False when its end of the pipe closes or it is gone."""
+    while True:
+        if select.select([0], [], [], _POLL * 4)[0]:
+            return os.read(0, 1) == b"g"
+        if not _alive(parent):
+            return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass  # another user's process now has that id: taken as alive (its pipe still tells)
+    return True
+
+
 def _end_with_parent(directory: str, parent: int) -> None:
-    """In the second process: when ``parent``, the process that started it, is gone (killed
-    before it read the result, even before this process got here), stop reading and delete what
-    it was given; nobody is left to read it."""
+    """In the second process: when ``parent``, the process that launched it, is gone (killed
+    before it read the result) or has closed its end of the stdin pipe, stop reading and delete
+    what it was given; nobody is left to read it."""
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_POLL * 4)
+        while _alive(parent):
+            if select.select([0], [], [], _POLL * 4)[0] and not os.read(0, 1):
+                break
         shutil.rmtree(directory, ignore_errors=True)
         os._exit(1)
 

@@ -25,8 +25,9 @@ import sys
 import time
 from array import array
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["OutsideSamples", "OutsideSampler"]
+__all__ = ["OutsideSamples", "OutsideSampler", "launch_detached"]
 
 # The sampling process: standard library only (python -I -S: no site, no user paths, no leakhunt;
 # about 10 MiB resident).
@@ -109,21 +110,13 @@ class OutsideSampler:
         if not hasattr(os, "fork") or not os.path.exists(f"/proc/{os.getpid()}/statm"):
             self.note = "no /proc on this system: RSS sampled by a thread of the script"
             return False
-        stop_r, stop_w = os.pipe()
-        out_r, out_w = os.pipe()
         try:
-            launcher = subprocess.Popen(
+            stop_w, out_r = launch_detached(
                 [sys.executable, "-I", "-S", "-c", _LOOP, str(os.getpid()), repr(self.interval), str(self.max_samples)],
-                stdin=stop_r, stdout=out_w, stderr=subprocess.DEVNULL, close_fds=True)
-            launcher.wait(timeout=_START_TIMEOUT)  # it forks the sampler and exits at once
+                stderr=subprocess.DEVNULL)
         except (OSError, subprocess.SubprocessError) as exc:
-            os.close(stop_w)
-            os.close(out_r)
             self.note = f"the sampling process did not start ({exc}): RSS sampled by a thread of the script"
             return False
-        finally:
-            os.close(stop_r)
-            os.close(out_w)
         self._stop_w, self._out_r = stop_w, out_r
         if _read(out_r, 1, time.monotonic() + _START_TIMEOUT) != b"R":
             self._close()
@@ -162,6 +155,31 @@ class OutsideSampler:
             if fd is not None:
                 os.close(fd)
         self._stop_w = self._out_r = None
+
+
+def launch_detached(argv: list[str], *, stderr: Any) -> tuple[int, int]:
+    """Run ``argv``, a program that forks and lets its launcher exit at once (as :data:`_LOOP`
+    does), with pipes for its stdin and stdout: returns (the write end of its stdin, the read end
+    of its stdout). Raises OSError or SubprocessError when it cannot start (the launcher is
+    stopped if it does not exit within :data:`_START_TIMEOUT`)."""
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    try:
+        launcher = subprocess.Popen(argv, stdin=in_r, stdout=out_w, stderr=stderr, close_fds=True)
+        try:
+            launcher.wait(timeout=_START_TIMEOUT)  # it forks and exits at once
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait()
+            raise
+    except BaseException:
+        os.close(in_w)
+        os.close(out_r)
+        raise
+    finally:
+        os.close(in_r)
+        os.close(out_w)
+    return in_w, out_r
 
 
 def _read(fd: int, size: int, deadline: float) -> bytes:

@@ -578,6 +578,8 @@ class _Tracer:
 
             try:
                 self.recorder = NativeRecorder(keep=self.keep_capture).start()
+                # the process that reads the capture after the script: loading meanwhile
+                self._reading = self.recorder.reader_ahead()
             except NativeUnavailable as exc:
                 self.backend = "tracemalloc"
                 self.note = f"the native backend cannot record here ({exc}): traced with tracemalloc instead"
@@ -601,15 +603,18 @@ class _Tracer:
             self.peaks.stop()
 
     def read_meanwhile(self, peak_rss: int | None) -> None:
-        """Start reading memray's capture in a second process; the run's end (polars' purge, what
-        the script kept) is looked at meanwhile. Where that cannot start, :meth:`native_peak`
-        reads it here."""
+        """Hand memray's capture to the second process launched before the script; the run's end
+        (polars' purge, what the script kept) is looked at meanwhile. Where that cannot be,
+        :meth:`native_peak` reads it here."""
         self._peak_rss = peak_rss
         if self.recorder is None:
             return
         try:
-            self._reading = self.recorder.analyse_elsewhere(top=max(self.top, 10), peak_rss=peak_rss)
+            self._reading = self.recorder.analyse_elsewhere(top=max(self.top, 10), peak_rss=peak_rss,
+                                                            reading=self._reading)
         except Exception:  # noqa: BLE001 - read here instead (native_peak)
+            if self._reading is not None:
+                self._reading.close()
             self._reading = None
 
     def peak_source(self) -> Any:
