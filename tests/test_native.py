@@ -467,8 +467,34 @@ def test_ctrl_c_in_the_script_still_reads_the_capture_and_leaves_nothing_behind(
                           env={**os.environ, "TMPDIR": str(tmp)}, start_new_session=True)
     assert proc.returncode == 130, proc.stderr
     assert "KeyboardInterrupt" in proc.stderr
-    assert json.loads((tmp_path / "r.json").read_text())["native"] is not None  # the capture was read
+    native = json.loads((tmp_path / "r.json").read_text())["native"]
+    assert native is not None  # the capture was read, by the reader: Ctrl-C did not reach it
+    assert not any("read in this process" in note for note in native["notes"]), native["notes"]
     assert not list(tmp.glob("leakhunt-read-*")), "a reader's directory outlived the run"
+
+
+LOOKS_FOR_THE_READER = """
+import os, psutil
+me = psutil.Process()
+mine = {p.pid for p in me.children(recursive=True)}
+readers = [p for p in psutil.process_iter(["cmdline"])
+           if "from leakhunt.native import read_in_child" in " ".join(p.info["cmdline"] or ())
+           and str(os.getpid()) in (p.info["cmdline"] or ())]
+assert len(readers) == 1, readers  # launched before the script, for this run
+reader = readers[0]
+assert reader.pid not in mine  # nobody's child: not the script's
+assert os.getsid(reader.pid) != os.getsid(0)  # a session of its own: Ctrl-C does not reach it
+print("reader ready", reader.pid)
+"""
+
+
+def test_the_reader_is_launched_before_the_script_and_is_not_the_scripts(tmp_path: Path) -> None:
+    write(tmp_path / "looks.py", LOOKS_FOR_THE_READER)
+    proc = leakhunt("run", "--trace=native", "--no-status", "--json", "r.json", "looks.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "reader ready" in proc.stdout
+    notes = json.loads((tmp_path / "r.json").read_text())["native"]["notes"]
+    assert not any("read in this process" in note for note in notes), notes
 
 
 def test_children_does_not_count_the_reader_as_the_scripts_child(tmp_path: Path) -> None:
