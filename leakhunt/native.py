@@ -687,6 +687,8 @@ class CaptureRead:
         for :meth:`NativeRecorder.analyse`."""
         import pickle
 
+        from leakhunt.outside import write_to_pipe
+
         self._args = {"top": top, "native_budget": native_budget, "peak_rss": peak_rss}
         if self._go is None or self._dir is None:
             return self
@@ -698,9 +700,11 @@ class CaptureRead:
         try:
             with open(os.path.join(self._dir, "spec.pickle"), "wb") as f:
                 pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.write(self._go, b"g")
-        except OSError:
-            pass  # it has ended already (its stdin's reader is gone): waiting for it says so
+        except OSError:  # no spec (a full disk): it is not handed the capture, and ends at once
+            os.close(self._go)
+            self._go = None
+        else:
+            write_to_pipe(self._go, b"g")  # False: it has ended already; waiting for it says so
         self._sent = True
         return self
 

@@ -1,0 +1,58 @@
+"""The processes leakhunt launches beside the script (the reader of memray's capture,
+leakhunt.native.CaptureRead; the outside sampler, leakhunt.outside) never change what the
+script does and are never left behind, whatever the script does to signals, or wherever the
+run stops. Every run happens in a subprocess; sizes are a few MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from test_run import leakhunt, write  # `python -m leakhunt.cli` in a subprocess
+
+pytest.importorskip("memray")
+pytest.importorskip("psutil")
+if not sys.platform.startswith("linux"):  # pragma: no cover - the outside sampler reads /proc
+    pytest.skip("the launched processes are tested on Linux", allow_module_level=True)
+
+# A script that sets SIGPIPE back to its default action (as CLI scripts do for `| head`), or a
+# handler of its own, and whose helper process then dies (a crash, the OOM killer, a kill):
+# leakhunt's write to it must neither kill the run (status 141, no report) nor call the handler.
+KILLS_A_HELPER = """
+import os, signal, sys, time
+import psutil
+
+if sys.argv[2] == "default":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+else:
+    signal.signal(signal.SIGPIPE, lambda *a: print("the script's SIGPIPE handler was called"))
+me = str(os.getpid())
+for p in psutil.process_iter(["cmdline"]):
+    cl = p.info["cmdline"] or ()
+    reader = "from leakhunt.native import read_in_child" in " ".join(cl)
+    if me in cl and (reader if sys.argv[1] == "reader" else ("-I" in cl and "-S" in cl)):
+        p.kill()
+        p.wait(10)
+        print("killed", sys.argv[1])
+kept = bytearray(4 << 20)
+"""
+
+
+@pytest.mark.parametrize("disposition", ["default", "handler"])
+@pytest.mark.parametrize("helper", ["reader", "sampler"])
+def test_a_helper_that_died_never_sends_sigpipe_to_the_run(tmp_path: Path, helper: str, disposition: str) -> None:
+    write(tmp_path / "kills.py", KILLS_A_HELPER)
+    proc = leakhunt("run", "--trace=native", "--no-status", "--json", "r.json", "kills.py", helper, disposition,
+                    cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert f"killed {helper}" in proc.stdout
+    assert "SIGPIPE handler was called" not in proc.stdout
+    native = json.loads((tmp_path / "r.json").read_text())["native"]
+    if helper == "reader":  # read here instead, and said
+        assert any("read in this process: the second process reading it ended without a result" in note
+                   for note in native["notes"]), native["notes"]
+    assert not list(tmp_path.glob("leakhunt-read-*")) and not list(tmp_path.glob("leakhunt-native-*"))
