@@ -743,11 +743,14 @@ class CaptureRead:
         return replace(peak, notes=peak.notes + (f"memray's capture was read in this process: {self.failed}",))
 
     def _kill(self) -> None:
-        if self.pid is not None:
+        """Stop the second process: once, and only while its stdout is still open, so its id is
+        still its own (an ended one's may be another process's by now: never signalled again)."""
+        if self.pid is not None and not self._ended and not _ended(self._out, 0):
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except OSError:
                 pass
+        self._ended = True
 
     def _forward(self, status: Callable[[str], None] | None, said: str) -> str:
         assert self._dir is not None

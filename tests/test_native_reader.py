@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -56,3 +57,44 @@ def test_a_helper_that_died_never_sends_sigpipe_to_the_run(tmp_path: Path, helpe
         assert any("read in this process: the second process reading it ended without a result" in note
                    for note in native["notes"]), native["notes"]
     assert not list(tmp_path.glob("leakhunt-read-*")) and not list(tmp_path.glob("leakhunt-native-*"))
+
+
+# The reader is stopped by its process id (SIGKILL) when it is stuck or still reading at the
+# end. An id is reused once its process has ended: it is signalled once, while its stdout is
+# still open (it is alive), never again seconds later (the stuck reader was signalled three
+# times: when stuck, and after the capture was read here, in result() and in close()).
+KILLED_ONCE = """
+import os, signal, sys
+from leakhunt import native
+
+native._STALL = 1.0
+native._READ_ELSEWHERE = "import time; time.sleep(120)"  # a reader stuck, using no CPU
+kills = []
+real_kill = os.kill
+def recording_kill(pid, sig):
+    if sig == signal.SIGKILL:
+        kills.append(pid)
+    return real_kill(pid, sig)
+os.kill = recording_kill
+recorder = native.NativeRecorder().start()
+kept = bytearray(4 << 20)
+recorder.stop()
+reading = recorder.analyse_elsewhere()
+if sys.argv[1] == "stuck":
+    print(reading.result().notes[-1])
+reading.close()  # "reading": closed while it still reads
+reading.close()
+recorder.close()
+print(kills == [reading.pid], kills, reading.pid)
+"""
+
+
+@pytest.mark.parametrize("how", ["stuck", "reading"])
+def test_a_reader_is_killed_by_its_id_once_and_only_while_it_lives(tmp_path: Path, how: str) -> None:
+    write(tmp_path / "once.py", KILLED_ONCE)
+    proc = subprocess.run([sys.executable, "once.py", how], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=100)
+    assert proc.returncode == 0, proc.stderr
+    if how == "stuck":
+        assert "used no CPU time for 1 s (stuck; stopped)" in proc.stdout, proc.stdout
+    assert proc.stdout.splitlines()[-1].startswith("True"), proc.stdout
