@@ -677,7 +677,11 @@ class CaptureRead:
         except (OSError, subprocess.SubprocessError) as exc:
             self.failed = f"a second process could not start ({exc})"
             return self
-        said = _read(self._out, _PID.size, time.monotonic() + _START_TIMEOUT)
+        try:
+            said = _read(self._out, _PID.size, time.monotonic() + _START_TIMEOUT)
+        except BaseException:  # Ctrl-C meanwhile: it ends (its stdin closes) and leaves nothing
+            self._cleanup()
+            raise
         if len(said) == _PID.size:
             self.pid = _PID.unpack(said)[0]
         return self

@@ -98,3 +98,46 @@ def test_a_reader_is_killed_by_its_id_once_and_only_while_it_lives(tmp_path: Pat
     if how == "stuck":
         assert "used no CPU time for 1 s (stuck; stopped)" in proc.stdout, proc.stdout
     assert proc.stdout.splitlines()[-1].startswith("True"), proc.stdout
+
+
+# Ctrl-C or an error after the tracer's start and before the script (review finding 3, again
+# with the reader launched ahead): the reader ends at once, not with the process that called
+# record_run, nothing is left in TMPDIR, and memray's tracker is stopped (a second can start).
+STOPPED_BEFORE_THE_SCRIPT = """
+import glob, os, sys, time
+import memray, psutil
+from leakhunt import imports
+from leakhunt.run_command import Target, record_run
+
+def broken(self):
+    raise {error}
+imports.ImportMeter.install = broken
+open("empty.py", "w").close()
+try:
+    record_run(Target(script="empty.py"), trace="native")
+except {error}:
+    print("stopped before the script")
+me = str(os.getpid())
+for _ in range(100):  # its stdin closed: it ends within ten seconds
+    readers = [p.pid for p in psutil.process_iter(["cmdline"])
+               if "from leakhunt.native import read_in_child" in " ".join(p.info["cmdline"] or ())
+               and me in p.info["cmdline"]]
+    left = glob.glob(os.path.join(os.environ["TMPDIR"], "leakhunt-*"))
+    if not readers and not left:
+        break
+    time.sleep(0.1)
+print("readers", readers, "left", left)
+with memray.Tracker(os.path.join(os.environ["TMPDIR"], "again.bin")):
+    print("a second tracker starts")
+"""
+
+
+@pytest.mark.parametrize("error", ["KeyboardInterrupt", "RuntimeError"])
+def test_a_run_stopped_before_the_script_leaves_no_reader_and_no_tracker(tmp_path: Path, error: str) -> None:
+    write(tmp_path / "early.py", STOPPED_BEFORE_THE_SCRIPT.format(error=error))
+    proc = subprocess.run([sys.executable, "early.py"], cwd=tmp_path, capture_output=True, text=True, timeout=100,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped before the script" in proc.stdout
+    assert "readers [] left []" in proc.stdout, proc.stdout
+    assert "a second tracker starts" in proc.stdout
