@@ -618,8 +618,13 @@ _READ_ELSEWHERE = ("import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.n
 #: What the second process runs first: it is nobody's child (a launcher forks it and exits, as
 #: the outside sampler's does, leakhunt.outside), so a script that waits for all its children
 #: (``os.wait()`` until ``ChildProcessError``) never waits for it; in a session of its own, so
-#: Ctrl-C in the terminal does not reach it. It says its process id on its stdout.
-_DETACH = ("import os, struct\n"
+#: Ctrl-C in the terminal does not reach it. It says its process id on its stdout. The working
+#: directory (``python -c``'s first entry on sys.path) is dropped before anything is imported:
+#: the user's modules there (a random.py) must not run in it, nor stand in for the library's.
+_DETACH = ("import sys\n"
+           "if sys.path[:1] == ['']:\n"
+           "    del sys.path[0]\n"
+           "import os, struct\n"
            "if os.fork():\n"
            "    os._exit(0)\n"
            "os.setsid()\n"

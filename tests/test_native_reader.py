@@ -141,3 +141,30 @@ def test_a_run_stopped_before_the_script_leaves_no_reader_and_no_tracker(tmp_pat
     assert "stopped before the script" in proc.stdout
     assert "readers [] left []" in proc.stdout, proc.stdout
     assert "a second tracker starts" in proc.stdout
+
+
+# The reader is `python -c`, whose sys.path starts with the working directory: a module of the
+# user's there named as one of the library's (random.py) ran in the reader (code of the user's
+# run once more, by leakhunt; under `python script.py` it never runs) and broke it (the capture
+# was read in the run's process instead). The run is started as the console script is, from a
+# file elsewhere, so its own sys.path has no working directory either.
+SHADOW = """
+import os
+open(os.path.join(os.path.dirname(os.path.abspath(__file__)), f"ran-in-{os.getpid()}"), "w").close()
+"""
+
+
+def test_the_users_modules_in_the_working_directory_never_run_in_the_reader(tmp_path: Path) -> None:
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    write(work / "random.py", SHADOW)
+    write(elsewhere / "script.py", "kept = bytearray(4 << 20)\n")
+    write(elsewhere / "boot.py", "import sys\nfrom leakhunt.cli import main\nsys.exit(main())\n")
+    proc = subprocess.run([sys.executable, str(elsewhere / "boot.py"), "run", "--trace=native", "--no-status",
+                           "--json", "r.json", str(elsewhere / "script.py")],
+                          cwd=work, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not list(work.glob("ran-in-*")), "the user's random.py ran in leakhunt's reader"
+    notes = json.loads((work / "r.json").read_text())["native"]["notes"]
+    assert not any("read in this process" in note for note in notes), notes
