@@ -892,13 +892,20 @@ def _handed(parent: int) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Is process ``pid`` running? A zombie is not: killed, and not yet reaped by its parent (a
+    harness that kills the run and waits later), while a forked child of the script holds the
+    stdin pipe open, it kept the reader waiting until the reaping."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
         pass  # another user's process now has that id: taken as alive (its pipe still tells)
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc: the pipe still tells
 
 
 def _end_with_parent(directory: str, parent: int) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,41 @@ def test_the_users_modules_in_the_working_directory_never_run_in_the_reader(tmp_
     assert not list(work.glob("ran-in-*")), "the user's random.py ran in leakhunt's reader"
     notes = json.loads((work / "r.json").read_text())["native"]["notes"]
     assert not any("read in this process" in note for note in notes), notes
+
+
+# The run killed before it hands over the capture and not yet reaped by its parent (a harness
+# that kills and waits later), while a forked child of the script holds the reader's stdin
+# open: the zombie was taken as alive, and the reader and its directory stayed until the reaping.
+FORKS_AND_SLEEPS = """
+import os, time
+if os.fork() == 0:
+    time.sleep(15)  # holds the run's pipes, as any forked child does
+    os._exit(0)
+print("forked", flush=True)
+time.sleep(30)
+"""
+
+
+def test_a_killed_run_not_yet_reaped_does_not_keep_the_reader(tmp_path: Path) -> None:
+    import signal
+
+    psutil = pytest.importorskip("psutil")
+    write(tmp_path / "forks.py", FORKS_AND_SLEEPS)
+    run = subprocess.Popen([sys.executable, "-m", "leakhunt.cli", "run", "--trace=native", "--no-status", "forks.py"],
+                           cwd=tmp_path, stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        assert run.stdout is not None and run.stdout.readline().strip() == "forked"
+        os.kill(run.pid, signal.SIGKILL)  # a zombie until run.wait(), below
+        for _ in range(100):
+            readers = [p.pid for p in psutil.process_iter(["cmdline"])
+                       if "from leakhunt.native import read_in_child" in " ".join(p.info["cmdline"] or ())
+                       and str(run.pid) in p.info["cmdline"]]
+            if not readers and not list(tmp_path.glob("leakhunt-read-*")):
+                break
+            time.sleep(0.1)
+        assert not readers, "the reader waited for a killed run's reaping"
+        assert not list(tmp_path.glob("leakhunt-read-*"))
+    finally:
+        run.kill()
+        run.wait()
+        run.stdout.close()
