@@ -618,8 +618,13 @@ _READ_ELSEWHERE = ("import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.n
 #: What the second process runs first: it is nobody's child (a launcher forks it and exits, as
 #: the outside sampler's does, leakhunt.outside), so a script that waits for all its children
 #: (``os.wait()`` until ``ChildProcessError``) never waits for it; in a session of its own, so
-#: Ctrl-C in the terminal does not reach it. It says its process id on its stdout.
-_DETACH = ("import os, struct\n"
+#: Ctrl-C in the terminal does not reach it. It says its process id on its stdout. The working
+#: directory (``python -c``'s first entry on sys.path) is dropped before anything is imported:
+#: the user's modules there (a random.py) must not run in it, nor stand in for the library's.
+_DETACH = ("import sys\n"
+           "if sys.path[:1] == ['']:\n"
+           "    del sys.path[0]\n"
+           "import os, struct\n"
            "if os.fork():\n"
            "    os._exit(0)\n"
            "os.setsid()\n"
@@ -677,7 +682,11 @@ class CaptureRead:
         except (OSError, subprocess.SubprocessError) as exc:
             self.failed = f"a second process could not start ({exc})"
             return self
-        said = _read(self._out, _PID.size, time.monotonic() + _START_TIMEOUT)
+        try:
+            said = _read(self._out, _PID.size, time.monotonic() + _START_TIMEOUT)
+        except BaseException:  # Ctrl-C meanwhile: it ends (its stdin closes) and leaves nothing
+            self._cleanup()
+            raise
         if len(said) == _PID.size:
             self.pid = _PID.unpack(said)[0]
         return self
@@ -686,6 +695,8 @@ class CaptureRead:
         """Hand the capture to the second process (the recording has stopped); the arguments as
         for :meth:`NativeRecorder.analyse`."""
         import pickle
+
+        from leakhunt.outside import write_to_pipe
 
         self._args = {"top": top, "native_budget": native_budget, "peak_rss": peak_rss}
         if self._go is None or self._dir is None:
@@ -698,9 +709,11 @@ class CaptureRead:
         try:
             with open(os.path.join(self._dir, "spec.pickle"), "wb") as f:
                 pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.write(self._go, b"g")
-        except OSError:
-            pass  # it has ended already (its stdin's reader is gone): waiting for it says so
+        except OSError:  # no spec (a full disk): it is not handed the capture, and ends at once
+            os.close(self._go)
+            self._go = None
+        else:
+            write_to_pipe(self._go, b"g")  # False: it has ended already; waiting for it says so
         self._sent = True
         return self
 
@@ -739,11 +752,14 @@ class CaptureRead:
         return replace(peak, notes=peak.notes + (f"memray's capture was read in this process: {self.failed}",))
 
     def _kill(self) -> None:
-        if self.pid is not None:
+        """Stop the second process: once, and only while its stdout is still open, so its id is
+        still its own (an ended one's may be another process's by now: never signalled again)."""
+        if self.pid is not None and not self._ended and not _ended(self._out, 0):
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except OSError:
                 pass
+        self._ended = True
 
     def _forward(self, status: Callable[[str], None] | None, said: str) -> str:
         assert self._dir is not None
@@ -876,13 +892,20 @@ def _handed(parent: int) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Is process ``pid`` running? A zombie is not: killed, and not yet reaped by its parent (a
+    harness that kills the run and waits later), while a forked child of the script holds the
+    stdin pipe open, it kept the reader waiting until the reaping."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
         pass  # another user's process now has that id: taken as alive (its pipe still tells)
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc: the pipe still tells
 
 
 def _end_with_parent(directory: str, parent: int) -> None:

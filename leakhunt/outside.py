@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OutsideSamples", "OutsideSampler", "launch_detached"]
+__all__ = ["OutsideSamples", "OutsideSampler", "launch_detached", "write_to_pipe"]
 
 # The sampling process: standard library only (python -I -S: no site, no user paths, no leakhunt;
 # about 10 MiB resident).
@@ -129,10 +130,7 @@ class OutsideSampler:
         if self._stop_w is None or self._out_r is None:
             return None
         out_r = self._out_r
-        try:
-            os.write(self._stop_w, b"q")
-        except OSError:
-            pass  # it has already ended (the pipe's reader is gone): its samples may still be there
+        write_to_pipe(self._stop_w, b"q")  # False: it has already ended; its samples may still be there
         deadline = time.monotonic() + _STOP_TIMEOUT
         header = _read(out_r, _HEADER.size, deadline)
         samples = None
@@ -180,6 +178,35 @@ def launch_detached(argv: list[str], *, stderr: Any) -> tuple[int, int]:
         os.close(in_r)
         os.close(out_w)
     return in_w, out_r
+
+
+def write_to_pipe(fd: int, data: bytes) -> bool:
+    """Write ``data`` to the pipe ``fd`` of a process leakhunt launched; False when that process
+    has ended (the pipe's reader is gone). Never with SIGPIPE: the script may have set SIGPIPE
+    back to its default action (``signal.signal(SIGPIPE, SIG_DFL)``, for ``| head``) or to a
+    handler of its own, and leakhunt's write to an ended process must neither kill the run nor
+    call the script's handler. SIGPIPE is blocked in this thread for the write, and the one it
+    raised is taken before it is unblocked."""
+    if not hasattr(signal, "pthread_sigmask"):
+        try:
+            os.write(fd, data)
+        except OSError:
+            return False
+        return True
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
+    pending = signal.SIGPIPE in signal.sigpending()
+    try:
+        os.write(fd, data)
+        return True
+    except OSError:
+        return False
+    finally:
+        if not pending and signal.SIGPIPE in signal.sigpending():  # the write's own SIGPIPE
+            if hasattr(signal, "sigtimedwait"):
+                signal.sigtimedwait({signal.SIGPIPE}, 0)
+            else:
+                signal.sigwait({signal.SIGPIPE})
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _read(fd: int, size: int, deadline: float) -> bytes:

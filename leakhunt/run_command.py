@@ -352,12 +352,16 @@ def record_run(
     outside = OutsideSampler(interval)  # RSS read from another process: no gap while C code holds the GIL
     outside.start()
     block.start()
-    tracer.start()
-    window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
-    sampler.start()
-    owner = Owner()
-    restore_sigterm = _write_figures_on_sigterm()
-    imports = ImportMeter().install()  # what the script's imports take: a line of its own
+    try:
+        tracer.start()
+        window = PeakWindow().open()  # the exact peak: the kernel's high-water mark while it is open
+        sampler.start()
+        owner = Owner()
+        restore_sigterm = _write_figures_on_sigterm()
+        imports = ImportMeter().install()  # what the script's imports take: a line of its own
+    except BaseException:
+        tracer.abandon()
+        raise
     try:
         _execute(target, outcome, stderr)
     finally:
@@ -641,6 +645,13 @@ class _Tracer:
         except Exception as exc:  # noqa: BLE001 - a capture we cannot read must not cost the report
             print(f"{PROG}: could not read memray's capture: {type(exc).__name__}: {exc}", file=self.stderr)
         return self._native
+
+    def abandon(self) -> None:
+        """The run stopped before the script (Ctrl-C, an error): memray stops recording, the
+        reader launched for it ends now, not with this process, and nothing is left in TMPDIR."""
+        if self.recorder is not None:
+            self.recorder.stop()
+        self.close()
 
     def close(self) -> None:
         if self.recorder is not None:

@@ -1,0 +1,209 @@
+"""The processes leakhunt launches beside the script (the reader of memray's capture,
+leakhunt.native.CaptureRead; the outside sampler, leakhunt.outside) never change what the
+script does and are never left behind, whatever the script does to signals, or wherever the
+run stops. Every run happens in a subprocess; sizes are a few MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_run import leakhunt, write  # `python -m leakhunt.cli` in a subprocess
+
+pytest.importorskip("memray")
+pytest.importorskip("psutil")
+if not sys.platform.startswith("linux"):  # pragma: no cover - the outside sampler reads /proc
+    pytest.skip("the launched processes are tested on Linux", allow_module_level=True)
+
+# A script that sets SIGPIPE back to its default action (as CLI scripts do for `| head`), or a
+# handler of its own, and whose helper process then dies (a crash, the OOM killer, a kill):
+# leakhunt's write to it must neither kill the run (status 141, no report) nor call the handler.
+KILLS_A_HELPER = """
+import os, signal, sys, time
+import psutil
+
+if sys.argv[2] == "default":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+else:
+    signal.signal(signal.SIGPIPE, lambda *a: print("the script's SIGPIPE handler was called"))
+me = str(os.getpid())
+for p in psutil.process_iter(["cmdline"]):
+    cl = p.info["cmdline"] or ()
+    reader = "from leakhunt.native import read_in_child" in " ".join(cl)
+    if me in cl and (reader if sys.argv[1] == "reader" else ("-I" in cl and "-S" in cl)):
+        p.kill()
+        p.wait(10)
+        print("killed", sys.argv[1])
+kept = bytearray(4 << 20)
+"""
+
+
+@pytest.mark.parametrize("disposition", ["default", "handler"])
+@pytest.mark.parametrize("helper", ["reader", "sampler"])
+def test_a_helper_that_died_never_sends_sigpipe_to_the_run(tmp_path: Path, helper: str, disposition: str) -> None:
+    write(tmp_path / "kills.py", KILLS_A_HELPER)
+    proc = leakhunt("run", "--trace=native", "--no-status", "--json", "r.json", "kills.py", helper, disposition,
+                    cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert f"killed {helper}" in proc.stdout
+    assert "SIGPIPE handler was called" not in proc.stdout
+    native = json.loads((tmp_path / "r.json").read_text())["native"]
+    if helper == "reader":  # read here instead, and said
+        assert any("read in this process: the second process reading it ended without a result" in note
+                   for note in native["notes"]), native["notes"]
+    assert not list(tmp_path.glob("leakhunt-read-*")) and not list(tmp_path.glob("leakhunt-native-*"))
+
+
+# The reader is stopped by its process id (SIGKILL) when it is stuck or still reading at the
+# end. An id is reused once its process has ended: it is signalled once, while its stdout is
+# still open (it is alive), never again seconds later (the stuck reader was signalled three
+# times: when stuck, and after the capture was read here, in result() and in close()).
+KILLED_ONCE = """
+import os, signal, sys
+from leakhunt import native
+
+native._STALL = 1.0
+native._READ_ELSEWHERE = "import time; time.sleep(120)"  # a reader stuck, using no CPU
+kills = []
+real_kill = os.kill
+def recording_kill(pid, sig):
+    if sig == signal.SIGKILL:
+        kills.append(pid)
+    return real_kill(pid, sig)
+os.kill = recording_kill
+recorder = native.NativeRecorder().start()
+kept = bytearray(4 << 20)
+recorder.stop()
+reading = recorder.analyse_elsewhere()
+if sys.argv[1] == "stuck":
+    print(reading.result().notes[-1])
+reading.close()  # "reading": closed while it still reads
+reading.close()
+recorder.close()
+print(kills == [reading.pid], kills, reading.pid)
+"""
+
+
+@pytest.mark.parametrize("how", ["stuck", "reading"])
+def test_a_reader_is_killed_by_its_id_once_and_only_while_it_lives(tmp_path: Path, how: str) -> None:
+    write(tmp_path / "once.py", KILLED_ONCE)
+    proc = subprocess.run([sys.executable, "once.py", how], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=100)
+    assert proc.returncode == 0, proc.stderr
+    if how == "stuck":
+        assert "used no CPU time for 1 s (stuck; stopped)" in proc.stdout, proc.stdout
+    assert proc.stdout.splitlines()[-1].startswith("True"), proc.stdout
+
+
+# Ctrl-C or an error after the tracer's start and before the script (review finding 3, again
+# with the reader launched ahead): the reader ends at once, not with the process that called
+# record_run, nothing is left in TMPDIR, and memray's tracker is stopped (a second can start).
+STOPPED_BEFORE_THE_SCRIPT = """
+import glob, os, sys, time
+import memray, psutil
+from leakhunt import imports
+from leakhunt.run_command import Target, record_run
+
+def broken(self):
+    raise {error}
+imports.ImportMeter.install = broken
+open("empty.py", "w").close()
+try:
+    record_run(Target(script="empty.py"), trace="native")
+except {error}:
+    print("stopped before the script")
+me = str(os.getpid())
+for _ in range(100):  # its stdin closed: it ends within ten seconds
+    readers = [p.pid for p in psutil.process_iter(["cmdline"])
+               if "from leakhunt.native import read_in_child" in " ".join(p.info["cmdline"] or ())
+               and me in p.info["cmdline"]]
+    left = glob.glob(os.path.join(os.environ["TMPDIR"], "leakhunt-*"))
+    if not readers and not left:
+        break
+    time.sleep(0.1)
+print("readers", readers, "left", left)
+with memray.Tracker(os.path.join(os.environ["TMPDIR"], "again.bin")):
+    print("a second tracker starts")
+"""
+
+
+@pytest.mark.parametrize("error", ["KeyboardInterrupt", "RuntimeError"])
+def test_a_run_stopped_before_the_script_leaves_no_reader_and_no_tracker(tmp_path: Path, error: str) -> None:
+    write(tmp_path / "early.py", STOPPED_BEFORE_THE_SCRIPT.format(error=error))
+    proc = subprocess.run([sys.executable, "early.py"], cwd=tmp_path, capture_output=True, text=True, timeout=100,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped before the script" in proc.stdout
+    assert "readers [] left []" in proc.stdout, proc.stdout
+    assert "a second tracker starts" in proc.stdout
+
+
+# The reader is `python -c`, whose sys.path starts with the working directory: a module of the
+# user's there named as one of the library's (random.py) ran in the reader (code of the user's
+# run once more, by leakhunt; under `python script.py` it never runs) and broke it (the capture
+# was read in the run's process instead). The run is started as the console script is, from a
+# file elsewhere, so its own sys.path has no working directory either.
+SHADOW = """
+import os
+open(os.path.join(os.path.dirname(os.path.abspath(__file__)), f"ran-in-{os.getpid()}"), "w").close()
+"""
+
+
+def test_the_users_modules_in_the_working_directory_never_run_in_the_reader(tmp_path: Path) -> None:
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    write(work / "random.py", SHADOW)
+    write(elsewhere / "script.py", "kept = bytearray(4 << 20)\n")
+    write(elsewhere / "boot.py", "import sys\nfrom leakhunt.cli import main\nsys.exit(main())\n")
+    proc = subprocess.run([sys.executable, str(elsewhere / "boot.py"), "run", "--trace=native", "--no-status",
+                           "--json", "r.json", str(elsewhere / "script.py")],
+                          cwd=work, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not list(work.glob("ran-in-*")), "the user's random.py ran in leakhunt's reader"
+    notes = json.loads((work / "r.json").read_text())["native"]["notes"]
+    assert not any("read in this process" in note for note in notes), notes
+
+
+# The run killed before it hands over the capture and not yet reaped by its parent (a harness
+# that kills and waits later), while a forked child of the script holds the reader's stdin
+# open: the zombie was taken as alive, and the reader and its directory stayed until the reaping.
+FORKS_AND_SLEEPS = """
+import os, time
+if os.fork() == 0:
+    time.sleep(15)  # holds the run's pipes, as any forked child does
+    os._exit(0)
+print("forked", flush=True)
+time.sleep(30)
+"""
+
+
+def test_a_killed_run_not_yet_reaped_does_not_keep_the_reader(tmp_path: Path) -> None:
+    import signal
+
+    psutil = pytest.importorskip("psutil")
+    write(tmp_path / "forks.py", FORKS_AND_SLEEPS)
+    run = subprocess.Popen([sys.executable, "-m", "leakhunt.cli", "run", "--trace=native", "--no-status", "forks.py"],
+                           cwd=tmp_path, stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        assert run.stdout is not None and run.stdout.readline().strip() == "forked"
+        os.kill(run.pid, signal.SIGKILL)  # a zombie until run.wait(), below
+        for _ in range(100):
+            readers = [p.pid for p in psutil.process_iter(["cmdline"])
+                       if "from leakhunt.native import read_in_child" in " ".join(p.info["cmdline"] or ())
+                       and str(run.pid) in p.info["cmdline"]]
+            if not readers and not list(tmp_path.glob("leakhunt-read-*")):
+                break
+            time.sleep(0.1)
+        assert not readers, "the reader waited for a killed run's reaping"
+        assert not list(tmp_path.glob("leakhunt-read-*"))
+    finally:
+        run.kill()
+        run.wait()
+        run.stdout.close()
