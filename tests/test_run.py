@@ -116,7 +116,7 @@ def test_trace_shows_the_sites_alive_at_the_peak(tmp_path: Path) -> None:
 
         def spike():
             big = bytearray(120 * 1024 * 1024)       # line 6: the peak
-            time.sleep(0.3)                           # long enough for the sampler to see it
+            time.sleep(1.0)                           # long enough for the sampler to see it, under load too
             return len(big)
 
         spike()
