@@ -53,7 +53,7 @@ from leakhunt.leaf_rows import leaf_dicts
 from leakhunt.frames import FRAMEWORK as _FRAMEWORK_PACKAGES
 from leakhunt.retention import RetentionPath, paths_to
 from leakhunt.settle import something_frozen, thawed
-from leakhunt.sizing import holding
+from leakhunt.sizing import holding, sized_by_getsizeof
 
 __all__ = ["Scope", "Survivors", "survivors", "created_types", "kept_by", "buffer_baseline"]
 
@@ -365,6 +365,14 @@ class _Chunk:
             self.is_import = True  # a module, or its namespace: code loaded
         if type(obj) in PLAIN:  # the common case, without a Holding
             self.python += sys.getsizeof(obj)
+            return
+        if sized_by_getsizeof(type(obj)):  # a function, class, weak reference... (as holding() says)
+            try:
+                self.python += sys.getsizeof(obj)
+            except TypeError:
+                pass
+            if isinstance(obj, types.ModuleType):
+                self.is_import = True
             return
         held = holding(obj)
         if held.size is None:

@@ -189,7 +189,11 @@ class HeapScan:
             if set(map(type, refs)) <= _ATOMIC_TYPES:
                 continue
             if self._want_edges:
-                for obj in part:
+                # only the containers that hold something else than numbers and strings: a
+                # visit of one that does not records nothing (each told in C, without a call
+                # per container: a batch that fails the test above mostly holds such ones)
+                for obj in compress(part, map(not_, map(_ATOMIC_TYPES.issuperset, map(
+                        set, map(map, repeat(type), map(gc.get_referents, part)))))):
                     visit(obj)
             else:
                 # no edges wanted, so no parent to record: what the batch holds is visited (or
