@@ -505,7 +505,7 @@ class _New:
     def __init__(self, scope: Any, scan: HeapScan, min_size: int, decided: _DataNewness | None = None) -> None:
         self.scope = scope
         self.tracked: list[Any] = _tracked(scope, decided)
-        self.ids = {id(o) for o in self.tracked}
+        self.ids = set(map(id, self.tracked))
         self.data_new: dict[int, bool] = {}
         self.sites: dict[int, Site | None] = {}
         self.loose: dict[int, list[Any]] = {}
@@ -519,7 +519,7 @@ class _New:
             self.data_new = {id(obj): bool(scope.created_here(obj)) for obj in scan.data}
         self.data_entries = [obj for obj in scan.data if id(obj) not in self.ids and self.data_new.get(id(obj))
                              and (not min_size or (holding(obj).size or 0) >= min_size)]
-        self.traced_ids = {id(o) for o in self.data_entries}
+        self.traced_ids = set(map(id, self.data_entries))
         self.ids.update(self.traced_ids)
         self.ids.update(id(o) for objs in self.loose.values() for o in objs)
 
@@ -614,7 +614,7 @@ def _held(new: _New, scan: HeapScan) -> tuple[set[int], set[int]]:
     held: set[int] = set()
     tracked = new.tracked
     for i in range(0, len(tracked), 1024):  # what new objects hold: one referents list per batch
-        held.update(id(ref) for ref in gc.get_referents(*tracked[i:i + 1024]) if id(ref) in ids)
+        held.update(ids.intersection(map(id, gc.get_referents(*tracked[i:i + 1024]))))
     hidden: set[int] = set()
     for child, parents in scan.edges.items():
         if child in ids:
