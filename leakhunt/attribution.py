@@ -53,7 +53,7 @@ from leakhunt.leaf_rows import leaf_dicts
 from leakhunt.frames import FRAMEWORK as _FRAMEWORK_PACKAGES
 from leakhunt.retention import RetentionPath, paths_to
 from leakhunt.settle import something_frozen, thawed
-from leakhunt.sizing import holding, sized_by_getsizeof
+from leakhunt.sizing import Holding, holding, sized_by_getsizeof
 
 __all__ = ["Scope", "Survivors", "survivors", "created_types", "kept_by", "buffer_baseline"]
 
@@ -367,14 +367,22 @@ class _Chunk:
             self.python += sys.getsizeof(obj)
             return
         if sized_by_getsizeof(type(obj)):  # a function, class, weak reference... (as holding() says)
-            try:
-                self.python += sys.getsizeof(obj)
-            except TypeError:
-                pass
-            if isinstance(obj, types.ModuleType):
-                self.is_import = True
+            self._account_builtin(obj)
             return
-        held = holding(obj)
+        self._account_held(obj, holding(obj))
+
+    def _account_builtin(self, obj: Any) -> None:
+        """What :meth:`account` does with an object of the interpreter's own types (bar plain
+        containers), whose holding is its ``sys.getsizeof`` (:func:`leakhunt.sizing.sized_by_getsizeof`)."""
+        try:
+            self.python += sys.getsizeof(obj)
+        except TypeError:
+            pass
+        if isinstance(obj, types.ModuleType):
+            self.is_import = True
+
+    def _account_held(self, obj: Any, held: Holding) -> None:
+        """What :meth:`account` does with any other object, from its holding."""
         if held.size is None:
             name = _type_name(obj)
             if self.unknown is None:
@@ -657,9 +665,7 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
                 del kids
                 continue
         else:
-            if not first:
-                chunk.account(obj)
-            kids = children(obj)
+            kids = _other(chunk, obj, first)
         first = False
         for child in kids:
             cid = id(child)
@@ -681,6 +687,37 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
         del kids
     chunk.python += python
     return chunk
+
+
+def _other(chunk: _Chunk, obj: Any, first: bool) -> Any:
+    """What :func:`_walk_chunk` does with an object that is not a plain container: accounted
+    (unless it is the entry, accounted already) and what it holds (:func:`leakhunt.heap.children`).
+    The interpreter's commonest types (the functions, classes, cells, descriptors of what
+    imports made: tens of thousands) without a call of either: sized by ``sys.getsizeof``
+    (:func:`leakhunt.sizing.sized_by_getsizeof`), holding their referents, a function its
+    closure and defaults, a class nothing (as ``children`` says)."""
+    tp = type(obj)
+    if tp is types.FunctionType:
+        kids: Any = [part for part in (obj.__closure__, obj.__defaults__) if part]
+    elif tp in _REFERENTS_ONLY:
+        kids = gc.get_referents(obj)
+    elif tp is type:
+        kids = ()
+    else:
+        if not first:
+            chunk.account(obj)
+        return children(obj)
+    if not first:
+        chunk.count += 1
+        chunk.python += sys.getsizeof(obj)
+    return kids
+
+
+#: The interpreter's own types whose objects hold what gc.get_referents says (no other edge,
+#: and no __class__ of their own).
+_REFERENTS_ONLY = frozenset({types.CellType, weakref.ReferenceType, types.GetSetDescriptorType,
+                             types.MemberDescriptorType, types.WrapperDescriptorType, types.MethodDescriptorType,
+                             types.BuiltinFunctionType, property})
 
 
 #: Numbers and strings are never told apart as new (most are shared: small ints, constants,
