@@ -204,15 +204,15 @@ def _modules() -> list[types.ModuleType]:
             and str(getattr(o, "__name__", "")).split(".", 1)[0] not in _frames.FRAMEWORK]
 
 
-def _reachable(roots: list[Any], framework: set[int]) -> set[int]:
+def _reachable(roots: list[Any], framework: set[int], modules: list[types.ModuleType] | None = None) -> set[int]:
     """Ids of everything a root of the backward search reaches: every module object (its
     namespace and its own state) but the framework's, the locals of every frame and the
     caller's named objects; through every edge that search follows (gc's referents, a numpy
     array's ``.base`` and elements), and through every object it passes (not the framework's
     objects, namespaces and frames, nor a module's frame). What this does not reach, no
-    search can find a root for."""
+    search can find a root for. ``modules``: :func:`_modules`, when the caller has it."""
     ndarray = _ndarray()
-    starts = _modules() + roots
+    starts = (_modules() if modules is None else modules) + roots
     seen: set[int] = set(framework)
     frontier = _unseen(starts, seen)
     while frontier:
@@ -313,13 +313,15 @@ def _walks(named: dict[str, Any] | None, import_state: set[int],
     if not enough(users):
         roots.clear()
         return None
-    for module in _modules():  # one not in sys.modules: what it holds is its state (a search's root)
+    modules = _modules()
+    for module in modules:  # one not in sys.modules: what it holds is its state (a search's root)
         namespace = getattr(module, "__dict__", None)
         if isinstance(namespace, dict) and id(namespace) not in all_namespaces:
             library[id(namespace)] = namespace
     labels = _library_labels(library, users | all_namespaces, import_state)
-    reached = _reachable(roots, framework)
+    reached = _reachable(roots, framework, modules)
     roots.clear()
+    modules.clear()
     return users, labels, reached, framework
 
 
