@@ -91,3 +91,87 @@ def test_what_no_root_reaches_is_rootless_and_what_a_global_holds_is_its(held: b
         found = _probe(leak)
         assert found["unrooted"] - without["unrooted"] >= 300 * 64, (found, without)
         assert found["searched"] < MIN_CHUNKS and found["skipped"] == 0, found
+
+
+# ------------------------------------------------------------------ the walk of what any root reaches
+# (_reachable goes on from the libraries' labels, not over them again, when _labels_reached says
+# it reaches all they label: these compare it with the whole walk)
+
+
+def _walk_inputs() -> tuple:
+    from leakhunt import import_state as ist
+    from leakhunt.heap import module_dicts
+
+    library, user = ist._namespaces()
+    namespaces = module_dicts()
+    framework = {rid for rid, name in namespaces.items() if name.split(".", 1)[0] in ist._frames.FRAMEWORK}
+    roots = ist._user_roots(user, None)
+    stop = ist._user_reach(roots, set(namespaces)) | set(namespaces)
+    modules = ist._modules()
+    for module in modules:
+        namespace = getattr(module, "__dict__", None)
+        if isinstance(namespace, dict) and id(namespace) not in namespaces:
+            library[id(namespace)] = namespace
+    unentered: list = []
+    labels = ist._library_labels(library, stop, ist._import_state_globals(), unentered)
+    return library, framework, roots, stop, modules, labels, unentered
+
+
+def test_the_walk_from_the_labels_reaches_what_the_whole_walk_reaches() -> None:
+    from leakhunt import import_state as ist
+
+    library, framework, roots, stop, modules, labels, unentered = _walk_inputs()
+    assert ist._labels_reached(library, modules, framework, labels, stop)
+    whole = ist._reachable(roots, framework, modules)
+    assert ist._reachable(roots, framework, modules, (labels, unentered)) == whole
+    assert len(whole) > len(labels) > 1000  # (the walks did walk this process's heap)
+
+
+_DEAD_END = "def boom():\n    kept = [object(), object()]\n    raise ValueError(kept)\n"
+
+
+def test_a_dead_end_frame_a_library_holds_sends_the_walk_over_the_whole_heap() -> None:
+    # a traceback kept in a library's namespace (json's), whose frame is leakhunt's own code (a
+    # dead end: no search passes it): the libraries' walk enters the frame and labels its
+    # locals, which no root of a search reaches - so the labels must not be taken as reached
+    import os
+
+    import leakhunt
+    from leakhunt import import_state as ist
+
+    namespace: dict = {}
+    exec(compile(_DEAD_END, os.path.join(os.path.dirname(leakhunt.__file__), "_dead_end_probe.py"), "exec"),
+         namespace)
+    try:
+        namespace["boom"]()
+    except ValueError as exc:
+        json._leakhunt_probe = exc.__traceback__.tb_next  # type: ignore[attr-defined]
+    namespace.clear()
+    kept = id(json._leakhunt_probe.tb_frame.f_locals["kept"])  # type: ignore[attr-defined]
+    try:
+        library, framework, roots, stop, modules, labels, unentered = _walk_inputs()
+        assert kept in labels
+        assert not ist._labels_reached(library, modules, framework, labels, stop)
+        whole = ist._reachable(roots, framework, modules)
+        assert kept not in whole
+        assert kept in ist._reachable(roots, framework, modules, (labels, unentered))  # what the check prevents
+    finally:
+        del json._leakhunt_probe  # type: ignore[attr-defined]
+
+
+def test_a_library_namespace_whose_module_the_walk_does_not_start_from_sends_it_over_the_whole_heap() -> None:
+    # a module named as the framework's (so not a start of the walk from every module) under a
+    # library's name in sys.modules: the labels are not taken as reached (the whole walk runs)
+    import types
+
+    from leakhunt import import_state as ist
+
+    alias = types.ModuleType("_pytest._leakhunt_probe")
+    alias.kept = [object()]  # type: ignore[attr-defined]
+    sys.modules["leakhunt_probe_alias"] = alias
+    try:
+        library, framework, roots, stop, modules, labels, unentered = _walk_inputs()
+        assert id(alias.__dict__) in library
+        assert not ist._labels_reached(library, modules, framework, labels, stop)
+    finally:
+        del sys.modules["leakhunt_probe_alias"]
