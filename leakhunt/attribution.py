@@ -680,7 +680,7 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
             if ctp in _PLAIN_CONTAINERS and cid not in ids:  # as new.child(child), inline
                 if is_tracked(child) or data_new.get(cid) is False:
                     continue
-            elif not child_of(child):
+            elif not (cid in ids if ctp in _BY_ID else child_of(child)):  # (new.child(child) of _BY_ID)
                 continue
             assigned.add(cid)
             stack.append(child)
@@ -718,6 +718,11 @@ def _other(chunk: _Chunk, obj: Any, first: bool) -> Any:
 _REFERENTS_ONLY = frozenset({types.CellType, weakref.ReferenceType, types.GetSetDescriptorType,
                              types.MemberDescriptorType, types.WrapperDescriptorType, types.MethodDescriptorType,
                              types.BuiltinFunctionType, property})
+
+
+#: Types whose objects the gc always tracks and that are never numbers, modules or classes (nor
+#: pose as one): held by a new object, one is the block's when it is new (:meth:`_New.child`).
+_BY_ID = _REFERENTS_ONLY | {types.FunctionType}
 
 
 #: Numbers and strings are never told apart as new (most are shared: small ints, constants,

@@ -17,7 +17,7 @@ import weakref
 
 import numpy as np
 
-from leakhunt.attribution import _REFERENTS_ONLY, _Chunk, _other
+from leakhunt.attribution import _BY_ID, _REFERENTS_ONLY, _Chunk, _New, _other
 from leakhunt.heap import HeapScan, children
 from leakhunt.sizing import Holding, holding, sized_by_getsizeof
 
@@ -66,6 +66,20 @@ def test_the_walks_shortcut_accounts_and_follows_what_account_and_children_do() 
             general.count, general.python, general.buffers, general.unknown, general.is_import), obj
         taken += type(obj) in _REFERENTS_ONLY or type(obj) in (types.FunctionType, type)
     assert taken >= 10  # the shortcut was taken, not only the general path
+
+
+def test_an_object_the_walk_takes_by_its_id_is_the_blocks_exactly_when_new_says_so() -> None:
+    new = _New.__new__(_New)  # only what _New.child reads
+    new.data_new = {}
+    taken = set()
+    for obj in _samples():
+        if type(obj) not in _BY_ID:
+            continue
+        taken.add(type(obj))
+        for ids in ({id(obj)}, set()):
+            new.ids = ids
+            assert new.child(obj) is (id(obj) in ids), obj  # what the walk decides for them inline
+    assert taken == set(_BY_ID)
 
 
 def test_a_type_sized_by_getsizeof_is_sized_so_by_holding() -> None:
