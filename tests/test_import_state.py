@@ -175,3 +175,23 @@ def test_a_library_namespace_whose_module_the_walk_does_not_start_from_sends_it_
         assert not ist._labels_reached(library, modules, framework, labels, stop)
     finally:
         del sys.modules["leakhunt_probe_alias"]
+
+
+def test_a_small_dict_only_a_library_function_holds_is_its_code() -> None:
+    # a few entries (one group: read by gc.get_referrers' own pass): the attribute dict of a
+    # standard library function is held by that function alone, as its own code; a dict a list
+    # of the test's also holds is not
+    import json as library_module
+
+    from leakhunt.attribution import _Chunk
+    from leakhunt.import_state import _held_as_code
+
+    library_module.dumps._leakhunt_probe = 1  # type: ignore[attr-defined]  # (makes its __dict__)
+    also_held = [{"probe": 2}]
+    try:
+        chunks = [_Chunk(library_module.dumps.__dict__), _Chunk(also_held[0])]
+        for chunk in chunks:
+            chunk.python = 100
+        assert _held_as_code(chunks, {}, set()) == [chunks[0]]
+    finally:
+        del library_module.dumps._leakhunt_probe  # type: ignore[attr-defined]
