@@ -53,7 +53,7 @@ from leakhunt.leaf_rows import leaf_dicts
 from leakhunt.frames import FRAMEWORK as _FRAMEWORK_PACKAGES
 from leakhunt.retention import RetentionPath, paths_to
 from leakhunt.settle import something_frozen, thawed
-from leakhunt.sizing import holding
+from leakhunt.sizing import Holding, holding, sized_by_getsizeof
 
 __all__ = ["Scope", "Survivors", "survivors", "created_types", "kept_by", "buffer_baseline"]
 
@@ -366,7 +366,23 @@ class _Chunk:
         if type(obj) in PLAIN:  # the common case, without a Holding
             self.python += sys.getsizeof(obj)
             return
-        held = holding(obj)
+        if sized_by_getsizeof(type(obj)):  # a function, class, weak reference... (as holding() says)
+            self._account_builtin(obj)
+            return
+        self._account_held(obj, holding(obj))
+
+    def _account_builtin(self, obj: Any) -> None:
+        """What :meth:`account` does with an object of the interpreter's own types (bar plain
+        containers), whose holding is its ``sys.getsizeof`` (:func:`leakhunt.sizing.sized_by_getsizeof`)."""
+        try:
+            self.python += sys.getsizeof(obj)
+        except TypeError:
+            pass
+        if isinstance(obj, types.ModuleType):
+            self.is_import = True
+
+    def _account_held(self, obj: Any, held: Holding) -> None:
+        """What :meth:`account` does with any other object, from its holding."""
         if held.size is None:
             name = _type_name(obj)
             if self.unknown is None:
@@ -497,7 +513,7 @@ class _New:
     def __init__(self, scope: Any, scan: HeapScan, min_size: int, decided: _DataNewness | None = None) -> None:
         self.scope = scope
         self.tracked: list[Any] = _tracked(scope, decided)
-        self.ids = {id(o) for o in self.tracked}
+        self.ids = set(map(id, self.tracked))
         self.data_new: dict[int, bool] = {}
         self.sites: dict[int, Site | None] = {}
         self.loose: dict[int, list[Any]] = {}
@@ -511,7 +527,7 @@ class _New:
             self.data_new = {id(obj): bool(scope.created_here(obj)) for obj in scan.data}
         self.data_entries = [obj for obj in scan.data if id(obj) not in self.ids and self.data_new.get(id(obj))
                              and (not min_size or (holding(obj).size or 0) >= min_size)]
-        self.traced_ids = {id(o) for o in self.data_entries}
+        self.traced_ids = set(map(id, self.data_entries))
         self.ids.update(self.traced_ids)
         self.ids.update(id(o) for objs in self.loose.values() for o in objs)
 
@@ -606,7 +622,7 @@ def _held(new: _New, scan: HeapScan) -> tuple[set[int], set[int]]:
     held: set[int] = set()
     tracked = new.tracked
     for i in range(0, len(tracked), 1024):  # what new objects hold: one referents list per batch
-        held.update(id(ref) for ref in gc.get_referents(*tracked[i:i + 1024]) if id(ref) in ids)
+        held.update(ids.intersection(map(id, gc.get_referents(*tracked[i:i + 1024]))))
     hidden: set[int] = set()
     for child, parents in scan.edges.items():
         if child in ids:
@@ -649,9 +665,7 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
                 del kids
                 continue
         else:
-            if not first:
-                chunk.account(obj)
-            kids = children(obj)
+            kids = _other(chunk, obj, first)
         first = False
         for child in kids:
             cid = id(child)
@@ -666,13 +680,49 @@ def _walk_chunk(entry: Any, new: _New, assigned: set[int]) -> _Chunk:
             if ctp in _PLAIN_CONTAINERS and cid not in ids:  # as new.child(child), inline
                 if is_tracked(child) or data_new.get(cid) is False:
                     continue
-            elif not child_of(child):
+            elif not (cid in ids if ctp in _BY_ID else child_of(child)):  # (new.child(child) of _BY_ID)
                 continue
             assigned.add(cid)
             stack.append(child)
         del kids
     chunk.python += python
     return chunk
+
+
+def _other(chunk: _Chunk, obj: Any, first: bool) -> Any:
+    """What :func:`_walk_chunk` does with an object that is not a plain container: accounted
+    (unless it is the entry, accounted already) and what it holds (:func:`leakhunt.heap.children`).
+    The interpreter's commonest types (the functions, classes, cells, descriptors of what
+    imports made: tens of thousands) without a call of either: sized by ``sys.getsizeof``
+    (:func:`leakhunt.sizing.sized_by_getsizeof`), holding their referents, a function its
+    closure and defaults, a class nothing (as ``children`` says)."""
+    tp = type(obj)
+    if tp is types.FunctionType:
+        kids: Any = [part for part in (obj.__closure__, obj.__defaults__) if part]
+    elif tp in _REFERENTS_ONLY:
+        kids = gc.get_referents(obj)
+    elif tp is type:
+        kids = ()
+    else:
+        if not first:
+            chunk.account(obj)
+        return children(obj)
+    if not first:
+        chunk.count += 1
+        chunk.python += sys.getsizeof(obj)
+    return kids
+
+
+#: The interpreter's own types whose objects hold what gc.get_referents says (no other edge,
+#: and no __class__ of their own).
+_REFERENTS_ONLY = frozenset({types.CellType, weakref.ReferenceType, types.GetSetDescriptorType,
+                             types.MemberDescriptorType, types.WrapperDescriptorType, types.MethodDescriptorType,
+                             types.BuiltinFunctionType, property})
+
+
+#: Types whose objects the gc always tracks and that are never numbers, modules or classes (nor
+#: pose as one): held by a new object, one is the block's when it is new (:meth:`_New.child`).
+_BY_ID = _REFERENTS_ONLY | {types.FunctionType}
 
 
 #: Numbers and strings are never told apart as new (most are shared: small ints, constants,

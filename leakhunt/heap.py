@@ -21,7 +21,7 @@ import mmap
 import sys
 import types
 from itertools import compress, repeat
-from operator import eq, not_
+from operator import not_
 from typing import Any, Iterator
 
 from leakhunt import frames as _frames
@@ -38,6 +38,7 @@ _SKIP_TYPES = frozenset({int, float, str, bool, type(None), complex, type, types
 _ATOMIC_TYPES = frozenset(_ATOMIC)  # exactly these types: what _visit never follows (subclasses: visited)
 _UNTRACKED_BATCH = 256
 _SKIP, _HIDEOUT, _CONTAINER, _CANDIDATE, _OTHER = range(5)
+_NONE: frozenset[type] = frozenset()
 #: Elements of one object array followed (a pandas object column of millions of strings is
 #: followed up to this many; its size is then extrapolated by the caller, which says so).
 OBJECT_ARRAY_LIMIT = 1_000_000
@@ -151,17 +152,20 @@ class HeapScan:
             # with functions called without an argument tuple (operator.eq, not int.__eq__),
             # which under tracemalloc would be an allocation traced per referent
             refs = gc.get_referents(*objects[i:i + 1024])
-            found = list(map(kinds.get, map(type, refs)))
-            if None in found:
-                for tp in set(map(type, refs)):
-                    kind_of(tp)
-                found = list(map(kinds.get, map(type, refs)))
-            containers = list(compress(refs, map(eq, found, repeat(_CONTAINER))))
+            tps = list(map(type, refs))
+            present = set(tps)  # a few dozen types a batch: each kind is a set of them
+            of_kind: dict[int, set[type]] = {}
+            for tp in present:
+                kind = kinds.get(tp)
+                of_kind.setdefault(kind_of(tp) if kind is None else kind, set()).add(tp)
+            containers = list(compress(refs, map(of_kind.get(_CONTAINER, _NONE).__contains__, tps)))
             untracked.extend(compress(containers, map(not_, map(is_tracked, containers))))
-            for arr in compress(refs, map(eq, found, repeat(_HIDEOUT))):
-                visit(arr)
-            if want_data:
-                candidates.extend(compress(refs, map(eq, found, repeat(_CANDIDATE))))
+            if _HIDEOUT in of_kind:
+                for arr in compress(refs, map(of_kind[_HIDEOUT].__contains__, tps)):
+                    visit(arr)
+            if want_data and _CANDIDATE in of_kind:
+                candidates.extend(compress(refs, map(of_kind[_CANDIDATE].__contains__, tps)))
+            del tps
             del refs, containers
             self._visit_untracked(untracked)
         del objects
@@ -189,7 +193,11 @@ class HeapScan:
             if set(map(type, refs)) <= _ATOMIC_TYPES:
                 continue
             if self._want_edges:
-                for obj in part:
+                # only the containers that hold something else than numbers and strings: a
+                # visit of one that does not records nothing (each told in C, without a call
+                # per container: a batch that fails the test above mostly holds such ones)
+                for obj in compress(part, map(not_, map(_ATOMIC_TYPES.issuperset, map(
+                        set, map(map, repeat(type), map(gc.get_referents, part)))))):
                     visit(obj)
             else:
                 # no edges wanted, so no parent to record: what the batch holds is visited (or

@@ -117,12 +117,14 @@ def _library_kind(tp: type) -> int:
     return kind
 
 
-def _library_labels(namespaces: dict[int, dict[str, Any]], stop: set[int], import_state: set[int]) -> dict[int, int]:
+def _library_labels(namespaces: dict[int, dict[str, Any]], stop: set[int], import_state: set[int],
+                    unentered: list[Any]) -> dict[int, int]:
     """``{id(object): label}`` for everything the libraries' globals reach (not entering what
     :func:`_library_kind` leaves, data holders, nor what ``stop`` names); the label is the id
     of the global's value that reaches it first, breadth first (the objects of one level are
     read a label at a time). Under the import state (``import_state``: typing's caches hold
-    classes) the walk does not enter classes: the attributes of a class are another global's."""
+    classes) the walk does not enter classes: the attributes of a class are another global's.
+    The objects labelled but not entered go to ``unentered`` (where :func:`_reachable` goes on)."""
     label: dict[int, int] = {}
     frontier: list[Any] = []
     for namespace in namespaces.values():
@@ -136,10 +138,13 @@ def _library_labels(namespaces: dict[int, dict[str, Any]], stop: set[int], impor
         for obj in frontier:
             kind = _library_kind(type(obj))
             if kind == _NOT or id(obj) in stop or (kind == _MAYBE_DATA and is_data(obj)):
+                unentered.append(obj)
                 continue
             mine = label[id(obj)]
             if kind != _CLASS or mine not in import_state:
                 by_label.setdefault(mine, []).append(obj)
+            else:
+                unentered.append(obj)
         frontier = []
         for mine, group in by_label.items():
             for child in gc.get_referents(*group):
@@ -204,17 +209,28 @@ def _modules() -> list[types.ModuleType]:
             and str(getattr(o, "__name__", "")).split(".", 1)[0] not in _frames.FRAMEWORK]
 
 
-def _reachable(roots: list[Any], framework: set[int]) -> set[int]:
+def _reachable(roots: list[Any], framework: set[int], modules: list[types.ModuleType] | None = None,
+               known: tuple[dict[int, int], list[Any]] | None = None) -> set[int]:
     """Ids of everything a root of the backward search reaches: every module object (its
     namespace and its own state) but the framework's, the locals of every frame and the
     caller's named objects; through every edge that search follows (gc's referents, a numpy
     array's ``.base`` and elements), and through every object it passes (not the framework's
     objects, namespaces and frames, nor a module's frame). What this does not reach, no
-    search can find a root for."""
+    search can find a root for. ``modules``: :func:`_modules`, when the caller has it.
+
+    ``known``: the libraries' labels and the objects labelled but not entered, when
+    :func:`_labels_reached` says that this walk reaches every object labelled: those are not
+    walked again, but from the ones not entered (what an object entered holds is labelled too,
+    so no other way leads out of them)."""
     ndarray = _ndarray()
-    starts = _modules() + roots
+    starts = (_modules() if modules is None else modules) + roots
     seen: set[int] = set(framework)
-    frontier = _unseen(starts, seen)
+    frontier: list[Any] = []
+    if known is not None:
+        labels, unentered = known
+        seen.update(labels)
+        frontier = [o for o in unentered if id(o) not in framework]
+    frontier += _unseen(starts, seen)
     while frontier:
         held: list[Any] = []
         plain = [o for o in frontier if not _framework_type(type(o))
@@ -228,6 +244,21 @@ def _reachable(roots: list[Any], framework: set[int]) -> set[int]:
         frontier = _unseen(held, seen)
         del held, plain
     return seen
+
+
+def _labels_reached(library: dict[int, dict[str, Any]], modules: list[types.ModuleType], framework: set[int],
+                    labels: dict[int, int], stop: set[int]) -> bool:
+    """Does :func:`_reachable` reach every object the libraries' walk labelled? It does when it
+    starts from the module of every namespace that walk started from, and that walk entered
+    nothing it does not pass: not the framework's objects (neither enters them), but a frame
+    that is a dead end (a module's, the framework's), which the libraries' walk enters."""
+    started = {id(m.__dict__) for m in modules if isinstance(getattr(m, "__dict__", None), dict)} - framework
+    if not started.issuperset(library):
+        return False
+    frames = [f for f in gc.get_objects() if type(f) is types.FrameType and id(f) in labels and id(f) not in stop]
+    entered = any(_dead_end(f) for f in frames)
+    frames.clear()
+    return not entered
 
 
 def _unseen(objects: list[Any], seen: set[int]) -> list[Any]:
@@ -264,12 +295,18 @@ def _passed(ref: Any, skip: set[int]) -> bool:
 
 
 def _holders(entries: list[Any], skip: set[int]) -> dict[int, list[Any]]:
-    """``{id(entry): the objects holding it that a search passes}``, from one pass over the heap."""
+    """``{id(entry): the objects holding it that a search passes}``, from one pass over the heap
+    (for one group of entries, gc.get_referrers' own pass in C: a few times faster)."""
     from leakhunt.retention import referrers_by_group
 
     groups = [tuple(entries[i:i + 64]) for i in range(0, len(entries), 64)]
     holders: dict[int, list[Any]] = {}
-    for group, found in zip(groups, referrers_by_group(groups) if groups else []):
+    if len(groups) == 1:
+        referrers = [gc.get_referrers(*groups[0])]
+        skip = skip | {id(groups[0])}  # (which referrers_by_group leaves out too)
+    else:
+        referrers = referrers_by_group(groups) if groups else []
+    for group, found in zip(groups, referrers):
         ids = {id(x) for x in group}
         for ref in found:
             if _passed(ref, skip):
@@ -278,6 +315,7 @@ def _holders(entries: list[Any], skip: set[int]) -> dict[int, list[Any]]:
                         holders.setdefault(id(held), []).append(ref)
         del found
     groups.clear()
+    referrers.clear()
     return holders
 
 
@@ -313,13 +351,18 @@ def _walks(named: dict[str, Any] | None, import_state: set[int],
     if not enough(users):
         roots.clear()
         return None
-    for module in _modules():  # one not in sys.modules: what it holds is its state (a search's root)
+    modules = _modules()
+    for module in modules:  # one not in sys.modules: what it holds is its state (a search's root)
         namespace = getattr(module, "__dict__", None)
         if isinstance(namespace, dict) and id(namespace) not in all_namespaces:
             library[id(namespace)] = namespace
-    labels = _library_labels(library, users | all_namespaces, import_state)
-    reached = _reachable(roots, framework)
+    unentered: list[Any] = []
+    labels = _library_labels(library, users | all_namespaces, import_state, unentered)
+    known = (labels, unentered) if _labels_reached(library, modules, framework, labels, users | all_namespaces) else None
+    reached = _reachable(roots, framework, modules, known)
     roots.clear()
+    modules.clear()
+    unentered.clear()
     return users, labels, reached, framework
 
 

@@ -226,6 +226,22 @@ def holding(obj: Any) -> Holding:
         return _PYTHON_ZERO
 
 
+_BY_GETSIZEOF: dict[type, bool] = {}
+
+
+def sized_by_getsizeof(tp: type) -> bool:
+    """Is the holding of every object of this type ``Holding(sys.getsizeof(obj))`` (0 where that
+    raises ``TypeError``): the interpreter's own types (functions, classes, weak references,
+    descriptors...) but bytes and bytearray? What :func:`holding` says of them, told once per
+    type for a walk that sizes tens of thousands of them."""
+    found = _BY_GETSIZEOF.get(tp)
+    if found is None:
+        np = sys.modules.get("numpy")
+        found = _BY_GETSIZEOF[tp] = (_module(tp) in _BUILTIN_MODULES and not issubclass(tp, (bytes, bytearray, mmap.mmap))
+                                     and not (np is not None and issubclass(tp, np.ndarray)))
+    return found
+
+
 def is_data(obj: Any) -> bool:
     """Is ``obj`` a data buffer holder (numpy owner, Arrow object, polars frame, bytes, memory
     map)? These are what the heap scan collects; most are invisible to ``gc.get_objects()``."""
