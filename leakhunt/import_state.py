@@ -209,21 +209,21 @@ def _modules() -> list[types.ModuleType]:
             and str(getattr(o, "__name__", "")).split(".", 1)[0] not in _frames.FRAMEWORK]
 
 
-def _reachable(roots: list[Any], framework: set[int], modules: list[types.ModuleType] | None = None,
+def _reachable(roots: list[Any], framework: set[int], modules: list[types.ModuleType],
                known: tuple[dict[int, int], list[Any]] | None = None) -> set[int]:
     """Ids of everything a root of the backward search reaches: every module object (its
     namespace and its own state) but the framework's, the locals of every frame and the
     caller's named objects; through every edge that search follows (gc's referents, a numpy
     array's ``.base`` and elements), and through every object it passes (not the framework's
     objects, namespaces and frames, nor a module's frame). What this does not reach, no
-    search can find a root for. ``modules``: :func:`_modules`, when the caller has it.
+    search can find a root for. ``modules``: :func:`_modules`.
 
     ``known``: the libraries' labels and the objects labelled but not entered, when
     :func:`_labels_reached` says that this walk reaches every object labelled: those are not
     walked again, but from the ones not entered (what an object entered holds is labelled too,
     so no other way leads out of them)."""
     ndarray = _ndarray()
-    starts = (_modules() if modules is None else modules) + roots
+    starts = modules + roots
     seen: set[int] = set(framework)
     frontier: list[Any] = []
     if known is not None:

@@ -29,7 +29,6 @@ import os
 import select
 import shutil
 import signal
-import struct
 import sys
 import tempfile
 import threading
@@ -610,33 +609,16 @@ class NativeRecorder:
         self.stop()
 
 
-#: The second process's program (:class:`CaptureRead`), run after :data:`_DETACH`: leakhunt's own
-#: directory first, so the same leakhunt reads the capture whatever the working directory holds.
-#: leakhunt.probes._SKIP_CHILD_MARKERS names it, so ``--children`` never counts it as the script's.
+#: The second process's program (:class:`CaptureRead`), run detached
+#: (:func:`leakhunt.outside.launch_detached`: nobody's child, in a session of its own): leakhunt's
+#: own directory first, so the same leakhunt reads the capture whatever the working directory holds.
 _READ_ELSEWHERE = ("import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.native import read_in_child; "
                    "read_in_child(sys.argv[2], int(sys.argv[3]))")
-#: What the second process runs first: it is nobody's child (a launcher forks it and exits, as
-#: the outside sampler's does, leakhunt.outside), so a script that waits for all its children
-#: (``os.wait()`` until ``ChildProcessError``) never waits for it; in a session of its own, so
-#: Ctrl-C in the terminal does not reach it. It says its process id on its stdout. The working
-#: directory (``python -c``'s first entry on sys.path) is dropped before anything is imported:
-#: the user's modules there (a random.py) must not run in it, nor stand in for the library's.
-_DETACH = ("import sys\n"
-           "if sys.path[:1] == ['']:\n"
-           "    del sys.path[0]\n"
-           "import os, struct\n"
-           "if os.fork():\n"
-           "    os._exit(0)\n"
-           "os.setsid()\n"
-           "os.write(1, struct.pack('<q', os.getpid()))\n")
-_PID = struct.Struct("<q")
 #: The directory leakhunt is imported from, made absolute when this module loads (before the
 #: target may change the working directory).
 _LEAKHUNT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Seconds between two looks at the second process while waiting for it.
 _POLL = 0.05
-#: Seconds for the second process to start and say its id (a busy machine).
-_START_TIMEOUT = 10.0
 #: Seconds the second process may go without CPU time, once handed the capture, before it is
 #: given up as stuck and the capture is read in the run's own process.
 _STALL = 60.0
@@ -672,23 +654,18 @@ class CaptureRead:
         """Start the second process; it waits for :meth:`start`."""
         import subprocess
 
-        from leakhunt.outside import _read, launch_detached
+        from leakhunt.outside import launch_detached
 
         self._dir = tempfile.mkdtemp(prefix="leakhunt-read-")
         try:
             with open(os.path.join(self._dir, "stderr.txt"), "wb") as err:
-                self._go, self._out = launch_detached([sys.executable, "-c", _DETACH + _READ_ELSEWHERE, _LEAKHUNT_ROOT,
-                                                       self._dir, str(os.getpid())], stderr=err)
+                self._go, self._out, self.pid = launch_detached(
+                    _READ_ELSEWHERE, [_LEAKHUNT_ROOT, self._dir, str(os.getpid())], stderr=err)
         except (OSError, subprocess.SubprocessError) as exc:
             self.failed = f"a second process could not start ({exc})"
-            return self
-        try:
-            said = _read(self._out, _PID.size, time.monotonic() + _START_TIMEOUT)
         except BaseException:  # Ctrl-C meanwhile: it ends (its stdin closes) and leaves nothing
             self._cleanup()
             raise
-        if len(said) == _PID.size:
-            self.pid = _PID.unpack(said)[0]
         return self
 
     def start(self, *, top: int, native_budget: float, peak_rss: int | None) -> CaptureRead:
@@ -882,13 +859,18 @@ def read_in_child(directory: str, parent: int) -> None:
 
 
 def _handed(parent: int) -> bool:
-    """In the second process: wait on stdin for ``parent`` to hand over the capture (``b"g"``);
-    False when its end of the pipe closes or it is gone."""
-    while True:
+    """In the second process: wait for ``parent`` to hand over the capture (``b"g"``); False when
+    its end of the pipe closes or it is gone."""
+    return _next_byte(parent) == b"g"
+
+
+def _next_byte(parent: int) -> bytes:
+    """In the second process: the next byte ``parent`` writes on stdin; ``b""`` once it has
+    closed its end or is gone."""
+    while _alive(parent):
         if select.select([0], [], [], _POLL * 4)[0]:
-            return os.read(0, 1) == b"g"
-        if not _alive(parent):
-            return False
+            return os.read(0, 1)
+    return b""
 
 
 def _alive(pid: int) -> bool:
@@ -914,9 +896,8 @@ def _end_with_parent(directory: str, parent: int) -> None:
     what it was given; nobody is left to read it."""
 
     def watch() -> None:
-        while _alive(parent):
-            if select.select([0], [], [], _POLL * 4)[0] and not os.read(0, 1):
-                break
+        while _next_byte(parent):
+            pass
         shutil.rmtree(directory, ignore_errors=True)
         os._exit(1)
 

@@ -32,7 +32,7 @@ __all__ = ["OutsideSamples", "OutsideSampler", "launch_detached", "write_to_pipe
 
 # The sampling process: standard library only (python -I -S: no site, no user paths, no leakhunt;
 # about 10 MiB resident).
-# argv: pid, interval (s), max samples. The launcher forks it and exits; it writes b"R" once
+# argv: pid, interval (s), max samples. Run detached (launch_detached); it writes b"R" once
 # it has its first sample, then on stop: a header (interval, count, cpu seconds) and the samples
 # (perf_counter times, RSS bytes). On Linux perf_counter is CLOCK_MONOTONIC, one clock for every
 # process of the machine.
@@ -40,9 +40,6 @@ _LOOP = r"""
 import os, select, struct, sys, time
 from array import array
 pid, interval, cap = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-if os.fork():
-    os._exit(0)
-os.setsid()
 page = os.sysconf("SC_PAGE_SIZE")
 fd = os.open("/proc/%d/statm" % pid, os.O_RDONLY)
 stop, out = sys.stdin.fileno(), sys.stdout.fileno()
@@ -112,9 +109,8 @@ class OutsideSampler:
             self.note = "no /proc on this system: RSS sampled by a thread of the script"
             return False
         try:
-            stop_w, out_r = launch_detached(
-                [sys.executable, "-I", "-S", "-c", _LOOP, str(os.getpid()), repr(self.interval), str(self.max_samples)],
-                stderr=subprocess.DEVNULL)
+            stop_w, out_r, _pid = launch_detached(_LOOP, [str(os.getpid()), repr(self.interval), str(self.max_samples)],
+                                                  stderr=subprocess.DEVNULL, flags=("-I", "-S"))
         except (OSError, subprocess.SubprocessError) as exc:
             self.note = f"the sampling process did not start ({exc}): RSS sampled by a thread of the script"
             return False
@@ -155,15 +151,35 @@ class OutsideSampler:
         self._stop_w = self._out_r = None
 
 
-def launch_detached(argv: list[str], *, stderr: Any) -> tuple[int, int]:
-    """Run ``argv``, a program that forks and lets its launcher exit at once (as :data:`_LOOP`
-    does), with pipes for its stdin and stdout: returns (the write end of its stdin, the read end
-    of its stdout). Raises OSError or SubprocessError when it cannot start (the launcher is
-    stopped if it does not exit within :data:`_START_TIMEOUT`)."""
+#: What a process launch_detached starts runs first: it is nobody's child (it forks, and its
+#: launcher exits at once), so a script that waits for all its children (``os.wait()`` until
+#: ``ChildProcessError``) never waits for it and ``--children`` never counts it; in a session of
+#: its own, so Ctrl-C in the terminal does not reach it. It says its process id on its stdout. The
+#: working directory (``python -c``'s first entry on sys.path) is dropped before anything is
+#: imported: the user's modules there (a random.py) must not run in it.
+_DETACH = ("import sys\n"
+           "if sys.path[:1] == ['']:\n"
+           "    del sys.path[0]\n"
+           "import os, struct\n"
+           "if os.fork():\n"
+           "    os._exit(0)\n"
+           "os.setsid()\n"
+           "os.write(1, struct.pack('<q', os.getpid()))\n")
+_PID = struct.Struct("<q")
+
+
+def launch_detached(program: str, args: list[str], *, stderr: Any,
+                    flags: tuple[str, ...] = ()) -> tuple[int, int, int | None]:
+    """Run the Python ``program`` (``python FLAGS -c program ARGS``) detached, as :data:`_DETACH`
+    says, with pipes for its stdin and stdout: returns (the write end of its stdin, the read end
+    of its stdout, its process id, None if it did not say it within :data:`_START_TIMEOUT`).
+    Raises OSError or SubprocessError when it cannot start (the launcher is stopped if it does
+    not exit in time); interrupted, it leaves no pipe open."""
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     try:
-        launcher = subprocess.Popen(argv, stdin=in_r, stdout=out_w, stderr=stderr, close_fds=True)
+        launcher = subprocess.Popen([sys.executable, *flags, "-c", _DETACH + program, *args],
+                                    stdin=in_r, stdout=out_w, stderr=stderr, close_fds=True)
         try:
             launcher.wait(timeout=_START_TIMEOUT)  # it forks and exits at once
         except subprocess.TimeoutExpired:
@@ -177,7 +193,13 @@ def launch_detached(argv: list[str], *, stderr: Any) -> tuple[int, int]:
     finally:
         os.close(in_r)
         os.close(out_w)
-    return in_w, out_r
+    try:
+        said = _read(out_r, _PID.size, time.monotonic() + _START_TIMEOUT)
+    except BaseException:  # Ctrl-C meanwhile: it ends (its stdin closes)
+        os.close(in_w)
+        os.close(out_r)
+        raise
+    return in_w, out_r, _PID.unpack(said)[0] if len(said) == _PID.size else None
 
 
 def write_to_pipe(fd: int, data: bytes) -> bool:

@@ -246,10 +246,9 @@ def traced_by_domain(snapshot: tracemalloc.Snapshot | None = None) -> dict[str, 
     return out
 
 
-#: Children that are nobody's work: multiprocessing's helpers, and the process that reads memray's
-#: capture for ``leakhunt run`` (its program, leakhunt.native._READ_ELSEWHERE).
-_SKIP_CHILD_MARKERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver",
-                       "from leakhunt.native import read_in_child")
+#: Children that are nobody's work: multiprocessing's helpers. (leakhunt's own helper processes,
+#: the outside sampler and the capture's reader, are nobody's children: leakhunt.outside.launch_detached.)
+_SKIP_CHILD_MARKERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 
 
 def _child_processes(include_pids: Iterable[int] | None = None,
