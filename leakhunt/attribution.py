@@ -271,8 +271,11 @@ class Scope:
         spans = self.foreign_spans()
         if not spans:
             return 0, None
+        snapshot = tracing.snapshot()
+        if snapshot is None:  # the trace stopped meanwhile (another thread's block ended)
+            return 0, None
         foreign = total = 0
-        for trace in tracing._raw_traces(tracemalloc.take_snapshot()):
+        for trace in tracing._raw_traces(snapshot):
             total += trace[1]
             if self.foreign(trace[2], spans):
                 foreign += trace[1]
@@ -1105,7 +1108,7 @@ def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout
         data = tracing.line_tables(HeapScan, edges=False).data if fresh else None
         decided = _DataNewness(scope, data, older) if data is not None else None
         del older
-        snapshot = tracemalloc.take_snapshot() if sites and tracemalloc.is_tracing() else None
+        snapshot = tracing.snapshot() if sites and tracemalloc.is_tracing() else None
         release = getattr(scope, "release_trace", None)
         if release is not None:
             release()

@@ -225,9 +225,11 @@ def traced() -> int | None:
 def traced_by_domain(snapshot: tracemalloc.Snapshot | None = None) -> dict[str, int] | None:
     """Traced bytes split by domain (python, numpy, pandas, other). Costly: takes a snapshot."""
     if snapshot is None:
-        if not tracemalloc.is_tracing():
+        from leakhunt.tracing import snapshot as take
+
+        snapshot = take() if tracemalloc.is_tracing() else None
+        if snapshot is None:
             return None
-        snapshot = tracemalloc.take_snapshot()
     out = {name: 0 for name in DOMAINS.values()}
     out["other"] = 0
     raw = getattr(snapshot.traces, "_traces", None)  # (domain, size, ...) tuples: no object each

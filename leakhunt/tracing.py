@@ -79,6 +79,16 @@ class TraceHandle:
         self.stop()
 
 
+def snapshot() -> tracemalloc.Snapshot | None:
+    """A snapshot of the trace; None when nothing traces, also when the trace stopped after the
+    caller looked: blocks in concurrent threads share leakhunt's one trace, and the one that
+    started it stops it when it ends, maybe between another's check and its snapshot."""
+    try:
+        return tracemalloc.take_snapshot()
+    except RuntimeError:  # "the tracemalloc module must be tracing memory allocations"
+        return None
+
+
 def start(frames: int = TRACE_FRAMES, *, fresh: bool = False) -> TraceHandle:
     """Make sure tracemalloc is tracing; return a handle whose ``stop()`` undoes only our part.
 
