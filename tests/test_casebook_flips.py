@@ -68,7 +68,8 @@ def test_a_time_claim_read_the_same_both_ways_is_measured_again_and_a_dead_flip_
 def test_a_memory_claim_read_as_inconclusive_is_measured_again_from_medians() -> None:
     """One run under load once read concat_loop's batched writer as growing (101 MiB at a quarter
     of the data, 177 MiB at all of it): "inconclusive". Such a reading is taken again from medians of three runs;
-    one that came out decided is left as it is."""
+    one that came out decided is left as it is. (The medians once read 266 MiB at full size too, when
+    the smaller run held a single batch and so never appended: the sizes now give it two.)"""
     from dataclasses import replace
 
     from casebook.flips import FlipOutcome, _measured_again
