@@ -214,6 +214,10 @@ class NativePeak:
     seconds: float = 0.0  # reading the capture
     cpu_seconds: float = 0.0  # reading the capture: CPU time of the reading thread
     phases: tuple[tuple[str, float], ...] = ()  # (what, seconds) of reading the capture
+    # CPU time the second process spent before it was handed the capture, while the script ran:
+    # loading memray and the reader, and memray's symbols of the libraries loaded (_Warmer)
+    ahead_cpu_seconds: float = 0.0
+    ahead_passes: int = 0  # of those, the passes over the capture written so far (_Warmer)
     exact: bool = True  # explained at memray's own high-water mark
     malloc_kept: int | None = None  # freed memory malloc held resident in its arenas then (glibc), above the start
 
@@ -613,7 +617,7 @@ class NativeRecorder:
 #: (:func:`leakhunt.outside.launch_detached`: nobody's child, in a session of its own): leakhunt's
 #: own directory first, so the same leakhunt reads the capture whatever the working directory holds.
 _READ_ELSEWHERE = ("import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.native import read_in_child; "
-                   "read_in_child(sys.argv[2], int(sys.argv[3]))")
+                   "read_in_child(sys.argv[2], int(sys.argv[3]), sys.argv[4])")
 #: The directory leakhunt is imported from, made absolute when this module loads (before the
 #: target may change the working directory).
 _LEAKHUNT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -660,7 +664,8 @@ class CaptureRead:
         try:
             with open(os.path.join(self._dir, "stderr.txt"), "wb") as err:
                 self._go, self._out, self.pid = launch_detached(
-                    _READ_ELSEWHERE, [_LEAKHUNT_ROOT, self._dir, str(os.getpid())], stderr=err)
+                    _READ_ELSEWHERE, [_LEAKHUNT_ROOT, self._dir, str(os.getpid()), self.recorder.path or ""],
+                    stderr=err)
         except (OSError, subprocess.SubprocessError) as exc:
             self.failed = f"a second process could not start ({exc})"
         except BaseException:  # Ctrl-C meanwhile: it ends (its stdin closes) and leaves nothing
@@ -821,11 +826,12 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def read_in_child(directory: str, parent: int) -> None:
+def read_in_child(directory: str, parent: int, capture: str = "") -> None:
     """The second process of :class:`CaptureRead` (launched by ``parent``): load what reading
-    needs, wait to be handed the capture, read it, write the peak, and keep the last status line
-    in a file the first process looks at. Never handed it (``parent`` closed its stdin or is
-    gone), delete what it was given and end."""
+    needs, wait to be handed the capture (meanwhile loading the symbols of the libraries the run
+    loads: :class:`_Warmer`), read it, write the peak, and keep the last status line in a file the
+    first process looks at. Never handed it (``parent`` closed its stdin or is gone), delete what
+    it was given and end."""
     import pickle
     from types import SimpleNamespace
 
@@ -833,9 +839,11 @@ def read_in_child(directory: str, parent: int) -> None:
 
     from leakhunt import native_capture  # noqa: F401 - the same
 
-    if not _handed(parent):
+    warmer = _Warmer(capture, parent) if capture else None
+    if not _handed(parent, warmer):
         shutil.rmtree(directory, ignore_errors=True)
         return
+    ahead = time.process_time()
     _end_with_parent(directory, parent)
     with open(os.path.join(directory, "spec.pickle"), "rb") as f:
         spec = pickle.load(f)
@@ -849,7 +857,7 @@ def read_in_child(directory: str, parent: int) -> None:
     reader = _Reader(spec["path"], SimpleNamespace(**spec["ticks"]), top=spec["top"], status=status,  # type: ignore[arg-type]
                      native_budget=spec["native_budget"], native_traces=spec["native_traces"],
                      peak_rss=spec["peak_rss"])
-    peak = reader.read()
+    peak = replace(reader.read(), ahead_cpu_seconds=round(ahead, 3), ahead_passes=warmer.passes if warmer else 0)
     target = os.path.join(directory, "peak.pickle")
     with open(target + ".tmp", "wb") as f:
         pickle.dump(peak, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -858,19 +866,114 @@ def read_in_child(directory: str, parent: int) -> None:
     os._exit(0)  # the result is written: its end is what the run waits for, not the heap's teardown
 
 
-def _handed(parent: int) -> bool:
-    """In the second process: wait for ``parent`` to hand over the capture (``b"g"``); False when
-    its end of the pipe closes or it is gone."""
-    return _next_byte(parent) == b"g"
+def _handed(parent: int, idle: Callable[[], None] | None = None) -> bool:
+    """In the second process: wait for ``parent`` to hand over the capture (``b"g"``), calling
+    ``idle`` between two looks; False when its end of the pipe closes or it is gone."""
+    return _next_byte(parent, idle) == b"g"
 
 
-def _next_byte(parent: int) -> bytes:
+def _next_byte(parent: int, idle: Callable[[], None] | None = None) -> bytes:
     """In the second process: the next byte ``parent`` writes on stdin; ``b""`` once it has
-    closed its end or is gone."""
+    closed its end or is gone. ``idle`` is called each time a look finds nothing."""
     while _alive(parent):
         if select.select([0], [], [], _POLL * 4)[0]:
             return os.read(0, 1)
+        if idle is not None:
+            idle()
     return b""
+
+
+#: The capture's size past which :class:`_Warmer` no longer reads it: each pass reads it all (about
+#: 0.1 s per 3 MiB here), and a pass under way when the capture is handed over finishes first.
+_WARM_MAX_BYTES = 16 << 20
+#: Passes of :class:`_Warmer` at most, and the seconds between its first two looks at the run's
+#: libraries (doubled after each pass: each reads the capture from its start).
+_WARM_MAX_PASSES = 8
+_WARM_EVERY = 0.25
+
+
+class _Warmer:
+    """Loads, in the waiting reader, the symbols of the libraries the run has loaded so far.
+
+    memray loads a library's symbols (its ELF symbol table and DWARF line tables) the first time
+    a reading process meets the library's segment records in a capture, and keeps them for the
+    process's life, keyed by the library's file and load address: about 0.3 s of CPU after an
+    import-heavy script, paid after the script when the reader starts reading. When the run has
+    mapped new libraries (``/proc/PID/maps``), :data:`_WARM_EVERY` seconds after the previous pass
+    and then twice as long each time, the waiting reader reads the capture written so far with
+    stacks, which loads them then, while the script runs; the final reading finds them loaded
+    (only the records are read again).
+
+    The capture is still being written (memray maps its file ahead and fills it), so its end is a
+    half-written record or zeros: memray's reader stops there with an error, which is expected
+    and silenced. A key made from a half-written record is one the final reading never asks for.
+    Passes stop once the capture is past :data:`_WARM_MAX_BYTES` or after
+    :data:`_WARM_MAX_PASSES`: libraries loaded after that are loaded by the final reading, as
+    without it."""
+
+    def __init__(self, capture: str, pid: int) -> None:
+        self.capture = capture
+        self.pid = pid
+        self.passes = 0
+        self.done = False
+        self.seconds = 0.0  # CPU time of the passes
+        self.sites = 0  # what they read: the live allocations' sites, summed over passes
+        self._warmed: frozenset[bytes] = frozenset()
+        self._next = 0.0
+        self._every = _WARM_EVERY
+
+    def __call__(self) -> None:
+        if self.done or time.monotonic() < self._next:
+            return
+        libraries = _libraries(self.pid)  # a look at most every _every seconds (polars maps thousands)
+        if libraries is not None and not libraries <= self._warmed:
+            self._warmed = libraries
+            self.warm()
+            self._every *= 2
+        self._next = time.monotonic() + self._every
+
+    def warm(self) -> None:
+        """One pass over the capture as written so far."""
+        import logging
+
+        import memray
+
+        try:
+            if os.path.getsize(self.capture) > _WARM_MAX_BYTES:
+                self.done = True
+                return
+        except OSError:
+            return
+        cpu = time.thread_time()
+        memray.set_log_level(logging.CRITICAL + 1)  # the half-written end is expected
+        try:
+            with memray.FileReader(self.capture, max_memory_records=1) as reader:
+                # all the records so far (the high-water mark's would stop at its own peak)
+                for _ in reader.get_leaked_allocation_records(merge_threads=True):
+                    self.sites += 1
+        except Exception:  # noqa: BLE001 - a capture read before its end may fail anywhere
+            pass
+        finally:
+            memray.set_log_level(logging.WARNING)
+            spent = time.thread_time() - cpu
+            self.seconds += spent
+            self.passes += 1
+            self.done = self.passes >= _WARM_MAX_PASSES
+
+
+def _libraries(pid: int) -> frozenset[bytes] | None:
+    """The files process ``pid`` has mapped executable (its libraries); None when unreadable."""
+    try:
+        with open(f"/proc/{pid}/maps", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    out = set()
+    for line in lines:
+        parts = line.split(None, 5)
+        if len(parts) == 6 and b"x" in parts[1] and parts[5].startswith(b"/"):
+            out.add(parts[5])
+    return frozenset(out)
 
 
 def _alive(pid: int) -> bool:

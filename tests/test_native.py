@@ -221,12 +221,15 @@ from leakhunt import native
 recorder = native.NativeRecorder().start()
 ahead = recorder.reader_ahead()  # launched before the block's work, as leakhunt run does
 kept = np.ones(30 * 1024 * 1024 // 8)  # line 7
+import ctypes, time  # new libraries while recording: the waiting reader may load their symbols
+time.sleep(1.5)
 recorder.stop()
 here = recorder.analyse()
 there = recorder.analyse_elsewhere(reading=ahead).result()
 assert "memray's capture was read in this process" not in " ".join(there.notes), there.notes
 assert [(s.line, s.size) for s in there.sites] == [(s.line, s.size) for s in here.sites], (there.sites, here.sites)
 assert there.sites[0].line == 7 and there.explained == here.explained and there.notes == here.notes
+assert there.ahead_cpu_seconds > 0 and here.ahead_cpu_seconds == 0
 native._READ_ELSEWHERE = "import sys; sys.exit('a broken reader')"  # a second process that fails
 fallback = recorder.analyse_elsewhere().result()
 assert fallback.sites[0].line == 7, fallback.sites

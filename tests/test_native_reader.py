@@ -207,3 +207,65 @@ def test_a_killed_run_not_yet_reaped_does_not_keep_the_reader(tmp_path: Path) ->
         run.kill()
         run.wait()
         run.stdout.close()
+
+
+# A run being recorded that maps a new library (ctypes' extension and libffi) and then waits: the
+# capture is still being written, its end half a record or zeros.
+RECORDED_AND_WAITING = """
+import sys
+from leakhunt import native
+
+recorder = native.NativeRecorder().start()
+import ctypes  # new libraries, recorded
+print("loaded", flush=True)
+sys.stdin.readline()
+recorder.stop()
+print(recorder.path, flush=True)
+recorder.close()
+"""
+
+
+@pytest.mark.parametrize("limit", ["as set", "no bytes"])
+def test_the_waiting_reader_loads_the_symbols_of_a_capture_still_being_written(tmp_path: Path, limit: str) -> None:
+    """The reader, while it waits, reads the capture written so far when the run has mapped new
+    libraries (leakhunt.native._Warmer); past its size limit it reads nothing."""
+    from leakhunt import native
+
+    write(tmp_path / "waiting.py", RECORDED_AND_WAITING)
+    proc = subprocess.Popen([sys.executable, "waiting.py"], cwd=tmp_path, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "loaded"
+        capture = next(Path(p) for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("leakhunt-native-*/capture.bin")
+                       if _writer_of(p) == proc.pid)
+        warmer = native._Warmer(str(capture), proc.pid)
+        if limit == "no bytes":
+            native._WARM_MAX_BYTES, saved = 0, native._WARM_MAX_BYTES
+            try:
+                warmer()
+            finally:
+                native._WARM_MAX_BYTES = saved
+            assert (warmer.passes, warmer.done) == (0, True)
+            warmer()  # done: no more passes
+            assert warmer.passes == 0
+            return
+        warmer()
+        assert warmer.passes == 1 and not warmer.done and warmer.sites > 0
+        assert any(b"_ctypes" in name for name in warmer._warmed), sorted(warmer._warmed)
+        warmer()  # the same libraries, and too soon: no second pass
+        assert warmer.passes == 1
+    finally:
+        proc.communicate("\n", timeout=60)
+    assert proc.returncode == 0
+
+
+def _writer_of(path: Path) -> int | None:
+    """The process that has ``path`` open (memray writes the capture it records)."""
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) == str(path):
+                return int(fd.parts[2])
+        except OSError:
+            continue
+    return None
