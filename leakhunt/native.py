@@ -839,8 +839,13 @@ def read_in_child(directory: str, parent: int, capture: str = "") -> None:
 
     from leakhunt import native_capture  # noqa: F401 - the same
 
-    warmer = _Warmer(capture, parent) if capture else None
-    if not _handed(parent, warmer):
+    warmer = _Warmer(capture, parent).start() if capture else None
+    try:
+        handed = _handed(parent)
+    finally:
+        if warmer is not None:
+            warmer.stop()  # a pass under way finishes first
+    if not handed:
         shutil.rmtree(directory, ignore_errors=True)
         return
     ahead = time.process_time()
@@ -866,20 +871,18 @@ def read_in_child(directory: str, parent: int, capture: str = "") -> None:
     os._exit(0)  # the result is written: its end is what the run waits for, not the heap's teardown
 
 
-def _handed(parent: int, idle: Callable[[], None] | None = None) -> bool:
-    """In the second process: wait for ``parent`` to hand over the capture (``b"g"``), calling
-    ``idle`` between two looks; False when its end of the pipe closes or it is gone."""
-    return _next_byte(parent, idle) == b"g"
+def _handed(parent: int) -> bool:
+    """In the second process: wait for ``parent`` to hand over the capture (``b"g"``); False when
+    its end of the pipe closes or it is gone."""
+    return _next_byte(parent) == b"g"
 
 
-def _next_byte(parent: int, idle: Callable[[], None] | None = None) -> bytes:
+def _next_byte(parent: int) -> bytes:
     """In the second process: the next byte ``parent`` writes on stdin; ``b""`` once it has
-    closed its end or is gone. ``idle`` is called each time a look finds nothing."""
+    closed its end or is gone."""
     while _alive(parent):
         if select.select([0], [], [], _POLL * 4)[0]:
             return os.read(0, 1)
-        if idle is not None:
-            idle()
     return b""
 
 
@@ -902,7 +905,9 @@ class _Warmer:
     mapped new libraries (``/proc/PID/maps``), :data:`_WARM_EVERY` seconds after the previous pass
     and then twice as long each time, the waiting reader reads the capture written so far with
     stacks, which loads them then, while the script runs; the final reading finds them loaded
-    (only the records are read again).
+    (only the records are read again). The passes run in a thread of their own at the lowest
+    priority (``nice`` 19, that thread only), so that they take a core the script leaves idle
+    and not one it uses; the reading itself runs at the usual priority.
 
     The capture is still being written (memray maps its file ahead and fills it), so its end is a
     half-written record or zeros: memray's reader stops there with an error, which is expected
@@ -921,8 +926,30 @@ class _Warmer:
         self._warmed: frozenset[bytes] = frozenset()
         self._next = 0.0
         self._every = _WARM_EVERY
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> _Warmer:
+        self._thread = threading.Thread(target=self._loop, name="leakhunt-warm", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """No more passes; wait for one under way."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
+        except (AttributeError, OSError):
+            pass
+        while not self._stop.wait(_POLL * 4):
+            self()
 
     def __call__(self) -> None:
+        """A look at the run's libraries, and a pass when it has mapped new ones."""
         if self.done or time.monotonic() < self._next:
             return
         libraries = _libraries(self.pid)  # a look at most every _every seconds (polars maps thousands)
