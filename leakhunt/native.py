@@ -886,8 +886,8 @@ def _next_byte(parent: int) -> bytes:
     return b""
 
 
-#: The capture's size past which :class:`_Warmer` no longer reads it: each pass reads it all (about
-#: 0.1 s per 3 MiB here), and a pass under way when the capture is handed over finishes first.
+#: The capture's size past which :class:`_Warmer` no longer reads it: each pass reads it all, and
+#: a pass under way when the capture is handed over finishes first.
 _WARM_MAX_BYTES = 4 << 20
 #: Passes of :class:`_Warmer` at most, and the seconds between its first two looks at the run's
 #: libraries (doubled after each pass: each reads the capture from its start).
