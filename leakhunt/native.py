@@ -617,7 +617,7 @@ class NativeRecorder:
 #: (:func:`leakhunt.outside.launch_detached`: nobody's child, in a session of its own): leakhunt's
 #: own directory first, so the same leakhunt reads the capture whatever the working directory holds.
 _READ_ELSEWHERE = ("import sys; sys.path.insert(0, sys.argv[1]); from leakhunt.native import read_in_child; "
-                   "read_in_child(sys.argv[2], int(sys.argv[3]), sys.argv[4])")
+                   "read_in_child(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])")
 #: The directory leakhunt is imported from, made absolute when this module loads (before the
 #: target may change the working directory).
 _LEAKHUNT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -664,8 +664,8 @@ class CaptureRead:
         try:
             with open(os.path.join(self._dir, "stderr.txt"), "wb") as err:
                 self._go, self._out, self.pid = launch_detached(
-                    _READ_ELSEWHERE, [_LEAKHUNT_ROOT, self._dir, str(os.getpid()), self.recorder.path or ""],
-                    stderr=err)
+                    _READ_ELSEWHERE, [_LEAKHUNT_ROOT, self._dir, str(os.getpid()), self.recorder.path or "",
+                                      self.recorder._tmpdir or ""], stderr=err)
         except (OSError, subprocess.SubprocessError) as exc:
             self.failed = f"a second process could not start ({exc})"
         except BaseException:  # Ctrl-C meanwhile: it ends (its stdin closes) and leaves nothing
@@ -826,12 +826,13 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def read_in_child(directory: str, parent: int, capture: str = "") -> None:
+def read_in_child(directory: str, parent: int, capture: str = "", temporary: str = "") -> None:
     """The second process of :class:`CaptureRead` (launched by ``parent``): load what reading
     needs, wait to be handed the capture (meanwhile loading the symbols of the libraries the run
     loads: :class:`_Warmer`), read it, write the peak, and keep the last status line in a file the
     first process looks at. Never handed it (``parent`` closed its stdin or is gone), delete what
-    it was given and end."""
+    it was given and end (:func:`_forsaken`; ``temporary``: the run's temporary capture
+    directory, "" for a kept capture)."""
     import pickle
     from types import SimpleNamespace
 
@@ -846,10 +847,10 @@ def read_in_child(directory: str, parent: int, capture: str = "") -> None:
         if warmer is not None:
             warmer.stop()  # a pass under way finishes first
     if not handed:
-        shutil.rmtree(directory, ignore_errors=True)
+        _forsaken(directory, parent, temporary)
         return
     ahead = time.process_time()
-    _end_with_parent(directory, parent)
+    _end_with_parent(directory, parent, temporary)
     with open(os.path.join(directory, "spec.pickle"), "rb") as f:
         spec = pickle.load(f)
 
@@ -1020,7 +1021,18 @@ def _alive(pid: int) -> bool:
         return True  # no /proc: the pipe still tells
 
 
-def _end_with_parent(directory: str, parent: int) -> None:
+def _forsaken(directory: str, parent: int, temporary: str) -> None:
+    """In the second process, with nobody left to read for: delete what it was given, and when
+    the run's process is gone (killed: the OOM killer, SIGKILL, a crash) the run's temporary
+    capture too, which that process would have deleted at its end; a killed run's capture is
+    often the biggest file it made. A kept capture (``--keep-capture``: no ``temporary``) stays,
+    and so does one whose run still lives (it closed the pipe and deletes its own)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    if temporary and os.path.basename(temporary).startswith("leakhunt-native-") and not _alive(parent):
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _end_with_parent(directory: str, parent: int, temporary: str = "") -> None:
     """In the second process: when ``parent``, the process that launched it, is gone (killed
     before it read the result) or has closed its end of the stdin pipe, stop reading and delete
     what it was given; nobody is left to read it."""
@@ -1028,7 +1040,7 @@ def _end_with_parent(directory: str, parent: int) -> None:
     def watch() -> None:
         while _next_byte(parent):
             pass
-        shutil.rmtree(directory, ignore_errors=True)
+        _forsaken(directory, parent, temporary)
         os._exit(1)
 
     threading.Thread(target=watch, name="leakhunt-parent-watch", daemon=True).start()

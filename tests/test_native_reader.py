@@ -269,3 +269,33 @@ def _writer_of(path: Path) -> int | None:
         except OSError:
             continue
     return None
+
+
+KILLED_MID_SCRIPT = """
+import os, signal
+import numpy as np
+kept = np.ones(8 * 1024 * 1024 // 8)
+os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer's way: no handler, no cleanup
+"""
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_a_killed_run_leaves_no_temporary_capture_and_keeps_a_kept_one(tmp_path: Path, kept: bool) -> None:
+    """The run's process killed mid-script cannot delete memray's temporary capture; the waiting
+    reader, which outlives it, does (leakhunt.native._forsaken). A capture the user asked to keep
+    (--keep-capture) stays."""
+    write(tmp_path / "killed.py", KILLED_MID_SCRIPT)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    args = ["--keep-capture", str(tmp_path / "kept.bin")] if kept else []
+    proc = subprocess.run([sys.executable, "-m", "leakhunt.cli", "run", "--trace=native", "--no-status", *args,
+                           "killed.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(temp)})
+    assert proc.returncode == -9, proc.stderr
+    for _ in range(100):  # the reader notices within a fifth of a second; allow ten
+        left = sorted(p.name for p in temp.iterdir())
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not [name for name in left if name.startswith(("leakhunt-native-", "leakhunt-read-"))], left
+    assert (tmp_path / "kept.bin").exists() == kept
