@@ -18,7 +18,6 @@ The machine must be quiet: two benchmarks at once on two cores measure nothing.
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import statistics
@@ -28,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from native_cost import SCRIPTS, chosen_scripts
+from native_cost import SCRIPTS, chosen_scripts, compile_leakhunt
 
 
 def checkout(parser: argparse.ArgumentParser, option: str, text: str) -> Path:
@@ -69,7 +68,7 @@ def main() -> None:
     roots = {"base": checkout(parser, "--base", args.base), "new": checkout(parser, "--new", args.new)}
     names = chosen_scripts(parser, args.scripts)
     for root in roots.values():
-        compileall.compile_dir(str(root / "leakhunt"), quiet=1)
+        compile_leakhunt(root)
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="leakhunt-native-ab-") as tmp:
         for round_no in range(args.rounds):

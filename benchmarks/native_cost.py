@@ -104,9 +104,10 @@ def chosen_scripts(parser: argparse.ArgumentParser, text: str) -> list[str]:
     return names
 
 
-def compile_leakhunt() -> str:
-    """Compile leakhunt's modules to bytecode (into their ``__pycache__``), as an install does."""
-    ok = compileall.compile_dir(str(ROOT / "leakhunt"), quiet=1)
+def compile_leakhunt(root: Path = ROOT) -> str:
+    """Compile the modules of the leakhunt checkout at ``root`` to bytecode (into their
+    ``__pycache__``), as an install does."""
+    ok = compileall.compile_dir(str(root / "leakhunt"), quiet=1)
     state = "compiled" if ok else "not all compiled (see the errors above)"
     return f"leakhunt's modules {state} to bytecode before the runs, as pip install does"
 

@@ -1108,7 +1108,7 @@ def survivors(scope: Any = None, *, named: dict[str, Any] | None = None, timeout
         data = tracing.line_tables(HeapScan, edges=False).data if fresh else None
         decided = _DataNewness(scope, data, older) if data is not None else None
         del older
-        snapshot = tracing.snapshot() if sites and tracemalloc.is_tracing() else None
+        snapshot = tracing.snapshot() if sites else None  # None when nothing traces
         release = getattr(scope, "release_trace", None)
         if release is not None:
             release()

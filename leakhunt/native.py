@@ -922,7 +922,6 @@ class _Warmer:
         self.pid = pid
         self.passes = 0
         self.done = False
-        self.seconds = 0.0  # CPU time of the passes
         self.sites = 0  # what they read: the live allocations' sites, summed over passes
         self._warmed: frozenset[bytes] = frozenset()
         self._next = 0.0
@@ -972,7 +971,6 @@ class _Warmer:
                 return
         except OSError:
             return
-        cpu = time.thread_time()
         memray.set_log_level(logging.CRITICAL + 1)  # the half-written end is expected
         try:
             with memray.FileReader(self.capture, max_memory_records=1) as reader:
@@ -983,8 +981,6 @@ class _Warmer:
             pass
         finally:
             memray.set_log_level(logging.WARNING)
-            spent = time.thread_time() - cpu
-            self.seconds += spent
             self.passes += 1
             self.done = self.passes >= _WARM_MAX_PASSES
 

@@ -227,8 +227,8 @@ def traced_by_domain(snapshot: tracemalloc.Snapshot | None = None) -> dict[str, 
     if snapshot is None:
         from leakhunt.tracing import snapshot as take
 
-        snapshot = take() if tracemalloc.is_tracing() else None
-        if snapshot is None:
+        snapshot = take()
+        if snapshot is None:  # nothing traces
             return None
     out = {name: 0 for name in DOMAINS.values()}
     out["other"] = 0
