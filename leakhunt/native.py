@@ -1024,8 +1024,26 @@ def _forsaken(directory: str, parent: int, temporary: str) -> None:
     often the biggest file it made. A kept capture (``--keep-capture``: no ``temporary``) stays,
     and so does one whose run still lives (it closed the pipe and deletes its own)."""
     shutil.rmtree(directory, ignore_errors=True)
-    if temporary and os.path.basename(temporary).startswith("leakhunt-native-") and not _alive(parent):
+    if temporary and os.path.basename(temporary).startswith("leakhunt-native-") and _gone(parent, _EXITING):
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+#: Seconds a killed run's process may still read as alive after its end of the pipe closed: the
+#: kernel closes a dying process's files before it turns into a zombie, and a loaded machine may
+#: run the reader in between (a CI run left the capture behind so).
+_EXITING = 2.0
+
+
+def _gone(pid: int, within: float) -> bool:
+    """Is process ``pid`` gone, or gone within ``within`` seconds? A run that closed the pipe
+    itself lives on (and deletes its own capture): that costs the reader ``within`` seconds of
+    waiting, which nobody waits for."""
+    end = time.monotonic() + within
+    while _alive(pid):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(_POLL / 2)
+    return True
 
 
 def _end_with_parent(directory: str, parent: int, temporary: str = "") -> None:

@@ -299,3 +299,30 @@ def test_a_killed_run_leaves_no_temporary_capture_and_keeps_a_kept_one(tmp_path:
         time.sleep(0.1)
     assert not [name for name in left if name.startswith(("leakhunt-native-", "leakhunt-read-"))], left
     assert (tmp_path / "kept.bin").exists() == kept
+
+
+@pytest.mark.parametrize("dies", [True, False])
+def test_a_run_still_exiting_when_the_pipe_closes_has_its_capture_deleted_once_it_is_gone(
+        tmp_path: Path, dies: bool) -> None:
+    """A killed process's files close before it turns into a zombie, so the reader may see the
+    pipe end while the run still reads as alive (a CI run left its capture so). _forsaken waits a
+    little for it to go; a run that lives on (it closed the pipe itself) keeps its capture."""
+    from leakhunt import native
+
+    given, temporary = tmp_path / "leakhunt-read-x", tmp_path / "leakhunt-native-x"
+    given.mkdir()
+    temporary.mkdir()
+    (temporary / "capture.bin").write_bytes(b"x" * 1024)
+    run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        if dies:  # alive when _forsaken looks first, gone a moment later
+            import threading
+
+            threading.Timer(0.3, run.kill).start()
+            threading.Timer(0.4, run.wait).start()
+        native._forsaken(str(given), run.pid, str(temporary))
+        assert not given.exists()
+        assert temporary.exists() != dies
+    finally:
+        run.kill()
+        run.wait()
