@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_run import leakhunt, write  # `python -m leakhunt.cli` in a subprocess
@@ -239,7 +240,8 @@ def test_the_waiting_reader_loads_the_symbols_of_a_capture_still_being_written(t
         assert proc.stdout.readline().strip() == "loaded"
         capture = next(Path(p) for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("leakhunt-native-*/capture.bin")
                        if _writer_of(p) == proc.pid)
-        warmer = native._Warmer(str(capture), proc.pid)
+        scratch = tmp_path / "warm.bin"
+        warmer = native._Warmer(str(capture), proc.pid, str(scratch))
         if limit == "no bytes":
             native._WARM_MAX_BYTES, saved = 0, native._WARM_MAX_BYTES
             try:
@@ -253,6 +255,7 @@ def test_the_waiting_reader_loads_the_symbols_of_a_capture_still_being_written(t
         warmer()
         assert warmer.passes == 1 and not warmer.done and warmer.sites > 0
         assert any(b"_ctypes" in name for name in warmer._warmed), sorted(warmer._warmed)
+        assert not scratch.exists()  # the pass read a copy of the records so far, and deleted it
         warmer()  # the same libraries, and too soon: no second pass
         assert warmer.passes == 1
     finally:
@@ -326,3 +329,44 @@ def test_a_run_still_exiting_when_the_pipe_closes_has_its_capture_deleted_once_i
     finally:
         run.kill()
         run.wait()
+
+
+RECORDED = """
+import sys
+import numpy as np
+from leakhunt import native
+
+recorder = native.NativeRecorder(keep=sys.argv[1]).start()
+kept = [np.ones(100_000 + i) for i in range(200)]
+recorder.stop()
+"""
+
+
+def test_a_finished_capture_ends_at_its_last_record_and_reads_the_same(tmp_path: Path) -> None:
+    """memray's writer leaves zeros past a capture's records (it grows the file ahead), which its
+    reader steps back over one byte at a time; NativeRecorder.stop cuts them (trim_capture). The
+    zeros put back, the capture reads the same records and peak as trimmed."""
+    import memray
+
+    from leakhunt import native
+
+    capture = tmp_path / "capture.bin"
+    proc = subprocess.run([sys.executable, "-c", RECORDED, str(capture)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = capture.read_bytes()
+    assert data[-1:] != b"\0" and len(data) > 1000  # ends at its last record
+    padded = tmp_path / "padded.bin"
+    padded.write_bytes(data + bytes(50_000))  # as memray's writer leaves it
+
+    def read(path: Path) -> tuple[Any, ...]:
+        reader = memray.FileReader(str(path), max_memory_records=10**9)
+        records = [(r.allocator, r.size, r.address, r.stack_id, r.native_stack_id, r.tid)
+                   for r in reader.get_allocation_records()]
+        return reader.metadata.peak_memory, reader.metadata.total_allocations, records
+
+    before = read(padded)
+    assert native.trim_capture(str(padded)) == 50_000
+    assert padded.read_bytes() == data
+    assert read(padded) == before and before[0] > 200 * 800_000
+    assert native.trim_capture(str(padded)) == 0  # nothing more to cut
