@@ -71,6 +71,8 @@ _MMAP = 14
 _ARENA = 1 << 20
 #: Python frames read per stack: all of them.
 _ALL_FRAMES = 10_000
+#: Stacks read ahead that are read again to check they are the capture's (_Reader._trusted).
+_CHECKED = 16
 #: Stacks of the flame graph (the biggest at the peak).
 _STACKS = 300
 #: The library of native code whose frames were not resolved (within the time allowed).
@@ -219,6 +221,7 @@ class NativePeak:
     # loading memray and the reader, and memray's symbols of the libraries loaded (_Warmer)
     ahead_cpu_seconds: float = 0.0
     ahead_passes: int = 0  # of those, the passes over the capture written so far (_Warmer)
+    ahead_stacks: int = 0  # Python stacks those passes read that the reading used (_Reader._trusted)
     exact: bool = True  # explained at memray's own high-water mark
     malloc_kept: int | None = None  # freed memory malloc held resident in its arenas then (glibc), above the start
 
@@ -397,6 +400,7 @@ class AllocatorSwitch:
 
 
 Frames = tuple[tuple[str, str, int], ...]  # (function, file, line), newest first: memray's order
+Known = tuple[Frames, Any]  # a Python stack read ahead: its frames and its _Origin (_describe)
 
 
 class LineTicks(threading.Thread):
@@ -497,7 +501,7 @@ def capture_end(path: str) -> int:
     memray's writer grows the capture ahead of what it writes (by a tenth of its size at a time)
     and leaves the rest zero-filled; its reader then finds the records' end by stepping back from
     the file's end one byte at a time, two system calls per zero byte (``FileSource::
-    findReadableSize`` in memray's source.cpp): about 0.8 us a byte here, 0.2 s on a 3 MiB
+    findReadableSize``): about 0.8 us a byte here, 0.2 s on a 3 MiB
     capture's 280 KiB of zeros, seconds on a large capture."""
     block = 1 << 16
     with open(path, "rb") as f:
@@ -908,7 +912,7 @@ def read_in_child(directory: str, parent: int, capture: str = "", temporary: str
 
     reader = _Reader(spec["path"], SimpleNamespace(**spec["ticks"]), top=spec["top"], status=status,  # type: ignore[arg-type]
                      native_budget=spec["native_budget"], native_traces=spec["native_traces"],
-                     peak_rss=spec["peak_rss"])
+                     peak_rss=spec["peak_rss"], known=warmer.stacks if warmer is not None else None)
     peak = replace(reader.read(), ahead_cpu_seconds=round(ahead, 3), ahead_passes=warmer.passes if warmer else 0)
     target = os.path.join(directory, "peak.pickle")
     with open(target + ".tmp", "wb") as f:
@@ -943,26 +947,29 @@ _WARM_EVERY = 0.25
 
 
 class _Warmer:
-    """Loads, in the waiting reader, the symbols of the libraries the run has loaded so far.
+    """Reads, in the waiting reader, the capture written so far: the symbols of the libraries
+    the run has loaded, and the Python stacks of its allocations.
 
     memray loads a library's symbols (its ELF symbol table and DWARF line tables) the first time
     a reading process meets the library's segment records in a capture, and keeps them for the
     process's life, keyed by the library's file and load address: about 0.3 s of CPU after an
     import-heavy script, paid after the script when the reader starts reading. When the run has
     mapped new libraries (``/proc/PID/maps``), :data:`_WARM_EVERY` seconds after the previous pass
-    and then twice as long each time, the waiting reader reads the capture written so far with
-    stacks, which loads them then, while the script runs; the final reading finds them loaded
-    (only the records are read again). The passes run in a thread of their own at the lowest
-    priority (``nice`` 19, that thread only), so that they take a core the script leaves idle
-    and not one it uses; the reading itself runs at the usual priority.
+    and then twice as long each time, the waiting reader reads every record written so far,
+    which loads them then, while the script runs, and keeps the frames of each Python stack it
+    has not seen (:attr:`stacks`; thousands, most of them the imports'): the final reading finds
+    the symbols loaded and uses those stacks once it has checked they are the capture's
+    (:meth:`_Reader._trusted`). The passes run in a thread of their own at the lowest priority
+    (``nice`` 19, that thread only), so that they take a core the script leaves idle and not one
+    it uses; the reading itself runs at the usual priority.
 
     The capture is still being written (memray grows its file ahead and fills it): a pass reads a
     copy of what is written so far, without the zeros ahead of it (which memray's reader would
     step back over one byte at a time, :func:`capture_end`). Its end is a half-written record:
-    memray's reader stops there with an error, which is expected and silenced. A key made from a half-written record is one the final reading never asks for.
-    Passes stop once the capture is past :data:`_WARM_MAX_BYTES` or after
-    :data:`_WARM_MAX_PASSES`: libraries loaded after that are loaded by the final reading, as
-    without it."""
+    memray's reader stops there with an error, which is expected and silenced; the records before
+    it are whole, and so are their stacks. Passes stop once the capture is past
+    :data:`_WARM_MAX_BYTES` or after :data:`_WARM_MAX_PASSES`: what comes after is read by the
+    final reading, as without it."""
 
     def __init__(self, capture: str, pid: int, scratch: str) -> None:
         self.capture = capture
@@ -970,7 +977,8 @@ class _Warmer:
         self.scratch = scratch  # where a pass copies the capture's records so far
         self.passes = 0
         self.done = False
-        self.sites = 0  # what they read: the live allocations' sites, summed over passes
+        self.sites = 0  # what they read: allocation records, summed over passes
+        self.stacks: dict[int, Known] = {}  # memray's Python stack id -> its frames, where from (_Reader._trusted)
         self._warmed: frozenset[bytes] = frozenset()
         self._next = 0.0
         self._every = _WARM_EVERY
@@ -1026,9 +1034,7 @@ class _Warmer:
         memray.set_log_level(logging.CRITICAL + 1)  # the half-written end is expected
         try:
             with memray.FileReader(self.scratch, max_memory_records=1) as reader:
-                # all the records so far (the high-water mark's would stop at its own peak)
-                for _ in reader.get_leaked_allocation_records(merge_threads=True):
-                    self.sites += 1
+                self._read(reader)
         except Exception:  # noqa: BLE001 - a capture read before its end may fail anywhere
             pass
         finally:
@@ -1037,6 +1043,20 @@ class _Warmer:
                 os.remove(self.scratch)
             self.passes += 1
             self.done = self.passes >= _WARM_MAX_PASSES
+
+
+    def _read(self, reader: Any) -> None:
+        """Every record so far (which loads the symbols), and the Python stack of each stack not
+        seen before: the final reading finds them read."""
+        from leakhunt.native_capture import FREES, MUNMAP
+
+        stacks = self.stacks
+        for record in reader.get_allocation_records():
+            self.sites += 1
+            stack = record.stack_id
+            if stack and stack not in stacks and record.allocator not in FREES and record.allocator != MUNMAP:
+                frames = tuple(record.stack_trace(max_stacks=_ALL_FRAMES))
+                stacks[stack] = (frames, _describe(frames, False))
 
 
 def _libraries(pid: int) -> frozenset[bytes] | None:
@@ -1201,8 +1221,10 @@ class _Reader:
     """One read of a capture into a :class:`NativePeak` (see :meth:`read`)."""
 
     def __init__(self, path: str, ticks: LineTicks, *, top: int, status: Callable[[str], None] | None,
-                 native_budget: float, native_traces: bool, peak_rss: int | None = None) -> None:
+                 native_budget: float, native_traces: bool, peak_rss: int | None = None,
+                 known: dict[int, Known] | None = None) -> None:
         self.path = path
+        self.known = known or {}  # Python stacks read and described ahead, from the capture so far (_Warmer)
         self.peak_rss = peak_rss
         self.ticks = ticks
         self.top = max(top, 1)
@@ -1211,6 +1233,7 @@ class _Reader:
         self.native_traces = native_traces
         self.notes: list[str] = []
         self._python: dict[int, Frames] = {}
+        self.ahead_stacks = 0
         self._by_stack: dict[int, Any] = {}
         self._origins: dict[Any, _Origin | None] = {}
         self._by_nid: dict[int, tuple[str, ...]] = {}
@@ -1268,6 +1291,25 @@ class _Reader:
 
     # -- resolving keys ------------------------------------------------------------------
 
+    def _trusted(self) -> dict[int, Frames]:
+        """The stacks read ahead (:attr:`known`; their origins go to the origins known), when they
+        are this capture's: memray numbers a
+        capture's Python stacks in the order its records are read, so a capture read up to a
+        point gives each stack the number the whole capture gives it. Checked on
+        :data:`_CHECKED` of them (the newest and evenly spaced), read again here: one differing
+        and none is used."""
+        shared = sorted(stack for stack in self.known if stack in self._by_stack)
+        if not shared:
+            return {}
+        step = max(1, len(shared) // _CHECKED)
+        for stack in {*shared[::step][:_CHECKED], shared[-1]}:
+            if tuple(self._by_stack[stack].stack_trace(max_stacks=_ALL_FRAMES)) != self.known[stack][0]:
+                self.notes.append("the Python stacks read while the script ran were not this capture's: read again")
+                return {}
+        self.ahead_stacks = len(shared)
+        self._origins.update(((stack, False), self.known[stack][1]) for stack in shared)
+        return {stack: self.known[stack][0] for stack in shared}
+
     def _stack_frames(self, stack: int, record: Any) -> Frames:
         found = self._python.get(stack)
         if found is None:
@@ -1307,6 +1349,7 @@ class _Reader:
 
     def _build(self, scan: Any) -> NativePeak:
         self._by_stack = {key[0]: rec for key, rec in scan.reps.items() if key[0] >= 0}
+        self._python = self._trusted()
         origins = {key: self._origin(key, scan.reps[key], scan) for key in scan.totals}
         self._phase("lines")
         reservations, reserved = self._reservations(scan, origins, self._resolve_natives(scan, origins))
@@ -1326,6 +1369,7 @@ class _Reader:
             sites=tuple(peak_sites[:self.top]), libraries=libraries, stacks=stacks,
             totals=tuple(totals[:self.top]), at_end=tuple(end_sites[:self.top]),
             reservations=tuple(reservations), allocations=scan.records, native_traces=self.native_traces,
+            ahead_stacks=self.ahead_stacks,
             notes=tuple(self.notes), exact=scan.exact, malloc_kept=kept)
 
     def _kept(self, tick: int) -> int | None:

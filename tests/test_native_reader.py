@@ -370,3 +370,57 @@ def test_a_finished_capture_ends_at_its_last_record_and_reads_the_same(tmp_path:
     assert padded.read_bytes() == data
     assert read(padded) == before and before[0] > 200 * 800_000
     assert native.trim_capture(str(padded)) == 0  # nothing more to cut
+
+
+RECORDED_WITH_TICKS = """
+import pickle, sys
+import numpy as np
+from leakhunt import native
+
+recorder = native.NativeRecorder(keep=sys.argv[1]).start()
+kept = np.ones(20 * 1024 * 1024 // 8)  # line 7
+import ctypes  # stacks of an import, too
+recorder.stop()
+t = recorder.ticks
+with open(sys.argv[2], "wb") as f:
+    pickle.dump({"samples": t.samples, "kept": t.kept, "stacks": t.stacks, "start_rss": t.start_rss,
+                 "start_anon": t.start_anon}, f)
+"""
+
+
+@pytest.mark.parametrize("known", ["read ahead", "not this capture's"])
+def test_stacks_read_ahead_are_used_only_when_they_are_the_captures(tmp_path: Path, known: str) -> None:
+    """The waiting reader's passes keep the Python stacks they read (leakhunt.native._Warmer); the
+    reading uses them once a sample of them reads the same in the capture (_Reader._trusted), and
+    the peak is the same as read without them. Stacks of another capture are not used."""
+    import pickle
+    from types import SimpleNamespace
+
+    from leakhunt import native
+
+    capture, ticks = tmp_path / "capture.bin", tmp_path / "ticks.pickle"
+    proc = subprocess.run([sys.executable, "-c", RECORDED_WITH_TICKS, str(capture), str(ticks)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    spec = SimpleNamespace(**pickle.loads(ticks.read_bytes()))
+
+    def read(stacks: dict[int, Any] | None) -> native.NativePeak:
+        return native._Reader(str(capture), spec, top=10, status=None, native_budget=0.2, native_traces=True,
+                              known=stacks).read()
+
+    warmer = native._Warmer(str(capture), os.getpid(), str(tmp_path / "warm.bin"))
+    warmer.warm()  # one pass over the finished capture: every stack
+    assert len(warmer.stacks) > 100
+    stacks = warmer.stacks
+    if known == "not this capture's":  # the same numbers, other frames
+        elsewhere = (("work", str(tmp_path / "other.py"), 3),)
+        stacks = {stack: (elsewhere, native._describe(elsewhere, False)) for stack in stacks}
+    plain, ahead = read(None), read(stacks)
+    assert [(s.file, s.line, s.size) for s in ahead.sites] == [(s.file, s.line, s.size) for s in plain.sites]
+    assert ahead.sites[0].line == 7 and ahead.explained == plain.explained
+    assert [t.line for t in ahead.totals] == [t.line for t in plain.totals]
+    if known == "read ahead":
+        assert ahead.ahead_stacks > 100 and plain.ahead_stacks == 0 and ahead.notes == plain.notes
+    else:
+        assert ahead.ahead_stacks == 0
+        assert "the Python stacks read while the script ran were not this capture's" in " ".join(ahead.notes)
