@@ -501,8 +501,8 @@ def capture_end(path: str) -> int:
     memray's writer grows the capture ahead of what it writes (by a tenth of its size at a time)
     and leaves the rest zero-filled; its reader then finds the records' end by stepping back from
     the file's end one byte at a time, two system calls per zero byte (``FileSource::
-    findReadableSize``): about 0.8 us a byte here, 0.2 s on a 3 MiB
-    capture's 280 KiB of zeros, seconds on a large capture."""
+    findReadableSize``), on a capture left uncompressed: a tenth of a second or more on a capture
+    of a few MiB, seconds on a large one (``benchmarks/capture_zeros.py`` measures it)."""
     block = 1 << 16
     with open(path, "rb") as f:
         pos = f.seek(0, os.SEEK_END)
@@ -1044,7 +1044,6 @@ class _Warmer:
             self.passes += 1
             self.done = self.passes >= _WARM_MAX_PASSES
 
-
     def _read(self, reader: Any) -> None:
         """Every record so far (which loads the symbols), and the Python stack of each stack not
         seen before: the final reading finds them read."""
@@ -1292,12 +1291,11 @@ class _Reader:
     # -- resolving keys ------------------------------------------------------------------
 
     def _trusted(self) -> dict[int, Frames]:
-        """The stacks read ahead (:attr:`known`; their origins go to the origins known), when they
-        are this capture's: memray numbers a
-        capture's Python stacks in the order its records are read, so a capture read up to a
-        point gives each stack the number the whole capture gives it. Checked on
-        :data:`_CHECKED` of them (the newest and evenly spaced), read again here: one differing
-        and none is used."""
+        """The stacks read ahead (:attr:`known`), when they are this capture's; their origins join
+        the origins known. memray numbers a capture's Python stacks in the order its records are
+        read, so a capture read up to a point gives each stack the number the whole capture gives
+        it. Checked on :data:`_CHECKED` of them (evenly spaced, and the newest), read again here:
+        if one differs, none is used."""
         shared = sorted(stack for stack in self.known if stack in self._by_stack)
         if not shared:
             return {}
