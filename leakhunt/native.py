@@ -895,7 +895,7 @@ def read_in_child(directory: str, parent: int, capture: str = "", temporary: str
         handed = _handed(parent)
     finally:
         if warmer is not None:
-            warmer.stop()  # a pass under way finishes first
+            warmer.stop()  # a pass under way stops first
     if not handed:
         _forsaken(directory, parent, temporary)
         return
@@ -944,6 +944,8 @@ _WARM_MAX_BYTES = 4 << 20
 #: libraries (doubled after each pass: each reads the capture from its start).
 _WARM_MAX_PASSES = 8
 _WARM_EVERY = 0.25
+#: Records of a pass between two looks at whether the capture was handed over meanwhile.
+_WARM_CHECK = 2048
 
 
 class _Warmer:
@@ -991,7 +993,7 @@ class _Warmer:
         return self
 
     def stop(self) -> None:
-        """No more passes; wait for one under way."""
+        """No more passes; wait for one under way to stop (:meth:`_read`)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -1046,12 +1048,15 @@ class _Warmer:
 
     def _read(self, reader: Any) -> None:
         """Every record so far (which loads the symbols), and the Python stack of each stack not
-        seen before: the final reading finds them read."""
+        seen before: the final reading finds them read. Stopped (:meth:`stop`: the capture is
+        handed over), it stops within :data:`_WARM_CHECK` records; the stacks read stay whole."""
         from leakhunt.native_capture import FREES, MUNMAP
 
         stacks = self.stacks
         for record in reader.get_allocation_records():
             self.sites += 1
+            if not self.sites % _WARM_CHECK and self._stop.is_set():
+                return
             stack = record.stack_id
             if stack and stack not in stacks and record.allocator not in FREES and record.allocator != MUNMAP:
                 frames = tuple(record.stack_trace(max_stacks=_ALL_FRAMES))

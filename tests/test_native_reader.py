@@ -388,21 +388,26 @@ with open(sys.argv[2], "wb") as f:
 """
 
 
-@pytest.mark.parametrize("known", ["read ahead", "not this capture's"])
-def test_stacks_read_ahead_are_used_only_when_they_are_the_captures(tmp_path: Path, known: str) -> None:
-    """The waiting reader's passes keep the Python stacks they read (leakhunt.native._Warmer); the
-    reading uses them once a sample of them reads the same in the capture (_Reader._trusted), and
-    the peak is the same as read without them. Stacks of another capture are not used."""
+def _recorded(tmp_path: Path) -> tuple[Path, Any]:
+    """RECORDED_WITH_TICKS's capture and its line ticks (as the second process is handed them)."""
     import pickle
     from types import SimpleNamespace
-
-    from leakhunt import native
 
     capture, ticks = tmp_path / "capture.bin", tmp_path / "ticks.pickle"
     proc = subprocess.run([sys.executable, "-c", RECORDED_WITH_TICKS, str(capture), str(ticks)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    spec = SimpleNamespace(**pickle.loads(ticks.read_bytes()))
+    return capture, SimpleNamespace(**pickle.loads(ticks.read_bytes()))
+
+
+@pytest.mark.parametrize("known", ["read ahead", "not this capture's"])
+def test_stacks_read_ahead_are_used_only_when_they_are_the_captures(tmp_path: Path, known: str) -> None:
+    """The waiting reader's passes keep the Python stacks they read (leakhunt.native._Warmer); the
+    reading uses them once a sample of them reads the same in the capture (_Reader._trusted), and
+    the peak is the same as read without them. Stacks of another capture are not used."""
+    from leakhunt import native
+
+    capture, spec = _recorded(tmp_path)
 
     def read(stacks: dict[int, Any] | None) -> native.NativePeak:
         return native._Reader(str(capture), spec, top=10, status=None, native_budget=0.2, native_traces=True,
@@ -424,3 +429,19 @@ def test_stacks_read_ahead_are_used_only_when_they_are_the_captures(tmp_path: Pa
     else:
         assert ahead.ahead_stacks == 0
         assert "the Python stacks read while the script ran were not this capture's" in " ".join(ahead.notes)
+
+
+def test_a_pass_under_way_stops_when_the_capture_is_handed_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reading waits for the waiting reader's pass under way (leakhunt.native._Warmer.stop): a
+    pass stops within _WARM_CHECK records once the capture is handed over, so that wait is short."""
+    from leakhunt import native
+
+    capture, _ = _recorded(tmp_path)
+    monkeypatch.setattr(native, "_WARM_CHECK", 64)  # the small capture's records: a few hundred
+    whole, stopped = (native._Warmer(str(capture), os.getpid(), str(tmp_path / "warm.bin")) for _ in range(2))
+    whole.warm()
+    stopped._stop.set()  # handed over
+    stopped.warm()
+    assert whole.passes == stopped.passes == 1
+    assert stopped.sites == 64 and whole.sites > 4 * 64
+    assert 0 < len(stopped.stacks) < len(whole.stacks)
