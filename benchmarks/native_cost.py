@@ -15,7 +15,9 @@ backend also the CPU time of the capture's reader, which is nobody's child: its 
 what it spent while the script ran, its start and its looks at the capture so far). Printed: medians,
 the ratios the targets are about (native <= 1.3x memray's own run; <= 5x plain on an
 import-heavy script), the native backend's coverage (the sites' share of the resident anonymous
-memory above the start at the peak; goal >= 90 %), how long reading the capture took, and the
+memory above the start at the peak; goal >= 90 %), how long reading the capture took, the
+judgement at the end (what keeps memory alive then: ``judgement_seconds``, run alongside the
+reading) and all leakhunt did after the script returned (``after_seconds``), and the
 tracemalloc path's snapshot cost as a share of its run (the docs promise under a tenth).
 
     python benchmarks/native_cost.py [--rounds 5] [--scripts pipeline,concat_loop] [--small]
@@ -86,6 +88,7 @@ def _figures(mode: str, record: dict) -> dict[str, float]:
     if mode == "native":
         native = record.get("native") or {}
         return {"coverage": native.get("coverage") or 0.0, "reading": native.get("seconds") or 0.0,
+                "judgement": record.get("judgement_seconds") or 0.0, "after": record.get("after_seconds") or 0.0,
                 "allocations": native.get("allocations") or 0, "reader_cpu": native.get("cpu_seconds") or 0.0,
                 "reader_ahead_cpu": native.get("ahead_cpu_seconds") or 0.0}
     trace = record.get("trace") or {}
@@ -133,8 +136,9 @@ def bench(names: list[str], rounds: int, small: bool, skip: set[str]) -> dict[st
 
 def table(results: dict[str, dict[str, list[dict[str, float]]]]) -> str:
     lines = ["| script | plain | memray run --native | leakhunt native | leakhunt tracemalloc | native / memray | "
-             "native / plain | coverage (native) | reading the capture | tracemalloc snapshots / run |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "native / plain | coverage (native) | reading the capture | judgement at the end | after the script | "
+             "tracemalloc snapshots / run |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, modes in results.items():
         wall = {mode: median([r["wall"] for r in runs]) for mode, runs in modes.items()}
         native = modes["native"]
@@ -144,6 +148,8 @@ def table(results: dict[str, dict[str, list[dict[str, float]]]]) -> str:
         cells.append(f"{wall['native'] / wall['plain']:.2f}x")
         cells.append(f"{median([r['coverage'] for r in native]):.0%}")
         cells.append(f"{median([r['reading'] for r in native]):.2f} s")
+        cells.append(f"{median([r['judgement'] for r in native]):.2f} s")
+        cells.append(f"{median([r['after'] for r in native]):.2f} s")
         cells.append(f"{median([r['snapshots'] for r in tm]):.1%}" if tm else "skipped")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ import os
 import runpy
 import shlex
 import sys
+import time
 import traceback
 import tracemalloc
 import types
@@ -365,6 +366,7 @@ def record_run(
     try:
         _execute(target, outcome, stderr)
     finally:
+        returned = time.perf_counter()
         if not owner.here():  # a forked copy of the target reached its end: no figures, no summary
             _end_forked_copy(outcome.status, outcome.error, stderr)
         imports.remove()
@@ -388,8 +390,10 @@ def record_run(
     if block.policy.explain_kept or budget is not None:
         _say(status, "leakhunt: the script returned; looking for what keeps memory alive at its end")
     try:
+        judging = time.perf_counter()
         with _as_main(target.main_module or outcome.kept):
             judgement = block.finish(peak=tracer.peak_source(), imports=imports.bytes)
+        judged = time.perf_counter()
         native = tracer.native_peak()
     finally:
         tracer.close()
@@ -420,6 +424,8 @@ def record_run(
         native=native,
         trace_backend=tracer.backend,
         trace_note=tracer.note,
+        after_seconds=round(time.perf_counter() - returned, 3),
+        judgement_seconds=round(judged - judging, 3),
         **ended,
         **_peak_time(timeline),
         **_imports_figures(imports),

@@ -264,6 +264,10 @@ class RunRecord:
     native: NativePeak | None = None  # the native backend's peak (memray; leakhunt.native)
     trace_backend: str | None = None  # "native", "tracemalloc" or None (not traced)
     trace_note: str | None = None  # why the run was not traced with the backend asked for
+    # wall seconds after the script returned until the record was complete, and of those the
+    # judgement's (what keeps memory alive at the end); memray's capture is read alongside
+    after_seconds: float | None = None
+    judgement_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema": SCHEMA}
@@ -302,7 +306,8 @@ class RunRecord:
 
 #: RunRecord fields a `leakhunt run --json` file may lack (written by an older leakhunt).
 _OPTIONAL = ("budget", "budget_limits", "violations", "environment", "sampler_cpu", "explanation",
-             "tracing_overhead", "file_backed_growth", "imports", "imported", "native", "trace_backend", "trace_note")
+             "tracing_overhead", "file_backed_growth", "imports", "imported", "native", "trace_backend", "trace_note",
+             "after_seconds", "judgement_seconds")
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

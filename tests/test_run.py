@@ -84,6 +84,14 @@ def test_json_holds_the_samples(profiled: dict) -> None:
     assert max(v for v in samples["rss"] if v is not None) <= profiled["json"]["peak_rss"]
 
 
+def test_json_says_what_leakhunt_spent_after_the_script(profiled: dict) -> None:
+    """after_seconds: the script's return to the record; judgement_seconds: of that, saying what
+    keeps the 50 MiB the job kept alive (due: above the exit explanation's floor)."""
+    data = profiled["json"]
+    assert data["explanation"] is not None
+    assert 0 < data["judgement_seconds"] <= data["after_seconds"]
+
+
 def test_terminal_summary(profiled: dict) -> None:
     err = profiled["proc"].stderr
     assert "leakhunt run: job.py" in err
