@@ -20,7 +20,7 @@ judgement at the end (what keeps memory alive then: ``judgement_seconds``, run a
 reading) and all leakhunt did after the script returned (``after_seconds``), and the
 tracemalloc path's snapshot cost as a share of its run (the docs promise under a tenth).
 
-    python benchmarks/native_cost.py [--rounds 5] [--scripts pipeline,concat_loop] [--small]
+    python benchmarks/native_cost.py [--rounds 5] [--scripts pipeline,concat_loop] [--small] [--no-explain]
 
 ``--small`` passes each script a smaller size (a quick development run; not for the tables).
 The machine must be quiet: two benchmarks at once on two cores measure nothing.
@@ -55,6 +55,10 @@ SMALL = {"pandas_arrow_parquet": ["400000"], "polars_arrow_join": ["600000"], "c
 MODES = ("plain", "memray", "native", "tracemalloc")
 
 
+#: Options given to every ``leakhunt run`` (``--no-explain``: without the judgement at the end).
+LEAKHUNT_OPTIONS: list[str] = []
+
+
 def command(mode: str, script: Path, args: list[str], out: Path) -> list[str]:
     python = sys.executable
     if mode == "plain":
@@ -62,7 +66,7 @@ def command(mode: str, script: Path, args: list[str], out: Path) -> list[str]:
     if mode == "memray":
         return [python, "-m", "memray", "run", "--native", "-q", "-f", "-o", str(out / "memray.bin"), str(script),
                 *args]
-    return [python, "-m", "leakhunt.cli", "run", f"--trace={mode}", "--no-status", "-q", "--json",
+    return [python, "-m", "leakhunt.cli", "run", f"--trace={mode}", "--no-status", "-q", *LEAKHUNT_OPTIONS, "--json",
             str(out / f"{mode}.json"), str(script), *args]
 
 
@@ -172,7 +176,13 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="smaller sizes: a development run, not for the tables")
     parser.add_argument("--skip-tracemalloc", default="object_heavy",
                         help="scripts not run under tracemalloc (comma-separated; default object_heavy)")
+    parser.add_argument("--no-explain", action="store_true",
+                        help="leakhunt run --no-explain: without the judgement of what keeps memory alive at the end")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds: expected a whole number of at least 1, got {args.rounds}")
+    if args.no_explain:
+        LEAKHUNT_OPTIONS.append("--no-explain")
     names = chosen_scripts(parser, args.scripts)
     skip = {n.strip() for n in args.skip_tracemalloc.split(",") if n.strip()}
     compiled = compile_leakhunt()
@@ -181,7 +191,7 @@ def main() -> None:
 
     versions = {name: getattr(sys.modules.get(name), "__version__", "?") for name in ("memray",)}
     print(f"Measured by `python benchmarks/native_cost.py --rounds {args.rounds}"
-          f"{' --small' if args.small else ''}` on {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{' --small' if args.small else ''}{' --no-explain' if args.no_explain else ''}` on {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"memray {versions['memray'] or memray.__version__}; medians of {args.rounds} alternating rounds, "
           f"wall time of the whole process; {compiled}.\n")
     print(table(results))
