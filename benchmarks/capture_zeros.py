@@ -20,65 +20,46 @@ Run it alone: it times things.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from native_cost import ROOT, SCRIPTS, chosen_scripts  # noqa: E402 - the same scripts
+from memray_reader_mmaps import read, record  # noqa: E402 - memray's capture as memray leaves it, its reader timed
+from native_cost import ROOT, SCRIPTS, chosen_scripts, rounds  # noqa: E402 - the same scripts
 
 sys.path.insert(0, str(ROOT))
 from leakhunt.native import capture_end, trim_capture  # noqa: E402
 
-#: memray's first pass over a capture, in CPU seconds, and what it read (a fresh process).
-_READ = """
-import json, sys, time
-import memray
-t0 = time.process_time()
-reader = memray.FileReader(sys.argv[1], max_memory_records=10**9)
-seconds = time.process_time() - t0
-digest = hash(tuple((r.allocator, r.size, r.address, r.stack_id) for r in reader.get_allocation_records()))
-print(json.dumps({"seconds": seconds, "peak": reader.metadata.peak_memory, "records": digest}))
-"""
 
+def contents(capture: Path) -> tuple[int, int]:
+    """memray's peak and a digest of every record of a capture, read here (not timed)."""
+    import memray
 
-def read(capture: Path) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, "-c", _READ, str(capture)], capture_output=True, text=True,
-                          env={"PYTHONHASHSEED": "0", "PATH": ""})
-    if proc.returncode != 0:
-        raise SystemExit(f"reading {capture} failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout)
+    reader = memray.FileReader(str(capture), max_memory_records=10**9)
+    return reader.metadata.peak_memory, hash(tuple((r.allocator, r.size, r.address, r.stack_id)
+                                                   for r in reader.get_allocation_records()))
 
 
 def one(script: Path, out: Path) -> dict[str, float]:
-    capture = out / "capture.bin"
-    proc = subprocess.run([sys.executable, "-m", "memray", "run", "--native", "--no-compress", "-q", "-f", "-o",
-                           str(capture), str(script)], cwd=script.parent, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"memray run {script.name} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    capture, trimmed = out / "capture.bin", out / "trimmed.bin"
+    record(script, capture, switched=False)
     size = capture.stat().st_size
     zeros = size - capture_end(str(capture))
-    as_left = read(capture)
-    trimmed = out / "trimmed.bin"
     shutil.copy(capture, trimmed)
     trim_capture(str(trimmed))
-    cut = read(trimmed)
-    if (cut["peak"], cut["records"]) != (as_left["peak"], as_left["records"]):
+    if contents(trimmed) != contents(capture):
         raise SystemExit(f"{script.name}: the trimmed capture does not read the same")
-    return {"size": size, "zeros": zeros, "as_left": as_left["seconds"], "trimmed": cut["seconds"]}
+    return {"size": size, "zeros": zeros, "as_left": read(capture)["ctor"], "trimmed": read(trimmed)["ctor"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=rounds, default=3)
     parser.add_argument("--scripts", default=",".join(SCRIPTS))
     args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error(f"--rounds: expected a whole number of at least 1, got {args.rounds}")
     names = chosen_scripts(parser, args.scripts)
     rows = []
     with tempfile.TemporaryDirectory(prefix="leakhunt-zeros-") as tmp:

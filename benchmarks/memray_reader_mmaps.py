@@ -32,7 +32,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from native_cost import SCRIPTS, chosen_scripts  # noqa: E402 - the same scripts
+from native_cost import SCRIPTS, chosen_scripts, rounds  # noqa: E402 - the same scripts
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,12 +80,10 @@ def read(capture: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=rounds, default=3)
     parser.add_argument("--scripts", default="polars_arrow_join,pandas_arrow_parquet,pipeline")
     args = parser.parse_args()
     names = chosen_scripts(parser, args.scripts)
-    if args.rounds < 1:
-        parser.error(f"--rounds must be 1 or more (got {args.rounds})")
     print(f"memray's reader on `memray run --native` captures, with and without leakhunt's allocator switch "
           f"({', '.join(f'{k}={v}' for k, v in SWITCH.items())}); CPU seconds, medians of {args.rounds} reads.\n")
     print("| script | allocators | records | mmap | munmap | most mappings alive | FileReader() | records pass |")

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from native_cost import SCRIPTS, chosen_scripts, compile_leakhunt
+from native_cost import SCRIPTS, chosen_scripts, compile_leakhunt, rounds
 
 
 def checkout(parser: argparse.ArgumentParser, option: str, text: str) -> Path:
@@ -59,12 +59,10 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="the checkout before the change")
     parser.add_argument("--new", default=str(Path(__file__).resolve().parent.parent),
                         help="the checkout with the change (default: this one)")
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=rounds, default=8)
     parser.add_argument("--scripts", default="pipeline,import_heavy,concat_loop",
                         help=f"comma-separated, of: {', '.join(SCRIPTS)}")
     args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error(f"--rounds: {args.rounds} is not a number of rounds (expected 1 or more)")
     roots = {"base": checkout(parser, "--base", args.base), "new": checkout(parser, "--new", args.new)}
     names = chosen_scripts(parser, args.scripts)
     for root in roots.values():

@@ -37,7 +37,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from native_cost import SCRIPTS, chosen_scripts, compile_leakhunt  # noqa: E402 - the same scripts, the same bytecode
+from native_cost import SCRIPTS, chosen_scripts, compile_leakhunt, rounds  # noqa: E402 - the same scripts, the same bytecode
 
 #: memray's reader on a kept capture, each part timed in CPU seconds (a fresh process: the
 #: symbol tables memray's reader loads are cached per process).
@@ -107,7 +107,7 @@ def one_round(script: Path, out: Path, round_no: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=rounds, default=3)
     parser.add_argument("--scripts", default="import_heavy,pipeline,pandas_arrow_parquet,polars_arrow_join",
                         help=f"comma-separated, of: {', '.join(SCRIPTS)}")
     args = parser.parse_args()

@@ -878,8 +878,8 @@ def _cpu_seconds(pid: int) -> float | None:
 
 def read_in_child(directory: str, parent: int, capture: str = "", temporary: str = "") -> None:
     """The second process of :class:`CaptureRead` (launched by ``parent``): load what reading
-    needs, wait to be handed the capture (meanwhile loading the symbols of the libraries the run
-    loads: :class:`_Warmer`), read it, write the peak, and keep the last status line in a file the
+    needs, wait to be handed the capture (meanwhile reading the capture written so far: the
+    symbols of the libraries the run loads and its Python stacks, :class:`_Warmer`), read it, write the peak, and keep the last status line in a file the
     first process looks at. Never handed it (``parent`` closed its stdin or is gone), delete what
     it was given and end (:func:`_forsaken`; ``temporary``: the run's temporary capture
     directory, "" for a kept capture)."""
@@ -937,8 +937,7 @@ def _next_byte(parent: int) -> bytes:
     return b""
 
 
-#: The capture's size past which :class:`_Warmer` no longer reads it: each pass reads it all, and
-#: a pass under way when the capture is handed over finishes first.
+#: The capture's size past which :class:`_Warmer` no longer reads it: each pass reads it all.
 _WARM_MAX_BYTES = 4 << 20
 #: Passes of :class:`_Warmer` at most, and the seconds between its first two looks at the run's
 #: libraries (doubled after each pass: each reads the capture from its start).
@@ -979,7 +978,7 @@ class _Warmer:
         self.scratch = scratch  # where a pass copies the capture's records so far
         self.passes = 0
         self.done = False
-        self.sites = 0  # what they read: allocation records, summed over passes
+        self.records = 0  # allocation records read, summed over passes
         self.stacks: dict[int, Known] = {}  # memray's Python stack id -> its frames, where from (_Reader._trusted)
         self._warmed: frozenset[bytes] = frozenset()
         self._next = 0.0
@@ -1054,8 +1053,8 @@ class _Warmer:
 
         stacks = self.stacks
         for record in reader.get_allocation_records():
-            self.sites += 1
-            if not self.sites % _WARM_CHECK and self._stop.is_set():
+            self.records += 1
+            if not self.records % _WARM_CHECK and self._stop.is_set():
                 return
             stack = record.stack_id
             if stack and stack not in stacks and record.allocator not in FREES and record.allocator != MUNMAP:

@@ -253,7 +253,7 @@ def test_the_waiting_reader_loads_the_symbols_of_a_capture_still_being_written(t
             assert warmer.passes == 0
             return
         warmer()
-        assert warmer.passes == 1 and not warmer.done and warmer.sites > 0
+        assert warmer.passes == 1 and not warmer.done and warmer.records > 0
         assert any(b"_ctypes" in name for name in warmer._warmed), sorted(warmer._warmed)
         assert not scratch.exists()  # the pass read a copy of the records so far, and deleted it
         warmer()  # the same libraries, and too soon: no second pass
@@ -443,5 +443,5 @@ def test_a_pass_under_way_stops_when_the_capture_is_handed_over(tmp_path: Path, 
     stopped._stop.set()  # handed over
     stopped.warm()
     assert whole.passes == stopped.passes == 1
-    assert stopped.sites == 64 and whole.sites > 4 * 64
+    assert stopped.records == 64 and whole.records > 4 * 64
     assert 0 < len(stopped.stacks) < len(whole.stacks)
