@@ -25,7 +25,7 @@ from casebook.verdicts import Evidence, rule, size_text
 # A batch is rows x (cols + 1) float64s; the job would run for `batches` batches, far past the limit.
 SIZES = {
     "warmup": {"rows": 1_000, "cols": 10, "batches": 1, "limit": 2_000_000_000},
-    "test": {"rows": 100_000, "cols": 10, "batches": 200, "limit": 250_000_000},
+    "test": {"rows": 25_000, "cols": 10, "batches": 200, "limit": 250_000_000},
     "small": {"rows": 250_000, "cols": 10, "batches": 200, "limit": 400_000_000},
     "medium": {"rows": 500_000, "cols": 10, "batches": 200, "limit": 1_000_000_000},
     "large": {"rows": 1_000_000, "cols": 10, "batches": 200, "limit": 2_000_000_000},
