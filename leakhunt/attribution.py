@@ -179,6 +179,12 @@ class Scope:
         self.closed = False
 
     @property
+    def owns_freeze(self) -> bool:
+        """It froze the heap and :meth:`close` thaws it: what is frozen meanwhile (an import set
+        aside, :class:`leakhunt.imports.ImportMeter`) is thawed with it."""
+        return self._froze
+
+    @property
     def fresh(self) -> bool:
         """Every traced allocation was made inside the block."""
         return self.trace is not None and self.trace.fresh and self.trace.active and tracemalloc.is_tracing()

@@ -359,7 +359,9 @@ def record_run(
         sampler.start()
         owner = Owner()
         restore_sigterm = _write_figures_on_sigterm()
-        imports = ImportMeter().install()  # what the script's imports take: a line of its own
+        # what the script's imports take (a line of its own); what its first lines' library imports
+        # make is set aside with the heap that existed before the run (leakhunt/imports.py)
+        imports = ImportMeter(freeze=block.scope is not None and block.scope.owns_freeze).install()
     except BaseException:
         tracer.abandon()
         raise
