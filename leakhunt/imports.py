@@ -133,10 +133,10 @@ class ImportMeter:
         """May what this import makes be frozen when it is done (the module's docstring)? Once
         not, never again in this run (what the user made since will only grow). Nothing the
         user's code defines runs here: sizes are read from the interpreter's own types."""
-        filename = getattr(module, "__file__", None)
-        if isinstance(filename, str) and _frames.kind(filename) == _frames.USER:
-            return False  # the user's module: what it makes when loaded is the user's
         try:
+            filename = getattr(module, "__file__", None)
+            if isinstance(filename, str) and _frames.kind(filename) == _frames.USER:
+                return False  # the user's module: what it makes when loaded is the user's
             young = _young_bytes(YOUNG_BYTES - self._young) if gc.isenabled() and _alone() else None
         except Exception:  # never the user's import's failure
             young = None

@@ -516,7 +516,8 @@ def _peak_time(timeline: Any) -> dict[str, Any]:
 
 
 def _imports_figures(imports: Any) -> dict[str, Any]:
-    return {"imports": imports.bytes if imports.modules else None, "imported": len(imports.modules)}
+    return {"imports": imports.bytes if imports.modules else None, "imported": len(imports.modules),
+            "imports_set_aside": list(imports.frozen)}
 
 
 def _budget_figures(budget: Any) -> dict[str, Any]:

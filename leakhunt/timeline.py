@@ -261,6 +261,9 @@ class RunRecord:
     file_backed_growth: int | None = None  # file-backed pages added (libraries' code, memory maps): not a leak
     imports: int | None = None  # of final_growth: anonymous memory the script's imports took
     imported: int = 0  # modules imported by the script (outermost imports)
+    # of those, the libraries whose objects were set aside with the heap older than the run
+    # (leakhunt/imports.py): code loaded, which the judgement at the end does not walk
+    imports_set_aside: list[str] = field(default_factory=list)
     native: NativePeak | None = None  # the native backend's peak (memray; leakhunt.native)
     trace_backend: str | None = None  # "native", "tracemalloc" or None (not traced)
     trace_note: str | None = None  # why the run was not traced with the backend asked for
@@ -298,6 +301,7 @@ class RunRecord:
         kwargs["native"] = NativePeak.from_dict(data["native"]) if data.get("native") else None
         kwargs["violations"] = tuple(Violation(**_known(Violation, v)) for v in data.get("violations") or ())
         kwargs["argv"] = list(data.get("argv") or [])
+        kwargs["imports_set_aside"] = [str(name) for name in data.get("imports_set_aside") or []]
         kwargs["environment"] = dict(data.get("environment") or {})
         kwargs["budget_limits"] = {str(k): int(v) for k, v in (data.get("budget_limits") or {}).items()}
         kwargs["explanation"] = Explanation.from_dict(data["explanation"]) if data.get("explanation") else None
@@ -307,7 +311,7 @@ class RunRecord:
 #: RunRecord fields a `leakhunt run --json` file may lack (written by an older leakhunt).
 _OPTIONAL = ("budget", "budget_limits", "violations", "environment", "sampler_cpu", "explanation",
              "tracing_overhead", "file_backed_growth", "imports", "imported", "native", "trace_backend", "trace_note",
-             "after_seconds", "judgement_seconds")
+             "after_seconds", "judgement_seconds", "imports_set_aside")
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

@@ -322,6 +322,9 @@ def test_an_untraced_run_names_what_keeps_its_memory_at_the_end(tmp_path: Path) 
     assert share >= 90, proc.stderr
     record = json.loads((tmp_path / "r.json").read_text())
     assert record["explanation"]["roots"][0]["root"].startswith("KEPT")
+    # numpy, imported on the script's first line, was set aside (leakhunt/imports.py): the
+    # arrays made after it are still the script's
+    assert record["imports_set_aside"] == ["numpy"]
 
 
 _FRAGMENTS = "ROWS = [{{'id': i, 'name': str(i)}} for i in range(600_000)]\n{keep}\ndel ROWS\n"
