@@ -25,7 +25,9 @@ user's), imported by the main thread with no other thread of the user's alive, w
 made since the last freeze is at most :data:`YOUNG_OBJECTS` objects holding at most
 :data:`YOUNG_BYTES` (a script's first lines before its imports: its code's constants, the
 importer's state). The first import that finds more ends it for the run: the imports a script
-makes on its first lines are set aside, a lazy import in the middle of its work is not.
+makes on its first lines are set aside; a lazy import once the script has made its data is not,
+nor any after it. The bytes are counted over the run: what the user made before the imports set
+aside, which an explanation then does not count as the run's, is at most that.
 """
 
 from __future__ import annotations
