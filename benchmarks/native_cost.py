@@ -46,6 +46,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from leakhunt.units import whole_number
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = {path.stem: path for path in sorted((ROOT / "benchmarks" / "scripts").glob("*.py"))}
 SCRIPTS["pipeline"] = ROOT / "docs" / "run" / "pipeline.py"
@@ -101,16 +103,9 @@ def _figures(mode: str, record: dict) -> dict[str, float]:
             "snapshot_count": trace.get("snapshots", 0)}
 
 
-def rounds(text: str) -> int:
-    """A ``--rounds`` value (argparse ``type=``): a whole number, 1 or more; anything else is an
-    error that names it and the accepted form (every benchmark of the native backend uses it)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of rounds (expected a whole number, 1 or more)")
-    return value
+#: A ``--rounds`` value (argparse ``type=``), for every benchmark of the native backend: an error
+#: names anything but a whole number, 1 or more
+rounds = whole_number("--rounds", 1)
 
 
 def chosen_scripts(parser: argparse.ArgumentParser, text: str) -> list[str]:

@@ -14,6 +14,8 @@ import json
 import sys
 from typing import Any
 
+from leakhunt.units import whole_number
+
 __all__ = ["configure_parser", "load", "run"]
 
 PROG = "leakhunt report"
@@ -33,7 +35,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="write OUT.html (a self-contained page), OUT.txt (text) or, for a run, "
                              "OUT.png (the timeline plot); the suffix picks the format")
-    parser.add_argument("--top", type=_top_type, default=10, metavar="N",
+    parser.add_argument("--top", type=whole_number("--top", 1), default=10, metavar="N",
                         help="allocation sites (a run) or tests per table (a test report) to show (default 10)")
     parser.add_argument("--compare", metavar="BASE.json",
                         help="compare the test report IN.json with the baseline BASE.json (an earlier "
@@ -41,16 +43,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--regression", metavar="PCT[,SIZE]",
                         help="with --compare: growth over the baseline that counts as a regression "
                              f"(default {DEFAULT_RULE.replace('%', '%%')}: a percentage, and a floor below which nothing is one)")
-
-
-def _top_type(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid --top {text!r}: expected a whole number >= 1")
-    return value
 
 
 class UsageError(Exception):

@@ -32,6 +32,7 @@ from leakhunt.machine import environment
 from leakhunt.outside import OutsideSampler
 from leakhunt.process_local import LocalHandler, Owner
 from leakhunt.timeline import DEFAULT_INTERVAL, RunRecord, Sampler, Site, TraceAtPeak, parse_interval
+from leakhunt.units import whole_number
 
 if TYPE_CHECKING:
     from leakhunt.report.files import ReportPath
@@ -84,7 +85,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--trace=tracemalloc", dest="trace", action="store_const", const="tracemalloc",
         help="trace with tracemalloc (Python objects and numpy only, snapshotted near the peak; "
              "the lines that allocated what is alive at exit)")
-    add("--trace-frames", type=_frames_type, default=None, metavar="N",
+    add("--trace-frames", type=whole_number("--trace-frames", 1, 100), default=None, metavar="N",
         help=f"frames kept per traced allocation with tracemalloc (default {TRACE_FRAMES}): fewer is "
              "faster, but may not reach your line from deep inside a library")
     add("--keep-capture", metavar="FILE",
@@ -98,7 +99,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--budget", type=_budget_type, metavar="SPEC",
         help="fail (exit 1) when the run breaks it: e.g. 'peak=1GB,rss=100MB' "
              "(rss: settled final growth; peak: above the start; arrow; traced; children)")
-    add("--top", type=_top_type, default=None, metavar="N",
+    add("--top", type=whole_number("--top", 0), default=None, metavar="N",
         help=f"allocation sites to show with --trace (default {DEFAULT_TOP})")
     add("--explain", dest="explain", action="store_true", default=None,
         help="look for what keeps memory alive at the script's end whatever it kept (by default: when it "
@@ -127,26 +128,6 @@ def _interval_type(text: str) -> float:
         return parse_interval(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _frames_type(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"invalid --trace-frames {text!r}: expected a whole number from 1 to 100")
-    return value
-
-
-def _top_type(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid --top {text!r}: expected a whole number >= 0")
-    return value
 
 
 def _budget_type(text: str) -> Any:

@@ -6,9 +6,11 @@ powers of 1024, input is case-insensitive with an optional space, output is alwa
 
 from __future__ import annotations
 
+import argparse
 import re
+from typing import Callable
 
-__all__ = ["parse_size", "format_size", "format_limit", "ACCEPTED_UNITS"]
+__all__ = ["parse_size", "format_size", "format_limit", "whole_number", "ACCEPTED_UNITS"]
 
 _UNITS: dict[str, int] = {
     "b": 1,
@@ -101,3 +103,20 @@ def _same(spelled: str, shown: str) -> bool:
         return re.sub(r"\.0+(?=[a-z]|$)", "", text.replace(" ", "").lower())
 
     return key(spelled) == key(shown)
+
+
+def whole_number(option: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type=`` for a whole-number option from ``low`` (to ``high``): anything else
+    is an error that names the option, the value and the accepted form."""
+    accepted = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"invalid {option} {text!r}: expected {accepted}")
+        return value
+
+    return parse

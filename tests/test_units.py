@@ -1,11 +1,14 @@
-"""parse_size and format_size: the unit rules of DESIGN.md."""
+"""parse_size and format_size: the unit rules of DESIGN.md; whole_number, the command-line options' whole numbers."""
 
 from __future__ import annotations
+
+import argparse
+import re
 
 import pytest
 
 from leakhunt import format_size, parse_size
-from leakhunt.units import ACCEPTED_UNITS
+from leakhunt.units import ACCEPTED_UNITS, whole_number
 
 
 @pytest.mark.parametrize(
@@ -111,3 +114,18 @@ def test_format_size_signed() -> None:
 def test_format_then_parse_comes_back_within_rounding(n: int) -> None:
     # Output is rounded to one decimal, so the round trip is close, not exact.
     assert abs(parse_size(format_size(n)) - n) <= max(1, n * 0.001)
+
+
+@pytest.mark.parametrize(("text", "low", "high", "value"), [("3", 1, None, 3), ("0", 0, None, 0), ("100", 1, 100, 100)])
+def test_whole_number_takes_what_is_in_range(text: str, low: int, high: int | None, value: int) -> None:
+    assert whole_number("--n", low, high)(text) == value
+
+
+@pytest.mark.parametrize(("text", "low", "high", "accepted"), [
+    ("0", 1, None, "a whole number >= 1"), ("x", 1, None, "a whole number >= 1"), ("2.5", 0, None, "a whole number >= 0"),
+    ("101", 1, 100, "a whole number from 1 to 100"), ("0", 1, 100, "a whole number from 1 to 100"),
+])
+def test_whole_number_names_the_option_the_value_and_the_accepted_form(text: str, low: int, high: int | None,
+                                                                        accepted: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=rf"^invalid --n '{re.escape(text)}': expected {accepted}$"):
+        whole_number("--n", low, high)(text)
