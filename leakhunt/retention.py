@@ -618,6 +618,11 @@ class _Search:
             for nid in level:
                 if nid in self.roots:
                     found.append(nid)
+                    if self.roots[nid][1] == "library":
+                        # a library's global keeps it whatever holds that global's object: a root
+                        # above it (a user's figure whose callbacks reach pyplot's Gcf class, which
+                        # holds every other figure: matplotlib/matplotlib#8519) is not why
+                        continue
                 for up in self.ups.get(nid, ()):
                     if up not in prev:
                         prev[up] = nid

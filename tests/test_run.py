@@ -791,3 +791,32 @@ def test_budget_goes_through_the_judgement(tmp_path: Path) -> None:
     rss = next(f for f in explanation["figures"] if f["name"] == "rss")
     assert rss["limit"] == 10_000_000 and rss["broken"]
     assert any(r["root"] == "RECENT (global in __main__)" for r in explanation["roots"])
+
+
+_FIGURES = """\
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+for i in range(3):
+    fig, ax = plt.subplots()
+    ax.imshow(np.random.default_rng(i).random((700, 700)))  # 3.7 MiB each
+"""
+
+
+def test_pyplots_registry_is_named_for_the_figures_it_keeps_and_the_scripts_global_for_its_own(
+        tmp_path: Path) -> None:
+    """matplotlib/matplotlib#8519 as a script: pyplot keeps every figure not closed. The global
+    `fig` reaches the other figures too, but only through pyplot's class Gcf (its callbacks hold
+    a closure over it), a library's global that keeps them whatever holds it: Gcf is named for
+    those, the script's `fig` and `ax` for the last one."""
+    pytest.importorskip("matplotlib")
+    write(tmp_path / "plots.py", _FIGURES)
+    proc = leakhunt("run", "--explain", "--json", "r.json", "plots.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    roots = {r["root"]: r for r in json.loads((tmp_path / "r.json").read_text())["explanation"]["roots"]}
+    gcf = roots["Gcf (global in matplotlib._pylab_helpers)"]
+    assert 6 * MiB < gcf["size"] < 9 * MiB, roots  # two figures' images
+    own = sum(roots[name]["size"] for name in ("fig (global in __main__)", "ax (global in __main__)") if name in roots)
+    assert 3 * MiB < own < 5 * MiB, roots  # the last figure's, by the script's globals
