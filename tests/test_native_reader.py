@@ -379,7 +379,7 @@ from leakhunt import native
 
 recorder = native.NativeRecorder(keep=sys.argv[1]).start()
 kept = np.ones(20 * 1024 * 1024 // 8)  # line 7
-import ctypes  # stacks of an import, too
+import pydoc, unittest  # stacks of imports, too (modules nothing above loads)
 recorder.stop()
 t = recorder.ticks
 with open(sys.argv[2], "wb") as f:
